@@ -1,0 +1,489 @@
+//! Incoming events: parse a JSON body into validated values, then redact it into the only form
+//! a backend accepts ([`PreparedPrediction`]).
+//!
+//! Parsing is strict: unknown fields, wrong types, out-of-range numbers and text with NUL bytes
+//! are errors naming the field, so nothing ambiguous is ever recorded.
+
+use std::net::IpAddr;
+
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::auth::Visibility;
+use crate::error::FieldError;
+use crate::model::{ActorType, Status};
+use crate::redaction::{Redacted, RedactionPolicy};
+use crate::timestamp;
+
+/// Longest accepted identifier-like text (names, versions, ids, outcomes).
+pub const MAX_SHORT_TEXT: usize = 255;
+/// Longest accepted free text (user agents, summaries, fingerprints).
+pub const MAX_LONG_TEXT: usize = 8192;
+
+/// A model version as an event names it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewModelVersion {
+    pub model_name: String,
+    pub version: String,
+    pub framework: String,
+    pub build_id: String,
+    pub commit_hash: String,
+    pub config_snapshot: Option<Value>,
+}
+
+/// An actor as an event names it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewActor {
+    pub actor_type: ActorType,
+    pub actor_id: String,
+    pub tenant_id: String,
+    pub ip_address: Option<String>,
+    pub user_agent: String,
+    pub auth_context: Option<Value>,
+}
+
+/// An explanation to attach, inline in an event or on its own.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewExplanation {
+    pub id: Uuid,
+    pub method: String,
+    pub method_version: String,
+    pub payload: Value,
+    pub summary_text: String,
+    pub status: Status,
+    pub generated_at: OffsetDateTime,
+}
+
+/// A validated event whose features are still raw. It only lives in memory: the sole way to
+/// storage is [`PredictionInput::prepare`], which redacts.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PredictionInput {
+    pub model: NewModelVersion,
+    pub actor: Option<NewActor>,
+    pub features: Map<String, Value>,
+    pub output: Value,
+    pub decision_outcome: String,
+    pub confidence: Option<f64>,
+    pub status: Status,
+    pub environment: String,
+    pub trace_id: String,
+    pub latency_ms: Option<f64>,
+    pub metadata: Map<String, Value>,
+    pub input_fingerprint: String,
+    pub prediction_id: Option<String>,
+    pub timestamp: Option<OffsetDateTime>,
+    pub explanation: Option<NewExplanation>,
+}
+
+/// What a backend stores: redacted, with server-assigned ids and times filled in, and the
+/// fingerprint of the content as sent that decides whether a replay is identical.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PreparedPrediction {
+    pub id: Uuid,
+    pub prediction_id: String,
+    pub timestamp: OffsetDateTime,
+    pub model: NewModelVersion,
+    pub actor: Option<NewActor>,
+    pub features: Value,
+    pub redactions: Vec<String>,
+    pub metadata: Value,
+    pub metadata_redactions: Vec<String>,
+    pub output: Value,
+    pub decision_outcome: String,
+    pub confidence: Option<f64>,
+    pub status: Status,
+    pub environment: String,
+    pub trace_id: String,
+    pub latency_ms: Option<f64>,
+    pub input_fingerprint: String,
+    pub explanation: Option<NewExplanation>,
+    /// SHA-256 (hex) of the event as sent, after redaction; equal for an identical retry.
+    pub content_hash: String,
+    pub created_at: OffsetDateTime,
+}
+
+impl PredictionInput {
+    /// Parses one event body. Errors name the field as a path, e.g. `actor.actor_type`.
+    pub fn parse(body: Value) -> Result<Self, FieldError> {
+        let mut obj = Fields::new(body)?;
+        let model_name = obj.required_text("model_name", MAX_SHORT_TEXT)?;
+        let version = obj.required_text("model_version", MAX_SHORT_TEXT)?;
+        let features = obj.required_object("features")?;
+        let output = obj.required_any("output")?;
+        let actor = match obj.take("actor") {
+            None => None,
+            Some(value) => Some(parse_actor(value).map_err(|e| e.within("actor"))?),
+        };
+        let explanation = match obj.take("explanation") {
+            None => None,
+            Some(value) => {
+                Some(parse_explanation(value, timestamp::now()).map_err(|e| e.within("explanation"))?)
+            }
+        };
+        let input = PredictionInput {
+            model: NewModelVersion {
+                model_name,
+                version,
+                framework: obj.optional_text("framework", MAX_SHORT_TEXT)?,
+                build_id: obj.optional_text("build_id", MAX_SHORT_TEXT)?,
+                commit_hash: obj.optional_text("commit_hash", MAX_SHORT_TEXT)?,
+                config_snapshot: obj.optional_object("config_snapshot")?.map(Value::Object),
+            },
+            actor,
+            features,
+            output,
+            decision_outcome: obj.optional_text("decision_outcome", MAX_SHORT_TEXT)?,
+            confidence: obj.optional_number("confidence", Some((0.0, 1.0)))?,
+            status: obj.optional_enum("status", Status::parse)?.unwrap_or(Status::Success),
+            environment: obj.optional_text("environment", MAX_SHORT_TEXT)?,
+            trace_id: obj.optional_text("trace_id", MAX_SHORT_TEXT)?,
+            latency_ms: obj.optional_number("latency_ms", Some((0.0, f64::MAX)))?,
+            metadata: obj.optional_object("metadata")?.unwrap_or_default(),
+            input_fingerprint: obj.optional_text("input_fingerprint", MAX_SHORT_TEXT)?,
+            prediction_id: obj.optional_nonempty_text("prediction_id", MAX_SHORT_TEXT)?,
+            timestamp: obj.optional_timestamp("timestamp")?,
+            explanation,
+        };
+        obj.reject_unknown()?;
+        Ok(input)
+    }
+
+    /// Redacts the event and fills in what the server assigns. The tenant check lives here so
+    /// that no write path can skip it: a tenant-bound key may only write its own tenant.
+    pub fn prepare(
+        self,
+        policy: &RedactionPolicy,
+        writer: &Visibility,
+    ) -> Result<PreparedPrediction, WriteDenied> {
+        let tenant = self.actor.as_ref().map_or("", |a| a.tenant_id.as_str());
+        if !writer.permits_tenant(tenant) {
+            return Err(WriteDenied { tenant: tenant.to_owned() });
+        }
+        let Redacted { value: features, paths: redactions } = policy.redact_features(Value::Object(self.features));
+        let Redacted { value: metadata, paths: metadata_redactions } =
+            policy.redact_values(Value::Object(self.metadata));
+        let mut prepared = PreparedPrediction {
+            id: Uuid::now_v7(),
+            prediction_id: String::new(),
+            timestamp: self.timestamp.unwrap_or_else(timestamp::now),
+            model: self.model,
+            actor: self.actor,
+            features,
+            redactions,
+            metadata,
+            metadata_redactions,
+            output: self.output,
+            decision_outcome: self.decision_outcome,
+            confidence: self.confidence,
+            status: self.status,
+            environment: self.environment,
+            trace_id: self.trace_id,
+            latency_ms: self.latency_ms,
+            input_fingerprint: self.input_fingerprint,
+            explanation: self.explanation,
+            content_hash: String::new(),
+            created_at: timestamp::now(),
+        };
+        prepared.content_hash = content_hash(&prepared, self.timestamp.is_some(), self.prediction_id.is_some());
+        prepared.prediction_id = self.prediction_id.unwrap_or_else(|| prepared.id.to_string());
+        Ok(prepared)
+    }
+}
+
+/// A tenant-bound key tried to write another tenant's prediction.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("this key may only record predictions whose actor.tenant_id is its own tenant, not {tenant:?}")]
+pub struct WriteDenied {
+    pub tenant: String,
+}
+
+/// The fingerprint of what the caller sent (after redaction, so nothing derived from a raw
+/// personal value is ever kept). Server-filled values are left out: a retry that again omits
+/// `timestamp` must match the stored event whose timestamp the server chose.
+fn content_hash(event: &PreparedPrediction, timestamp_sent: bool, prediction_id_sent: bool) -> String {
+    let explanation = event.explanation.as_ref().map(|e| {
+        serde_json::json!({
+            "method": e.method, "method_version": e.method_version, "payload": e.payload,
+            "summary_text": e.summary_text, "status": e.status.as_str(),
+        })
+    });
+    let actor = event.actor.as_ref().map(|a| {
+        serde_json::json!({
+            "actor_type": a.actor_type.as_str(), "actor_id": a.actor_id, "tenant_id": a.tenant_id,
+            "ip_address": a.ip_address, "user_agent": a.user_agent, "auth_context": a.auth_context,
+        })
+    });
+    // serde_json's map is ordered by key, so this serialisation is canonical for our purpose.
+    let content = serde_json::json!({
+        "model_name": event.model.model_name, "model_version": event.model.version,
+        "framework": event.model.framework, "build_id": event.model.build_id,
+        "commit_hash": event.model.commit_hash, "config_snapshot": event.model.config_snapshot,
+        "actor": actor, "features": event.features, "metadata": event.metadata,
+        "output": event.output, "decision_outcome": event.decision_outcome,
+        "confidence": event.confidence, "status": event.status.as_str(),
+        "environment": event.environment, "trace_id": event.trace_id,
+        "latency_ms": event.latency_ms, "input_fingerprint": event.input_fingerprint,
+        "timestamp": timestamp_sent.then(|| timestamp::format_rfc3339(event.timestamp)),
+        "prediction_id_sent": prediction_id_sent,
+        "explanation": explanation,
+    });
+    hex::encode(Sha256::digest(content.to_string().as_bytes()))
+}
+
+fn parse_actor(value: Value) -> Result<NewActor, FieldError> {
+    let mut obj = Fields::new(value)?;
+    let actor = NewActor {
+        actor_type: obj
+            .optional_enum("actor_type", ActorType::parse)?
+            .ok_or_else(|| FieldError::new("actor_type", "is required"))?,
+        actor_id: obj.required_text("actor_id", MAX_SHORT_TEXT)?,
+        tenant_id: obj.optional_text("tenant_id", MAX_SHORT_TEXT)?,
+        ip_address: match obj.optional_text("ip_address", MAX_SHORT_TEXT)? {
+            text if text.is_empty() => None,
+            text => Some(
+                text.parse::<IpAddr>()
+                    .map_err(|_| FieldError::new("ip_address", "must be an IPv4 or IPv6 address"))?
+                    .to_string(),
+            ),
+        },
+        user_agent: obj.optional_text("user_agent", MAX_LONG_TEXT)?,
+        auth_context: obj.optional_object("auth_context")?.map(Value::Object),
+    };
+    obj.reject_unknown()?;
+    Ok(actor)
+}
+
+/// Parses an explanation body; `now` fills `generated_at` when it is not given.
+pub fn parse_explanation(value: Value, now: OffsetDateTime) -> Result<NewExplanation, FieldError> {
+    let mut obj = Fields::new(value)?;
+    let explanation = NewExplanation {
+        id: Uuid::now_v7(),
+        method: obj.required_text("method", MAX_SHORT_TEXT)?,
+        method_version: obj.optional_text("method_version", MAX_SHORT_TEXT)?,
+        payload: Value::Object(obj.required_object("payload")?),
+        summary_text: obj.optional_text("summary_text", MAX_LONG_TEXT)?,
+        status: obj.optional_enum("status", Status::parse)?.unwrap_or(Status::Success),
+        generated_at: obj.optional_timestamp("generated_at")?.unwrap_or(now),
+    };
+    obj.reject_unknown()?;
+    Ok(explanation)
+}
+
+/// Reads the fields of one JSON object, remembering which were consumed so that anything left
+/// over can be reported as unknown. A JSON `null` counts as absent for optional fields.
+struct Fields {
+    map: Map<String, Value>,
+}
+
+impl Fields {
+    fn new(value: Value) -> Result<Self, FieldError> {
+        match value {
+            Value::Object(map) => Ok(Self { map }),
+            other => Err(FieldError::new("", format!("must be a JSON object, not {}", kind(&other)))),
+        }
+    }
+
+    fn take(&mut self, key: &str) -> Option<Value> {
+        self.map.remove(key).filter(|value| !value.is_null())
+    }
+
+    fn required_any(&mut self, key: &str) -> Result<Value, FieldError> {
+        // `output` may legitimately be null, so presence is what is required.
+        self.map.remove(key).ok_or_else(|| FieldError::new(key, "is required"))
+    }
+
+    fn required_text(&mut self, key: &str, max: usize) -> Result<String, FieldError> {
+        let text = self.optional_text(key, max)?;
+        if text.trim().is_empty() {
+            return Err(FieldError::new(key, "is required and must be a non-empty string"));
+        }
+        Ok(text)
+    }
+
+    fn optional_nonempty_text(&mut self, key: &str, max: usize) -> Result<Option<String>, FieldError> {
+        let text = self.optional_text(key, max)?;
+        if text.is_empty() {
+            return Ok(None);
+        }
+        if text.trim().is_empty() {
+            return Err(FieldError::new(key, "must not be blank"));
+        }
+        Ok(Some(text))
+    }
+
+    fn optional_text(&mut self, key: &str, max: usize) -> Result<String, FieldError> {
+        match self.take(key) {
+            None => Ok(String::new()),
+            Some(Value::String(text)) => check_text(key, text, max),
+            Some(other) => Err(FieldError::new(key, format!("must be a string, not {}", kind(&other)))),
+        }
+    }
+
+    fn required_object(&mut self, key: &str) -> Result<Map<String, Value>, FieldError> {
+        self.optional_object(key)?.ok_or_else(|| FieldError::new(key, "is required and must be a JSON object"))
+    }
+
+    fn optional_object(&mut self, key: &str) -> Result<Option<Map<String, Value>>, FieldError> {
+        match self.take(key) {
+            None => Ok(None),
+            Some(Value::Object(map)) => Ok(Some(map)),
+            Some(other) => Err(FieldError::new(key, format!("must be a JSON object, not {}", kind(&other)))),
+        }
+    }
+
+    fn optional_number(&mut self, key: &str, range: Option<(f64, f64)>) -> Result<Option<f64>, FieldError> {
+        let number = match self.take(key) {
+            None => return Ok(None),
+            Some(Value::Number(number)) => number.as_f64(),
+            Some(other) => return Err(FieldError::new(key, format!("must be a number, not {}", kind(&other)))),
+        };
+        match (number, range) {
+            (Some(n), Some((low, high))) if n.is_finite() && n >= low && n <= high => Ok(Some(n)),
+            (Some(n), None) if n.is_finite() => Ok(Some(n)),
+            (_, Some((low, high))) if high == f64::MAX => {
+                Err(FieldError::new(key, format!("must be a finite number of at least {low}")))
+            }
+            (_, Some((low, high))) => Err(FieldError::new(key, format!("must be a finite number from {low} to {high}"))),
+            (_, None) => Err(FieldError::new(key, "must be a finite number")),
+        }
+    }
+
+    fn optional_enum<T>(&mut self, key: &str, parse: fn(&str) -> Result<T, String>) -> Result<Option<T>, FieldError> {
+        match self.take(key) {
+            None => Ok(None),
+            Some(Value::String(text)) => parse(&text).map(Some).map_err(|message| FieldError::new(key, message)),
+            Some(other) => Err(FieldError::new(key, format!("must be a string, not {}", kind(&other)))),
+        }
+    }
+
+    fn optional_timestamp(&mut self, key: &str) -> Result<Option<OffsetDateTime>, FieldError> {
+        match self.take(key) {
+            None => Ok(None),
+            Some(Value::String(text)) => {
+                timestamp::parse_rfc3339(&text).map(Some).map_err(|message| FieldError::new(key, message))
+            }
+            Some(other) => Err(FieldError::new(key, format!("must be an RFC 3339 string, not {}", kind(&other)))),
+        }
+    }
+
+    fn reject_unknown(self) -> Result<(), FieldError> {
+        match self.map.keys().next() {
+            None => Ok(()),
+            Some(key) => Err(FieldError::new(key.clone(), "is not a known field")),
+        }
+    }
+}
+
+/// Text that every backend can store and index: no NUL bytes, bounded length.
+pub fn check_text(field: &str, text: String, max: usize) -> Result<String, FieldError> {
+    if text.contains('\0') {
+        return Err(FieldError::new(field, "must not contain NUL characters"));
+    }
+    if text.chars().count() > max {
+        return Err(FieldError::new(field, format!("must be at most {max} characters long")));
+    }
+    Ok(text)
+}
+
+fn kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn minimal() -> Value {
+        json!({"model_name": "fraud", "model_version": "1.0.0", "features": {"age": 42}, "output": {"score": 0.5}})
+    }
+
+    fn with(mut body: Value, key: &str, value: Value) -> Value {
+        body[key] = value;
+        body
+    }
+
+    fn error_field(body: Value) -> String {
+        PredictionInput::parse(body).unwrap_err().field
+    }
+
+    #[test]
+    fn minimal_event_gets_defaults() {
+        let input = PredictionInput::parse(minimal()).unwrap();
+        assert_eq!(input.status, Status::Success);
+        assert_eq!(input.decision_outcome, "");
+        assert!(input.actor.is_none() && input.prediction_id.is_none() && input.timestamp.is_none());
+    }
+
+    #[test]
+    fn each_required_field_is_named_when_missing() {
+        for key in ["model_name", "model_version", "features", "output"] {
+            let mut body = minimal();
+            body.as_object_mut().unwrap().remove(key);
+            assert_eq!(error_field(body), key);
+        }
+    }
+
+    #[test]
+    fn confidence_must_be_a_probability() {
+        for bad in [json!(1.5), json!(-0.1), json!("0.5"), json!(true)] {
+            assert_eq!(error_field(with(minimal(), "confidence", bad)), "confidence");
+        }
+        let ok = PredictionInput::parse(with(minimal(), "confidence", json!(1))).unwrap();
+        assert_eq!(ok.confidence, Some(1.0));
+    }
+
+    #[test]
+    fn nested_errors_name_the_path() {
+        let body = with(minimal(), "actor", json!({"actor_type": "robot", "actor_id": "1"}));
+        assert_eq!(error_field(body), "actor.actor_type");
+        let body = with(minimal(), "actor", json!({"actor_type": "user", "actor_id": "1", "ip_address": "nope"}));
+        assert_eq!(error_field(body), "actor.ip_address");
+        let body = with(minimal(), "explanation", json!({"method": "shap"}));
+        assert_eq!(error_field(body), "explanation.payload");
+    }
+
+    #[test]
+    fn unknown_fields_and_nul_bytes_are_rejected() {
+        assert_eq!(error_field(with(minimal(), "confidance", json!(0.5))), "confidance");
+        assert_eq!(error_field(with(minimal(), "trace_id", json!("a\u{0}b"))), "trace_id");
+        assert_eq!(error_field(with(minimal(), "status", json!("ok"))), "status");
+        assert_eq!(error_field(with(minimal(), "timestamp", json!("2026-11-27T08:00:00"))), "timestamp");
+        assert_eq!(error_field(json!([1, 2])), "");
+    }
+
+    #[test]
+    fn identical_content_hashes_equal_and_server_filled_values_do_not_count() {
+        let policy = RedactionPolicy::default();
+        let body = with(minimal(), "prediction_id", json!("ext-1"));
+        let first = PredictionInput::parse(body.clone()).unwrap().prepare(&policy, &Visibility::AllTenants).unwrap();
+        let again = PredictionInput::parse(body.clone()).unwrap().prepare(&policy, &Visibility::AllTenants).unwrap();
+        assert_eq!(first.content_hash, again.content_hash);
+        assert_ne!(first.id, again.id);
+        let changed = with(body, "decision_outcome", json!("flagged"));
+        let changed = PredictionInput::parse(changed).unwrap().prepare(&policy, &Visibility::AllTenants).unwrap();
+        assert_ne!(first.content_hash, changed.content_hash);
+    }
+
+    #[test]
+    fn tenant_keys_write_only_their_tenant() {
+        let policy = RedactionPolicy::default();
+        let acme = Visibility::Tenant("acme".into());
+        let body = with(minimal(), "actor", json!({"actor_type": "user", "actor_id": "1", "tenant_id": "globex"}));
+        let err = PredictionInput::parse(body.clone()).unwrap().prepare(&policy, &acme).unwrap_err();
+        assert_eq!(err.tenant, "globex");
+        assert!(PredictionInput::parse(minimal()).unwrap().prepare(&policy, &acme).is_err());
+        let own = with(minimal(), "actor", json!({"actor_type": "user", "actor_id": "1", "tenant_id": "acme"}));
+        assert!(PredictionInput::parse(own).unwrap().prepare(&policy, &acme).is_ok());
+    }
+}

@@ -1,0 +1,137 @@
+//! The stored records, with django-ml-audit 0.2.0's field names.
+//!
+//! Text fields that were not given are empty strings, as in django-ml-audit's models, so
+//! that readers never have to tell "absent" from "empty".
+
+use serde_json::Value;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+/// Gives a fieldless enum its one spelling on the wire and in the database: `as_str`, `parse`
+/// (whose error lists what is allowed), `ALL` and `Display`.
+macro_rules! text_enum_impls {
+    ($name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $text),+ }
+            }
+
+            pub fn parse(text: &str) -> Result<Self, String> {
+                match text {
+                    $($text => Ok($name::$variant),)+
+                    _ => Err(format!("must be one of {}", [$($text),+].join(", "))),
+                }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+pub(crate) use text_enum_impls;
+
+/// Who or what asked for a prediction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ActorType {
+    User,
+    Service,
+    ApiKey,
+    Job,
+    Other,
+}
+
+text_enum_impls!(ActorType { User => "user", Service => "service", ApiKey => "api_key", Job => "job", Other => "other" });
+
+/// How a prediction (or an explanation) went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Status {
+    Success,
+    Failed,
+    Partial,
+}
+
+text_enum_impls!(Status { Success => "success", Failed => "failed", Partial => "partial" });
+
+/// A logical model name and version, created on first use and shared by every tenant.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelVersion {
+    pub id: Uuid,
+    pub model_name: String,
+    pub version: String,
+    pub framework: String,
+    pub build_id: String,
+    pub commit_hash: String,
+    pub config_snapshot: Option<Value>,
+    pub is_active: bool,
+    pub created_at: OffsetDateTime,
+}
+
+/// The user, service, key or job that asked for a prediction, identified by
+/// (`actor_type`, `actor_id`, `tenant_id`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RequestingActor {
+    pub id: Uuid,
+    pub actor_type: ActorType,
+    pub actor_id: String,
+    pub tenant_id: String,
+    pub ip_address: Option<String>,
+    pub user_agent: String,
+    pub auth_context: Option<Value>,
+    pub created_at: OffsetDateTime,
+}
+
+/// One revision of a prediction's explanation. Revisions are never overwritten: attaching
+/// again adds revision n + 1, which becomes the current one.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Explanation {
+    pub id: Uuid,
+    /// The `id` of the prediction it explains (django-ml-audit's `prediction_id` attribute of
+    /// the foreign key), not the external `prediction_id`.
+    pub prediction_id: Uuid,
+    pub method: String,
+    pub method_version: String,
+    pub payload: Value,
+    pub summary_text: String,
+    pub status: Status,
+    pub generated_at: OffsetDateTime,
+    pub created_at: OffsetDateTime,
+    pub revision: u32,
+}
+
+/// A recorded prediction, as read back: its model, its actor, and its current explanation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PredictionEvent {
+    pub id: Uuid,
+    pub prediction_id: String,
+    pub timestamp: OffsetDateTime,
+    pub trace_id: String,
+    pub environment: String,
+    pub model: ModelVersion,
+    pub actor: Option<RequestingActor>,
+    /// Already redacted: raw features are never stored.
+    pub features: Value,
+    /// JSON paths (`$.customer.email`) of the feature values that redaction masked.
+    pub redactions: Vec<String>,
+    pub input_fingerprint: String,
+    pub output: Value,
+    pub confidence: Option<f64>,
+    pub decision_outcome: String,
+    pub status: Status,
+    pub latency_ms: Option<f64>,
+    pub metadata: Value,
+    /// JSON paths (`$.note`) of the metadata values that redaction masked.
+    pub metadata_redactions: Vec<String>,
+    pub explanation: Option<Explanation>,
+    pub created_at: OffsetDateTime,
+}
+
+impl PredictionEvent {
+    pub fn tenant_id(&self) -> &str {
+        self.actor.as_ref().map_or("", |actor| actor.tenant_id.as_str())
+    }
+}

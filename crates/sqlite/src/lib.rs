@@ -1,0 +1,446 @@
+//! SQLite backend: the embedded default.
+//!
+//! One write connection (SQLite has a single writer anyway) and a pool of read-only
+//! connections, in WAL mode so readers never block the writer. `synchronous = FULL`: an
+//! acknowledged write survives power loss, not only a process crash.
+
+mod rows;
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use ml_audit_core::auth::{ApiKey, IssuedKey, KeyHash, Visibility};
+use ml_audit_core::event::{NewActor, NewExplanation, NewModelVersion, PreparedPrediction};
+use ml_audit_core::model::{Explanation, ModelVersion, PredictionEvent};
+use ml_audit_core::query::{Cursor, Page, PageRequest, PredictionFilter};
+use ml_audit_core::timestamp::{self, to_unix_micros};
+use ml_audit_storage::{
+    PredictionRef, RecordOutcome, Result, StorageError, Store, recorded_event, stored_explanation,
+};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{QueryBuilder, Row as _, Sqlite, SqliteConnection, SqlitePool};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::rows::{SELECT_PREDICTION, db_err, explanation_from_row, key_from_row, model_from_row, prediction_from_row};
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+pub struct SqliteStore {
+    writer: SqlitePool,
+    reader: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens (creating the file and its folders if needed) `sqlite://PATH` or `sqlite::memory:`.
+    pub async fn open(url: &str) -> Result<Self> {
+        let options = SqliteConnectOptions::from_str(url)
+            .map_err(|e| StorageError::Config(format!("{url:?} is not a SQLite URL: {e}")))?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(Duration::from_secs(10))
+            .foreign_keys(true)
+            .pragma("temp_store", "memory");
+        let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+        if !in_memory {
+            if let Some(parent) = options.get_filename().parent().filter(|p| !p.as_os_str().is_empty()) {
+                create_folder(parent)?;
+            }
+        }
+        // An in-memory database lives as long as its one connection: share it for both roles.
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .connect_with(options.clone())
+            .await
+            .map_err(|e| StorageError::Config(format!("cannot open {url:?}: {e}")))?;
+        let reader = if in_memory {
+            writer.clone()
+        } else {
+            SqlitePoolOptions::new()
+                .max_connections(4)
+                .connect_with(options.read_only(true))
+                .await
+                .map_err(|e| StorageError::Config(format!("cannot open {url:?} for reading: {e}")))?
+        };
+        Ok(Self { writer, reader })
+    }
+}
+
+fn create_folder(path: &Path) -> Result<()> {
+    std::fs::create_dir_all(path)
+        .map_err(|e| StorageError::Config(format!("cannot create the folder {}: {e}", path.display())))
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    fn backend(&self) -> &'static str {
+        "sqlite"
+    }
+
+    async fn migrate(&self) -> Result<()> {
+        MIGRATOR.run(&self.writer).await.map_err(|e| StorageError::Migration(e.to_string()))
+    }
+
+    async fn record_predictions(&self, events: Vec<PreparedPrediction>) -> Result<Vec<RecordOutcome>> {
+        let mut tx = self.writer.begin().await.map_err(db_err)?;
+        let mut outcomes = Vec::with_capacity(events.len());
+        for event in events {
+            outcomes.push(record_one(&mut tx, event).await?);
+        }
+        tx.commit().await.map_err(db_err)?;
+        Ok(outcomes)
+    }
+
+    async fn attach_explanation(
+        &self,
+        visibility: &Visibility,
+        prediction: &PredictionRef,
+        explanation: NewExplanation,
+    ) -> Result<Explanation> {
+        let mut tx = self.writer.begin().await.map_err(db_err)?;
+        let target = resolve(&mut tx, visibility, prediction).await?;
+        let revision: i64 = sqlx::query_scalar(
+            "SELECT COALESCE(MAX(revision), 0) + 1 FROM explanations WHERE prediction_ref = ?",
+        )
+        .bind(target)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        let stored = stored_explanation(explanation, target, revision as u32, timestamp::now());
+        insert_explanation(&mut tx, &stored).await?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(stored)
+    }
+
+    async fn get_prediction(&self, visibility: &Visibility, prediction: &PredictionRef) -> Result<PredictionEvent> {
+        let mut conn = self.reader.acquire().await.map_err(db_err)?;
+        let id = resolve(&mut conn, visibility, prediction).await?;
+        fetch_prediction(&mut conn, id).await
+    }
+
+    async fn list_predictions(
+        &self,
+        visibility: &Visibility,
+        filter: &PredictionFilter,
+        page: &PageRequest,
+    ) -> Result<Page<PredictionEvent>> {
+        let mut query = QueryBuilder::<Sqlite>::new(SELECT_PREDICTION);
+        query.push(" WHERE 1 = 1");
+        push_filters(&mut query, visibility, filter);
+        if let Some(after) = page.after {
+            query.push(" AND (p.ts, p.id) < (").push_bind(to_unix_micros(after.timestamp));
+            query.push(", ").push_bind(after.id).push(")");
+        }
+        query.push(" ORDER BY p.ts DESC, p.id DESC LIMIT ").push_bind(i64::from(page.limit) + 1);
+        let rows = query.build().fetch_all(&self.reader).await.map_err(db_err)?;
+        let mut items = rows.iter().map(prediction_from_row).collect::<Result<Vec<_>>>()?;
+        let next_cursor = if items.len() > page.limit as usize {
+            items.truncate(page.limit as usize);
+            items.last().map(|last| Cursor { timestamp: last.timestamp, id: last.id })
+        } else {
+            None
+        };
+        Ok(Page { items, next_cursor })
+    }
+
+    async fn list_explanations(&self, visibility: &Visibility, prediction: &PredictionRef) -> Result<Vec<Explanation>> {
+        let mut conn = self.reader.acquire().await.map_err(db_err)?;
+        let id = resolve(&mut conn, visibility, prediction).await?;
+        let rows = sqlx::query("SELECT * FROM explanations WHERE prediction_ref = ? ORDER BY revision")
+            .bind(id)
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(db_err)?;
+        rows.iter().map(|row| explanation_from_row(row, "")).collect()
+    }
+
+    async fn list_models(&self) -> Result<Vec<ModelVersion>> {
+        let rows = sqlx::query("SELECT * FROM model_versions ORDER BY model_name, created_at, version")
+            .fetch_all(&self.reader)
+            .await
+            .map_err(db_err)?;
+        rows.iter().map(|row| model_from_row(row, "")).collect()
+    }
+
+    async fn get_model(&self, id: Uuid) -> Result<ModelVersion> {
+        let row = sqlx::query("SELECT * FROM model_versions WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(db_err)?
+            .ok_or(StorageError::NotFound)?;
+        model_from_row(&row, "")
+    }
+
+    async fn create_api_key(&self, key: &IssuedKey) -> Result<()> {
+        insert_key(&self.writer, key).await
+    }
+
+    async fn create_first_api_key(&self, key: &IssuedKey) -> Result<bool> {
+        // The single writer connection serialises this check-then-insert.
+        let mut tx = self.writer.begin().await.map_err(db_err)?;
+        let existing: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM api_keys").fetch_one(&mut *tx).await.map_err(db_err)?;
+        if existing > 0 {
+            return Ok(false);
+        }
+        insert_key(&mut *tx, key).await?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(true)
+    }
+
+    async fn find_active_api_key(&self, hash: &KeyHash) -> Result<Option<ApiKey>> {
+        let row = sqlx::query("SELECT * FROM api_keys WHERE secret_hash = ? AND revoked_at IS NULL")
+            .bind(&hash.0)
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(db_err)?;
+        row.as_ref().map(key_from_row).transpose()
+    }
+
+    async fn list_api_keys(&self) -> Result<Vec<ApiKey>> {
+        let rows = sqlx::query("SELECT * FROM api_keys ORDER BY created_at, id")
+            .fetch_all(&self.reader)
+            .await
+            .map_err(db_err)?;
+        rows.iter().map(key_from_row).collect()
+    }
+
+    async fn revoke_api_key(&self, id: Uuid) -> Result<bool> {
+        let done = sqlx::query("UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL")
+            .bind(to_unix_micros(timestamp::now()))
+            .bind(id)
+            .execute(&self.writer)
+            .await
+            .map_err(db_err)?;
+        Ok(done.rows_affected() == 1)
+    }
+}
+
+async fn insert_key<'e>(executor: impl sqlx::Executor<'e, Database = Sqlite>, issued: &IssuedKey) -> Result<()> {
+    let key = &issued.key;
+    sqlx::query(
+        "INSERT INTO api_keys (id, name, scope, tenant_id, prefix, secret_hash, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(key.id)
+    .bind(&key.name)
+    .bind(key.scope.as_str())
+    .bind(&key.tenant_id)
+    .bind(&key.prefix)
+    .bind(&issued.hash.0)
+    .bind(to_unix_micros(key.created_at))
+    .execute(executor)
+    .await
+    .map_err(db_err)?;
+    Ok(())
+}
+
+/// Finds the `id` of a visible prediction: a UUID-shaped reference as `id` first, then any
+/// reference as `prediction_id`. Invisible and missing are both `NotFound`.
+async fn resolve(conn: &mut SqliteConnection, visibility: &Visibility, prediction: &PredictionRef) -> Result<Uuid> {
+    if let Some(id) = prediction.as_uuid() {
+        let mut query = QueryBuilder::new("SELECT p.id FROM predictions p WHERE p.id = ");
+        query.push_bind(id);
+        if let Some(found) = fetch_visible_id(conn, query, visibility).await? {
+            return Ok(found);
+        }
+    }
+    let mut query = QueryBuilder::new("SELECT p.id FROM predictions p WHERE p.prediction_id = ");
+    query.push_bind(prediction.0.clone());
+    fetch_visible_id(conn, query, visibility).await?.ok_or(StorageError::NotFound)
+}
+
+async fn fetch_visible_id(
+    conn: &mut SqliteConnection,
+    mut query: QueryBuilder<Sqlite>,
+    visibility: &Visibility,
+) -> Result<Option<Uuid>> {
+    push_visibility(&mut query, visibility);
+    query.build_query_scalar::<Uuid>().fetch_optional(conn).await.map_err(db_err)
+}
+
+async fn fetch_prediction(conn: &mut SqliteConnection, id: Uuid) -> Result<PredictionEvent> {
+    let sql = format!("{SELECT_PREDICTION} WHERE p.id = ?");
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id).fetch_one(conn).await.map_err(db_err)?;
+    prediction_from_row(&row)
+}
+
+fn push_visibility(query: &mut QueryBuilder<Sqlite>, visibility: &Visibility) {
+    if let Some(tenant) = visibility.tenant() {
+        query.push(" AND p.tenant_id = ").push_bind(tenant.to_owned());
+    }
+}
+
+fn push_filters(query: &mut QueryBuilder<Sqlite>, visibility: &Visibility, filter: &PredictionFilter) {
+    push_visibility(query, visibility);
+    let mut equals = |column: &str, value: Option<&str>| {
+        if let Some(value) = value {
+            query.push(format!(" AND {column} = ")).push_bind(value.to_owned());
+        }
+    };
+    equals("m.model_name", filter.model_name.as_deref());
+    equals("m.version", filter.model_version.as_deref());
+    equals("a.actor_type", filter.actor_type.map(|t| t.as_str()));
+    equals("a.actor_id", filter.actor_id.as_deref());
+    equals("p.tenant_id", filter.tenant_id.as_deref());
+    equals("p.decision_outcome", filter.decision_outcome.as_deref());
+    equals("p.environment", filter.environment.as_deref());
+    equals("p.status", filter.status.map(|s| s.as_str()));
+    equals("p.trace_id", filter.trace_id.as_deref());
+    if let Some(from) = filter.time_from {
+        query.push(" AND p.ts >= ").push_bind(to_unix_micros(from));
+    }
+    if let Some(to) = filter.time_to {
+        query.push(" AND p.ts <= ").push_bind(to_unix_micros(to));
+    }
+    if let Some(min) = filter.min_confidence {
+        query.push(" AND p.confidence >= ").push_bind(min);
+    }
+    if let Some(max) = filter.max_confidence {
+        query.push(" AND p.confidence <= ").push_bind(max);
+    }
+    match filter.has_explanation {
+        Some(true) => query.push(" AND EXISTS (SELECT 1 FROM explanations x WHERE x.prediction_ref = p.id)"),
+        Some(false) => query.push(" AND NOT EXISTS (SELECT 1 FROM explanations x WHERE x.prediction_ref = p.id)"),
+        None => query,
+    };
+}
+
+async fn record_one(conn: &mut SqliteConnection, event: PreparedPrediction) -> Result<RecordOutcome> {
+    let existing = sqlx::query("SELECT id, content_hash FROM predictions WHERE prediction_id = ?")
+        .bind(&event.prediction_id)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(db_err)?;
+    if let Some(row) = existing {
+        let content_hash: String = row.try_get("content_hash").map_err(db_err)?;
+        if content_hash != event.content_hash {
+            return Ok(RecordOutcome::Conflict { prediction_id: event.prediction_id });
+        }
+        let id: Uuid = row.try_get("id").map_err(db_err)?;
+        return Ok(RecordOutcome::Replayed(fetch_prediction(conn, id).await?));
+    }
+    let model = model_for(conn, &event.model, event.created_at).await?;
+    let actor = match &event.actor {
+        Some(actor) => Some(actor_for(conn, actor, event.created_at).await?),
+        None => None,
+    };
+    let tenant = event.actor.as_ref().map_or("", |a| a.tenant_id.as_str());
+    let new_actor = event.actor.as_ref();
+    sqlx::query(
+        "INSERT INTO predictions (id, prediction_id, ts, model_ref, actor_ref, tenant_id, actor_ip, actor_user_agent,
+            actor_auth_context, trace_id, environment, decision_outcome, input_fingerprint, features, redactions,
+            metadata, metadata_redactions, output, confidence, status, latency_ms, content_hash, created_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(event.id)
+    .bind(&event.prediction_id)
+    .bind(to_unix_micros(event.timestamp))
+    .bind(model.id)
+    .bind(actor.map(|(id, _)| id))
+    .bind(tenant)
+    .bind(new_actor.and_then(|a| a.ip_address.as_deref()))
+    .bind(new_actor.map_or("", |a| a.user_agent.as_str()))
+    .bind(new_actor.and_then(|a| a.auth_context.as_ref()).map(|v| v.to_string()))
+    .bind(&event.trace_id)
+    .bind(&event.environment)
+    .bind(&event.decision_outcome)
+    .bind(&event.input_fingerprint)
+    .bind(event.features.to_string())
+    .bind(serde_json::to_string(&event.redactions).expect("a list of strings serialises"))
+    .bind(event.metadata.to_string())
+    .bind(serde_json::to_string(&event.metadata_redactions).expect("a list of strings serialises"))
+    .bind(event.output.to_string())
+    .bind(event.confidence)
+    .bind(event.status.as_str())
+    .bind(event.latency_ms)
+    .bind(&event.content_hash)
+    .bind(to_unix_micros(event.created_at))
+    .execute(&mut *conn)
+    .await
+    .map_err(db_err)?;
+    let recorded = recorded_event(event, model, actor);
+    if let Some(explanation) = &recorded.explanation {
+        insert_explanation(conn, explanation).await?;
+    }
+    Ok(RecordOutcome::Created(recorded))
+}
+
+async fn insert_explanation(conn: &mut SqliteConnection, explanation: &Explanation) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO explanations (id, prediction_ref, revision, method, method_version, payload, summary_text,
+            status, generated_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(explanation.id)
+    .bind(explanation.prediction_id)
+    .bind(i64::from(explanation.revision))
+    .bind(&explanation.method)
+    .bind(&explanation.method_version)
+    .bind(explanation.payload.to_string())
+    .bind(&explanation.summary_text)
+    .bind(explanation.status.as_str())
+    .bind(to_unix_micros(explanation.generated_at))
+    .bind(to_unix_micros(explanation.created_at))
+    .execute(conn)
+    .await
+    .map_err(db_err)?;
+    Ok(())
+}
+
+/// The model version row, created on first use (the first event's metadata wins).
+async fn model_for(conn: &mut SqliteConnection, model: &NewModelVersion, now: OffsetDateTime) -> Result<ModelVersion> {
+    let select = "SELECT * FROM model_versions WHERE model_name = ? AND version = ?";
+    let found = sqlx::query(select).bind(&model.model_name).bind(&model.version).fetch_optional(&mut *conn);
+    if let Some(row) = found.await.map_err(db_err)? {
+        return model_from_row(&row, "");
+    }
+    sqlx::query(
+        "INSERT INTO model_versions (id, model_name, version, framework, build_id, commit_hash, config_snapshot,
+            is_active, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, 1, ?)",
+    )
+    .bind(Uuid::now_v7())
+    .bind(&model.model_name)
+    .bind(&model.version)
+    .bind(&model.framework)
+    .bind(&model.build_id)
+    .bind(&model.commit_hash)
+    .bind(model.config_snapshot.as_ref().map(|v| v.to_string()))
+    .bind(to_unix_micros(now))
+    .execute(&mut *conn)
+    .await
+    .map_err(db_err)?;
+    let row = sqlx::query(select).bind(&model.model_name).bind(&model.version).fetch_one(&mut *conn);
+    model_from_row(&row.await.map_err(db_err)?, "")
+}
+
+/// The actor row's id and creation time, created on first use.
+async fn actor_for(conn: &mut SqliteConnection, actor: &NewActor, now: OffsetDateTime) -> Result<(Uuid, OffsetDateTime)> {
+    let select = "SELECT id, created_at FROM actors WHERE actor_type = ? AND actor_id = ? AND tenant_id = ?";
+    let find = || sqlx::query(select).bind(actor.actor_type.as_str()).bind(&actor.actor_id).bind(&actor.tenant_id);
+    if find().fetch_optional(&mut *conn).await.map_err(db_err)?.is_none() {
+        sqlx::query(
+            "INSERT INTO actors (id, actor_type, actor_id, tenant_id, ip_address, user_agent, auth_context, created_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(Uuid::now_v7())
+        .bind(actor.actor_type.as_str())
+        .bind(&actor.actor_id)
+        .bind(&actor.tenant_id)
+        .bind(&actor.ip_address)
+        .bind(&actor.user_agent)
+        .bind(actor.auth_context.as_ref().map(|v| v.to_string()))
+        .bind(to_unix_micros(now))
+        .execute(&mut *conn)
+        .await
+        .map_err(db_err)?;
+    }
+    let row = find().fetch_one(&mut *conn).await.map_err(db_err)?;
+    let created_at: i64 = row.try_get("created_at").map_err(db_err)?;
+    Ok((row.try_get("id").map_err(db_err)?, rows::micros(created_at)?))
+}

@@ -1,0 +1,177 @@
+//! The one storage interface of ml-audit. Backends (`ml-audit-sqlite`, `ml-audit-postgres`)
+//! implement [`Store`] over the core's domain types; the server holds an `Arc<dyn Store>` and
+//! never sees SQL.
+//!
+//! Contract every backend keeps (and `tests` check on both):
+//! - Predictions and explanations are append-only: no method updates or deletes them, and the
+//!   schema refuses it with triggers.
+//! - Every read takes a [`Visibility`] and applies it in its SQL: a tenant-bound caller can
+//!   neither see nor attach to another tenant's prediction.
+//! - [`Store::record_predictions`] is one transaction; its result is returned only after commit.
+
+use async_trait::async_trait;
+use ml_audit_core::auth::{ApiKey, IssuedKey, KeyHash, Visibility};
+use ml_audit_core::event::{NewExplanation, PreparedPrediction};
+use ml_audit_core::model::{Explanation, ModelVersion, PredictionEvent, RequestingActor};
+use ml_audit_core::query::{Page, PageRequest, PredictionFilter};
+use uuid::Uuid;
+
+/// How a recorded event went, per event of a batch.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RecordOutcome {
+    /// A new prediction was stored.
+    Created(PredictionEvent),
+    /// The `prediction_id` was already stored with the same content: the stored one.
+    Replayed(PredictionEvent),
+    /// The `prediction_id` was already stored with different content; nothing was written.
+    Conflict { prediction_id: String },
+}
+
+/// How a prediction is referred to in a URL: its `id`, else its external `prediction_id`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PredictionRef(pub String);
+
+impl PredictionRef {
+    /// A UUID-shaped reference is tried as `id` first, then as `prediction_id` (which may be
+    /// UUID-shaped too, when the server generated it).
+    pub fn as_uuid(&self) -> Option<Uuid> {
+        Uuid::try_parse(&self.0).ok()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    /// The referenced prediction does not exist or is not visible to the caller.
+    #[error("not found")]
+    NotFound,
+    /// The database refused or failed; the message is for operators' logs, never for clients.
+    #[error("database error: {0}")]
+    Database(String),
+    #[error("migration failed: {0}")]
+    Migration(String),
+    /// The URL or settings cannot open a store.
+    #[error("invalid database configuration: {0}")]
+    Config(String),
+}
+
+pub type Result<T, E = StorageError> = std::result::Result<T, E>;
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Which backend this is (`sqlite`, `postgres`), for logs and metrics.
+    fn backend(&self) -> &'static str;
+
+    /// Applies pending migrations.
+    async fn migrate(&self) -> Result<()>;
+
+    /// Stores a batch of events in one transaction, each with its own outcome. Models and
+    /// actors are created on first use. Returns after commit.
+    async fn record_predictions(&self, events: Vec<PreparedPrediction>) -> Result<Vec<RecordOutcome>>;
+
+    /// Adds an explanation revision to a visible prediction; it becomes the current one.
+    async fn attach_explanation(
+        &self,
+        visibility: &Visibility,
+        prediction: &PredictionRef,
+        explanation: NewExplanation,
+    ) -> Result<Explanation>;
+
+    async fn get_prediction(&self, visibility: &Visibility, prediction: &PredictionRef) -> Result<PredictionEvent>;
+
+    /// Newest `timestamp` first, then `id`, strictly after the page's cursor.
+    async fn list_predictions(
+        &self,
+        visibility: &Visibility,
+        filter: &PredictionFilter,
+        page: &PageRequest,
+    ) -> Result<Page<PredictionEvent>>;
+
+    /// Every explanation revision of a visible prediction, oldest first.
+    async fn list_explanations(&self, visibility: &Visibility, prediction: &PredictionRef) -> Result<Vec<Explanation>>;
+
+    /// Model versions are shared metadata, visible to every reader.
+    async fn list_models(&self) -> Result<Vec<ModelVersion>>;
+    async fn get_model(&self, id: Uuid) -> Result<ModelVersion>;
+
+    async fn create_api_key(&self, key: &IssuedKey) -> Result<()>;
+    /// Creates `key` only when no key exists at all (first start); false when one did.
+    async fn create_first_api_key(&self, key: &IssuedKey) -> Result<bool>;
+    /// An active (not revoked) key by the hash of its secret.
+    async fn find_active_api_key(&self, hash: &KeyHash) -> Result<Option<ApiKey>>;
+    async fn list_api_keys(&self) -> Result<Vec<ApiKey>>;
+    /// Revokes a key; false when no active key has that id.
+    async fn revoke_api_key(&self, id: Uuid) -> Result<bool>;
+}
+
+/// The stored form of a freshly recorded event, built from what was written rather than read
+/// back (saves a query per event). `actor` is the id and creation time of the actor row.
+pub fn recorded_event(
+    prepared: PreparedPrediction,
+    model: ModelVersion,
+    actor: Option<(Uuid, time::OffsetDateTime)>,
+) -> PredictionEvent {
+    let explanation = prepared.explanation.map(|new| stored_explanation(new, prepared.id, 1, prepared.created_at));
+    let actor = prepared.actor.zip(actor).map(|(new, (id, created_at))| RequestingActor {
+        id,
+        actor_type: new.actor_type,
+        actor_id: new.actor_id,
+        tenant_id: new.tenant_id,
+        ip_address: new.ip_address,
+        user_agent: new.user_agent,
+        auth_context: new.auth_context,
+        created_at,
+    });
+    PredictionEvent {
+        id: prepared.id,
+        prediction_id: prepared.prediction_id,
+        timestamp: prepared.timestamp,
+        trace_id: prepared.trace_id,
+        environment: prepared.environment,
+        model,
+        actor,
+        features: prepared.features,
+        redactions: prepared.redactions,
+        input_fingerprint: prepared.input_fingerprint,
+        output: prepared.output,
+        confidence: prepared.confidence,
+        decision_outcome: prepared.decision_outcome,
+        status: prepared.status,
+        latency_ms: prepared.latency_ms,
+        metadata: prepared.metadata,
+        metadata_redactions: prepared.metadata_redactions,
+        explanation,
+        created_at: prepared.created_at,
+    }
+}
+
+/// An explanation revision as stored.
+pub fn stored_explanation(
+    new: NewExplanation,
+    prediction: Uuid,
+    revision: u32,
+    created_at: time::OffsetDateTime,
+) -> Explanation {
+    Explanation {
+        id: new.id,
+        prediction_id: prediction,
+        method: new.method,
+        method_version: new.method_version,
+        payload: new.payload,
+        summary_text: new.summary_text,
+        status: new.status,
+        generated_at: new.generated_at,
+        created_at,
+        revision,
+    }
+}
+
+/// Decodes a JSON column; a failure means the row was written by something other than
+/// ml-audit.
+pub fn decode_json<T: serde::de::DeserializeOwned>(column: &str, text: &str) -> Result<T> {
+    serde_json::from_str(text).map_err(|e| StorageError::Database(format!("column {column} holds invalid JSON: {e}")))
+}
+
+/// Decodes one of the core's text enums stored in a column.
+pub fn decode_enum<T>(column: &str, text: &str, parse: fn(&str) -> Result<T, String>) -> Result<T> {
+    parse(text).map_err(|e| StorageError::Database(format!("column {column} holds {text:?}, which {e}")))
+}
