@@ -1,1 +1,238 @@
-fn main() {}
+//! `ml-audit`: the server and its operator commands. Errors end here as `anyhow` reports.
+
+mod settings;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{Context as _, bail};
+use clap::{Parser, Subcommand, ValueEnum};
+use ml_audit_core::auth::{KeyScope, issue_key};
+use ml_audit_core::timestamp::format_rfc3339;
+use ml_audit_postgres::PgStore;
+use ml_audit_server::AppState;
+use ml_audit_sqlite::SqliteStore;
+use ml_audit_storage::Store;
+use tokio::net::TcpListener;
+use uuid::Uuid;
+
+use crate::settings::Settings;
+
+#[derive(Parser)]
+#[command(name = "ml-audit", version, about = "A defensible, queryable audit trail of ML predictions")]
+struct Cli {
+    /// TOML config file (default: ./ml-audit.toml when present; or ML_AUDIT_CONFIG).
+    #[arg(long, global = true, value_name = "PATH")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the HTTP server (applies pending migrations first).
+    Serve {
+        #[command(flatten)]
+        db: DbArg,
+        /// Address to listen on [default: 127.0.0.1:8080; env ML_AUDIT_BIND].
+        #[arg(long, value_name = "ADDR")]
+        bind: Option<String>,
+    },
+    /// Apply pending migrations and exit.
+    Migrate {
+        #[command(flatten)]
+        db: DbArg,
+    },
+    /// Manage API keys (works while `serve` runs on the same database).
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+    /// Print the effective settings as TOML (defaults, file and environment applied).
+    Config,
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Create a key; the key itself is the last line of stdout.
+    Create {
+        #[arg(long, value_enum)]
+        scope: ScopeArg,
+        /// Bind the key to one tenant: it reads and writes only that tenant's predictions.
+        #[arg(long)]
+        tenant: Option<String>,
+        /// A label to recognise the key by.
+        #[arg(long, default_value = "")]
+        name: String,
+        #[command(flatten)]
+        db: DbArg,
+    },
+    /// List keys (never their secrets).
+    List {
+        #[command(flatten)]
+        db: DbArg,
+    },
+    /// Revoke a key by id; it stops working at once.
+    Revoke {
+        id: Uuid,
+        #[command(flatten)]
+        db: DbArg,
+    },
+}
+
+#[derive(clap::Args)]
+struct DbArg {
+    /// sqlite://PATH, sqlite::memory: or postgres://… [default: sqlite://ml-audit-data/ml-audit.db;
+    /// env ML_AUDIT_DATABASE_URL].
+    #[arg(long, value_name = "URL")]
+    db: Option<String>,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ScopeArg {
+    Ingest,
+    Read,
+    Admin,
+}
+
+impl From<ScopeArg> for KeyScope {
+    fn from(scope: ScopeArg) -> Self {
+        match scope {
+            ScopeArg::Ingest => KeyScope::Ingest,
+            ScopeArg::Read => KeyScope::Read,
+            ScopeArg::Admin => KeyScope::Admin,
+        }
+    }
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let env: BTreeMap<String, String> = std::env::vars().collect();
+    let (mut settings, warnings) = Settings::load(cli.config.as_deref(), &env)?;
+    init_logging(env.get("ML_AUDIT_LOG").map_or("info", String::as_str));
+    for warning in warnings {
+        tracing::warn!("{warning}");
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async move {
+        match cli.command {
+            Command::Serve { db, bind } => {
+                settings.database_url = db.db.unwrap_or(settings.database_url);
+                settings.bind = bind.unwrap_or(settings.bind);
+                serve(settings).await
+            }
+            Command::Migrate { db } => {
+                let store = open_store(&db.db.unwrap_or(settings.database_url)).await?;
+                println!("migrations applied ({} database is up to date)", store.backend());
+                Ok(())
+            }
+            Command::Keys { command } => keys(command, &settings).await,
+            Command::Config => {
+                print!("{}", toml::to_string_pretty(&settings)?);
+                Ok(())
+            }
+        }
+    })
+}
+
+fn init_logging(filter: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_new(filter).unwrap_or_else(|_| "info".into());
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+}
+
+/// Picks the backend from the URL's scheme and brings its schema up to date.
+async fn open_store(url: &str) -> anyhow::Result<Arc<dyn Store>> {
+    let store: Arc<dyn Store> = if url.starts_with("sqlite:") {
+        Arc::new(SqliteStore::open(url).await?)
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Arc::new(PgStore::open(url).await?)
+    } else {
+        bail!("unsupported database URL {url:?}: use sqlite://PATH, sqlite::memory: or postgres://…");
+    };
+    store.migrate().await.context("applying migrations")?;
+    Ok(store)
+}
+
+async fn serve(settings: Settings) -> anyhow::Result<()> {
+    let store = open_store(&settings.database_url).await?;
+    let listener =
+        TcpListener::bind(&settings.bind).await.with_context(|| format!("cannot listen on {}", settings.bind))?;
+    let url = format!("http://{}/", listener.local_addr()?);
+    let first = issue_key("bootstrap admin", KeyScope::Admin, None);
+    if store.create_first_api_key(&first).await? {
+        println!("Created the first admin API key (shown only this once; store it now):");
+        println!("  {}", first.secret);
+        println!("Admin UI: {url}");
+    }
+    // Scripts (and the tests) read this line to find the port when binding to port 0.
+    println!("ml-audit listening on {url} ({} backend)", store.backend());
+    let state = AppState::new(store, settings.server_settings());
+    ml_audit_server::serve(listener, state, shutdown_signal()).await?;
+    tracing::info!("stopped; every acknowledged event is committed");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    let terminate = async {
+        if let Ok(mut signal) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            signal.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = interrupt => {},
+        _ = terminate => {},
+    }
+    tracing::info!("shutting down: finishing in-flight requests");
+}
+
+async fn keys(command: KeysCommand, settings: &Settings) -> anyhow::Result<()> {
+    let db = |arg: DbArg| arg.db.unwrap_or_else(|| settings.database_url.clone());
+    match command {
+        KeysCommand::Create { scope, tenant, name, db: arg } => {
+            let store = open_store(&db(arg)).await?;
+            if tenant.as_deref().is_some_and(|t| t.trim().is_empty() || t.contains('\0')) {
+                bail!("--tenant must be a non-empty tenant id");
+            }
+            let issued = issue_key(&name, scope.into(), tenant);
+            store.create_api_key(&issued).await?;
+            let key = &issued.key;
+            println!(
+                "created {} key {} ({}){}",
+                key.scope,
+                key.id,
+                if key.name.is_empty() { "unnamed" } else { &key.name },
+                key.tenant_id.as_deref().map(|t| format!(", tenant {t}")).unwrap_or_default()
+            );
+            println!("{}", issued.secret);
+        }
+        KeysCommand::List { db: arg } => {
+            let store = open_store(&db(arg)).await?;
+            println!("{:<36}  {:<6}  {:<12}  {:<12}  {:<27}  {:<8}  NAME", "ID", "SCOPE", "TENANT", "PREFIX", "CREATED", "STATE");
+            for key in store.list_api_keys().await? {
+                println!(
+                    "{:<36}  {:<6}  {:<12}  {:<12}  {:<27}  {:<8}  {}",
+                    key.id,
+                    key.scope.as_str(),
+                    key.tenant_id.as_deref().unwrap_or("-"),
+                    key.prefix,
+                    format_rfc3339(key.created_at),
+                    if key.revoked_at.is_some() { "revoked" } else { "active" },
+                    key.name
+                );
+            }
+        }
+        KeysCommand::Revoke { id, db: arg } => {
+            let store = open_store(&db(arg)).await?;
+            if !store.revoke_api_key(id).await? {
+                bail!("no active key with id {id}");
+            }
+            println!("revoked key {id}");
+        }
+    }
+    Ok(())
+}

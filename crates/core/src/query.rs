@@ -115,15 +115,15 @@ pub fn parse_list_query<'a>(
             _ => return Err(FieldError::new(name, "is not a known query parameter")),
         }
     }
-    if let (Some(from), Some(to)) = (filter.time_from, filter.time_to) {
-        if from > to {
-            return Err(FieldError::new("time_from", "must not be later than time_to"));
-        }
+    if let (Some(from), Some(to)) = (filter.time_from, filter.time_to)
+        && from > to
+    {
+        return Err(FieldError::new("time_from", "must not be later than time_to"));
     }
-    if let (Some(min), Some(max)) = (filter.min_confidence, filter.max_confidence) {
-        if min > max {
-            return Err(FieldError::new("min_confidence", "must not be greater than max_confidence"));
-        }
+    if let (Some(min), Some(max)) = (filter.min_confidence, filter.max_confidence)
+        && min > max
+    {
+        return Err(FieldError::new("min_confidence", "must not be greater than max_confidence"));
     }
     Ok((filter, page))
 }

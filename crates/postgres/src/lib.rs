@@ -1,1 +1,695 @@
+//! PostgreSQL backend: the production store, which several `ml-audit serve` replicas share.
+//!
+//! Whatever two replicas could race on is settled by the database, never by a check in Rust:
+//! models and actors are created with `INSERT … ON CONFLICT DO NOTHING` and read back, a
+//! `prediction_id` sent twice at once is decided by its unique index, explanation revisions are
+//! numbered under a row lock on their prediction, and the first API key under a table lock.
 
+mod rows;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use ml_audit_core::auth::{ApiKey, IssuedKey, KeyHash, Visibility};
+use ml_audit_core::event::{NewActor, NewExplanation, NewModelVersion, PreparedPrediction};
+use ml_audit_core::model::{Explanation, ModelVersion, PredictionEvent};
+use ml_audit_core::query::{Cursor, Page, PageRequest, PredictionFilter};
+use ml_audit_core::timestamp;
+use ml_audit_storage::{
+    PredictionRef, RecordOutcome, Result, StorageError, Store, recorded_event, stored_explanation,
+};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{PgConnection, PgPool, Postgres, QueryBuilder, Row as _, Transaction};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::rows::{
+    SELECT_PREDICTION, db_err, explanation_from_row, key_from_row, model_from_row,
+    prediction_from_row,
+};
+
+/// How long a caller waits for a pooled connection, and `open` for the server to answer.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+pub struct PgStore {
+    pool: PgPool,
+}
+
+impl PgStore {
+    /// Connects to `postgres://…`; fails with [`StorageError::Config`] when the URL is invalid or
+    /// the server cannot be reached.
+    pub async fn open(url: &str) -> Result<Self> {
+        // The URL may carry a password: errors name the server, never echo the URL.
+        if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+            return Err(StorageError::Config(
+                "a PostgreSQL URL starts with postgres:// or postgresql://".into(),
+            ));
+        }
+        let options = PgConnectOptions::from_str(url)
+            .map_err(|e| {
+                StorageError::Config(format!(
+                    "the database URL is not a valid PostgreSQL URL: {e}"
+                ))
+            })?
+            .application_name("ml-audit");
+        let server = format!(
+            "{}:{} (database {:?})",
+            options.get_host(),
+            options.get_port(),
+            options.get_database().unwrap_or_default()
+        );
+        let pool = PgPoolOptions::new()
+            .max_connections(16)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .connect_with(options)
+            .await
+            .map_err(|e| {
+                // A refused connection is retried until the timeout (the server may be
+                // starting), after which sqlx reports only the timeout.
+                let cause = match e {
+                    sqlx::Error::PoolTimedOut => format!(
+                        "no connection within {} s; is the server running and accepting connections there?",
+                        ACQUIRE_TIMEOUT.as_secs()
+                    ),
+                    other => other.to_string(),
+                };
+                StorageError::Config(format!("cannot connect to PostgreSQL at {server}: {cause}"))
+            })?;
+        Ok(Self { pool })
+    }
+
+    /// Every transaction is READ COMMITTED whatever the server's default: the read-backs after
+    /// `ON CONFLICT DO NOTHING` or after waiting for a lock must see what the other transaction
+    /// just committed, which REPEATABLE READ would hide (or fail on).
+    async fn begin(&self) -> Result<Transaction<'static, Postgres>> {
+        self.pool
+            .begin_with("BEGIN ISOLATION LEVEL READ COMMITTED")
+            .await
+            .map_err(db_err)
+    }
+}
+
+#[async_trait]
+impl Store for PgStore {
+    fn backend(&self) -> &'static str {
+        "postgres"
+    }
+
+    async fn migrate(&self) -> Result<()> {
+        // sqlx's migrator holds a session advisory lock while it runs, so replicas starting at
+        // once apply each migration exactly once. It returns early on failure without releasing
+        // that lock, so it runs on a connection of its own, closed afterwards, never one that
+        // would go back to the shared pool still holding the lock.
+        let own = PgPoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .connect_with(PgConnectOptions::clone(&self.pool.connect_options()))
+            .await
+            .map_err(db_err)?;
+        let result = MIGRATOR.run(&own).await;
+        own.close().await;
+        result.map_err(|e| StorageError::Migration(e.to_string()))
+    }
+
+    async fn record_predictions(
+        &self,
+        events: Vec<PreparedPrediction>,
+    ) -> Result<Vec<RecordOutcome>> {
+        let mut tx = self.begin().await?;
+        let outcomes = record_batch(&mut tx, events).await?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(outcomes)
+    }
+
+    async fn attach_explanation(
+        &self,
+        visibility: &Visibility,
+        prediction: &PredictionRef,
+        explanation: NewExplanation,
+    ) -> Result<Explanation> {
+        let mut tx = self.begin().await?;
+        // The row lock serialises concurrent attaches to one prediction, so MAX + 1 is gap-free.
+        // NO KEY UPDATE because nothing updates the row (its triggers would refuse): it only
+        // has to exclude other attaches, not the foreign-key checks of explanation inserts.
+        let target = resolve(&mut tx, visibility, prediction, " FOR NO KEY UPDATE").await?;
+        let revision: i32 = sqlx::query_scalar(
+            "SELECT COALESCE(MAX(revision), 0) + 1 FROM explanations WHERE prediction_ref = $1",
+        )
+        .bind(target)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        let revision = u32::try_from(revision)
+            .map_err(|_| StorageError::Database(format!("bad revision {revision}")))?;
+        let stored = stored_explanation(explanation, target, revision, timestamp::now());
+        insert_explanation(&mut tx, &stored).await?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(stored)
+    }
+
+    async fn get_prediction(
+        &self,
+        visibility: &Visibility,
+        prediction: &PredictionRef,
+    ) -> Result<PredictionEvent> {
+        let mut conn = self.pool.acquire().await.map_err(db_err)?;
+        let id = resolve(&mut conn, visibility, prediction, "").await?;
+        fetch_prediction(&mut conn, id).await
+    }
+
+    async fn list_predictions(
+        &self,
+        visibility: &Visibility,
+        filter: &PredictionFilter,
+        page: &PageRequest,
+    ) -> Result<Page<PredictionEvent>> {
+        let mut query = QueryBuilder::<Postgres>::new(SELECT_PREDICTION);
+        query.push(" WHERE 1 = 1");
+        push_filters(&mut query, visibility, filter);
+        if let Some(after) = page.after {
+            query
+                .push(" AND (p.ts, p.id) < (")
+                .push_bind(after.timestamp);
+            query.push(", ").push_bind(after.id).push(")");
+        }
+        query
+            .push(" ORDER BY p.ts DESC, p.id DESC LIMIT ")
+            .push_bind(i64::from(page.limit) + 1);
+        let rows = query.build().fetch_all(&self.pool).await.map_err(db_err)?;
+        let mut items = rows
+            .iter()
+            .map(prediction_from_row)
+            .collect::<Result<Vec<_>>>()?;
+        let next_cursor = if items.len() > page.limit as usize {
+            items.truncate(page.limit as usize);
+            items.last().map(|last| Cursor {
+                timestamp: last.timestamp,
+                id: last.id,
+            })
+        } else {
+            None
+        };
+        Ok(Page { items, next_cursor })
+    }
+
+    async fn list_explanations(
+        &self,
+        visibility: &Visibility,
+        prediction: &PredictionRef,
+    ) -> Result<Vec<Explanation>> {
+        let mut conn = self.pool.acquire().await.map_err(db_err)?;
+        let id = resolve(&mut conn, visibility, prediction, "").await?;
+        let rows =
+            sqlx::query("SELECT * FROM explanations WHERE prediction_ref = $1 ORDER BY revision")
+                .bind(id)
+                .fetch_all(&mut *conn)
+                .await
+                .map_err(db_err)?;
+        rows.iter()
+            .map(|row| explanation_from_row(row, ""))
+            .collect()
+    }
+
+    async fn list_models(&self) -> Result<Vec<ModelVersion>> {
+        let rows =
+            sqlx::query("SELECT * FROM model_versions ORDER BY model_name, created_at, version")
+                .fetch_all(&self.pool)
+                .await
+                .map_err(db_err)?;
+        rows.iter().map(|row| model_from_row(row, "")).collect()
+    }
+
+    async fn get_model(&self, id: Uuid) -> Result<ModelVersion> {
+        let row = sqlx::query("SELECT * FROM model_versions WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err)?
+            .ok_or(StorageError::NotFound)?;
+        model_from_row(&row, "")
+    }
+
+    async fn create_api_key(&self, key: &IssuedKey) -> Result<()> {
+        insert_key(&self.pool, key).await
+    }
+
+    async fn create_first_api_key(&self, key: &IssuedKey) -> Result<bool> {
+        let mut tx = self.begin().await?;
+        // Replicas starting at once on an empty database: the second waits here until the
+        // first commits, then sees its key. EXCLUSIVE still lets readers authenticate.
+        sqlx::query("LOCK TABLE api_keys IN EXCLUSIVE MODE")
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM api_keys)")
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        if exists {
+            return Ok(false);
+        }
+        insert_key(&mut *tx, key).await?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(true)
+    }
+
+    async fn find_active_api_key(&self, hash: &KeyHash) -> Result<Option<ApiKey>> {
+        let row =
+            sqlx::query("SELECT * FROM api_keys WHERE secret_hash = $1 AND revoked_at IS NULL")
+                .bind(&hash.0)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(db_err)?;
+        row.as_ref().map(key_from_row).transpose()
+    }
+
+    async fn list_api_keys(&self) -> Result<Vec<ApiKey>> {
+        let rows = sqlx::query("SELECT * FROM api_keys ORDER BY created_at, id")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err)?;
+        rows.iter().map(key_from_row).collect()
+    }
+
+    async fn revoke_api_key(&self, id: Uuid) -> Result<bool> {
+        let done =
+            sqlx::query("UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+                .bind(timestamp::now())
+                .bind(id)
+                .execute(&self.pool)
+                .await
+                .map_err(db_err)?;
+        Ok(done.rows_affected() == 1)
+    }
+}
+
+async fn insert_key<'e>(
+    executor: impl sqlx::Executor<'e, Database = Postgres>,
+    issued: &IssuedKey,
+) -> Result<()> {
+    let key = &issued.key;
+    sqlx::query(
+        "INSERT INTO api_keys (id, name, scope, tenant_id, prefix, secret_hash, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(key.id)
+    .bind(&key.name)
+    .bind(key.scope.as_str())
+    .bind(&key.tenant_id)
+    .bind(&key.prefix)
+    .bind(&issued.hash.0)
+    .bind(key.created_at)
+    .execute(executor)
+    .await
+    .map_err(db_err)?;
+    Ok(())
+}
+
+/// Finds the `id` of a visible prediction: a UUID-shaped reference as `id` first, then any
+/// reference as `prediction_id`. Invisible and missing are both `NotFound`. `locking` is
+/// appended to the query (a `FOR …` clause, or nothing).
+async fn resolve(
+    conn: &mut PgConnection,
+    visibility: &Visibility,
+    prediction: &PredictionRef,
+    locking: &'static str,
+) -> Result<Uuid> {
+    if let Some(id) = prediction.as_uuid() {
+        let mut query = QueryBuilder::new("SELECT p.id FROM predictions p WHERE p.id = ");
+        query.push_bind(id);
+        if let Some(found) = fetch_visible_id(conn, query, visibility, locking).await? {
+            return Ok(found);
+        }
+    }
+    let mut query = QueryBuilder::new("SELECT p.id FROM predictions p WHERE p.prediction_id = ");
+    query.push_bind(prediction.0.clone());
+    fetch_visible_id(conn, query, visibility, locking)
+        .await?
+        .ok_or(StorageError::NotFound)
+}
+
+async fn fetch_visible_id(
+    conn: &mut PgConnection,
+    mut query: QueryBuilder<Postgres>,
+    visibility: &Visibility,
+    locking: &'static str,
+) -> Result<Option<Uuid>> {
+    push_visibility(&mut query, visibility);
+    query.push(locking);
+    query
+        .build_query_scalar::<Uuid>()
+        .fetch_optional(conn)
+        .await
+        .map_err(db_err)
+}
+
+async fn fetch_prediction(conn: &mut PgConnection, id: Uuid) -> Result<PredictionEvent> {
+    let sql = format!("{SELECT_PREDICTION} WHERE p.id = $1");
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(id)
+        .fetch_one(conn)
+        .await
+        .map_err(db_err)?;
+    prediction_from_row(&row)
+}
+
+fn push_visibility(query: &mut QueryBuilder<Postgres>, visibility: &Visibility) {
+    if let Some(tenant) = visibility.tenant() {
+        query
+            .push(" AND p.tenant_id = ")
+            .push_bind(tenant.to_owned());
+    }
+}
+
+fn push_filters(
+    query: &mut QueryBuilder<Postgres>,
+    visibility: &Visibility,
+    filter: &PredictionFilter,
+) {
+    push_visibility(query, visibility);
+    let mut equals = |column: &str, value: Option<&str>| {
+        if let Some(value) = value {
+            query
+                .push(format!(" AND {column} = "))
+                .push_bind(value.to_owned());
+        }
+    };
+    equals("m.model_name", filter.model_name.as_deref());
+    equals("m.version", filter.model_version.as_deref());
+    equals("a.actor_type", filter.actor_type.map(|t| t.as_str()));
+    equals("a.actor_id", filter.actor_id.as_deref());
+    equals("p.tenant_id", filter.tenant_id.as_deref());
+    equals("p.decision_outcome", filter.decision_outcome.as_deref());
+    equals("p.environment", filter.environment.as_deref());
+    equals("p.status", filter.status.map(|s| s.as_str()));
+    equals("p.trace_id", filter.trace_id.as_deref());
+    if let Some(from) = filter.time_from {
+        query.push(" AND p.ts >= ").push_bind(from);
+    }
+    if let Some(to) = filter.time_to {
+        query.push(" AND p.ts <= ").push_bind(to);
+    }
+    if let Some(min) = filter.min_confidence {
+        query.push(" AND p.confidence >= ").push_bind(min);
+    }
+    if let Some(max) = filter.max_confidence {
+        query.push(" AND p.confidence <= ").push_bind(max);
+    }
+    match filter.has_explanation {
+        Some(true) => {
+            query.push(" AND EXISTS (SELECT 1 FROM explanations x WHERE x.prediction_ref = p.id)")
+        }
+        Some(false) => query
+            .push(" AND NOT EXISTS (SELECT 1 FROM explanations x WHERE x.prediction_ref = p.id)"),
+        None => query,
+    };
+}
+
+/// What is stored under a `prediction_id`: enough to tell a replay from a conflict.
+struct Stored {
+    id: Uuid,
+    content_hash: String,
+}
+
+type ModelKey = (String, String);
+type ActorKey = (&'static str, String, String);
+
+fn model_key(model: &NewModelVersion) -> ModelKey {
+    (model.model_name.clone(), model.version.clone())
+}
+
+fn actor_key(actor: &NewActor) -> ActorKey {
+    (
+        actor.actor_type.as_str(),
+        actor.actor_id.clone(),
+        actor.tenant_id.clone(),
+    )
+}
+
+/// Records a batch with the outcomes of recording its events one after the other.
+///
+/// Rows that a concurrent batch may be inserting too (models, actors, predictions) are inserted
+/// kind by kind, each in key order: two transactions then wait on each other's keys in the
+/// same order, which rules out deadlocks however their batches are ordered.
+async fn record_batch(
+    conn: &mut PgConnection,
+    events: Vec<PreparedPrediction>,
+) -> Result<Vec<RecordOutcome>> {
+    let prediction_ids: Vec<&str> = events.iter().map(|e| e.prediction_id.as_str()).collect();
+    let mut stored = stored_predictions(conn, &prediction_ids).await?;
+
+    // To insert, in batch order: the first event of each prediction_id not stored yet. Later
+    // ones with the same prediction_id are then replays or conflicts of it, as if sent after.
+    let mut seen = HashSet::new();
+    let to_insert: Vec<usize> = (0..events.len())
+        .filter(|&i| {
+            !stored.contains_key(&events[i].prediction_id) && seen.insert(&events[i].prediction_id)
+        })
+        .collect();
+
+    // Models and actors only for events about to be inserted, so that a conflicting event
+    // writes nothing (unless a concurrent batch stores its prediction_id first, a rare race).
+    let mut models = HashMap::new();
+    for (key, event) in first_by_key(
+        to_insert
+            .iter()
+            .map(|&i| (model_key(&events[i].model), &events[i])),
+    ) {
+        models.insert(key, model_for(conn, &event.model, event.created_at).await?);
+    }
+    let mut actors = HashMap::new();
+    let new_actors = to_insert.iter().filter_map(|&i| {
+        let event = &events[i];
+        event
+            .actor
+            .as_ref()
+            .map(|actor| (actor_key(actor), (actor, event.created_at)))
+    });
+    for (key, (actor, now)) in first_by_key(new_actors) {
+        actors.insert(key, actor_for(conn, actor, now).await?);
+    }
+
+    let mut insert_order = to_insert;
+    insert_order.sort_by(|&a, &b| events[a].prediction_id.cmp(&events[b].prediction_id));
+    let mut created = vec![false; events.len()];
+    for index in insert_order {
+        let event = &events[index];
+        let model = models[&model_key(&event.model)].id;
+        let actor = event.actor.as_ref().map(|a| actors[&actor_key(a)].0);
+        if insert_prediction(conn, event, model, actor).await? {
+            created[index] = true;
+            let new = Stored {
+                id: event.id,
+                content_hash: event.content_hash.clone(),
+            };
+            stored.insert(event.prediction_id.clone(), new);
+        } else {
+            // A concurrent batch committed this prediction_id since the lookup above.
+            stored.extend(stored_predictions(conn, &[event.prediction_id.as_str()]).await?);
+        }
+    }
+
+    // Outcomes in batch order; inline explanations go in once their prediction is in.
+    let mut outcomes = Vec::with_capacity(events.len());
+    for (event, created) in events.into_iter().zip(created) {
+        if created {
+            let model = models[&model_key(&event.model)].clone();
+            let actor = event.actor.as_ref().map(|a| actors[&actor_key(a)]);
+            let recorded = recorded_event(event, model, actor);
+            if let Some(explanation) = &recorded.explanation {
+                insert_explanation(conn, explanation).await?;
+            }
+            outcomes.push(RecordOutcome::Created(recorded));
+            continue;
+        }
+        let existing = stored.get(&event.prediction_id).ok_or_else(|| {
+            StorageError::Database(format!(
+                "prediction_id {:?} was neither inserted nor found",
+                event.prediction_id
+            ))
+        })?;
+        outcomes.push(if existing.content_hash == event.content_hash {
+            RecordOutcome::Replayed(fetch_prediction(conn, existing.id).await?)
+        } else {
+            RecordOutcome::Conflict {
+                prediction_id: event.prediction_id,
+            }
+        });
+    }
+    Ok(outcomes)
+}
+
+/// The first value given for each key, in key order.
+fn first_by_key<K: Ord, V>(items: impl IntoIterator<Item = (K, V)>) -> BTreeMap<K, V> {
+    let mut first = BTreeMap::new();
+    for (key, value) in items {
+        first.entry(key).or_insert(value);
+    }
+    first
+}
+
+async fn stored_predictions(
+    conn: &mut PgConnection,
+    prediction_ids: &[&str],
+) -> Result<HashMap<String, Stored>> {
+    let rows = sqlx::query(
+        "SELECT prediction_id, id, content_hash FROM predictions WHERE prediction_id = ANY($1)",
+    )
+    .bind(prediction_ids)
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(db_err)?;
+    rows.iter()
+        .map(|row| {
+            let stored = Stored {
+                id: row.try_get("id")?,
+                content_hash: row.try_get("content_hash")?,
+            };
+            Ok((row.try_get("prediction_id")?, stored))
+        })
+        .collect::<Result<_, sqlx::Error>>()
+        .map_err(db_err)
+}
+
+/// Inserts a prediction unless its `prediction_id` is taken (waiting for a concurrent
+/// transaction that holds it to finish); true when this call inserted it.
+async fn insert_prediction(
+    conn: &mut PgConnection,
+    event: &PreparedPrediction,
+    model: Uuid,
+    actor: Option<Uuid>,
+) -> Result<bool> {
+    let new_actor = event.actor.as_ref();
+    let inserted = sqlx::query(
+        "INSERT INTO predictions (id, prediction_id, ts, model_ref, actor_ref, tenant_id, actor_ip, actor_user_agent,
+            actor_auth_context, trace_id, environment, decision_outcome, input_fingerprint, features, redactions,
+            metadata, metadata_redactions, output, confidence, status, latency_ms, content_hash, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21,
+            $22, $23)
+         ON CONFLICT (prediction_id) DO NOTHING
+         RETURNING id",
+    )
+    .bind(event.id)
+    .bind(&event.prediction_id)
+    .bind(event.timestamp)
+    .bind(model)
+    .bind(actor)
+    .bind(new_actor.map_or("", |a| a.tenant_id.as_str()))
+    .bind(new_actor.and_then(|a| a.ip_address.as_deref()))
+    .bind(new_actor.map_or("", |a| a.user_agent.as_str()))
+    .bind(new_actor.and_then(|a| a.auth_context.as_ref()).map(|v| v.to_string()))
+    .bind(&event.trace_id)
+    .bind(&event.environment)
+    .bind(&event.decision_outcome)
+    .bind(&event.input_fingerprint)
+    .bind(event.features.to_string())
+    .bind(serde_json::to_string(&event.redactions).expect("a list of strings serialises"))
+    .bind(event.metadata.to_string())
+    .bind(serde_json::to_string(&event.metadata_redactions).expect("a list of strings serialises"))
+    .bind(event.output.to_string())
+    .bind(event.confidence)
+    .bind(event.status.as_str())
+    .bind(event.latency_ms)
+    .bind(&event.content_hash)
+    .bind(event.created_at)
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(db_err)?;
+    Ok(inserted.is_some())
+}
+
+async fn insert_explanation(conn: &mut PgConnection, explanation: &Explanation) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO explanations (id, prediction_ref, revision, method, method_version, payload, summary_text,
+            status, generated_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+    )
+    .bind(explanation.id)
+    .bind(explanation.prediction_id)
+    .bind(i32::try_from(explanation.revision).map_err(|_| StorageError::Database("revision overflow".into()))?)
+    .bind(&explanation.method)
+    .bind(&explanation.method_version)
+    .bind(explanation.payload.to_string())
+    .bind(&explanation.summary_text)
+    .bind(explanation.status.as_str())
+    .bind(explanation.generated_at)
+    .bind(explanation.created_at)
+    .execute(conn)
+    .await
+    .map_err(db_err)?;
+    Ok(())
+}
+
+/// The model version row, created on first use (the first event's metadata wins). Looked up
+/// first, as it almost always exists; when two transactions create it at once, the second
+/// insert waits for the first and does nothing, and the read-back sees the winner's row.
+async fn model_for(
+    conn: &mut PgConnection,
+    model: &NewModelVersion,
+    now: OffsetDateTime,
+) -> Result<ModelVersion> {
+    let select = "SELECT * FROM model_versions WHERE model_name = $1 AND version = $2";
+    let find = || {
+        sqlx::query(select)
+            .bind(&model.model_name)
+            .bind(&model.version)
+    };
+    if let Some(row) = find().fetch_optional(&mut *conn).await.map_err(db_err)? {
+        return model_from_row(&row, "");
+    }
+    sqlx::query(
+        "INSERT INTO model_versions (id, model_name, version, framework, build_id, commit_hash, config_snapshot,
+            is_active, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, true, $8)
+         ON CONFLICT (model_name, version) DO NOTHING",
+    )
+    .bind(Uuid::now_v7())
+    .bind(&model.model_name)
+    .bind(&model.version)
+    .bind(&model.framework)
+    .bind(&model.build_id)
+    .bind(&model.commit_hash)
+    .bind(model.config_snapshot.as_ref().map(|v| v.to_string()))
+    .bind(now)
+    .execute(&mut *conn)
+    .await
+    .map_err(db_err)?;
+    model_from_row(&find().fetch_one(&mut *conn).await.map_err(db_err)?, "")
+}
+
+/// The actor row's id and creation time, created on first use like a model version.
+async fn actor_for(
+    conn: &mut PgConnection,
+    actor: &NewActor,
+    now: OffsetDateTime,
+) -> Result<(Uuid, OffsetDateTime)> {
+    let select = "SELECT id, created_at FROM actors WHERE actor_type = $1 AND actor_id = $2 AND tenant_id = $3";
+    let find = || {
+        sqlx::query_as(select)
+            .bind(actor.actor_type.as_str())
+            .bind(&actor.actor_id)
+            .bind(&actor.tenant_id)
+    };
+    if let Some(found) = find().fetch_optional(&mut *conn).await.map_err(db_err)? {
+        return Ok(found);
+    }
+    sqlx::query(
+        "INSERT INTO actors (id, actor_type, actor_id, tenant_id, ip_address, user_agent, auth_context, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+         ON CONFLICT (actor_type, actor_id, tenant_id) DO NOTHING",
+    )
+    .bind(Uuid::now_v7())
+    .bind(actor.actor_type.as_str())
+    .bind(&actor.actor_id)
+    .bind(&actor.tenant_id)
+    .bind(&actor.ip_address)
+    .bind(&actor.user_agent)
+    .bind(actor.auth_context.as_ref().map(|v| v.to_string()))
+    .bind(now)
+    .execute(&mut *conn)
+    .await
+    .map_err(db_err)?;
+    find().fetch_one(&mut *conn).await.map_err(db_err)
+}

@@ -1,1 +1,59 @@
+//! The HTTP server of ml-audit: routes, authentication, the error format, group commit.
+//!
+//! Handlers are thin: they authenticate (the scope is in their signature), hand the body to the
+//! core to parse and redact, and call the store. The store sees only domain types.
+
+mod auth;
+mod body;
+mod error;
+mod ingest;
+mod metrics;
+mod openapi;
+mod routes;
+mod state;
+mod wire;
+
+use std::future::Future;
+
+
+use axum::Router;
+use axum::extract::MatchedPath;
+use axum::http::Request;
+use tokio::net::TcpListener;
+use tower_http::trace::TraceLayer;
+
+pub use crate::error::ApiError;
+pub use crate::openapi::api_document;
+pub use crate::state::{AppState, Limits, ServerSettings};
+
+/// The whole application; also what tests drive.
+pub fn router(state: AppState) -> Router {
+    let api = Router::new().merge(routes::predictions::router()).merge(routes::models::router());
+    Router::new()
+        .nest("/api/v1", api)
+        .merge(routes::system::router())
+        .fallback(|| async { ApiError::NotFound("route") })
+        .method_not_allowed_fallback(|| async {
+            ApiError::BadRequest { code: "method_not_allowed", message: "this method is not allowed here".into(), field: None }
+        })
+        .layer(
+            // Log the route template, never the URI: paths and query strings can hold
+            // identifiers of people.
+            TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
+                let route = request.extensions().get::<MatchedPath>().map_or("unmatched", MatchedPath::as_str);
+                tracing::info_span!("request", method = %request.method(), route)
+            }),
+        )
+        .with_state(state)
+}
+
+/// Serves until `shutdown` resolves, then finishes in-flight requests (each waits for its
+/// commit) before returning.
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await
+}
 

@@ -55,7 +55,7 @@ pub const SENSITIVE_KEY_FRAGMENTS: &[&str] = &[
 
 static SENSITIVE_KEY: LazyLock<Regex> = LazyLock::new(|| {
     let alternatives: Vec<String> = SENSITIVE_KEY_FRAGMENTS.iter().map(|f| regex::escape(f)).collect();
-    Regex::new(&format!("(?i){}", alternatives.join("|"))).expect("the fragments form a valid regex")
+    Regex::new(&format!("(?i-u){}", alternatives.join("|"))).expect("the fragments form a valid regex")
 });
 
 /// A redacted value and the JSON paths (`$.customer.email`) that were masked, in document order.
@@ -103,7 +103,8 @@ impl RedactionPolicy {
     fn redact(&self, mut value: Value, key_rules: bool) -> Redacted {
         let mut walk = Walk { policy: self, key_rules, path: Vec::new(), masked: Vec::new() };
         walk.visit(&mut value);
-        Redacted { value, paths: walk.masked }
+        let paths = walk.masked;
+        Redacted { value, paths }
     }
 
     fn key_rule(&self, key: &str) -> KeyRule {
@@ -168,7 +169,8 @@ impl<'v> Walk<'_, 'v> {
             Value::Object(map) => {
                 for (key, child) in map {
                     self.path.push(Segment::Key(key));
-                    match if self.key_rules { self.policy.key_rule(key) } else { KeyRule::Inspect } {
+                    let rule = if self.key_rules { self.policy.key_rule(key) } else { KeyRule::Inspect };
+                    match rule {
                         KeyRule::Keep => {}
                         KeyRule::Mask => {
                             *child = self.policy.mask();

@@ -1,0 +1,166 @@
+//! Settings, layered: built-in defaults, then the TOML file, then `ML_AUDIT_*` environment
+//! variables, then command-line flags.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context as _, bail};
+use ml_audit_core::redaction::{DEFAULT_MASK, RedactionConfig};
+use ml_audit_server::{Limits, ServerSettings};
+use serde::{Deserialize, Serialize};
+
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://ml-audit-data/ml-audit.db";
+pub const DEFAULT_BIND: &str = "127.0.0.1:8080";
+/// Read from the working directory when no `--config` is given.
+pub const DEFAULT_CONFIG_FILE: &str = "ml-audit.toml";
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Settings {
+    pub database_url: String,
+    pub bind: String,
+    pub max_body_bytes: usize,
+    pub max_json_depth: usize,
+    pub redaction: RedactionSettings,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RedactionSettings {
+    pub allowlist: Vec<String>,
+    pub denylist: Vec<String>,
+    pub mask_value: String,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        let limits = Limits::default();
+        Self {
+            database_url: DEFAULT_DATABASE_URL.to_owned(),
+            bind: DEFAULT_BIND.to_owned(),
+            max_body_bytes: limits.max_body_bytes,
+            max_json_depth: limits.max_json_depth,
+            redaction: RedactionSettings::default(),
+        }
+    }
+}
+
+impl Default for RedactionSettings {
+    fn default() -> Self {
+        Self { allowlist: Vec::new(), denylist: Vec::new(), mask_value: DEFAULT_MASK.to_owned() }
+    }
+}
+
+/// Every environment variable ml-audit reads; any other `ML_AUDIT_*` is reported as a likely typo.
+const ENV_VARS: &[&str] = &[
+    "ML_AUDIT_CONFIG",
+    "ML_AUDIT_DATABASE_URL",
+    "ML_AUDIT_BIND",
+    "ML_AUDIT_MAX_BODY_BYTES",
+    "ML_AUDIT_MAX_JSON_DEPTH",
+    "ML_AUDIT_REDACTION_ALLOWLIST",
+    "ML_AUDIT_REDACTION_DENYLIST",
+    "ML_AUDIT_REDACTION_MASK_VALUE",
+    "ML_AUDIT_LOG",
+];
+
+impl Settings {
+    /// Loads the file (the explicit one must exist; the default one may not) and applies the
+    /// environment. Returns warnings to print once logging is up.
+    pub fn load(explicit: Option<&Path>, env: &BTreeMap<String, String>) -> anyhow::Result<(Self, Vec<String>)> {
+        let path = explicit
+            .map(Path::to_path_buf)
+            .or_else(|| env.get("ML_AUDIT_CONFIG").map(PathBuf::from))
+            .or_else(|| Some(PathBuf::from(DEFAULT_CONFIG_FILE)).filter(|p| p.exists()));
+        let mut settings = match &path {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("cannot read the config file {}", path.display()))?;
+                toml::from_str(&text).with_context(|| format!("invalid config file {}", path.display()))?
+            }
+            None => Settings::default(),
+        };
+        let mut warnings = Vec::new();
+        for (name, value) in env.iter().filter(|(name, _)| name.starts_with("ML_AUDIT_")) {
+            match name.as_str() {
+                "ML_AUDIT_DATABASE_URL" => settings.database_url = value.clone(),
+                "ML_AUDIT_BIND" => settings.bind = value.clone(),
+                "ML_AUDIT_MAX_BODY_BYTES" => settings.max_body_bytes = parse_number(name, value)?,
+                "ML_AUDIT_MAX_JSON_DEPTH" => settings.max_json_depth = parse_number(name, value)?,
+                "ML_AUDIT_REDACTION_ALLOWLIST" => settings.redaction.allowlist = split_list(value),
+                "ML_AUDIT_REDACTION_DENYLIST" => settings.redaction.denylist = split_list(value),
+                "ML_AUDIT_REDACTION_MASK_VALUE" => settings.redaction.mask_value = value.clone(),
+                known if ENV_VARS.contains(&known) => {}
+                unknown => warnings.push(format!("ignoring unknown environment variable {unknown}")),
+            }
+        }
+        settings.validate()?;
+        Ok((settings, warnings))
+    }
+
+    fn validate(&self) -> anyhow::Result<()> {
+        if self.max_body_bytes < 1024 {
+            bail!("max_body_bytes must be at least 1024, not {}", self.max_body_bytes);
+        }
+        if !(2..=1000).contains(&self.max_json_depth) {
+            bail!("max_json_depth must be from 2 to 1000, not {}", self.max_json_depth);
+        }
+        Ok(())
+    }
+
+    pub fn server_settings(&self) -> ServerSettings {
+        ServerSettings {
+            limits: Limits { max_body_bytes: self.max_body_bytes, max_json_depth: self.max_json_depth },
+            redaction: ml_audit_core::redaction::RedactionPolicy::new(RedactionConfig {
+                allowlist: self.redaction.allowlist.clone(),
+                denylist: self.redaction.denylist.clone(),
+                mask_value: self.redaction.mask_value.clone(),
+            }),
+        }
+    }
+}
+
+fn parse_number(name: &str, value: &str) -> anyhow::Result<usize> {
+    value.trim().parse().with_context(|| format!("{name} must be a whole number, not {value:?}"))
+}
+
+fn split_list(value: &str) -> Vec<String> {
+    value.split(',').map(str::trim).filter(|item| !item.is_empty()).map(str::to_owned).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn environment_overrides_the_file_and_lists_are_comma_separated() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("c.toml");
+        std::fs::write(&file, "bind = \"0.0.0.0:9000\"\n[redaction]\nmask_value = \"[x]\"\nallowlist = [\"age\"]\n").unwrap();
+        let (settings, warnings) = Settings::load(
+            Some(&file),
+            &env(&[("ML_AUDIT_REDACTION_DENYLIST", "national_id, raw_email"), ("ML_AUDIT_BIND", "127.0.0.1:1")]),
+        )
+        .unwrap();
+        assert_eq!(settings.bind, "127.0.0.1:1");
+        assert_eq!(settings.redaction.mask_value, "[x]");
+        assert_eq!(settings.redaction.allowlist, vec!["age"]);
+        assert_eq!(settings.redaction.denylist, vec!["national_id", "raw_email"]);
+        assert!(warnings.is_empty());
+    }
+
+    #[test]
+    fn unknown_settings_are_errors_or_warnings() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("c.toml");
+        std::fs::write(&file, "databse_url = \"x\"\n").unwrap();
+        assert!(Settings::load(Some(&file), &env(&[])).is_err());
+        let (_, warnings) = Settings::load(None, &env(&[("ML_AUDIT_DATABSE_URL", "x")])).unwrap();
+        assert_eq!(warnings, vec!["ignoring unknown environment variable ML_AUDIT_DATABSE_URL"]);
+        assert!(Settings::load(None, &env(&[("ML_AUDIT_MAX_JSON_DEPTH", "deep")])).is_err());
+    }
+}

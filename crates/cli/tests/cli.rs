@@ -1,0 +1,131 @@
+//! The `ml-audit` binary as an operator uses it: a real `serve` process, and `keys` commands
+//! run beside it on the same database.
+
+use std::io::{BufRead as _, BufReader};
+use std::process::{Child, Command, Stdio};
+
+use serde_json::json;
+
+const BIN: &str = env!("CARGO_BIN_EXE_ml-audit");
+
+fn ml_audit(args: &[&str], dir: &std::path::Path) -> std::process::Output {
+    Command::new(BIN).args(args).current_dir(dir).env_remove("ML_AUDIT_DATABASE_URL").output().expect("run ml-audit")
+}
+
+fn last_line(output: &std::process::Output) -> String {
+    String::from_utf8_lossy(&output.stdout).lines().last().unwrap_or_default().to_owned()
+}
+
+/// A running `ml-audit serve`, killed on drop.
+struct Server {
+    child: Child,
+    url: String,
+    /// What it printed before it was listening (the first admin key, if any).
+    banner: Vec<String>,
+}
+
+impl Server {
+    fn start(dir: &std::path::Path, db: &str) -> Server {
+        let mut child = Command::new(BIN)
+            .args(["serve", "--db", db, "--bind", "127.0.0.1:0"])
+            .current_dir(dir)
+            .env("ML_AUDIT_LOG", "warn")
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("start ml-audit serve");
+        let mut banner = Vec::new();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let url = loop {
+            let line = lines.next().expect("serve printed its address").unwrap();
+            if let Some(rest) = line.strip_prefix("ml-audit listening on ") {
+                break rest.split_whitespace().next().unwrap().trim_end_matches('/').to_owned();
+            }
+            banner.push(line);
+        };
+        Server { child, url, banner }
+    }
+
+    /// Asks for a graceful shutdown (SIGTERM, as an orchestrator would) and waits for the exit.
+    fn terminate(mut self) -> std::process::ExitStatus {
+        let killed = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().unwrap();
+        assert!(killed.success());
+        self.child.wait().unwrap()
+    }
+
+    fn first_admin_key(&self) -> Option<String> {
+        self.banner.iter().map(|l| l.trim()).find(|l| l.starts_with("mla_")).map(str::to_owned)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test]
+async fn serve_prints_one_admin_key_on_a_new_database_and_keys_work_while_it_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("nested/folder/audit.db").display());
+    let server = Server::start(dir.path(), &db);
+    let admin = server.first_admin_key().expect("a first admin key is printed");
+    let client = reqwest::Client::new();
+
+    let created = ml_audit(&["keys", "create", "--scope", "read", "--tenant", "acme", "--name", "auditor", "--db", &db], dir.path());
+    assert!(created.status.success(), "{}", String::from_utf8_lossy(&created.stderr));
+    let reader = last_line(&created);
+    assert!(reader.starts_with("mla_"));
+
+    let event = json!({"model_name": "m", "model_version": "1", "features": {}, "output": 1,
+                       "actor": {"actor_type": "user", "actor_id": "7", "tenant_id": "acme"}});
+    let recorded = client.post(format!("{}/api/v1/predictions", server.url)).bearer_auth(&admin).json(&event).send().await.unwrap();
+    assert_eq!(recorded.status(), 201);
+    let listed = client.get(format!("{}/api/v1/predictions", server.url)).bearer_auth(&reader).send().await.unwrap();
+    assert_eq!(listed.status(), 200);
+    let page: serde_json::Value = listed.json().await.unwrap();
+    assert_eq!(page["items"].as_array().unwrap().len(), 1);
+
+    let listing = ml_audit(&["keys", "list", "--db", &db], dir.path());
+    let listing_text = String::from_utf8_lossy(&listing.stdout);
+    assert!(listing_text.contains("auditor") && listing_text.contains("acme"));
+    assert!(!listing_text.contains(&reader), "keys list must never show a secret");
+    let reader_id = listing_text.lines().find(|l| l.contains("auditor")).unwrap().split_whitespace().next().unwrap().to_owned();
+
+    let revoked = ml_audit(&["keys", "revoke", &reader_id, "--db", &db], dir.path());
+    assert!(revoked.status.success());
+    let refused = client.get(format!("{}/api/v1/predictions", server.url)).bearer_auth(&reader).send().await.unwrap();
+    assert_eq!(refused.status(), 401);
+    assert!(!ml_audit(&["keys", "revoke", &reader_id, "--db", &db], dir.path()).status.success());
+    assert!(server.terminate().success(), "SIGTERM stops the server cleanly");
+
+    let again = Server::start(dir.path(), &db);
+    assert_eq!(again.first_admin_key(), None, "the first key is created only once");
+}
+
+#[test]
+fn migrate_creates_the_schema_and_bad_urls_fail_clearly() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("m.db").display());
+    let migrated = ml_audit(&["migrate", "--db", &db], dir.path());
+    assert!(migrated.status.success());
+    assert!(dir.path().join("m.db").exists());
+    let bad = ml_audit(&["migrate", "--db", "mysql://localhost/x"], dir.path());
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("unsupported database URL"));
+}
+
+#[test]
+fn settings_come_from_the_config_file_and_the_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("ml-audit.toml"), "[redaction]\nmask_value = \"[redacted]\"\n").unwrap();
+    let output = Command::new(BIN)
+        .arg("config")
+        .current_dir(dir.path())
+        .env("ML_AUDIT_REDACTION_ALLOWLIST", "age,income")
+        .output()
+        .unwrap();
+    let printed = String::from_utf8_lossy(&output.stdout);
+    assert!(printed.contains("mask_value = \"[redacted]\""), "{printed}");
+    assert!(printed.contains("\"age\"") && printed.contains("\"income\""), "{printed}");
+}

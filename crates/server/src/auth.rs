@@ -1,0 +1,78 @@
+//! Bearer-key authentication as axum extractors. A handler states the scope it needs in its
+//! signature (`Authorized<Read>`), so no route can forget to check, and gets the caller's
+//! tenant [`Visibility`] to pass to the store.
+
+use std::marker::PhantomData;
+
+use axum::extract::{FromRef, FromRequestParts};
+use axum::http::header::AUTHORIZATION;
+use axum::http::request::Parts;
+use ml_audit_core::auth::{KeyHash, KeyScope, Visibility};
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+pub trait RequiredScope {
+    const SCOPE: KeyScope;
+}
+
+pub struct Read;
+pub struct Ingest;
+pub struct Admin;
+
+impl RequiredScope for Read {
+    const SCOPE: KeyScope = KeyScope::Read;
+}
+impl RequiredScope for Ingest {
+    const SCOPE: KeyScope = KeyScope::Ingest;
+}
+impl RequiredScope for Admin {
+    const SCOPE: KeyScope = KeyScope::Admin;
+}
+
+/// A caller whose key is valid and has scope `S` (or `admin`).
+pub struct Authorized<S> {
+    pub visibility: Visibility,
+    _scope: PhantomData<S>,
+}
+
+impl<S, St> FromRequestParts<St> for Authorized<S>
+where
+    S: RequiredScope,
+    St: Send + Sync,
+    AppState: FromRef<St>,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &St) -> Result<Self, Self::Rejection> {
+        let state = AppState::from_ref(state);
+        let secret = bearer_token(parts)?;
+        let key = state
+            .store
+            .find_active_api_key(&KeyHash::of(secret))
+            .await?
+            .ok_or(ApiError::Unauthorized("the API key is unknown or revoked"))?;
+        if !key.scope.allows(S::SCOPE) {
+            return Err(ApiError::Forbidden(format!(
+                "this key has scope {}; this request needs {} (or admin)",
+                key.scope,
+                S::SCOPE
+            )));
+        }
+        Ok(Authorized { visibility: key.visibility(), _scope: PhantomData })
+    }
+}
+
+fn bearer_token(parts: &Parts) -> Result<&str, ApiError> {
+    let header = parts
+        .headers
+        .get(AUTHORIZATION)
+        .ok_or(ApiError::Unauthorized("an Authorization: Bearer <key> header is required"))?;
+    header
+        .to_str()
+        .ok()
+        .and_then(|value| value.strip_prefix("Bearer ").or_else(|| value.strip_prefix("bearer ")))
+        .map(str::trim)
+        .filter(|token| !token.is_empty())
+        .ok_or(ApiError::Unauthorized("the Authorization header must be \"Bearer <key>\""))
+}

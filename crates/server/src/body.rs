@@ -1,0 +1,100 @@
+//! The JSON body extractor: size limit, UTF-8, nesting limit, then parse — each failure a clear
+//! error in the API's format (axum's own `Json` answers in plain text).
+
+use axum::extract::{FromRef, FromRequest, Request};
+use axum::http::header::CONTENT_LENGTH;
+use serde_json::Value;
+
+use crate::error::ApiError;
+use crate::state::Limits;
+
+/// A request body that is a JSON document within the configured limits.
+pub struct JsonBody(pub Value);
+
+impl<S> FromRequest<S> for JsonBody
+where
+    S: Send + Sync,
+    Limits: FromRef<S>,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let limits = Limits::from_ref(state);
+        let too_large = || ApiError::TooLarge(format!("the body exceeds the limit of {} bytes", limits.max_body_bytes));
+        // Refuse a declared oversize body before reading any of it.
+        let declared = request.headers().get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<usize>().ok());
+        if declared.is_some_and(|length| length > limits.max_body_bytes) {
+            return Err(too_large());
+        }
+        let bytes = axum::body::to_bytes(request.into_body(), limits.max_body_bytes).await.map_err(|_| too_large())?;
+        parse_json(&bytes, limits.max_json_depth).map(JsonBody)
+    }
+}
+
+pub fn parse_json(bytes: &[u8], max_depth: usize) -> Result<Value, ApiError> {
+    let text = std::str::from_utf8(bytes).map_err(|e| ApiError::BadRequest {
+        code: "invalid_utf8",
+        message: format!("the body is not valid UTF-8 (invalid byte at offset {})", e.valid_up_to()),
+        field: None,
+    })?;
+    if nesting_depth(text.as_bytes()) > max_depth {
+        return Err(ApiError::TooLarge(format!("the JSON nests deeper than the limit of {max_depth} levels")));
+    }
+    serde_json::from_str(text).map_err(|e| ApiError::BadRequest {
+        code: "invalid_json",
+        message: format!("the body is not valid JSON: {e}"),
+        field: None,
+    })
+}
+
+/// The deepest nesting of arrays and objects, found in one pass without building anything, so
+/// that a hostile body cannot exhaust the stack of the parser (or of anything after it).
+fn nesting_depth(json: &[u8]) -> usize {
+    let (mut depth, mut deepest, mut in_string, mut escaped) = (0usize, 0usize, false, false);
+    for &byte in json {
+        if in_string {
+            match byte {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match byte {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    deepest
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn depth_ignores_brackets_inside_strings() {
+        assert_eq!(nesting_depth(br#"{"a": "[[[{{{\"]]]"}"#), 1);
+        assert_eq!(nesting_depth(br#"{"a": [{"b": [1]}]}"#), 4);
+        assert_eq!(nesting_depth(b"42"), 0);
+    }
+
+    #[test]
+    fn too_deep_is_rejected_before_parsing() {
+        let deep = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
+        assert!(matches!(parse_json(deep.as_bytes(), 64), Err(ApiError::TooLarge(_))));
+        assert!(parse_json(b"[[1]]", 64).is_ok());
+    }
+
+    #[test]
+    fn invalid_utf8_and_json_are_bad_requests() {
+        assert!(matches!(parse_json(b"{\"a\": \"\xff\"}", 64), Err(ApiError::BadRequest { code: "invalid_utf8", .. })));
+        assert!(matches!(parse_json(b"{not json", 64), Err(ApiError::BadRequest { code: "invalid_json", .. })));
+    }
+}

@@ -1,0 +1,124 @@
+//! The one error type of the HTTP API. Every failure becomes
+//! `{"error": {"code", "message", "field"}}` with the status below; 5xx details are logged for
+//! operators and never shown to clients.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use ml_audit_core::FieldError;
+use ml_audit_storage::StorageError;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+#[derive(Debug)]
+pub enum ApiError {
+    /// 400: the body is not JSON or not UTF-8, or a query parameter is bad (`field` names it).
+    BadRequest { code: &'static str, message: String, field: Option<String> },
+    /// 422: valid JSON that is not a valid event (`field` is a path such as `actor.actor_type`).
+    Invalid(FieldError),
+    /// 401: no key, or a key that is unknown or revoked.
+    Unauthorized(&'static str),
+    /// 403: the key's scope or tenant does not allow this.
+    Forbidden(String),
+    /// 404: no such resource, or not visible to this key.
+    NotFound(&'static str),
+    /// 409: the `prediction_id` is already recorded with different content.
+    Conflict(String),
+    /// 413: the body exceeds the size or nesting limit.
+    TooLarge(String),
+    /// 503: the storage backend is unavailable; the request was not stored.
+    Unavailable,
+    /// 500: a bug or a database fault; logged, not described to the client.
+    Internal(String),
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ErrorDetail {
+    /// A stable, machine-readable code such as `invalid_event` or `not_found`.
+    pub code: String,
+    /// What went wrong, for a person.
+    pub message: String,
+    /// The parameter or field at fault, as a path (`actor.actor_type`), or null.
+    pub field: Option<String>,
+}
+
+impl ApiError {
+    pub fn bad_query(error: FieldError) -> Self {
+        ApiError::BadRequest {
+            code: "invalid_parameter",
+            message: format!("query parameter {}", error),
+            field: Some(error.field),
+        }
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            ApiError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The JSON body, also used for the per-event results of a batch.
+    pub fn detail(&self) -> ErrorDetail {
+        let (code, message, field) = match self {
+            ApiError::BadRequest { code, message, field } => (*code, message.clone(), field.clone()),
+            ApiError::Invalid(error) => {
+                let message = if error.field.is_empty() {
+                    format!("the event {}", error.message)
+                } else {
+                    format!("{} {}", error.field, error.message)
+                };
+                ("invalid_event", message, Some(error.field.clone()))
+            }
+            ApiError::Unauthorized(message) => ("unauthorized", (*message).to_owned(), None),
+            ApiError::Forbidden(message) => ("forbidden", message.clone(), None),
+            ApiError::NotFound(what) => ("not_found", format!("{what} not found"), None),
+            ApiError::Conflict(message) => ("conflict", message.clone(), Some("prediction_id".to_owned())),
+            ApiError::TooLarge(message) => ("too_large", message.clone(), None),
+            ApiError::Unavailable => ("unavailable", "the database is unavailable; nothing was stored, retry later".into(), None),
+            ApiError::Internal(_) => ("internal", "internal error; nothing was stored".into(), None),
+        };
+        ErrorDetail { code: code.to_owned(), message, field }
+    }
+}
+
+impl From<StorageError> for ApiError {
+    fn from(error: StorageError) -> Self {
+        match error {
+            StorageError::NotFound => ApiError::NotFound("prediction"),
+            StorageError::Config(message) | StorageError::Migration(message) => ApiError::Internal(message),
+            StorageError::Database(message) if is_unavailable(&message) => {
+                tracing::error!(%message, "database unavailable");
+                ApiError::Unavailable
+            }
+            StorageError::Database(message) => ApiError::Internal(message),
+        }
+    }
+}
+
+fn is_unavailable(message: &str) -> bool {
+    ["pool timed out", "database is locked", "connection refused", "pool closed"]
+        .iter()
+        .any(|sign| message.contains(sign))
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if let ApiError::Internal(message) = &self {
+            tracing::error!(%message, "internal error");
+        }
+        (self.status(), Json(ErrorBody { error: self.detail() })).into_response()
+    }
+}

@@ -1,0 +1,3 @@
+pub mod models;
+pub mod predictions;
+pub mod system;

@@ -1,0 +1,262 @@
+//! `/api/v1/predictions`: record, attach explanations, list and show.
+
+use axum::Json;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::Router;
+use ml_audit_core::FieldError;
+use ml_audit_core::event::{PreparedPrediction, PredictionInput, parse_explanation};
+use ml_audit_core::query::{parse_list_query, parse_no_query};
+use ml_audit_core::timestamp;
+use ml_audit_storage::{PredictionRef, RecordOutcome};
+use serde_json::Value;
+
+use crate::auth::{Authorized, Ingest, Read};
+use crate::body::JsonBody;
+use crate::error::{ApiError, ErrorBody};
+use crate::metrics::EventOutcome;
+use crate::state::AppState;
+use crate::wire::{
+    BatchIn, BatchItemResult, BatchResults, ExplanationIn, ExplanationList, ExplanationOut, PredictionIn,
+    PredictionOut, PredictionPage,
+};
+
+/// Most events in one batch request.
+pub const MAX_BATCH: usize = 1000;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/predictions", post(record_prediction).get(list_predictions))
+        .route("/predictions/batch", post(record_batch))
+        .route("/predictions/{reference}", get(get_prediction))
+        .route("/predictions/{reference}/explanation", post(attach_explanation))
+        .route("/predictions/{reference}/explanations", get(list_explanations))
+}
+
+/// Record one prediction.
+#[utoipa::path(post, path = "/api/v1/predictions", tag = "predictions", request_body = PredictionIn,
+    security(("bearer" = [])),
+    responses(
+        (status = 201, description = "Recorded", body = PredictionOut),
+        (status = 200, description = "Identical retry of a recorded prediction_id", body = PredictionOut),
+        (status = 409, description = "prediction_id recorded with different content", body = ErrorBody),
+        (status = 422, description = "Not a valid event; `field` names the culprit", body = ErrorBody),
+        (status = 403, description = "Wrong scope, or another tenant's actor", body = ErrorBody),
+    ))]
+async fn record_prediction(
+    caller: Authorized<Ingest>,
+    State(state): State<AppState>,
+    JsonBody(body): JsonBody,
+) -> Result<(StatusCode, Json<PredictionOut>), ApiError> {
+    let event = prepare(&state, &caller, body).inspect_err(|_| state.metrics.record_event(EventOutcome::Rejected))?;
+    let outcome = state.committer.record(event).await?;
+    respond(&state, outcome)
+}
+
+/// Record up to 1000 predictions; each succeeds or fails on its own.
+#[utoipa::path(post, path = "/api/v1/predictions/batch", tag = "predictions", request_body = BatchIn,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "One result per event, in order", body = BatchResults),
+        (status = 422, description = "Empty, or more than 1000 events", body = ErrorBody),
+    ))]
+async fn record_batch(
+    caller: Authorized<Ingest>,
+    State(state): State<AppState>,
+    JsonBody(body): JsonBody,
+) -> Result<Json<BatchResults>, ApiError> {
+    let events = batch_events(body).map_err(ApiError::Invalid)?;
+    let mut results: Vec<Option<BatchItemResult>> = Vec::with_capacity(events.len());
+    let mut accepted = Vec::with_capacity(events.len());
+    for (index, body) in events.into_iter().enumerate() {
+        match prepare(&state, &caller, body) {
+            Ok(event) => {
+                accepted.push((index, event));
+                results.push(None);
+            }
+            Err(error) => {
+                state.metrics.record_event(EventOutcome::Rejected);
+                results.push(Some(failed(index, &error)));
+            }
+        }
+    }
+    let (indexes, events): (Vec<_>, Vec<_>) = accepted.into_iter().unzip();
+    let outcomes = if events.is_empty() { Vec::new() } else { state.store.record_predictions(events).await? };
+    for (index, outcome) in indexes.into_iter().zip(outcomes) {
+        results[index] = Some(match respond(&state, outcome) {
+            Ok((status, Json(prediction))) => BatchItemResult {
+                index,
+                status: status.as_u16(),
+                id: Some(prediction.id),
+                prediction_id: Some(prediction.prediction_id),
+                error: None,
+            },
+            Err(error) => failed(index, &error),
+        });
+    }
+    Ok(Json(BatchResults { results: results.into_iter().map(|r| r.expect("every index has a result")).collect() }))
+}
+
+/// Attach an explanation; an earlier one stays on record as an older revision.
+#[utoipa::path(post, path = "/api/v1/predictions/{reference}/explanation", tag = "predictions",
+    params(("reference" = String, Path, description = "The prediction's id (UUID) or prediction_id")),
+    request_body = ExplanationIn, security(("bearer" = [])),
+    responses(
+        (status = 201, description = "Attached as the new current revision", body = ExplanationOut),
+        (status = 404, description = "No such prediction visible to this key", body = ErrorBody),
+        (status = 422, description = "Not a valid explanation", body = ErrorBody),
+    ))]
+async fn attach_explanation(
+    caller: Authorized<Ingest>,
+    State(state): State<AppState>,
+    Path(reference): Path<String>,
+    JsonBody(body): JsonBody,
+) -> Result<(StatusCode, Json<ExplanationOut>), ApiError> {
+    let explanation = parse_explanation(body, timestamp::now()).map_err(ApiError::Invalid)?;
+    let stored = state.store.attach_explanation(&caller.visibility, &prediction_ref(reference)?, explanation).await?;
+    state.metrics.record_explanation();
+    Ok((StatusCode::CREATED, Json(stored.into())))
+}
+
+/// List predictions, newest first, with filters and cursor paging.
+#[utoipa::path(get, path = "/api/v1/predictions", tag = "predictions",
+    params(
+        ("model_name" = Option<String>, Query), ("model_version" = Option<String>, Query),
+        ("actor_type" = Option<String>, Query), ("actor_id" = Option<String>, Query),
+        ("tenant_id" = Option<String>, Query),
+        ("time_from" = Option<String>, Query, description = "RFC 3339, inclusive"),
+        ("time_to" = Option<String>, Query, description = "RFC 3339, inclusive"),
+        ("decision_outcome" = Option<String>, Query), ("environment" = Option<String>, Query),
+        ("has_explanation" = Option<bool>, Query), ("status" = Option<String>, Query),
+        ("min_confidence" = Option<f64>, Query, description = "Inclusive"),
+        ("max_confidence" = Option<f64>, Query, description = "Inclusive"),
+        ("trace_id" = Option<String>, Query),
+        ("limit" = Option<u32>, Query, description = "1 to 1000, default 50"),
+        ("cursor" = Option<String>, Query, description = "next_cursor of the previous page"),
+    ),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "A page of predictions", body = PredictionPage),
+        (status = 400, description = "Unknown parameter or bad value; `field` names it", body = ErrorBody),
+    ))]
+async fn list_predictions(
+    caller: Authorized<Read>,
+    State(state): State<AppState>,
+    RawQuery(query): RawQuery,
+) -> Result<Json<PredictionPage>, ApiError> {
+    let pairs = query_pairs(query)?;
+    let (filter, page) =
+        parse_list_query(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str()))).map_err(ApiError::bad_query)?;
+    let found = state.store.list_predictions(&caller.visibility, &filter, &page).await?;
+    Ok(Json(PredictionPage {
+        items: found.items.into_iter().map(Into::into).collect(),
+        next_cursor: found.next_cursor.map(|cursor| cursor.encode()),
+    }))
+}
+
+/// Show one prediction with its model, actor and current explanation.
+#[utoipa::path(get, path = "/api/v1/predictions/{reference}", tag = "predictions",
+    params(("reference" = String, Path, description = "The prediction's id (UUID) or prediction_id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The prediction", body = PredictionOut),
+        (status = 404, description = "No such prediction visible to this key", body = ErrorBody),
+    ))]
+async fn get_prediction(
+    caller: Authorized<Read>,
+    State(state): State<AppState>,
+    Path(reference): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Result<Json<PredictionOut>, ApiError> {
+    no_parameters(query)?;
+    let event = state.store.get_prediction(&caller.visibility, &prediction_ref(reference)?).await?;
+    Ok(Json(event.into()))
+}
+
+/// Every explanation revision of a prediction, oldest first.
+#[utoipa::path(get, path = "/api/v1/predictions/{reference}/explanations", tag = "predictions",
+    params(("reference" = String, Path, description = "The prediction's id (UUID) or prediction_id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "All revisions", body = ExplanationList),
+        (status = 404, description = "No such prediction visible to this key", body = ErrorBody),
+    ))]
+async fn list_explanations(
+    caller: Authorized<Read>,
+    State(state): State<AppState>,
+    Path(reference): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Result<Json<ExplanationList>, ApiError> {
+    no_parameters(query)?;
+    let revisions = state.store.list_explanations(&caller.visibility, &prediction_ref(reference)?).await?;
+    Ok(Json(ExplanationList { items: revisions.into_iter().map(Into::into).collect() }))
+}
+
+fn prepare<S>(state: &AppState, caller: &Authorized<S>, body: Value) -> Result<PreparedPrediction, ApiError> {
+    let input = PredictionInput::parse(body).map_err(ApiError::Invalid)?;
+    input.prepare(&state.redaction, &caller.visibility).map_err(|denied| ApiError::Forbidden(denied.to_string()))
+}
+
+fn respond(state: &AppState, outcome: RecordOutcome) -> Result<(StatusCode, Json<PredictionOut>), ApiError> {
+    match outcome {
+        RecordOutcome::Created(event) => {
+            state.metrics.record_event(EventOutcome::Created);
+            Ok((StatusCode::CREATED, Json(event.into())))
+        }
+        RecordOutcome::Replayed(event) => {
+            state.metrics.record_event(EventOutcome::Replayed);
+            Ok((StatusCode::OK, Json(event.into())))
+        }
+        RecordOutcome::Conflict { prediction_id } => {
+            state.metrics.record_event(EventOutcome::Conflict);
+            Err(ApiError::Conflict(format!(
+                "prediction_id {prediction_id:?} is already recorded with different content; nothing was changed"
+            )))
+        }
+    }
+}
+
+fn failed(index: usize, error: &ApiError) -> BatchItemResult {
+    BatchItemResult { index, status: error.status().as_u16(), id: None, prediction_id: None, error: Some(error.detail()) }
+}
+
+fn batch_events(body: Value) -> Result<Vec<Value>, FieldError> {
+    let Value::Object(mut object) = body else {
+        return Err(FieldError::new("", "must be a JSON object {\"events\": [...]}"));
+    };
+    let events = match object.remove("events") {
+        Some(Value::Array(events)) => events,
+        Some(_) => return Err(FieldError::new("events", "must be an array of events")),
+        None => return Err(FieldError::new("events", "is required")),
+    };
+    if let Some(unknown) = object.keys().next() {
+        return Err(FieldError::new(unknown.clone(), "is not a known field"));
+    }
+    match events.len() {
+        0 => Err(FieldError::new("events", "must hold at least one event")),
+        n if n > MAX_BATCH => Err(FieldError::new("events", format!("holds {n} events; the limit is {MAX_BATCH}"))),
+        _ => Ok(events),
+    }
+}
+
+/// A reference that no backend could hold (NUL bytes, absurd length) cannot name a prediction.
+fn prediction_ref(reference: String) -> Result<PredictionRef, ApiError> {
+    if reference.contains('\0') || reference.len() > 1024 {
+        return Err(ApiError::NotFound("prediction"));
+    }
+    Ok(PredictionRef(reference))
+}
+
+pub fn query_pairs(query: Option<String>) -> Result<Vec<(String, String)>, ApiError> {
+    serde_urlencoded::from_str(query.as_deref().unwrap_or("")).map_err(|e| ApiError::BadRequest {
+        code: "invalid_parameter",
+        message: format!("the query string cannot be decoded: {e}"),
+        field: None,
+    })
+}
+
+pub fn no_parameters(query: Option<String>) -> Result<(), ApiError> {
+    let pairs = query_pairs(query)?;
+    parse_no_query(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str()))).map_err(ApiError::bad_query)
+}

@@ -1,0 +1,58 @@
+use std::sync::Arc;
+
+use axum::extract::FromRef;
+use ml_audit_core::redaction::RedactionPolicy;
+use ml_audit_storage::Store;
+
+use crate::ingest::GroupCommitter;
+use crate::metrics::Metrics;
+
+/// Request limits; bodies over them are refused with 413 before any parsing.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub max_body_bytes: usize,
+    pub max_json_depth: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self { max_body_bytes: 10 * 1024 * 1024, max_json_depth: 64 }
+    }
+}
+
+/// What the server needs besides a store.
+#[derive(Debug, Clone, Default)]
+pub struct ServerSettings {
+    pub limits: Limits,
+    pub redaction: RedactionPolicy,
+}
+
+/// Shared by every handler; cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    pub redaction: Arc<RedactionPolicy>,
+    pub limits: Limits,
+    pub committer: GroupCommitter,
+    pub metrics: Arc<Metrics>,
+}
+
+impl AppState {
+    /// Must be called inside a tokio runtime: it starts the group-commit writers.
+    pub fn new(store: Arc<dyn Store>, settings: ServerSettings) -> Self {
+        let metrics = Arc::new(Metrics::default());
+        Self {
+            committer: GroupCommitter::start(store.clone(), metrics.clone()),
+            store,
+            redaction: Arc::new(settings.redaction),
+            limits: settings.limits,
+            metrics,
+        }
+    }
+}
+
+impl FromRef<AppState> for Limits {
+    fn from_ref(state: &AppState) -> Self {
+        state.limits
+    }
+}

@@ -1,0 +1,283 @@
+//! The JSON shapes of the API. Only this crate knows them: the core's domain types say nothing
+//! about the wire. Field names follow django-ml-audit's serializers.
+
+use ml_audit_core::model::{Explanation, ModelVersion, PredictionEvent, RequestingActor};
+use ml_audit_core::timestamp::format_rfc3339;
+use serde::Serialize;
+use serde_json::Value;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::error::ErrorDetail;
+
+#[derive(Serialize, ToSchema)]
+pub struct ModelOut {
+    pub id: Uuid,
+    pub model_name: String,
+    pub version: String,
+    pub framework: String,
+    pub build_id: String,
+    pub commit_hash: String,
+    pub config_snapshot: Option<Value>,
+    pub is_active: bool,
+    #[schema(format = DateTime)]
+    pub created_at: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ActorOut {
+    pub id: Uuid,
+    /// `user`, `service`, `api_key`, `job` or `other`.
+    pub actor_type: String,
+    pub actor_id: String,
+    pub tenant_id: String,
+    /// As sent with this prediction.
+    pub ip_address: Option<String>,
+    /// As sent with this prediction.
+    pub user_agent: String,
+    /// As sent with this prediction.
+    pub auth_context: Option<Value>,
+    #[schema(format = DateTime)]
+    pub created_at: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ExplanationOut {
+    pub id: Uuid,
+    /// The `id` (UUID) of the prediction it explains.
+    pub prediction_id: Uuid,
+    pub method: String,
+    pub method_version: String,
+    pub payload: Value,
+    pub summary_text: String,
+    /// `success`, `failed` or `partial`.
+    pub status: String,
+    #[schema(format = DateTime)]
+    pub generated_at: String,
+    #[schema(format = DateTime)]
+    pub created_at: String,
+    /// 1 for the first explanation of a prediction, n + 1 for each one attached after.
+    pub revision: u32,
+}
+
+/// The prediction's place in the tamper-evident ledger, once sealed.
+#[derive(Serialize, ToSchema)]
+pub struct LedgerOut {
+    pub seq: u64,
+    pub leaf_hash: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct PredictionOut {
+    pub id: Uuid,
+    pub prediction_id: String,
+    #[schema(format = DateTime)]
+    pub timestamp: String,
+    pub trace_id: String,
+    pub environment: String,
+    pub model: ModelOut,
+    pub actor: Option<ActorOut>,
+    /// The features after redaction.
+    pub features: Value,
+    /// JSON paths (`$.customer.email`) of the feature values that were masked.
+    pub redactions: Vec<String>,
+    /// JSON paths of the metadata values that were masked.
+    pub metadata_redactions: Vec<String>,
+    pub input_fingerprint: String,
+    pub output: Value,
+    pub confidence: Option<f64>,
+    pub decision_outcome: String,
+    /// `success`, `failed` or `partial`.
+    pub status: String,
+    pub latency_ms: Option<f64>,
+    pub metadata: Value,
+    /// The current (latest) explanation revision.
+    pub explanation: Option<ExplanationOut>,
+    /// Null until the ledger has sealed this prediction.
+    pub ledger: Option<LedgerOut>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct PredictionPage {
+    pub items: Vec<PredictionOut>,
+    /// Pass as `cursor` to get the next page; null on the last page.
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ModelList {
+    pub items: Vec<ModelOut>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ExplanationList {
+    pub items: Vec<ExplanationOut>,
+}
+
+/// One event's result in a batch, in request order.
+#[derive(Serialize, ToSchema)]
+pub struct BatchItemResult {
+    pub index: usize,
+    /// 201 created, 200 identical replay, 409 conflict, 403 wrong tenant, 422 invalid.
+    pub status: u16,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<Uuid>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prediction_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<ErrorDetail>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct BatchResults {
+    pub results: Vec<BatchItemResult>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Health {
+    pub status: &'static str,
+    pub backend: &'static str,
+    pub version: &'static str,
+}
+
+impl From<ModelVersion> for ModelOut {
+    fn from(model: ModelVersion) -> Self {
+        Self {
+            id: model.id,
+            model_name: model.model_name,
+            version: model.version,
+            framework: model.framework,
+            build_id: model.build_id,
+            commit_hash: model.commit_hash,
+            config_snapshot: model.config_snapshot,
+            is_active: model.is_active,
+            created_at: format_rfc3339(model.created_at),
+        }
+    }
+}
+
+impl From<RequestingActor> for ActorOut {
+    fn from(actor: RequestingActor) -> Self {
+        Self {
+            id: actor.id,
+            actor_type: actor.actor_type.to_string(),
+            actor_id: actor.actor_id,
+            tenant_id: actor.tenant_id,
+            ip_address: actor.ip_address,
+            user_agent: actor.user_agent,
+            auth_context: actor.auth_context,
+            created_at: format_rfc3339(actor.created_at),
+        }
+    }
+}
+
+impl From<Explanation> for ExplanationOut {
+    fn from(explanation: Explanation) -> Self {
+        Self {
+            id: explanation.id,
+            prediction_id: explanation.prediction_id,
+            method: explanation.method,
+            method_version: explanation.method_version,
+            payload: explanation.payload,
+            summary_text: explanation.summary_text,
+            status: explanation.status.to_string(),
+            generated_at: format_rfc3339(explanation.generated_at),
+            created_at: format_rfc3339(explanation.created_at),
+            revision: explanation.revision,
+        }
+    }
+}
+
+impl From<PredictionEvent> for PredictionOut {
+    fn from(event: PredictionEvent) -> Self {
+        Self {
+            id: event.id,
+            prediction_id: event.prediction_id,
+            timestamp: format_rfc3339(event.timestamp),
+            trace_id: event.trace_id,
+            environment: event.environment,
+            model: event.model.into(),
+            actor: event.actor.map(Into::into),
+            features: event.features,
+            redactions: event.redactions,
+            metadata_redactions: event.metadata_redactions,
+            input_fingerprint: event.input_fingerprint,
+            output: event.output,
+            confidence: event.confidence,
+            decision_outcome: event.decision_outcome,
+            status: event.status.to_string(),
+            latency_ms: event.latency_ms,
+            metadata: event.metadata,
+            explanation: event.explanation.map(Into::into),
+            ledger: None,
+        }
+    }
+}
+
+// Request bodies, for the OpenAPI document only: parsing is the core's (`PredictionInput::parse`),
+// which reports the field at fault, something serde's derive cannot do as precisely.
+
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct ActorIn {
+    /// `user`, `service`, `api_key`, `job` or `other`.
+    actor_type: String,
+    actor_id: String,
+    tenant_id: Option<String>,
+    /// An IPv4 or IPv6 address.
+    ip_address: Option<String>,
+    user_agent: Option<String>,
+    auth_context: Option<Value>,
+}
+
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct ExplanationIn {
+    method: String,
+    method_version: Option<String>,
+    payload: Value,
+    summary_text: Option<String>,
+    /// `success` (default), `failed` or `partial`.
+    status: Option<String>,
+    /// RFC 3339; defaults to the time of receipt.
+    #[schema(format = DateTime)]
+    generated_at: Option<String>,
+}
+
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct PredictionIn {
+    model_name: String,
+    model_version: String,
+    /// Redacted before anything is stored.
+    features: Value,
+    output: Value,
+    decision_outcome: Option<String>,
+    /// A finite number from 0 to 1.
+    confidence: Option<f64>,
+    /// `success` (default), `failed` or `partial`.
+    status: Option<String>,
+    actor: Option<ActorIn>,
+    environment: Option<String>,
+    trace_id: Option<String>,
+    latency_ms: Option<f64>,
+    metadata: Option<Value>,
+    input_fingerprint: Option<String>,
+    framework: Option<String>,
+    build_id: Option<String>,
+    commit_hash: Option<String>,
+    config_snapshot: Option<Value>,
+    /// Stable external id, unique across the store; a UUID is generated when absent.
+    prediction_id: Option<String>,
+    /// RFC 3339 with a time zone; defaults to the time of receipt.
+    #[schema(format = DateTime)]
+    timestamp: Option<String>,
+    explanation: Option<ExplanationIn>,
+}
+
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct BatchIn {
+    /// 1 to 1000 events, each recorded or rejected on its own.
+    events: Vec<PredictionIn>,
+}
