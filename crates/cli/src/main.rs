@@ -212,7 +212,10 @@ async fn keys(command: KeysCommand, settings: &Settings) -> anyhow::Result<()> {
         }
         KeysCommand::List { db: arg } => {
             let store = open_store(&db(arg)).await?;
-            println!("{:<36}  {:<6}  {:<12}  {:<12}  {:<27}  {:<8}  NAME", "ID", "SCOPE", "TENANT", "PREFIX", "CREATED", "STATE");
+            println!(
+                "{:<36}  {:<6}  {:<12}  {:<12}  {:<27}  {:<8}  NAME",
+                "ID", "SCOPE", "TENANT", "PREFIX", "CREATED", "STATE"
+            );
             for key in store.list_api_keys().await? {
                 println!(
                     "{:<36}  {:<6}  {:<12}  {:<12}  {:<27}  {:<8}  {}",

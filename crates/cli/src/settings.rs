@@ -140,7 +140,8 @@ mod tests {
     fn environment_overrides_the_file_and_lists_are_comma_separated() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("c.toml");
-        std::fs::write(&file, "bind = \"0.0.0.0:9000\"\n[redaction]\nmask_value = \"[x]\"\nallowlist = [\"age\"]\n").unwrap();
+        std::fs::write(&file, "bind = \"0.0.0.0:9000\"\n[redaction]\nmask_value = \"[x]\"\nallowlist = [\"age\"]\n")
+            .unwrap();
         let (settings, warnings) = Settings::load(
             Some(&file),
             &env(&[("ML_AUDIT_REDACTION_DENYLIST", "national_id, raw_email"), ("ML_AUDIT_BIND", "127.0.0.1:1")]),

@@ -72,14 +72,23 @@ async fn serve_prints_one_admin_key_on_a_new_database_and_keys_work_while_it_run
     let admin = server.first_admin_key().expect("a first admin key is printed");
     let client = reqwest::Client::new();
 
-    let created = ml_audit(&["keys", "create", "--scope", "read", "--tenant", "acme", "--name", "auditor", "--db", &db], dir.path());
+    let created = ml_audit(
+        &["keys", "create", "--scope", "read", "--tenant", "acme", "--name", "auditor", "--db", &db],
+        dir.path(),
+    );
     assert!(created.status.success(), "{}", String::from_utf8_lossy(&created.stderr));
     let reader = last_line(&created);
     assert!(reader.starts_with("mla_"));
 
     let event = json!({"model_name": "m", "model_version": "1", "features": {}, "output": 1,
                        "actor": {"actor_type": "user", "actor_id": "7", "tenant_id": "acme"}});
-    let recorded = client.post(format!("{}/api/v1/predictions", server.url)).bearer_auth(&admin).json(&event).send().await.unwrap();
+    let recorded = client
+        .post(format!("{}/api/v1/predictions", server.url))
+        .bearer_auth(&admin)
+        .json(&event)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(recorded.status(), 201);
     let listed = client.get(format!("{}/api/v1/predictions", server.url)).bearer_auth(&reader).send().await.unwrap();
     assert_eq!(listed.status(), 200);
@@ -90,7 +99,8 @@ async fn serve_prints_one_admin_key_on_a_new_database_and_keys_work_while_it_run
     let listing_text = String::from_utf8_lossy(&listing.stdout);
     assert!(listing_text.contains("auditor") && listing_text.contains("acme"));
     assert!(!listing_text.contains(&reader), "keys list must never show a secret");
-    let reader_id = listing_text.lines().find(|l| l.contains("auditor")).unwrap().split_whitespace().next().unwrap().to_owned();
+    let reader_id =
+        listing_text.lines().find(|l| l.contains("auditor")).unwrap().split_whitespace().next().unwrap().to_owned();
 
     let revoked = ml_audit(&["keys", "revoke", &reader_id, "--db", &db], dir.path());
     assert!(revoked.status.success());

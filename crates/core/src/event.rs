@@ -118,9 +118,7 @@ impl PredictionInput {
         };
         let explanation = match obj.take("explanation") {
             None => None,
-            Some(value) => {
-                Some(parse_explanation(value, timestamp::now()).map_err(|e| e.within("explanation"))?)
-            }
+            Some(value) => Some(parse_explanation(value, timestamp::now()).map_err(|e| e.within("explanation"))?),
         };
         let input = PredictionInput {
             model: NewModelVersion {
@@ -152,11 +150,7 @@ impl PredictionInput {
 
     /// Redacts the event and fills in what the server assigns. The tenant check lives here so
     /// that no write path can skip it: a tenant-bound key may only write its own tenant.
-    pub fn prepare(
-        self,
-        policy: &RedactionPolicy,
-        writer: &Visibility,
-    ) -> Result<PreparedPrediction, WriteDenied> {
+    pub fn prepare(self, policy: &RedactionPolicy, writer: &Visibility) -> Result<PreparedPrediction, WriteDenied> {
         let tenant = self.actor.as_ref().map_or("", |a| a.tenant_id.as_str());
         if !writer.permits_tenant(tenant) {
             return Err(WriteDenied { tenant: tenant.to_owned() });
@@ -345,7 +339,9 @@ impl Fields {
             (_, Some((low, high))) if high == f64::MAX => {
                 Err(FieldError::new(key, format!("must be a finite number of at least {low}")))
             }
-            (_, Some((low, high))) => Err(FieldError::new(key, format!("must be a finite number from {low} to {high}"))),
+            (_, Some((low, high))) => {
+                Err(FieldError::new(key, format!("must be a finite number from {low} to {high}")))
+            }
             (_, None) => Err(FieldError::new(key, "must be a finite number")),
         }
     }

@@ -9,9 +9,8 @@ use time::{OffsetDateTime, UtcOffset};
 /// Parses an RFC 3339 timestamp with an explicit offset (a naive date-time is an error, not a
 /// guess) and normalises it to UTC with microsecond precision.
 pub fn parse_rfc3339(text: &str) -> Result<OffsetDateTime, String> {
-    let parsed = OffsetDateTime::parse(text.trim(), &Rfc3339).map_err(|_| {
-        format!("{text:?} is not an RFC 3339 timestamp with a time zone, such as 2026-11-27T08:00:00Z")
-    })?;
+    let parsed = OffsetDateTime::parse(text.trim(), &Rfc3339)
+        .map_err(|_| format!("{text:?} is not an RFC 3339 timestamp with a time zone, such as 2026-11-27T08:00:00Z"))?;
     Ok(truncate_to_micros(parsed.to_offset(UtcOffset::UTC)))
 }
 

@@ -17,18 +17,13 @@ use ml_audit_core::event::{NewActor, NewExplanation, NewModelVersion, PreparedPr
 use ml_audit_core::model::{Explanation, ModelVersion, PredictionEvent};
 use ml_audit_core::query::{Cursor, Page, PageRequest, PredictionFilter};
 use ml_audit_core::timestamp;
-use ml_audit_storage::{
-    PredictionRef, RecordOutcome, Result, StorageError, Store, recorded_event, stored_explanation,
-};
+use ml_audit_storage::{PredictionRef, RecordOutcome, Result, StorageError, Store, recorded_event, stored_explanation};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgConnection, PgPool, Postgres, QueryBuilder, Row as _, Transaction};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::rows::{
-    SELECT_PREDICTION, db_err, explanation_from_row, key_from_row, model_from_row,
-    prediction_from_row,
-};
+use crate::rows::{SELECT_PREDICTION, db_err, explanation_from_row, key_from_row, model_from_row, prediction_from_row};
 
 /// How long a caller waits for a pooled connection, and `open` for the server to answer.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -45,16 +40,10 @@ impl PgStore {
     pub async fn open(url: &str) -> Result<Self> {
         // The URL may carry a password: errors name the server, never echo the URL.
         if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
-            return Err(StorageError::Config(
-                "a PostgreSQL URL starts with postgres:// or postgresql://".into(),
-            ));
+            return Err(StorageError::Config("a PostgreSQL URL starts with postgres:// or postgresql://".into()));
         }
         let options = PgConnectOptions::from_str(url)
-            .map_err(|e| {
-                StorageError::Config(format!(
-                    "the database URL is not a valid PostgreSQL URL: {e}"
-                ))
-            })?
+            .map_err(|e| StorageError::Config(format!("the database URL is not a valid PostgreSQL URL: {e}")))?
             .application_name("ml-audit");
         let server = format!(
             "{}:{} (database {:?})",
@@ -86,10 +75,7 @@ impl PgStore {
     /// `ON CONFLICT DO NOTHING` or after waiting for a lock must see what the other transaction
     /// just committed, which REPEATABLE READ would hide (or fail on).
     async fn begin(&self) -> Result<Transaction<'static, Postgres>> {
-        self.pool
-            .begin_with("BEGIN ISOLATION LEVEL READ COMMITTED")
-            .await
-            .map_err(db_err)
+        self.pool.begin_with("BEGIN ISOLATION LEVEL READ COMMITTED").await.map_err(db_err)
     }
 }
 
@@ -115,10 +101,7 @@ impl Store for PgStore {
         result.map_err(|e| StorageError::Migration(e.to_string()))
     }
 
-    async fn record_predictions(
-        &self,
-        events: Vec<PreparedPrediction>,
-    ) -> Result<Vec<RecordOutcome>> {
+    async fn record_predictions(&self, events: Vec<PreparedPrediction>) -> Result<Vec<RecordOutcome>> {
         let mut tx = self.begin().await?;
         let outcomes = record_batch(&mut tx, events).await?;
         tx.commit().await.map_err(db_err)?;
@@ -136,26 +119,21 @@ impl Store for PgStore {
         // NO KEY UPDATE because nothing updates the row (its triggers would refuse): it only
         // has to exclude other attaches, not the foreign-key checks of explanation inserts.
         let target = resolve(&mut tx, visibility, prediction, " FOR NO KEY UPDATE").await?;
-        let revision: i32 = sqlx::query_scalar(
-            "SELECT COALESCE(MAX(revision), 0) + 1 FROM explanations WHERE prediction_ref = $1",
-        )
-        .bind(target)
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(db_err)?;
-        let revision = u32::try_from(revision)
-            .map_err(|_| StorageError::Database(format!("bad revision {revision}")))?;
+        let revision: i32 =
+            sqlx::query_scalar("SELECT COALESCE(MAX(revision), 0) + 1 FROM explanations WHERE prediction_ref = $1")
+                .bind(target)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(db_err)?;
+        let revision =
+            u32::try_from(revision).map_err(|_| StorageError::Database(format!("bad revision {revision}")))?;
         let stored = stored_explanation(explanation, target, revision, timestamp::now());
         insert_explanation(&mut tx, &stored).await?;
         tx.commit().await.map_err(db_err)?;
         Ok(stored)
     }
 
-    async fn get_prediction(
-        &self,
-        visibility: &Visibility,
-        prediction: &PredictionRef,
-    ) -> Result<PredictionEvent> {
+    async fn get_prediction(&self, visibility: &Visibility, prediction: &PredictionRef) -> Result<PredictionEvent> {
         let mut conn = self.pool.acquire().await.map_err(db_err)?;
         let id = resolve(&mut conn, visibility, prediction, "").await?;
         fetch_prediction(&mut conn, id).await
@@ -171,55 +149,37 @@ impl Store for PgStore {
         query.push(" WHERE 1 = 1");
         push_filters(&mut query, visibility, filter);
         if let Some(after) = page.after {
-            query
-                .push(" AND (p.ts, p.id) < (")
-                .push_bind(after.timestamp);
+            query.push(" AND (p.ts, p.id) < (").push_bind(after.timestamp);
             query.push(", ").push_bind(after.id).push(")");
         }
-        query
-            .push(" ORDER BY p.ts DESC, p.id DESC LIMIT ")
-            .push_bind(i64::from(page.limit) + 1);
+        query.push(" ORDER BY p.ts DESC, p.id DESC LIMIT ").push_bind(i64::from(page.limit) + 1);
         let rows = query.build().fetch_all(&self.pool).await.map_err(db_err)?;
-        let mut items = rows
-            .iter()
-            .map(prediction_from_row)
-            .collect::<Result<Vec<_>>>()?;
+        let mut items = rows.iter().map(prediction_from_row).collect::<Result<Vec<_>>>()?;
         let next_cursor = if items.len() > page.limit as usize {
             items.truncate(page.limit as usize);
-            items.last().map(|last| Cursor {
-                timestamp: last.timestamp,
-                id: last.id,
-            })
+            items.last().map(|last| Cursor { timestamp: last.timestamp, id: last.id })
         } else {
             None
         };
         Ok(Page { items, next_cursor })
     }
 
-    async fn list_explanations(
-        &self,
-        visibility: &Visibility,
-        prediction: &PredictionRef,
-    ) -> Result<Vec<Explanation>> {
+    async fn list_explanations(&self, visibility: &Visibility, prediction: &PredictionRef) -> Result<Vec<Explanation>> {
         let mut conn = self.pool.acquire().await.map_err(db_err)?;
         let id = resolve(&mut conn, visibility, prediction, "").await?;
-        let rows =
-            sqlx::query("SELECT * FROM explanations WHERE prediction_ref = $1 ORDER BY revision")
-                .bind(id)
-                .fetch_all(&mut *conn)
-                .await
-                .map_err(db_err)?;
-        rows.iter()
-            .map(|row| explanation_from_row(row, ""))
-            .collect()
+        let rows = sqlx::query("SELECT * FROM explanations WHERE prediction_ref = $1 ORDER BY revision")
+            .bind(id)
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(db_err)?;
+        rows.iter().map(|row| explanation_from_row(row, "")).collect()
     }
 
     async fn list_models(&self) -> Result<Vec<ModelVersion>> {
-        let rows =
-            sqlx::query("SELECT * FROM model_versions ORDER BY model_name, created_at, version")
-                .fetch_all(&self.pool)
-                .await
-                .map_err(db_err)?;
+        let rows = sqlx::query("SELECT * FROM model_versions ORDER BY model_name, created_at, version")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err)?;
         rows.iter().map(|row| model_from_row(row, "")).collect()
     }
 
@@ -241,14 +201,9 @@ impl Store for PgStore {
         let mut tx = self.begin().await?;
         // Replicas starting at once on an empty database: the second waits here until the
         // first commits, then sees its key. EXCLUSIVE still lets readers authenticate.
-        sqlx::query("LOCK TABLE api_keys IN EXCLUSIVE MODE")
-            .execute(&mut *tx)
-            .await
-            .map_err(db_err)?;
-        let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM api_keys)")
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(db_err)?;
+        sqlx::query("LOCK TABLE api_keys IN EXCLUSIVE MODE").execute(&mut *tx).await.map_err(db_err)?;
+        let exists: bool =
+            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM api_keys)").fetch_one(&mut *tx).await.map_err(db_err)?;
         if exists {
             return Ok(false);
         }
@@ -258,12 +213,11 @@ impl Store for PgStore {
     }
 
     async fn find_active_api_key(&self, hash: &KeyHash) -> Result<Option<ApiKey>> {
-        let row =
-            sqlx::query("SELECT * FROM api_keys WHERE secret_hash = $1 AND revoked_at IS NULL")
-                .bind(&hash.0)
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(db_err)?;
+        let row = sqlx::query("SELECT * FROM api_keys WHERE secret_hash = $1 AND revoked_at IS NULL")
+            .bind(&hash.0)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err)?;
         row.as_ref().map(key_from_row).transpose()
     }
 
@@ -276,21 +230,17 @@ impl Store for PgStore {
     }
 
     async fn revoke_api_key(&self, id: Uuid) -> Result<bool> {
-        let done =
-            sqlx::query("UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
-                .bind(timestamp::now())
-                .bind(id)
-                .execute(&self.pool)
-                .await
-                .map_err(db_err)?;
+        let done = sqlx::query("UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+            .bind(timestamp::now())
+            .bind(id)
+            .execute(&self.pool)
+            .await
+            .map_err(db_err)?;
         Ok(done.rows_affected() == 1)
     }
 }
 
-async fn insert_key<'e>(
-    executor: impl sqlx::Executor<'e, Database = Postgres>,
-    issued: &IssuedKey,
-) -> Result<()> {
+async fn insert_key<'e>(executor: impl sqlx::Executor<'e, Database = Postgres>, issued: &IssuedKey) -> Result<()> {
     let key = &issued.key;
     sqlx::query(
         "INSERT INTO api_keys (id, name, scope, tenant_id, prefix, secret_hash, created_at)
@@ -327,9 +277,7 @@ async fn resolve(
     }
     let mut query = QueryBuilder::new("SELECT p.id FROM predictions p WHERE p.prediction_id = ");
     query.push_bind(prediction.0.clone());
-    fetch_visible_id(conn, query, visibility, locking)
-        .await?
-        .ok_or(StorageError::NotFound)
+    fetch_visible_id(conn, query, visibility, locking).await?.ok_or(StorageError::NotFound)
 }
 
 async fn fetch_visible_id(
@@ -340,42 +288,26 @@ async fn fetch_visible_id(
 ) -> Result<Option<Uuid>> {
     push_visibility(&mut query, visibility);
     query.push(locking);
-    query
-        .build_query_scalar::<Uuid>()
-        .fetch_optional(conn)
-        .await
-        .map_err(db_err)
+    query.build_query_scalar::<Uuid>().fetch_optional(conn).await.map_err(db_err)
 }
 
 async fn fetch_prediction(conn: &mut PgConnection, id: Uuid) -> Result<PredictionEvent> {
     let sql = format!("{SELECT_PREDICTION} WHERE p.id = $1");
-    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(id)
-        .fetch_one(conn)
-        .await
-        .map_err(db_err)?;
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id).fetch_one(conn).await.map_err(db_err)?;
     prediction_from_row(&row)
 }
 
 fn push_visibility(query: &mut QueryBuilder<Postgres>, visibility: &Visibility) {
     if let Some(tenant) = visibility.tenant() {
-        query
-            .push(" AND p.tenant_id = ")
-            .push_bind(tenant.to_owned());
+        query.push(" AND p.tenant_id = ").push_bind(tenant.to_owned());
     }
 }
 
-fn push_filters(
-    query: &mut QueryBuilder<Postgres>,
-    visibility: &Visibility,
-    filter: &PredictionFilter,
-) {
+fn push_filters(query: &mut QueryBuilder<Postgres>, visibility: &Visibility, filter: &PredictionFilter) {
     push_visibility(query, visibility);
     let mut equals = |column: &str, value: Option<&str>| {
         if let Some(value) = value {
-            query
-                .push(format!(" AND {column} = "))
-                .push_bind(value.to_owned());
+            query.push(format!(" AND {column} = ")).push_bind(value.to_owned());
         }
     };
     equals("m.model_name", filter.model_name.as_deref());
@@ -400,11 +332,8 @@ fn push_filters(
         query.push(" AND p.confidence <= ").push_bind(max);
     }
     match filter.has_explanation {
-        Some(true) => {
-            query.push(" AND EXISTS (SELECT 1 FROM explanations x WHERE x.prediction_ref = p.id)")
-        }
-        Some(false) => query
-            .push(" AND NOT EXISTS (SELECT 1 FROM explanations x WHERE x.prediction_ref = p.id)"),
+        Some(true) => query.push(" AND EXISTS (SELECT 1 FROM explanations x WHERE x.prediction_ref = p.id)"),
+        Some(false) => query.push(" AND NOT EXISTS (SELECT 1 FROM explanations x WHERE x.prediction_ref = p.id)"),
         None => query,
     };
 }
@@ -423,11 +352,7 @@ fn model_key(model: &NewModelVersion) -> ModelKey {
 }
 
 fn actor_key(actor: &NewActor) -> ActorKey {
-    (
-        actor.actor_type.as_str(),
-        actor.actor_id.clone(),
-        actor.tenant_id.clone(),
-    )
+    (actor.actor_type.as_str(), actor.actor_id.clone(), actor.tenant_id.clone())
 }
 
 /// Records a batch with the outcomes of recording its events one after the other.
@@ -435,10 +360,7 @@ fn actor_key(actor: &NewActor) -> ActorKey {
 /// Rows that a concurrent batch may be inserting too (models, actors, predictions) are inserted
 /// kind by kind, each in key order: two transactions then wait on each other's keys in the
 /// same order, which rules out deadlocks however their batches are ordered.
-async fn record_batch(
-    conn: &mut PgConnection,
-    events: Vec<PreparedPrediction>,
-) -> Result<Vec<RecordOutcome>> {
+async fn record_batch(conn: &mut PgConnection, events: Vec<PreparedPrediction>) -> Result<Vec<RecordOutcome>> {
     let prediction_ids: Vec<&str> = events.iter().map(|e| e.prediction_id.as_str()).collect();
     let mut stored = stored_predictions(conn, &prediction_ids).await?;
 
@@ -446,28 +368,19 @@ async fn record_batch(
     // ones with the same prediction_id are then replays or conflicts of it, as if sent after.
     let mut seen = HashSet::new();
     let to_insert: Vec<usize> = (0..events.len())
-        .filter(|&i| {
-            !stored.contains_key(&events[i].prediction_id) && seen.insert(&events[i].prediction_id)
-        })
+        .filter(|&i| !stored.contains_key(&events[i].prediction_id) && seen.insert(&events[i].prediction_id))
         .collect();
 
     // Models and actors only for events about to be inserted, so that a conflicting event
     // writes nothing (unless a concurrent batch stores its prediction_id first, a rare race).
     let mut models = HashMap::new();
-    for (key, event) in first_by_key(
-        to_insert
-            .iter()
-            .map(|&i| (model_key(&events[i].model), &events[i])),
-    ) {
+    for (key, event) in first_by_key(to_insert.iter().map(|&i| (model_key(&events[i].model), &events[i]))) {
         models.insert(key, model_for(conn, &event.model, event.created_at).await?);
     }
     let mut actors = HashMap::new();
     let new_actors = to_insert.iter().filter_map(|&i| {
         let event = &events[i];
-        event
-            .actor
-            .as_ref()
-            .map(|actor| (actor_key(actor), (actor, event.created_at)))
+        event.actor.as_ref().map(|actor| (actor_key(actor), (actor, event.created_at)))
     });
     for (key, (actor, now)) in first_by_key(new_actors) {
         actors.insert(key, actor_for(conn, actor, now).await?);
@@ -482,10 +395,7 @@ async fn record_batch(
         let actor = event.actor.as_ref().map(|a| actors[&actor_key(a)].0);
         if insert_prediction(conn, event, model, actor).await? {
             created[index] = true;
-            let new = Stored {
-                id: event.id,
-                content_hash: event.content_hash.clone(),
-            };
+            let new = Stored { id: event.id, content_hash: event.content_hash.clone() };
             stored.insert(event.prediction_id.clone(), new);
         } else {
             // A concurrent batch committed this prediction_id since the lookup above.
@@ -507,17 +417,12 @@ async fn record_batch(
             continue;
         }
         let existing = stored.get(&event.prediction_id).ok_or_else(|| {
-            StorageError::Database(format!(
-                "prediction_id {:?} was neither inserted nor found",
-                event.prediction_id
-            ))
+            StorageError::Database(format!("prediction_id {:?} was neither inserted nor found", event.prediction_id))
         })?;
         outcomes.push(if existing.content_hash == event.content_hash {
             RecordOutcome::Replayed(fetch_prediction(conn, existing.id).await?)
         } else {
-            RecordOutcome::Conflict {
-                prediction_id: event.prediction_id,
-            }
+            RecordOutcome::Conflict { prediction_id: event.prediction_id }
         });
     }
     Ok(outcomes)
@@ -532,23 +437,15 @@ fn first_by_key<K: Ord, V>(items: impl IntoIterator<Item = (K, V)>) -> BTreeMap<
     first
 }
 
-async fn stored_predictions(
-    conn: &mut PgConnection,
-    prediction_ids: &[&str],
-) -> Result<HashMap<String, Stored>> {
-    let rows = sqlx::query(
-        "SELECT prediction_id, id, content_hash FROM predictions WHERE prediction_id = ANY($1)",
-    )
-    .bind(prediction_ids)
-    .fetch_all(&mut *conn)
-    .await
-    .map_err(db_err)?;
+async fn stored_predictions(conn: &mut PgConnection, prediction_ids: &[&str]) -> Result<HashMap<String, Stored>> {
+    let rows = sqlx::query("SELECT prediction_id, id, content_hash FROM predictions WHERE prediction_id = ANY($1)")
+        .bind(prediction_ids)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(db_err)?;
     rows.iter()
         .map(|row| {
-            let stored = Stored {
-                id: row.try_get("id")?,
-                content_hash: row.try_get("content_hash")?,
-            };
+            let stored = Stored { id: row.try_get("id")?, content_hash: row.try_get("content_hash")? };
             Ok((row.try_get("prediction_id")?, stored))
         })
         .collect::<Result<_, sqlx::Error>>()
@@ -626,17 +523,9 @@ async fn insert_explanation(conn: &mut PgConnection, explanation: &Explanation) 
 /// The model version row, created on first use (the first event's metadata wins). Looked up
 /// first, as it almost always exists; when two transactions create it at once, the second
 /// insert waits for the first and does nothing, and the read-back sees the winner's row.
-async fn model_for(
-    conn: &mut PgConnection,
-    model: &NewModelVersion,
-    now: OffsetDateTime,
-) -> Result<ModelVersion> {
+async fn model_for(conn: &mut PgConnection, model: &NewModelVersion, now: OffsetDateTime) -> Result<ModelVersion> {
     let select = "SELECT * FROM model_versions WHERE model_name = $1 AND version = $2";
-    let find = || {
-        sqlx::query(select)
-            .bind(&model.model_name)
-            .bind(&model.version)
-    };
+    let find = || sqlx::query(select).bind(&model.model_name).bind(&model.version);
     if let Some(row) = find().fetch_optional(&mut *conn).await.map_err(db_err)? {
         return model_from_row(&row, "");
     }
@@ -660,18 +549,9 @@ async fn model_for(
 }
 
 /// The actor row's id and creation time, created on first use like a model version.
-async fn actor_for(
-    conn: &mut PgConnection,
-    actor: &NewActor,
-    now: OffsetDateTime,
-) -> Result<(Uuid, OffsetDateTime)> {
+async fn actor_for(conn: &mut PgConnection, actor: &NewActor, now: OffsetDateTime) -> Result<(Uuid, OffsetDateTime)> {
     let select = "SELECT id, created_at FROM actors WHERE actor_type = $1 AND actor_id = $2 AND tenant_id = $3";
-    let find = || {
-        sqlx::query_as(select)
-            .bind(actor.actor_type.as_str())
-            .bind(&actor.actor_id)
-            .bind(&actor.tenant_id)
-    };
+    let find = || sqlx::query_as(select).bind(actor.actor_type.as_str()).bind(&actor.actor_id).bind(&actor.tenant_id);
     if let Some(found) = find().fetch_optional(&mut *conn).await.map_err(db_err)? {
         return Ok(found);
     }

@@ -1,9 +1,7 @@
 //! Row mapping between PostgreSQL rows and the core's domain types.
 
 use ml_audit_core::auth::{ApiKey, KeyScope};
-use ml_audit_core::model::{
-    ActorType, Explanation, ModelVersion, PredictionEvent, RequestingActor, Status,
-};
+use ml_audit_core::model::{ActorType, Explanation, ModelVersion, PredictionEvent, RequestingActor, Status};
 use ml_audit_storage::{Result, StorageError, decode_enum, decode_json};
 use sqlx::Row as _;
 use sqlx::postgres::PgRow;
@@ -40,9 +38,7 @@ fn json<T: serde::de::DeserializeOwned>(row: &PgRow, column: &str) -> Result<T> 
 }
 
 fn json_opt(row: &PgRow, column: &str) -> Result<Option<serde_json::Value>> {
-    get::<Option<String>>(row, column)?
-        .map(|text| decode_json(column, &text))
-        .transpose()
+    get::<Option<String>>(row, column)?.map(|text| decode_json(column, &text)).transpose()
 }
 
 pub fn model_from_row(row: &PgRow, prefix: &str) -> Result<ModelVersion> {
@@ -70,15 +66,10 @@ pub fn explanation_from_row(row: &PgRow, prefix: &str) -> Result<Explanation> {
         method_version: get(row, &col("method_version"))?,
         payload: json(row, &col("payload"))?,
         summary_text: get(row, &col("summary_text"))?,
-        status: decode_enum(
-            "status",
-            &get::<String>(row, &col("status"))?,
-            Status::parse,
-        )?,
+        status: decode_enum("status", &get::<String>(row, &col("status"))?, Status::parse)?,
         generated_at: get(row, &col("generated_at"))?,
         created_at: get(row, &col("created_at"))?,
-        revision: u32::try_from(revision)
-            .map_err(|_| StorageError::Database(format!("bad revision {revision}")))?,
+        revision: u32::try_from(revision).map_err(|_| StorageError::Database(format!("bad revision {revision}")))?,
     })
 }
 
@@ -87,11 +78,7 @@ pub fn prediction_from_row(row: &PgRow) -> Result<PredictionEvent> {
         None => None,
         Some(id) => Some(RequestingActor {
             id,
-            actor_type: decode_enum(
-                "actor_type",
-                &get::<String>(row, "a_actor_type")?,
-                ActorType::parse,
-            )?,
+            actor_type: decode_enum("actor_type", &get::<String>(row, "a_actor_type")?, ActorType::parse)?,
             actor_id: get(row, "a_actor_id")?,
             tenant_id: get(row, "tenant_id")?,
             ip_address: get(row, "actor_ip")?,

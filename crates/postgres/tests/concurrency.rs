@@ -55,30 +55,20 @@ async fn racing_first_use_creates_one_actor_and_one_model() {
     let store = Arc::new(db.migrated().await);
     let outcomes = race(16, |task| {
         let store = store.clone();
-        let batch = (0..4)
-            .map(|n| prediction(&format!("p-{task}-{n}"), "fraud", 0.5))
-            .collect();
+        let batch = (0..4).map(|n| prediction(&format!("p-{task}-{n}"), "fraud", 0.5)).collect();
         async move { store.record_predictions(batch).await }
     })
     .await;
     let mut actor_ids = Vec::new();
-    for outcome in outcomes
-        .into_iter()
-        .flat_map(|batch| batch.expect("every batch commits"))
-    {
-        let RecordOutcome::Created(event) = outcome else {
-            panic!("expected Created, got {outcome:?}")
-        };
+    for outcome in outcomes.into_iter().flat_map(|batch| batch.expect("every batch commits")) {
+        let RecordOutcome::Created(event) = outcome else { panic!("expected Created, got {outcome:?}") };
         actor_ids.push(event.actor.expect("the event has an actor").id);
     }
     let mut conn = db.connect().await;
     assert_eq!(count(&mut conn, "actors").await, 1);
     assert_eq!(count(&mut conn, "model_versions").await, 1);
     assert_eq!(count(&mut conn, "predictions").await, 64);
-    assert!(
-        actor_ids.windows(2).all(|pair| pair[0] == pair[1]),
-        "every event names the one actor row"
-    );
+    assert!(actor_ids.windows(2).all(|pair| pair[0] == pair[1]), "every event names the one actor row");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -101,10 +91,7 @@ async fn batches_naming_new_rows_in_opposite_orders_do_not_deadlock() {
         })
         .await;
         let mut created = 0;
-        for outcome in outcomes
-            .into_iter()
-            .flat_map(|batch| batch.expect("no batch deadlocks"))
-        {
+        for outcome in outcomes.into_iter().flat_map(|batch| batch.expect("no batch deadlocks")) {
             match outcome {
                 RecordOutcome::Created(_) => created += 1,
                 RecordOutcome::Replayed(_) => {}
@@ -113,10 +100,7 @@ async fn batches_naming_new_rows_in_opposite_orders_do_not_deadlock() {
                 }
             }
         }
-        assert_eq!(
-            created, 2,
-            "round {round}: each prediction is created once, then replayed"
-        );
+        assert_eq!(created, 2, "round {round}: each prediction is created once, then replayed");
     }
     assert_eq!(count(&mut db.connect().await, "model_versions").await, 2);
 }
@@ -125,53 +109,26 @@ async fn batches_naming_new_rows_in_opposite_orders_do_not_deadlock() {
 async fn racing_attaches_get_gap_free_revisions() {
     let db = TestDb::create().await;
     let store = Arc::new(db.migrated().await);
-    store
-        .record_predictions(vec![prediction("explained", "fraud", 0.5)])
-        .await
-        .unwrap();
+    store.record_predictions(vec![prediction("explained", "fraud", 0.5)]).await.unwrap();
     let attached = race(8, |task| {
         let store = store.clone();
-        let explanation = parse_explanation(
-            json!({"method": "shap", "payload": {"task": task}}),
-            timestamp::now(),
-        );
+        let explanation = parse_explanation(json!({"method": "shap", "payload": {"task": task}}), timestamp::now());
         async move {
             store
-                .attach_explanation(
-                    &Visibility::AllTenants,
-                    &PredictionRef("explained".into()),
-                    explanation.unwrap(),
-                )
+                .attach_explanation(&Visibility::AllTenants, &PredictionRef("explained".into()), explanation.unwrap())
                 .await
         }
     })
     .await;
-    let mut revisions: Vec<u32> = attached
-        .into_iter()
-        .map(|e| e.expect("every attach commits").revision)
-        .collect();
+    let mut revisions: Vec<u32> = attached.into_iter().map(|e| e.expect("every attach commits").revision).collect();
     revisions.sort_unstable();
     assert_eq!(revisions, (1..=8).collect::<Vec<_>>());
 
     let target = PredictionRef("explained".into());
-    let listed = store
-        .list_explanations(&Visibility::AllTenants, &target)
-        .await
-        .unwrap();
-    assert_eq!(
-        listed.iter().map(|e| e.revision).collect::<Vec<_>>(),
-        (1..=8).collect::<Vec<_>>()
-    );
-    let current = store
-        .get_prediction(&Visibility::AllTenants, &target)
-        .await
-        .unwrap()
-        .explanation;
-    assert_eq!(
-        current.as_ref(),
-        listed.last(),
-        "the current explanation is the highest revision"
-    );
+    let listed = store.list_explanations(&Visibility::AllTenants, &target).await.unwrap();
+    assert_eq!(listed.iter().map(|e| e.revision).collect::<Vec<_>>(), (1..=8).collect::<Vec<_>>());
+    let current = store.get_prediction(&Visibility::AllTenants, &target).await.unwrap().explanation;
+    assert_eq!(current.as_ref(), listed.last(), "the current explanation is the highest revision");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -182,27 +139,12 @@ async fn replicas_starting_at_once_create_one_first_key() {
     for round in 0..10 {
         let created = race(2, |replica| {
             let store = replicas[replica].clone();
-            async move {
-                store
-                    .create_first_api_key(&issue_key("admin", KeyScope::Admin, None))
-                    .await
-            }
+            async move { store.create_first_api_key(&issue_key("admin", KeyScope::Admin, None)).await }
         })
         .await;
-        let created: Vec<bool> = created
-            .into_iter()
-            .map(|r| r.expect("the key check commits"))
-            .collect();
-        assert_eq!(
-            created.iter().filter(|&&c| c).count(),
-            1,
-            "round {round}: {created:?}"
-        );
-        assert_eq!(
-            replicas[0].list_api_keys().await.unwrap().len(),
-            1,
-            "round {round}"
-        );
+        let created: Vec<bool> = created.into_iter().map(|r| r.expect("the key check commits")).collect();
+        assert_eq!(created.iter().filter(|&&c| c).count(), 1, "round {round}: {created:?}");
+        assert_eq!(replicas[0].list_api_keys().await.unwrap().len(), 1, "round {round}");
         // api_keys is not append-only: empty it for the next round.
         conn.execute("DELETE FROM api_keys").await.unwrap();
     }
@@ -222,22 +164,14 @@ async fn one_prediction_id_sent_by_two_replicas_is_stored_once() {
             async move { store.record_predictions(batch).await }
         })
         .await;
-        let mut outcomes: Vec<RecordOutcome> = outcomes
-            .into_iter()
-            .flat_map(|batch| batch.expect("both batches commit"))
-            .collect();
+        let mut outcomes: Vec<RecordOutcome> =
+            outcomes.into_iter().flat_map(|batch| batch.expect("both batches commit")).collect();
         outcomes.sort_by_key(|outcome| !matches!(outcome, RecordOutcome::Created(_)));
         match (&outcomes[0], &outcomes[1], same_content) {
             (RecordOutcome::Created(created), RecordOutcome::Replayed(replayed), true) => {
                 assert_eq!(created, replayed, "a replay returns the stored prediction")
             }
-            (
-                RecordOutcome::Created(_),
-                RecordOutcome::Conflict {
-                    prediction_id: conflicting,
-                },
-                false,
-            ) => {
+            (RecordOutcome::Created(_), RecordOutcome::Conflict { prediction_id: conflicting }, false) => {
                 assert_eq!(conflicting, &prediction_id)
             }
             other => panic!("round {round}: unexpected outcomes {other:?}"),
@@ -249,11 +183,7 @@ async fn one_prediction_id_sent_by_two_replicas_is_stored_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replicas_migrating_at_once_apply_each_migration_once() {
     let db = TestDb::create().await;
-    let replicas = [
-        Arc::new(db.open().await),
-        Arc::new(db.open().await),
-        Arc::new(db.open().await),
-    ];
+    let replicas = [Arc::new(db.open().await), Arc::new(db.open().await), Arc::new(db.open().await)];
     let migrated = race(3, |replica| {
         let store = replicas[replica].clone();
         async move { store.migrate().await }
@@ -262,11 +192,10 @@ async fn replicas_migrating_at_once_apply_each_migration_once() {
     for result in migrated {
         result.expect("every replica's migration succeeds");
     }
-    let applied: Vec<i64> =
-        sqlx::query_scalar("SELECT version FROM _sqlx_migrations ORDER BY version")
-            .fetch_all(&mut db.connect().await)
-            .await
-            .unwrap();
+    let applied: Vec<i64> = sqlx::query_scalar("SELECT version FROM _sqlx_migrations ORDER BY version")
+        .fetch_all(&mut db.connect().await)
+        .await
+        .unwrap();
     assert_eq!(applied, vec![1]);
 }
 
@@ -275,13 +204,9 @@ async fn recorded_history_cannot_be_rewritten_over_sql() {
     let db = TestDb::create().await;
     let store: PgStore = db.migrated().await;
     let mut with_explanation = prediction("kept", "fraud", 0.5);
-    with_explanation.explanation = Some(
-        parse_explanation(json!({"method": "shap", "payload": {}}), timestamp::now()).unwrap(),
-    );
-    store
-        .record_predictions(vec![with_explanation])
-        .await
-        .unwrap();
+    with_explanation.explanation =
+        Some(parse_explanation(json!({"method": "shap", "payload": {}}), timestamp::now()).unwrap());
+    store.record_predictions(vec![with_explanation]).await.unwrap();
     let mut conn = db.connect().await;
     for sql in [
         "UPDATE predictions SET output = '{}'",
@@ -295,28 +220,14 @@ async fn recorded_history_cannot_be_rewritten_over_sql() {
         "DELETE FROM actors",
         "TRUNCATE actors CASCADE",
     ] {
-        let error = conn
-            .execute(AssertSqlSafe(sql))
-            .await
-            .expect_err(sql)
-            .to_string();
-        assert!(
-            error.contains("append-only") && error.contains("is not allowed"),
-            "{sql}: {error}"
-        );
+        let error = conn.execute(AssertSqlSafe(sql)).await.expect_err(sql).to_string();
+        assert!(error.contains("append-only") && error.contains("is not allowed"), "{sql}: {error}");
     }
     assert_eq!(count(&mut conn, "predictions").await, 1);
     assert_eq!(count(&mut conn, "explanations").await, 1);
-    let id: Uuid = sqlx::query_scalar("SELECT id FROM predictions")
-        .fetch_one(&mut conn)
-        .await
-        .unwrap();
+    let id: Uuid = sqlx::query_scalar("SELECT id FROM predictions").fetch_one(&mut conn).await.unwrap();
     assert_eq!(
-        store
-            .get_prediction(&Visibility::AllTenants, &PredictionRef(id.to_string()))
-            .await
-            .unwrap()
-            .output,
+        store.get_prediction(&Visibility::AllTenants, &PredictionRef(id.to_string())).await.unwrap().output,
         json!({"score": 0.5})
     );
 }

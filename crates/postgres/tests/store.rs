@@ -30,33 +30,16 @@ fn full_event(prediction_id: &str, tenant: &str, minute: u32) -> serde_json::Val
 async fn recorded_events_read_back_exactly() {
     let db = TestDb::create().await;
     let store = db.migrated().await;
-    let outcomes = store
-        .record_predictions(vec![event(full_event("full", "acme", 0))])
-        .await
-        .unwrap();
-    let [RecordOutcome::Created(created)] = outcomes.as_slice() else {
-        panic!("{outcomes:?}")
-    };
+    let outcomes = store.record_predictions(vec![event(full_event("full", "acme", 0))]).await.unwrap();
+    let [RecordOutcome::Created(created)] = outcomes.as_slice() else { panic!("{outcomes:?}") };
     assert_eq!(created.redactions, vec!["$.email".to_owned()]);
     for reference in [created.id.to_string(), "full".to_owned()] {
-        let read = store
-            .get_prediction(&Visibility::AllTenants, &PredictionRef(reference))
-            .await
-            .unwrap();
+        let read = store.get_prediction(&Visibility::AllTenants, &PredictionRef(reference)).await.unwrap();
         assert_eq!(&read, created);
     }
-    assert_eq!(
-        store.list_models().await.unwrap(),
-        vec![created.model.clone()]
-    );
-    assert_eq!(
-        store.get_model(created.model.id).await.unwrap(),
-        created.model
-    );
-    assert!(matches!(
-        store.get_model(uuid::Uuid::now_v7()).await,
-        Err(StorageError::NotFound)
-    ));
+    assert_eq!(store.list_models().await.unwrap(), vec![created.model.clone()]);
+    assert_eq!(store.get_model(created.model.id).await.unwrap(), created.model);
+    assert!(matches!(store.get_model(uuid::Uuid::now_v7()).await, Err(StorageError::NotFound)));
 }
 
 #[tokio::test]
@@ -67,10 +50,7 @@ async fn duplicates_in_one_batch_behave_like_sequential_calls() {
     let retry = event(full_event("dup", "acme", 0));
     let mut changed = full_event("dup", "acme", 0);
     changed["model_version"] = json!("9.9.9");
-    let outcomes = store
-        .record_predictions(vec![first, retry, event(changed)])
-        .await
-        .unwrap();
+    let outcomes = store.record_predictions(vec![first, retry, event(changed)]).await.unwrap();
     match outcomes.as_slice() {
         [
             RecordOutcome::Created(created),
@@ -99,39 +79,23 @@ async fn listing_pages_filters_and_respects_tenants() {
     let acme = Visibility::Tenant("acme".into());
 
     let mut seen = Vec::new();
-    let mut page = PageRequest {
-        limit: 2,
-        after: None,
-    };
+    let mut page = PageRequest { limit: 2, after: None };
     loop {
-        let listed = store
-            .list_predictions(&everyone, &PredictionFilter::default(), &page)
-            .await
-            .unwrap();
+        let listed = store.list_predictions(&everyone, &PredictionFilter::default(), &page).await.unwrap();
         seen.extend(listed.items.iter().map(|p| p.prediction_id.clone()));
         match listed.next_cursor {
             Some(cursor) => page.after = Some(cursor),
             None => break,
         }
     }
-    assert_eq!(
-        seen,
-        ["p4", "p3", "p2", "p1", "p0"],
-        "newest first, each once"
-    );
+    assert_eq!(seen, ["p4", "p3", "p2", "p1", "p0"], "newest first, each once");
 
     let ids = |page: ml_audit_core::query::Page<ml_audit_core::model::PredictionEvent>| {
-        page.items
-            .into_iter()
-            .map(|p| p.prediction_id)
-            .collect::<Vec<_>>()
+        page.items.into_iter().map(|p| p.prediction_id).collect::<Vec<_>>()
     };
     let all = PageRequest::default();
     assert_eq!(
-        ids(store
-            .list_predictions(&acme, &PredictionFilter::default(), &all)
-            .await
-            .unwrap()),
+        ids(store.list_predictions(&acme, &PredictionFilter::default(), &all).await.unwrap()),
         ["p4", "p2", "p0"]
     );
     let window = PredictionFilter {
@@ -144,52 +108,18 @@ async fn listing_pages_filters_and_respects_tenants() {
         model_name: Some("fraud".into()),
         ..PredictionFilter::default()
     };
-    assert_eq!(
-        ids(store
-            .list_predictions(&everyone, &window, &all)
-            .await
-            .unwrap()),
-        ["p3", "p2", "p1"]
-    );
-    let unexplained = PredictionFilter {
-        has_explanation: Some(false),
-        ..PredictionFilter::default()
-    };
-    assert!(
-        store
-            .list_predictions(&everyone, &unexplained, &all)
-            .await
-            .unwrap()
-            .items
-            .is_empty()
-    );
+    assert_eq!(ids(store.list_predictions(&everyone, &window, &all).await.unwrap()), ["p3", "p2", "p1"]);
+    let unexplained = PredictionFilter { has_explanation: Some(false), ..PredictionFilter::default() };
+    assert!(store.list_predictions(&everyone, &unexplained, &all).await.unwrap().items.is_empty());
 
     // Another tenant's prediction is missing to a tenant-bound caller, for reads and attaches.
     let theirs = PredictionRef("p1".into());
-    assert!(matches!(
-        store.get_prediction(&acme, &theirs).await,
-        Err(StorageError::NotFound)
-    ));
-    assert!(matches!(
-        store.list_explanations(&acme, &theirs).await,
-        Err(StorageError::NotFound)
-    ));
-    let explanation =
-        parse_explanation(json!({"method": "lime", "payload": {}}), timestamp::now()).unwrap();
-    assert!(matches!(
-        store
-            .attach_explanation(&acme, &theirs, explanation.clone())
-            .await,
-        Err(StorageError::NotFound)
-    ));
-    let attached = store
-        .attach_explanation(&everyone, &theirs, explanation)
-        .await
-        .unwrap();
-    assert_eq!(
-        attached.revision, 2,
-        "the inline explanation was revision 1"
-    );
+    assert!(matches!(store.get_prediction(&acme, &theirs).await, Err(StorageError::NotFound)));
+    assert!(matches!(store.list_explanations(&acme, &theirs).await, Err(StorageError::NotFound)));
+    let explanation = parse_explanation(json!({"method": "lime", "payload": {}}), timestamp::now()).unwrap();
+    assert!(matches!(store.attach_explanation(&acme, &theirs, explanation.clone()).await, Err(StorageError::NotFound)));
+    let attached = store.attach_explanation(&everyone, &theirs, explanation).await.unwrap();
+    assert_eq!(attached.revision, 2, "the inline explanation was revision 1");
 }
 
 #[tokio::test]
@@ -198,22 +128,11 @@ async fn api_keys_are_found_listed_and_revoked() {
     let store = db.migrated().await;
     let first = issue_key("admin", KeyScope::Admin, None);
     assert!(store.create_first_api_key(&first).await.unwrap());
-    assert!(
-        !store
-            .create_first_api_key(&issue_key("again", KeyScope::Admin, None))
-            .await
-            .unwrap()
-    );
+    assert!(!store.create_first_api_key(&issue_key("again", KeyScope::Admin, None)).await.unwrap());
     let reader = issue_key("reader", KeyScope::Read, Some("acme".into()));
     store.create_api_key(&reader).await.unwrap();
-    assert_eq!(
-        store.find_active_api_key(&reader.hash).await.unwrap(),
-        Some(reader.key.clone())
-    );
-    assert_eq!(
-        store.list_api_keys().await.unwrap(),
-        vec![first.key.clone(), reader.key.clone()]
-    );
+    assert_eq!(store.find_active_api_key(&reader.hash).await.unwrap(), Some(reader.key.clone()));
+    assert_eq!(store.list_api_keys().await.unwrap(), vec![first.key.clone(), reader.key.clone()]);
     assert!(store.revoke_api_key(reader.key.id).await.unwrap());
     assert!(!store.revoke_api_key(reader.key.id).await.unwrap());
     assert_eq!(store.find_active_api_key(&reader.hash).await.unwrap(), None);
@@ -224,22 +143,13 @@ async fn api_keys_are_found_listed_and_revoked() {
 async fn bad_urls_and_unreachable_servers_are_configuration_errors() {
     for (url, expected) in [
         ("mysql://localhost/db", "starts with postgres://"),
-        (
-            "postgres://postgres:secret@[::1/test",
-            "not a valid PostgreSQL URL",
-        ),
-        (
-            "postgres://postgres:secret@127.0.0.1:1/test",
-            "cannot connect to PostgreSQL at 127.0.0.1:1",
-        ),
+        ("postgres://postgres:secret@[::1/test", "not a valid PostgreSQL URL"),
+        ("postgres://postgres:secret@127.0.0.1:1/test", "cannot connect to PostgreSQL at 127.0.0.1:1"),
     ] {
         match PgStore::open(url).await {
             Err(StorageError::Config(message)) => {
                 assert!(message.contains(expected), "{url}: {message}");
-                assert!(
-                    !message.contains("secret"),
-                    "the password leaked: {message}"
-                );
+                assert!(!message.contains("secret"), "the password leaked: {message}");
             }
             Err(other) => panic!("{url}: not a Config error: {other}"),
             Ok(_) => panic!("{url} opened"),

@@ -1,12 +1,32 @@
 //! The JSON body extractor: size limit, UTF-8, nesting limit, then parse — each failure a clear
 //! error in the API's format (axum's own `Json` answers in plain text).
 
-use axum::extract::{FromRef, FromRequest, Request};
+use std::time::Duration;
+
+use axum::body::BodyDataStream;
+use axum::extract::{FromRef, FromRequest, FromRequestParts, Path, Request};
 use axum::http::header::CONTENT_LENGTH;
+use axum::http::request::Parts;
+use bytes::BytesMut;
+use futures_util::StreamExt as _;
 use serde_json::Value;
 
 use crate::error::ApiError;
 use crate::state::Limits;
+
+/// The one path parameter of a route, as text. A segment that is not UTF-8 cannot name anything
+/// stored, so it is a 404 in the API's error format rather than axum's plain-text 400.
+pub struct PathParam(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for PathParam {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let Path(value) =
+            Path::<String>::from_request_parts(parts, state).await.map_err(|_| ApiError::NotFound("resource"))?;
+        Ok(PathParam(value))
+    }
+}
 
 /// A request body that is a JSON document within the configured limits.
 pub struct JsonBody(pub Value);
@@ -20,15 +40,48 @@ where
 
     async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
         let limits = Limits::from_ref(state);
-        let too_large = || ApiError::TooLarge(format!("the body exceeds the limit of {} bytes", limits.max_body_bytes));
-        // Refuse a declared oversize body before reading any of it.
         let declared = request.headers().get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<usize>().ok());
+        let mut body = request.into_body().into_data_stream();
+        let too_large = || ApiError::TooLarge(format!("the body exceeds the limit of {} bytes", limits.max_body_bytes));
         if declared.is_some_and(|length| length > limits.max_body_bytes) {
+            drain(body).await;
             return Err(too_large());
         }
-        let bytes = axum::body::to_bytes(request.into_body(), limits.max_body_bytes).await.map_err(|_| too_large())?;
+        let mut bytes = BytesMut::with_capacity(declared.unwrap_or(0));
+        while let Some(chunk) = body.next().await {
+            let chunk = chunk.map_err(|e| ApiError::BadRequest {
+                code: "invalid_body",
+                message: format!("the body could not be read: {e}"),
+                field: None,
+            })?;
+            if bytes.len() + chunk.len() > limits.max_body_bytes {
+                drain(body).await;
+                return Err(too_large());
+            }
+            bytes.extend_from_slice(&chunk);
+        }
         parse_json(&bytes, limits.max_json_depth).map(JsonBody)
     }
+}
+
+/// Most bytes and time spent discarding the rest of a refused body.
+const DRAIN_MAX_BYTES: usize = 128 * 1024 * 1024;
+const DRAIN_MAX_TIME: Duration = Duration::from_secs(10);
+
+/// Reads and discards what the client is still sending before answering (a "lingering close",
+/// RFC 9112 §9.6): a client that writes its whole body before reading would otherwise see a
+/// broken pipe instead of the 413. Bounded, so a hostile client cannot hold the task.
+async fn drain(mut body: BodyDataStream) {
+    let discard = async {
+        let mut discarded = 0;
+        while let Some(Ok(chunk)) = body.next().await {
+            discarded += chunk.len();
+            if discarded > DRAIN_MAX_BYTES {
+                break;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(DRAIN_MAX_TIME, discard).await;
 }
 
 pub fn parse_json(bytes: &[u8], max_depth: usize) -> Result<Value, ApiError> {

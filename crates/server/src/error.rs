@@ -22,6 +22,8 @@ pub enum ApiError {
     Forbidden(String),
     /// 404: no such resource, or not visible to this key.
     NotFound(&'static str),
+    /// 405: the route exists, the method does not.
+    MethodNotAllowed,
     /// 409: the `prediction_id` is already recorded with different content.
     Conflict(String),
     /// 413: the body exceeds the size or nesting limit.
@@ -63,6 +65,7 @@ impl ApiError {
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
@@ -80,14 +83,17 @@ impl ApiError {
                 } else {
                     format!("{} {}", error.field, error.message)
                 };
-                ("invalid_event", message, Some(error.field.clone()))
+                ("invalid_event", message, Some(error.field.clone()).filter(|field| !field.is_empty()))
             }
             ApiError::Unauthorized(message) => ("unauthorized", (*message).to_owned(), None),
             ApiError::Forbidden(message) => ("forbidden", message.clone(), None),
             ApiError::NotFound(what) => ("not_found", format!("{what} not found"), None),
+            ApiError::MethodNotAllowed => ("method_not_allowed", "this method is not allowed here".into(), None),
             ApiError::Conflict(message) => ("conflict", message.clone(), Some("prediction_id".to_owned())),
             ApiError::TooLarge(message) => ("too_large", message.clone(), None),
-            ApiError::Unavailable => ("unavailable", "the database is unavailable; nothing was stored, retry later".into(), None),
+            ApiError::Unavailable => {
+                ("unavailable", "the database is unavailable; nothing was stored, retry later".into(), None)
+            }
             ApiError::Internal(_) => ("internal", "internal error; nothing was stored".into(), None),
         };
         ErrorDetail { code: code.to_owned(), message, field }

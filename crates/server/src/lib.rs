@@ -15,7 +15,6 @@ mod wire;
 
 use std::future::Future;
 
-
 use axum::Router;
 use axum::extract::MatchedPath;
 use axum::http::Request;
@@ -33,9 +32,7 @@ pub fn router(state: AppState) -> Router {
         .nest("/api/v1", api)
         .merge(routes::system::router())
         .fallback(|| async { ApiError::NotFound("route") })
-        .method_not_allowed_fallback(|| async {
-            ApiError::BadRequest { code: "method_not_allowed", message: "this method is not allowed here".into(), field: None }
-        })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(
             // Log the route template, never the URI: paths and query strings can hold
             // identifiers of people.
@@ -56,4 +53,3 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await
 }
-

@@ -47,7 +47,8 @@ impl Metrics {
         let mut out = String::new();
         let _ = writeln!(out, "# HELP ml_audit_build_info Version and storage backend of this server.");
         let _ = writeln!(out, "# TYPE ml_audit_build_info gauge");
-        let _ = writeln!(out, "ml_audit_build_info{{version=\"{}\",backend=\"{backend}\"}} 1", env!("CARGO_PKG_VERSION"));
+        let _ =
+            writeln!(out, "ml_audit_build_info{{version=\"{}\",backend=\"{backend}\"}} 1", env!("CARGO_PKG_VERSION"));
         let _ = writeln!(out, "# HELP ml_audit_events_total Submitted prediction events by outcome.");
         let _ = writeln!(out, "# TYPE ml_audit_events_total counter");
         for (outcome, counter) in [

@@ -16,9 +16,7 @@ use ml_audit_core::event::{NewActor, NewExplanation, NewModelVersion, PreparedPr
 use ml_audit_core::model::{Explanation, ModelVersion, PredictionEvent};
 use ml_audit_core::query::{Cursor, Page, PageRequest, PredictionFilter};
 use ml_audit_core::timestamp::{self, to_unix_micros};
-use ml_audit_storage::{
-    PredictionRef, RecordOutcome, Result, StorageError, Store, recorded_event, stored_explanation,
-};
+use ml_audit_storage::{PredictionRef, RecordOutcome, Result, StorageError, Store, recorded_event, stored_explanation};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{QueryBuilder, Row as _, Sqlite, SqliteConnection, SqlitePool};
 use time::OffsetDateTime;
@@ -45,10 +43,8 @@ impl SqliteStore {
             .foreign_keys(true)
             .pragma("temp_store", "memory");
         let in_memory = url.contains(":memory:") || url.contains("mode=memory");
-        if !in_memory {
-            if let Some(parent) = options.get_filename().parent().filter(|p| !p.as_os_str().is_empty()) {
-                create_folder(parent)?;
-            }
+        if !in_memory && let Some(parent) = options.get_filename().parent().filter(|p| !p.as_os_str().is_empty()) {
+            create_folder(parent)?;
         }
         // An in-memory database lives as long as its one connection: share it for both roles.
         let writer = SqlitePoolOptions::new()
@@ -105,13 +101,12 @@ impl Store for SqliteStore {
     ) -> Result<Explanation> {
         let mut tx = self.writer.begin().await.map_err(db_err)?;
         let target = resolve(&mut tx, visibility, prediction).await?;
-        let revision: i64 = sqlx::query_scalar(
-            "SELECT COALESCE(MAX(revision), 0) + 1 FROM explanations WHERE prediction_ref = ?",
-        )
-        .bind(target)
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(db_err)?;
+        let revision: i64 =
+            sqlx::query_scalar("SELECT COALESCE(MAX(revision), 0) + 1 FROM explanations WHERE prediction_ref = ?")
+                .bind(target)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(db_err)?;
         let stored = stored_explanation(explanation, target, revision as u32, timestamp::now());
         insert_explanation(&mut tx, &stored).await?;
         tx.commit().await.map_err(db_err)?;
@@ -420,7 +415,11 @@ async fn model_for(conn: &mut SqliteConnection, model: &NewModelVersion, now: Of
 }
 
 /// The actor row's id and creation time, created on first use.
-async fn actor_for(conn: &mut SqliteConnection, actor: &NewActor, now: OffsetDateTime) -> Result<(Uuid, OffsetDateTime)> {
+async fn actor_for(
+    conn: &mut SqliteConnection,
+    actor: &NewActor,
+    now: OffsetDateTime,
+) -> Result<(Uuid, OffsetDateTime)> {
     let select = "SELECT id, created_at FROM actors WHERE actor_type = ? AND actor_id = ? AND tenant_id = ?";
     let find = || sqlx::query(select).bind(actor.actor_type.as_str()).bind(&actor.actor_id).bind(&actor.tenant_id);
     if find().fetch_optional(&mut *conn).await.map_err(db_err)?.is_none() {

@@ -34,7 +34,10 @@ pub fn micros(value: i64) -> Result<OffsetDateTime> {
         .ok_or_else(|| StorageError::Database(format!("timestamp {value} is out of range")))
 }
 
-fn get<'r, T: sqlx::Decode<'r, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite>>(row: &'r SqliteRow, column: &str) -> Result<T> {
+fn get<'r, T: sqlx::Decode<'r, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite>>(
+    row: &'r SqliteRow,
+    column: &str,
+) -> Result<T> {
     row.try_get(column).map_err(db_err)
 }
 

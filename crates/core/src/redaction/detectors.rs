@@ -2,8 +2,8 @@
 //!
 //! Each detector finds candidates with a regex, then checks what a regex cannot: checksums (Luhn,
 //! mod 97), octet ranges, SSN blocks, and that the candidate is not part of a longer number or
-//! word. A one-pass profile of the string decides which detectors can match at all, so typical
-//! short values ("flagged", "mobile", "2026-11-27T08:00:00Z") never reach a regex.
+//! word. A cheap profile of the string decides which detectors can match at all, so typical
+//! values ("flagged", "mobile", "2026-11-27T08:00:00Z", UUIDs) never reach a regex.
 
 use std::net::Ipv6Addr;
 use std::ops::Range;
@@ -20,7 +20,7 @@ pub(super) fn mask_personal_data(text: &str, mask: &str) -> Option<String> {
     let profile = Profile::of(text);
     let mut spans = Vec::new();
     for detector in Detector::ALL {
-        if detector.may_match(&profile) {
+        if detector.may_match(&profile, text) {
             detector.find(text, &mut spans);
         }
     }
@@ -48,38 +48,39 @@ pub(super) fn mask_personal_data(text: &str, mask: &str) -> Option<String> {
     Some(masked)
 }
 
-/// Cheap facts about a string, gathered in one pass over its bytes.
-#[derive(Default)]
+/// Cheap facts about a string that rule detectors out before any regex runs.
 struct Profile {
-    has_at: bool,
-    has_plus: bool,
-    has_double_colon: bool,
-    /// Two capital letters then two digits: how every IBAN begins.
-    has_iban_head: bool,
-    colons: usize,
-    dots: usize,
-    dashes: usize,
+    /// The union of the classes of its bytes.
+    classes: u16,
     /// Most digits in one stretch of digits joined by ` -.()`, leaving out digits glued to a
-    /// letter ("a716", "tx41"): every number-shaped detector rejects those, so no candidate can
-    /// hold more digits than this. UUIDs and hex ids therefore skip the number detectors.
+    /// letter or `_` ("a716", "tx_41"): every number-shaped detector rejects those, so no
+    /// candidate holds more digits than this, and UUIDs and hex ids skip the number detectors.
     longest_number: usize,
 }
 
-const DIGIT: u8 = 1;
-const JOINER: u8 = 1 << 1;
-const WORD: u8 = 1 << 2;
-const UPPER: u8 = 1 << 3;
+const DIGIT: u16 = 1;
+const JOINER: u16 = 1 << 1;
+const WORD: u16 = 1 << 2;
+const UPPER: u16 = 1 << 3;
+const AT: u16 = 1 << 4;
+const PLUS: u16 = 1 << 5;
+const COLON: u16 = 1 << 6;
+const DASH: u16 = 1 << 7;
 
-/// Byte classes for [`Profile::of`]: a table lookup instead of a chain of comparisons per byte.
-static CLASSES: [u8; 256] = {
+/// A table lookup per byte instead of a chain of comparisons.
+static CLASSES: [u16; 256] = {
     let mut classes = [0; 256];
     let mut byte = 0;
     while byte < 256 {
         classes[byte] = match byte as u8 {
             b'0'..=b'9' => DIGIT,
-            b' ' | b'-' | b'.' | b'(' | b')' => JOINER,
+            b'-' => JOINER | DASH,
+            b' ' | b'.' | b'(' | b')' => JOINER,
             b'A'..=b'Z' => WORD | UPPER,
             b'a'..=b'z' | b'_' => WORD,
+            b'@' => AT,
+            b'+' => PLUS,
+            b':' => COLON,
             _ => 0,
         };
         byte += 1;
@@ -89,33 +90,32 @@ static CLASSES: [u8; 256] = {
 
 impl Profile {
     fn of(text: &str) -> Self {
-        let mut profile = Profile::default();
-        let (mut number, mut glued, mut previous_class, mut previous_byte) = (0, false, 0, 0);
-        // The classes of the last four bytes, two bits each, to spot an IBAN's head.
-        let mut recent = 0u8;
-        for &byte in text.as_bytes() {
+        let bytes = text.as_bytes();
+        let (classes, digits) = bytes.iter().fold((0, 0), |(classes, digits), &byte| {
             let class = CLASSES[usize::from(byte)];
-            let is_digit = class & DIGIT != 0;
-            glued = is_digit && (glued || previous_class & WORD != 0);
-            number = if class & (DIGIT | JOINER) == 0 { 0 } else { number + usize::from(is_digit && !glued) };
-            profile.longest_number = profile.longest_number.max(number);
-            recent = recent << 2 | u8::from(class & UPPER != 0) | u8::from(is_digit) << 1;
-            profile.has_iban_head |= recent == 0b01_01_10_10;
-            match byte {
-                b'@' => profile.has_at = true,
-                b'+' => profile.has_plus = true,
-                b':' => {
-                    profile.colons += 1;
-                    profile.has_double_colon |= previous_byte == b':';
-                }
-                b'.' => profile.dots += 1,
-                b'-' => profile.dashes += 1,
-                _ => {}
-            }
-            (previous_class, previous_byte) = (class, byte);
-        }
-        profile
+            (classes | class, digits + usize::from(class & DIGIT))
+        });
+        // Every number-shaped detector needs at least 4 digits: with fewer, skip the slower scan.
+        let longest_number = if digits >= 4 { longest_number(bytes) } else { digits };
+        Profile { classes, longest_number }
     }
+
+    fn has(&self, class: u16) -> bool {
+        self.classes & class != 0
+    }
+}
+
+fn longest_number(bytes: &[u8]) -> usize {
+    let (mut longest, mut number, mut glued, mut previous) = (0, 0, false, 0);
+    for &byte in bytes {
+        let class = CLASSES[usize::from(byte)];
+        let is_digit = class & DIGIT != 0;
+        glued = is_digit && (glued || previous & WORD != 0);
+        number = if class & (DIGIT | JOINER) == 0 { 0 } else { number + usize::from(is_digit && !glued) };
+        longest = longest.max(number);
+        previous = class;
+    }
+    longest
 }
 
 #[derive(Clone, Copy)]
@@ -142,18 +142,26 @@ impl Detector {
         Detector::Ipv6,
     ];
 
-    /// False when the profile rules a match out; true means "run the regex".
-    fn may_match(self, profile: &Profile) -> bool {
+    /// False when the profile rules a match out; true means "look closer".
+    fn may_match(self, profile: &Profile, text: &str) -> bool {
         match self {
-            Detector::Email => profile.has_at,
+            Detector::Email => profile.has(AT),
             Detector::PaymentCard => profile.longest_number >= 13,
-            Detector::InternationalPhone => profile.has_plus && profile.longest_number >= 7,
+            Detector::InternationalPhone => profile.has(PLUS) && profile.longest_number >= 7,
             Detector::NationalPhone => profile.longest_number >= 10,
-            Detector::Iban => profile.has_iban_head,
-            Detector::UsSsn => profile.longest_number >= 9 && profile.dashes >= 2,
-            Detector::Ipv4 => profile.longest_number >= 4 && profile.dots >= 3,
+            Detector::Iban => {
+                profile.has(UPPER)
+                    && profile.has(DIGIT)
+                    && text.as_bytes().windows(4).any(|head| {
+                        head[..2].iter().all(u8::is_ascii_uppercase) && head[2..].iter().all(u8::is_ascii_digit)
+                    })
+            }
+            Detector::UsSsn => profile.longest_number >= 9 && profile.has(DASH),
+            Detector::Ipv4 => profile.longest_number >= 4 && text.bytes().filter(|&byte| byte == b'.').count() >= 3,
             // Without "::" an IPv6 address has at least six colons.
-            Detector::Ipv6 => profile.has_double_colon || profile.colons >= 6,
+            Detector::Ipv6 => {
+                profile.has(COLON) && (text.contains("::") || text.bytes().filter(|&byte| byte == b':').count() >= 6)
+            }
         }
     }
 

@@ -101,9 +101,9 @@ impl RedactionPolicy {
     }
 
     fn redact(&self, mut value: Value, key_rules: bool) -> Redacted {
-        let mut walk = Walk { policy: self, key_rules, path: Vec::new(), masked: Vec::new() };
+        let mut walk = Walk { policy: self, key_rules, path: Vec::new(), masked_paths: Vec::new() };
         walk.visit(&mut value);
-        let paths = walk.masked;
+        let paths = walk.masked_paths;
         Redacted { value, paths }
     }
 
@@ -160,7 +160,7 @@ struct Walk<'p, 'v> {
     policy: &'p RedactionPolicy,
     key_rules: bool,
     path: Vec<Segment<'v>>,
-    masked: Vec<String>,
+    masked_paths: Vec<String>,
 }
 
 impl<'v> Walk<'_, 'v> {
@@ -199,7 +199,7 @@ impl<'v> Walk<'_, 'v> {
     }
 
     fn record(&mut self) {
-        self.masked.push(paths::render(&self.path));
+        self.masked_paths.push(paths::render(&self.path));
     }
 }
 

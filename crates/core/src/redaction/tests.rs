@@ -226,6 +226,7 @@ fn payment_cards_must_pass_luhn() {
         "41111111111111111111111",
         "3.4111111111111111",
         "tx4111111111111111",
+        "txn_4111111111111111",
         "1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6",
         "12 34 56 78 90 12 34 56",
     ]);
@@ -388,32 +389,4 @@ fn odd_strings_do_not_panic() {
         redact_text(text);
     }
     assert_eq!(redact_text("📞555-123-4567"), "📞*****");
-}
-
-fn zz_min<F: FnMut()>(n: u32, mut f: F) -> std::time::Duration {
-    (0..7).map(|_| { let s = std::time::Instant::now(); for _ in 0..n { f() } s.elapsed() / n }).min().unwrap()
-}
-
-#[test]
-#[ignore]
-fn zz_timing() {
-    let features = json!({
-        "age": 42, "income": 52000.5, "country": "FR", "device": "mobile", "channel": "web",
-        "account_age_days": 812, "num_transactions_30d": 17, "avg_amount": 73.25, "merchant": "ACME Supplies",
-        "merchant_category": "5411", "is_new_device": false, "hour_of_day": 14, "session_id": "550e8400-e29b-41d4-a716-446655440000",
-        "signup_date": "2024-03-17", "last_login": "2026-11-27T08:00:00Z", "score_v1": 0.8731, "language": "fr-FR",
-        "browser": "Firefox 133.0", "email": "user@example.com", "note": "customer asked for a refund on order 12345",
-        "cart": [{"sku": "A-100", "qty": 2}, {"sku": "B-200", "qty": 1}]
-    });
-    println!("features json: {} bytes", features.to_string().len());
-    let policy = RedactionPolicy::default();
-    let clone_and_drop = zz_min(20_000, || { std::hint::black_box(features.clone()); });
-    let full = zz_min(20_000, || { std::hint::black_box(policy.redact_features(features.clone())); });
-    println!("clone+drop {clone_and_drop:?}, clone+redact+drop {full:?}, redact ≈ {:?}", full - clone_and_drop);
-    let keys = zz_min(20_000, || { for k in features.as_object().unwrap().keys() { std::hint::black_box(matches!(policy.key_rule(k), KeyRule::Mask)); } });
-    println!("key rules for all keys: {keys:?}");
-    for t in ["flagged", "mobile", "5411", "ACME Supplies", "550e8400-e29b-41d4-a716-446655440000", "2026-11-27T08:00:00Z", "Firefox 133.0", "customer asked for a refund on order 12345", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", "call me at +44 20 7946 0958 please", "GB82 WEST 1234 5698 7654 32", "a much longer free-text note written by an agent, with no personal data but some numbers 12 and 0.5 in it, and more words to make it realistic."] {
-        let d = zz_min(100_000, || { std::hint::black_box(detectors::mask_personal_data(std::hint::black_box(t), "*****")); });
-        println!("{t:?}: {d:?}");
-    }
 }

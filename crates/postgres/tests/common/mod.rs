@@ -13,19 +13,14 @@ use uuid::Uuid;
 
 /// The database that test databases are created from.
 fn admin_url() -> String {
-    std::env::var("ML_AUDIT_TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+    std::env::var("ML_AUDIT_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
 }
 
 /// `url` with its database (the path) replaced, keeping any `?parameters`.
 fn with_database(url: &str, database: &str) -> String {
-    let (base, parameters) = url
-        .split_once('?')
-        .map_or((url, None), |(base, parameters)| (base, Some(parameters)));
+    let (base, parameters) = url.split_once('?').map_or((url, None), |(base, parameters)| (base, Some(parameters)));
     let authority = base.find("://").map_or(0, |i| i + 3);
-    let server = base[authority..]
-        .find('/')
-        .map_or(base, |slash| &base[..authority + slash]);
+    let server = base[authority..].find('/').map_or(base, |slash| &base[..authority + slash]);
     match parameters {
         Some(parameters) => format!("{server}/{database}?{parameters}"),
         None => format!("{server}/{database}"),
@@ -42,9 +37,7 @@ impl TestDb {
         let name = format!("mla_t_{}", Uuid::new_v4().simple());
         admin_execute(format!("CREATE DATABASE {name}"))
             .await
-            .unwrap_or_else(|e| {
-                panic!("cannot create a test database through ML_AUDIT_TEST_POSTGRES_URL: {e}")
-            });
+            .unwrap_or_else(|e| panic!("cannot create a test database through ML_AUDIT_TEST_POSTGRES_URL: {e}"));
         TestDb { name }
     }
 
@@ -54,9 +47,7 @@ impl TestDb {
 
     /// A store on this database, like one server replica.
     pub async fn open(&self) -> PgStore {
-        PgStore::open(&self.url())
-            .await
-            .expect("the test database opens")
+        PgStore::open(&self.url()).await.expect("the test database opens")
     }
 
     /// A store on this database, migrated.
@@ -68,9 +59,7 @@ impl TestDb {
 
     /// A direct connection, to check rows and to try what the store never does.
     pub async fn connect(&self) -> PgConnection {
-        PgConnection::connect(&self.url())
-            .await
-            .expect("the test database accepts connections")
+        PgConnection::connect(&self.url()).await.expect("the test database accepts connections")
     }
 }
 
@@ -79,12 +68,8 @@ impl Drop for TestDb {
     fn drop(&mut self) {
         let sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name);
         let dropped = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()?;
-            runtime
-                .block_on(admin_execute(sql))
-                .map_err(std::io::Error::other)
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            runtime.block_on(admin_execute(sql)).map_err(std::io::Error::other)
         })
         .join();
         if !matches!(dropped, Ok(Ok(()))) {
@@ -109,8 +94,5 @@ pub fn event(body: serde_json::Value) -> PreparedPrediction {
 
 /// COUNT(*) of a table.
 pub async fn count(conn: &mut PgConnection, table: &str) -> i64 {
-    sqlx::query_scalar(AssertSqlSafe(format!("SELECT COUNT(*) FROM {table}")))
-        .fetch_one(conn)
-        .await
-        .unwrap()
+    sqlx::query_scalar(AssertSqlSafe(format!("SELECT COUNT(*) FROM {table}"))).fetch_one(conn).await.unwrap()
 }

@@ -2,11 +2,12 @@
 
 use axum::Json;
 use axum::Router;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{RawQuery, State};
 use axum::routing::get;
 use uuid::Uuid;
 
 use crate::auth::{Authorized, Read};
+use crate::body::PathParam;
 use crate::error::{ApiError, ErrorBody};
 use crate::routes::predictions::no_parameters;
 use crate::state::AppState;
@@ -39,7 +40,7 @@ async fn list_models(
 async fn get_model(
     _caller: Authorized<Read>,
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    PathParam(id): PathParam,
     RawQuery(query): RawQuery,
 ) -> Result<Json<ModelOut>, ApiError> {
     no_parameters(query)?;

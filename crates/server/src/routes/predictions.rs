@@ -1,19 +1,20 @@
 //! `/api/v1/predictions`: record, attach explanations, list and show.
 
 use axum::Json;
-use axum::extract::{Path, RawQuery, State};
+use axum::Router;
+use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
-use axum::Router;
 use ml_audit_core::FieldError;
-use ml_audit_core::event::{PreparedPrediction, PredictionInput, parse_explanation};
+use ml_audit_core::event::{PredictionInput, PreparedPrediction, parse_explanation};
 use ml_audit_core::query::{parse_list_query, parse_no_query};
 use ml_audit_core::timestamp;
 use ml_audit_storage::{PredictionRef, RecordOutcome};
+use percent_encoding::percent_decode_str;
 use serde_json::Value;
 
 use crate::auth::{Authorized, Ingest, Read};
-use crate::body::JsonBody;
+use crate::body::{JsonBody, PathParam};
 use crate::error::{ApiError, ErrorBody};
 use crate::metrics::EventOutcome;
 use crate::state::AppState;
@@ -110,7 +111,7 @@ async fn record_batch(
 async fn attach_explanation(
     caller: Authorized<Ingest>,
     State(state): State<AppState>,
-    Path(reference): Path<String>,
+    PathParam(reference): PathParam,
     JsonBody(body): JsonBody,
 ) -> Result<(StatusCode, Json<ExplanationOut>), ApiError> {
     let explanation = parse_explanation(body, timestamp::now()).map_err(ApiError::Invalid)?;
@@ -166,7 +167,7 @@ async fn list_predictions(
 async fn get_prediction(
     caller: Authorized<Read>,
     State(state): State<AppState>,
-    Path(reference): Path<String>,
+    PathParam(reference): PathParam,
     RawQuery(query): RawQuery,
 ) -> Result<Json<PredictionOut>, ApiError> {
     no_parameters(query)?;
@@ -185,7 +186,7 @@ async fn get_prediction(
 async fn list_explanations(
     caller: Authorized<Read>,
     State(state): State<AppState>,
-    Path(reference): Path<String>,
+    PathParam(reference): PathParam,
     RawQuery(query): RawQuery,
 ) -> Result<Json<ExplanationList>, ApiError> {
     no_parameters(query)?;
@@ -218,7 +219,13 @@ fn respond(state: &AppState, outcome: RecordOutcome) -> Result<(StatusCode, Json
 }
 
 fn failed(index: usize, error: &ApiError) -> BatchItemResult {
-    BatchItemResult { index, status: error.status().as_u16(), id: None, prediction_id: None, error: Some(error.detail()) }
+    BatchItemResult {
+        index,
+        status: error.status().as_u16(),
+        id: None,
+        prediction_id: None,
+        error: Some(error.detail()),
+    }
 }
 
 fn batch_events(body: Value) -> Result<Vec<Value>, FieldError> {
@@ -248,12 +255,27 @@ fn prediction_ref(reference: String) -> Result<PredictionRef, ApiError> {
     Ok(PredictionRef(reference))
 }
 
+/// Splits and decodes a query string strictly: a value whose percent-encoding is not UTF-8 is an
+/// error naming its parameter, never silently turned into something else.
 pub fn query_pairs(query: Option<String>) -> Result<Vec<(String, String)>, ApiError> {
-    serde_urlencoded::from_str(query.as_deref().unwrap_or("")).map_err(|e| ApiError::BadRequest {
-        code: "invalid_parameter",
-        message: format!("the query string cannot be decoded: {e}"),
-        field: None,
-    })
+    let decode = |part: &str| percent_decode_str(&part.replace('+', " ")).decode_utf8().map(|text| text.into_owned());
+    let query = query.unwrap_or_default();
+    let mut pairs = Vec::new();
+    for pair in query.split('&').filter(|pair| !pair.is_empty()) {
+        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+        let name = decode(name).map_err(|_| ApiError::BadRequest {
+            code: "invalid_parameter",
+            message: "a query parameter name is not valid UTF-8 once percent-decoded".into(),
+            field: None,
+        })?;
+        let value = decode(value).map_err(|_| ApiError::BadRequest {
+            code: "invalid_parameter",
+            message: format!("query parameter {name} is not valid UTF-8 once percent-decoded"),
+            field: Some(name.clone()),
+        })?;
+        pairs.push((name, value));
+    }
+    Ok(pairs)
 }
 
 pub fn no_parameters(query: Option<String>) -> Result<(), ApiError> {

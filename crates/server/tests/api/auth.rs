@@ -7,6 +7,7 @@ use crate::helpers::{Backend, TestApp, event, expect_error, with};
 on_both_backends!(
     every_api_route_refuses_a_request_without_a_key,
     a_malformed_authorization_header_is_unauthorized_everywhere,
+    the_bearer_scheme_name_is_case_insensitive,
     an_unknown_key_is_unauthorized_everywhere,
     a_revoked_key_is_unauthorized_from_then_on,
     an_ingest_key_may_not_read,
@@ -14,6 +15,7 @@ on_both_backends!(
     health_and_the_api_description_answer_without_a_key,
     metrics_answer_only_to_an_admin_key,
     a_tenant_read_key_sees_only_its_tenant_but_every_model,
+    the_key_is_checked_before_the_request_is_looked_at,
 );
 
 /// Every `/api/v1` route, as (method, path, body), aimed at a real prediction and model so that
@@ -36,7 +38,13 @@ fn api_routes(prediction: &str, model: &str) -> Vec<(Method, String, Option<Valu
 }
 
 /// Sends a request with exactly this `Authorization` header value, or none.
-async fn send(app: &TestApp, method: &Method, path: &str, authorization: Option<&str>, body: Option<&Value>) -> Response {
+async fn send(
+    app: &TestApp,
+    method: &Method,
+    path: &str,
+    authorization: Option<&str>,
+    body: Option<&Value>,
+) -> Response {
     let mut request = app.client.request(method.clone(), app.url(path));
     if let Some(value) = authorization {
         request = request.header("authorization", value);
@@ -77,7 +85,8 @@ async fn a_malformed_authorization_header_is_unauthorized_everywhere(backend: Ba
     let (prediction, model) = seed(&app).await;
     let admin_as_basic = format!("Basic {}", app.admin_key);
     let admin_without_scheme = app.admin_key.clone();
-    for header in ["Basic x", "Bearer ", "Bearer", "Bearer    ", admin_as_basic.as_str(), admin_without_scheme.as_str()] {
+    for header in ["Basic x", "Bearer ", "Bearer", "Bearer    ", admin_as_basic.as_str(), admin_without_scheme.as_str()]
+    {
         for (method, path, body) in api_routes(&prediction, &model) {
             let response = send(&app, &method, &path, Some(header), body.as_ref()).await;
             let (code, _) = expect_error(response, StatusCode::UNAUTHORIZED).await;
@@ -85,6 +94,20 @@ async fn a_malformed_authorization_header_is_unauthorized_everywhere(backend: Ba
         }
     }
     assert_only_the_seed_is_stored(&app).await;
+}
+
+async fn the_bearer_scheme_name_is_case_insensitive(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    for scheme in ["Bearer", "bearer", "BEARER"] {
+        let response = app
+            .client
+            .get(app.url("/api/v1/predictions"))
+            .header("authorization", format!("{scheme} {}", app.admin_key))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{scheme}");
+    }
 }
 
 async fn an_unknown_key_is_unauthorized_everywhere(backend: Backend) {
@@ -146,7 +169,8 @@ async fn a_read_key_may_not_write_and_stores_nothing(backend: Backend) {
         assert_eq!(code, "forbidden", "{method} {path}");
     }
     assert_only_the_seed_is_stored(&app).await;
-    let explanations: Value = app.get(&format!("/api/v1/predictions/{prediction}/explanations"), &read).await.json().await.unwrap();
+    let explanations: Value =
+        app.get(&format!("/api/v1/predictions/{prediction}/explanations"), &read).await.json().await.unwrap();
     assert_eq!(explanations["items"], json!([]));
 }
 
@@ -203,7 +227,8 @@ async fn a_tenant_read_key_sees_only_its_tenant_but_every_model(backend: Backend
     let reader = app.key(KeyScope::Read, Some("acme")).await;
 
     let page: Value = app.get("/api/v1/predictions", &reader).await.json().await.unwrap();
-    let mut seen: Vec<&str> = page["items"].as_array().unwrap().iter().map(|p| p["prediction_id"].as_str().unwrap()).collect();
+    let mut seen: Vec<&str> =
+        page["items"].as_array().unwrap().iter().map(|p| p["prediction_id"].as_str().unwrap()).collect();
     seen.sort();
     assert_eq!(seen, vec!["acme-1", "acme-2"]);
 
@@ -227,7 +252,8 @@ async fn a_tenant_read_key_sees_only_its_tenant_but_every_model(backend: Backend
     assert!(filtered["next_cursor"].is_null());
 
     let models: Value = app.get("/api/v1/models", &reader).await.json().await.unwrap();
-    let mut names: Vec<&str> = models["items"].as_array().unwrap().iter().map(|m| m["model_name"].as_str().unwrap()).collect();
+    let mut names: Vec<&str> =
+        models["items"].as_array().unwrap().iter().map(|m| m["model_name"].as_str().unwrap()).collect();
     names.sort();
     assert_eq!(names, vec!["acme-model", "globex-model", "tenantless"]);
     let globex_model = app.get(&format!("/api/v1/models/{}", globex["model"]["id"].as_str().unwrap()), &reader).await;
@@ -237,4 +263,26 @@ async fn a_tenant_read_key_sees_only_its_tenant_but_every_model(backend: Backend
     let everyone = app.key(KeyScope::Read, None).await;
     let page: Value = app.get("/api/v1/predictions", &everyone).await.json().await.unwrap();
     assert_eq!(page["items"].as_array().unwrap().len(), 4);
+}
+
+async fn the_key_is_checked_before_the_request_is_looked_at(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let read = app.key(KeyScope::Read, None).await;
+    let ingest = app.key(KeyScope::Ingest, None).await;
+    // Bad parameters, unknown references and bad bodies: the caller learns nothing without a key.
+    for (method, path, body) in [
+        (Method::GET, "/api/v1/predictions?colour=blue&limit=0", None),
+        (Method::GET, "/api/v1/predictions/no-such-prediction", None),
+        (Method::GET, "/api/v1/models/not-a-uuid", None),
+        (Method::POST, "/api/v1/predictions", Some(json!({"model_name": 42}))),
+        (Method::POST, "/api/v1/predictions/batch", Some(json!({"events": []}))),
+        (Method::POST, "/api/v1/predictions/no-such-prediction/explanation", Some(json!({}))),
+    ] {
+        expect_error(send(&app, &method, path, None, body.as_ref()).await, StatusCode::UNAUTHORIZED).await;
+        // And with the wrong scope, the answer is 403, not a validation error or a 404.
+        let wrong = if method == Method::GET { &ingest } else { &read };
+        let response = send(&app, &method, path, Some(&format!("Bearer {wrong}")), body.as_ref()).await;
+        expect_error(response, StatusCode::FORBIDDEN).await;
+    }
+    assert!(app.all_predictions().await.is_empty());
 }

@@ -92,7 +92,10 @@ async fn a_missing_required_field_is_named(backend: Backend) {
     let no_actor_id = with(event("m"), "actor", json!({"actor_type": "user"}));
     assert_eq!(rejected(&app, &no_actor_id, StatusCode::UNPROCESSABLE_ENTITY).await.as_deref(), Some("actor.actor_id"));
     let no_actor_type = with(event("m"), "actor", json!({"actor_id": "1"}));
-    assert_eq!(rejected(&app, &no_actor_type, StatusCode::UNPROCESSABLE_ENTITY).await.as_deref(), Some("actor.actor_type"));
+    assert_eq!(
+        rejected(&app, &no_actor_type, StatusCode::UNPROCESSABLE_ENTITY).await.as_deref(),
+        Some("actor.actor_type")
+    );
     assert_nothing_stored_and_still_healthy(&app).await;
 }
 
@@ -175,7 +178,8 @@ async fn a_literal_nan_or_infinity_is_not_json(backend: Backend) {
         );
         for path in ["/api/v1/predictions", "/api/v1/predictions/batch"] {
             let body = if path.ends_with("batch") { format!(r#"{{"events": [{body}]}}"#) } else { body.clone() };
-            let (code, _) = expect_error(app.post_bytes(path, &app.admin_key, body).await, StatusCode::BAD_REQUEST).await;
+            let (code, _) =
+                expect_error(app.post_bytes(path, &app.admin_key, body).await, StatusCode::BAD_REQUEST).await;
             assert_eq!(code, "invalid_json", "{literal} sent to {path}");
         }
     }
@@ -215,7 +219,8 @@ async fn a_bad_inline_explanation_is_named_by_its_path(backend: Backend) {
         (explanation("payload", json!("age")), "explanation.payload"),
         (without(explanation("summary_text", json!("s")), "method"), "explanation.method"),
     ] {
-        let field = rejected(&app, &with(event("m"), "explanation", body.clone()), StatusCode::UNPROCESSABLE_ENTITY).await;
+        let field =
+            rejected(&app, &with(event("m"), "explanation", body.clone()), StatusCode::UNPROCESSABLE_ENTITY).await;
         assert_eq!(field.as_deref(), Some(path), "{body}");
     }
     assert_nothing_stored_and_still_healthy(&app).await;
@@ -289,14 +294,61 @@ async fn every_bad_filter_value_is_named_never_ignored(backend: Backend) {
     expect_error(crossed, StatusCode::BAD_REQUEST).await;
 }
 
-async fn a_fifty_megabyte_body_is_too_large(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
+/// POSTs `body` over a plain socket, writing on one thread while reading the answer on another,
+/// so that the answer is seen even when the server stops reading the body early (which it may).
+/// Returns the status code and the response body.
+async fn post_on_a_socket(app: &TestApp, path: &str, body: Vec<u8>) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(app.address).unwrap();
+    stream.set_read_timeout(Some(std::time::Duration::from_secs(60))).unwrap();
+    let mut writer = stream.try_clone().unwrap();
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nhost: {}\r\nauthorization: Bearer {}\r\ncontent-type: application/json\r\n\
+         content-length: {}\r\nconnection: close\r\n\r\n",
+        app.address,
+        app.admin_key,
+        body.len()
+    );
+    let sending = std::thread::spawn(move || {
+        let _ = writer.write_all(head.as_bytes()).and_then(|()| writer.write_all(&body));
+    });
+    let response = tokio::task::spawn_blocking(move || {
+        let (mut response, mut buffer) = (Vec::new(), [0u8; 8192]);
+        loop {
+            match stream.read(&mut buffer) {
+                Ok(0) => break,
+                Ok(n) => response.extend_from_slice(&buffer[..n]),
+                Err(e) if response.is_empty() => panic!("no answer at all: {e}"),
+                Err(_) => break, // reset after the answer, as the server closed with unread input
+            }
+        }
+        let _ = stream.shutdown(std::net::Shutdown::Both);
+        response
+    })
+    .await
+    .unwrap();
+    let _ = sending.join();
+    let text = String::from_utf8_lossy(&response).into_owned();
+    let status = text.get(9..12).and_then(|code| code.parse().ok()).unwrap_or_else(|| panic!("not HTTP: {text:?}"));
+    let body = text.split_once("\r\n\r\n").map(|(_, body)| body.to_owned()).unwrap_or_default();
+    (status, body)
+}
+
+fn fifty_megabyte_event() -> Vec<u8> {
     let huge = with(event("m"), "output", json!({"blob": "x".repeat(50 * 1024 * 1024)}));
     let bytes = serde_json::to_vec(&huge).unwrap();
     assert!(bytes.len() > 50 * 1024 * 1024);
+    bytes
+}
+
+async fn a_fifty_megabyte_body_is_too_large(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let bytes = fifty_megabyte_event();
     for path in ["/api/v1/predictions", "/api/v1/predictions/batch"] {
-        let (code, _) = expect_error(app.post_bytes(path, &app.admin_key, bytes.clone()).await, StatusCode::PAYLOAD_TOO_LARGE).await;
-        assert_eq!(code, "too_large", "{path}");
+        let (status, body) = post_on_a_socket(&app, path, bytes.clone()).await;
+        assert_eq!(status, 413, "{path}: {body}");
+        let error: Value = serde_json::from_str(&body).unwrap_or_else(|e| panic!("{path}: {body:?}: {e}"));
+        assert_eq!(error["error"]["code"], "too_large", "{path}");
     }
     assert_nothing_stored_and_still_healthy(&app).await;
 }
@@ -309,17 +361,25 @@ fn nested_event(depth: usize) -> String {
 
 async fn deeply_nested_json_is_too_large(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    let (code, _) =
-        expect_error(app.post_bytes("/api/v1/predictions", &app.admin_key, nested_event(10_000)).await, StatusCode::PAYLOAD_TOO_LARGE).await;
+    let (code, _) = expect_error(
+        app.post_bytes("/api/v1/predictions", &app.admin_key, nested_event(10_000)).await,
+        StatusCode::PAYLOAD_TOO_LARGE,
+    )
+    .await;
     assert_eq!(code, "too_large");
     let arrays = format!(
         r#"{{"model_name": "m", "model_version": "1", "features": {{}}, "output": {}1{}}}"#,
         "[".repeat(10_000),
         "]".repeat(10_000)
     );
-    expect_error(app.post_bytes("/api/v1/predictions", &app.admin_key, arrays).await, StatusCode::PAYLOAD_TOO_LARGE).await;
+    expect_error(app.post_bytes("/api/v1/predictions", &app.admin_key, arrays).await, StatusCode::PAYLOAD_TOO_LARGE)
+        .await;
     let batch = format!(r#"{{"events": [{}]}}"#, nested_event(10_000));
-    expect_error(app.post_bytes("/api/v1/predictions/batch", &app.admin_key, batch).await, StatusCode::PAYLOAD_TOO_LARGE).await;
+    expect_error(
+        app.post_bytes("/api/v1/predictions/batch", &app.admin_key, batch).await,
+        StatusCode::PAYLOAD_TOO_LARGE,
+    )
+    .await;
     assert_nothing_stored_and_still_healthy(&app).await;
 }
 
@@ -334,18 +394,31 @@ async fn json_nested_to_the_limit_is_accepted_and_one_deeper_is_not(backend: Bac
         inner = &inner["a"];
     }
     assert_eq!(inner["a"], 1, "the nested features are stored whole");
-    expect_error(app.post_bytes("/api/v1/predictions", &app.admin_key, nested_event(64)).await, StatusCode::PAYLOAD_TOO_LARGE).await;
+    expect_error(
+        app.post_bytes("/api/v1/predictions", &app.admin_key, nested_event(64)).await,
+        StatusCode::PAYLOAD_TOO_LARGE,
+    )
+    .await;
     assert_eq!(app.all_predictions().await.len(), 1);
 }
 
 async fn the_body_limits_are_configurable(backend: Backend) {
-    let settings = ServerSettings { limits: Limits { max_body_bytes: 2048, max_json_depth: 4 }, ..ServerSettings::default() };
+    let settings =
+        ServerSettings { limits: Limits { max_body_bytes: 2048, max_json_depth: 4 }, ..ServerSettings::default() };
     let app = TestApp::spawn_with(backend, settings).await;
     let big = with(event("m"), "output", json!("x".repeat(4096)));
-    let (code, _) = expect_error(app.post("/api/v1/predictions", &app.admin_key, &big).await, StatusCode::PAYLOAD_TOO_LARGE).await;
+    let (code, _) =
+        expect_error(app.post("/api/v1/predictions", &app.admin_key, &big).await, StatusCode::PAYLOAD_TOO_LARGE).await;
     assert_eq!(code, "too_large");
-    expect_error(app.post_bytes("/api/v1/predictions", &app.admin_key, nested_event(4)).await, StatusCode::PAYLOAD_TOO_LARGE).await;
-    assert_eq!(app.post_bytes("/api/v1/predictions", &app.admin_key, nested_event(3)).await.status(), StatusCode::CREATED);
+    expect_error(
+        app.post_bytes("/api/v1/predictions", &app.admin_key, nested_event(4)).await,
+        StatusCode::PAYLOAD_TOO_LARGE,
+    )
+    .await;
+    assert_eq!(
+        app.post_bytes("/api/v1/predictions", &app.admin_key, nested_event(3)).await.status(),
+        StatusCode::CREATED
+    );
     assert_eq!(app.all_predictions().await.len(), 1);
 }
 
@@ -369,7 +442,8 @@ async fn a_body_that_is_not_utf8_or_not_json_is_a_bad_request(backend: Backend) 
     ];
     for path in ["/api/v1/predictions", "/api/v1/predictions/batch"] {
         for (what, bytes) in &cases {
-            let (code, field) = expect_error(app.post_bytes(path, &app.admin_key, bytes.clone()).await, StatusCode::BAD_REQUEST).await;
+            let (code, field) =
+                expect_error(app.post_bytes(path, &app.admin_key, bytes.clone()).await, StatusCode::BAD_REQUEST).await;
             assert!(code == "invalid_utf8" || code == "invalid_json", "{what} to {path}: {code}");
             assert_eq!(field, None, "{what}");
         }
@@ -390,8 +464,17 @@ async fn a_batch_of_more_than_a_thousand_events_stores_nothing(backend: Backend)
     assert_nothing_stored_and_still_healthy(&app).await;
 }
 
-const SQL_METACHARACTERS: [&str; 9] =
-    ["' OR 1=1 --", "\"; DROP TABLE predictions; --", "%", "_", "\\", "' OR ''='", "*", "1' UNION SELECT * FROM api_keys --", "%%"];
+const SQL_METACHARACTERS: [&str; 9] = [
+    "' OR 1=1 --",
+    "\"; DROP TABLE predictions; --",
+    "%",
+    "_",
+    "\\",
+    "' OR ''='",
+    "*",
+    "1' UNION SELECT * FROM api_keys --",
+    "%%",
+];
 
 async fn sql_metacharacters_in_string_filters_match_nothing_and_harm_nothing(backend: Backend) {
     let app = TestApp::spawn(backend).await;
@@ -442,7 +525,10 @@ async fn sql_metacharacters_in_values_are_stored_and_found_literally(backend: Ba
             let page: Value = list(&app, &[(filter, value)]).await.json().await.unwrap();
             let items = page["items"].as_array().unwrap();
             assert_eq!(items.len(), 1, "{filter}={value:?} found {items:?}");
-            assert!(items[0]["prediction_id"].as_str().unwrap().starts_with(&format!("{value}#")), "{filter}={value:?}");
+            assert!(
+                items[0]["prediction_id"].as_str().unwrap().starts_with(&format!("{value}#")),
+                "{filter}={value:?}"
+            );
         }
     }
     assert_eq!(app.all_predictions().await.len(), SQL_METACHARACTERS.len() + 1);
@@ -451,7 +537,17 @@ async fn sql_metacharacters_in_values_are_stored_and_found_literally(backend: Ba
 async fn a_nul_byte_in_any_filter_is_a_bad_request_naming_it(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     app.record(&event("m")).await;
-    let others = ["actor_type", "status", "time_from", "time_to", "has_explanation", "min_confidence", "max_confidence", "limit", "cursor"];
+    let others = [
+        "actor_type",
+        "status",
+        "time_from",
+        "time_to",
+        "has_explanation",
+        "min_confidence",
+        "max_confidence",
+        "limit",
+        "cursor",
+    ];
     for name in STRING_FILTERS.iter().chain(others.iter()) {
         for value in ["\0", "m\0", "a\0b"] {
             let (_, field) = expect_error(list(&app, &[(name, value)]).await, StatusCode::BAD_REQUEST).await;
@@ -460,7 +556,11 @@ async fn a_nul_byte_in_any_filter_is_a_bad_request_naming_it(backend: Backend) {
     }
     // Sent raw, as a client that builds its own query string would.
     for name in STRING_FILTERS {
-        let (_, field) = expect_error(app.get(&format!("/api/v1/predictions?{name}=%00"), &app.admin_key).await, StatusCode::BAD_REQUEST).await;
+        let (_, field) = expect_error(
+            app.get(&format!("/api/v1/predictions?{name}=%00"), &app.admin_key).await,
+            StatusCode::BAD_REQUEST,
+        )
+        .await;
         assert_eq!(field.as_deref(), Some(name));
     }
     assert_eq!(app.all_predictions().await.len(), 1);
@@ -484,7 +584,11 @@ async fn a_nul_byte_in_a_body_text_field_is_rejected(backend: Backend) {
     assert_eq!(field.as_deref(), Some("actor.actor_id"));
     // The raw escape as a client would write it.
     let raw = r#"{"model_name": "m", "model_version": "1", "features": {}, "output": 1, "trace_id": "a\u0000b"}"#;
-    let (_, field) = expect_error(app.post_bytes("/api/v1/predictions", &app.admin_key, raw).await, StatusCode::UNPROCESSABLE_ENTITY).await;
+    let (_, field) = expect_error(
+        app.post_bytes("/api/v1/predictions", &app.admin_key, raw).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
     assert_eq!(field.as_deref(), Some("trace_id"));
     assert_nothing_stored_and_still_healthy(&app).await;
 }
@@ -494,11 +598,19 @@ async fn a_path_reference_with_a_nul_byte_is_not_found(backend: Backend) {
     let stored = app.record(&with(event("m"), "prediction_id", json!("ext-1"))).await;
     let id = stored["id"].as_str().unwrap();
     for reference in ["%00", "ext-1%00", format!("{id}%00").as_str(), "%00ext-1"] {
-        for path in [format!("/api/v1/predictions/{reference}"), format!("/api/v1/predictions/{reference}/explanations")] {
+        for path in
+            [format!("/api/v1/predictions/{reference}"), format!("/api/v1/predictions/{reference}/explanations")]
+        {
             let (code, _) = expect_error(app.get(&path, &app.admin_key).await, StatusCode::NOT_FOUND).await;
             assert_eq!(code, "not_found", "{path}");
         }
-        let attach = app.post(&format!("/api/v1/predictions/{reference}/explanation"), &app.admin_key, &json!({"method": "shap", "payload": {}})).await;
+        let attach = app
+            .post(
+                &format!("/api/v1/predictions/{reference}/explanation"),
+                &app.admin_key,
+                &json!({"method": "shap", "payload": {}}),
+            )
+            .await;
         expect_error(attach, StatusCode::NOT_FOUND).await;
     }
     let unchanged: Value = app.get("/api/v1/predictions/ext-1", &app.admin_key).await.json().await.unwrap();
@@ -508,24 +620,40 @@ async fn a_path_reference_with_a_nul_byte_is_not_found(backend: Backend) {
 async fn a_path_reference_that_is_not_utf8_is_answered_in_the_error_format(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     app.record(&event("m")).await;
-    for path in ["/api/v1/predictions/%FF", "/api/v1/predictions/%C0%AF/explanations", "/api/v1/models/%FF"] {
-        let response = app.get(path, &app.admin_key).await;
+    let explanation = json!({"method": "shap", "payload": {}});
+    let responses = vec![
+        ("GET /api/v1/predictions/%FF", app.get("/api/v1/predictions/%FF", &app.admin_key).await),
+        (
+            "GET /api/v1/predictions/%C0%AF/explanations",
+            app.get("/api/v1/predictions/%C0%AF/explanations", &app.admin_key).await,
+        ),
+        ("GET /api/v1/models/%FF", app.get("/api/v1/models/%FF", &app.admin_key).await),
+        (
+            "POST /api/v1/predictions/%FF/explanation",
+            app.post("/api/v1/predictions/%FF/explanation", &app.admin_key, &explanation).await,
+        ),
+    ];
+    for (request, response) in responses {
         let status = response.status();
-        assert!(status == StatusCode::NOT_FOUND || status == StatusCode::BAD_REQUEST, "{path}: {status}");
-        expect_error(response, status).await;
+        let text = response.text().await.unwrap();
+        assert!(status == StatusCode::NOT_FOUND || status == StatusCode::BAD_REQUEST, "{request}: {status} {text:?}");
+        let body: Value = serde_json::from_str(&text)
+            .unwrap_or_else(|_| panic!("{request}: {status} {text:?} is not the JSON error format"));
+        assert!(body["error"]["code"].is_string() && body["error"]["message"].is_string(), "{request}: {body}");
     }
-    let attach = app.post("/api/v1/predictions/%FF/explanation", &app.admin_key, &json!({"method": "shap", "payload": {}})).await;
-    let status = attach.status();
-    assert!(status == StatusCode::NOT_FOUND || status == StatusCode::BAD_REQUEST, "attach: {status}");
-    expect_error(attach, status).await;
+    assert!(app.all_predictions().await[0]["explanation"].is_null());
 }
 
 async fn a_filter_value_that_is_not_utf8_is_a_bad_request(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    // Recorded with the character that a lossy decoding of %FF would produce.
+    // Recorded with the character that a lossy decoding of %FF produces.
     app.record(&with(event("\u{FFFD}"), "trace_id", json!("\u{FFFD}"))).await;
     for name in ["model_name", "trace_id"] {
-        let (_, field) = expect_error(app.get(&format!("/api/v1/predictions?{name}=%FF"), &app.admin_key).await, StatusCode::BAD_REQUEST).await;
-        assert_eq!(field.as_deref(), Some(name));
+        let response = app.get(&format!("/api/v1/predictions?{name}=%FF"), &app.admin_key).await;
+        let status = response.status();
+        let text = response.text().await.unwrap();
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{name}=%FF answered {text}");
+        let body: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(body["error"]["field"], name);
     }
 }

@@ -20,6 +20,7 @@ on_both_backends!(
     attaching_to_an_unknown_prediction_is_not_found,
     a_tenant_ingest_key_attaches_only_to_its_own_tenant,
     the_has_explanation_filter_agrees_after_attaching,
+    concurrent_attaches_get_consecutive_revisions,
 );
 
 fn shap(payload: Value) -> Value {
@@ -170,8 +171,15 @@ async fn an_inline_explanation_is_revision_one_and_an_attached_one_supersedes_it
     assert_eq!(all, vec![stored["explanation"].clone(), later]);
     // A replay of the original event still answers 200 and does not undo the later revision.
     let replay = app
-        .post("/api/v1/predictions", &app.admin_key, &with(with(event("m"), "prediction_id", json!("p-1")), "explanation",
-            json!({"method": "shap", "payload": {"age": 0.3}, "summary_text": "inline"})))
+        .post(
+            "/api/v1/predictions",
+            &app.admin_key,
+            &with(
+                with(event("m"), "prediction_id", json!("p-1")),
+                "explanation",
+                json!({"method": "shap", "payload": {"age": 0.3}, "summary_text": "inline"}),
+            ),
+        )
         .await;
     assert_eq!(replay.status(), StatusCode::OK);
     assert_eq!(revisions(&app, "p-1").await.len(), 2);
@@ -198,7 +206,11 @@ async fn the_explanation_status_defaults_to_success_and_rejects_unknown_values(b
     app.record(&with(event("m"), "prediction_id", json!("p-1"))).await;
     assert_eq!(attached(&app, "p-1", &shap(json!({}))).await["status"], "success");
     for bad in ["ok", "Success", ""] {
-        let (code, field) = expect_error(attach(&app, "p-1", &with(shap(json!({})), "status", json!(bad))).await, StatusCode::UNPROCESSABLE_ENTITY).await;
+        let (code, field) = expect_error(
+            attach(&app, "p-1", &with(shap(json!({})), "status", json!(bad))).await,
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )
+        .await;
         assert_eq!((code.as_str(), field.as_deref()), ("invalid_event", Some("status")), "status {bad:?}");
     }
     for good in ["failed", "partial"] {
@@ -236,7 +248,11 @@ async fn attaching_to_an_unknown_prediction_is_not_found(backend: Backend) {
     for reference in ["p-2", "P-1", unknown_uuid.as_str()] {
         let (code, _) = expect_error(attach(&app, reference, &shap(json!({}))).await, StatusCode::NOT_FOUND).await;
         assert_eq!(code, "not_found", "{reference}");
-        expect_error(app.get(&format!("/api/v1/predictions/{reference}/explanations"), &app.admin_key).await, StatusCode::NOT_FOUND).await;
+        expect_error(
+            app.get(&format!("/api/v1/predictions/{reference}/explanations"), &app.admin_key).await,
+            StatusCode::NOT_FOUND,
+        )
+        .await;
     }
     assert!(revisions(&app, "p-1").await.is_empty());
 }
@@ -245,7 +261,8 @@ async fn a_tenant_ingest_key_attaches_only_to_its_own_tenant(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let actor = |tenant: &str| json!({"actor_type": "service", "actor_id": "scorer", "tenant_id": tenant});
     let own = app.record(&with(with(event("m"), "prediction_id", json!("acme-1")), "actor", actor("acme"))).await;
-    let foreign = app.record(&with(with(event("m"), "prediction_id", json!("globex-1")), "actor", actor("globex"))).await;
+    let foreign =
+        app.record(&with(with(event("m"), "prediction_id", json!("globex-1")), "actor", actor("globex"))).await;
     app.record(&with(event("m"), "prediction_id", json!("nobody-1"))).await;
     let acme = app.key(KeyScope::Ingest, Some("acme")).await;
     let post = |reference: String| {
@@ -277,7 +294,13 @@ async fn the_has_explanation_filter_agrees_after_attaching(backend: Backend) {
     };
     let list = |filter: &'static str| {
         let app = &app;
-        async move { app.get(&format!("/api/v1/predictions?has_explanation={filter}"), &app.admin_key).await.json::<Value>().await.unwrap() }
+        async move {
+            app.get(&format!("/api/v1/predictions?has_explanation={filter}"), &app.admin_key)
+                .await
+                .json::<Value>()
+                .await
+                .unwrap()
+        }
     };
     assert!(ids(list("true").await).is_empty());
     assert_eq!(ids(list("false").await), vec!["a", "b", "c"]);
@@ -288,4 +311,29 @@ async fn the_has_explanation_filter_agrees_after_attaching(backend: Backend) {
     attached(&app, "c", &shap(json!({}))).await;
     assert_eq!(ids(list("true").await), vec!["b", "c"]);
     assert_eq!(ids(list("false").await), vec!["a"]);
+}
+
+async fn concurrent_attaches_get_consecutive_revisions(backend: Backend) {
+    let app = std::sync::Arc::new(TestApp::spawn(backend).await);
+    app.record(&with(event("m"), "prediction_id", json!("p-1"))).await;
+    let tasks: Vec<_> = (0..12)
+        .map(|i| {
+            let app = app.clone();
+            tokio::spawn(async move {
+                let response =
+                    attach(&app, "p-1", &with(shap(json!({"attempt": i})), "summary_text", json!(i.to_string()))).await;
+                (response.status(), response.text().await.unwrap())
+            })
+        })
+        .collect();
+    for task in tasks {
+        let (status, text) = task.await.unwrap();
+        assert_eq!(status, StatusCode::CREATED, "{text}");
+    }
+    let all = revisions(&app, "p-1").await;
+    assert_eq!(all.iter().map(|e| e["revision"].as_u64().unwrap()).collect::<Vec<_>>(), (1..=12).collect::<Vec<u64>>());
+    let mut attempts: Vec<u64> = all.iter().map(|e| e["payload"]["attempt"].as_u64().unwrap()).collect();
+    attempts.sort();
+    assert_eq!(attempts, (0..12).collect::<Vec<u64>>(), "every attach is kept, none overwritten");
+    assert_eq!(prediction(&app, "p-1").await["explanation"], all[11]);
 }

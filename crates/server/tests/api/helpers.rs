@@ -175,9 +175,9 @@ async fn fresh_database(backend: Backend) -> (String, DatabaseGuard) {
         Backend::Postgres => {
             use sqlx::Connection as _;
             let admin_url = postgres_admin_url();
-            let mut conn = sqlx::PgConnection::connect(&admin_url).await.unwrap_or_else(|e| {
-                panic!("PostgreSQL must be reachable at {admin_url} for the postgres tests: {e}")
-            });
+            let mut conn = sqlx::PgConnection::connect(&admin_url)
+                .await
+                .unwrap_or_else(|e| panic!("PostgreSQL must be reachable at {admin_url} for the postgres tests: {e}"));
             let name = format!("mla_t_{}", uuid::Uuid::new_v4().simple());
             sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&mut conn).await.unwrap();
             let base = admin_url.rsplit_once('/').expect("a database URL has a path").0;

@@ -63,10 +63,17 @@ async fn a_full_event_reads_back_exactly_as_recorded(backend: Backend) {
     assert_eq!(stored["explanation"]["prediction_id"], stored["id"]);
     assert_eq!(stored["output"], body["output"]);
     assert_eq!(stored["status"], "partial");
-    for key in ["decision_outcome", "confidence", "environment", "trace_id", "latency_ms", "metadata", "input_fingerprint"] {
+    for key in
+        ["decision_outcome", "confidence", "environment", "trace_id", "latency_ms", "metadata", "input_fingerprint"]
+    {
         assert_eq!(stored[key], body[key], "{key}");
     }
-    let by_id: Value = app.get(&format!("/api/v1/predictions/{}", stored["id"].as_str().unwrap()), &app.admin_key).await.json().await.unwrap();
+    let by_id: Value = app
+        .get(&format!("/api/v1/predictions/{}", stored["id"].as_str().unwrap()), &app.admin_key)
+        .await
+        .json()
+        .await
+        .unwrap();
     let by_external: Value = app.get("/api/v1/predictions/ext-123", &app.admin_key).await.json().await.unwrap();
     assert_eq!(by_id, stored);
     assert_eq!(by_external, stored);
@@ -136,7 +143,8 @@ async fn replaying_a_prediction_id_with_different_content_is_a_conflict_that_cha
     let body = with(event("m"), "prediction_id", json!("retry-2"));
     let first = app.record(&body).await;
     let changed = with(body, "decision_outcome", json!("flagged"));
-    let (code, field) = expect_error(app.post("/api/v1/predictions", &app.admin_key, &changed).await, StatusCode::CONFLICT).await;
+    let (code, field) =
+        expect_error(app.post("/api/v1/predictions", &app.admin_key, &changed).await, StatusCode::CONFLICT).await;
     assert_eq!((code.as_str(), field.as_deref()), ("conflict", Some("prediction_id")));
     let stored: Value = app.get("/api/v1/predictions/retry-2", &app.admin_key).await.json().await.unwrap();
     assert_eq!(stored, first);
@@ -165,8 +173,14 @@ async fn concurrent_first_events_of_one_actor_create_one_actor(backend: Backend)
     let tasks: Vec<_> = (0..24)
         .map(|i| {
             let app = app.clone();
-            let body = with(with(event(&format!("model-{}", i % 2)), "actor", actor.clone()), "trace_id", json!(i.to_string()));
-            tokio::spawn(async move { app.post("/api/v1/predictions", &app.admin_key, &body).await.json::<Value>().await.unwrap() })
+            let body = with(
+                with(event(&format!("model-{}", i % 2)), "actor", actor.clone()),
+                "trace_id",
+                json!(i.to_string()),
+            );
+            tokio::spawn(async move {
+                app.post("/api/v1/predictions", &app.admin_key, &body).await.json::<Value>().await.unwrap()
+            })
         })
         .collect();
     let mut actor_ids = std::collections::BTreeSet::new();

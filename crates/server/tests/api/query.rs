@@ -19,6 +19,7 @@ on_both_backends!(
     a_listed_prediction_is_the_same_as_the_one_shown_alone,
     each_model_version_is_listed_once_and_shown_by_id,
     an_unknown_or_malformed_model_id_is_not_found,
+    timestamps_far_in_the_past_or_future_sort_filter_and_page,
 );
 
 /// One prediction of the data set.
@@ -39,22 +40,102 @@ struct Row {
 /// Eight predictions, spread over seven days, in an order unlike their timestamps'.
 /// q7 and q8 share a timestamp; q4's is given with an offset (08:00Z).
 const ROWS: [Row; 8] = [
-    Row { prediction_id: "q3", model: ("fraud", "2.0.0"), actor: Some(("user", "u2", "globex")), decision_outcome: "approve",
-          environment: "staging", status: "failed", confidence: None, trace_id: "t-1", timestamp: "2026-11-22T08:00:00Z", explained: false },
-    Row { prediction_id: "q1", model: ("fraud", "1.0.0"), actor: Some(("user", "u1", "acme")), decision_outcome: "approve",
-          environment: "prod", status: "success", confidence: Some(0.1), trace_id: "t-1", timestamp: "2026-11-20T08:00:00Z", explained: false },
-    Row { prediction_id: "q8", model: ("churn", "2.0.0"), actor: Some(("other", "u1", "")), decision_outcome: "review",
-          environment: "prod", status: "success", confidence: Some(0.5), trace_id: "t-4", timestamp: "2026-11-26T08:00:00Z", explained: false },
-    Row { prediction_id: "q5", model: ("churn", "1.0.0"), actor: None, decision_outcome: "",
-          environment: "", status: "success", confidence: Some(1.0), trace_id: "", timestamp: "2026-11-24T08:00:00Z", explained: true },
-    Row { prediction_id: "q2", model: ("fraud", "1.0.0"), actor: Some(("service", "scorer", "acme")), decision_outcome: "flagged",
-          environment: "prod", status: "success", confidence: Some(0.5), trace_id: "t-2", timestamp: "2026-11-21T08:00:00Z", explained: true },
-    Row { prediction_id: "q7", model: ("fraud", "2.0.0"), actor: Some(("user", "u1", "acme")), decision_outcome: "flagged",
-          environment: "prod", status: "failed", confidence: Some(0.75), trace_id: "t-4", timestamp: "2026-11-26T08:00:00Z", explained: true },
-    Row { prediction_id: "q4", model: ("churn", "1.0.0"), actor: Some(("job", "nightly", "globex")), decision_outcome: "flagged",
-          environment: "prod", status: "partial", confidence: Some(0.9), trace_id: "t-3", timestamp: "2026-11-23T10:00:00+02:00", explained: false },
-    Row { prediction_id: "q6", model: ("fraud", "1.0.0"), actor: Some(("api_key", "k1", "acme")), decision_outcome: "approve",
-          environment: "dev", status: "success", confidence: Some(0.0), trace_id: "t-2", timestamp: "2026-11-25T08:00:00.5Z", explained: false },
+    Row {
+        prediction_id: "q3",
+        model: ("fraud", "2.0.0"),
+        actor: Some(("user", "u2", "globex")),
+        decision_outcome: "approve",
+        environment: "staging",
+        status: "failed",
+        confidence: None,
+        trace_id: "t-1",
+        timestamp: "2026-11-22T08:00:00Z",
+        explained: false,
+    },
+    Row {
+        prediction_id: "q1",
+        model: ("fraud", "1.0.0"),
+        actor: Some(("user", "u1", "acme")),
+        decision_outcome: "approve",
+        environment: "prod",
+        status: "success",
+        confidence: Some(0.1),
+        trace_id: "t-1",
+        timestamp: "2026-11-20T08:00:00Z",
+        explained: false,
+    },
+    Row {
+        prediction_id: "q8",
+        model: ("churn", "2.0.0"),
+        actor: Some(("other", "u1", "")),
+        decision_outcome: "review",
+        environment: "prod",
+        status: "success",
+        confidence: Some(0.5),
+        trace_id: "t-4",
+        timestamp: "2026-11-26T08:00:00Z",
+        explained: false,
+    },
+    Row {
+        prediction_id: "q5",
+        model: ("churn", "1.0.0"),
+        actor: None,
+        decision_outcome: "",
+        environment: "",
+        status: "success",
+        confidence: Some(1.0),
+        trace_id: "",
+        timestamp: "2026-11-24T08:00:00Z",
+        explained: true,
+    },
+    Row {
+        prediction_id: "q2",
+        model: ("fraud", "1.0.0"),
+        actor: Some(("service", "scorer", "acme")),
+        decision_outcome: "flagged",
+        environment: "prod",
+        status: "success",
+        confidence: Some(0.5),
+        trace_id: "t-2",
+        timestamp: "2026-11-21T08:00:00Z",
+        explained: true,
+    },
+    Row {
+        prediction_id: "q7",
+        model: ("fraud", "2.0.0"),
+        actor: Some(("user", "u1", "acme")),
+        decision_outcome: "flagged",
+        environment: "prod",
+        status: "failed",
+        confidence: Some(0.75),
+        trace_id: "t-4",
+        timestamp: "2026-11-26T08:00:00Z",
+        explained: true,
+    },
+    Row {
+        prediction_id: "q4",
+        model: ("churn", "1.0.0"),
+        actor: Some(("job", "nightly", "globex")),
+        decision_outcome: "flagged",
+        environment: "prod",
+        status: "partial",
+        confidence: Some(0.9),
+        trace_id: "t-3",
+        timestamp: "2026-11-23T10:00:00+02:00",
+        explained: false,
+    },
+    Row {
+        prediction_id: "q6",
+        model: ("fraud", "1.0.0"),
+        actor: Some(("api_key", "k1", "acme")),
+        decision_outcome: "approve",
+        environment: "dev",
+        status: "success",
+        confidence: Some(0.0),
+        trace_id: "t-2",
+        timestamp: "2026-11-25T08:00:00.5Z",
+        explained: false,
+    },
 ];
 
 const ALL: [&str; 8] = ["q1", "q2", "q3", "q4", "q5", "q6", "q7", "q8"];
@@ -65,7 +146,9 @@ fn body(row: &Row) -> Value {
         "features": {"age": 40}, "output": {"label": row.decision_outcome}, "status": row.status,
         "timestamp": row.timestamp, "confidence": row.confidence,
     });
-    for (key, value) in [("decision_outcome", row.decision_outcome), ("environment", row.environment), ("trace_id", row.trace_id)] {
+    for (key, value) in
+        [("decision_outcome", row.decision_outcome), ("environment", row.environment), ("trace_id", row.trace_id)]
+    {
         if !value.is_empty() {
             body[key] = json!(value);
         }
@@ -115,7 +198,10 @@ fn set(ids: &[&str]) -> BTreeSet<String> {
     ids.iter().map(|id| (*id).to_owned()).collect()
 }
 
-async fn check(app: &TestApp, cases: &[(&[(&str, &str)], &[&str])]) {
+/// Query parameters, and the prediction_ids they must match exactly.
+type FilterCase<'a> = (&'a [(&'a str, &'a str)], &'a [&'a str]);
+
+async fn check(app: &TestApp, cases: &[FilterCase<'_>]) {
     for (params, expected) in cases {
         assert_eq!(matching(app, params).await, set(expected), "filter {params:?}");
     }
@@ -123,96 +209,117 @@ async fn check(app: &TestApp, cases: &[(&[(&str, &str)], &[&str])]) {
 
 async fn each_filter_returns_exactly_the_matching_predictions(backend: Backend) {
     let app = spawn_with_rows(backend).await;
-    check(&app, &[
-        (&[], &ALL),
-        (&[("model_name", "fraud")], &["q1", "q2", "q3", "q6", "q7"]),
-        (&[("model_name", "churn")], &["q4", "q5", "q8"]),
-        (&[("model_name", "Fraud")], &[]),
-        (&[("model_name", "fra")], &[]),
-        (&[("model_version", "2.0.0")], &["q3", "q7", "q8"]),
-        (&[("model_version", "1.0.0")], &["q1", "q2", "q4", "q5", "q6"]),
-        (&[("actor_type", "user")], &["q1", "q3", "q7"]),
-        (&[("actor_type", "service")], &["q2"]),
-        (&[("actor_type", "job")], &["q4"]),
-        (&[("actor_type", "api_key")], &["q6"]),
-        (&[("actor_type", "other")], &["q8"]),
-        (&[("actor_id", "u1")], &["q1", "q7", "q8"]),
-        (&[("actor_id", "nightly")], &["q4"]),
-        (&[("tenant_id", "acme")], &["q1", "q2", "q6", "q7"]),
-        (&[("tenant_id", "globex")], &["q3", "q4"]),
-        (&[("tenant_id", "initech")], &[]),
-        (&[("decision_outcome", "approve")], &["q1", "q3", "q6"]),
-        (&[("decision_outcome", "flagged")], &["q2", "q4", "q7"]),
-        (&[("decision_outcome", "review")], &["q8"]),
-        (&[("environment", "prod")], &["q1", "q2", "q4", "q7", "q8"]),
-        (&[("environment", "staging")], &["q3"]),
-        (&[("environment", "dev")], &["q6"]),
-        (&[("has_explanation", "true")], &["q2", "q5", "q7"]),
-        (&[("has_explanation", "false")], &["q1", "q3", "q4", "q6", "q8"]),
-        (&[("status", "success")], &["q1", "q2", "q5", "q6", "q8"]),
-        (&[("status", "failed")], &["q3", "q7"]),
-        (&[("status", "partial")], &["q4"]),
-        (&[("trace_id", "t-1")], &["q1", "q3"]),
-        (&[("trace_id", "t-4")], &["q7", "q8"]),
-        (&[("trace_id", "t-9")], &[]),
-        (&[("time_from", "2026-11-24T00:00:00Z")], &["q5", "q6", "q7", "q8"]),
-        (&[("time_to", "2026-11-21T23:59:59Z")], &["q1", "q2"]),
-        (&[("min_confidence", "0.8")], &["q4", "q5"]),
-        (&[("max_confidence", "0.2")], &["q1", "q6"]),
-    ])
+    check(
+        &app,
+        &[
+            (&[], &ALL),
+            (&[("model_name", "fraud")], &["q1", "q2", "q3", "q6", "q7"]),
+            (&[("model_name", "churn")], &["q4", "q5", "q8"]),
+            (&[("model_name", "Fraud")], &[]),
+            (&[("model_name", "fra")], &[]),
+            (&[("model_version", "2.0.0")], &["q3", "q7", "q8"]),
+            (&[("model_version", "1.0.0")], &["q1", "q2", "q4", "q5", "q6"]),
+            (&[("actor_type", "user")], &["q1", "q3", "q7"]),
+            (&[("actor_type", "service")], &["q2"]),
+            (&[("actor_type", "job")], &["q4"]),
+            (&[("actor_type", "api_key")], &["q6"]),
+            (&[("actor_type", "other")], &["q8"]),
+            (&[("actor_id", "u1")], &["q1", "q7", "q8"]),
+            (&[("actor_id", "nightly")], &["q4"]),
+            (&[("tenant_id", "acme")], &["q1", "q2", "q6", "q7"]),
+            (&[("tenant_id", "globex")], &["q3", "q4"]),
+            (&[("tenant_id", "initech")], &[]),
+            (&[("decision_outcome", "approve")], &["q1", "q3", "q6"]),
+            (&[("decision_outcome", "flagged")], &["q2", "q4", "q7"]),
+            (&[("decision_outcome", "review")], &["q8"]),
+            (&[("environment", "prod")], &["q1", "q2", "q4", "q7", "q8"]),
+            (&[("environment", "staging")], &["q3"]),
+            (&[("environment", "dev")], &["q6"]),
+            (&[("has_explanation", "true")], &["q2", "q5", "q7"]),
+            (&[("has_explanation", "false")], &["q1", "q3", "q4", "q6", "q8"]),
+            (&[("status", "success")], &["q1", "q2", "q5", "q6", "q8"]),
+            (&[("status", "failed")], &["q3", "q7"]),
+            (&[("status", "partial")], &["q4"]),
+            (&[("trace_id", "t-1")], &["q1", "q3"]),
+            (&[("trace_id", "t-4")], &["q7", "q8"]),
+            (&[("trace_id", "t-9")], &[]),
+            (&[("time_from", "2026-11-24T00:00:00Z")], &["q5", "q6", "q7", "q8"]),
+            (&[("time_to", "2026-11-21T23:59:59Z")], &["q1", "q2"]),
+            (&[("min_confidence", "0.8")], &["q4", "q5"]),
+            (&[("max_confidence", "0.2")], &["q1", "q6"]),
+        ],
+    )
     .await;
 }
 
 async fn filters_combine_as_and(backend: Backend) {
     let app = spawn_with_rows(backend).await;
-    check(&app, &[
-        (&[("model_name", "fraud"), ("model_version", "2.0.0")], &["q3", "q7"]),
-        (&[("actor_type", "user"), ("actor_id", "u1")], &["q1", "q7"]),
-        (&[("actor_type", "other"), ("actor_id", "u1")], &["q8"]),
-        (&[("model_name", "fraud"), ("status", "success"), ("environment", "prod")], &["q1", "q2"]),
-        (&[("tenant_id", "acme"), ("has_explanation", "true"), ("min_confidence", "0.6")], &["q7"]),
-        (&[("actor_type", "user"), ("decision_outcome", "approve"), ("time_from", "2026-11-21T00:00:00Z")], &["q3"]),
-        (&[("trace_id", "t-4"), ("model_name", "churn")], &["q8"]),
-        (&[("tenant_id", "globex"), ("status", "success")], &[]),
-        (&[("environment", "prod"), ("has_explanation", "false"), ("max_confidence", "0.5")], &["q1", "q8"]),
-        (&[("model_name", "churn"), ("time_from", "2026-11-23T00:00:00Z"), ("time_to", "2026-11-24T23:00:00Z")], &["q4", "q5"]),
-    ])
+    check(
+        &app,
+        &[
+            (&[("model_name", "fraud"), ("model_version", "2.0.0")], &["q3", "q7"]),
+            (&[("actor_type", "user"), ("actor_id", "u1")], &["q1", "q7"]),
+            (&[("actor_type", "other"), ("actor_id", "u1")], &["q8"]),
+            (&[("model_name", "fraud"), ("status", "success"), ("environment", "prod")], &["q1", "q2"]),
+            (&[("tenant_id", "acme"), ("has_explanation", "true"), ("min_confidence", "0.6")], &["q7"]),
+            (
+                &[("actor_type", "user"), ("decision_outcome", "approve"), ("time_from", "2026-11-21T00:00:00Z")],
+                &["q3"],
+            ),
+            (&[("trace_id", "t-4"), ("model_name", "churn")], &["q8"]),
+            (&[("tenant_id", "globex"), ("status", "success")], &[]),
+            (&[("environment", "prod"), ("has_explanation", "false"), ("max_confidence", "0.5")], &["q1", "q8"]),
+            (
+                &[("model_name", "churn"), ("time_from", "2026-11-23T00:00:00Z"), ("time_to", "2026-11-24T23:00:00Z")],
+                &["q4", "q5"],
+            ),
+        ],
+    )
     .await;
 }
 
 async fn time_bounds_are_inclusive_to_the_microsecond(backend: Backend) {
     let app = spawn_with_rows(backend).await;
-    check(&app, &[
-        (&[("time_from", "2026-11-22T08:00:00Z")], &["q3", "q4", "q5", "q6", "q7", "q8"]),
-        (&[("time_to", "2026-11-22T08:00:00Z")], &["q1", "q2", "q3"]),
-        (&[("time_from", "2026-11-22T08:00:00.000001Z")], &["q4", "q5", "q6", "q7", "q8"]),
-        (&[("time_to", "2026-11-22T07:59:59.999999Z")], &["q1", "q2"]),
-        // q4 was sent as 10:00+02:00; the same instant in any offset matches it exactly.
-        (&[("time_from", "2026-11-23T08:00:00Z"), ("time_to", "2026-11-23T08:00:00Z")], &["q4"]),
-        (&[("time_from", "2026-11-23T09:00:00+01:00"), ("time_to", "2026-11-23T03:00:00-05:00")], &["q4"]),
-        (&[("time_from", "2026-11-25T08:00:00.5Z"), ("time_to", "2026-11-25T08:00:00.500000Z")], &["q6"]),
-        (&[("time_from", "2026-11-25T08:00:00.500001Z")], &["q7", "q8"]),
-        (&[("time_to", "2026-11-25T08:00:00.499999Z")], &["q1", "q2", "q3", "q4", "q5"]),
-        (&[("time_from", "2026-11-26T08:00:00Z"), ("time_to", "2026-11-26T08:00:00Z")], &["q7", "q8"]),
-        (&[("time_from", "2026-11-27T00:00:00Z")], &[]),
-    ])
+    check(
+        &app,
+        &[
+            (&[("time_from", "2026-11-22T08:00:00Z")], &["q3", "q4", "q5", "q6", "q7", "q8"]),
+            (&[("time_to", "2026-11-22T08:00:00Z")], &["q1", "q2", "q3"]),
+            (&[("time_from", "2026-11-22T08:00:00.000001Z")], &["q4", "q5", "q6", "q7", "q8"]),
+            (&[("time_to", "2026-11-22T07:59:59.999999Z")], &["q1", "q2"]),
+            // q4 was sent as 10:00+02:00; the same instant in any offset matches it exactly.
+            (&[("time_from", "2026-11-23T08:00:00Z"), ("time_to", "2026-11-23T08:00:00Z")], &["q4"]),
+            (&[("time_from", "2026-11-23T09:00:00+01:00"), ("time_to", "2026-11-23T03:00:00-05:00")], &["q4"]),
+            (&[("time_from", "2026-11-25T08:00:00.5Z"), ("time_to", "2026-11-25T08:00:00.500000Z")], &["q6"]),
+            (&[("time_from", "2026-11-25T08:00:00.500001Z")], &["q7", "q8"]),
+            (&[("time_to", "2026-11-25T08:00:00.499999Z")], &["q1", "q2", "q3", "q4", "q5"]),
+            (&[("time_from", "2026-11-26T08:00:00Z"), ("time_to", "2026-11-26T08:00:00Z")], &["q7", "q8"]),
+            (&[("time_from", "2026-11-27T00:00:00Z")], &[]),
+        ],
+    )
     .await;
 }
 
 async fn confidence_bounds_are_inclusive_and_skip_unknown_confidence(backend: Backend) {
     let app = spawn_with_rows(backend).await;
-    check(&app, &[
-        (&[("min_confidence", "0.5")], &["q2", "q4", "q5", "q7", "q8"]),
-        (&[("max_confidence", "0.5")], &["q1", "q2", "q6", "q8"]),
-        (&[("min_confidence", "0.5"), ("max_confidence", "0.5")], &["q2", "q8"]),
-        (&[("min_confidence", "0.5"), ("max_confidence", "0.75")], &["q2", "q7", "q8"]),
-        (&[("min_confidence", "0")], &["q1", "q2", "q4", "q5", "q6", "q7", "q8"]),
-        (&[("max_confidence", "0")], &["q6"]),
-        (&[("min_confidence", "1")], &["q5"]),
-        (&[("max_confidence", "1.0")], &["q1", "q2", "q4", "q5", "q6", "q7", "q8"]),
-        (&[("min_confidence", "0.75")], &["q4", "q5", "q7"]),
-        (&[("min_confidence", "0.750001")], &["q4", "q5"]),
-    ])
+    check(
+        &app,
+        &[
+            (&[("min_confidence", "0.5")], &["q2", "q4", "q5", "q7", "q8"]),
+            (&[("max_confidence", "0.5")], &["q1", "q2", "q6", "q8"]),
+            (&[("min_confidence", "0.5"), ("max_confidence", "0.5")], &["q2", "q8"]),
+            (&[("min_confidence", "0.5"), ("max_confidence", "0.75")], &["q2", "q7", "q8"]),
+            (&[("min_confidence", "0")], &["q1", "q2", "q4", "q5", "q6", "q7", "q8"]),
+            (&[("max_confidence", "0")], &["q6"]),
+            (&[("min_confidence", "1")], &["q5"]),
+            (&[("max_confidence", "1.0")], &["q1", "q2", "q4", "q5", "q6", "q7", "q8"]),
+            (&[("min_confidence", "0.75")], &["q4", "q5", "q7"]),
+            (&[("min_confidence", "0.750001")], &["q4", "q5"]),
+            // 0.1 has no exact binary form: the bound and the stored value must still compare equal.
+            (&[("max_confidence", "0.1")], &["q1", "q6"]),
+            (&[("min_confidence", "0.1"), ("max_confidence", "0.1")], &["q1"]),
+        ],
+    )
     .await;
 }
 
@@ -242,7 +349,8 @@ async fn predictions_are_listed_newest_timestamp_first_with_ties_in_a_stable_ord
         assert!(one_by_one.len() <= ALL.len(), "paging does not end: {one_by_one:?}");
     }
     assert_eq!(one_by_one, listed);
-    let timestamps: Vec<Value> = page(&app, &[]).await["items"].as_array().unwrap().iter().map(|p| p["timestamp"].clone()).collect();
+    let timestamps: Vec<Value> =
+        page(&app, &[]).await["items"].as_array().unwrap().iter().map(|p| p["timestamp"].clone()).collect();
     assert_eq!(timestamps[0], "2026-11-26T08:00:00Z");
     assert_eq!(timestamps[3], "2026-11-24T08:00:00Z");
     assert_eq!(timestamps[4], "2026-11-23T08:00:00Z", "a timestamp sent with an offset reads back in UTC");
@@ -352,7 +460,8 @@ async fn a_listed_prediction_is_the_same_as_the_one_shown_alone(backend: Backend
     let listed = page(&app, &[]).await;
     for item in listed["items"].as_array().unwrap() {
         let reference = item["prediction_id"].as_str().unwrap();
-        let alone: Value = app.get(&format!("/api/v1/predictions/{reference}"), &app.admin_key).await.json().await.unwrap();
+        let alone: Value =
+            app.get(&format!("/api/v1/predictions/{reference}"), &app.admin_key).await.json().await.unwrap();
         assert_eq!(&alone, item, "{reference}");
         let explained = ROWS.iter().find(|r| r.prediction_id == reference).unwrap().explained;
         assert_eq!(!item["explanation"].is_null(), explained, "{reference}");
@@ -371,10 +480,11 @@ async fn each_model_version_is_listed_once_and_shown_by_id(backend: Backend) {
         .collect();
     let unique: BTreeSet<(String, String)> = versions.iter().cloned().collect();
     assert_eq!(versions.len(), unique.len(), "a version is listed twice: {versions:?}");
-    let expected: BTreeSet<(String, String)> = [("churn", "1.0.0"), ("churn", "2.0.0"), ("fraud", "1.0.0"), ("fraud", "2.0.0")]
-        .iter()
-        .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
-        .collect();
+    let expected: BTreeSet<(String, String)> =
+        [("churn", "1.0.0"), ("churn", "2.0.0"), ("fraud", "1.0.0"), ("fraud", "2.0.0")]
+            .iter()
+            .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
+            .collect();
     assert_eq!(unique, expected);
     for model in items {
         let id = model["id"].as_str().unwrap();
@@ -388,10 +498,13 @@ async fn each_model_version_is_listed_once_and_shown_by_id(backend: Backend) {
         let listed = items.iter().find(|m| m["id"] == prediction["model"]["id"]).expect("its model is listed");
         assert_eq!(&prediction["model"], listed);
     }
-    let (_, field) = expect_error(app.get("/api/v1/models?limit=10", &app.admin_key).await, StatusCode::BAD_REQUEST).await;
+    let (_, field) =
+        expect_error(app.get("/api/v1/models?limit=10", &app.admin_key).await, StatusCode::BAD_REQUEST).await;
     assert_eq!(field.as_deref(), Some("limit"));
     let id = items[0]["id"].as_str().unwrap();
-    let (_, field) = expect_error(app.get(&format!("/api/v1/models/{id}?verbose=1"), &app.admin_key).await, StatusCode::BAD_REQUEST).await;
+    let (_, field) =
+        expect_error(app.get(&format!("/api/v1/models/{id}?verbose=1"), &app.admin_key).await, StatusCode::BAD_REQUEST)
+            .await;
     assert_eq!(field.as_deref(), Some("verbose"));
 }
 
@@ -400,7 +513,38 @@ async fn an_unknown_or_malformed_model_id_is_not_found(backend: Backend) {
     let unknown = uuid::Uuid::new_v4().to_string();
     let prediction_uuid = page(&app, &[]).await["items"][0]["id"].as_str().unwrap().to_owned();
     for id in [unknown.as_str(), "fraud", "not-a-uuid", "1", prediction_uuid.as_str(), "%00"] {
-        let (code, _) = expect_error(app.get(&format!("/api/v1/models/{id}"), &app.admin_key).await, StatusCode::NOT_FOUND).await;
+        let (code, _) =
+            expect_error(app.get(&format!("/api/v1/models/{id}"), &app.admin_key).await, StatusCode::NOT_FOUND).await;
         assert_eq!(code, "not_found", "{id}");
     }
+}
+
+async fn timestamps_far_in_the_past_or_future_sort_filter_and_page(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let times = [
+        ("moon", "1969-07-20T20:17:40Z"),
+        ("epoch", "1970-01-01T00:00:00Z"),
+        ("first", "0001-01-01T00:00:00Z"),
+        ("last", "9999-12-31T23:59:59.999999Z"),
+        ("before-epoch", "1969-12-31T23:59:59.999999Z"),
+    ];
+    for (name, timestamp) in times {
+        let stored =
+            app.record(&with(with(event("m"), "prediction_id", json!(name)), "timestamp", json!(timestamp))).await;
+        assert_eq!(stored["timestamp"], timestamp, "{name} reads back as sent");
+    }
+    let newest_first = ["last", "epoch", "before-epoch", "moon", "first"];
+    assert_eq!(prediction_ids(&page(&app, &[]).await), newest_first);
+    let (pages, _) = walk(&app, &[("limit", "1")]).await;
+    assert_eq!(pages.concat(), newest_first, "cursors work on both sides of 1970");
+    check(
+        &app,
+        &[
+            (&[("time_to", "1969-12-31T23:59:59.999999Z")], &["before-epoch", "moon", "first"]),
+            (&[("time_from", "1970-01-01T00:00:00Z")], &["epoch", "last"]),
+            (&[("time_from", "9999-12-31T23:59:59.999999Z")], &["last"]),
+            (&[("time_to", "0001-01-01T00:00:00Z")], &["first"]),
+        ],
+    )
+    .await;
 }
