@@ -3,13 +3,16 @@
 mod settings;
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{Context as _, bail};
 use clap::{Parser, Subcommand, ValueEnum};
 use ml_audit_core::auth::{KeyScope, issue_key};
 use ml_audit_core::timestamp::format_rfc3339;
+use ml_audit_ledger::key::{LedgerKey, LedgerVerifier};
+use ml_audit_ledger::sealer::Sealer;
+use ml_audit_ledger::verify::{verify_exported_proof, verify_log};
 use ml_audit_postgres::PgStore;
 use ml_audit_server::AppState;
 use ml_audit_sqlite::SqliteStore;
@@ -48,6 +51,25 @@ enum Command {
     Keys {
         #[command(subcommand)]
         command: KeysCommand,
+    },
+    /// Check the tamper-evident ledger end to end (exit 0 intact, 1 with the first bad entry), or
+    /// with --proof and --checkpoint, one exported record offline.
+    Verify {
+        #[command(flatten)]
+        db: DbArg,
+        /// The ledger's public key: a C2SP vkey string or a file holding one [default: derived from
+        /// the configured ledger key file].
+        #[arg(long, value_name = "KEY")]
+        public_key: Option<String>,
+        /// A checkpoint note kept outside the database [default: the configured witness file].
+        #[arg(long, value_name = "FILE", conflicts_with = "proof")]
+        witness: Option<PathBuf>,
+        /// A proof file (the JSON of GET /api/v1/predictions/{ref}/proof) to check offline.
+        #[arg(long, value_name = "FILE", requires = "checkpoint")]
+        proof: Option<PathBuf>,
+        /// The signed checkpoint note the proof is checked against.
+        #[arg(long, value_name = "FILE", requires = "proof")]
+        checkpoint: Option<PathBuf>,
     },
     /// Print the effective settings as TOML (defaults, file and environment applied).
     Config,
@@ -128,6 +150,21 @@ fn main() -> anyhow::Result<()> {
                 Ok(())
             }
             Command::Keys { command } => keys(command, &settings).await,
+            Command::Verify { db, public_key, witness, proof, checkpoint } => {
+                let verifier = ledger_verifier(public_key.as_deref(), &settings)?;
+                let intact = match (proof, checkpoint) {
+                    (Some(proof), Some(checkpoint)) => verify_offline(&proof, &checkpoint, &verifier)?,
+                    _ => {
+                        let url = db.db.unwrap_or(settings.database_url.clone());
+                        let witness = witness.or(settings.ledger.witness_path.clone());
+                        verify_database(&url, &verifier, witness.as_deref()).await?
+                    }
+                };
+                if !intact {
+                    std::process::exit(1);
+                }
+                Ok(())
+            }
             Command::Config => {
                 print!("{}", toml::to_string_pretty(&settings)?);
                 Ok(())
@@ -159,6 +196,8 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     let listener =
         TcpListener::bind(&settings.bind).await.with_context(|| format!("cannot listen on {}", settings.bind))?;
     let url = format!("http://{}/", listener.local_addr()?);
+    let key = Arc::new(LedgerKey::load_or_create(&settings.ledger.key_path, &settings.ledger.origin)?);
+    let sealer = Arc::new(Sealer::new(store.clone(), key, settings.ledger.witness_path.clone()).await?);
     let first = issue_key("bootstrap admin", KeyScope::Admin, None);
     if store.create_first_api_key(&first).await? {
         println!("Created the first admin API key (shown only this once; store it now):");
@@ -167,7 +206,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     }
     // Scripts (and the tests) read this line to find the port when binding to port 0.
     println!("ml-audit listening on {url} ({} backend)", store.backend());
-    let state = AppState::new(store, settings.server_settings());
+    let state = AppState::new(store, sealer, settings.server_settings());
     ml_audit_server::serve(listener, state, shutdown_signal()).await?;
     tracing::info!("stopped; every acknowledged event is committed");
     Ok(())
@@ -188,6 +227,85 @@ async fn shutdown_signal() {
         _ = terminate => {},
     }
     tracing::info!("shutting down: finishing in-flight requests");
+}
+
+/// The public key to verify with: given on the command line (or in a file), else derived from
+/// the configured signing key file.
+fn ledger_verifier(given: Option<&str>, settings: &Settings) -> anyhow::Result<LedgerVerifier> {
+    match given {
+        Some(text) => {
+            let text = match std::fs::read_to_string(text) {
+                Ok(contents) => contents,
+                Err(_) => text.to_owned(),
+            };
+            Ok(LedgerVerifier::from_vkey(&text)?)
+        }
+        None => {
+            let path = &settings.ledger.key_path;
+            if !path.exists() {
+                bail!("no ledger key at {}; pass --public-key (GET /api/v1/ledger/public-key)", path.display());
+            }
+            Ok(LedgerKey::load_or_create(path, &settings.ledger.origin)?.verifier().clone())
+        }
+    }
+}
+
+async fn verify_database(url: &str, verifier: &LedgerVerifier, witness: Option<&Path>) -> anyhow::Result<bool> {
+    let store = open_store(url).await?;
+    let witness = match witness {
+        Some(path) if path.exists() => Some(std::fs::read_to_string(path)?),
+        _ => None,
+    };
+    let bar = indicatif::ProgressBar::new(0).with_style(indicatif::ProgressStyle::with_template(
+        "verifying {bar:40} {pos}/{len} entries ({per_sec}, {eta} left)",
+    )?);
+    let mut progress = |done: u64, total: u64| {
+        bar.set_length(total);
+        bar.set_position(done);
+    };
+    let report = verify_log(store.as_ref(), verifier, witness.as_deref(), &mut progress).await?;
+    bar.finish_and_clear();
+    match report.problems.first() {
+        None => {
+            println!("ledger intact: {} entries, {} signed checkpoints verified", report.leaves, report.checkpoints);
+            Ok(true)
+        }
+        Some(first) => {
+            println!("LEDGER NOT INTACT: {first}");
+            for problem in &report.problems[1..] {
+                println!("  also: {problem}");
+            }
+            println!(
+                "({} problems; {} entries, {} checkpoints checked)",
+                report.problems.len(),
+                report.leaves,
+                report.checkpoints
+            );
+            Ok(false)
+        }
+    }
+}
+
+fn verify_offline(proof: &Path, checkpoint: &Path, verifier: &LedgerVerifier) -> anyhow::Result<bool> {
+    let proof: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(proof)?)
+        .with_context(|| format!("{} is not JSON", proof.display()))?;
+    let note = std::fs::read_to_string(checkpoint)?;
+    match verify_exported_proof(&proof, &note, verifier) {
+        Ok(signed) => {
+            println!(
+                "record verified: leaf {} is in the log {:?} of {} entries, checkpoint signed by {}",
+                proof["leaf_index"],
+                signed.origin,
+                signed.tree_size,
+                verifier.name()
+            );
+            Ok(true)
+        }
+        Err(error) => {
+            println!("RECORD NOT VERIFIED: {error}");
+            Ok(false)
+        }
+    }
 }
 
 async fn keys(command: KeysCommand, settings: &Settings) -> anyhow::Result<()> {

@@ -3,9 +3,11 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 use ml_audit_core::redaction::{DEFAULT_MASK, RedactionConfig};
+use ml_audit_ledger::sealer::Schedule;
 use ml_audit_server::{Limits, ServerSettings};
 use serde::{Deserialize, Serialize};
 
@@ -13,6 +15,7 @@ pub const DEFAULT_DATABASE_URL: &str = "sqlite://ml-audit-data/ml-audit.db";
 pub const DEFAULT_BIND: &str = "127.0.0.1:8080";
 /// Read from the working directory when no `--config` is given.
 pub const DEFAULT_CONFIG_FILE: &str = "ml-audit.toml";
+pub const DEFAULT_LEDGER_KEY: &str = "ml-audit-data/ledger.key";
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -22,6 +25,32 @@ pub struct Settings {
     pub max_body_bytes: usize,
     pub max_json_depth: usize,
     pub redaction: RedactionSettings,
+    pub ledger: LedgerSettings,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LedgerSettings {
+    /// The Ed25519 checkpoint signing key, created on first start. Keep it out of the database's
+    /// reach (and backed up): whoever holds it can sign checkpoints.
+    pub key_path: PathBuf,
+    /// Also write each new checkpoint here, outside the database, so `verify` catches a log
+    /// truncated together with its checkpoint table.
+    pub witness_path: Option<PathBuf>,
+    /// Names the log in every checkpoint (C2SP origin), e.g. `audit.example.com/prod`.
+    pub origin: String,
+    pub checkpoint_interval_secs: u64,
+}
+
+impl Default for LedgerSettings {
+    fn default() -> Self {
+        Self {
+            key_path: PathBuf::from(DEFAULT_LEDGER_KEY),
+            witness_path: None,
+            origin: "ml-audit".to_owned(),
+            checkpoint_interval_secs: 60,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -41,6 +70,7 @@ impl Default for Settings {
             max_body_bytes: limits.max_body_bytes,
             max_json_depth: limits.max_json_depth,
             redaction: RedactionSettings::default(),
+            ledger: LedgerSettings::default(),
         }
     }
 }
@@ -61,6 +91,10 @@ const ENV_VARS: &[&str] = &[
     "ML_AUDIT_REDACTION_ALLOWLIST",
     "ML_AUDIT_REDACTION_DENYLIST",
     "ML_AUDIT_REDACTION_MASK_VALUE",
+    "ML_AUDIT_LEDGER_KEY_PATH",
+    "ML_AUDIT_LEDGER_WITNESS_PATH",
+    "ML_AUDIT_LEDGER_ORIGIN",
+    "ML_AUDIT_LEDGER_CHECKPOINT_INTERVAL_SECS",
     "ML_AUDIT_LOG",
 ];
 
@@ -90,6 +124,12 @@ impl Settings {
                 "ML_AUDIT_REDACTION_ALLOWLIST" => settings.redaction.allowlist = split_list(value),
                 "ML_AUDIT_REDACTION_DENYLIST" => settings.redaction.denylist = split_list(value),
                 "ML_AUDIT_REDACTION_MASK_VALUE" => settings.redaction.mask_value = value.clone(),
+                "ML_AUDIT_LEDGER_KEY_PATH" => settings.ledger.key_path = PathBuf::from(value),
+                "ML_AUDIT_LEDGER_WITNESS_PATH" => settings.ledger.witness_path = Some(PathBuf::from(value)),
+                "ML_AUDIT_LEDGER_ORIGIN" => settings.ledger.origin = value.clone(),
+                "ML_AUDIT_LEDGER_CHECKPOINT_INTERVAL_SECS" => {
+                    settings.ledger.checkpoint_interval_secs = parse_number(name, value)? as u64
+                }
                 known if ENV_VARS.contains(&known) => {}
                 unknown => warnings.push(format!("ignoring unknown environment variable {unknown}")),
             }
@@ -105,6 +145,9 @@ impl Settings {
         if !(2..=1000).contains(&self.max_json_depth) {
             bail!("max_json_depth must be from 2 to 1000, not {}", self.max_json_depth);
         }
+        if self.ledger.checkpoint_interval_secs == 0 {
+            bail!("ledger.checkpoint_interval_secs must be at least 1");
+        }
         Ok(())
     }
 
@@ -116,6 +159,10 @@ impl Settings {
                 denylist: self.redaction.denylist.clone(),
                 mask_value: self.redaction.mask_value.clone(),
             }),
+            ledger_schedule: Schedule {
+                checkpoint_every: Duration::from_secs(self.ledger.checkpoint_interval_secs),
+                ..Schedule::default()
+            },
         }
     }
 }

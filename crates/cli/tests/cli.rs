@@ -29,6 +29,7 @@ impl Server {
         let mut child = Command::new(BIN)
             .args(["serve", "--db", db, "--bind", "127.0.0.1:0"])
             .current_dir(dir)
+            .env_remove("ML_AUDIT_DATABASE_URL")
             .env("ML_AUDIT_LOG", "warn")
             .stdout(Stdio::piped())
             .spawn()
@@ -138,4 +139,120 @@ fn settings_come_from_the_config_file_and_the_environment() {
     let printed = String::from_utf8_lossy(&output.stdout);
     assert!(printed.contains("mask_value = \"[redacted]\""), "{printed}");
     assert!(printed.contains("\"age\"") && printed.contains("\"income\""), "{printed}");
+}
+
+/// The ledger end to end, as an operator and an auditor use it: a real server, `ml-audit verify`
+/// on the database, and the standard-library Python verifier on an exported proof.
+#[tokio::test]
+async fn verify_passes_on_an_intact_ledger_and_names_the_first_altered_entry() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("audit.db").display());
+    let server = Server::start(dir.path(), &db);
+    let admin = server.first_admin_key().unwrap();
+    let client = reqwest::Client::new();
+    for i in 0..5 {
+        let event = json!({"model_name": "m", "model_version": "1", "features": {"n": i}, "output": i,
+                           "prediction_id": format!("r-{i}")});
+        let recorded = client
+            .post(format!("{}/api/v1/predictions", server.url))
+            .bearer_auth(&admin)
+            .json(&event)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(recorded.status(), 201);
+    }
+    let checkpoint =
+        client.post(format!("{}/api/v1/ledger/checkpoint", server.url)).bearer_auth(&admin).send().await.unwrap();
+    assert_eq!(checkpoint.status(), 201);
+    let proof: serde_json::Value = client
+        .get(format!("{}/api/v1/predictions/r-3/proof", server.url))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let public: serde_json::Value = client
+        .get(format!("{}/api/v1/ledger/public-key", server.url))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let proof_file = dir.path().join("proof.json");
+    let note_file = dir.path().join("checkpoint.txt");
+    let key_file = dir.path().join("ledger.vkey");
+    std::fs::write(&proof_file, proof.to_string()).unwrap();
+    std::fs::write(&note_file, proof["checkpoint"].as_str().unwrap()).unwrap();
+    std::fs::write(&key_file, public["vkey"].as_str().unwrap()).unwrap();
+
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/verify_record.py");
+    let python = |proof: &std::path::Path| {
+        Command::new("python3").arg(&script).arg(proof).arg(&note_file).arg(&key_file).output().expect("python3 runs")
+    };
+    let checked = python(&proof_file);
+    assert!(
+        checked.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&checked.stdout),
+        String::from_utf8_lossy(&checked.stderr)
+    );
+    assert!(String::from_utf8_lossy(&checked.stdout).contains("record verified"));
+    let offline = ml_audit(
+        &[
+            "verify",
+            "--proof",
+            proof_file.to_str().unwrap(),
+            "--checkpoint",
+            note_file.to_str().unwrap(),
+            "--public-key",
+            key_file.to_str().unwrap(),
+        ],
+        dir.path(),
+    );
+    assert!(offline.status.success(), "{}", String::from_utf8_lossy(&offline.stdout));
+
+    // An altered record fails both verifiers.
+    let mut altered = proof.clone();
+    altered["leaf_index"] = json!(proof["leaf_index"].as_u64().unwrap() ^ 1);
+    let altered_file = dir.path().join("altered.json");
+    std::fs::write(&altered_file, altered.to_string()).unwrap();
+    assert_eq!(python(&altered_file).status.code(), Some(1));
+    let refused = ml_audit(
+        &[
+            "verify",
+            "--proof",
+            altered_file.to_str().unwrap(),
+            "--checkpoint",
+            note_file.to_str().unwrap(),
+            "--public-key",
+            key_file.to_str().unwrap(),
+        ],
+        dir.path(),
+    );
+    assert_eq!(refused.status.code(), Some(1));
+
+    // The whole database, while the server runs; the key comes from the default key file.
+    let intact = ml_audit(&["verify", "--db", &db], dir.path());
+    assert!(intact.status.success(), "{}", String::from_utf8_lossy(&intact.stdout));
+    assert!(String::from_utf8_lossy(&intact.stdout).contains("ledger intact: 5 entries"));
+    drop(server);
+    let pool = sqlx::SqlitePool::connect(&db).await.unwrap();
+    sqlx::query("DROP TRIGGER predictions_are_append_only_update").execute(&pool).await.unwrap();
+    sqlx::query("UPDATE predictions SET decision_outcome = 'approved' WHERE prediction_id = 'r-2'")
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    let broken = ml_audit(&["verify", "--db", &db], dir.path());
+    assert_eq!(broken.status.code(), Some(1));
+    let report = String::from_utf8_lossy(&broken.stdout);
+    assert!(
+        report.contains("LEDGER NOT INTACT: entry 2: the prediction") && report.contains("was altered"),
+        "{report}"
+    );
 }

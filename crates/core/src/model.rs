@@ -127,7 +127,16 @@ pub struct PredictionEvent {
     /// JSON paths (`$.note`) of the metadata values that redaction masked.
     pub metadata_redactions: Vec<String>,
     pub explanation: Option<Explanation>,
+    /// The prediction's leaf in the tamper-evident ledger, once sealed.
+    pub ledger: Option<LedgerEntry>,
     pub created_at: OffsetDateTime,
+}
+
+/// A record's place in the ledger: its 0-based leaf index and leaf hash.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LedgerEntry {
+    pub seq: u64,
+    pub leaf_hash: [u8; 32],
 }
 
 impl PredictionEvent {

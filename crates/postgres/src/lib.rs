@@ -4,6 +4,10 @@
 //! models and actors are created with `INSERT … ON CONFLICT DO NOTHING` and read back, a
 //! `prediction_id` sent twice at once is decided by its unique index, explanation revisions are
 //! numbered under a row lock on their prediction, and the first API key under a table lock.
+//!
+//! The ledger likewise: every write queues its records in its own transaction, and sealers
+//! (one per replica) append leaves under one transaction-level advisory lock, so the leaves
+//! get one gap-free order of committed records whichever replica seals them.
 
 mod rows;
 
@@ -14,21 +18,32 @@ use std::time::Duration;
 use async_trait::async_trait;
 use ml_audit_core::auth::{ApiKey, IssuedKey, KeyHash, Visibility};
 use ml_audit_core::event::{NewActor, NewExplanation, NewModelVersion, PreparedPrediction};
+use ml_audit_core::ledger::record::{LeafKind, LedgerRecord};
 use ml_audit_core::model::{Explanation, ModelVersion, PredictionEvent};
 use ml_audit_core::query::{Cursor, Page, PageRequest, PredictionFilter};
 use ml_audit_core::timestamp;
-use ml_audit_storage::{PredictionRef, RecordOutcome, Result, StorageError, Store, recorded_event, stored_explanation};
+use ml_audit_storage::{
+    NewLeaf, PendingLeaf, PredictionRef, RecordOutcome, Result, SealedLeaf, StorageError, Store, StoredCheckpoint,
+    StoredLeaf, decode_enum, recorded_event, stored_explanation,
+};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgConnection, PgPool, Postgres, QueryBuilder, Row as _, Transaction};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::rows::{SELECT_PREDICTION, db_err, explanation_from_row, key_from_row, model_from_row, prediction_from_row};
+use crate::rows::{
+    SELECT_PREDICTION, checkpoint_from_row, db_err, explanation_from_row, hash32, key_from_row, model_from_row,
+    prediction_from_row, sealed_leaf_from_row, seq_from, seq_to_db,
+};
 
 /// How long a caller waits for a pooled connection, and `open` for the server to answer.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// The key of the transaction-level advisory lock that sealers append under: "ml-audit" in
+/// ASCII. Every replica must use the same one; nothing else in ml-audit takes it.
+const LEDGER_LOCK: i64 = 0x6D6C_2D61_7564_6974;
 
 pub struct PgStore {
     pool: PgPool,
@@ -129,6 +144,7 @@ impl Store for PgStore {
             u32::try_from(revision).map_err(|_| StorageError::Database(format!("bad revision {revision}")))?;
         let stored = stored_explanation(explanation, target, revision, timestamp::now());
         insert_explanation(&mut tx, &stored).await?;
+        enqueue(&mut tx, &[(LeafKind::Explanation, stored.id)]).await?;
         tx.commit().await.map_err(db_err)?;
         Ok(stored)
     }
@@ -238,6 +254,219 @@ impl Store for PgStore {
             .map_err(db_err)?;
         Ok(done.rows_affected() == 1)
     }
+
+    async fn ledger_pending(&self, limit: u32) -> Result<Vec<PendingLeaf>> {
+        let mut conn = self.pool.acquire().await.map_err(db_err)?;
+        // A queued record whose row is missing was removed behind ml-audit's back: it stays
+        // queued (`verify` reports it) and is passed over, so that it cannot hold up the ones
+        // behind it however many there are.
+        let queued = sqlx::query(
+            "SELECT queue_id, record_id FROM ledger_queue q
+              WHERE EXISTS (SELECT 1 FROM predictions p WHERE p.id = q.record_id)
+                 OR EXISTS (SELECT 1 FROM explanations e WHERE e.id = q.record_id)
+              ORDER BY queue_id LIMIT $1",
+        )
+        .bind(i64::from(limit))
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(db_err)?;
+        let queued = queued
+            .iter()
+            .map(|row| Ok((row.try_get::<i64, _>("queue_id")?, row.try_get::<Uuid, _>("record_id")?)))
+            .collect::<Result<Vec<_>, sqlx::Error>>()
+            .map_err(db_err)?;
+        // A queue row is committed with its record, so the record is visible here too.
+        let mut records = load_records(&mut conn, queued.iter().map(|&(_, id)| id).collect()).await?;
+        Ok(queued
+            .into_iter()
+            .filter_map(|(queue_id, id)| records.remove(&id).map(|record| PendingLeaf { queue_id, record }))
+            .collect())
+    }
+
+    async fn ledger_append(&self, leaves: Vec<NewLeaf>) -> Result<Vec<SealedLeaf>> {
+        if leaves.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut tx = self.begin().await?;
+        // One sealer at a time, whichever replica it runs on; released at commit or rollback.
+        // Each later statement of this READ COMMITTED transaction takes a new snapshot, so it
+        // sees everything the previous holder committed (its leaves, its emptied queue rows).
+        sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(LEDGER_LOCK).execute(&mut *tx).await.map_err(db_err)?;
+        let queue_ids: Vec<i64> = leaves.iter().map(|leaf| leaf.queue_id).collect();
+        let record_ids: Vec<Uuid> = leaves.iter().map(|leaf| leaf.record_id).collect();
+        // Queue rows another sealer already took are gone: their leaves are skipped.
+        let claimed = sqlx::query(
+            "DELETE FROM ledger_queue q USING UNNEST($1::bigint[], $2::uuid[]) AS c (queue_id, record_id)
+             WHERE q.queue_id = c.queue_id AND q.record_id = c.record_id
+             RETURNING q.queue_id, q.record_id",
+        )
+        .bind(queue_ids)
+        .bind(record_ids)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        let mut claimed = claimed
+            .iter()
+            .map(|row| Ok((row.try_get::<i64, _>("queue_id")?, row.try_get::<Uuid, _>("record_id")?)))
+            .collect::<Result<HashSet<_>, sqlx::Error>>()
+            .map_err(db_err)?;
+        if claimed.is_empty() {
+            tx.rollback().await.map_err(db_err)?; // nothing to append; releases the lock now
+            return Ok(Vec::new());
+        }
+        let next: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(seq) + 1, 0) FROM ledger_entries")
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        let next = seq_from(next)?;
+        // In the given order; a leaf listed twice is appended once, like a taken one.
+        let sealed: Vec<SealedLeaf> = leaves
+            .into_iter()
+            .filter(|leaf| claimed.remove(&(leaf.queue_id, leaf.record_id)))
+            .zip(next..)
+            .map(|(leaf, seq)| SealedLeaf {
+                seq,
+                kind: leaf.kind,
+                record_id: leaf.record_id,
+                leaf_hash: leaf.leaf_hash,
+            })
+            .collect();
+        let seqs: Vec<i64> = sealed.iter().map(|leaf| seq_to_db(leaf.seq)).collect();
+        let kinds: Vec<&str> = sealed.iter().map(|leaf| leaf.kind.as_str()).collect();
+        let ids: Vec<Uuid> = sealed.iter().map(|leaf| leaf.record_id).collect();
+        let hashes: Vec<Vec<u8>> = sealed.iter().map(|leaf| leaf.leaf_hash.to_vec()).collect();
+        sqlx::query(
+            "INSERT INTO ledger_entries (seq, kind, record_id, leaf_hash, sealed_at)
+             SELECT seq, kind, record_id, leaf_hash, $5
+               FROM UNNEST($1::bigint[], $2::text[], $3::uuid[], $4::bytea[]) AS n (seq, kind, record_id, leaf_hash)",
+        )
+        .bind(seqs)
+        .bind(kinds)
+        .bind(ids)
+        .bind(hashes)
+        .bind(timestamp::now())
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(sealed)
+    }
+
+    async fn ledger_size(&self) -> Result<u64> {
+        let size: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(seq) + 1, 0) FROM ledger_entries")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(db_err)?;
+        seq_from(size)
+    }
+
+    async fn ledger_leaf_hashes(&self, from: u64, to: u64) -> Result<Vec<[u8; 32]>> {
+        let hashes: Vec<Vec<u8>> =
+            sqlx::query_scalar("SELECT leaf_hash FROM ledger_entries WHERE seq >= $1 AND seq < $2 ORDER BY seq")
+                .bind(seq_to_db(from))
+                .bind(seq_to_db(to))
+                .fetch_all(&self.pool)
+                .await
+                .map_err(db_err)?;
+        hashes.into_iter().map(hash32).collect()
+    }
+
+    async fn ledger_records(&self, from: u64, to: u64) -> Result<Vec<StoredLeaf>> {
+        let mut conn = self.pool.acquire().await.map_err(db_err)?;
+        let rows = sqlx::query(
+            "SELECT seq, kind, record_id, leaf_hash FROM ledger_entries WHERE seq >= $1 AND seq < $2 ORDER BY seq",
+        )
+        .bind(seq_to_db(from))
+        .bind(seq_to_db(to))
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(db_err)?;
+        let leaves = rows.iter().map(sealed_leaf_from_row).collect::<Result<Vec<_>>>()?;
+        let mut records = load_records(&mut conn, leaves.iter().map(|leaf| leaf.record_id).collect()).await?;
+        Ok(leaves.into_iter().map(|leaf| StoredLeaf { record: records.remove(&leaf.record_id), leaf }).collect())
+    }
+
+    async fn ledger_strays(&self, limit: u32) -> Result<Vec<(LeafKind, Uuid)>> {
+        let rows = sqlx::query(
+            "SELECT 'prediction' AS kind, id FROM predictions r
+               WHERE NOT EXISTS (SELECT 1 FROM ledger_entries l WHERE l.record_id = r.id)
+                 AND NOT EXISTS (SELECT 1 FROM ledger_queue q WHERE q.record_id = r.id)
+             UNION ALL
+             SELECT 'explanation' AS kind, id FROM explanations r
+               WHERE NOT EXISTS (SELECT 1 FROM ledger_entries l WHERE l.record_id = r.id)
+                 AND NOT EXISTS (SELECT 1 FROM ledger_queue q WHERE q.record_id = r.id)
+             LIMIT $1",
+        )
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err)?;
+        rows.iter()
+            .map(|row| {
+                let kind: String = row.try_get("kind").map_err(db_err)?;
+                Ok((decode_enum("kind", &kind, LeafKind::parse)?, row.try_get("id").map_err(db_err)?))
+            })
+            .collect()
+    }
+
+    async fn save_checkpoint(&self, checkpoint: &StoredCheckpoint) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO ledger_checkpoints (tree_size, root_hash, note, frontier, created_at)
+             VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (tree_size) DO NOTHING",
+        )
+        .bind(seq_to_db(checkpoint.tree_size))
+        .bind(checkpoint.root_hash.as_slice())
+        .bind(&checkpoint.note)
+        .bind(&checkpoint.frontier)
+        .bind(checkpoint.created_at)
+        .execute(&self.pool)
+        .await
+        .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn latest_checkpoint(&self) -> Result<Option<StoredCheckpoint>> {
+        let row = sqlx::query("SELECT * FROM ledger_checkpoints ORDER BY tree_size DESC LIMIT 1")
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err)?;
+        row.as_ref().map(checkpoint_from_row).transpose()
+    }
+
+    async fn checkpoints(&self) -> Result<Vec<StoredCheckpoint>> {
+        let rows = sqlx::query("SELECT * FROM ledger_checkpoints ORDER BY tree_size")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err)?;
+        rows.iter().map(checkpoint_from_row).collect()
+    }
+}
+
+/// Loads the predictions and explanations with these ids, by id, in two queries; a missing row
+/// is missing from the map. Like the SQLite backend, a record is looked up in both tables
+/// whatever kind its queue entry or leaf names (a leaf's kind is part of what it hashes).
+async fn load_records(conn: &mut PgConnection, ids: Vec<Uuid>) -> Result<HashMap<Uuid, LedgerRecord>> {
+    let mut records = HashMap::with_capacity(ids.len());
+    if ids.is_empty() {
+        return Ok(records);
+    }
+    let sql = format!("{SELECT_PREDICTION} WHERE p.id = ANY($1)");
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(&ids).fetch_all(&mut *conn).await.map_err(db_err)?;
+    for row in rows {
+        let event = prediction_from_row(&row)?;
+        records.insert(event.id, LedgerRecord::Prediction(Box::new(event)));
+    }
+    let rows = sqlx::query("SELECT * FROM explanations WHERE id = ANY($1)")
+        .bind(ids)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(db_err)?;
+    for row in rows {
+        let explanation = explanation_from_row(&row, "")?;
+        records.insert(explanation.id, LedgerRecord::Explanation(explanation));
+    }
+    Ok(records)
 }
 
 async fn insert_key<'e>(executor: impl sqlx::Executor<'e, Database = Postgres>, issued: &IssuedKey) -> Result<()> {
@@ -403,15 +632,20 @@ async fn record_batch(conn: &mut PgConnection, events: Vec<PreparedPrediction>) 
         }
     }
 
-    // Outcomes in batch order; inline explanations go in once their prediction is in.
+    // Outcomes in batch order; inline explanations go in once their prediction is in. Every
+    // new record is queued for the sealer, in batch order, each prediction before its
+    // explanation.
     let mut outcomes = Vec::with_capacity(events.len());
+    let mut queued = Vec::new();
     for (event, created) in events.into_iter().zip(created) {
         if created {
             let model = models[&model_key(&event.model)].clone();
             let actor = event.actor.as_ref().map(|a| actors[&actor_key(a)]);
             let recorded = recorded_event(event, model, actor);
+            queued.push((LeafKind::Prediction, recorded.id));
             if let Some(explanation) = &recorded.explanation {
                 insert_explanation(conn, explanation).await?;
+                queued.push((LeafKind::Explanation, explanation.id));
             }
             outcomes.push(RecordOutcome::Created(recorded));
             continue;
@@ -425,7 +659,31 @@ async fn record_batch(conn: &mut PgConnection, events: Vec<PreparedPrediction>) 
             RecordOutcome::Conflict { prediction_id: event.prediction_id }
         });
     }
+    enqueue(conn, &queued).await?;
     Ok(outcomes)
+}
+
+/// Queues new records for the sealer, in this order, in the transaction that writes them.
+/// Every path that inserts a prediction or an explanation calls it: a record that is neither
+/// queued nor sealed is a stray, which `verify` reports as slipped in.
+async fn enqueue(conn: &mut PgConnection, records: &[(LeafKind, Uuid)]) -> Result<()> {
+    if records.is_empty() {
+        return Ok(());
+    }
+    let kinds: Vec<&str> = records.iter().map(|(kind, _)| kind.as_str()).collect();
+    let ids: Vec<Uuid> = records.iter().map(|&(_, id)| id).collect();
+    // WITH ORDINALITY + ORDER BY: queue ids are drawn in the given order.
+    sqlx::query(
+        "INSERT INTO ledger_queue (kind, record_id)
+         SELECT kind, record_id FROM UNNEST($1::text[], $2::uuid[]) WITH ORDINALITY AS r (kind, record_id, n)
+         ORDER BY n",
+    )
+    .bind(kinds)
+    .bind(ids)
+    .execute(conn)
+    .await
+    .map_err(db_err)?;
+    Ok(())
 }
 
 /// The first value given for each key, in key order.
@@ -499,6 +757,7 @@ async fn insert_prediction(
     Ok(inserted.is_some())
 }
 
+/// Inserts an explanation revision; the caller queues it for the sealer ([`enqueue`]).
 async fn insert_explanation(conn: &mut PgConnection, explanation: &Explanation) -> Result<()> {
     sqlx::query(
         "INSERT INTO explanations (id, prediction_ref, revision, method, method_version, payload, summary_text,

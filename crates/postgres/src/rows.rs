@@ -1,13 +1,17 @@
 //! Row mapping between PostgreSQL rows and the core's domain types.
 
 use ml_audit_core::auth::{ApiKey, KeyScope};
-use ml_audit_core::model::{ActorType, Explanation, ModelVersion, PredictionEvent, RequestingActor, Status};
-use ml_audit_storage::{Result, StorageError, decode_enum, decode_json};
+use ml_audit_core::ledger::record::LeafKind;
+use ml_audit_core::model::{
+    ActorType, Explanation, LedgerEntry, ModelVersion, PredictionEvent, RequestingActor, Status,
+};
+use ml_audit_storage::{Result, SealedLeaf, StorageError, StoredCheckpoint, decode_enum, decode_json};
 use sqlx::Row as _;
 use sqlx::postgres::PgRow;
 
-/// A prediction with its model, its actor and its current (highest) explanation revision.
-/// Joined columns carry a prefix (`m_`, `a_`, `e_`) so one row maps to every record.
+/// A prediction with its model, its actor, its current (highest) explanation revision and its
+/// ledger entry once sealed. Joined columns carry a prefix (`m_`, `a_`, `e_`, `l_`) so one row
+/// maps to every record.
 pub const SELECT_PREDICTION: &str = "SELECT p.*,
     m.id AS m_id, m.model_name AS m_model_name, m.version AS m_version, m.framework AS m_framework,
     m.build_id AS m_build_id, m.commit_hash AS m_commit_hash, m.config_snapshot AS m_config_snapshot,
@@ -15,12 +19,14 @@ pub const SELECT_PREDICTION: &str = "SELECT p.*,
     a.id AS a_id, a.actor_type AS a_actor_type, a.actor_id AS a_actor_id, a.created_at AS a_created_at,
     e.id AS e_id, e.prediction_ref AS e_prediction_ref, e.revision AS e_revision, e.method AS e_method,
     e.method_version AS e_method_version, e.payload AS e_payload, e.summary_text AS e_summary_text,
-    e.status AS e_status, e.generated_at AS e_generated_at, e.created_at AS e_created_at
+    e.status AS e_status, e.generated_at AS e_generated_at, e.created_at AS e_created_at,
+    l.seq AS l_seq, l.leaf_hash AS l_leaf_hash
   FROM predictions p
   JOIN model_versions m ON m.id = p.model_ref
   LEFT JOIN actors a ON a.id = p.actor_ref
   LEFT JOIN explanations e ON e.prediction_ref = p.id
-    AND e.revision = (SELECT MAX(x.revision) FROM explanations x WHERE x.prediction_ref = p.id)";
+    AND e.revision = (SELECT MAX(x.revision) FROM explanations x WHERE x.prediction_ref = p.id)
+  LEFT JOIN ledger_entries l ON l.record_id = p.id";
 
 pub fn db_err(error: sqlx::Error) -> StorageError {
     StorageError::Database(error.to_string())
@@ -110,6 +116,45 @@ pub fn prediction_from_row(row: &PgRow) -> Result<PredictionEvent> {
         metadata: json(row, "metadata")?,
         metadata_redactions: json(row, "metadata_redactions")?,
         explanation,
+        ledger: match get::<Option<i64>>(row, "l_seq")? {
+            None => None,
+            Some(seq) => Some(LedgerEntry { seq: seq_from(seq)?, leaf_hash: hash32(get(row, "l_leaf_hash")?)? }),
+        },
+        created_at: get(row, "created_at")?,
+    })
+}
+
+/// A stored `seq` or tree size, which the schema keeps as a (signed) bigint.
+pub fn seq_from(value: i64) -> Result<u64> {
+    u64::try_from(value).map_err(|_| StorageError::Database(format!("negative ledger seq {value}")))
+}
+
+/// A `seq` or tree size as a bigint; beyond `i64::MAX` (never stored) it saturates, which keeps
+/// a range bound meaning "to the end".
+pub fn seq_to_db(seq: u64) -> i64 {
+    i64::try_from(seq).unwrap_or(i64::MAX)
+}
+
+pub fn hash32(bytes: Vec<u8>) -> Result<[u8; 32]> {
+    <[u8; 32]>::try_from(bytes.as_slice())
+        .map_err(|_| StorageError::Database(format!("a stored hash has {} bytes, not 32", bytes.len())))
+}
+
+pub fn sealed_leaf_from_row(row: &PgRow) -> Result<SealedLeaf> {
+    Ok(SealedLeaf {
+        seq: seq_from(get(row, "seq")?)?,
+        kind: decode_enum("kind", &get::<String>(row, "kind")?, LeafKind::parse)?,
+        record_id: get(row, "record_id")?,
+        leaf_hash: hash32(get(row, "leaf_hash")?)?,
+    })
+}
+
+pub fn checkpoint_from_row(row: &PgRow) -> Result<StoredCheckpoint> {
+    Ok(StoredCheckpoint {
+        tree_size: seq_from(get(row, "tree_size")?)?,
+        root_hash: hash32(get(row, "root_hash")?)?,
+        note: get(row, "note")?,
+        frontier: get(row, "frontier")?,
         created_at: get(row, "created_at")?,
     })
 }

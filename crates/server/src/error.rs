@@ -6,6 +6,7 @@ use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use ml_audit_core::FieldError;
+use ml_audit_ledger::LedgerError;
 use ml_audit_storage::StorageError;
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -24,8 +25,9 @@ pub enum ApiError {
     NotFound(&'static str),
     /// 405: the route exists, the method does not.
     MethodNotAllowed,
-    /// 409: the `prediction_id` is already recorded with different content.
-    Conflict(String),
+    /// 409: the `prediction_id` is already recorded with different content, or the ledger
+    /// cannot answer yet.
+    Conflict { message: String, field: Option<String> },
     /// 413: the body exceeds the size or nesting limit.
     TooLarge(String),
     /// 503: the storage backend is unavailable; the request was not stored.
@@ -66,7 +68,7 @@ impl ApiError {
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::Conflict { .. } => StatusCode::CONFLICT,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -89,7 +91,7 @@ impl ApiError {
             ApiError::Forbidden(message) => ("forbidden", message.clone(), None),
             ApiError::NotFound(what) => ("not_found", format!("{what} not found"), None),
             ApiError::MethodNotAllowed => ("method_not_allowed", "this method is not allowed here".into(), None),
-            ApiError::Conflict(message) => ("conflict", message.clone(), Some("prediction_id".to_owned())),
+            ApiError::Conflict { message, field } => ("conflict", message.clone(), field.clone()),
             ApiError::TooLarge(message) => ("too_large", message.clone(), None),
             ApiError::Unavailable => {
                 ("unavailable", "the database is unavailable; nothing was stored, retry later".into(), None)
@@ -118,6 +120,16 @@ fn is_unavailable(message: &str) -> bool {
     ["pool timed out", "database is locked", "connection refused", "pool closed"]
         .iter()
         .any(|sign| message.contains(sign))
+}
+
+impl From<LedgerError> for ApiError {
+    fn from(error: LedgerError) -> Self {
+        match error {
+            LedgerError::Storage(storage) => storage.into(),
+            LedgerError::Invalid(message) => ApiError::BadRequest { code: "invalid_parameter", message, field: None },
+            other @ LedgerError::Key { .. } => ApiError::Internal(other.to_string()),
+        }
+    }
 }
 
 impl IntoResponse for ApiError {

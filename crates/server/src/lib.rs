@@ -27,7 +27,10 @@ pub use crate::state::{AppState, Limits, ServerSettings};
 
 /// The whole application; also what tests drive.
 pub fn router(state: AppState) -> Router {
-    let api = Router::new().merge(routes::predictions::router()).merge(routes::models::router());
+    let api = Router::new()
+        .merge(routes::predictions::router())
+        .merge(routes::models::router())
+        .merge(routes::ledger::router());
     Router::new()
         .nest("/api/v1", api)
         .merge(routes::system::router())

@@ -3,7 +3,7 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::routes::{models, predictions, system};
+use crate::routes::{ledger, models, predictions, system};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -12,6 +12,8 @@ use crate::routes::{models, predictions, system};
         predictions::record_prediction, predictions::record_batch, predictions::attach_explanation,
         predictions::list_predictions, predictions::get_prediction, predictions::list_explanations,
         models::list_models, models::get_model, system::healthz, system::metrics,
+        ledger::latest_checkpoint, ledger::create_checkpoint, ledger::public_key, ledger::inclusion_proof,
+        ledger::consistency_proof,
     ),
     modifiers(&BearerAuth),
 )]

@@ -2,6 +2,7 @@ use std::sync::Arc;
 
 use axum::extract::FromRef;
 use ml_audit_core::redaction::RedactionPolicy;
+use ml_audit_ledger::sealer::{Schedule, Sealer};
 use ml_audit_storage::Store;
 
 use crate::ingest::GroupCommitter;
@@ -20,11 +21,12 @@ impl Default for Limits {
     }
 }
 
-/// What the server needs besides a store.
+/// What the server needs besides a store and its ledger sealer.
 #[derive(Debug, Clone, Default)]
 pub struct ServerSettings {
     pub limits: Limits,
     pub redaction: RedactionPolicy,
+    pub ledger_schedule: Schedule,
 }
 
 /// Shared by every handler; cheap to clone.
@@ -34,15 +36,19 @@ pub struct AppState {
     pub redaction: Arc<RedactionPolicy>,
     pub limits: Limits,
     pub committer: GroupCommitter,
+    pub sealer: Arc<Sealer>,
     pub metrics: Arc<Metrics>,
 }
 
 impl AppState {
-    /// Must be called inside a tokio runtime: it starts the group-commit writers.
-    pub fn new(store: Arc<dyn Store>, settings: ServerSettings) -> Self {
+    /// Must be called inside a tokio runtime: it starts the group-commit writers and the
+    /// ledger's sealing task.
+    pub fn new(store: Arc<dyn Store>, sealer: Arc<Sealer>, settings: ServerSettings) -> Self {
         let metrics = Arc::new(Metrics::default());
+        sealer.clone().spawn(settings.ledger_schedule);
         Self {
             committer: GroupCommitter::start(store.clone(), metrics.clone()),
+            sealer,
             store,
             redaction: Arc::new(settings.redaction),
             limits: settings.limits,

@@ -63,8 +63,54 @@ pub struct ExplanationOut {
 /// The prediction's place in the tamper-evident ledger, once sealed.
 #[derive(Serialize, ToSchema)]
 pub struct LedgerOut {
+    /// 0-based leaf index in the log.
     pub seq: u64,
+    /// SHA-256(0x00 ‖ canonical record), hex.
     pub leaf_hash: String,
+}
+
+/// A signed tree head.
+#[derive(Serialize, ToSchema)]
+pub struct CheckpointOut {
+    pub tree_size: u64,
+    /// Hex.
+    pub root_hash: String,
+    /// The C2SP signed note, exactly as signed.
+    pub note: String,
+    #[schema(format = DateTime)]
+    pub created_at: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct PublicKeyOut {
+    pub key_name: String,
+    /// C2SP verifier key: `<name>+<hex key id>+<base64(0x01 ‖ Ed25519 public key)>`.
+    pub vkey: String,
+}
+
+/// Everything needed to check one prediction offline (see docs/ledger.md).
+#[derive(Serialize, ToSchema)]
+pub struct InclusionProofOut {
+    pub leaf_index: u64,
+    pub tree_size: u64,
+    /// Hex of SHA-256(0x00 ‖ leaf_data).
+    pub leaf_hash: String,
+    /// Base64 of the record's RFC 8785 canonical JSON: the exact bytes the leaf commits to.
+    pub leaf_data: String,
+    /// The same record, as JSON.
+    pub record: Value,
+    /// Hex sibling hashes, leaf to root (RFC 9162 §2.1.3).
+    pub inclusion_path: Vec<String>,
+    /// The signed checkpoint of `tree_size`, when one exists.
+    pub checkpoint: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ConsistencyProofOut {
+    pub from: u64,
+    pub to: u64,
+    /// Hex hashes (RFC 9162 §2.1.4).
+    pub proof: Vec<String>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -209,7 +255,7 @@ impl From<PredictionEvent> for PredictionOut {
             latency_ms: event.latency_ms,
             metadata: event.metadata,
             explanation: event.explanation.map(Into::into),
-            ledger: None,
+            ledger: event.ledger.map(|entry| LedgerOut { seq: entry.seq, leaf_hash: hex::encode(entry.leaf_hash) }),
         }
     }
 }

@@ -6,6 +6,7 @@
 
 mod rows;
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
@@ -13,16 +14,23 @@ use std::time::Duration;
 use async_trait::async_trait;
 use ml_audit_core::auth::{ApiKey, IssuedKey, KeyHash, Visibility};
 use ml_audit_core::event::{NewActor, NewExplanation, NewModelVersion, PreparedPrediction};
+use ml_audit_core::ledger::record::{LeafKind, LedgerRecord};
 use ml_audit_core::model::{Explanation, ModelVersion, PredictionEvent};
 use ml_audit_core::query::{Cursor, Page, PageRequest, PredictionFilter};
 use ml_audit_core::timestamp::{self, to_unix_micros};
-use ml_audit_storage::{PredictionRef, RecordOutcome, Result, StorageError, Store, recorded_event, stored_explanation};
+use ml_audit_storage::{
+    NewLeaf, PendingLeaf, PredictionRef, RecordOutcome, Result, SealedLeaf, StorageError, Store, StoredCheckpoint,
+    StoredLeaf, decode_enum, recorded_event, stored_explanation,
+};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{QueryBuilder, Row as _, Sqlite, SqliteConnection, SqlitePool};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::rows::{SELECT_PREDICTION, db_err, explanation_from_row, key_from_row, model_from_row, prediction_from_row};
+use crate::rows::{
+    SELECT_PREDICTION, checkpoint_from_row, db_err, explanation_from_row, hash32, key_from_row, model_from_row,
+    prediction_from_row, sealed_leaf_from_row, seq_from,
+};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
@@ -216,6 +224,193 @@ impl Store for SqliteStore {
             .map_err(db_err)?;
         Ok(done.rows_affected() == 1)
     }
+
+    async fn ledger_pending(&self, limit: u32) -> Result<Vec<PendingLeaf>> {
+        let mut conn = self.reader.acquire().await.map_err(db_err)?;
+        // A queued record whose row is missing was removed behind ml-audit's back: it stays
+        // queued (`verify` reports it) without holding up the records behind it.
+        let queued = sqlx::query(
+            "SELECT queue_id, kind, record_id FROM ledger_queue q
+             WHERE EXISTS (SELECT 1 FROM predictions p WHERE p.id = q.record_id)
+                OR EXISTS (SELECT 1 FROM explanations e WHERE e.id = q.record_id)
+             ORDER BY queue_id LIMIT ?",
+        )
+        .bind(i64::from(limit))
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(db_err)?;
+        let Some(last) = queued.last() else { return Ok(Vec::new()) };
+        let last: i64 = last.try_get("queue_id").map_err(db_err)?;
+        let scope = format!("SELECT record_id FROM ledger_queue WHERE queue_id <= {last}");
+        let mut records = load_records(&mut conn, &scope).await?;
+        let mut pending = Vec::with_capacity(queued.len());
+        for row in queued {
+            let record_id: Uuid = row.try_get("record_id").map_err(db_err)?;
+            if let Some(record) = records.remove(&record_id) {
+                pending.push(PendingLeaf { queue_id: row.try_get("queue_id").map_err(db_err)?, record });
+            }
+        }
+        Ok(pending)
+    }
+
+    async fn ledger_append(&self, leaves: Vec<NewLeaf>) -> Result<Vec<SealedLeaf>> {
+        // The single writer connection serialises sealers; no other lock is needed.
+        let mut tx = self.writer.begin().await.map_err(db_err)?;
+        let mut next: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(seq) + 1, 0) FROM ledger_entries")
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        let sealed_at = to_unix_micros(timestamp::now());
+        let mut sealed = Vec::with_capacity(leaves.len());
+        for leaf in leaves {
+            let claimed = sqlx::query("DELETE FROM ledger_queue WHERE queue_id = ? AND record_id = ?")
+                .bind(leaf.queue_id)
+                .bind(leaf.record_id)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+            if claimed.rows_affected() == 0 {
+                continue; // another sealer took it
+            }
+            sqlx::query(
+                "INSERT INTO ledger_entries (seq, kind, record_id, leaf_hash, sealed_at) VALUES (?, ?, ?, ?, ?)",
+            )
+            .bind(next)
+            .bind(leaf.kind.as_str())
+            .bind(leaf.record_id)
+            .bind(leaf.leaf_hash.as_slice())
+            .bind(sealed_at)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+            sealed.push(SealedLeaf {
+                seq: seq_from(next)?,
+                kind: leaf.kind,
+                record_id: leaf.record_id,
+                leaf_hash: leaf.leaf_hash,
+            });
+            next += 1;
+        }
+        tx.commit().await.map_err(db_err)?;
+        Ok(sealed)
+    }
+
+    async fn ledger_size(&self) -> Result<u64> {
+        let size: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(seq) + 1, 0) FROM ledger_entries")
+            .fetch_one(&self.reader)
+            .await
+            .map_err(db_err)?;
+        seq_from(size)
+    }
+
+    async fn ledger_leaf_hashes(&self, from: u64, to: u64) -> Result<Vec<[u8; 32]>> {
+        let rows = sqlx::query("SELECT leaf_hash FROM ledger_entries WHERE seq >= ? AND seq < ? ORDER BY seq")
+            .bind(seq_to_db(from))
+            .bind(seq_to_db(to))
+            .fetch_all(&self.reader)
+            .await
+            .map_err(db_err)?;
+        rows.iter().map(|row| hash32(row.try_get("leaf_hash").map_err(db_err)?)).collect()
+    }
+
+    async fn ledger_records(&self, from: u64, to: u64) -> Result<Vec<StoredLeaf>> {
+        let mut conn = self.reader.acquire().await.map_err(db_err)?;
+        let entries = sqlx::query("SELECT * FROM ledger_entries WHERE seq >= ? AND seq < ? ORDER BY seq")
+            .bind(seq_to_db(from))
+            .bind(seq_to_db(to))
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(db_err)?;
+        let scope = format!(
+            "SELECT record_id FROM ledger_entries WHERE seq >= {} AND seq < {}",
+            seq_to_db(from),
+            seq_to_db(to)
+        );
+        let mut records = load_records(&mut conn, &scope).await?;
+        entries
+            .iter()
+            .map(|row| {
+                let leaf = sealed_leaf_from_row(row)?;
+                Ok(StoredLeaf { record: records.remove(&leaf.record_id), leaf })
+            })
+            .collect()
+    }
+
+    async fn ledger_strays(&self, limit: u32) -> Result<Vec<(LeafKind, Uuid)>> {
+        let rows = sqlx::query(
+            "SELECT 'prediction' AS kind, id FROM predictions r
+               WHERE NOT EXISTS (SELECT 1 FROM ledger_entries l WHERE l.record_id = r.id)
+                 AND NOT EXISTS (SELECT 1 FROM ledger_queue q WHERE q.record_id = r.id)
+             UNION ALL
+             SELECT 'explanation' AS kind, id FROM explanations r
+               WHERE NOT EXISTS (SELECT 1 FROM ledger_entries l WHERE l.record_id = r.id)
+                 AND NOT EXISTS (SELECT 1 FROM ledger_queue q WHERE q.record_id = r.id)
+             LIMIT ?",
+        )
+        .bind(i64::from(limit))
+        .fetch_all(&self.reader)
+        .await
+        .map_err(db_err)?;
+        rows.iter()
+            .map(|row| {
+                let kind: String = row.try_get("kind").map_err(db_err)?;
+                Ok((decode_enum("kind", &kind, LeafKind::parse)?, row.try_get("id").map_err(db_err)?))
+            })
+            .collect()
+    }
+
+    async fn save_checkpoint(&self, checkpoint: &StoredCheckpoint) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO ledger_checkpoints (tree_size, root_hash, note, frontier, created_at) VALUES (?, ?, ?, ?, ?)
+             ON CONFLICT (tree_size) DO NOTHING",
+        )
+        .bind(seq_to_db(checkpoint.tree_size))
+        .bind(checkpoint.root_hash.as_slice())
+        .bind(&checkpoint.note)
+        .bind(&checkpoint.frontier)
+        .bind(to_unix_micros(checkpoint.created_at))
+        .execute(&self.writer)
+        .await
+        .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn latest_checkpoint(&self) -> Result<Option<StoredCheckpoint>> {
+        let row = sqlx::query("SELECT * FROM ledger_checkpoints ORDER BY tree_size DESC LIMIT 1")
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(db_err)?;
+        row.as_ref().map(checkpoint_from_row).transpose()
+    }
+
+    async fn checkpoints(&self) -> Result<Vec<StoredCheckpoint>> {
+        let rows = sqlx::query("SELECT * FROM ledger_checkpoints ORDER BY tree_size")
+            .fetch_all(&self.reader)
+            .await
+            .map_err(db_err)?;
+        rows.iter().map(checkpoint_from_row).collect()
+    }
+}
+
+fn seq_to_db(seq: u64) -> i64 {
+    i64::try_from(seq).unwrap_or(i64::MAX)
+}
+
+/// Loads the predictions and explanations whose ids `scope` (a subquery of ids, built from
+/// integers only) selects, by id.
+async fn load_records(conn: &mut SqliteConnection, scope: &str) -> Result<HashMap<Uuid, LedgerRecord>> {
+    let mut records = HashMap::new();
+    let predictions = format!("{SELECT_PREDICTION} WHERE p.id IN ({scope})");
+    for row in sqlx::query(sqlx::AssertSqlSafe(predictions)).fetch_all(&mut *conn).await.map_err(db_err)? {
+        let event = prediction_from_row(&row)?;
+        records.insert(event.id, LedgerRecord::Prediction(Box::new(event)));
+    }
+    let explanations = format!("SELECT * FROM explanations WHERE id IN ({scope})");
+    for row in sqlx::query(sqlx::AssertSqlSafe(explanations)).fetch_all(&mut *conn).await.map_err(db_err)? {
+        let explanation = explanation_from_row(&row, "")?;
+        records.insert(explanation.id, LedgerRecord::Explanation(explanation));
+    }
+    Ok(records)
 }
 
 async fn insert_key<'e>(executor: impl sqlx::Executor<'e, Database = Sqlite>, issued: &IssuedKey) -> Result<()> {
@@ -361,12 +556,25 @@ async fn record_one(conn: &mut SqliteConnection, event: PreparedPrediction) -> R
     .await
     .map_err(db_err)?;
     let recorded = recorded_event(event, model, actor);
+    enqueue(conn, LeafKind::Prediction, recorded.id).await?;
     if let Some(explanation) = &recorded.explanation {
         insert_explanation(conn, explanation).await?;
     }
     Ok(RecordOutcome::Created(recorded))
 }
 
+/// Queues a new record for the sealer, in the transaction that writes it.
+async fn enqueue(conn: &mut SqliteConnection, kind: LeafKind, record_id: Uuid) -> Result<()> {
+    sqlx::query("INSERT INTO ledger_queue (kind, record_id) VALUES (?, ?)")
+        .bind(kind.as_str())
+        .bind(record_id)
+        .execute(conn)
+        .await
+        .map_err(db_err)?;
+    Ok(())
+}
+
+/// Inserts an explanation revision and queues it for the sealer.
 async fn insert_explanation(conn: &mut SqliteConnection, explanation: &Explanation) -> Result<()> {
     sqlx::query(
         "INSERT INTO explanations (id, prediction_ref, revision, method, method_version, payload, summary_text,
@@ -382,10 +590,10 @@ async fn insert_explanation(conn: &mut SqliteConnection, explanation: &Explanati
     .bind(explanation.status.as_str())
     .bind(to_unix_micros(explanation.generated_at))
     .bind(to_unix_micros(explanation.created_at))
-    .execute(conn)
+    .execute(&mut *conn)
     .await
     .map_err(db_err)?;
-    Ok(())
+    enqueue(conn, LeafKind::Explanation, explanation.id).await
 }
 
 /// The model version row, created on first use (the first event's metadata wins).

@@ -12,6 +12,7 @@
 use async_trait::async_trait;
 use ml_audit_core::auth::{ApiKey, IssuedKey, KeyHash, Visibility};
 use ml_audit_core::event::{NewExplanation, PreparedPrediction};
+use ml_audit_core::ledger::record::{LeafKind, LedgerRecord};
 use ml_audit_core::model::{Explanation, ModelVersion, PredictionEvent, RequestingActor};
 use ml_audit_core::query::{Page, PageRequest, PredictionFilter};
 use uuid::Uuid;
@@ -101,6 +102,75 @@ pub trait Store: Send + Sync + 'static {
     async fn list_api_keys(&self) -> Result<Vec<ApiKey>>;
     /// Revokes a key; false when no active key has that id.
     async fn revoke_api_key(&self, id: Uuid) -> Result<bool>;
+
+    // The ledger. Backends store what the sealer computed; they never hash.
+
+    /// Records written but not yet sealed, oldest first, at most `limit`.
+    async fn ledger_pending(&self, limit: u32) -> Result<Vec<PendingLeaf>>;
+    /// Appends leaves in the given order after the current last one, in one transaction that
+    /// also removes them from the pending queue. Leaves whose queue entry another sealer has
+    /// already taken are skipped. Returns the entries written. Gap-free under concurrency.
+    async fn ledger_append(&self, leaves: Vec<NewLeaf>) -> Result<Vec<SealedLeaf>>;
+    /// Number of leaves (the tree size).
+    async fn ledger_size(&self) -> Result<u64>;
+    /// Leaf hashes of `seq` in `[from, to)`, in order.
+    async fn ledger_leaf_hashes(&self, from: u64, to: u64) -> Result<Vec<[u8; 32]>>;
+    /// Leaves of `seq` in `[from, to)` with the records they commit to, as stored now (a record
+    /// is `None` when its row is missing).
+    async fn ledger_records(&self, from: u64, to: u64) -> Result<Vec<StoredLeaf>>;
+    /// Records that are neither sealed nor waiting to be: rows that did not come through
+    /// ml-audit's write path. At most `limit` of them.
+    async fn ledger_strays(&self, limit: u32) -> Result<Vec<(LeafKind, Uuid)>>;
+    /// Stores a signed checkpoint; one per tree size (a second for the same size is ignored).
+    async fn save_checkpoint(&self, checkpoint: &StoredCheckpoint) -> Result<()>;
+    async fn latest_checkpoint(&self) -> Result<Option<StoredCheckpoint>>;
+    /// Every stored checkpoint, by tree size.
+    async fn checkpoints(&self) -> Result<Vec<StoredCheckpoint>>;
+}
+
+/// A record waiting in the ledger queue.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PendingLeaf {
+    pub queue_id: i64,
+    pub record: LedgerRecord,
+}
+
+/// A leaf to append: the queue entry it seals and the hash the sealer computed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewLeaf {
+    pub queue_id: i64,
+    pub kind: LeafKind,
+    pub record_id: Uuid,
+    pub leaf_hash: [u8; 32],
+}
+
+/// A leaf as appended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SealedLeaf {
+    pub seq: u64,
+    pub kind: LeafKind,
+    pub record_id: Uuid,
+    pub leaf_hash: [u8; 32],
+}
+
+/// A leaf and the record it names, as stored now.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredLeaf {
+    pub leaf: SealedLeaf,
+    pub record: Option<LedgerRecord>,
+}
+
+/// A signed checkpoint and the tree state (compact range) it was made from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredCheckpoint {
+    pub tree_size: u64,
+    pub root_hash: [u8; 32],
+    /// The signed note, exactly as signed.
+    pub note: String,
+    /// The serialised compact range at `tree_size`, so a sealer can resume without re-reading
+    /// the log. Not trusted by `verify`, which recomputes everything.
+    pub frontier: Vec<u8>,
+    pub created_at: time::OffsetDateTime,
 }
 
 /// The stored form of a freshly recorded event, built from what was written rather than read
@@ -140,6 +210,7 @@ pub fn recorded_event(
         metadata: prepared.metadata,
         metadata_redactions: prepared.metadata_redactions,
         explanation,
+        ledger: None,
         created_at: prepared.created_at,
     }
 }

@@ -3,12 +3,15 @@
 //! when that server is unreachable.
 #![allow(dead_code, reason = "each test file uses some of these helpers")]
 
+use std::sync::Arc;
+
 use ml_audit_core::auth::Visibility;
 use ml_audit_core::event::{PredictionInput, PreparedPrediction};
 use ml_audit_core::redaction::RedactionPolicy;
 use ml_audit_postgres::PgStore;
 use ml_audit_storage::Store as _;
 use sqlx::{AssertSqlSafe, Connection as _, Executor as _, PgConnection};
+use tokio::sync::Barrier;
 use uuid::Uuid;
 
 /// The database that test databases are created from.
@@ -95,4 +98,29 @@ pub fn event(body: serde_json::Value) -> PreparedPrediction {
 /// COUNT(*) of a table.
 pub async fn count(conn: &mut PgConnection, table: &str) -> i64 {
     sqlx::query_scalar(AssertSqlSafe(format!("SELECT COUNT(*) FROM {table}"))).fetch_one(conn).await.unwrap()
+}
+
+/// Runs `work(i)` for i in 0..n at once, each released by the same barrier; results in order.
+pub async fn race<T, F, Fut>(n: usize, work: F) -> Vec<T>
+where
+    T: Send + 'static,
+    F: Fn(usize) -> Fut,
+    Fut: Future<Output = T> + Send + 'static,
+{
+    let barrier = Arc::new(Barrier::new(n));
+    let tasks: Vec<_> = (0..n)
+        .map(|i| {
+            let barrier = barrier.clone();
+            let work = work(i);
+            tokio::spawn(async move {
+                barrier.wait().await;
+                work.await
+            })
+        })
+        .collect();
+    let mut results = Vec::with_capacity(n);
+    for task in tasks {
+        results.push(task.await.expect("the task did not panic"));
+    }
+    results
 }

@@ -1,3 +1,4 @@
+pub mod ledger;
 pub mod models;
 pub mod predictions;
 pub mod system;

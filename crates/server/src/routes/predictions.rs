@@ -211,9 +211,12 @@ fn respond(state: &AppState, outcome: RecordOutcome) -> Result<(StatusCode, Json
         }
         RecordOutcome::Conflict { prediction_id } => {
             state.metrics.record_event(EventOutcome::Conflict);
-            Err(ApiError::Conflict(format!(
-                "prediction_id {prediction_id:?} is already recorded with different content; nothing was changed"
-            )))
+            Err(ApiError::Conflict {
+                message: format!(
+                    "prediction_id {prediction_id:?} is already recorded with different content; nothing was changed"
+                ),
+                field: Some("prediction_id".into()),
+            })
         }
     }
 }

@@ -3,8 +3,11 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use ml_audit_core::auth::{KeyScope, issue_key};
+use ml_audit_ledger::key::LedgerKey;
+use ml_audit_ledger::sealer::{Schedule, Sealer};
 use ml_audit_postgres::PgStore;
 use ml_audit_server::{AppState, ServerSettings};
 use ml_audit_sqlite::SqliteStore;
@@ -12,6 +15,13 @@ use ml_audit_storage::Store;
 use reqwest::{Response, StatusCode};
 use serde_json::Value;
 use tokio::sync::oneshot;
+
+/// Seal and sign only when a test asks (`POST /api/v1/ledger/checkpoint` seals first), so that a
+/// record read twice is the same record; the background sealer is tested with [`FAST_SEALING`].
+pub const ON_DEMAND_SEALING: Schedule =
+    Schedule { seal_every: Duration::from_secs(3600), checkpoint_every: Duration::from_secs(3600) };
+pub const FAST_SEALING: Schedule =
+    Schedule { seal_every: Duration::from_millis(20), checkpoint_every: Duration::from_secs(3600) };
 
 #[derive(Clone, Copy, Debug)]
 pub enum Backend {
@@ -28,6 +38,7 @@ pub struct TestApp {
     pub address: SocketAddr,
     pub admin_key: String,
     pub store: Arc<dyn Store>,
+    pub sealer: Arc<Sealer>,
     pub db_url: String,
     pub client: reqwest::Client,
     shutdown: Option<oneshot::Sender<()>>,
@@ -36,7 +47,8 @@ pub struct TestApp {
 
 impl TestApp {
     pub async fn spawn(backend: Backend) -> TestApp {
-        Self::spawn_with(backend, ServerSettings::default()).await
+        Self::spawn_with(backend, ServerSettings { ledger_schedule: ON_DEMAND_SEALING, ..ServerSettings::default() })
+            .await
     }
 
     pub async fn spawn_with(backend: Backend, settings: ServerSettings) -> TestApp {
@@ -51,7 +63,9 @@ impl TestApp {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();
         let (shutdown, stop) = oneshot::channel::<()>();
-        let state = AppState::new(store.clone(), settings);
+        let key = Arc::new(LedgerKey::ephemeral("ml-audit.test/log").expect("a valid origin"));
+        let sealer = Arc::new(Sealer::new(store.clone(), key, None).await.expect("start the sealer"));
+        let state = AppState::new(store.clone(), sealer.clone(), settings);
         tokio::spawn(ml_audit_server::serve(listener, state, async move {
             let _ = stop.await;
         }));
@@ -59,6 +73,7 @@ impl TestApp {
             address,
             admin_key: admin.secret,
             store,
+            sealer,
             db_url,
             client: reqwest::Client::new(),
             shutdown: Some(shutdown),

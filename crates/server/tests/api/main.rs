@@ -32,4 +32,5 @@ mod bad_input;
 mod explanations;
 mod immutability;
 mod ingest;
+mod ledger;
 mod query;

@@ -1,0 +1,190 @@
+//! Sealing: queued records become leaves, and checkpoints are signed over the tree.
+//!
+//! Any number of sealers (one per `serve` replica) may run against one database: the store
+//! appends leaves in one transaction under its lock, so the order is gap-free; each sealer keeps
+//! a compact range of the tree and catches up with leaves others appended before it signs.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ml_audit_core::ledger::checkpoint::Checkpoint;
+use ml_audit_core::ledger::merkle::CompactRange;
+use ml_audit_core::timestamp;
+use ml_audit_storage::{NewLeaf, Store, StoredCheckpoint};
+use tokio::sync::Mutex;
+
+use crate::key::LedgerKey;
+use crate::{LedgerError, Result};
+
+/// Records hashed and appended per store transaction.
+const SEAL_BATCH: u32 = 2000;
+/// Leaf hashes read per query when catching up with the log.
+const CATCH_UP_CHUNK: u64 = 50_000;
+
+pub struct Sealer {
+    store: Arc<dyn Store>,
+    key: Arc<LedgerKey>,
+    /// Where the latest signed checkpoint is also written, outside the database, so that a log
+    /// truncated together with its checkpoint table is still caught.
+    witness: Option<PathBuf>,
+    tree: Mutex<CompactRange>,
+}
+
+/// How often the background task seals and signs.
+#[derive(Debug, Clone, Copy)]
+pub struct Schedule {
+    pub seal_every: Duration,
+    pub checkpoint_every: Duration,
+}
+
+impl Default for Schedule {
+    fn default() -> Self {
+        Self { seal_every: Duration::from_millis(200), checkpoint_every: Duration::from_secs(60) }
+    }
+}
+
+impl Sealer {
+    /// Resumes from the latest checkpoint's compact range, after checking it against the
+    /// checkpoint's signed root.
+    pub async fn new(store: Arc<dyn Store>, key: Arc<LedgerKey>, witness: Option<PathBuf>) -> Result<Self> {
+        let tree = match store.latest_checkpoint().await? {
+            None => CompactRange::new(),
+            Some(stored) => {
+                let signed = key.verify(&stored.note)?;
+                let tree = CompactRange::from_bytes(&stored.frontier)
+                    .map_err(|e| LedgerError::Invalid(format!("stored tree state is unreadable: {e}")))?;
+                if tree.size() != signed.tree_size || tree.root() != signed.root {
+                    return Err(LedgerError::Invalid(format!(
+                        "the stored tree state does not match the signed checkpoint at size {}; run `ml-audit verify`",
+                        signed.tree_size
+                    )));
+                }
+                tree
+            }
+        };
+        Ok(Self { store, key, witness, tree: Mutex::new(tree) })
+    }
+
+    pub fn key(&self) -> &LedgerKey {
+        &self.key
+    }
+
+    /// Seals everything queued now; returns how many leaves this sealer appended.
+    pub async fn seal_pending(&self) -> Result<usize> {
+        let mut total = 0;
+        loop {
+            let pending = self.store.ledger_pending(SEAL_BATCH).await?;
+            let full = pending.len() == SEAL_BATCH as usize;
+            if pending.is_empty() {
+                return Ok(total);
+            }
+            let leaves = pending
+                .into_iter()
+                .map(|pending| NewLeaf {
+                    queue_id: pending.queue_id,
+                    kind: pending.record.kind(),
+                    record_id: pending.record.record_id(),
+                    leaf_hash: pending.record.leaf_hash(),
+                })
+                .collect();
+            total += self.store.ledger_append(leaves).await?.len();
+            if !full {
+                return Ok(total);
+            }
+        }
+    }
+
+    /// Signs a checkpoint over the whole log as it is now (after sealing what is queued), stores
+    /// it and writes the witness file. Returns the latest checkpoint when the log has not grown.
+    pub async fn checkpoint(&self) -> Result<StoredCheckpoint> {
+        self.seal_pending().await?;
+        let tree = self.caught_up_tree().await?;
+        if let Some(latest) = self.store.latest_checkpoint().await?
+            && latest.tree_size == tree.size()
+        {
+            return Ok(latest);
+        }
+        let checkpoint = Checkpoint {
+            origin: self.key.origin().to_owned(),
+            tree_size: tree.size(),
+            root: tree.root(),
+            time: timestamp::now(),
+        };
+        let stored = StoredCheckpoint {
+            tree_size: checkpoint.tree_size,
+            root_hash: checkpoint.root,
+            note: self.key.sign(&checkpoint)?,
+            frontier: tree.to_bytes(),
+            created_at: checkpoint.time,
+        };
+        self.store.save_checkpoint(&stored).await?;
+        if let Some(path) = &self.witness {
+            write_witness(path, &stored.note)?;
+        }
+        Ok(stored)
+    }
+
+    /// The periodic checkpoint: an empty log has nothing worth signing yet.
+    async fn checkpoint_if_not_empty(&self) -> Result<()> {
+        if self.store.ledger_size().await? > 0 || !self.store.ledger_pending(1).await?.is_empty() {
+            self.checkpoint().await?;
+        }
+        Ok(())
+    }
+
+    /// The local tree, extended with every leaf appended since (by any sealer).
+    async fn caught_up_tree(&self) -> Result<tokio::sync::MutexGuard<'_, CompactRange>> {
+        let mut tree = self.tree.lock().await;
+        let size = self.store.ledger_size().await?;
+        if tree.size() > size {
+            return Err(LedgerError::Invalid(format!(
+                "the log has {size} leaves but this sealer has seen {}: leaves were removed; run `ml-audit verify`",
+                tree.size()
+            )));
+        }
+        while tree.size() < size {
+            let to = size.min(tree.size() + CATCH_UP_CHUNK);
+            let hashes = self.store.ledger_leaf_hashes(tree.size(), to).await?;
+            if hashes.len() as u64 != to - tree.size() {
+                return Err(LedgerError::Invalid(format!(
+                    "entries {}..{to} of the log are not all there: entries were removed; run `ml-audit verify`",
+                    tree.size()
+                )));
+            }
+            for hash in hashes {
+                tree.append(hash);
+            }
+        }
+        Ok(tree)
+    }
+
+    /// Seals and signs on `schedule` until the runtime stops. Errors are logged, never fatal:
+    /// unsealed records stay queued and are sealed on the next round.
+    pub fn spawn(self: Arc<Self>, schedule: Schedule) -> tokio::task::JoinHandle<()> {
+        tokio::spawn(async move {
+            let start = tokio::time::Instant::now();
+            let mut seal = tokio::time::interval_at(start + schedule.seal_every, schedule.seal_every);
+            let mut sign = tokio::time::interval_at(start + schedule.checkpoint_every, schedule.checkpoint_every);
+            seal.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            sign.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                let outcome = tokio::select! {
+                    _ = seal.tick() => self.seal_pending().await.map(drop),
+                    _ = sign.tick() => self.checkpoint_if_not_empty().await,
+                };
+                if let Err(error) = outcome {
+                    tracing::error!(%error, "ledger sealing failed; will retry");
+                }
+            }
+        })
+    }
+}
+
+/// Replaces the witness file atomically, so a crash never leaves half a checkpoint.
+fn write_witness(path: &std::path::Path, note: &str) -> Result<()> {
+    let failed = |e: std::io::Error| LedgerError::Key { path: path.display().to_string(), message: e.to_string() };
+    let temporary = path.with_extension("tmp");
+    std::fs::write(&temporary, note).map_err(failed)?;
+    std::fs::rename(&temporary, path).map_err(failed)
+}

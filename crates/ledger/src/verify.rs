@@ -1,0 +1,224 @@
+//! `ml-audit verify`: recompute every leaf from the stored rows, rebuild the tree, and check it
+//! against every signed checkpoint. Trusts nothing the database says about itself: leaf hashes
+//! are recomputed, roots are recomputed, checkpoint signatures are checked with the public key.
+
+use ml_audit_core::ledger::checkpoint::Checkpoint;
+use ml_audit_core::ledger::merkle::CompactRange;
+use ml_audit_storage::Store;
+
+use crate::Result;
+use crate::key::LedgerVerifier;
+
+/// Leaves read and checked per store query.
+const CHUNK: u64 = 10_000;
+/// Most rows outside the ledger listed in a report.
+const STRAYS_LISTED: u32 = 20;
+
+/// One thing found wrong, with the ledger position it concerns when there is one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub seq: Option<u64>,
+    pub message: String,
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.seq {
+            Some(seq) => write!(f, "entry {seq}: {}", self.message),
+            None => f.write_str(&self.message),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Report {
+    pub leaves: u64,
+    pub checkpoints: usize,
+    /// In the order found: the first is the first bad entry.
+    pub problems: Vec<Problem>,
+}
+
+impl Report {
+    pub fn intact(&self) -> bool {
+        self.problems.is_empty()
+    }
+}
+
+/// Checks the whole log. `witness` is a checkpoint note kept outside the database (the sealer's
+/// witness file), checked like the stored ones. `progress(done, total)` is called per chunk.
+pub async fn verify_log(
+    store: &dyn Store,
+    verifier: &LedgerVerifier,
+    witness: Option<&str>,
+    progress: &mut (dyn FnMut(u64, u64) + Send),
+) -> Result<Report> {
+    let mut report = Report::default();
+    let size = store.ledger_size().await?;
+    let mut checkpoints = signed_checkpoints(store, verifier, witness, &mut report).await?;
+    checkpoints.sort_by_key(|c| c.tree_size);
+    checkpoints.dedup_by(|a, b| a.tree_size == b.tree_size && a.root == b.root);
+    if let Some(largest) = checkpoints.last().filter(|c| c.tree_size > size) {
+        report.problems.push(Problem {
+            seq: Some(size),
+            message: format!(
+                "the log ends after {size} entries but a signed checkpoint covers {}: entries were removed from the end",
+                largest.tree_size
+            ),
+        });
+    }
+    let mut tree = CompactRange::new();
+    let mut next_checkpoint = checkpoints.iter().peekable();
+    // A checkpoint of size 0 commits to the empty tree.
+    check_roots(&tree, &mut next_checkpoint, &mut report);
+    let mut from = 0;
+    while from < size {
+        let to = size.min(from + CHUNK);
+        for stored in store.ledger_records(from, to).await? {
+            let seq = stored.leaf.seq;
+            if seq != tree.size() {
+                report.problems.push(Problem {
+                    seq: Some(tree.size()),
+                    message: format!("missing: the next stored entry is {seq}"),
+                });
+            }
+            match &stored.record {
+                None => report.problems.push(Problem {
+                    seq: Some(seq),
+                    message: format!(
+                        "the {} {} it seals is missing (deleted)",
+                        stored.leaf.kind, stored.leaf.record_id
+                    ),
+                }),
+                Some(record) if record.leaf_hash() != stored.leaf.leaf_hash => report.problems.push(Problem {
+                    seq: Some(seq),
+                    message: format!(
+                        "the {} {} was altered: its stored content hashes to {}, its sealed leaf is {}",
+                        stored.leaf.kind,
+                        stored.leaf.record_id,
+                        hex::encode(record.leaf_hash()),
+                        hex::encode(stored.leaf.leaf_hash)
+                    ),
+                }),
+                Some(_) => {}
+            }
+            tree.append(stored.leaf.leaf_hash);
+            check_roots(&tree, &mut next_checkpoint, &mut report);
+        }
+        from = to;
+        progress(from, size);
+    }
+    for (kind, id) in store.ledger_strays(STRAYS_LISTED).await? {
+        report.problems.push(Problem {
+            seq: None,
+            message: format!(
+                "the {kind} {id} is in the database but not in the ledger: inserted behind ml-audit's back"
+            ),
+        });
+    }
+    report.leaves = tree.size();
+    report.checkpoints = checkpoints.len();
+    Ok(report)
+}
+
+/// Every stored checkpoint (and the witness) whose signature verifies; the others are problems.
+async fn signed_checkpoints(
+    store: &dyn Store,
+    verifier: &LedgerVerifier,
+    witness: Option<&str>,
+    report: &mut Report,
+) -> Result<Vec<Checkpoint>> {
+    let mut signed = Vec::new();
+    for stored in store.checkpoints().await? {
+        match verifier.verify(&stored.note) {
+            Ok(checkpoint) if checkpoint.tree_size == stored.tree_size && checkpoint.root == stored.root_hash => {
+                signed.push(checkpoint)
+            }
+            Ok(_) => report.problems.push(Problem {
+                seq: None,
+                message: format!("the checkpoint stored for size {} does not match its signed note", stored.tree_size),
+            }),
+            Err(error) => report.problems.push(Problem {
+                seq: None,
+                message: format!(
+                    "the checkpoint at size {} is not signed by the ledger key (forged or re-signed): {error}",
+                    stored.tree_size
+                ),
+            }),
+        }
+    }
+    if let Some(note) = witness {
+        match verifier.verify(note) {
+            Ok(checkpoint) => signed.push(checkpoint),
+            Err(error) => report
+                .problems
+                .push(Problem { seq: None, message: format!("the witness checkpoint does not verify: {error}") }),
+        }
+    }
+    Ok(signed)
+}
+
+fn check_roots<'a>(
+    tree: &CompactRange,
+    checkpoints: &mut std::iter::Peekable<impl Iterator<Item = &'a Checkpoint>>,
+    report: &mut Report,
+) {
+    while let Some(checkpoint) = checkpoints.next_if(|c| c.tree_size == tree.size()) {
+        if checkpoint.root != tree.root() {
+            report.problems.push(Problem {
+                seq: Some(tree.size().saturating_sub(1)),
+                message: format!(
+                    "the log's first {} entries do not match the signed checkpoint of that size (root {} signed, {} now): \
+                     entries were altered, removed, inserted or reordered",
+                    tree.size(),
+                    hex::encode(checkpoint.root),
+                    hex::encode(tree.root())
+                ),
+            });
+        }
+    }
+}
+
+/// Checks one exported record offline: the proof file that `GET /api/v1/predictions/{ref}/proof`
+/// returns, against a signed checkpoint of the same tree size. Needs nothing but the files and
+/// the public key. Returns the checkpoint the record is proven to be in.
+pub fn verify_exported_proof(proof: &serde_json::Value, note: &str, verifier: &LedgerVerifier) -> Result<Checkpoint> {
+    use base64::Engine as _;
+    use ml_audit_core::ledger::merkle;
+
+    let field = |name: &str| proof.get(name).ok_or_else(|| invalid(format!("the proof has no {name:?}")));
+    let number = |name: &str| field(name)?.as_u64().ok_or_else(|| invalid(format!("{name:?} is not a whole number")));
+    let hash = |text: Option<&str>, what: &str| {
+        text.and_then(|t| hex::decode(t).ok())
+            .and_then(|bytes| <[u8; 32]>::try_from(bytes).ok())
+            .ok_or_else(|| invalid(format!("{what} is not a hex SHA-256 hash")))
+    };
+    let leaf_index = number("leaf_index")?;
+    let tree_size = number("tree_size")?;
+    let leaf_data = base64::engine::general_purpose::STANDARD
+        .decode(field("leaf_data")?.as_str().unwrap_or_default())
+        .map_err(|_| invalid("\"leaf_data\" is not base64".into()))?;
+    let leaf_hash = merkle::leaf_hash(&leaf_data);
+    if leaf_hash != hash(field("leaf_hash")?.as_str(), "\"leaf_hash\"")? {
+        return Err(invalid("leaf_data does not hash to leaf_hash: the record was altered".into()));
+    }
+    let path = field("inclusion_path")?
+        .as_array()
+        .ok_or_else(|| invalid("\"inclusion_path\" is not a list".into()))?
+        .iter()
+        .map(|h| hash(h.as_str(), "an inclusion_path entry"))
+        .collect::<Result<Vec<_>>>()?;
+    let checkpoint = verifier.verify(note)?;
+    if checkpoint.tree_size != tree_size {
+        return Err(invalid(format!(
+            "the proof is for a tree of {tree_size} leaves, the checkpoint for {}",
+            checkpoint.tree_size
+        )));
+    }
+    merkle::verify_inclusion(&leaf_hash, leaf_index, tree_size, &path, &checkpoint.root)
+        .map_err(|e| invalid(format!("the record is not in the checkpointed log: {e}")))?;
+    Ok(checkpoint)
+}
+
+fn invalid(message: String) -> crate::LedgerError {
+    crate::LedgerError::Invalid(message)
+}

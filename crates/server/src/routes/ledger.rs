@@ -1,0 +1,173 @@
+//! `/api/v1/ledger` and a prediction's inclusion proof: what an auditor needs to check, without
+//! trusting this server, that a record is in the log the signed checkpoints commit to.
+
+use axum::Json;
+use axum::Router;
+use axum::extract::{RawQuery, State};
+use axum::http::StatusCode;
+use axum::routing::get;
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use ml_audit_core::FieldError;
+use ml_audit_core::ledger::record::LedgerRecord;
+use ml_audit_core::timestamp::format_rfc3339;
+use ml_audit_ledger::proofs;
+use ml_audit_storage::{PredictionRef, StoredCheckpoint};
+
+use crate::auth::{Admin, Authorized, Read};
+use crate::body::PathParam;
+use crate::error::{ApiError, ErrorBody};
+use crate::routes::predictions::{no_parameters, query_pairs};
+use crate::state::AppState;
+use crate::wire::{CheckpointOut, ConsistencyProofOut, InclusionProofOut, PublicKeyOut};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/ledger/checkpoint", get(latest_checkpoint).post(create_checkpoint))
+        .route("/ledger/public-key", get(public_key))
+        .route("/ledger/consistency", get(consistency_proof))
+        .route("/predictions/{reference}/proof", get(inclusion_proof))
+}
+
+/// The latest signed checkpoint.
+#[utoipa::path(get, path = "/api/v1/ledger/checkpoint", tag = "ledger", security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The latest checkpoint", body = CheckpointOut),
+        (status = 404, description = "No checkpoint yet", body = ErrorBody),
+    ))]
+async fn latest_checkpoint(
+    _caller: Authorized<Read>,
+    State(state): State<AppState>,
+    RawQuery(query): RawQuery,
+) -> Result<Json<CheckpointOut>, ApiError> {
+    no_parameters(query)?;
+    let latest = state.store.latest_checkpoint().await?.ok_or(ApiError::NotFound("checkpoint"))?;
+    Ok(Json(checkpoint_out(latest)))
+}
+
+/// Seal everything recorded so far and sign a checkpoint now (admin).
+#[utoipa::path(post, path = "/api/v1/ledger/checkpoint", tag = "ledger", security(("bearer" = [])),
+    responses((status = 201, description = "The checkpoint over the whole log", body = CheckpointOut)))]
+async fn create_checkpoint(
+    _caller: Authorized<Admin>,
+    State(state): State<AppState>,
+) -> Result<(StatusCode, Json<CheckpointOut>), ApiError> {
+    let checkpoint = state.sealer.checkpoint().await?;
+    Ok((StatusCode::CREATED, Json(checkpoint_out(checkpoint))))
+}
+
+/// The public key that signs checkpoints, as a C2SP verifier key.
+#[utoipa::path(get, path = "/api/v1/ledger/public-key", tag = "ledger", security(("bearer" = [])),
+    responses((status = 200, description = "The checkpoint signing key", body = PublicKeyOut)))]
+async fn public_key(_caller: Authorized<Read>, State(state): State<AppState>) -> Json<PublicKeyOut> {
+    let verifier = state.sealer.key().verifier();
+    Json(PublicKeyOut { key_name: verifier.name().to_owned(), vkey: verifier.vkey() })
+}
+
+/// Proof that a prediction is leaf `leaf_index` of the tree of `tree_size` leaves.
+#[utoipa::path(get, path = "/api/v1/predictions/{reference}/proof", tag = "ledger",
+    params(
+        ("reference" = String, Path, description = "The prediction's id (UUID) or prediction_id"),
+        ("tree_size" = Option<u64>, Query, description = "Default: the latest checkpoint's size"),
+    ),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The record, its leaf and its audit path", body = InclusionProofOut),
+        (status = 404, description = "No such prediction visible to this key", body = ErrorBody),
+        (status = 409, description = "Not sealed yet, or not covered by a checkpoint yet", body = ErrorBody),
+    ))]
+async fn inclusion_proof(
+    caller: Authorized<Read>,
+    State(state): State<AppState>,
+    PathParam(reference): PathParam,
+    RawQuery(query): RawQuery,
+) -> Result<Json<InclusionProofOut>, ApiError> {
+    let tree_size = single_number(query, "tree_size")?;
+    let event = state.store.get_prediction(&caller.visibility, &PredictionRef(reference)).await?;
+    let entry = event.ledger.ok_or_else(|| ApiError::Conflict {
+        message: "this prediction is not sealed yet; retry in a moment".into(),
+        field: None,
+    })?;
+    let tree_size = match tree_size {
+        Some(size) => size,
+        None => state.store.latest_checkpoint().await?.map_or(0, |c| c.tree_size),
+    };
+    if tree_size <= entry.seq {
+        return Err(ApiError::Conflict {
+            message: format!(
+                "leaf {} is not in a tree of {tree_size} leaves; ask for a larger tree_size or sign a newer checkpoint",
+                entry.seq
+            ),
+            field: Some("tree_size".into()),
+        });
+    }
+    let path = proofs::inclusion(state.store.as_ref(), entry.seq, tree_size).await?;
+    let checkpoint = state.store.checkpoints().await?.into_iter().find(|c| c.tree_size == tree_size).map(|c| c.note);
+    let record = LedgerRecord::Prediction(Box::new(event));
+    Ok(Json(InclusionProofOut {
+        leaf_index: entry.seq,
+        tree_size,
+        leaf_hash: hex::encode(entry.leaf_hash),
+        leaf_data: STANDARD.encode(record.canonical_bytes()),
+        record: record.canonical_document(),
+        inclusion_path: path.iter().map(hex::encode).collect(),
+        checkpoint,
+    }))
+}
+
+/// Proof that the tree of `from` leaves is a prefix of the tree of `to` leaves.
+#[utoipa::path(get, path = "/api/v1/ledger/consistency", tag = "ledger",
+    params(("from" = u64, Query), ("to" = u64, Query)),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The consistency proof", body = ConsistencyProofOut),
+        (status = 400, description = "Bad or missing from/to", body = ErrorBody),
+    ))]
+async fn consistency_proof(
+    _caller: Authorized<Read>,
+    State(state): State<AppState>,
+    RawQuery(query): RawQuery,
+) -> Result<Json<ConsistencyProofOut>, ApiError> {
+    let pairs = query_pairs(query)?;
+    let mut from = None;
+    let mut to = None;
+    for (name, value) in &pairs {
+        let slot = match name.as_str() {
+            "from" => &mut from,
+            "to" => &mut to,
+            _ => return Err(ApiError::bad_query(FieldError::new(name.as_str(), "is not a known query parameter"))),
+        };
+        *slot = Some(parse_number(name, value)?);
+    }
+    let from = from.ok_or_else(|| ApiError::bad_query(FieldError::new("from", "is required")))?;
+    let to = to.ok_or_else(|| ApiError::bad_query(FieldError::new("to", "is required")))?;
+    if from == 0 || from > to {
+        return Err(ApiError::bad_query(FieldError::new("from", "must be from 1 to `to`")));
+    }
+    let proof = proofs::consistency(state.store.as_ref(), from, to).await?;
+    Ok(Json(ConsistencyProofOut { from, to, proof: proof.iter().map(hex::encode).collect() }))
+}
+
+fn checkpoint_out(checkpoint: StoredCheckpoint) -> CheckpointOut {
+    CheckpointOut {
+        tree_size: checkpoint.tree_size,
+        root_hash: hex::encode(checkpoint.root_hash),
+        note: checkpoint.note,
+        created_at: format_rfc3339(checkpoint.created_at),
+    }
+}
+
+fn single_number(query: Option<String>, name: &str) -> Result<Option<u64>, ApiError> {
+    let mut found = None;
+    for (key, value) in query_pairs(query)? {
+        if key != name {
+            return Err(ApiError::bad_query(FieldError::new(key, "is not a known query parameter")));
+        }
+        found = Some(parse_number(&key, &value)?);
+    }
+    Ok(found)
+}
+
+fn parse_number(name: &str, value: &str) -> Result<u64, ApiError> {
+    value.parse().map_err(|_| ApiError::bad_query(FieldError::new(name, "must be a whole number")))
+}

@@ -1,0 +1,396 @@
+//! The tamper-evident ledger over HTTP, and `verify` against an attacker with a SQL shell:
+//! append-only triggers dropped, then rows updated, deleted, inserted, reordered.
+
+use std::time::Duration;
+
+use base64::Engine as _;
+use ml_audit_core::ledger::checkpoint::Checkpoint;
+use ml_audit_core::ledger::merkle::{self, Hash};
+use ml_audit_ledger::key::LedgerKey;
+use ml_audit_ledger::verify::{Report, verify_exported_proof, verify_log};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use ml_audit_server::ServerSettings;
+
+use crate::helpers::{Backend, FAST_SEALING, TestApp, event, with};
+
+on_both_backends!(
+    every_prediction_and_explanation_is_sealed_in_one_order,
+    an_inclusion_proof_verifies_against_the_signed_checkpoint_offline,
+    consistency_proofs_link_successive_checkpoints,
+    an_untouched_log_verifies,
+    verify_catches_a_changed_prediction_field,
+    verify_catches_a_changed_explanation,
+    verify_catches_a_changed_model_or_actor_row,
+    verify_catches_a_deleted_prediction,
+    verify_catches_an_inserted_prediction,
+    verify_catches_two_swapped_entries,
+    verify_catches_a_truncated_tail,
+    verify_catches_a_forged_or_re_signed_checkpoint,
+);
+
+/// Records `n` predictions (every third with an explanation attached after), seals them and
+/// signs a checkpoint; returns the stored predictions.
+async fn filled(app: &TestApp, n: usize) -> Vec<Value> {
+    let mut stored = Vec::new();
+    for i in 0..n {
+        let body = with(
+            with(event(if i % 2 == 0 { "fraud" } else { "credit" }), "prediction_id", json!(format!("p-{i}"))),
+            "actor",
+            json!({"actor_type": "user", "actor_id": format!("u{}", i % 3), "tenant_id": "acme"}),
+        );
+        let prediction = app.record(&body).await;
+        if i % 3 == 0 {
+            let path = format!("/api/v1/predictions/p-{i}/explanation");
+            let attached = app.post(&path, &app.admin_key, &json!({"method": "shap", "payload": {"age": 0.1}})).await;
+            assert_eq!(attached.status(), StatusCode::CREATED);
+        }
+        stored.push(prediction);
+    }
+    let checkpoint = app.post("/api/v1/ledger/checkpoint", &app.admin_key, &json!({})).await;
+    assert_eq!(checkpoint.status(), StatusCode::CREATED);
+    stored
+}
+
+async fn checkpoint(app: &TestApp) -> Value {
+    app.post("/api/v1/ledger/checkpoint", &app.admin_key, &json!({})).await.json().await.unwrap()
+}
+
+async fn verify(app: &TestApp) -> Report {
+    let verifier = app.sealer.key().verifier().clone();
+    verify_log(app.store.as_ref(), &verifier, None, &mut |_, _| {}).await.expect("verify runs")
+}
+
+fn hex_hash(value: &Value) -> Hash {
+    hex::decode(value.as_str().unwrap()).unwrap().try_into().unwrap()
+}
+
+async fn every_prediction_and_explanation_is_sealed_in_one_order(backend: Backend) {
+    let settings = ServerSettings { ledger_schedule: FAST_SEALING, ..ServerSettings::default() };
+    let app = TestApp::spawn_with(backend, settings).await;
+    let stored = filled(&app, 6).await;
+    // 6 predictions + 2 explanations (p-0, p-3) = 8 leaves.
+    let head = checkpoint(&app).await;
+    assert_eq!(head["tree_size"], 8);
+    let mut seqs = Vec::new();
+    for prediction in &stored {
+        let shown: Value = app
+            .get(&format!("/api/v1/predictions/{}", prediction["id"].as_str().unwrap()), &app.admin_key)
+            .await
+            .json()
+            .await
+            .unwrap();
+        seqs.push(shown["ledger"]["seq"].as_u64().expect("sealed"));
+        assert_eq!(shown["ledger"]["leaf_hash"].as_str().unwrap().len(), 64);
+    }
+    let mut sorted = seqs.clone();
+    sorted.sort();
+    sorted.dedup();
+    assert_eq!(sorted.len(), 6, "each prediction has its own leaf: {seqs:?}");
+    assert!(seqs.windows(2).all(|w| w[0] < w[1]), "sealed in the order written: {seqs:?}");
+    // A prediction recorded now is sealed shortly after, by the background sealer.
+    let late = app.record(&with(event("m"), "prediction_id", json!("late"))).await;
+    assert!(late["ledger"].is_null(), "a write is answered at commit, before it is sealed");
+    let mut sealed = Value::Null;
+    for _ in 0..200 {
+        sealed =
+            app.get("/api/v1/predictions/late", &app.admin_key).await.json::<Value>().await.unwrap()["ledger"].clone();
+        if !sealed.is_null() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert_eq!(sealed["seq"], 8);
+}
+
+async fn an_inclusion_proof_verifies_against_the_signed_checkpoint_offline(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    filled(&app, 5).await;
+    let proof: Value = app.get("/api/v1/predictions/p-2/proof", &app.admin_key).await.json().await.unwrap();
+    let note = proof["checkpoint"].as_str().expect("the latest checkpoint covers it").to_owned();
+    let public: Value = app.get("/api/v1/ledger/public-key", &app.admin_key).await.json().await.unwrap();
+    let verifier = ml_audit_ledger::key::LedgerVerifier::from_vkey(public["vkey"].as_str().unwrap()).unwrap();
+    let signed: Checkpoint = verify_exported_proof(&proof, &note, &verifier).expect("the record verifies");
+    assert_eq!(signed.tree_size, proof["tree_size"].as_u64().unwrap());
+    // The leaf commits to the record as the API shows it.
+    let data = base64::engine::general_purpose::STANDARD.decode(proof["leaf_data"].as_str().unwrap()).unwrap();
+    let document: Value = serde_json::from_slice(&data).unwrap();
+    assert_eq!(document, proof["record"]);
+    assert_eq!(document["prediction_id"], "p-2");
+    // Any flipped bit in the record or the path fails.
+    let mut altered = proof.clone();
+    let mut bytes = data.clone();
+    bytes[10] ^= 1;
+    altered["leaf_data"] = json!(base64::engine::general_purpose::STANDARD.encode(bytes));
+    assert!(verify_exported_proof(&altered, &note, &verifier).is_err());
+    let mut altered = proof.clone();
+    let first = altered["inclusion_path"][0].as_str().unwrap().to_owned();
+    altered["inclusion_path"][0] = json!(format!("{}{}", if first.starts_with('0') { "1" } else { "0" }, &first[1..]));
+    assert!(verify_exported_proof(&altered, &note, &verifier).is_err());
+    // A checkpoint signed by another key is refused.
+    let forger = LedgerKey::ephemeral("ml-audit.test/log").unwrap();
+    let signed_tree = verifier.verify(&note).unwrap();
+    let forged = forger.sign(&signed_tree).unwrap();
+    assert!(verify_exported_proof(&proof, &forged, &verifier).is_err());
+    // Proofs are tenant-scoped like the predictions.
+    let globex = app.key(ml_audit_core::auth::KeyScope::Read, Some("globex")).await;
+    assert_eq!(app.get("/api/v1/predictions/p-2/proof", &globex).await.status(), StatusCode::NOT_FOUND);
+}
+
+async fn consistency_proofs_link_successive_checkpoints(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    filled(&app, 3).await;
+    let old = checkpoint(&app).await;
+    for i in 0..4 {
+        app.record(&with(event("m"), "prediction_id", json!(format!("more-{i}")))).await;
+    }
+    let new = checkpoint(&app).await;
+    let (m, n) = (old["tree_size"].as_u64().unwrap(), new["tree_size"].as_u64().unwrap());
+    assert!(n > m);
+    let proof: Value =
+        app.get(&format!("/api/v1/ledger/consistency?from={m}&to={n}"), &app.admin_key).await.json().await.unwrap();
+    let path: Vec<Hash> = proof["proof"].as_array().unwrap().iter().map(hex_hash).collect();
+    merkle::verify_consistency(m, n, &hex_hash(&old["root_hash"]), &hex_hash(&new["root_hash"]), &path)
+        .expect("consistent");
+    assert!(
+        merkle::verify_consistency(m, n, &hex_hash(&new["root_hash"]), &hex_hash(&new["root_hash"]), &path).is_err()
+    );
+    let bad = app.get("/api/v1/ledger/consistency?from=0&to=2", &app.admin_key).await;
+    assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
+    let beyond = app.get(&format!("/api/v1/ledger/consistency?from=1&to={}", n + 5), &app.admin_key).await;
+    assert_eq!(beyond.status(), StatusCode::BAD_REQUEST);
+}
+
+async fn an_untouched_log_verifies(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    filled(&app, 7).await;
+    let report = verify(&app).await;
+    assert!(report.intact(), "{:?}", report.problems);
+    assert_eq!(report.leaves, 7 + 3);
+    assert_eq!(report.checkpoints, 1);
+}
+
+async fn verify_catches_a_changed_prediction_field(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let stored = filled(&app, 5).await;
+    let attacker = Attacker::connect(&app, backend).await;
+    attacker.run("UPDATE predictions SET decision_outcome = 'approved' WHERE prediction_id = 'p-3'").await;
+    let report = verify(&app).await;
+    let id = stored[3]["id"].as_str().unwrap();
+    assert_eq!(report.problems.len(), 1, "{:?}", report.problems);
+    assert!(
+        report.problems[0].message.contains("altered") && report.problems[0].message.contains(id),
+        "{:?}",
+        report.problems
+    );
+}
+
+async fn verify_catches_a_changed_explanation(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    filled(&app, 4).await;
+    let attacker = Attacker::connect(&app, backend).await;
+    attacker.run("UPDATE explanations SET summary_text = 'benign'").await;
+    let report = verify(&app).await;
+    assert_eq!(
+        report.problems.iter().filter(|p| p.message.contains("explanation") && p.message.contains("altered")).count(),
+        2,
+        "{:?}",
+        report.problems
+    );
+}
+
+async fn verify_catches_a_changed_model_or_actor_row(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    filled(&app, 4).await;
+    let attacker = Attacker::connect(&app, backend).await;
+    attacker.run("UPDATE model_versions SET framework = 'forged' WHERE model_name = 'credit'").await;
+    let report = verify(&app).await;
+    // p-1 and p-3 use the credit model.
+    assert_eq!(report.problems.len(), 2, "{:?}", report.problems);
+    let app = TestApp::spawn(backend).await;
+    filled(&app, 4).await;
+    let attacker = Attacker::connect(&app, backend).await;
+    attacker.run("UPDATE actors SET actor_id = 'someone-else' WHERE actor_id = 'u0'").await;
+    let report = verify(&app).await;
+    // p-0 and p-3 were asked for by u0.
+    assert_eq!(report.problems.len(), 2, "{:?}", report.problems);
+}
+
+async fn verify_catches_a_deleted_prediction(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    filled(&app, 5).await;
+    let attacker = Attacker::connect(&app, backend).await;
+    attacker.run("DELETE FROM predictions WHERE prediction_id = 'p-4'").await;
+    let report = verify(&app).await;
+    assert!(report.problems[0].message.contains("missing (deleted)"), "{:?}", report.problems);
+}
+
+async fn verify_catches_an_inserted_prediction(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    filled(&app, 3).await;
+    let attacker = Attacker::connect(&app, backend).await;
+    attacker.insert_copy_of("p-1", Uuid::now_v7(), "slipped-in").await;
+    let report = verify(&app).await;
+    assert!(report.problems.iter().any(|p| p.message.contains("not in the ledger")), "{:?}", report.problems);
+    // The inserted row is visible through the API, but never gets a ledger entry.
+    let shown: Value = app.get("/api/v1/predictions/slipped-in", &app.admin_key).await.json().await.unwrap();
+    assert!(shown["ledger"].is_null());
+}
+
+async fn verify_catches_two_swapped_entries(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    filled(&app, 4).await;
+    let attacker = Attacker::connect(&app, backend).await;
+    // Reorder history: leaves 1 and 2 trade places (leaf hashes and records move together).
+    attacker.run("UPDATE ledger_entries SET seq = 1000 WHERE seq = 1").await;
+    attacker.run("UPDATE ledger_entries SET seq = 1 WHERE seq = 2").await;
+    attacker.run("UPDATE ledger_entries SET seq = 2 WHERE seq = 1000").await;
+    let report = verify(&app).await;
+    assert!(
+        report.problems.iter().any(|p| p.message.contains("do not match the signed checkpoint")),
+        "{:?}",
+        report.problems
+    );
+}
+
+async fn verify_catches_a_truncated_tail(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    filled(&app, 4).await;
+    let attacker = Attacker::connect(&app, backend).await;
+    // The newest leaf (p-3's explanation) and its record disappear without a trace.
+    attacker.run("DELETE FROM ledger_entries WHERE seq = (SELECT MAX(seq) FROM ledger_entries)").await;
+    attacker
+        .run("DELETE FROM explanations WHERE prediction_ref = (SELECT id FROM predictions WHERE prediction_id = 'p-3')")
+        .await;
+    let report = verify(&app).await;
+    assert!(report.problems[0].message.contains("entries were removed from the end"), "{:?}", report.problems);
+}
+
+async fn verify_catches_a_forged_or_re_signed_checkpoint(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    filled(&app, 3).await;
+    // Another key signs the real tree head: a forged checkpoint.
+    let forger = LedgerKey::ephemeral("ml-audit.test/log").unwrap();
+    let head = checkpoint(&app).await;
+    let mut tree = app.sealer.key().verify(head["note"].as_str().unwrap()).unwrap();
+    tree.tree_size += 1;
+    let attacker = Attacker::connect(&app, backend).await;
+    attacker.insert_checkpoint(&tree, &forger.sign(&tree).unwrap()).await;
+    let report = verify(&app).await;
+    assert!(
+        report.problems.iter().any(|p| p.message.contains("not signed by the ledger key")),
+        "{:?}",
+        report.problems
+    );
+    // The real checkpoint re-signed by another key (as after rewriting history) is caught too.
+    let app = TestApp::spawn(backend).await;
+    filled(&app, 3).await;
+    let head = checkpoint(&app).await;
+    let tree = app.sealer.key().verify(head["note"].as_str().unwrap()).unwrap();
+    let attacker = Attacker::connect(&app, backend).await;
+    attacker.run(&format!("UPDATE ledger_checkpoints SET note = '{}'", forger.sign(&tree).unwrap())).await;
+    let report = verify(&app).await;
+    assert!(
+        report.problems.iter().any(|p| p.message.contains("not signed by the ledger key")),
+        "{:?}",
+        report.problems
+    );
+}
+
+/// A person with a SQL shell on the database: disables the append-only triggers and edits rows.
+enum Attacker {
+    Sqlite(sqlx::SqlitePool),
+    Postgres(sqlx::PgPool),
+}
+
+impl Attacker {
+    async fn connect(app: &TestApp, backend: Backend) -> Attacker {
+        let attacker = match backend {
+            Backend::Sqlite => Attacker::Sqlite(sqlx::SqlitePool::connect(&app.db_url).await.unwrap()),
+            Backend::Postgres => Attacker::Postgres(sqlx::PgPool::connect(&app.db_url).await.unwrap()),
+        };
+        match &attacker {
+            Attacker::Sqlite(pool) => {
+                let triggers: Vec<String> = sqlx::query_scalar("SELECT name FROM sqlite_master WHERE type = 'trigger'")
+                    .fetch_all(pool)
+                    .await
+                    .unwrap();
+                for trigger in triggers {
+                    attacker.run(&format!("DROP TRIGGER {trigger}")).await;
+                }
+            }
+            Attacker::Postgres(_) => {
+                for table in
+                    ["predictions", "explanations", "model_versions", "actors", "ledger_entries", "ledger_checkpoints"]
+                {
+                    attacker.run(&format!("ALTER TABLE {table} DISABLE TRIGGER USER")).await;
+                }
+            }
+        }
+        attacker
+    }
+
+    async fn run(&self, sql: &str) {
+        let sql = sqlx::AssertSqlSafe(sql.to_owned());
+        match self {
+            Attacker::Sqlite(pool) => sqlx::query(sql).execute(pool).await.map(drop),
+            Attacker::Postgres(pool) => sqlx::query(sql).execute(pool).await.map(drop),
+        }
+        .unwrap_or_else(|e| panic!("attack failed: {e}"));
+    }
+
+    /// Inserts a copy of a recorded prediction under a new id, bypassing ml-audit.
+    async fn insert_copy_of(&self, prediction_id: &str, id: Uuid, new_prediction_id: &str) {
+        let columns = "ts, model_ref, actor_ref, tenant_id, actor_ip, actor_user_agent, actor_auth_context, trace_id, \
+                       environment, decision_outcome, input_fingerprint, features, redactions, metadata, \
+                       metadata_redactions, output, confidence, status, latency_ms, content_hash, created_at";
+        let sql = format!(
+            "INSERT INTO predictions (id, prediction_id, {columns}) SELECT $1, $2, {columns} FROM predictions WHERE prediction_id = $3"
+        );
+        match self {
+            Attacker::Sqlite(pool) => sqlx::query(sqlx::AssertSqlSafe(sql.replace('$', "?")))
+                .bind(id)
+                .bind(new_prediction_id)
+                .bind(prediction_id)
+                .execute(pool)
+                .await
+                .map(drop),
+            Attacker::Postgres(pool) => sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(id)
+                .bind(new_prediction_id)
+                .bind(prediction_id)
+                .execute(pool)
+                .await
+                .map(drop),
+        }
+        .unwrap();
+    }
+
+    async fn insert_checkpoint(&self, tree: &Checkpoint, note: &str) {
+        let sql = "INSERT INTO ledger_checkpoints (tree_size, root_hash, note, frontier, created_at) VALUES ($1, $2, $3, $4, $5)";
+        let size = tree.tree_size as i64;
+        match self {
+            Attacker::Sqlite(pool) => sqlx::query(sqlx::AssertSqlSafe(sql.replace('$', "?")))
+                .bind(size)
+                .bind(tree.root.as_slice())
+                .bind(note)
+                .bind(Vec::<u8>::new())
+                .bind(0_i64)
+                .execute(pool)
+                .await
+                .map(drop),
+            Attacker::Postgres(pool) => sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
+                .bind(size)
+                .bind(tree.root.as_slice())
+                .bind(note)
+                .bind(Vec::<u8>::new())
+                .bind(time::OffsetDateTime::now_utc())
+                .execute(pool)
+                .await
+                .map(drop),
+        }
+        .unwrap();
+    }
+}
