@@ -81,6 +81,15 @@ fn create_folder(path: &Path) -> Result<()> {
         .map_err(|e| StorageError::Config(format!("cannot create the folder {}: {e}", path.display())))
 }
 
+impl SqliteStore {
+    /// Write transactions take the write lock up front (`BEGIN IMMEDIATE`): a deferred one that
+    /// reads first and then writes fails at once with "database is locked" when another process
+    /// (a second `serve`, `keys create`) wrote in between, instead of waiting its turn.
+    async fn write_transaction(&self) -> Result<sqlx::Transaction<'static, Sqlite>> {
+        self.writer.begin_with("BEGIN IMMEDIATE").await.map_err(db_err)
+    }
+}
+
 #[async_trait]
 impl Store for SqliteStore {
     fn backend(&self) -> &'static str {
@@ -92,7 +101,7 @@ impl Store for SqliteStore {
     }
 
     async fn record_predictions(&self, events: Vec<PreparedPrediction>) -> Result<Vec<RecordOutcome>> {
-        let mut tx = self.writer.begin().await.map_err(db_err)?;
+        let mut tx = self.write_transaction().await?;
         let mut outcomes = Vec::with_capacity(events.len());
         for event in events {
             outcomes.push(record_one(&mut tx, event).await?);
@@ -107,7 +116,7 @@ impl Store for SqliteStore {
         prediction: &PredictionRef,
         explanation: NewExplanation,
     ) -> Result<Explanation> {
-        let mut tx = self.writer.begin().await.map_err(db_err)?;
+        let mut tx = self.write_transaction().await?;
         let target = resolve(&mut tx, visibility, prediction).await?;
         let revision: i64 =
             sqlx::query_scalar("SELECT COALESCE(MAX(revision), 0) + 1 FROM explanations WHERE prediction_ref = ?")
@@ -187,7 +196,7 @@ impl Store for SqliteStore {
 
     async fn create_first_api_key(&self, key: &IssuedKey) -> Result<bool> {
         // The single writer connection serialises this check-then-insert.
-        let mut tx = self.writer.begin().await.map_err(db_err)?;
+        let mut tx = self.write_transaction().await?;
         let existing: i64 =
             sqlx::query_scalar("SELECT COUNT(*) FROM api_keys").fetch_one(&mut *tx).await.map_err(db_err)?;
         if existing > 0 {
@@ -255,7 +264,7 @@ impl Store for SqliteStore {
 
     async fn ledger_append(&self, leaves: Vec<NewLeaf>) -> Result<Vec<SealedLeaf>> {
         // The single writer connection serialises sealers; no other lock is needed.
-        let mut tx = self.writer.begin().await.map_err(db_err)?;
+        let mut tx = self.write_transaction().await?;
         let mut next: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(seq) + 1, 0) FROM ledger_entries")
             .fetch_one(&mut *tx)
             .await

@@ -39,6 +39,8 @@ pub struct TestApp {
     pub admin_key: String,
     pub store: Arc<dyn Store>,
     pub sealer: Arc<Sealer>,
+    pub key: Arc<LedgerKey>,
+    pub backend: Backend,
     pub db_url: String,
     pub client: reqwest::Client,
     shutdown: Option<oneshot::Sender<()>>,
@@ -64,7 +66,7 @@ impl TestApp {
         let address = listener.local_addr().unwrap();
         let (shutdown, stop) = oneshot::channel::<()>();
         let key = Arc::new(LedgerKey::ephemeral("ml-audit.test/log").expect("a valid origin"));
-        let sealer = Arc::new(Sealer::new(store.clone(), key, None).await.expect("start the sealer"));
+        let sealer = Arc::new(Sealer::new(store.clone(), key.clone(), None).await.expect("start the sealer"));
         let state = AppState::new(store.clone(), sealer.clone(), settings);
         tokio::spawn(ml_audit_server::serve(listener, state, async move {
             let _ = stop.await;
@@ -74,11 +76,30 @@ impl TestApp {
             admin_key: admin.secret,
             store,
             sealer,
+            key,
+            backend,
             db_url,
             client: reqwest::Client::new(),
             shutdown: Some(shutdown),
             _database: guard,
         }
+    }
+
+    /// A second server on the same database with the same ledger key, as another replica (or
+    /// another process) would be. Stops when dropped.
+    pub async fn spawn_replica(&self, settings: ServerSettings) -> Replica {
+        let store: Arc<dyn Store> = match self.backend {
+            Backend::Sqlite => Arc::new(SqliteStore::open(&self.db_url).await.expect("open SQLite")),
+            Backend::Postgres => Arc::new(PgStore::open(&self.db_url).await.expect("open PostgreSQL")),
+        };
+        let sealer = Arc::new(Sealer::new(store.clone(), self.key.clone(), None).await.expect("start the sealer"));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let (shutdown, stop) = oneshot::channel::<()>();
+        tokio::spawn(ml_audit_server::serve(listener, AppState::new(store, sealer, settings), async move {
+            let _ = stop.await;
+        }));
+        Replica { address, _shutdown: shutdown }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -125,6 +146,11 @@ impl TestApp {
         let page: Value = response.json().await.unwrap();
         page["items"].as_array().unwrap().clone()
     }
+}
+
+pub struct Replica {
+    pub address: SocketAddr,
+    _shutdown: oneshot::Sender<()>,
 }
 
 impl Drop for TestApp {

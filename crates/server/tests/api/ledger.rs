@@ -29,6 +29,7 @@ on_both_backends!(
     verify_catches_two_swapped_entries,
     verify_catches_a_truncated_tail,
     verify_catches_a_forged_or_re_signed_checkpoint,
+    two_servers_with_concurrent_writers_produce_one_log_that_verifies,
 );
 
 /// Records `n` predictions (every third with an explanation attached after), seals them and
@@ -393,4 +394,47 @@ impl Attacker {
         }
         .unwrap();
     }
+}
+
+async fn two_servers_with_concurrent_writers_produce_one_log_that_verifies(backend: Backend) {
+    let fast = || ServerSettings { ledger_schedule: FAST_SEALING, ..ServerSettings::default() };
+    let app = std::sync::Arc::new(TestApp::spawn_with(backend, fast()).await);
+    let replica = app.spawn_replica(fast()).await;
+    let servers = [app.address, replica.address];
+    let writers: Vec<_> = (0..8)
+        .map(|writer| {
+            let app = app.clone();
+            tokio::spawn(async move {
+                for i in 0..15 {
+                    let server = servers[(writer + i) % 2];
+                    let id = format!("w{writer}-{i}");
+                    let body = with(event("m"), "prediction_id", json!(id));
+                    let url = format!("http://{server}/api/v1/predictions");
+                    let recorded = app.client.post(&url).bearer_auth(&app.admin_key).json(&body).send().await.unwrap();
+                    assert_eq!(recorded.status(), StatusCode::CREATED);
+                    if i % 5 == 0 {
+                        let url = format!("http://{server}/api/v1/predictions/{id}/explanation");
+                        let explanation = json!({"method": "shap", "payload": {"age": writer}});
+                        let attached =
+                            app.client.post(&url).bearer_auth(&app.admin_key).json(&explanation).send().await.unwrap();
+                        assert_eq!(attached.status(), StatusCode::CREATED);
+                    }
+                }
+            })
+        })
+        .collect();
+    for writer in writers {
+        writer.await.unwrap();
+    }
+    // Both sealers have been racing the whole time; both sign now.
+    for server in servers {
+        let url = format!("http://{server}/api/v1/ledger/checkpoint");
+        let signed = app.client.post(&url).bearer_auth(&app.admin_key).send().await.unwrap();
+        assert_eq!(signed.status(), StatusCode::CREATED);
+    }
+    let report = verify(&app).await;
+    assert!(report.intact(), "{:?}", report.problems);
+    assert_eq!(report.leaves, 8 * 15 + 8 * 3, "every prediction and explanation, once");
+    let head = checkpoint(&app).await;
+    assert_eq!(head["tree_size"], 8 * 15 + 8 * 3);
 }
