@@ -38,8 +38,8 @@ pub fn event(rng: &mut Rng, n: u64) -> Value {
     let score = rng.unit();
     let amount = (rng.unit() * 5000.0 * 100.0).round() / 100.0;
     let mut body = json!({
-        "model_name": if n % 3 == 0 { "credit_risk" } else { "fraud_detector" },
-        "model_version": if n % 7 == 0 { "2.1.0" } else { "2.0.3" },
+        "model_name": if n.is_multiple_of(3) { "credit_risk" } else { "fraud_detector" },
+        "model_version": if n.is_multiple_of(7) { "2.1.0" } else { "2.0.3" },
         "framework": "xgboost",
         "prediction_id": format!("bench-{n:012}"),
         "features": {
@@ -61,7 +61,7 @@ pub fn event(rng: &mut Rng, n: u64) -> Value {
         "output": {"score": score, "label": if score > 0.8 { "fraud" } else { "ok" }},
         "decision_outcome": if score > 0.8 { "flagged" } else { "approved" },
         "confidence": score,
-        "status": if n % 97 == 0 { "failed" } else { "success" },
+        "status": if n.is_multiple_of(97) { "failed" } else { "success" },
         "actor": {"actor_type": "user", "actor_id": user.to_string(),
                   "tenant_id": TENANTS[(user % 4) as usize], "ip_address": "198.51.100.7",
                   "user_agent": "checkout-service/4.2"},
@@ -70,7 +70,7 @@ pub fn event(rng: &mut Rng, n: u64) -> Value {
         "latency_ms": (rng.unit() * 40.0 * 10.0).round() / 10.0,
         "metadata": {"region": "eu-central-1", "request_source": "api"},
     });
-    if n % 4 == 0 {
+    if n.is_multiple_of(4) {
         body["explanation"] = json!({
             "method": "shap", "method_version": "0.46",
             "payload": {"amount": rng.unit() - 0.5, "velocity_score": rng.unit() - 0.5,
