@@ -67,9 +67,8 @@ async fn ledger(events: u64, db: Option<String>) -> anyhow::Result<()> {
     while n < events {
         let batch: Vec<_> = (n..(n + BATCH).min(events))
             .map(|i| {
-                PredictionInput::parse(events::event(&mut rng, i)).and_then(|input| {
-                    Ok(input.prepare(&policy, &Visibility::AllTenants).expect("an all-tenants writer"))
-                })
+                PredictionInput::parse(events::event(&mut rng, i))
+                    .map(|input| input.prepare(&policy, &Visibility::AllTenants).expect("an all-tenants writer"))
             })
             .collect::<Result<_, _>>()?;
         n += batch.len() as u64;
