@@ -1,5 +1,6 @@
 //! `ml-audit`: the server and its operator commands. Errors end here as `anyhow` reports.
 
+mod demo;
 mod settings;
 
 use std::collections::BTreeMap;
@@ -73,6 +74,20 @@ enum Command {
     },
     /// Print the effective settings as TOML (defaults, file and environment applied).
     Config,
+    /// Serve the admin UI on a database filled with realistic sample predictions, printing the
+    /// UI's URL and an admin key.
+    Demo {
+        /// sqlite://PATH, sqlite::memory: or postgres://… [default: a fresh temporary SQLite file,
+        /// removed when the demo stops].
+        #[arg(long, value_name = "URL")]
+        db: Option<String>,
+        /// Address to listen on [default: 127.0.0.1:8080; env ML_AUDIT_BIND].
+        #[arg(long, value_name = "ADDR")]
+        bind: Option<String>,
+        /// How many sample predictions to record (for trying the UI at scale).
+        #[arg(long, value_name = "N", default_value_t = demo::DEFAULT_PREDICTIONS, hide = true)]
+        predictions: usize,
+    },
 }
 
 #[derive(Subcommand)]
@@ -151,13 +166,13 @@ fn main() -> anyhow::Result<()> {
             }
             Command::Keys { command } => keys(command, &settings).await,
             Command::Verify { db, public_key, witness, proof, checkpoint } => {
+                settings.database_url = db.db.unwrap_or(settings.database_url);
                 let verifier = ledger_verifier(public_key.as_deref(), &settings)?;
                 let intact = match (proof, checkpoint) {
                     (Some(proof), Some(checkpoint)) => verify_offline(&proof, &checkpoint, &verifier)?,
                     _ => {
-                        let url = db.db.unwrap_or(settings.database_url.clone());
                         let witness = witness.or(settings.ledger.witness_path.clone());
-                        verify_database(&url, &verifier, witness.as_deref()).await?
+                        verify_database(&settings.database_url, &verifier, witness.as_deref()).await?
                     }
                 };
                 if !intact {
@@ -165,6 +180,7 @@ fn main() -> anyhow::Result<()> {
                 }
                 Ok(())
             }
+            Command::Demo { db, bind, predictions } => demo::run(settings, db, bind, predictions).await,
             Command::Config => {
                 print!("{}", toml::to_string_pretty(&settings)?);
                 Ok(())
@@ -196,7 +212,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     let listener =
         TcpListener::bind(&settings.bind).await.with_context(|| format!("cannot listen on {}", settings.bind))?;
     let url = format!("http://{}/", listener.local_addr()?);
-    let key = Arc::new(LedgerKey::load_or_create(&settings.ledger.key_path, &settings.ledger.origin)?);
+    let key = Arc::new(LedgerKey::load_or_create(&settings.ledger_key_path(), &settings.ledger.origin)?);
     let sealer = Arc::new(Sealer::new(store.clone(), key, settings.ledger.witness_path.clone()).await?);
     let first = issue_key("bootstrap admin", KeyScope::Admin, None);
     if store.create_first_api_key(&first).await? {
@@ -241,7 +257,7 @@ fn ledger_verifier(given: Option<&str>, settings: &Settings) -> anyhow::Result<L
             Ok(LedgerVerifier::from_vkey(&text)?)
         }
         None => {
-            let path = &settings.ledger.key_path;
+            let path = &settings.ledger_key_path();
             if !path.exists() {
                 bail!("no ledger key at {}; pass --public-key (GET /api/v1/ledger/public-key)", path.display());
             }

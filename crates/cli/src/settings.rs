@@ -32,8 +32,9 @@ pub struct Settings {
 #[serde(deny_unknown_fields, default)]
 pub struct LedgerSettings {
     /// The Ed25519 checkpoint signing key, created on first start. Keep it out of the database's
-    /// reach (and backed up): whoever holds it can sign checkpoints.
-    pub key_path: PathBuf,
+    /// reach (and backed up): whoever holds it can sign checkpoints. Default: `ledger.key` beside
+    /// a SQLite database file, else `ml-audit-data/ledger.key`.
+    pub key_path: Option<PathBuf>,
     /// Also write each new checkpoint here, outside the database, so `verify` catches a log
     /// truncated together with its checkpoint table.
     pub witness_path: Option<PathBuf>,
@@ -44,12 +45,7 @@ pub struct LedgerSettings {
 
 impl Default for LedgerSettings {
     fn default() -> Self {
-        Self {
-            key_path: PathBuf::from(DEFAULT_LEDGER_KEY),
-            witness_path: None,
-            origin: "ml-audit".to_owned(),
-            checkpoint_interval_secs: 60,
-        }
+        Self { key_path: None, witness_path: None, origin: "ml-audit".to_owned(), checkpoint_interval_secs: 60 }
     }
 }
 
@@ -96,6 +92,10 @@ const ENV_VARS: &[&str] = &[
     "ML_AUDIT_LEDGER_ORIGIN",
     "ML_AUDIT_LEDGER_CHECKPOINT_INTERVAL_SECS",
     "ML_AUDIT_LOG",
+    // Read by the Python client, often from the same environment: not typos.
+    "ML_AUDIT_URL",
+    "ML_AUDIT_API_KEY",
+    "ML_AUDIT_MODE",
 ];
 
 impl Settings {
@@ -124,7 +124,7 @@ impl Settings {
                 "ML_AUDIT_REDACTION_ALLOWLIST" => settings.redaction.allowlist = split_list(value),
                 "ML_AUDIT_REDACTION_DENYLIST" => settings.redaction.denylist = split_list(value),
                 "ML_AUDIT_REDACTION_MASK_VALUE" => settings.redaction.mask_value = value.clone(),
-                "ML_AUDIT_LEDGER_KEY_PATH" => settings.ledger.key_path = PathBuf::from(value),
+                "ML_AUDIT_LEDGER_KEY_PATH" => settings.ledger.key_path = Some(PathBuf::from(value)),
                 "ML_AUDIT_LEDGER_WITNESS_PATH" => settings.ledger.witness_path = Some(PathBuf::from(value)),
                 "ML_AUDIT_LEDGER_ORIGIN" => settings.ledger.origin = value.clone(),
                 "ML_AUDIT_LEDGER_CHECKPOINT_INTERVAL_SECS" => {
@@ -149,6 +149,21 @@ impl Settings {
             bail!("ledger.checkpoint_interval_secs must be at least 1");
         }
         Ok(())
+    }
+
+    /// The configured key path, else one that belongs to the database in use, so that two
+    /// databases served from one folder do not share a key by accident.
+    pub fn ledger_key_path(&self) -> PathBuf {
+        if let Some(path) = &self.ledger.key_path {
+            return path.clone();
+        }
+        let file = self.database_url.strip_prefix("sqlite://").or_else(|| self.database_url.strip_prefix("sqlite:"));
+        match file.map(|rest| rest.split('?').next().unwrap_or(rest)) {
+            Some(path) if !path.is_empty() && !path.contains(":memory:") => {
+                Path::new(path).parent().unwrap_or(Path::new("")).join("ledger.key")
+            }
+            _ => PathBuf::from(DEFAULT_LEDGER_KEY),
+        }
     }
 
     pub fn server_settings(&self) -> ServerSettings {
@@ -199,6 +214,18 @@ mod tests {
         assert_eq!(settings.redaction.allowlist, vec!["age"]);
         assert_eq!(settings.redaction.denylist, vec!["national_id", "raw_email"]);
         assert!(warnings.is_empty());
+    }
+
+    #[test]
+    fn the_ledger_key_lives_beside_a_sqlite_database_unless_configured() {
+        let mut settings = Settings::default();
+        assert_eq!(settings.ledger_key_path(), PathBuf::from("ml-audit-data/ledger.key"));
+        settings.database_url = "sqlite:///srv/audit/prod.db?mode=rwc".into();
+        assert_eq!(settings.ledger_key_path(), PathBuf::from("/srv/audit/ledger.key"));
+        settings.database_url = "postgres://db.internal/audit".into();
+        assert_eq!(settings.ledger_key_path(), PathBuf::from(DEFAULT_LEDGER_KEY));
+        settings.ledger.key_path = Some("/run/secrets/ledger.key".into());
+        assert_eq!(settings.ledger_key_path(), PathBuf::from("/run/secrets/ledger.key"));
     }
 
     #[test]

@@ -14,7 +14,7 @@ use uuid::Uuid;
 use crate::auth::Visibility;
 use crate::error::FieldError;
 use crate::model::{ActorType, Status};
-use crate::redaction::{Redacted, RedactionPolicy};
+use crate::redaction::{Part, Redacted, RedactionEntry, RedactionPolicy, RedactionReport};
 use crate::timestamp;
 
 /// Longest accepted identifier-like text (names, versions, ids, outcomes).
@@ -102,6 +102,12 @@ pub struct PreparedPrediction {
     /// SHA-256 (hex) of the event as sent, after redaction; equal for an identical retry.
     pub content_hash: String,
     pub created_at: OffsetDateTime,
+    /// Every redacted location of every part (features, metadata, output, user agent) with the
+    /// rule that fired and its action; never a value.
+    pub redaction_log: Vec<RedactionEntry>,
+    /// The `hash` pseudonyms (`pii_…`) the event's values became, sorted, each once: what the
+    /// store indexes so that a subject's predictions can be found.
+    pub subjects: Vec<String>,
 }
 
 impl PredictionInput {
@@ -155,20 +161,28 @@ impl PredictionInput {
         if !writer.permits_tenant(tenant) {
             return Err(WriteDenied { tenant: tenant.to_owned() });
         }
-        let Redacted { value: features, paths: redactions } = policy.redact_features(Value::Object(self.features));
+        // One redaction for the whole event, so that rules limited to this model apply and the
+        // log covers every part.
+        let mut redaction = policy.for_model(&self.model.model_name);
+        let Redacted { value: features, paths: redactions } =
+            redaction.redact(Part::Features, Value::Object(self.features));
         let Redacted { value: metadata, paths: metadata_redactions } =
-            policy.redact_values(Value::Object(self.metadata));
+            redaction.redact(Part::Metadata, Value::Object(self.metadata));
+        let output = redaction.redact(Part::Output, self.output).value;
+        let actor =
+            self.actor.map(|actor| NewActor { user_agent: redaction.redact_user_agent(actor.user_agent), ..actor });
+        let RedactionReport { log: redaction_log, subjects } = redaction.finish();
         let mut prepared = PreparedPrediction {
             id: Uuid::now_v7(),
             prediction_id: String::new(),
             timestamp: self.timestamp.unwrap_or_else(timestamp::now),
             model: self.model,
-            actor: self.actor,
+            actor,
             features,
             redactions,
             metadata,
             metadata_redactions,
-            output: self.output,
+            output,
             decision_outcome: self.decision_outcome,
             confidence: self.confidence,
             status: self.status,
@@ -179,6 +193,8 @@ impl PredictionInput {
             explanation: self.explanation,
             content_hash: String::new(),
             created_at: timestamp::now(),
+            redaction_log,
+            subjects,
         };
         prepared.content_hash = content_hash(&prepared, self.timestamp.is_some(), self.prediction_id.is_some());
         prepared.prediction_id = self.prediction_id.unwrap_or_else(|| prepared.id.to_string());

@@ -9,6 +9,7 @@
 //! (one per replica) append leaves under one transaction-level advisory lock, so the leaves
 //! get one gap-free order of committed records whichever replica seals them.
 
+mod insights;
 mod rows;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -23,8 +24,9 @@ use ml_audit_core::model::{Explanation, ModelVersion, PredictionEvent};
 use ml_audit_core::query::{Cursor, Page, PageRequest, PredictionFilter};
 use ml_audit_core::timestamp;
 use ml_audit_storage::{
-    NewLeaf, PendingLeaf, PredictionRef, RecordOutcome, Result, SealedLeaf, StorageError, Store, StoredCheckpoint,
-    StoredLeaf, decode_enum, recorded_event, stored_explanation,
+    ActorPage, ActorPageRequest, HourlyCount, ModelVersionStats, NewLeaf, PendingLeaf, PredictionRef, RecordOutcome,
+    Result, SealedLeaf, StorageError, Store, StoredCheckpoint, StoredLeaf, TenantSummary, TimeWindow, decode_enum,
+    recorded_event, stored_explanation,
 };
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgConnection, PgPool, Postgres, QueryBuilder, Row as _, Transaction};
@@ -440,6 +442,33 @@ impl Store for PgStore {
             .await
             .map_err(db_err)?;
         rows.iter().map(checkpoint_from_row).collect()
+    }
+
+    // Insights for the admin UI: see insights.rs.
+
+    async fn model_version_stats(&self, visibility: &Visibility) -> Result<Vec<ModelVersionStats>> {
+        insights::model_version_stats(&self.pool, visibility).await
+    }
+
+    async fn hourly_counts(&self, visibility: &Visibility, window: &TimeWindow) -> Result<Vec<HourlyCount>> {
+        insights::hourly_counts(&self.pool, visibility, window).await
+    }
+
+    async fn list_actors(
+        &self,
+        visibility: &Visibility,
+        tenant_id: Option<&str>,
+        page: &ActorPageRequest,
+    ) -> Result<ActorPage> {
+        insights::list_actors(&self.pool, visibility, tenant_id, page).await
+    }
+
+    async fn list_tenants(&self, visibility: &Visibility) -> Result<Vec<TenantSummary>> {
+        insights::list_tenants(&self.pool, visibility).await
+    }
+
+    async fn get_api_key(&self, id: Uuid) -> Result<Option<ApiKey>> {
+        insights::get_api_key(&self.pool, id).await
     }
 }
 

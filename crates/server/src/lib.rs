@@ -11,6 +11,7 @@ mod metrics;
 mod openapi;
 mod routes;
 mod state;
+mod ui;
 mod wire;
 
 use std::future::Future;
@@ -34,6 +35,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .nest("/api/v1", api)
         .merge(routes::system::router())
+        .merge(ui::router())
         .fallback(|| async { ApiError::NotFound("route") })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(

@@ -4,6 +4,7 @@
 //! connections, in WAL mode so readers never block the writer. `synchronous = FULL`: an
 //! acknowledged write survives power loss, not only a process crash.
 
+mod insights;
 mod rows;
 
 use std::collections::HashMap;
@@ -19,8 +20,9 @@ use ml_audit_core::model::{Explanation, ModelVersion, PredictionEvent};
 use ml_audit_core::query::{Cursor, Page, PageRequest, PredictionFilter};
 use ml_audit_core::timestamp::{self, to_unix_micros};
 use ml_audit_storage::{
-    NewLeaf, PendingLeaf, PredictionRef, RecordOutcome, Result, SealedLeaf, StorageError, Store, StoredCheckpoint,
-    StoredLeaf, decode_enum, recorded_event, stored_explanation,
+    ActorPage, ActorPageRequest, HourlyCount, ModelVersionStats, NewLeaf, PendingLeaf, PredictionRef, RecordOutcome,
+    Result, SealedLeaf, StorageError, Store, StoredCheckpoint, StoredLeaf, TenantSummary, TimeWindow, decode_enum,
+    recorded_event, stored_explanation,
 };
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{QueryBuilder, Row as _, Sqlite, SqliteConnection, SqlitePool};
@@ -398,6 +400,33 @@ impl Store for SqliteStore {
             .await
             .map_err(db_err)?;
         rows.iter().map(checkpoint_from_row).collect()
+    }
+
+    // Insights for the admin UI: see insights.rs.
+
+    async fn model_version_stats(&self, visibility: &Visibility) -> Result<Vec<ModelVersionStats>> {
+        insights::model_version_stats(&self.reader, visibility).await
+    }
+
+    async fn hourly_counts(&self, visibility: &Visibility, window: &TimeWindow) -> Result<Vec<HourlyCount>> {
+        insights::hourly_counts(&self.reader, visibility, window).await
+    }
+
+    async fn list_actors(
+        &self,
+        visibility: &Visibility,
+        tenant_id: Option<&str>,
+        page: &ActorPageRequest,
+    ) -> Result<ActorPage> {
+        insights::list_actors(&self.reader, visibility, tenant_id, page).await
+    }
+
+    async fn list_tenants(&self, visibility: &Visibility) -> Result<Vec<TenantSummary>> {
+        insights::list_tenants(&self.reader, visibility).await
+    }
+
+    async fn get_api_key(&self, id: Uuid) -> Result<Option<ApiKey>> {
+        insights::get_api_key(&self.reader, id).await
     }
 }
 

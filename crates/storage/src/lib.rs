@@ -17,6 +17,12 @@ use ml_audit_core::model::{Explanation, ModelVersion, PredictionEvent, Requestin
 use ml_audit_core::query::{Page, PageRequest, PredictionFilter};
 use uuid::Uuid;
 
+pub mod insights;
+
+pub use crate::insights::{
+    ActorPage, ActorPageRequest, ActorPosition, ActorSummary, HourlyCount, ModelVersionStats, TenantSummary, TimeWindow,
+};
+
 /// How a recorded event went, per event of a batch.
 #[derive(Debug, Clone, PartialEq)]
 pub enum RecordOutcome {
@@ -126,6 +132,33 @@ pub trait Store: Send + Sync + 'static {
     async fn latest_checkpoint(&self) -> Result<Option<StoredCheckpoint>>;
     /// Every stored checkpoint, by tree size.
     async fn checkpoints(&self) -> Result<Vec<StoredCheckpoint>>;
+
+    // Insights: read-only aggregations for the admin UI (types in [`insights`]). Each one that
+    // touches predictions or actors takes the caller's [`Visibility`] and applies it in its SQL,
+    // like every other read; each is served by an index and stays bounded (a time window, a page,
+    // or the small number of model versions and tenants), so a page costs milliseconds at a
+    // million predictions. Backends implement them in their own `insights.rs`.
+
+    /// Per model version with visible predictions: count, outcome and status mix, confidence
+    /// histogram. Model versions without visible predictions are absent.
+    async fn model_version_stats(&self, visibility: &Visibility) -> Result<Vec<ModelVersionStats>>;
+    /// Visible predictions per hour and model version whose `timestamp` is in `window`; hours
+    /// without predictions are absent. Ordered by hour, then model version id.
+    async fn hourly_counts(&self, visibility: &Visibility, window: &TimeWindow) -> Result<Vec<HourlyCount>>;
+    /// Visible actors ordered by (`tenant_id`, `actor_type`, `actor_id`), strictly after `page.after`,
+    /// with their prediction counts; `tenant_id` narrows to one tenant.
+    async fn list_actors(
+        &self,
+        visibility: &Visibility,
+        tenant_id: Option<&str>,
+        page: &ActorPageRequest,
+    ) -> Result<ActorPage>;
+    /// Visible tenants (the `tenant_id` of predictions; `""` for predictions without one) with
+    /// their prediction and actor counts, by tenant id.
+    async fn list_tenants(&self, visibility: &Visibility) -> Result<Vec<TenantSummary>>;
+    /// A key by id, revoked or not (the UI's sessions name their key by id and check on every
+    /// request that it is still active). Keys are not tenant data, so no visibility applies.
+    async fn get_api_key(&self, id: Uuid) -> Result<Option<ApiKey>>;
 }
 
 /// A record waiting in the ledger queue.

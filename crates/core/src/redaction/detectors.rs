@@ -5,47 +5,183 @@
 //! word. A cheap profile of the string decides which detectors can match at all, so typical
 //! values ("flagged", "mobile", "2026-11-27T08:00:00Z", UUIDs) never reach a regex.
 
-use std::net::Ipv6Addr;
+use std::borrow::Cow;
+use std::net::{IpAddr, Ipv6Addr};
 use std::ops::Range;
 use std::sync::LazyLock;
 
 use regex::Regex;
 
-/// `text` with every detected span replaced by `mask`, or `None` when nothing was detected.
-pub(super) fn mask_personal_data(text: &str, mask: &str) -> Option<String> {
-    // Nothing shorter than "::1" can be personal data.
-    if text.len() < 3 {
-        return None;
+/// The kinds of personal data the value detectors find; each can be switched on or off and
+/// given its own action.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum DetectorKind {
+    /// Email addresses (`user@example.com`).
+    Email,
+    /// Payment card numbers, 13 to 19 digits passing the Luhn check, plain or grouped.
+    Card,
+    /// Phone numbers: international (`+44 20 7946 0958`) and North American national formats.
+    Phone,
+    /// IBANs passing the ISO 13616 mod-97 check, compact or grouped by four.
+    Iban,
+    /// US Social Security numbers (`ddd-dd-dddd`, never-issued blocks left out).
+    Ssn,
+    /// IPv4 and IPv6 addresses.
+    Ip,
+}
+
+impl DetectorKind {
+    pub const ALL: [DetectorKind; 6] = [
+        DetectorKind::Email,
+        DetectorKind::Card,
+        DetectorKind::Phone,
+        DetectorKind::Iban,
+        DetectorKind::Ssn,
+        DetectorKind::Ip,
+    ];
+
+    /// The name used in configuration and in the redaction log (`detector:email`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DetectorKind::Email => "email",
+            DetectorKind::Card => "card",
+            DetectorKind::Phone => "phone",
+            DetectorKind::Iban => "iban",
+            DetectorKind::Ssn => "ssn",
+            DetectorKind::Ip => "ip",
+        }
+    }
+
+    /// `detector:<name>`, as the redaction log names it.
+    pub fn label(self) -> &'static str {
+        match self {
+            DetectorKind::Email => "detector:email",
+            DetectorKind::Card => "detector:card",
+            DetectorKind::Phone => "detector:phone",
+            DetectorKind::Iban => "detector:iban",
+            DetectorKind::Ssn => "detector:ssn",
+            DetectorKind::Ip => "detector:ip",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|kind| kind.as_str() == name)
+    }
+
+    pub(super) const fn bit(self) -> u8 {
+        1 << self as u8
+    }
+}
+
+/// A set of detector kinds, one bit each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(super) struct Kinds(pub(super) u8);
+
+impl Kinds {
+    pub(super) const ALL: Kinds = Kinds((1 << DetectorKind::ALL.len()) - 1);
+
+    pub(super) fn contains(self, kind: DetectorKind) -> bool {
+        self.0 & kind.bit() != 0
+    }
+
+    pub(super) fn insert(&mut self, kind: DetectorKind) {
+        self.0 |= kind.bit();
+    }
+
+    pub(super) fn iter(self) -> impl Iterator<Item = DetectorKind> {
+        DetectorKind::ALL.into_iter().filter(move |kind| self.contains(*kind))
+    }
+}
+
+/// One region of a string holding personal data; overlapping detections are merged into one
+/// region that remembers every kind found in it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Found {
+    pub(super) span: Range<usize>,
+    pub(super) kinds: Kinds,
+}
+
+/// A region of a string that the value detectors find, with every kind found in it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Detection {
+    pub span: Range<usize>,
+    pub kinds: Vec<DetectorKind>,
+}
+
+/// What every detector finds in `text`, whatever a policy switches off: the regions, merged and
+/// in order. For tests, fuzzing and previews; a policy redacts with its own detectors.
+pub fn detect(text: &str) -> Vec<Detection> {
+    let mut found = Vec::new();
+    find_personal_data(text, Kinds::ALL, &mut found);
+    found.into_iter().map(|found| Detection { span: found.span, kinds: found.kinds.iter().collect() }).collect()
+}
+
+/// Whether any detector finds personal data in `text`.
+pub fn contains_personal_data(text: &str) -> bool {
+    let mut found = Vec::new();
+    find_personal_data(text, Kinds::ALL, &mut found);
+    !found.is_empty()
+}
+
+/// Fills `found` with the regions of `text` that the `enabled` detectors find, merged and in
+/// order. Allocates nothing when nothing is found.
+pub(super) fn find_personal_data(text: &str, enabled: Kinds, found: &mut Vec<Found>) {
+    found.clear();
+    if enabled.0 == 0 || !may_hold_personal_data(text) {
+        return;
     }
     let profile = Profile::of(text);
     let mut spans = Vec::new();
     for detector in Detector::ALL {
-        if detector.may_match(&profile, text) {
+        let kind = detector.kind();
+        if enabled.contains(kind) && detector.may_match(&profile, text) {
             detector.find(text, &mut spans);
+            found.extend(spans.drain(..).map(|span| Found { span, kinds: Kinds(kind.bit()) }));
         }
     }
-    if spans.is_empty() {
-        return None;
+    if found.len() < 2 {
+        return;
     }
     // Detectors overlap ("+1 555-123-4567" is an international and a national number): merge
-    // overlapping spans so each region is masked once.
-    spans.sort_unstable_by_key(|span| span.start);
-    spans.dedup_by(|next, kept| {
-        let overlaps = next.start <= kept.end;
+    // overlapping spans so each region is replaced once.
+    found.sort_unstable_by_key(|found| found.span.start);
+    found.dedup_by(|next, kept| {
+        let overlaps = next.span.start <= kept.span.end;
         if overlaps {
-            kept.end = kept.end.max(next.end);
+            kept.span.end = kept.span.end.max(next.span.end);
+            kept.kinds.0 |= next.kinds.0;
         }
         overlaps
     });
-    let mut masked = String::with_capacity(text.len());
-    let mut copied_up_to = 0;
-    for span in spans {
-        masked.push_str(&text[copied_up_to..span.start]);
-        masked.push_str(mask);
-        copied_up_to = span.end;
+}
+
+/// The form of a detected value that its pseudonym is computed from, so that one person's
+/// address or number gives one token however it was written: emails lower-cased; card numbers,
+/// IBANs and SSNs without separators; phone numbers as `+` (if any) and digits; IP addresses as
+/// printed by the standard library (IPv6 compressed, lower case).
+pub(super) fn canonical(kind: DetectorKind, text: &str) -> Cow<'_, str> {
+    match kind {
+        DetectorKind::Email => Cow::Owned(text.to_lowercase()),
+        DetectorKind::Card | DetectorKind::Iban | DetectorKind::Ssn => {
+            Cow::Owned(text.chars().filter(char::is_ascii_alphanumeric).map(|c| c.to_ascii_uppercase()).collect())
+        }
+        DetectorKind::Phone => {
+            let plus = if text.starts_with('+') { "+" } else { "" };
+            Cow::Owned(plus.chars().chain(text.chars().filter(char::is_ascii_digit)).collect())
+        }
+        DetectorKind::Ip => match text.parse::<IpAddr>() {
+            Ok(address) => Cow::Owned(address.to_string()),
+            Err(_) => Cow::Borrowed(text),
+        },
     }
-    masked.push_str(&text[copied_up_to..]);
-    Some(masked)
+}
+
+/// False when no detector can match: nothing shorter than "::1" is personal data, and every
+/// detector needs an `@` (email), a `:` (IPv6) or a digit. Most keys and words have none, and
+/// this stops at the first that does.
+#[inline]
+pub(super) fn may_hold_personal_data(text: &str) -> bool {
+    text.len() >= 3 && text.bytes().any(|byte| CLASSES[usize::from(byte)] & (DIGIT | AT | COLON) != 0)
 }
 
 /// Cheap facts about a string that rule detectors out before any regex runs.
@@ -131,6 +267,17 @@ enum Detector {
 }
 
 impl Detector {
+    fn kind(self) -> DetectorKind {
+        match self {
+            Detector::Email => DetectorKind::Email,
+            Detector::PaymentCard => DetectorKind::Card,
+            Detector::InternationalPhone | Detector::NationalPhone => DetectorKind::Phone,
+            Detector::Iban => DetectorKind::Iban,
+            Detector::UsSsn => DetectorKind::Ssn,
+            Detector::Ipv4 | Detector::Ipv6 => DetectorKind::Ip,
+        }
+    }
+
     const ALL: [Detector; 8] = [
         Detector::Email,
         Detector::PaymentCard,

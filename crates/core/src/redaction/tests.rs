@@ -390,3 +390,703 @@ fn odd_strings_do_not_panic() {
     }
     assert_eq!(redact_text("📞555-123-4567"), "📞*****");
 }
+
+// Policy configuration: detectors, actions, rules, models, parts.
+
+const KEY: &str = "test-key-0123456789abcdef";
+
+fn hash_key() -> Option<HashKey> {
+    Some(HashKey::new(KEY).unwrap())
+}
+
+fn build(configure: impl FnOnce(&mut PolicyConfig)) -> RedactionPolicy {
+    let mut config = PolicyConfig::default();
+    configure(&mut config);
+    RedactionPolicy::build(config, hash_key()).unwrap()
+}
+
+fn build_error(configure: impl FnOnce(&mut PolicyConfig)) -> String {
+    let mut config = PolicyConfig::default();
+    configure(&mut config);
+    RedactionPolicy::build(config, hash_key()).unwrap_err().to_string()
+}
+
+fn rule(pattern: &str, action: Action) -> RuleConfig {
+    RuleConfig::new(pattern, action)
+}
+
+/// `(path, rule, action)` of each log entry.
+fn log_of(policy: &RedactionPolicy, model: &str, part: Part, value: Value) -> (Value, Vec<(String, String, String)>) {
+    let mut redaction = policy.for_model(model);
+    let redacted = redaction.redact(part, value);
+    let log = redaction.finish().log;
+    assert!(log.iter().all(|entry| entry.part == part));
+    (redacted.value, log.into_iter().map(|e| (e.path, e.rule.into_owned(), e.action.as_str().to_owned())).collect())
+}
+
+fn entry(path: &str, rule: &str, action: &str) -> (String, String, String) {
+    (path.to_owned(), rule.to_owned(), action.to_owned())
+}
+
+fn token(value: &str) -> String {
+    RedactionPolicy::build(PolicyConfig::default(), hash_key()).unwrap().subject_token(value).unwrap()
+}
+
+#[test]
+fn the_default_policy_is_new_with_the_default_config() {
+    let built = RedactionPolicy::build(PolicyConfig::default(), None).unwrap();
+    let event = json!({"email": "a@example.com", "note": "call +44 20 7946 0958", "age": 3, "ip_address": "x"});
+    assert_eq!(built.redact_features(event.clone()), RedactionPolicy::default().redact_features(event));
+    assert!(!built.has_hash_key());
+    assert_eq!(built.subject_token("a@example.com"), None);
+}
+
+#[test]
+fn the_log_names_the_rule_and_action_of_every_location_but_never_a_value() {
+    let policy = policy_with(&[], &["national_id"], DEFAULT_MASK);
+    let (value, log) = log_of(
+        &policy,
+        "m",
+        Part::Features,
+        json!({
+            "national_id": "AB123", "User_Email": "a@example.com", "access_token": "t", "phone_number": "1",
+            "note": "mail b@example.org or call 555-123-4567, from 10.0.0.1 and c@example.org",
+        }),
+    );
+    assert_eq!(value["note"], json!("mail ***** or call *****, from ***** and *****"));
+    assert_eq!(
+        log,
+        [
+            entry("$.User_Email", "key:email", "mask"),
+            entry("$.access_token", "key:access_token", "mask"),
+            entry("$.national_id", "denylist:national_id", "mask"),
+            entry("$.note", "detector:email", "mask"),
+            entry("$.note", "detector:phone", "mask"),
+            entry("$.note", "detector:ip", "mask"),
+            entry("$.phone_number", "key:phone_number", "mask"),
+        ]
+    );
+}
+
+#[test]
+fn log_entries_round_trip_through_json() {
+    let entries = [
+        RedactionEntry { part: Part::Features, path: "$.a".into(), rule: "key:email".into(), action: Action::Mask },
+        RedactionEntry {
+            part: Part::UserAgent,
+            path: "$".into(),
+            rule: "detector:card".into(),
+            action: Action::Partial { keep_last: 4 },
+        },
+        RedactionEntry { part: Part::Output, path: "$[0]".into(), rule: "rule:[]".into(), action: Action::Hash },
+    ];
+    for entry in entries {
+        assert_eq!(RedactionEntry::from_json(&entry.to_json()), Some(entry));
+    }
+    assert_eq!(
+        entries_json(),
+        json!({"part": "actor.user_agent", "path": "$", "rule": "detector:card", "action": "partial", "keep_last": 4})
+    );
+    assert_eq!(RedactionEntry::from_json(&json!({"part": "nope", "path": "$", "rule": "r", "action": "mask"})), None);
+}
+
+fn entries_json() -> Value {
+    RedactionEntry {
+        part: Part::UserAgent,
+        path: "$".into(),
+        rule: "detector:card".into(),
+        action: Action::Partial { keep_last: 4 },
+    }
+    .to_json()
+}
+
+#[test]
+fn detectors_can_be_switched_off_one_by_one() {
+    let text = "a@example.com 4111 1111 1111 1111 +44 20 7946 0958 GB82 WEST 1234 5698 7654 32 078-05-1120 10.0.0.1";
+    let all = RedactionPolicy::default().redact_values(json!(text)).value;
+    assert_eq!(all, json!("***** ***** ***** ***** ***** *****"));
+    for kind in DetectorKind::ALL {
+        let policy = build(|config| config.detectors.get_mut(kind).enabled = false);
+        let Value::String(kept) = policy.redact_values(json!(text)).value else { panic!() };
+        assert_eq!(kept.matches("*****").count(), 5, "{kind:?}: {kept}");
+        let survivors = detect(&kept);
+        assert_eq!(survivors.len(), 1, "{kind:?}: {kept}");
+        assert_eq!(survivors[0].kinds, [kind]);
+    }
+    let none =
+        build(|config| DetectorKind::ALL.into_iter().for_each(|kind| config.detectors.get_mut(kind).enabled = false));
+    assert_eq!(none.redact_values(json!(text)).value, json!(text));
+}
+
+#[test]
+fn detector_actions_partial_and_hash() {
+    let policy = build(|config| {
+        config.detectors.card.action = Action::Partial { keep_last: 4 };
+        config.detectors.email.action = Action::Hash;
+        config.detectors.phone.action = Action::Partial { keep_last: 2 };
+    });
+    let mut redaction = policy.for_model("m");
+    let redacted = redaction.redact(
+        Part::Metadata,
+        json!({"note": "card 4111 1111 1111 1111 of User@Example.com", "other": "user@example.com", "tel": "555-123-4567"}),
+    );
+    let report = redaction.finish();
+    let email = token("user@example.com");
+    assert_eq!(redacted.value, json!({"note": format!("card *****1111 of {email}"), "other": email, "tel": "*****67"}));
+    assert_eq!(report.subjects, [email]);
+    let actions: Vec<String> = report.log.iter().map(|e| format!("{} {} {}", e.path, e.rule, e.action)).collect();
+    assert_eq!(
+        actions,
+        [
+            "$.note detector:card partial (keep_last = 4)",
+            "$.note detector:email hash",
+            "$.other detector:email hash",
+            "$.tel detector:phone partial (keep_last = 2)",
+        ]
+    );
+}
+
+#[test]
+fn overlapping_detections_get_the_action_that_keeps_least() {
+    // An IPv4 address inside an email: the merged region is hashed, not kept in part.
+    let policy = build(|config| {
+        config.detectors.email.action = Action::Hash;
+        config.detectors.ip.action = Action::Partial { keep_last: 2 };
+    });
+    let Value::String(redacted) = policy.redact_values(json!("x 10.0.0.1@example.com y")).value else { panic!() };
+    assert!(redacted.starts_with("x pii_") && redacted.ends_with(" y"), "{redacted}");
+}
+
+#[test]
+fn tokens_are_keyed_stable_and_canonical() {
+    let policy = build(|_| {});
+    let token = policy.subject_token("user@example.com").unwrap();
+    assert_eq!(token.len(), TOKEN_PREFIX.len() + TOKEN_HEX_LEN);
+    assert!(token.starts_with("pii_") && token[4..].bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)));
+    assert_eq!(policy.subject_token("  User@EXAMPLE.com ").unwrap(), token);
+    assert_ne!(policy.subject_token("user2@example.com").unwrap(), token);
+    let other_key =
+        RedactionPolicy::build(PolicyConfig::default(), Some(HashKey::new("another-key-0123456789").unwrap()));
+    assert_ne!(other_key.unwrap().subject_token("user@example.com").unwrap(), token);
+    // One card, one IBAN, one phone, one address however written.
+    let same = |a: &str, b: &str| assert_eq!(policy.subject_token(a), policy.subject_token(b), "{a} vs {b}");
+    same("4111 1111 1111 1111", "4111-1111-1111-1111");
+    same("4111111111111111", "4111 1111 1111 1111");
+    same("GB82 WEST 1234 5698 7654 32", "GB82WEST12345698765432");
+    same("+44 20 7946 0958", "+44-20-7946-0958");
+    same("(555) 123-4567", "555.123.4567");
+    same("2001:0db8:0000:0000:0000:0000:0000:0001", "2001:db8::1");
+    same("C-123", " C-123 ");
+    assert_ne!(policy.subject_token("C-123"), policy.subject_token("c-123"));
+}
+
+#[test]
+fn hash_without_a_key_is_a_clear_error() {
+    let mut config = PolicyConfig::default();
+    config.rules.push(rule("customer_id", Action::Hash));
+    config.detectors.email.action = Action::Hash;
+    let error = RedactionPolicy::build(config.clone(), None).unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "the `hash` action needs a pseudonym key (rule 1 `customer_id`, detector `email`): set \
+         ML_AUDIT_REDACTION_HASH_KEY or redaction.hash_key_file"
+    );
+    // A switched-off detector needs no key.
+    config.rules.clear();
+    config.detectors.email.enabled = false;
+    assert!(RedactionPolicy::build(config, None).is_ok());
+    assert_eq!(HashKey::new("short").unwrap_err(), PolicyError::HashKeyTooShort { len: 5 });
+    assert_eq!(format!("{:?}", HashKey::new(KEY).unwrap()), "HashKey(<secret>)");
+    assert!(!format!("{:?}", build(|_| {})).contains(KEY));
+}
+
+#[test]
+fn invalid_settings_are_named() {
+    assert_eq!(
+        build_error(|c| c.detectors.email.action = Action::Drop),
+        "detector `email`: `drop` removes a key, and a detection sits inside a string; use mask, hash or partial"
+    );
+    assert_eq!(
+        build_error(|c| c.detectors.card.action = Action::Partial { keep_last: 0 }),
+        "detector `card`: `keep_last` must be at least 1"
+    );
+    assert_eq!(
+        build_error(|c| c.base.mask_value = "nobody@example.com".into()),
+        "mask_value \"nobody@example.com\" would itself be detected as personal data; choose a plain mask such as \"*****\""
+    );
+    assert_eq!(
+        build_error(|c| c.rules.push(rule("items[]", Action::Drop))),
+        "redaction rule 1 (`items[]`): `drop` removes a key, and this pattern matches array elements; drop the \
+         array's key, or use mask, hash or partial on its elements"
+    );
+    assert_eq!(
+        build_error(|c| c.rules.push(rule("pan", Action::Partial { keep_last: 0 }))),
+        "redaction rule 1 (`pan`): `keep_last` must be at least 1"
+    );
+    assert_eq!(
+        build_error(|c| c.rules.push(rule("pan", Action::Mask).in_parts(&[]))),
+        "redaction rule 1 (`pan`): `in` lists no part; use features, metadata and/or output"
+    );
+    assert!(
+        build_error(|c| c.rules.push(rule("pan", Action::Mask).in_parts(&[Part::UserAgent]))).contains("plain string")
+    );
+    assert_eq!(
+        build_error(|c| {
+            c.rules.push(rule("ok", Action::Mask));
+            c.rules.push(rule("pan", Action::Mask).for_models(["fraud", " "]));
+        }),
+        "redaction rule 2 (`pan`): `models` holds a blank name \" \""
+    );
+    assert_eq!(
+        Action::parse("scramble", None).unwrap_err().to_string(),
+        "unknown action `scramble`; expected one of: mask, drop, hash, partial"
+    );
+    assert_eq!(
+        Action::parse("mask", Some(4)).unwrap_err().to_string(),
+        "`keep_last` goes with the `partial` action only, not `mask`"
+    );
+    assert_eq!(Action::parse("partial", None), Ok(Action::Partial { keep_last: DEFAULT_KEEP_LAST }));
+    assert_eq!(Action::parse("partial", Some(2)), Ok(Action::Partial { keep_last: 2 }));
+    assert_eq!(
+        Part::parse("actor").unwrap_err().to_string(),
+        "unknown part `actor`; expected one of: features, metadata, output, actor.user_agent"
+    );
+    assert_eq!(Part::parse("actor.user_agent"), Ok(Part::UserAgent));
+    let mut detectors = DetectorsConfig::default();
+    detectors.by_name_mut("iban").unwrap().enabled = false;
+    assert!(!detectors.iban.enabled);
+    assert_eq!(
+        detectors.by_name_mut("passport").unwrap_err().to_string(),
+        "unknown detector `passport`; expected one of: email, card, phone, iban, ssn, ip"
+    );
+}
+
+#[test]
+fn pattern_syntax_errors_are_precise() {
+    let cases = [
+        ("", "the pattern is empty"),
+        ("$", "`$` alone matches nothing; write `$.key` or `$[]`"),
+        ("$[]x", "unexpected `x` after `$`"),
+        ("$[0]", "`[` must be followed directly by `]`"),
+        ("$.", "a segment is empty"),
+        ("a..b", "a segment is empty"),
+        (".a", "a segment is empty"),
+        ("a.", "a segment is empty"),
+        ("a[0]", "`[` must be followed directly by `]`"),
+        ("a[", "`[` must be followed directly by `]`"),
+        ("a]", "a `]` has no `[` before it"),
+        ("cust*.email", "`*` stands for one whole key and cannot be part of a name (`cust*`)"),
+        ("*x", "`*` stands for one whole key and cannot be part of a name (`*x…`)"),
+        ("**", "`*` stands for one whole key"),
+        ("home phone", "contains whitespace; quote key names that have spaces"),
+        ("a.\"b", "a `\"` has no closing quote"),
+        ("a.\"\"", "a quoted name is empty"),
+        ("a\"b\"", "a quote must enclose a whole key, not follow `a`"),
+        ("\"a\"b", "unexpected `b`; segments are separated by `.`"),
+        ("a[]x", "unexpected `x`; segments are separated by `.`"),
+    ];
+    for (pattern, reason) in cases {
+        let error = build_error(|c| c.rules.push(rule(pattern, Action::Mask)));
+        let expected = format!("redaction rule 1 (`{pattern}`): {reason}");
+        assert!(error.starts_with(&expected), "{pattern:?}: {error}");
+    }
+    let parsed = |pattern: &str| rules::parse_for_tests(pattern).unwrap();
+    assert_eq!(parsed("PAN"), r#"Key("pan")"#);
+    assert_eq!(parsed("\"Home Phone\""), r#"Key("home phone")"#);
+    assert_eq!(parsed("$ref"), r#"Key("$ref")"#);
+    assert_eq!(parsed("$x.y"), r#"Path([Key("$x"), Key("y")])"#);
+    assert_eq!(parsed("$.email"), r#"Path([Key("email")])"#);
+    assert_eq!(parsed("$[]"), r#"Path([AnyIndex])"#);
+    assert_eq!(parsed("$[][].x"), r#"Path([AnyIndex, AnyIndex, Key("x")])"#);
+    assert_eq!(parsed("*"), r#"Path([AnyKey])"#);
+    assert_eq!(parsed("Customer.*.Email"), r#"Path([Key("customer"), AnyKey, Key("email")])"#);
+    assert_eq!(parsed("items[].pan"), r#"Path([Key("items"), AnyIndex, Key("pan")])"#);
+    assert_eq!(parsed("grid[][]"), r#"Path([Key("grid"), AnyIndex, AnyIndex])"#);
+    assert_eq!(parsed("*[].\"a.b\""), r#"Path([AnyKey, AnyIndex, Key("a.b")])"#);
+    assert_eq!(parsed("ÉMAIL.x"), r#"Path([Key("émail"), Key("x")])"#);
+}
+
+#[test]
+fn rules_match_key_names_at_any_depth_and_globs_from_the_root() {
+    let policy = build(|c| {
+        c.rules = vec![
+            rule("pan", Action::Partial { keep_last: 4 }),
+            rule("customer.*.email", Action::Hash),
+            rule("items[].sku", Action::Drop),
+            rule("$.ref", Action::Mask),
+            rule("codes[]", Action::Hash),
+        ];
+    });
+    let (value, log) = log_of(
+        &policy,
+        "m",
+        Part::Features,
+        json!({
+            "PAN": "4111111111111111",
+            "customer": {"home": {"EMAIL": "A@example.com", "ok": 1}, "email": "direct@example.com"},
+            "items": [{"sku": "A-1", "Pan": "5555555555554444", "qty": 2}, {"sku": "B-2"}],
+            "ref": "R-1",
+            "nested": {"ref": "R-2", "codes": ["x"]},
+            "codes": ["C-1", 42, null, {"deep": true}],
+        }),
+    );
+    let t = token;
+    assert_eq!(
+        value,
+        json!({
+            "PAN": "*****1111",
+            "customer": {"home": {"EMAIL": t("a@example.com"), "ok": 1}, "email": "*****"},
+            "items": [{"Pan": "*****4444", "qty": 2}, {}],
+            "ref": "*****",
+            "nested": {"ref": "R-2", "codes": ["x"]},
+            "codes": [t("C-1"), t("42"), null, {"deep": t("true")}],
+        })
+    );
+    assert_eq!(
+        log,
+        [
+            entry("$.PAN", "rule:pan", "partial"),
+            entry("$.codes[0]", "rule:codes[]", "hash"),
+            entry("$.codes[1]", "rule:codes[]", "hash"),
+            entry("$.codes[2]", "rule:codes[]", "hash"),
+            entry("$.codes[3]", "rule:codes[]", "hash"),
+            entry("$.customer.email", "key:email", "mask"),
+            entry("$.customer.home.EMAIL", "rule:customer.*.email", "hash"),
+            entry("$.items[0].Pan", "rule:pan", "partial"),
+            entry("$.items[0].sku", "rule:items[].sku", "drop"),
+            entry("$.items[1].sku", "rule:items[].sku", "drop"),
+            entry("$.ref", "rule:$.ref", "mask"),
+        ]
+    );
+}
+
+#[test]
+fn precedence_allowlist_rules_denylist_fragments_detectors() {
+    let mut config = PolicyConfig::from(RedactionConfig {
+        allowlist: vec!["kept".into()],
+        denylist: vec!["national_id".into(), "contact".into()],
+        mask_value: DEFAULT_MASK.into(),
+    });
+    config.rules = vec![
+        // Allowlisted: never fires.
+        rule("kept", Action::Drop),
+        // Beats the denylist and the `email` fragment.
+        rule("contact", Action::Hash),
+        rule("email", Action::Partial { keep_last: 3 }),
+        // Beats the detector inside the value.
+        rule("note", Action::Drop),
+    ];
+    let policy = RedactionPolicy::build(config, hash_key()).unwrap();
+    let (value, log) = log_of(
+        &policy,
+        "m",
+        Part::Features,
+        json!({
+            "kept": {"email": "a@example.com"}, "contact": "b@example.com", "email": "c@example.com",
+            "national_id": "X", "phone": "+44 20 7946 0958", "note": "d@example.com", "free": "e@example.com",
+        }),
+    );
+    assert_eq!(
+        value,
+        json!({
+            "kept": {"email": "a@example.com"}, "contact": token("b@example.com"), "email": "*****com",
+            "national_id": "*****", "phone": "*****", "free": "*****",
+        })
+    );
+    let rules: Vec<&str> = log.iter().map(|(_, rule, _)| rule.as_str()).collect();
+    assert_eq!(
+        rules,
+        ["rule:contact", "rule:email", "detector:email", "denylist:national_id", "rule:note", "key:phone"]
+    );
+}
+
+#[test]
+fn the_most_specific_rule_wins_then_the_first_written() {
+    let policy = build(|c| {
+        c.rules = vec![
+            rule("email", Action::Mask),
+            rule("*.email", Action::Partial { keep_last: 3 }),
+            rule("customer.email", Action::Hash),
+            rule("customer.*", Action::Drop),
+            rule("a.*.c", Action::Mask),
+            rule("a.b.*", Action::Hash),
+        ];
+    });
+    let (value, _) = log_of(
+        &policy,
+        "m",
+        Part::Features,
+        json!({
+            "email": "x@example.com",
+            "customer": {"email": "y@example.com", "name": "N"},
+            "seller": {"email": "z@example.com"},
+            "a": {"b": {"c": "first written of two with two names"}},
+        }),
+    );
+    assert_eq!(
+        value,
+        json!({
+            "email": "*****",
+            "customer": {"email": token("y@example.com")},
+            "seller": {"email": "*****com"},
+            "a": {"b": {"c": "*****"}},
+        })
+    );
+}
+
+#[test]
+fn rules_can_be_limited_to_models_and_the_model_specific_one_wins_a_tie() {
+    let policy = build(|c| {
+        c.rules = vec![
+            rule("customer_id", Action::Mask),
+            rule("customer_id", Action::Hash).for_models(["credit_risk"]),
+            rule("segment", Action::Drop).for_models(["fraud", "credit_risk"]),
+        ];
+    });
+    let event = json!({"customer_id": "C-1", "segment": "gold"});
+    let (credit, _) = log_of(&policy, "credit_risk", Part::Features, event.clone());
+    assert_eq!(credit, json!({"customer_id": token("C-1")}));
+    let (fraud, _) = log_of(&policy, "fraud", Part::Features, event.clone());
+    assert_eq!(fraud, json!({"customer_id": "*****"}));
+    let (other, _) = log_of(&policy, "churn", Part::Features, event.clone());
+    assert_eq!(other, json!({"customer_id": "*****", "segment": "gold"}));
+    // Without a model, only the rules for every model apply.
+    assert_eq!(policy.redact_features(event).value, json!({"customer_id": "*****", "segment": "gold"}));
+}
+
+#[test]
+fn rules_apply_to_features_and_metadata_unless_told_otherwise() {
+    let policy = build(|c| {
+        c.rules = vec![
+            rule("customer_id", Action::Hash),
+            rule("internal", Action::Drop).in_parts(&[Part::Output]),
+            rule("$[]", Action::Mask).in_parts(&[Part::Output]),
+        ];
+    });
+    let mut redaction = policy.for_model("m");
+    let features = redaction.redact(Part::Features, json!({"customer_id": "C-1", "internal": 1}));
+    let metadata = redaction.redact(Part::Metadata, json!({"Customer_ID": "C-1", "internal": 1}));
+    let output = redaction.redact(Part::Output, json!({"customer_id": "C-1", "internal": 1, "note": "a@example.com"}));
+    let listed = redaction.redact(Part::Output, json!(["a", "b"]));
+    let report = redaction.finish();
+    assert_eq!(features.value, json!({"customer_id": token("C-1"), "internal": 1}));
+    assert_eq!(metadata.value, json!({"Customer_ID": token("C-1"), "internal": 1}));
+    // Output: only its own rules, and no detectors unless apply_to lists it.
+    assert_eq!(output.value, json!({"customer_id": "C-1", "note": "a@example.com"}));
+    assert_eq!(output.paths, ["$.internal"]);
+    assert_eq!(listed.value, json!(["*****", "*****"]));
+    assert_eq!(report.subjects, [token("C-1")]);
+}
+
+#[test]
+fn apply_to_extends_the_detectors_to_output_and_the_user_agent() {
+    let event = json!({"note": "a@example.com"});
+    let ua = "bot/1.0 (+ops@example.com)".to_owned();
+    let default = RedactionPolicy::default();
+    let mut redaction = default.for_model("m");
+    assert_eq!(redaction.redact(Part::Output, event.clone()).value, event);
+    assert_eq!(redaction.redact_user_agent(ua.clone()), ua);
+    assert!(redaction.finish().log.is_empty());
+
+    let everywhere = build(|c| c.apply_to = Part::ALL.to_vec());
+    let mut redaction = everywhere.for_model("m");
+    assert_eq!(redaction.redact(Part::Output, event).value, json!({"note": "*****"}));
+    assert_eq!(redaction.redact_user_agent(ua), "bot/1.0 (*****)");
+    let parts: Vec<(Part, String)> = redaction.finish().log.into_iter().map(|e| (e.part, e.path)).collect();
+    assert_eq!(parts, [(Part::Output, "$.note".to_owned()), (Part::UserAgent, "$".to_owned())]);
+
+    let features_off = build(|c| c.apply_to = vec![Part::Metadata]);
+    assert_eq!(features_off.redact_features(json!({"note": "a@example.com"})).value, json!({"note": "a@example.com"}));
+    assert_eq!(features_off.redact_features(json!({"email": "x"})).value, json!({"email": "*****"}));
+}
+
+#[test]
+fn partial_never_shows_half_a_value_nor_personal_data() {
+    let policy = build(|c| {
+        c.rules = vec![rule("pin", Action::Partial { keep_last: 4 }), rule("memo", Action::Partial { keep_last: 30 })]
+    });
+    let redacted = policy.redact_features(json!({
+        "pin": "1234", "PIN": "12345678", "memo": "a long memo that ends with ops@example.com",
+        "pin_code": 12345678, "items": [{"pin": true}],
+    }));
+    assert_eq!(
+        redacted.value,
+        json!({"pin": "*****", "PIN": "*****5678", "memo": "*****", "pin_code": 12345678, "items": [{"pin": "*****"}]})
+    );
+}
+
+#[test]
+fn keys_holding_personal_data_are_renamed_so_no_path_shows_them() {
+    let (value, log) = log_of(
+        &RedactionPolicy::default(),
+        "m",
+        Part::Metadata,
+        json!({
+            "visits": {"a@example.com": 3, "b@example.com": {"from": "10.0.0.1"}, "*****": "taken", "ok": 1},
+            "by_ip": {"10.0.0.1": 1},
+        }),
+    );
+    assert_eq!(
+        value,
+        json!({
+            "visits": {"*****#2": 3, "*****#3": {"from": "*****"}, "*****": "taken", "ok": 1},
+            "by_ip": {"*****": 1},
+        })
+    );
+    assert_eq!(
+        log,
+        [
+            entry("$.by_ip[\"*****\"]", "detector:ip", "mask"),
+            entry("$.visits[\"*****#2\"]", "detector:email", "mask"),
+            entry("$.visits[\"*****#3\"]", "detector:email", "mask"),
+            entry("$.visits[\"*****#3\"].from", "detector:ip", "mask"),
+        ]
+    );
+
+    // Hashed, a key becomes its pseudonym: a map keyed by email stays a map keyed by person.
+    let policy = build(|c| c.detectors.email.action = Action::Hash);
+    let mut redaction = policy.for_model("m");
+    let redacted = redaction.redact(Part::Features, json!({"seen": {"A@example.com": 1, "a@example.com": 2}}));
+    let t = token("a@example.com");
+    assert_eq!(redacted.value, json!({"seen": {t.clone(): 1, format!("{t}#2"): 2}}));
+    assert_eq!(redaction.finish().subjects, [t]);
+}
+
+#[test]
+fn a_dropped_key_that_also_held_personal_data_is_gone() {
+    let policy = build(|c| c.rules = vec![rule("*.*", Action::Drop)]);
+    let redacted = policy.redact_features(json!({"seen": {"a@example.com": 1, "plain": 2}, "top": 3}));
+    assert_eq!(redacted.value, json!({"seen": {}, "top": 3}));
+    assert_eq!(redacted.paths, ["$.seen[\"*****\"]", "$.seen.plain"]);
+}
+
+#[test]
+fn detected_values_never_survive_any_action() {
+    let personal_data = [
+        "user@example.com",
+        "4111 1111 1111 1111",
+        "+44 20 7946 0958",
+        "(555) 123-4567",
+        "GB82 WEST 1234 5698 7654 32",
+        "078-05-1120",
+        "192.168.0.42",
+        "2001:db8::8a2e:370:7334",
+    ];
+    for action in [Action::Mask, Action::Hash, Action::Partial { keep_last: 4 }, Action::Partial { keep_last: 12 }] {
+        let policy =
+            build(|c| DetectorKind::ALL.into_iter().for_each(|kind| c.detectors.get_mut(kind).action = action));
+        for first in personal_data {
+            for second in personal_data {
+                let text = format!("note: {first} / {second}.");
+                let Value::String(redacted) = policy.redact_values(json!(text)).value else { panic!() };
+                assert!(
+                    !redacted.contains(first) && !redacted.contains(second),
+                    "{action}: {text:?} gave {redacted:?}"
+                );
+                assert!(!contains_personal_data(&redacted), "{action}: {text:?} gave {redacted:?}");
+            }
+        }
+    }
+}
+
+// The event: prepare and preview.
+
+fn event_body() -> Value {
+    json!({
+        "model_name": "credit_risk", "model_version": "1", "output": {"score": 0.5, "reason": "mail a@example.com"},
+        "features": {"customer_id": "C-1", "email": "b@example.com", "note": "call 555-123-4567"},
+        "metadata": {"customer_id": "C-1", "ip": "10.0.0.1"},
+        "actor": {"actor_type": "user", "actor_id": "1", "user_agent": "app (ops@example.com)"},
+    })
+}
+
+#[test]
+fn prepare_redacts_every_part_for_the_model_and_reports_log_and_subjects() {
+    use crate::auth::Visibility;
+    use crate::event::PredictionInput;
+
+    let policy = build(|c| {
+        c.apply_to = Part::ALL.to_vec();
+        c.rules = vec![rule("customer_id", Action::Hash).for_models(["credit_risk"])];
+    });
+    let prepared = PredictionInput::parse(event_body()).unwrap().prepare(&policy, &Visibility::AllTenants).unwrap();
+    let c1 = token("C-1");
+    assert_eq!(prepared.features, json!({"customer_id": c1, "email": "*****", "note": "call *****"}));
+    assert_eq!(prepared.redactions, ["$.customer_id", "$.email", "$.note"]);
+    assert_eq!(prepared.metadata, json!({"customer_id": c1, "ip": "*****"}));
+    assert_eq!(prepared.metadata_redactions, ["$.customer_id", "$.ip"]);
+    assert_eq!(prepared.output, json!({"score": 0.5, "reason": "mail *****"}));
+    assert_eq!(prepared.actor.as_ref().unwrap().user_agent, "app (*****)");
+    assert_eq!(prepared.subjects, [c1]);
+    let log: Vec<String> = prepared
+        .redaction_log
+        .iter()
+        .map(|e| format!("{} {} {} {}", e.part.as_str(), e.path, e.rule, e.action))
+        .collect();
+    assert_eq!(
+        log,
+        [
+            "features $.customer_id rule:customer_id hash",
+            "features $.email key:email mask",
+            "features $.note detector:phone mask",
+            "metadata $.customer_id rule:customer_id hash",
+            "metadata $.ip detector:ip mask",
+            "output $.reason detector:email mask",
+            "actor.user_agent $ detector:email mask",
+        ]
+    );
+    // The fingerprint is of the redacted event: nothing raw goes into it.
+    let again = PredictionInput::parse(event_body()).unwrap().prepare(&policy, &Visibility::AllTenants).unwrap();
+    assert_eq!(prepared.content_hash, again.content_hash);
+
+    // The default policy leaves output and the user agent alone, as before.
+    let default = PredictionInput::parse(event_body())
+        .unwrap()
+        .prepare(&RedactionPolicy::default(), &Visibility::AllTenants)
+        .unwrap();
+    assert_eq!(default.output, event_body()["output"]);
+    assert_eq!(default.actor.unwrap().user_agent, "app (ops@example.com)");
+    assert!(default.subjects.is_empty());
+}
+
+#[test]
+fn preview_shows_what_would_be_stored() {
+    let policy = build(|c| c.rules = vec![rule("customer_id", Action::Hash)]);
+    let shown = preview(&policy, event_body()).unwrap();
+    assert_eq!(shown.features["customer_id"], json!(token("C-1")));
+    assert_eq!(shown.user_agent.as_deref(), Some("app (ops@example.com)"));
+    let printed = shown.to_json();
+    assert_eq!(printed["redactions"], json!(["$.customer_id", "$.email", "$.note"]));
+    assert_eq!(printed["subjects"], json!([token("C-1")]));
+    assert_eq!(
+        printed["redaction_log"][0],
+        json!({"part": "features", "path": "$.customer_id", "rule": "rule:customer_id", "action": "hash"})
+    );
+    assert_eq!(printed["actor"], json!({"user_agent": "app (ops@example.com)"}));
+    assert!(!printed.to_string().contains("b@example.com"));
+    let error = preview(&policy, json!({"model_name": "m"})).unwrap_err();
+    assert_eq!(error.field, "model_version");
+}
+
+#[test]
+fn key_names_inside_a_hashed_or_partial_subtree_still_get_the_detectors() {
+    // Found by the property tests: `hash` on an object kept a key named by an email address.
+    let policy =
+        build(|c| c.rules = vec![rule("contact", Action::Hash), rule("card", Action::Partial { keep_last: 4 })]);
+    let (value, log) = log_of(
+        &policy,
+        "m",
+        Part::Features,
+        json!({"contact": {"note": {"0@a.com": 1}}, "card": {"10.0.0.1": "4111111111111111"}}),
+    );
+    assert_eq!(value, json!({"contact": {"note": {"*****": token("1")}}, "card": {"*****": "*****1111"}}));
+    assert_eq!(
+        log,
+        [
+            entry("$.card", "rule:card", "partial"),
+            entry("$.card[\"*****\"]", "detector:ip", "mask"),
+            entry("$.contact", "rule:contact", "hash"),
+            entry("$.contact.note[\"*****\"]", "detector:email", "mask"),
+        ]
+    );
+}

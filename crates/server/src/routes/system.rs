@@ -1,10 +1,10 @@
-//! Unauthenticated health and API description, and the admin-only metrics.
+//! Unauthenticated health and API description, and the admin-only metrics. (`/` is the UI.)
 
 use axum::Json;
 use axum::Router;
 use axum::extract::State;
 use axum::http::header::CONTENT_TYPE;
-use axum::response::{Html, IntoResponse};
+use axum::response::IntoResponse;
 use axum::routing::get;
 
 use crate::auth::{Admin, Authorized};
@@ -14,11 +14,7 @@ use crate::state::AppState;
 use crate::wire::Health;
 
 pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/", get(home))
-        .route("/healthz", get(healthz))
-        .route("/metrics", get(metrics))
-        .route("/openapi.json", get(openapi))
+    Router::new().route("/healthz", get(healthz)).route("/metrics", get(metrics)).route("/openapi.json", get(openapi))
 }
 
 /// Liveness and storage reachability; no key needed.
@@ -41,12 +37,4 @@ async fn metrics(_caller: Authorized<Admin>, State(state): State<AppState>) -> i
 
 async fn openapi() -> impl IntoResponse {
     Json(api_document())
-}
-
-async fn home() -> Html<&'static str> {
-    Html(concat!(
-        "<!doctype html><html lang=en><meta charset=utf-8><title>ml-audit</title>",
-        "<h1>ml-audit</h1><p>The audit trail for ML predictions is running.</p>",
-        "<p>API: <a href=\"/openapi.json\">/openapi.json</a> · health: <a href=\"/healthz\">/healthz</a></p>"
-    ))
 }

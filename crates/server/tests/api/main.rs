@@ -34,3 +34,4 @@ mod immutability;
 mod ingest;
 mod ledger;
 mod query;
+mod ui;

@@ -1,0 +1,507 @@
+"""Background delivery: a bounded in-memory queue and one worker thread that sends batches.
+
+The calling thread only appends pre-encoded JSON to a deque (and, about once per batch, sets an
+Event); everything that can block or fail happens on the worker thread. Events carry their
+client-generated ``prediction_id``, so a batch can be sent again after any failure: the server
+answers an identical retry with 200 and stores nothing twice.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import logging
+import os
+import random
+import threading
+import time
+import weakref
+from collections import deque
+from typing import Any, Deque, Dict, List, Optional
+from urllib.parse import quote
+
+from ._config import Settings
+from ._transport import RETRYABLE_ERRORS, Connection, decode
+
+logger = logging.getLogger("ml_audit")
+
+BATCH_PATH = "/api/v1/predictions/batch"
+
+# A warning about dropped events is logged at most this often (seconds).
+_DROP_WARNING_EVERY = 10.0
+# Rejected events logged one by one per batch; the rest are summed up in one line.
+_LOGGED_REJECTIONS = 5
+
+
+class _Flush:
+    __slots__ = ("done",)
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+
+
+class _ExplanationItem:
+    __slots__ = ("ref", "body")
+
+    def __init__(self, ref: str, body: bytes) -> None:
+        self.ref = ref
+        self.body = body
+
+
+class _Stop(Exception):
+    pass
+
+
+_workers: "weakref.WeakSet[Worker]" = weakref.WeakSet()
+
+
+class Worker:
+    """Queue + delivery thread of one client. Thread-safe; fork-safe (restarts in the child)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._batch_size = settings.batch_size
+        self._max_queue = settings.queue_size
+        self._init_state()
+        _workers.add(self)
+
+    # -- state, also rebuilt in a forked child ----------------------------------------------
+
+    def _init_state(self) -> None:
+        self._queue: Deque[Any] = deque()
+        self._wake = threading.Event()
+        self._retry_now = threading.Event()
+        self._lock = threading.Lock()
+        self._thread: Optional[threading.Thread] = None
+        self._pid = os.getpid()
+        self._stopping = False
+        self._retired = False
+        self._flushes = 0
+        self._hold = threading.Event()
+        self._hold.set()
+        self._conn: Optional[Connection] = None
+        self._inflight = 0
+        self._last_drop_warning = 0.0
+        self._failing_since: Optional[float] = None
+        self._stats: Dict[str, Any] = self.empty_stats()
+        del self._stats["queued"]
+
+    def _after_fork_in_child(self) -> None:
+        # The parent's queued events stay the parent's to deliver; the child starts empty, with
+        # fresh locks (one may have been held at fork time) and no thread (threads do not
+        # survive fork). Its worker starts on the child's first event.
+        self._init_state()
+
+    @staticmethod
+    def empty_stats() -> Dict[str, Any]:
+        return {
+            "queued": 0,  # events waiting or being sent
+            "sent": 0,  # events the server stored: answered 201 or 200 (identical retry)
+            "created": 0,  # of which 201
+            "replayed": 0,  # of which 200
+            "rejected": 0,  # answered 4xx for good (409, 422, 403, ...): logged, not retried
+            "dropped": 0,  # not queued: the queue was full, or the event could not be encoded
+            "retries": 0,  # requests sent again after a failure
+            "batches": 0,  # batch requests answered
+            "explanations": 0,  # explanations attached
+            "last_error": None,
+        }
+
+    # -- calling side: must stay cheap and never raise ---------------------------------------
+
+    def put(self, item: Any) -> bool:
+        queue = self._queue
+        if len(queue) >= self._max_queue:
+            self._drop(1, "the queue is full")
+            return False
+        if self._thread is None or self._retired or self._stopping:
+            if not self._start():
+                self._drop(1, "the delivery thread could not start")
+                return False
+        queue.append(item)
+        size = len(queue)
+        if size == 1 or size == self._batch_size:
+            self._wake.set()
+        return True
+
+    def _drop(self, count: int, why: str) -> None:
+        with self._lock:
+            self._stats["dropped"] += count
+            dropped = self._stats["dropped"]
+            now = time.monotonic()
+            warn = now - self._last_drop_warning >= _DROP_WARNING_EVERY
+            if warn:
+                self._last_drop_warning = now
+        if warn:
+            logger.warning(
+                "ml_audit: dropped an audit event because %s (%d dropped so far; queue size %d)",
+                why,
+                dropped,
+                self._max_queue,
+            )
+
+    def _start(self) -> bool:
+        # Also revives a retired or closed worker that is used again: its thread may have ended
+        # (it ends under this lock, so the check below cannot miss it).
+        with self._lock:
+            self._retired = False
+            self._stopping = False
+            if self._thread is not None:
+                return True
+            thread = threading.Thread(target=self._run, name="ml-audit-worker", daemon=True)
+            try:
+                thread.start()
+            except RuntimeError:  # interpreter shutting down
+                return False
+            self._thread = thread
+            return True
+
+    # -- control ------------------------------------------------------------------------------
+
+    def pending(self) -> int:
+        """Events (and explanations) queued or being sent."""
+        return max(0, len(self._queue) - self._flushes) + self._inflight
+
+    def stats(self) -> Dict[str, Any]:
+        with self._lock:
+            stats = dict(self._stats)
+        stats["queued"] = self.pending()
+        return stats
+
+    def flush(self, timeout: Optional[float] = None) -> bool:
+        """Wait until every event queued before this call is delivered or rejected for good.
+        Returns False when ``timeout`` (seconds) passed first. Never raises."""
+        try:
+            thread = self._thread
+            if thread is None or not thread.is_alive():
+                return self.pending() == 0
+            marker = _Flush()
+            with self._lock:
+                self._flushes += 1
+            self._queue.append(marker)
+            self._wake.set()
+            self._retry_now.set()
+            return marker.done.wait(timeout)
+        except Exception:  # pragma: no cover - never raise into the host
+            logger.exception("ml_audit: flush failed")
+            return False
+
+    def retire(self) -> None:
+        """Deliver what is queued, then let the thread end (used when settings change)."""
+        self._retired = True
+        self._wake.set()
+
+    def close(self, timeout: Optional[float] = None) -> bool:
+        """Flush (up to ``timeout``), then stop the thread; what is left stays queued (a later
+        event starts the thread again)."""
+        delivered = self.flush(timeout)
+        thread = self._thread
+        self._stopping = True
+        self._wake.set()
+        self._retry_now.set()
+        self._hold.set()
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout)
+        return delivered
+
+    # -- the worker thread -------------------------------------------------------------------
+
+    def _run(self) -> None:
+        queue = self._queue
+        try:
+            while True:
+                try:
+                    if self._stopping or (self._retired and not queue):
+                        with self._lock:
+                            if self._stopping or (self._retired and not queue):
+                                self._thread = None
+                                break
+                        continue
+                    if not queue:
+                        self._wake.wait(1.0)
+                        self._wake.clear()
+                        continue
+                    linger = self.settings.flush_interval
+                    if len(queue) < self._batch_size and not self._flushes and linger > 0:
+                        self._wake.wait(linger)
+                        self._wake.clear()
+                    self._hold.wait()
+                    self._drain(queue)
+                except _Stop:
+                    break
+                except Exception:  # pragma: no cover - a bug must not kill delivery
+                    logger.exception("ml_audit: unexpected error in the delivery thread")
+                    time.sleep(0.5)
+        finally:
+            with self._lock:
+                if self._thread is threading.current_thread():
+                    self._thread = None
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+    def _drain(self, queue: Deque[Any]) -> None:
+        batch_size = self._batch_size
+        max_bytes = self.settings.batch_bytes
+        while queue:
+            batch: List[bytes] = []
+            size = 0
+            while queue and len(batch) < batch_size:
+                item = queue[0]
+                if type(item) is bytes:
+                    if batch and size + len(item) > max_bytes:
+                        break
+                    queue.popleft()
+                    batch.append(item)
+                    size += len(item) + 1
+                    continue
+                if batch:
+                    break  # send what came before it first
+                queue.popleft()
+                if type(item) is _Flush:
+                    with self._lock:
+                        self._flushes -= 1
+                    item.done.set()
+                elif type(item) is _ExplanationItem:
+                    try:
+                        self._send_explanation(item)
+                    except _Stop:
+                        queue.appendleft(item)
+                        raise
+            if batch:
+                self._inflight = len(batch)
+                try:
+                    self._send_batch(batch)
+                except _Stop:
+                    queue.extendleft(reversed(batch))  # stopped: still counted as pending
+                    raise
+                finally:
+                    self._inflight = 0
+
+    def _connection(self) -> Connection:
+        if self._conn is None:
+            s = self.settings
+            self._conn = Connection(s.url, s.api_key, s.timeout)
+        return self._conn
+
+    def _count(self, **increments: int) -> None:
+        with self._lock:
+            for key, value in increments.items():
+                self._stats[key] += value
+
+    def _send_batch(self, events: List[bytes]) -> None:
+        attempt = 0
+        while events:
+            body = b'{"events":[' + b",".join(events) + b"]}"
+            try:
+                status, data, headers = self._connection().request("POST", BATCH_PATH, body)
+            except RETRYABLE_ERRORS as exc:
+                attempt = self._backoff(attempt, f"{type(exc).__name__}: {exc}")
+                continue
+            if status == 200:
+                parsed = decode(data)
+                results = parsed.get("results") if isinstance(parsed, dict) else None
+                if not isinstance(results, list):
+                    attempt = self._backoff(attempt, "batch answer without results")
+                    continue
+                self._recovered()
+                events = self._read_results(events, results)
+                if events:
+                    attempt = self._backoff(attempt, "some events failed on the server; retrying them")
+                continue
+            if status == 429 or status >= 500:
+                attempt = self._backoff(attempt, f"HTTP {status}", headers)
+                continue
+            if status in (400, 413, 422) and len(events) > 1:
+                # The request as a whole was refused (too big, or one event broke it): halve it
+                # until the culprit is alone, so the others still get through.
+                self._recovered()
+                middle = len(events) // 2
+                self._send_batch(events[:middle])
+                self._send_batch(events[middle:])
+                return
+            self._recovered()
+            self._reject(events, status, decode(data))
+            return
+
+    def _read_results(self, events: List[bytes], results: List[Any]) -> List[bytes]:
+        again: List[bytes] = []
+        created = replayed = rejected = 0
+        seen = set()
+        for result in results:
+            if not isinstance(result, dict):
+                continue
+            index = result.get("index")
+            status = result.get("status")
+            if not isinstance(index, int) or not 0 <= index < len(events):
+                continue
+            seen.add(index)
+            if status == 201:
+                created += 1
+            elif status == 200:
+                replayed += 1
+            elif status == 429 or (isinstance(status, int) and status >= 500):
+                again.append(events[index])
+            else:
+                rejected += 1
+                if rejected <= _LOGGED_REJECTIONS:
+                    self._log_rejection(events[index], status, result.get("error"))
+                else:
+                    self._note_error(f"HTTP {status}: {result.get('error')}")
+        if rejected > _LOGGED_REJECTIONS:
+            logger.warning(
+                "ml_audit: the server rejected %d more audit event(s) of this batch",
+                rejected - _LOGGED_REJECTIONS,
+            )
+        if len(seen) < len(events):
+            # An event the server did not answer for: send it again (retries are safe).
+            again.extend(event for index, event in enumerate(events) if index not in seen)
+        with self._lock:
+            self._stats["batches"] += 1
+            self._stats["created"] += created
+            self._stats["replayed"] += replayed
+            self._stats["sent"] += created + replayed
+            self._stats["rejected"] += rejected
+        return again
+
+    def _reject(self, events: List[bytes], status: int, body: Any) -> None:
+        error = body.get("error") if isinstance(body, dict) else body
+        self._count(rejected=len(events))
+        if status in (401, 403):
+            logger.error(
+                "ml_audit: the server refused the API key (HTTP %s: %s); %d audit event(s) lost. "
+                "Check ML_AUDIT API_KEY (an ingest key is needed).",
+                status,
+                error,
+                len(events),
+            )
+        elif status == 404:
+            logger.error(
+                "ml_audit: %s%s answered 404; is ML_AUDIT URL right? %d audit event(s) lost.",
+                self.settings.url,
+                BATCH_PATH,
+                len(events),
+            )
+        else:
+            for event in events[:_LOGGED_REJECTIONS]:
+                self._log_rejection(event, status, error)
+            if len(events) > _LOGGED_REJECTIONS:
+                logger.warning(
+                    "ml_audit: the server rejected %d more audit event(s) (HTTP %s)",
+                    len(events) - _LOGGED_REJECTIONS,
+                    status,
+                )
+
+    def _note_error(self, text: str) -> None:
+        with self._lock:
+            self._stats["last_error"] = text
+
+    def _log_rejection(self, event: bytes, status: Any, error: Any) -> None:
+        try:
+            prediction_id = json.loads(event).get("prediction_id")
+        except Exception:
+            prediction_id = None
+        self._note_error(f"HTTP {status}: {error}")
+        logger.warning(
+            "ml_audit: the server rejected audit event %s (HTTP %s): %s", prediction_id, status, error
+        )
+
+    def _send_explanation(self, item: _ExplanationItem) -> None:
+        path = f"/api/v1/predictions/{quote(item.ref, safe='')}/explanation"
+        attempt = 0
+        while True:
+            try:
+                status, data, headers = self._connection().request("POST", path, item.body)
+            except RETRYABLE_ERRORS as exc:
+                attempt = self._backoff(attempt, f"{type(exc).__name__}: {exc}")
+                continue
+            if status == 429 or status >= 500:
+                attempt = self._backoff(attempt, f"HTTP {status}", headers)
+                continue
+            self._recovered()
+            if status in (200, 201):
+                self._count(explanations=1)
+            else:
+                body = decode(data)
+                self._count(rejected=1)
+                logger.warning(
+                    "ml_audit: the server rejected an explanation for prediction %s (HTTP %s): %s",
+                    item.ref,
+                    status,
+                    body.get("error") if isinstance(body, dict) else body,
+                )
+            return
+
+    def _backoff(self, attempt: int, reason: str, headers: Any = None) -> int:
+        """Sleep before the next attempt (exponential, with jitter); returns the next attempt
+        number. A ``flush()`` cuts the sleep short; ``close()`` ends the retries."""
+        if self._stopping:
+            raise _Stop()
+        now = time.monotonic()
+        with self._lock:
+            self._stats["retries"] += 1
+            self._stats["last_error"] = reason
+        if self._failing_since is None:
+            self._failing_since = now
+            logger.warning("ml_audit: cannot deliver audit events yet (%s); retrying", reason)
+        s = self.settings
+        delay = min(s.max_backoff, s.retry_backoff * (2 ** min(attempt, 30)))
+        delay = delay / 2 + random.uniform(0, delay / 2)
+        retry_after = _retry_after(headers)
+        if retry_after is not None:
+            delay = max(delay, min(retry_after, s.max_backoff))
+        self._retry_now.clear()
+        self._retry_now.wait(delay)
+        if self._stopping:
+            raise _Stop()
+        return attempt + 1
+
+    def _recovered(self) -> None:
+        if self._failing_since is not None:
+            logger.warning(
+                "ml_audit: delivering audit events again after %.1f s of failures",
+                time.monotonic() - self._failing_since,
+            )
+            self._failing_since = None
+
+
+def _retry_after(headers: Any) -> Optional[float]:
+    if headers is None:
+        return None
+    value = headers.get("Retry-After")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None
+
+
+def _after_fork_in_child() -> None:
+    for worker in list(_workers):
+        worker._after_fork_in_child()
+
+
+def _at_exit() -> None:
+    deadline: Optional[float] = None
+    for worker in list(_workers):
+        if worker._pid != os.getpid() or not worker.pending():
+            continue
+        if deadline is None:
+            deadline = time.monotonic() + worker.settings.shutdown_timeout
+        remaining = max(0.0, deadline - time.monotonic())
+        if not worker.flush(remaining):
+            logger.warning(
+                "ml_audit: %d audit event(s) not delivered at exit (last error: %s)",
+                worker.pending(),
+                worker._stats.get("last_error"),
+            )
+        worker._stopping = True
+        worker._retry_now.set()
+        worker._wake.set()
+
+
+atexit.register(_at_exit)
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)

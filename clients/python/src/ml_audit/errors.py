@@ -1,0 +1,81 @@
+"""Exceptions raised by ml_audit in ``sync`` mode (``background`` mode never raises)."""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+
+class MLAuditError(Exception):
+    """Base class of every error the client raises."""
+
+
+class ConfigurationError(MLAuditError):
+    """The client is missing a setting (URL, API key) or a setting has a bad value."""
+
+
+class DeliveryError(MLAuditError):
+    """The server could not be reached, or kept failing, within the configured timeout."""
+
+
+class APIError(MLAuditError):
+    """The server answered with an error (``{"error": {"code", "message", "field"}}``)."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str = "",
+        message: str = "",
+        field: Optional[str] = None,
+        body: Any = None,
+    ) -> None:
+        self.status = status
+        self.code = code
+        self.message = message
+        self.field = field
+        self.body = body
+        text = f"ml-audit server answered {status}"
+        if code:
+            text += f" {code}"
+        if message:
+            text += f": {message}"
+        if field:
+            text += f" (field {field})"
+        super().__init__(text)
+
+
+class AuthenticationError(APIError):
+    """401: no API key, or the key is unknown or revoked."""
+
+
+class PermissionDenied(APIError):
+    """403: the key has the wrong scope, or writes another tenant's prediction."""
+
+
+class NotFound(APIError):
+    """404: no such prediction (or one this key may not see)."""
+
+
+class Conflict(APIError):
+    """409: the ``prediction_id`` is already recorded with different content."""
+
+
+class ValidationError(APIError):
+    """422 (or 400): the event is not valid; ``field`` names the culprit."""
+
+
+def api_error(status: int, body: Any) -> APIError:
+    detail = body.get("error") if isinstance(body, dict) else None
+    if not isinstance(detail, dict):
+        detail = {}
+    code = str(detail.get("code") or "")
+    message = str(detail.get("message") or (body if isinstance(body, str) else ""))
+    field = detail.get("field")
+    cls = {
+        401: AuthenticationError,
+        403: PermissionDenied,
+        404: NotFound,
+        409: Conflict,
+        400: ValidationError,
+        422: ValidationError,
+    }.get(status, APIError)
+    return cls(status, code, message, field, body)

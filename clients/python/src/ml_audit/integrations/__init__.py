@@ -1,0 +1,1 @@
+"""Framework integrations (``ml_audit.integrations.drf`` for Django REST framework)."""

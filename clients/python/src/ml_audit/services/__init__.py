@@ -1,0 +1,15 @@
+"""django-ml-audit's service functions, same names and arguments, backed by the ml-audit server.
+
+``record_prediction_event`` and ``attach_explanation`` default to ``sync`` mode (the call returns
+the stored record, or raises :class:`ml_audit.errors.MLAuditError`); pass ``mode="background"``
+(or set ``ML_AUDIT = {"MODE": "background"}``) to queue instead and return at once.
+"""
+
+from .explanations import attach_explanation
+from .recording import ActorPayload, record_prediction_event
+
+__all__ = [
+    "record_prediction_event",
+    "ActorPayload",
+    "attach_explanation",
+]

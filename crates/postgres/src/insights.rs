@@ -1,0 +1,166 @@
+//! The insight queries of the admin UI on PostgreSQL. Each aggregation is an index-only scan of
+//! an index of `migrations/0003_insights.sql` (or of `0001`) over a bounded range, aggregated by
+//! hash. The tenant of a tenant-bound reader is a condition in the same SQL, like in every
+//! other read.
+
+use std::collections::HashMap;
+
+use ml_audit_core::auth::{ApiKey, Visibility};
+use ml_audit_core::model::{ActorType, Status};
+use ml_audit_storage::insights::{MAX_TENANTS, MICROS_PER_HOUR, StatsRow, fold_model_stats};
+use ml_audit_storage::{
+    ActorPage, ActorPageRequest, ActorSummary, HourlyCount, ModelVersionStats, Result, StorageError, TenantSummary,
+    TimeWindow, decode_enum,
+};
+use sqlx::{PgPool, Postgres, QueryBuilder, Row as _};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::rows::{db_err, key_from_row};
+
+fn count(value: i64) -> u64 {
+    u64::try_from(value).unwrap_or(0)
+}
+
+fn push_tenant(query: &mut QueryBuilder<Postgres>, column: &str, visibility: &Visibility) {
+    if let Some(tenant) = visibility.tenant() {
+        query.push(format!(" AND {column} = ")).push_bind(tenant.to_owned());
+    }
+}
+
+fn hour_start(hour: i64) -> Result<OffsetDateTime> {
+    ml_audit_core::timestamp::from_unix_micros(hour.saturating_mul(MICROS_PER_HOUR))
+        .ok_or_else(|| StorageError::Database(format!("hour {hour} is out of range")))
+}
+
+pub async fn model_version_stats(pool: &PgPool, visibility: &Visibility) -> Result<Vec<ModelVersionStats>> {
+    let mut query = QueryBuilder::<Postgres>::new(
+        // LEAST would turn a NULL confidence into 9: PostgreSQL's LEAST ignores NULLs.
+        "SELECT model_ref, decision_outcome, status,
+                (CASE WHEN confidence >= 1 THEN 9 ELSE floor(confidence * 10) END)::bigint AS bin, count(*) AS n
+           FROM predictions WHERE true",
+    );
+    push_tenant(&mut query, "tenant_id", visibility);
+    query.push(" GROUP BY 1, 2, 3, 4");
+    let rows = query.build().fetch_all(pool).await.map_err(db_err)?;
+    let rows = rows
+        .iter()
+        .map(|row| {
+            Ok(StatsRow {
+                model_id: row.try_get("model_ref").map_err(db_err)?,
+                decision_outcome: row.try_get("decision_outcome").map_err(db_err)?,
+                status: decode_enum("status", &row.try_get::<String, _>("status").map_err(db_err)?, Status::parse)?,
+                bin: row.try_get("bin").map_err(db_err)?,
+                count: count(row.try_get("n").map_err(db_err)?),
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(fold_model_stats(rows))
+}
+
+pub async fn hourly_counts(pool: &PgPool, visibility: &Visibility, window: &TimeWindow) -> Result<Vec<HourlyCount>> {
+    let (from, to) = window.hour_range();
+    let mut query = QueryBuilder::<Postgres>::new(
+        "SELECT floor(extract(epoch FROM ts) / 3600)::bigint AS hour, model_ref, count(*) AS n FROM predictions",
+    );
+    query.push(" WHERE ts >= ").push_bind(hour_start(from)?);
+    query.push(" AND ts < ").push_bind(hour_start(to)?);
+    push_tenant(&mut query, "tenant_id", visibility);
+    query.push(" GROUP BY 1, 2 ORDER BY 1, 2");
+    let rows = query.build().fetch_all(pool).await.map_err(db_err)?;
+    rows.iter()
+        .map(|row| {
+            Ok(HourlyCount {
+                hour: hour_start(row.try_get("hour").map_err(db_err)?)?,
+                model_id: row.try_get("model_ref").map_err(db_err)?,
+                count: count(row.try_get("n").map_err(db_err)?),
+            })
+        })
+        .collect()
+}
+
+pub async fn list_actors(
+    pool: &PgPool,
+    visibility: &Visibility,
+    tenant_id: Option<&str>,
+    page: &ActorPageRequest,
+) -> Result<ActorPage> {
+    // The counts are per actor over `predictions_by_actor`: a page costs what its actors have.
+    let mut query = QueryBuilder::<Postgres>::new(
+        "SELECT a.id, a.actor_type, a.actor_id, a.tenant_id, a.created_at,
+            (SELECT count(*) FROM predictions p WHERE p.actor_ref = a.id) AS n,
+            (SELECT max(p.ts) FROM predictions p WHERE p.actor_ref = a.id) AS last_ts
+           FROM actors a WHERE true",
+    );
+    push_tenant(&mut query, "a.tenant_id", visibility);
+    if let Some(tenant) = tenant_id {
+        query.push(" AND a.tenant_id = ").push_bind(tenant.to_owned());
+    }
+    if let Some(after) = &page.after {
+        query.push(" AND (a.tenant_id, a.actor_type, a.actor_id) > (").push_bind(after.tenant_id.clone());
+        query.push(", ").push_bind(after.actor_type.as_str()).push(", ").push_bind(after.actor_id.clone()).push(")");
+    }
+    query.push(" ORDER BY a.tenant_id, a.actor_type, a.actor_id LIMIT ").push_bind(i64::from(page.limit) + 1);
+    let rows = query.build().fetch_all(pool).await.map_err(db_err)?;
+    let mut items = rows
+        .iter()
+        .map(|row| {
+            Ok(ActorSummary {
+                id: row.try_get("id").map_err(db_err)?,
+                actor_type: decode_enum(
+                    "actor_type",
+                    &row.try_get::<String, _>("actor_type").map_err(db_err)?,
+                    ActorType::parse,
+                )?,
+                actor_id: row.try_get("actor_id").map_err(db_err)?,
+                tenant_id: row.try_get("tenant_id").map_err(db_err)?,
+                created_at: row.try_get("created_at").map_err(db_err)?,
+                predictions: count(row.try_get("n").map_err(db_err)?),
+                last_prediction: row.try_get("last_ts").map_err(db_err)?,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let next = if items.len() > page.limit as usize {
+        items.truncate(page.limit as usize);
+        items.last().map(ActorSummary::position)
+    } else {
+        None
+    };
+    Ok(ActorPage { items, next })
+}
+
+pub async fn list_tenants(pool: &PgPool, visibility: &Visibility) -> Result<Vec<TenantSummary>> {
+    let mut query = QueryBuilder::<Postgres>::new(
+        "SELECT tenant_id, count(*) AS n, max(ts) AS last_ts FROM predictions WHERE true",
+    );
+    push_tenant(&mut query, "tenant_id", visibility);
+    query.push(" GROUP BY tenant_id ORDER BY tenant_id LIMIT ").push_bind(i64::from(MAX_TENANTS));
+    let predictions = query.build().fetch_all(pool).await.map_err(db_err)?;
+    let mut query = QueryBuilder::<Postgres>::new("SELECT tenant_id, count(*) AS n FROM actors WHERE true");
+    push_tenant(&mut query, "tenant_id", visibility);
+    query.push(" GROUP BY tenant_id");
+    let actors = query.build().fetch_all(pool).await.map_err(db_err)?;
+    let mut actors = actors
+        .iter()
+        .map(|row| Ok((row.try_get::<String, _>("tenant_id")?, count(row.try_get("n")?))))
+        .collect::<Result<HashMap<_, _>, sqlx::Error>>()
+        .map_err(db_err)?;
+    predictions
+        .iter()
+        .map(|row| {
+            let tenant_id: String = row.try_get("tenant_id").map_err(db_err)?;
+            Ok(TenantSummary {
+                actors: actors.remove(&tenant_id).unwrap_or(0),
+                predictions: count(row.try_get("n").map_err(db_err)?),
+                last_prediction: row.try_get("last_ts").map_err(db_err)?,
+                tenant_id,
+            })
+        })
+        .collect()
+}
+
+pub async fn get_api_key(pool: &PgPool, id: Uuid) -> Result<Option<ApiKey>> {
+    let row =
+        sqlx::query("SELECT * FROM api_keys WHERE id = $1").bind(id).fetch_optional(pool).await.map_err(db_err)?;
+    row.as_ref().map(key_from_row).transpose()
+}

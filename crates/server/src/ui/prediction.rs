@@ -1,0 +1,240 @@
+//! `/predictions/{ref}`: one prediction, everything an investigator needs to answer "why, by
+//! which model version, for whom": the model, the actor, the (redacted) features, the output,
+//! the explanation as a chart, its earlier revisions, and the ledger entry.
+
+use std::collections::HashSet;
+
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use maud::{Markup, html};
+use ml_audit_core::model::{Explanation, PredictionEvent};
+use ml_audit_storage::{PredictionRef, StorageError};
+use serde_json::Value;
+
+use super::charts::{attribution_chart, attributions, by_magnitude};
+use super::format::{self, query};
+use super::{Section, Session, UiError, layout, not_found};
+use crate::body::PathParam;
+use crate::state::AppState;
+
+/// Bars drawn in the attribution chart; the rest are summed up below it.
+const MAX_BARS: usize = 15;
+
+pub async fn page(
+    session: Session,
+    State(state): State<AppState>,
+    PathParam(reference): PathParam,
+) -> Result<Response, UiError> {
+    if reference.contains('\0') || reference.len() > 1024 {
+        return Ok(not_found(&session, "prediction"));
+    }
+    let p = match state.store.get_prediction(&session.visibility, &PredictionRef(reference)).await {
+        Ok(p) => p,
+        Err(StorageError::NotFound) => return Ok(not_found(&session, "prediction")),
+        Err(other) => return Err(other.into()),
+    };
+    let revisions = state.store.list_explanations(&session.visibility, &PredictionRef(p.id.to_string())).await?;
+    Ok(render(&session, &p, &revisions).into_response())
+}
+
+fn render(session: &Session, p: &PredictionEvent, revisions: &[Explanation]) -> Markup {
+    let current = p.explanation.as_ref().map(|e| e.revision);
+    let earlier: Vec<&Explanation> = revisions.iter().rev().filter(|e| Some(e.revision) != current).collect();
+    layout(
+        &format!("Prediction {}", p.prediction_id),
+        Some(Section::Predictions),
+        Some(session),
+        html! {
+            nav.crumbs aria-label="Breadcrumb" { a href="/predictions" { "Predictions" } " / " }
+            h1 { "Prediction " code { (p.prediction_id) } }
+            p.lede {
+                span.badge.(format!("status-{}", p.status)) { (p.status) }
+                @if !p.decision_outcome.is_empty() { " " span.badge.outcome.big { (p.decision_outcome) } }
+                " by " strong { (p.model.model_name) " " (p.model.version) }
+                @if let Some(actor) = &p.actor {
+                    " for " strong { (actor.actor_type) ":" (actor.actor_id) }
+                    @if !actor.tenant_id.is_empty() { " of tenant " strong { (actor.tenant_id) } }
+                }
+                " at " (format::timestamp(p.timestamp)) " UTC"
+            }
+            div.cards {
+                section.card aria-labelledby="h-decision" {
+                    h2 #h-decision { "Decision" }
+                    dl {
+                        dt { "Outcome" } dd { @if p.decision_outcome.is_empty() { "—" } @else { (p.decision_outcome) } }
+                        dt { "Confidence" } dd { (format::confidence(p.confidence)) }
+                        dt { "Status" } dd { (p.status) }
+                        dt { "Latency" } dd { @if let Some(ms) = p.latency_ms { (format!("{ms:.1} ms")) } @else { "—" } }
+                        dt { "Environment" } dd { @if p.environment.is_empty() { "—" } @else { (p.environment) } }
+                        dt { "Trace id" } dd {
+                            @if p.trace_id.is_empty() { "—" } @else {
+                                a href=(format!("/predictions{}", query([("trace_id", p.trace_id.as_str())]))) { code { (p.trace_id) } }
+                            }
+                        }
+                        dt { "id" } dd { code { (p.id) } }
+                        dt { "Input fingerprint" } dd { @if p.input_fingerprint.is_empty() { "—" } @else { code { (p.input_fingerprint) } } }
+                        dt { "Recorded" } dd { (format::timestamp(p.created_at)) }
+                    }
+                }
+                section.card aria-labelledby="h-model" {
+                    h2 #h-model { "Model version" }
+                    dl {
+                        dt { "Model" } dd {
+                            a href=(format!("/predictions{}", query([("model_name", p.model.model_name.as_str()), ("model_version", p.model.version.as_str())]))) {
+                                (p.model.model_name) " " (p.model.version)
+                            }
+                        }
+                        dt { "Framework" } dd { @if p.model.framework.is_empty() { "—" } @else { (p.model.framework) } }
+                        dt { "Build" } dd { @if p.model.build_id.is_empty() { "—" } @else { code { (p.model.build_id) } } }
+                        dt { "Commit" } dd { @if p.model.commit_hash.is_empty() { "—" } @else { code { (p.model.commit_hash) } } }
+                        dt { "First seen" } dd { (format::timestamp(p.model.created_at)) }
+                    }
+                    @if let Some(config) = &p.model.config_snapshot {
+                        details { summary { "Config snapshot" } pre { (format::pretty(config)) } }
+                    }
+                }
+                section.card aria-labelledby="h-actor" {
+                    h2 #h-actor { "Requested by" }
+                    @if let Some(actor) = &p.actor {
+                        dl {
+                            dt { "Actor" } dd {
+                                a href=(format!("/predictions{}", query([("actor_type", actor.actor_type.as_str()), ("actor_id", actor.actor_id.as_str())]))) {
+                                    (actor.actor_type) ":" (actor.actor_id)
+                                }
+                            }
+                            dt { "Tenant" } dd { @if actor.tenant_id.is_empty() { "—" } @else { (actor.tenant_id) } }
+                            dt { "IP address" } dd { (actor.ip_address.as_deref().unwrap_or("—")) }
+                            dt { "User agent" } dd { @if actor.user_agent.is_empty() { "—" } @else { (actor.user_agent) } }
+                        }
+                        @if let Some(context) = &actor.auth_context {
+                            details { summary { "Auth context" } pre { (format::pretty(context)) } }
+                        }
+                    } @else {
+                        p.empty { "No actor was recorded." }
+                    }
+                }
+            }
+            section aria-labelledby="h-explanation" {
+                h2 #h-explanation { "Explanation" }
+                @match &p.explanation {
+                    None => p.empty { "No explanation is attached to this prediction." },
+                    Some(e) => (explanation(e, revisions.len())),
+                }
+            }
+            @if !earlier.is_empty() {
+                section aria-labelledby="h-revisions" {
+                    h2 #h-revisions { "Earlier explanation revisions" }
+                    p.hint { "Attaching an explanation again never overwrites: each earlier revision stays on record." }
+                    ol.revisions reversed {
+                        @for e in &earlier {
+                            li value=(e.revision) {
+                                strong { "Revision " (e.revision) } " · " (e.method)
+                                @if !e.method_version.is_empty() { " " (e.method_version) }
+                                " · " (e.status) " · generated " (format::timestamp(e.generated_at))
+                                @if !e.summary_text.is_empty() { p { (e.summary_text) } }
+                                details { summary { "Payload" } pre { (format::pretty(&e.payload)) } }
+                            }
+                        }
+                    }
+                }
+            }
+            section aria-labelledby="h-features" {
+                h2 #h-features { "Features" }
+                (document_table("features", &p.features, &p.redactions, "Features as stored, after redaction"))
+            }
+            section aria-labelledby="h-output" {
+                h2 #h-output { "Output" }
+                pre.output { (format::pretty(&p.output)) }
+            }
+            section aria-labelledby="h-metadata" {
+                h2 #h-metadata { "Metadata" }
+                @if p.metadata.as_object().is_some_and(|m| m.is_empty()) {
+                    p.empty { "No metadata." }
+                } @else {
+                    (document_table("metadata", &p.metadata, &p.metadata_redactions, "Metadata as stored, after redaction"))
+                }
+            }
+            section aria-labelledby="h-ledger" {
+                h2 #h-ledger { "Ledger" }
+                @match &p.ledger {
+                    Some(entry) => dl.ledger {
+                        dt { "Sequence number" } dd #ledger-seq { (entry.seq) }
+                        dt { "Leaf hash" } dd { code #ledger-leaf { (hex::encode(entry.leaf_hash)) } }
+                    },
+                    None => p.empty { "Not sealed yet: the sealer adds new records to the ledger within seconds." },
+                }
+                p.hint { "An inclusion proof for this record is at " code { "GET /api/v1/predictions/" (p.id) "/proof" } "." }
+            }
+        },
+    )
+}
+
+fn explanation(e: &Explanation, revisions: usize) -> Markup {
+    let bars = attributions(&e.payload).map(by_magnitude);
+    html! {
+        p.meta {
+            strong { (e.method) } @if !e.method_version.is_empty() { " " (e.method_version) }
+            " · revision " (e.revision) @if revisions > 1 { " of " (revisions) }
+            " · " (e.status) " · generated " (format::timestamp(e.generated_at))
+        }
+        @if !e.summary_text.is_empty() {
+            blockquote.summary { (e.summary_text) }
+        }
+        @if let Some(bars) = bars.filter(|b| !b.is_empty()) {
+            @let shown = &bars[..bars.len().min(MAX_BARS)];
+            figure.attribution {
+                (attribution_chart(shown, "Feature attributions, largest first"))
+                @if bars.len() > MAX_BARS {
+                    @let rest: f64 = bars[MAX_BARS..].iter().map(|(_, v)| v).sum();
+                    figcaption { (bars.len() - MAX_BARS) " smaller attributions not drawn (together " (format::signed(rest)) ")." }
+                }
+            }
+            details {
+                summary { "Attribution values" }
+                table.list.attributions {
+                    thead { tr { th scope="col" { "Feature" } th scope="col" .num { "Attribution" } } }
+                    tbody { @for (name, value) in &bars { tr { td { (name) } td.num { (format::signed(*value)) } } } }
+                }
+            }
+            @if let Some(base) = e.payload.get("base_value").and_then(Value::as_f64) {
+                p.hint { "Base value " (format!("{base:.3}")) "." }
+            }
+        } @else {
+            pre { (format::pretty(&e.payload)) }
+        }
+    }
+}
+
+/// A JSON document as a table of leaf paths, with the paths that redaction masked marked.
+fn document_table(id: &str, document: &Value, redacted: &[String], caption: &str) -> Markup {
+    let masked: HashSet<&str> = redacted.iter().map(String::as_str).collect();
+    let rows = format::leaves(document);
+    html! {
+        @if !redacted.is_empty() {
+            p.redaction-note {
+                span.badge.redacted { "redacted" } " "
+                (redacted.len()) @if redacted.len() == 1 { " value was" } @else { " values were" }
+                " masked before anything was stored; the original is not kept anywhere."
+            }
+        }
+        table.list.document id=(id) {
+            caption.visually-hidden { (caption) }
+            thead { tr { th scope="col" { "Path" } th scope="col" { "Value" } } }
+            tbody {
+                @for (path, value) in &rows {
+                    @let is_masked = masked.contains(path.as_str());
+                    tr.redacted[is_masked] data-path=(path) {
+                        th scope="row" { code { (format::shown_path(path)) } }
+                        td {
+                            @if is_masked {
+                                span.mask { (format::leaf(value)) } " " span.badge.redacted title="Masked by redaction before storage" { "redacted" }
+                            } @else {
+                                (format::leaf(value))
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

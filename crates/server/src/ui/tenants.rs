@@ -1,0 +1,49 @@
+//! `/tenants`: the tenants that predictions were recorded for, with their counts.
+
+use axum::extract::State;
+use maud::{Markup, html};
+
+use super::format::{self, query};
+use super::{Section, Session, UiError, layout};
+use crate::state::AppState;
+
+pub async fn page(session: Session, State(state): State<AppState>) -> Result<Markup, UiError> {
+    let tenants = state.store.list_tenants(&session.visibility).await?;
+    let total: u64 = tenants.iter().map(|t| t.predictions).sum();
+    Ok(layout(
+        "Tenants",
+        Some(Section::Tenants),
+        Some(&session),
+        html! {
+            h1 { "Tenants" }
+            @if session.is_tenant_bound() {
+                p.hint { "This key is bound to one tenant and sees only it." }
+            }
+            @if tenants.is_empty() {
+                p.empty { "No predictions have been recorded yet." }
+            } @else {
+                table.list #tenants {
+                    caption.visually-hidden { "Tenants" }
+                    thead { tr {
+                        th scope="col" { "Tenant" }
+                        th scope="col" .num { "Predictions" }
+                        th scope="col" .num { "Share" }
+                        th scope="col" .num { "Actors" }
+                        th scope="col" { "Last prediction (UTC)" }
+                    } }
+                    tbody {
+                        @for t in &tenants {
+                            tr data-tenant=(t.tenant_id) {
+                                td { @if t.tenant_id.is_empty() { em { "(no tenant)" } } @else { (t.tenant_id) } }
+                                td.num { a href=(format!("/predictions{}", query([("tenant_id", t.tenant_id.as_str())]))) { (format::count(t.predictions)) } }
+                                td.num { (format::percent(t.predictions, total)) }
+                                td.num { a href=(format!("/actors{}", query([("tenant", t.tenant_id.as_str())]))) { (format::count(t.actors)) } }
+                                td { @if let Some(last) = t.last_prediction { (format::timestamp(last)) } @else { "—" } }
+                            }
+                        }
+                    }
+                }
+            }
+        },
+    ))
+}
