@@ -3,6 +3,9 @@
 
 use std::path::Path;
 
+use hmac::{Hmac, KeyInit, Mac};
+use sha2::Sha256;
+
 use ml_audit_core::ledger::checkpoint::{self, Checkpoint, CheckpointError, SigningKey, VerifierKey};
 
 use crate::{LedgerError, Result};
@@ -57,6 +60,15 @@ impl LedgerKey {
 
     pub fn verifier(&self) -> &LedgerVerifier {
         &self.verifier
+    }
+
+    /// A secret for another purpose (e.g. signing UI session cookies), derived from the signing
+    /// key: replicas sharing the key agree on it, a restart keeps it, and it reveals nothing
+    /// about the key. Each `purpose` gets an unrelated secret.
+    pub fn derive_secret(&self, purpose: &str) -> [u8; 32] {
+        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&self.signing.to_bytes()).expect("HMAC takes any key");
+        mac.update(purpose.as_bytes());
+        mac.finalize().into_bytes().into()
     }
 
     /// The signed note of `checkpoint`.

@@ -36,8 +36,12 @@ pub(crate) const QUERY_VALUE: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(
 
 const STYLESHEET: &str = include_str!("style.css");
 
+/// Names the session-signing secret derived from the ledger key.
+const SESSION_SECRET_PURPOSE: &str = "ml-audit ui session cookies v1";
+
 /// The UI's routes, with the session signer of this server.
-pub fn router() -> Router<AppState> {
+pub fn router(state: &AppState) -> Router<AppState> {
+    let signer = SessionSigner::new(state.sealer.key().derive_secret(SESSION_SECRET_PURPOSE));
     Router::new()
         .route("/", get(overview::page))
         .route("/login", get(login::form).post(login::submit))
@@ -49,7 +53,7 @@ pub fn router() -> Router<AppState> {
         .route("/tenants", get(tenants::page))
         .route("/ui/style.css", get(stylesheet))
         .layer(map_response(security_headers))
-        .layer(Extension(SessionSigner::random()))
+        .layer(Extension(signer))
 }
 
 async fn stylesheet() -> impl IntoResponse {

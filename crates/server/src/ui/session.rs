@@ -1,6 +1,7 @@
 //! UI sessions: after a login with an `admin` or `read` key, a cookie names the key by id, signed
-//! with HMAC-SHA256 under a secret drawn at start-up (so a restart logs everyone out, and the
-//! cookie never holds the key's secret). Every request re-reads the key: a revoked key's session
+//! with HMAC-SHA256 under a secret derived from the ledger signing key (so sessions survive a
+//! restart and work across replicas sharing the key; the cookie never holds the API key's
+//! secret). Every request re-reads the key: a revoked key's session
 //! stops at once, and the key's tenant binding is the session's visibility.
 
 use std::sync::Arc;
@@ -31,7 +32,14 @@ pub struct SessionSigner {
 }
 
 impl SessionSigner {
+    /// A signer with this secret; the server derives it from the ledger key, so sessions
+    /// survive a restart and work on every replica that shares the key.
+    pub fn new(secret: [u8; 32]) -> Arc<Self> {
+        Arc::new(Self { secret })
+    }
+
     /// A signer with a fresh secret from the operating system's random source.
+    #[cfg(test)]
     pub fn random() -> Arc<Self> {
         let mut secret = [0u8; 32];
         getrandom::fill(&mut secret).expect("the operating system's random source is available");

@@ -3,6 +3,7 @@
 //! in tests/e2e drive the same pages in Chromium.
 
 use ml_audit_core::auth::{KeyScope, issue_key};
+use ml_audit_server::ServerSettings;
 use reqwest::StatusCode;
 use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
 use serde_json::{Value, json};
@@ -14,6 +15,7 @@ on_both_backends!(
     logging_in_sets_a_signed_http_only_same_site_strict_cookie,
     unknown_revoked_and_ingest_keys_cannot_log_in,
     a_tampered_or_foreign_session_cookie_is_refused_and_cleared,
+    a_session_works_on_every_replica_sharing_the_ledger_key,
     a_session_stops_working_when_its_key_is_revoked,
     logging_out_clears_the_cookie,
     a_tenant_key_sees_only_its_tenant_on_every_page,
@@ -192,7 +194,7 @@ async fn a_tampered_or_foreign_session_cookie_is_refused_and_cleared(backend: Ba
         format!("mla_session={key_id}.{}.{tag}", expiry.parse::<i64>().unwrap() + 86_400 * 365),
         // Another signature.
         format!("mla_session={key_id}.{expiry}.{}", "A".repeat(tag.len())),
-        // Signed by another server (each draws its own secret).
+        // Signed by another server (with another ledger key, so another session secret).
         login(&other, &other.admin_key).await,
     ];
     for cookie in tampered {
@@ -201,6 +203,15 @@ async fn a_tampered_or_foreign_session_cookie_is_refused_and_cleared(backend: Ba
         assert!(page.set_cookie.is_some_and(|c| c.contains("Max-Age=0")), "the bad cookie is cleared");
     }
     assert_eq!(fetch(&app, "/predictions", Some(&session)).await.status, StatusCode::OK);
+}
+
+async fn a_session_works_on_every_replica_sharing_the_ledger_key(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let session = login(&app, &app.admin_key).await;
+    let replica = app.spawn_replica(ServerSettings::default()).await;
+    let response =
+        client().get(format!("http://{}/predictions", replica.address)).header(COOKIE, &session).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK, "a session outlives its server and moves between replicas");
 }
 
 async fn a_session_stops_working_when_its_key_is_revoked(backend: Backend) {
