@@ -82,7 +82,7 @@ async fn serve_demo(
     let bind = bind.unwrap_or_else(|| settings.bind.clone());
     let listener = TcpListener::bind(&bind).await.with_context(|| format!("cannot listen on {bind}"))?;
     let address = format!("http://{}/", listener.local_addr()?);
-    let server_settings = settings.server_settings();
+    let server_settings = settings.server_settings()?;
 
     let empty = store
         .list_predictions(&Visibility::AllTenants, &PredictionFilter::default(), &PageRequest { limit: 1, after: None })

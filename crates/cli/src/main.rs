@@ -74,6 +74,9 @@ enum Command {
     },
     /// Print the effective settings as TOML (defaults, file and environment applied).
     Config,
+    /// Show what the configured redaction policy would store for one event (the JSON body of
+    /// POST /api/v1/predictions, read from stdin). Nothing is written anywhere.
+    Redact,
     /// Serve the admin UI on a database filled with realistic sample predictions, printing the
     /// UI's URL and an admin key.
     Demo {
@@ -185,8 +188,34 @@ fn main() -> anyhow::Result<()> {
                 print!("{}", toml::to_string_pretty(&settings)?);
                 Ok(())
             }
+            Command::Redact => redact(&settings),
         }
     })
+}
+
+/// `ml-audit redact`: the event from stdin through the configured policy, printed as JSON;
+/// exit 1 with the field error on an invalid event.
+fn redact(settings: &Settings) -> anyhow::Result<()> {
+    let policy = settings.redaction_policy()?;
+    let mut input = String::new();
+    std::io::Read::read_to_string(&mut std::io::stdin(), &mut input).context("cannot read the event from stdin")?;
+    let event: serde_json::Value = match serde_json::from_str(&input) {
+        Ok(event) => event,
+        Err(e) => {
+            eprintln!("error: the event is not valid JSON: {e}");
+            std::process::exit(1);
+        }
+    };
+    match ml_audit_core::redaction::preview(&policy, event) {
+        Ok(preview) => {
+            println!("{}", serde_json::to_string_pretty(&preview.to_json())?);
+            Ok(())
+        }
+        Err(error) => {
+            eprintln!("error: invalid event: {error}");
+            std::process::exit(1);
+        }
+    }
 }
 
 fn init_logging(filter: &str) {
@@ -208,6 +237,8 @@ async fn open_store(url: &str) -> anyhow::Result<Arc<dyn Store>> {
 }
 
 async fn serve(settings: Settings) -> anyhow::Result<()> {
+    // A bad redaction policy (or `hash` without a key) stops the start before anything opens.
+    let server_settings = settings.server_settings()?;
     let store = open_store(&settings.database_url).await?;
     let listener =
         TcpListener::bind(&settings.bind).await.with_context(|| format!("cannot listen on {}", settings.bind))?;
@@ -222,7 +253,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     }
     // Scripts (and the tests) read this line to find the port when binding to port 0.
     println!("ml-audit listening on {url} ({} backend)", store.backend());
-    let state = AppState::new(store, sealer, settings.server_settings());
+    let state = AppState::new(store, sealer, server_settings);
     ml_audit_server::serve(listener, state, shutdown_signal()).await?;
     tracing::info!("stopped; every acknowledged event is committed");
     Ok(())

@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
-use ml_audit_core::redaction::{DEFAULT_MASK, RedactionConfig};
+use ml_audit_core::redaction::{
+    Action, DEFAULT_MASK, HashKey, Part, PolicyConfig, RedactionConfig, RedactionPolicy, RuleConfig,
+};
 use ml_audit_ledger::sealer::Schedule;
 use ml_audit_server::{Limits, ServerSettings};
 use serde::{Deserialize, Serialize};
@@ -26,6 +28,10 @@ pub struct Settings {
     pub max_json_depth: usize,
     pub redaction: RedactionSettings,
     pub ledger: LedgerSettings,
+    /// The pseudonym key from `ML_AUDIT_REDACTION_HASH_KEY`: never read from or written to the
+    /// file, so `ml-audit config` cannot print it.
+    #[serde(skip)]
+    pub redaction_hash_key: Option<HashKey>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -55,6 +61,52 @@ pub struct RedactionSettings {
     pub allowlist: Vec<String>,
     pub denylist: Vec<String>,
     pub mask_value: String,
+    /// Parts whose strings the value detectors scan.
+    pub apply_to: Vec<String>,
+    /// A file holding the pseudonym key (its content, a trailing newline removed);
+    /// `ML_AUDIT_REDACTION_HASH_KEY` wins over it.
+    pub hash_key_file: Option<PathBuf>,
+    /// Each detector by name: `true`/`false`, or `{ enabled, action, keep_last }`.
+    pub detectors: BTreeMap<String, DetectorSetting>,
+    pub rules: Vec<RuleSetting>,
+}
+
+/// `email = false` or `email = { action = "hash" }`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum DetectorSetting {
+    Switch(bool),
+    Table(DetectorTable),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DetectorTable {
+    #[serde(default = "enabled_by_default")]
+    pub enabled: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub action: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keep_last: Option<usize>,
+}
+
+fn enabled_by_default() -> bool {
+    true
+}
+
+/// One `[[redaction.rules]]` entry.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleSetting {
+    #[serde(rename = "match")]
+    pub pattern: String,
+    pub action: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keep_last: Option<usize>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub models: Vec<String>,
+    #[serde(rename = "in", default, skip_serializing_if = "Option::is_none")]
+    pub parts: Option<Vec<String>>,
 }
 
 impl Default for Settings {
@@ -67,13 +119,22 @@ impl Default for Settings {
             max_json_depth: limits.max_json_depth,
             redaction: RedactionSettings::default(),
             ledger: LedgerSettings::default(),
+            redaction_hash_key: None,
         }
     }
 }
 
 impl Default for RedactionSettings {
     fn default() -> Self {
-        Self { allowlist: Vec::new(), denylist: Vec::new(), mask_value: DEFAULT_MASK.to_owned() }
+        Self {
+            allowlist: Vec::new(),
+            denylist: Vec::new(),
+            mask_value: DEFAULT_MASK.to_owned(),
+            apply_to: PolicyConfig::default().apply_to.iter().map(|part| part.as_str().to_owned()).collect(),
+            hash_key_file: None,
+            detectors: BTreeMap::new(),
+            rules: Vec::new(),
+        }
     }
 }
 
@@ -87,6 +148,7 @@ const ENV_VARS: &[&str] = &[
     "ML_AUDIT_REDACTION_ALLOWLIST",
     "ML_AUDIT_REDACTION_DENYLIST",
     "ML_AUDIT_REDACTION_MASK_VALUE",
+    "ML_AUDIT_REDACTION_HASH_KEY",
     "ML_AUDIT_LEDGER_KEY_PATH",
     "ML_AUDIT_LEDGER_WITNESS_PATH",
     "ML_AUDIT_LEDGER_ORIGIN",
@@ -124,6 +186,10 @@ impl Settings {
                 "ML_AUDIT_REDACTION_ALLOWLIST" => settings.redaction.allowlist = split_list(value),
                 "ML_AUDIT_REDACTION_DENYLIST" => settings.redaction.denylist = split_list(value),
                 "ML_AUDIT_REDACTION_MASK_VALUE" => settings.redaction.mask_value = value.clone(),
+                "ML_AUDIT_REDACTION_HASH_KEY" => {
+                    settings.redaction_hash_key =
+                        Some(HashKey::new(value).map_err(|e| anyhow::anyhow!("ML_AUDIT_REDACTION_HASH_KEY: {e}"))?)
+                }
                 "ML_AUDIT_LEDGER_KEY_PATH" => settings.ledger.key_path = Some(PathBuf::from(value)),
                 "ML_AUDIT_LEDGER_WITNESS_PATH" => settings.ledger.witness_path = Some(PathBuf::from(value)),
                 "ML_AUDIT_LEDGER_ORIGIN" => settings.ledger.origin = value.clone(),
@@ -166,19 +232,69 @@ impl Settings {
         }
     }
 
-    pub fn server_settings(&self) -> ServerSettings {
-        ServerSettings {
+    /// The pseudonym key: `ML_AUDIT_REDACTION_HASH_KEY`, else the content of
+    /// `redaction.hash_key_file` (a trailing newline removed), else none.
+    pub fn hash_key(&self) -> anyhow::Result<Option<HashKey>> {
+        if let Some(key) = &self.redaction_hash_key {
+            return Ok(Some(key.clone()));
+        }
+        let Some(path) = &self.redaction.hash_key_file else { return Ok(None) };
+        let bytes =
+            std::fs::read(path).with_context(|| format!("cannot read redaction.hash_key_file {}", path.display()))?;
+        let secret = bytes.strip_suffix(b"\n").unwrap_or(&bytes);
+        let secret = secret.strip_suffix(b"\r").unwrap_or(secret);
+        let key =
+            HashKey::new(secret).map_err(|e| anyhow::anyhow!("redaction.hash_key_file {}: {e}", path.display()))?;
+        Ok(Some(key))
+    }
+
+    /// The `[redaction]` table as a validated policy; every mistake is an error naming it.
+    pub fn redaction_policy(&self) -> anyhow::Result<RedactionPolicy> {
+        let policy_error =
+            |e: ml_audit_core::redaction::PolicyError| anyhow::anyhow!("invalid [redaction] config: {e}");
+        let r = &self.redaction;
+        let mut config = PolicyConfig::from(RedactionConfig {
+            allowlist: r.allowlist.clone(),
+            denylist: r.denylist.clone(),
+            mask_value: r.mask_value.clone(),
+        });
+        config.apply_to =
+            r.apply_to.iter().map(|part| Part::parse(part)).collect::<Result<_, _>>().map_err(policy_error)?;
+        for (name, setting) in &r.detectors {
+            let detector = config.detectors.by_name_mut(name).map_err(policy_error)?;
+            match setting {
+                DetectorSetting::Switch(enabled) => detector.enabled = *enabled,
+                DetectorSetting::Table(table) => {
+                    detector.enabled = table.enabled;
+                    detector.action = Action::parse(table.action.as_deref().unwrap_or("mask"), table.keep_last)
+                        .map_err(|e| anyhow::anyhow!("invalid [redaction] config: detector `{name}`: {e}"))?;
+                }
+            }
+        }
+        for (index, rule) in r.rules.iter().enumerate() {
+            let in_rule = |e: ml_audit_core::redaction::PolicyError| {
+                anyhow::anyhow!("invalid [redaction] config: redaction rule {} (`{}`): {e}", index + 1, rule.pattern)
+            };
+            let mut built =
+                RuleConfig::new(rule.pattern.clone(), Action::parse(&rule.action, rule.keep_last).map_err(in_rule)?)
+                    .for_models(rule.models.iter().cloned());
+            if let Some(parts) = &rule.parts {
+                built.parts = parts.iter().map(|part| Part::parse(part)).collect::<Result<_, _>>().map_err(in_rule)?;
+            }
+            config.rules.push(built);
+        }
+        RedactionPolicy::build(config, self.hash_key()?).map_err(policy_error)
+    }
+
+    pub fn server_settings(&self) -> anyhow::Result<ServerSettings> {
+        Ok(ServerSettings {
             limits: Limits { max_body_bytes: self.max_body_bytes, max_json_depth: self.max_json_depth },
-            redaction: ml_audit_core::redaction::RedactionPolicy::new(RedactionConfig {
-                allowlist: self.redaction.allowlist.clone(),
-                denylist: self.redaction.denylist.clone(),
-                mask_value: self.redaction.mask_value.clone(),
-            }),
+            redaction: self.redaction_policy()?,
             ledger_schedule: Schedule {
                 checkpoint_every: Duration::from_secs(self.ledger.checkpoint_interval_secs),
                 ..Schedule::default()
             },
-        }
+        })
     }
 }
 
@@ -226,6 +342,46 @@ mod tests {
         assert_eq!(settings.ledger_key_path(), PathBuf::from(DEFAULT_LEDGER_KEY));
         settings.ledger.key_path = Some("/run/secrets/ledger.key".into());
         assert_eq!(settings.ledger_key_path(), PathBuf::from("/run/secrets/ledger.key"));
+    }
+
+    #[test]
+    fn the_redaction_table_maps_onto_a_policy() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("c.toml");
+        let key_file = dir.path().join("hash.key");
+        std::fs::write(&key_file, "0123456789abcdef0123\n").unwrap();
+        let toml = format!(
+            "[redaction]\napply_to = [\"features\", \"output\"]\nhash_key_file = {:?}\n\
+             [redaction.detectors]\nemail = {{ action = \"hash\" }}\nip = false\n\
+             [[redaction.rules]]\nmatch = \"items[].pan\"\naction = \"partial\"\nkeep_last = 2\n\
+             models = [\"credit_risk\"]\nin = [\"features\", \"metadata\"]\n",
+            key_file.display().to_string()
+        );
+        std::fs::write(&file, toml).unwrap();
+        let (settings, _) = Settings::load(Some(&file), &env(&[])).unwrap();
+        let policy = settings.redaction_policy().unwrap();
+        assert!(policy.has_hash_key());
+        // The file's key, its trailing newline removed, is the one the environment would give.
+        let (from_env, _) =
+            Settings::load(Some(&file), &env(&[("ML_AUDIT_REDACTION_HASH_KEY", "0123456789abcdef0123")])).unwrap();
+        let env_policy = from_env.redaction_policy().unwrap();
+        assert_eq!(policy.subject_token("a@example.com"), env_policy.subject_token("a@example.com"));
+        assert!(!toml::to_string_pretty(&from_env).unwrap().contains("0123456789abcdef0123\""));
+
+        for (bad, expected) in [
+            ("[[redaction.rules]]\nmatch = \"x\"\naction = \"hash\"\n", "ML_AUDIT_REDACTION_HASH_KEY"),
+            ("[[redaction.rules]]\nmatch = \"x\"\naction = \"shred\"\n", "unknown action `shred`"),
+            ("[[redaction.rules]]\nmatch = \"cust*.email\"\naction = \"mask\"\n", "redaction rule 1"),
+            ("[redaction.detectors]\nfax = true\n", "unknown detector `fax`"),
+            ("[redaction.detectors]\ncard = { action = \"drop\" }\n", "detector `card`"),
+            ("[redaction]\napply_to = [\"body\"]\n", "unknown part `body`"),
+        ] {
+            std::fs::write(&file, bad).unwrap();
+            let (settings, _) = Settings::load(Some(&file), &env(&[])).unwrap();
+            let error = format!("{:#}", settings.redaction_policy().unwrap_err());
+            assert!(error.contains(expected), "{bad}: {error}");
+        }
+        assert!(Settings::load(None, &env(&[("ML_AUDIT_REDACTION_HASH_KEY", "short")])).is_err());
     }
 
     #[test]

@@ -141,6 +141,86 @@ fn settings_come_from_the_config_file_and_the_environment() {
     assert!(printed.contains("\"age\"") && printed.contains("\"income\""), "{printed}");
 }
 
+/// `ml-audit redact` shows what the configured policy would store, with the pseudonym key from
+/// the environment; a bad event is exit 1 naming the field, a `hash` rule without a key a clear
+/// error, and `ml-audit config` never prints the key.
+#[test]
+fn redact_previews_the_configured_policy() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("ml-audit.toml"),
+        "[redaction]\napply_to = [\"features\", \"metadata\"]\n\n[redaction.detectors]\nip = false\n\
+         card = { action = \"partial\", keep_last = 4 }\n\n[[redaction.rules]]\nmatch = \"customer.email\"\n\
+         action = \"hash\"\n",
+    )
+    .unwrap();
+    let key = "a-test-pseudonym-key-0123456789";
+    let redact = |event: &str, with_key: bool| {
+        let mut command = Command::new(BIN);
+        command
+            .arg("redact")
+            .current_dir(dir.path())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        if with_key {
+            command.env("ML_AUDIT_REDACTION_HASH_KEY", key);
+        } else {
+            command.env_remove("ML_AUDIT_REDACTION_HASH_KEY");
+        }
+        let mut child = command.spawn().unwrap();
+        std::io::Write::write_all(&mut child.stdin.take().unwrap(), event.as_bytes()).unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let event = json!({
+        "model_name": "credit_risk", "model_version": "1.0.0",
+        "features": {"customer": {"email": "Ann@Example.com"}, "card": "4111 1111 1111 1111", "host": "10.1.2.3"},
+        "metadata": {"note": "call +44 20 7946 0958"},
+        "output": {"score": 0.5},
+    });
+    let output = redact(&event.to_string(), true);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let shown: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let token = shown["features"]["customer"]["email"].as_str().unwrap();
+    assert!(token.starts_with("pii_"), "{shown}");
+    assert_eq!(shown["subjects"], json!([token]));
+    assert_eq!(shown["features"]["card"], "*****1111");
+    assert_eq!(shown["features"]["host"], "10.1.2.3", "the ip detector is off");
+    assert_eq!(shown["metadata"]["note"], "call *****");
+    let log = shown["redaction_log"].as_array().unwrap();
+    assert!(
+        log.contains(
+            &json!({"part": "features", "path": "$.customer.email", "rule": "rule:customer.email", "action": "hash"})
+        ),
+        "{shown}"
+    );
+    assert!(
+        log.contains(
+            &json!({"part": "features", "path": "$.card", "rule": "detector:card", "action": "partial", "keep_last": 4})
+        ),
+        "{shown}"
+    );
+
+    let bad = redact(&json!({"model_name": "m", "model_version": "1", "features": [], "output": 1}).to_string(), true);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("features"), "{}", String::from_utf8_lossy(&bad.stderr));
+
+    let keyless = redact(&event.to_string(), false);
+    assert!(!keyless.status.success());
+    let message = String::from_utf8_lossy(&keyless.stderr);
+    assert!(message.contains("ML_AUDIT_REDACTION_HASH_KEY") && message.contains("customer.email"), "{message}");
+
+    let config = Command::new(BIN)
+        .arg("config")
+        .current_dir(dir.path())
+        .env("ML_AUDIT_REDACTION_HASH_KEY", key)
+        .output()
+        .unwrap();
+    assert!(config.status.success());
+    let printed = String::from_utf8_lossy(&config.stdout);
+    assert!(printed.contains("customer.email") && !printed.contains(key), "{printed}");
+}
+
 /// The ledger end to end, as an operator and an auditor use it: a real server, `ml-audit verify`
 /// on the database, and the standard-library Python verifier on an exported proof.
 #[tokio::test]

@@ -7,6 +7,8 @@ use serde_json::Value;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use crate::redaction::RedactionEntry;
+
 /// Gives a fieldless enum its one spelling on the wire and in the database: `as_str`, `parse`
 /// (whose error lists what is allowed), `ALL` and `Display`.
 macro_rules! text_enum_impls {
@@ -126,6 +128,8 @@ pub struct PredictionEvent {
     pub metadata: Value,
     /// JSON paths (`$.note`) of the metadata values that redaction masked.
     pub metadata_redactions: Vec<String>,
+    /// Where redaction changed the event, by which rule and action (never the value).
+    pub redaction_log: Vec<RedactionEntry>,
     pub explanation: Option<Explanation>,
     /// The prediction's leaf in the tamper-evident ledger, once sealed.
     pub ledger: Option<LedgerEntry>,

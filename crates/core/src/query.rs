@@ -37,6 +37,10 @@ pub struct PredictionFilter {
     /// Inclusive.
     pub max_confidence: Option<f64>,
     pub trace_id: Option<String>,
+    /// A subject's pseudonym token (`pii_…`): predictions whose `hash` redactions produced it.
+    /// Never the raw value: `parse_list_query` reads the raw `subject` parameter into it, and
+    /// the server replaces it by its token (`RedactionPolicy::subject_token`) before any query.
+    pub subject: Option<String>,
 }
 
 /// One page of a newest-first listing: at most `limit` rows strictly after `after`.
@@ -106,6 +110,7 @@ pub fn parse_list_query<'a>(
             "min_confidence" => filter.min_confidence = Some(parse_confidence(name, value)?),
             "max_confidence" => filter.max_confidence = Some(parse_confidence(name, value)?),
             "trace_id" => filter.trace_id = text()?,
+            "subject" => filter.subject = text()?,
             "limit" => page.limit = parse_limit(value)?,
             "cursor" => {
                 page.after = Some(Cursor::decode(value).ok_or_else(|| {

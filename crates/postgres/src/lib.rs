@@ -26,7 +26,7 @@ use ml_audit_core::timestamp;
 use ml_audit_storage::{
     ActorPage, ActorPageRequest, HourlyCount, ModelVersionStats, NewLeaf, PendingLeaf, PredictionRef, RecordOutcome,
     Result, SealedLeaf, StorageError, Store, StoredCheckpoint, StoredLeaf, TenantSummary, TimeWindow, decode_enum,
-    recorded_event, stored_explanation,
+    encode_redaction_log, recorded_event, stored_explanation,
 };
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgConnection, PgPool, Postgres, QueryBuilder, Row as _, Transaction};
@@ -589,6 +589,12 @@ fn push_filters(query: &mut QueryBuilder<Postgres>, visibility: &Visibility, fil
     if let Some(max) = filter.max_confidence {
         query.push(" AND p.confidence <= ").push_bind(max);
     }
+    if let Some(token) = &filter.subject {
+        query
+            .push(" AND EXISTS (SELECT 1 FROM prediction_subjects s WHERE s.token = ")
+            .push_bind(token.clone())
+            .push(" AND s.prediction_ref = p.id)");
+    }
     match filter.has_explanation {
         Some(true) => query.push(" AND EXISTS (SELECT 1 FROM explanations x WHERE x.prediction_ref = p.id)"),
         Some(false) => query.push(" AND NOT EXISTS (SELECT 1 FROM explanations x WHERE x.prediction_ref = p.id)"),
@@ -751,9 +757,10 @@ async fn insert_prediction(
     let inserted = sqlx::query(
         "INSERT INTO predictions (id, prediction_id, ts, model_ref, actor_ref, tenant_id, actor_ip, actor_user_agent,
             actor_auth_context, trace_id, environment, decision_outcome, input_fingerprint, features, redactions,
-            metadata, metadata_redactions, output, confidence, status, latency_ms, content_hash, created_at)
+            metadata, metadata_redactions, output, confidence, status, latency_ms, content_hash, created_at,
+            redaction_log)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21,
-            $22, $23)
+            $22, $23, $24)
          ON CONFLICT (prediction_id) DO NOTHING
          RETURNING id",
     )
@@ -780,9 +787,25 @@ async fn insert_prediction(
     .bind(event.latency_ms)
     .bind(&event.content_hash)
     .bind(event.created_at)
+    .bind(encode_redaction_log(&event.redaction_log))
     .fetch_optional(&mut *conn)
     .await
     .map_err(db_err)?;
+    if inserted.is_some() && !event.subjects.is_empty() {
+        // The pseudonyms its `hash` redactions made, for subject lookup; same transaction.
+        sqlx::query(
+            "INSERT INTO prediction_subjects (token, prediction_ref, ts, tenant_id)
+             SELECT token, $2, $3, $4 FROM UNNEST($1::text[]) AS s (token)
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(&event.subjects)
+        .bind(event.id)
+        .bind(event.timestamp)
+        .bind(new_actor.map_or("", |a| a.tenant_id.as_str()))
+        .execute(&mut *conn)
+        .await
+        .map_err(db_err)?;
+    }
     Ok(inserted.is_some())
 }
 

@@ -5,7 +5,9 @@ use ml_audit_core::ledger::record::LeafKind;
 use ml_audit_core::model::{
     ActorType, Explanation, LedgerEntry, ModelVersion, PredictionEvent, RequestingActor, Status,
 };
-use ml_audit_storage::{Result, SealedLeaf, StorageError, StoredCheckpoint, decode_enum, decode_json};
+use ml_audit_storage::{
+    Result, SealedLeaf, StorageError, StoredCheckpoint, decode_enum, decode_json, decode_redaction_log,
+};
 use sqlx::Row as _;
 use sqlx::postgres::PgRow;
 
@@ -115,6 +117,7 @@ pub fn prediction_from_row(row: &PgRow) -> Result<PredictionEvent> {
         latency_ms: get(row, "latency_ms")?,
         metadata: json(row, "metadata")?,
         metadata_redactions: json(row, "metadata_redactions")?,
+        redaction_log: decode_redaction_log(&get::<String>(row, "redaction_log")?)?,
         explanation,
         ledger: match get::<Option<i64>>(row, "l_seq")? {
             None => None,

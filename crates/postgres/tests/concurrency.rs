@@ -170,7 +170,7 @@ async fn replicas_migrating_at_once_apply_each_migration_once() {
         .fetch_all(&mut db.connect().await)
         .await
         .unwrap();
-    assert_eq!(applied, vec![1, 2, 3]);
+    assert_eq!(applied, vec![1, 2, 3, 4]);
 }
 
 #[tokio::test]

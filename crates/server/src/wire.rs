@@ -2,6 +2,7 @@
 //! about the wire. Field names follow django-ml-audit's serializers.
 
 use ml_audit_core::model::{Explanation, ModelVersion, PredictionEvent, RequestingActor};
+use ml_audit_core::redaction::{Action, RedactionEntry};
 use ml_audit_core::timestamp::format_rfc3339;
 use serde::Serialize;
 use serde_json::Value;
@@ -129,6 +130,9 @@ pub struct PredictionOut {
     pub redactions: Vec<String>,
     /// JSON paths of the metadata values that were masked.
     pub metadata_redactions: Vec<String>,
+    /// Every redacted location: the part, the path, the rule that fired and the action. Never
+    /// the value.
+    pub redaction_log: Vec<RedactionEntryOut>,
     pub input_fingerprint: String,
     pub output: Value,
     pub confidence: Option<f64>,
@@ -141,6 +145,38 @@ pub struct PredictionOut {
     pub explanation: Option<ExplanationOut>,
     /// Null until the ledger has sealed this prediction.
     pub ledger: Option<LedgerOut>,
+}
+
+/// One redacted location of a prediction.
+#[derive(Serialize, ToSchema)]
+pub struct RedactionEntryOut {
+    /// `features`, `metadata`, `output` or `actor.user_agent`.
+    pub part: String,
+    /// JSON path relative to the part (`$.customer.email`).
+    pub path: String,
+    /// `key:<fragment>`, `denylist:<name>`, `rule:<pattern>` or `detector:<name>`.
+    pub rule: String,
+    /// `mask`, `drop`, `hash` or `partial`.
+    pub action: String,
+    /// Trailing characters kept, for `partial` only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub keep_last: Option<usize>,
+}
+
+impl From<RedactionEntry> for RedactionEntryOut {
+    fn from(entry: RedactionEntry) -> Self {
+        let keep_last = match entry.action {
+            Action::Partial { keep_last } => Some(keep_last),
+            _ => None,
+        };
+        Self {
+            part: entry.part.as_str().to_owned(),
+            path: entry.path,
+            rule: entry.rule.into_owned(),
+            action: entry.action.as_str().to_owned(),
+            keep_last,
+        }
+    }
 }
 
 #[derive(Serialize, ToSchema)]
@@ -247,6 +283,7 @@ impl From<PredictionEvent> for PredictionOut {
             features: event.features,
             redactions: event.redactions,
             metadata_redactions: event.metadata_redactions,
+            redaction_log: event.redaction_log.into_iter().map(Into::into).collect(),
             input_fingerprint: event.input_fingerprint,
             output: event.output,
             confidence: event.confidence,

@@ -22,7 +22,7 @@ use ml_audit_core::timestamp::{self, to_unix_micros};
 use ml_audit_storage::{
     ActorPage, ActorPageRequest, HourlyCount, ModelVersionStats, NewLeaf, PendingLeaf, PredictionRef, RecordOutcome,
     Result, SealedLeaf, StorageError, Store, StoredCheckpoint, StoredLeaf, TenantSummary, TimeWindow, decode_enum,
-    recorded_event, stored_explanation,
+    encode_redaction_log, recorded_event, stored_explanation,
 };
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{QueryBuilder, Row as _, Sqlite, SqliteConnection, SqlitePool};
@@ -533,6 +533,12 @@ fn push_filters(query: &mut QueryBuilder<Sqlite>, visibility: &Visibility, filte
     if let Some(max) = filter.max_confidence {
         query.push(" AND p.confidence <= ").push_bind(max);
     }
+    if let Some(token) = &filter.subject {
+        query
+            .push(" AND EXISTS (SELECT 1 FROM prediction_subjects s WHERE s.token = ")
+            .push_bind(token.clone())
+            .push(" AND s.prediction_ref = p.id)");
+    }
     match filter.has_explanation {
         Some(true) => query.push(" AND EXISTS (SELECT 1 FROM explanations x WHERE x.prediction_ref = p.id)"),
         Some(false) => query.push(" AND NOT EXISTS (SELECT 1 FROM explanations x WHERE x.prediction_ref = p.id)"),
@@ -564,8 +570,9 @@ async fn record_one(conn: &mut SqliteConnection, event: PreparedPrediction) -> R
     sqlx::query(
         "INSERT INTO predictions (id, prediction_id, ts, model_ref, actor_ref, tenant_id, actor_ip, actor_user_agent,
             actor_auth_context, trace_id, environment, decision_outcome, input_fingerprint, features, redactions,
-            metadata, metadata_redactions, output, confidence, status, latency_ms, content_hash, created_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            metadata, metadata_redactions, output, confidence, status, latency_ms, content_hash, created_at,
+            redaction_log)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(event.id)
     .bind(&event.prediction_id)
@@ -590,9 +597,24 @@ async fn record_one(conn: &mut SqliteConnection, event: PreparedPrediction) -> R
     .bind(event.latency_ms)
     .bind(&event.content_hash)
     .bind(to_unix_micros(event.created_at))
+    .bind(encode_redaction_log(&event.redaction_log))
     .execute(&mut *conn)
     .await
     .map_err(db_err)?;
+    // The pseudonyms its `hash` redactions made, for subject lookup; same transaction.
+    for token in &event.subjects {
+        sqlx::query(
+            "INSERT INTO prediction_subjects (token, prediction_ref, ts, tenant_id) VALUES (?, ?, ?, ?)
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(token)
+        .bind(event.id)
+        .bind(to_unix_micros(event.timestamp))
+        .bind(tenant)
+        .execute(&mut *conn)
+        .await
+        .map_err(db_err)?;
+    }
     let recorded = recorded_event(event, model, actor);
     enqueue(conn, LeafKind::Prediction, recorded.id).await?;
     if let Some(explanation) = &recorded.explanation {

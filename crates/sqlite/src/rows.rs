@@ -6,7 +6,9 @@ use ml_audit_core::model::{
     ActorType, Explanation, LedgerEntry, ModelVersion, PredictionEvent, RequestingActor, Status,
 };
 use ml_audit_core::timestamp;
-use ml_audit_storage::{Result, SealedLeaf, StorageError, StoredCheckpoint, decode_enum, decode_json};
+use ml_audit_storage::{
+    Result, SealedLeaf, StorageError, StoredCheckpoint, decode_enum, decode_json, decode_redaction_log,
+};
 use sqlx::Row as _;
 use sqlx::sqlite::SqliteRow;
 use time::OffsetDateTime;
@@ -122,6 +124,7 @@ pub fn prediction_from_row(row: &SqliteRow) -> Result<PredictionEvent> {
         latency_ms: get(row, "latency_ms")?,
         metadata: decode_json("metadata", &get::<String>(row, "metadata")?)?,
         metadata_redactions: decode_json("metadata_redactions", &get::<String>(row, "metadata_redactions")?)?,
+        redaction_log: decode_redaction_log(&get::<String>(row, "redaction_log")?)?,
         explanation,
         ledger: match get::<Option<i64>>(row, "l_seq")? {
             None => None,

@@ -15,6 +15,7 @@ use ml_audit_core::event::{NewExplanation, PreparedPrediction};
 use ml_audit_core::ledger::record::{LeafKind, LedgerRecord};
 use ml_audit_core::model::{Explanation, ModelVersion, PredictionEvent, RequestingActor};
 use ml_audit_core::query::{Page, PageRequest, PredictionFilter};
+use ml_audit_core::redaction::RedactionEntry;
 use uuid::Uuid;
 
 pub mod insights;
@@ -242,6 +243,7 @@ pub fn recorded_event(
         latency_ms: prepared.latency_ms,
         metadata: prepared.metadata,
         metadata_redactions: prepared.metadata_redactions,
+        redaction_log: prepared.redaction_log,
         explanation,
         ledger: None,
         created_at: prepared.created_at,
@@ -273,6 +275,23 @@ pub fn stored_explanation(
 /// ml-audit.
 pub fn decode_json<T: serde::de::DeserializeOwned>(column: &str, text: &str) -> Result<T> {
     serde_json::from_str(text).map_err(|e| StorageError::Database(format!("column {column} holds invalid JSON: {e}")))
+}
+
+/// Decodes the `redaction_log` column: the JSON list that [`RedactionEntry::to_json`] wrote.
+pub fn decode_redaction_log(text: &str) -> Result<Vec<RedactionEntry>> {
+    let entries: Vec<serde_json::Value> = decode_json("redaction_log", text)?;
+    entries
+        .iter()
+        .map(|entry| {
+            RedactionEntry::from_json(entry)
+                .ok_or_else(|| StorageError::Database(format!("column redaction_log holds an unknown entry {entry}")))
+        })
+        .collect()
+}
+
+/// Encodes a redaction log for the `redaction_log` column.
+pub fn encode_redaction_log(log: &[RedactionEntry]) -> String {
+    serde_json::Value::Array(log.iter().map(RedactionEntry::to_json).collect()).to_string()
 }
 
 /// Decodes one of the core's text enums stored in a column.

@@ -7,7 +7,8 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use ml_audit_core::FieldError;
 use ml_audit_core::event::{PredictionInput, PreparedPrediction, parse_explanation};
-use ml_audit_core::query::{parse_list_query, parse_no_query};
+use ml_audit_core::query::{PredictionFilter, parse_list_query, parse_no_query};
+use ml_audit_core::redaction::RedactionPolicy;
 use ml_audit_core::timestamp;
 use ml_audit_storage::{PredictionRef, RecordOutcome};
 use percent_encoding::percent_decode_str;
@@ -133,6 +134,8 @@ async fn attach_explanation(
         ("min_confidence" = Option<f64>, Query, description = "Inclusive"),
         ("max_confidence" = Option<f64>, Query, description = "Inclusive"),
         ("trace_id" = Option<String>, Query),
+        ("subject" = Option<String>, Query, description = "A raw identifier (e.g. an email address): predictions \
+            whose `hash` redactions pseudonymized it. Needs a redaction hash key; the value is never stored or logged"),
         ("limit" = Option<u32>, Query, description = "1 to 1000, default 50"),
         ("cursor" = Option<String>, Query, description = "next_cursor of the previous page"),
     ),
@@ -147,13 +150,26 @@ async fn list_predictions(
     RawQuery(query): RawQuery,
 ) -> Result<Json<PredictionPage>, ApiError> {
     let pairs = query_pairs(query)?;
-    let (filter, page) =
+    let (mut filter, page) =
         parse_list_query(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str()))).map_err(ApiError::bad_query)?;
+    subject_to_token(&state.redaction, &mut filter)?;
     let found = state.store.list_predictions(&caller.visibility, &filter, &page).await?;
     Ok(Json(PredictionPage {
         items: found.items.into_iter().map(Into::into).collect(),
         next_cursor: found.next_cursor.map(|cursor| cursor.encode()),
     }))
+}
+
+/// Replaces the raw `subject` of a list query by its pseudonym token: the raw value is used for
+/// this one computation and never reaches the store or a log.
+pub(crate) fn subject_to_token(policy: &RedactionPolicy, filter: &mut PredictionFilter) -> Result<(), ApiError> {
+    if let Some(raw) = filter.subject.take() {
+        let token = policy.subject_token(&raw).ok_or_else(|| {
+            ApiError::bad_query(FieldError::new("subject", "subject lookup needs a redaction hash key"))
+        })?;
+        filter.subject = Some(token);
+    }
+    Ok(())
 }
 
 /// Show one prediction with its model, actor and current explanation.

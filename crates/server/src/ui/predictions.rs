@@ -81,13 +81,23 @@ pub async fn page(
         api_pairs.push(("trace_id".into(), search.clone()));
     }
     let parsed = parse_list_query(api_pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-    let (filter, page) = match parsed {
+    let (mut filter, page) = match parsed {
         Ok(parsed) => parsed,
         Err(error) => {
             let message = format!("The filter {} {}.", error.field, error.message);
             return Ok((StatusCode::BAD_REQUEST, render(&session, &values, &models, Err(message))).into_response());
         }
     };
+    // A raw subject is looked up by its pseudonym token only, as in the API.
+    if let Some(raw) = filter.subject.take() {
+        match state.redaction.subject_token(&raw) {
+            Some(token) => filter.subject = Some(token),
+            None => {
+                let message = "The filter subject needs a redaction hash key (none is configured).".to_owned();
+                return Ok((StatusCode::BAD_REQUEST, render(&session, &values, &models, Err(message))).into_response());
+            }
+        }
+    }
     let mut found = state.store.list_predictions(&session.visibility, &filter, &page).await?;
     // A search is also an exact prediction_id or id: that prediction comes first.
     if !search.is_empty() && page.after.is_none() {
@@ -149,6 +159,7 @@ fn render(
                         (number("min_confidence", "Min confidence", values))
                         (number("max_confidence", "Max confidence", values))
                         (text("trace_id", "Trace id", values, "text"))
+                        (text("subject", "Subject (hashed identifier)", values, "text"))
                         div.field {
                             label for="limit" { "Per page" }
                             select #limit name="limit" {

@@ -1,3 +1,5 @@
+use ml_audit_core::redaction::{Action, HashKey, PolicyConfig, RedactionPolicy, RuleConfig};
+use ml_audit_server::ServerSettings;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use sqlx::Connection as _;
@@ -10,7 +12,7 @@ on_both_backends!(
 );
 
 /// Statements that would rewrite history if the database allowed them.
-const REWRITES: [&str; 10] = [
+const REWRITES: [&str; 12] = [
     "UPDATE predictions SET decision_outcome = 'x'",
     "DELETE FROM predictions",
     "UPDATE explanations SET summary_text = 'x'",
@@ -21,13 +23,15 @@ const REWRITES: [&str; 10] = [
     "DELETE FROM model_versions",
     "UPDATE predictions SET features = '{}' WHERE decision_outcome = 'approve'",
     "UPDATE explanations SET revision = revision + 1",
+    "UPDATE prediction_subjects SET token = 'x'",
+    "DELETE FROM prediction_subjects",
 ];
 
 /// PostgreSQL's TRUNCATE skips row triggers; it must be refused as well.
 const POSTGRES_REWRITES: [&str; 2] =
-    ["TRUNCATE explanations", "TRUNCATE predictions, explanations, actors, model_versions"];
+    ["TRUNCATE explanations", "TRUNCATE predictions, explanations, actors, model_versions, prediction_subjects"];
 
-const TABLES: [&str; 4] = ["predictions", "explanations", "actors", "model_versions"];
+const TABLES: [&str; 5] = ["predictions", "explanations", "actors", "model_versions", "prediction_subjects"];
 
 /// Runs each statement on its own raw connection to the database, bypassing the server, and
 /// returns what the database said: rows affected, or the error message.
@@ -69,9 +73,20 @@ async fn run_raw(app: &TestApp, backend: Backend, statements: &[&'static str]) -
 }
 
 async fn the_database_refuses_to_update_or_delete_recorded_history(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
+    // A `hash` rule, so that the prediction has a subject row too.
+    let policy = RedactionPolicy::build(
+        PolicyConfig { rules: vec![RuleConfig::new("customer_id", Action::Hash)], ..PolicyConfig::default() },
+        Some(HashKey::new("immutability-test-key-0123456789").unwrap()),
+    )
+    .unwrap();
+    let app = TestApp::spawn_with(
+        backend,
+        ServerSettings { redaction: policy, ledger_schedule: crate::helpers::ON_DEMAND_SEALING, ..Default::default() },
+    )
+    .await;
     let body = json!({
-        "model_name": "fraud", "model_version": "1.0.0", "features": {"age": 42}, "output": {"score": 0.9},
+        "model_name": "fraud", "model_version": "1.0.0", "features": {"age": 42, "customer_id": "c-1"},
+        "output": {"score": 0.9},
         "decision_outcome": "approve", "prediction_id": "p-1",
         "actor": {"actor_type": "user", "actor_id": "42", "tenant_id": "acme"},
         "explanation": {"method": "shap", "payload": {"age": 0.3}, "summary_text": "age mattered"},

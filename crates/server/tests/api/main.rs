@@ -34,4 +34,5 @@ mod immutability;
 mod ingest;
 mod ledger;
 mod query;
+mod redaction;
 mod ui;
