@@ -336,3 +336,74 @@ async fn verify_passes_on_an_intact_ledger_and_names_the_first_altered_entry() {
         "{report}"
     );
 }
+
+/// Personal data must not reach the server's logs either: not from recorded events, not from
+/// rejected ones, not from query strings. The server runs with debug logging to make it likely.
+#[tokio::test]
+async fn planted_personal_data_never_reaches_the_server_logs() {
+    let planted = [
+        "Ann.Smith@Example.com",
+        "4111 1111 1111 1111",
+        "+44 20 7946 0958",
+        "GB82 WEST 1234 5698 7654 32",
+        "078-05-1120",
+        "203.0.113.77",
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("audit.db").display());
+    let log_path = dir.path().join("server.log");
+    let log = std::fs::File::create(&log_path).unwrap();
+    let mut child = Command::new(BIN)
+        .args(["serve", "--db", &db, "--bind", "127.0.0.1:0"])
+        .current_dir(dir.path())
+        .env("ML_AUDIT_LOG", "debug")
+        .env_remove("ML_AUDIT_DATABASE_URL")
+        .stdout(Stdio::piped())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut admin = String::new();
+    let url = loop {
+        let line = lines.next().expect("serve printed its address").unwrap();
+        if line.trim().starts_with("mla_") {
+            admin = line.trim().to_owned();
+        }
+        if let Some(rest) = line.strip_prefix("ml-audit listening on ") {
+            break rest.split_whitespace().next().unwrap().trim_end_matches('/').to_owned();
+        }
+    };
+    let client = reqwest::Client::new();
+    for (i, value) in planted.iter().enumerate() {
+        let good = json!({"model_name": "m", "model_version": "1", "prediction_id": format!("p{i}"),
+                          "features": {"contact": value, "note": format!("call {value}")}, "output": 1,
+                          "metadata": {"source": value}});
+        let recorded =
+            client.post(format!("{url}/api/v1/predictions")).bearer_auth(&admin).json(&good).send().await.unwrap();
+        assert_eq!(recorded.status(), 201);
+        // Rejected events carry the value in fields that fail validation.
+        let bad = json!({"model_name": "m", "model_version": "1", "features": {"contact": value}, "output": 1,
+                         "timestamp": value, "actor": {"actor_type": "user", "actor_id": value, "ip_address": value}});
+        let rejected =
+            client.post(format!("{url}/api/v1/predictions")).bearer_auth(&admin).json(&bad).send().await.unwrap();
+        assert_eq!(rejected.status(), 422);
+        for (name, filter) in [("trace_id", *value), ("subject", *value), ("actor_id", *value)] {
+            let query =
+                reqwest::Url::parse_with_params(&format!("{url}/api/v1/predictions"), [(name, filter)]).unwrap();
+            let response = client.get(query).bearer_auth(&admin).send().await.unwrap();
+            assert!(response.status().is_success() || response.status() == 400);
+        }
+        let missing = client.get(format!("{url}/api/v1/predictions/{value}")).bearer_auth(&admin).send().await.unwrap();
+        assert_eq!(missing.status(), 404);
+    }
+    Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    child.wait().unwrap();
+    let logged = std::fs::read_to_string(&log_path).unwrap();
+    assert!(logged.contains("request"), "debug logging was on: {logged:.200}");
+    for value in planted {
+        let compact: String = value.chars().filter(|c| !matches!(c, ' ' | '-')).collect();
+        for spelling in [value.to_owned(), value.to_lowercase(), compact] {
+            assert!(!logged.contains(&spelling), "{spelling:?} is in the server log");
+        }
+    }
+}
