@@ -39,6 +39,38 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 pub struct SqliteStore {
     writer: SqlitePool,
     reader: SqlitePool,
+    /// Model and actor rows already committed. They are immutable (append-only), so a cached
+    /// row is never stale; it saves two or three queries per recorded event.
+    known: std::sync::Mutex<KnownRows>,
+}
+
+/// Rows the write path has seen, by their natural keys.
+#[derive(Default)]
+struct KnownRows {
+    models: HashMap<(String, String), ModelVersion>,
+    actors: HashMap<(String, String, String), (Uuid, OffsetDateTime)>,
+}
+
+/// Beyond this many cached rows the cache starts over, bounding memory.
+const KNOWN_ROWS_LIMIT: usize = 100_000;
+
+impl KnownRows {
+    fn model_key(model: &NewModelVersion) -> (String, String) {
+        (model.model_name.clone(), model.version.clone())
+    }
+
+    fn actor_key(actor: &NewActor) -> (String, String, String) {
+        (actor.actor_type.as_str().to_owned(), actor.actor_id.clone(), actor.tenant_id.clone())
+    }
+
+    /// Adds what a committed transaction saw.
+    fn absorb(&mut self, fresh: KnownRows) {
+        if self.models.len() + self.actors.len() > KNOWN_ROWS_LIMIT {
+            *self = KnownRows::default();
+        }
+        self.models.extend(fresh.models);
+        self.actors.extend(fresh.actors);
+    }
 }
 
 impl SqliteStore {
@@ -74,7 +106,7 @@ impl SqliteStore {
                 .await
                 .map_err(|e| StorageError::Config(format!("cannot open {url:?} for reading: {e}")))?
         };
-        Ok(Self { writer, reader })
+        Ok(Self { writer, reader, known: Default::default() })
     }
 }
 
@@ -104,11 +136,22 @@ impl Store for SqliteStore {
 
     async fn record_predictions(&self, events: Vec<PreparedPrediction>) -> Result<Vec<RecordOutcome>> {
         let mut tx = self.write_transaction().await?;
+        let mut batch = Batch {
+            stored: stored_predictions(&mut tx, &events).await?,
+            known: &self.known,
+            fresh: KnownRows::default(),
+            explanations: Vec::new(),
+            queue: Vec::new(),
+            subjects: Vec::new(),
+        };
         let mut outcomes = Vec::with_capacity(events.len());
         for event in events {
-            outcomes.push(record_one(&mut tx, event).await?);
+            outcomes.push(record_one(&mut tx, &mut batch, event).await?);
         }
+        batch.flush(&mut tx).await?;
         tx.commit().await.map_err(db_err)?;
+        // Only committed rows may be cached: a rolled-back model row would not exist.
+        self.known.lock().expect("the cache lock is never poisoned").absorb(batch.fresh);
         Ok(outcomes)
     }
 
@@ -546,23 +589,105 @@ fn push_filters(query: &mut QueryBuilder<Sqlite>, visibility: &Visibility, filte
     };
 }
 
-async fn record_one(conn: &mut SqliteConnection, event: PreparedPrediction) -> Result<RecordOutcome> {
-    let existing = sqlx::query("SELECT id, content_hash FROM predictions WHERE prediction_id = ?")
-        .bind(&event.prediction_id)
-        .fetch_optional(&mut *conn)
-        .await
-        .map_err(db_err)?;
-    if let Some(row) = existing {
-        let content_hash: String = row.try_get("content_hash").map_err(db_err)?;
-        if content_hash != event.content_hash {
+/// What one `record_predictions` transaction knows: the predictions already stored under the
+/// batch's prediction_ids (and those it adds), and the model and actor rows it has resolved.
+struct Batch<'a> {
+    stored: HashMap<String, (Uuid, String)>,
+    known: &'a std::sync::Mutex<KnownRows>,
+    fresh: KnownRows,
+    /// Rows written at the end of the batch in multi-row statements (one statement costs far
+    /// more than one more row): explanations, ledger queue entries in write order, subjects.
+    explanations: Vec<Explanation>,
+    queue: Vec<(LeafKind, Uuid)>,
+    subjects: Vec<(String, Uuid, i64, String)>,
+}
+
+impl Batch<'_> {
+    /// Writes the deferred rows; called before anything reads them back, and before commit.
+    async fn flush(&mut self, conn: &mut SqliteConnection) -> Result<()> {
+        for chunk in std::mem::take(&mut self.explanations).chunks(500) {
+            let mut query = QueryBuilder::<Sqlite>::new(
+                "INSERT INTO explanations (id, prediction_ref, revision, method, method_version, payload, summary_text, \
+                 status, generated_at, created_at) ",
+            );
+            query.push_values(chunk, |mut row, e| {
+                row.push_bind(e.id)
+                    .push_bind(e.prediction_id)
+                    .push_bind(i64::from(e.revision))
+                    .push_bind(e.method.clone())
+                    .push_bind(e.method_version.clone())
+                    .push_bind(e.payload.to_string())
+                    .push_bind(e.summary_text.clone())
+                    .push_bind(e.status.as_str())
+                    .push_bind(to_unix_micros(e.generated_at))
+                    .push_bind(to_unix_micros(e.created_at));
+            });
+            query.build().execute(&mut *conn).await.map_err(db_err)?;
+        }
+        for chunk in std::mem::take(&mut self.queue).chunks(1000) {
+            let mut query = QueryBuilder::<Sqlite>::new("INSERT INTO ledger_queue (kind, record_id) ");
+            query.push_values(chunk, |mut row, (kind, id)| {
+                row.push_bind(kind.as_str()).push_bind(*id);
+            });
+            query.build().execute(&mut *conn).await.map_err(db_err)?;
+        }
+        for chunk in std::mem::take(&mut self.subjects).chunks(1000) {
+            let mut query =
+                QueryBuilder::<Sqlite>::new("INSERT INTO prediction_subjects (token, prediction_ref, ts, tenant_id) ");
+            query.push_values(chunk, |mut row, (token, id, ts, tenant)| {
+                row.push_bind(token.clone()).push_bind(*id).push_bind(*ts).push_bind(tenant.clone());
+            });
+            query.push(" ON CONFLICT DO NOTHING");
+            query.build().execute(&mut *conn).await.map_err(db_err)?;
+        }
+        Ok(())
+    }
+}
+
+/// `(id, content_hash)` of the stored predictions whose prediction_id is in `events`: one query
+/// per 500 ids instead of one per event.
+async fn stored_predictions(
+    conn: &mut SqliteConnection,
+    events: &[PreparedPrediction],
+) -> Result<HashMap<String, (Uuid, String)>> {
+    let mut stored = HashMap::new();
+    for chunk in events.chunks(500) {
+        let mut query = QueryBuilder::<Sqlite>::new(
+            "SELECT prediction_id, id, content_hash FROM predictions WHERE prediction_id IN (",
+        );
+        let mut ids = query.separated(", ");
+        for event in chunk {
+            ids.push_bind(event.prediction_id.clone());
+        }
+        query.push(")");
+        for row in query.build().fetch_all(&mut *conn).await.map_err(db_err)? {
+            let prediction_id: String = row.try_get("prediction_id").map_err(db_err)?;
+            stored.insert(
+                prediction_id,
+                (row.try_get("id").map_err(db_err)?, row.try_get("content_hash").map_err(db_err)?),
+            );
+        }
+    }
+    Ok(stored)
+}
+
+async fn record_one(
+    conn: &mut SqliteConnection,
+    batch: &mut Batch<'_>,
+    event: PreparedPrediction,
+) -> Result<RecordOutcome> {
+    if let Some((id, content_hash)) = batch.stored.get(&event.prediction_id) {
+        if *content_hash != event.content_hash {
             return Ok(RecordOutcome::Conflict { prediction_id: event.prediction_id });
         }
-        let id: Uuid = row.try_get("id").map_err(db_err)?;
+        let id = *id;
+        batch.flush(conn).await?;
         return Ok(RecordOutcome::Replayed(fetch_prediction(conn, id).await?));
     }
-    let model = model_for(conn, &event.model, event.created_at).await?;
+    batch.stored.insert(event.prediction_id.clone(), (event.id, event.content_hash.clone()));
+    let model = model_for(conn, batch, &event.model, event.created_at).await?;
     let actor = match &event.actor {
-        Some(actor) => Some(actor_for(conn, actor, event.created_at).await?),
+        Some(actor) => Some(actor_for(conn, batch, actor, event.created_at).await?),
         None => None,
     };
     let tenant = event.actor.as_ref().map_or("", |a| a.tenant_id.as_str());
@@ -602,23 +727,13 @@ async fn record_one(conn: &mut SqliteConnection, event: PreparedPrediction) -> R
     .await
     .map_err(db_err)?;
     // The pseudonyms its `hash` redactions made, for subject lookup; same transaction.
-    for token in &event.subjects {
-        sqlx::query(
-            "INSERT INTO prediction_subjects (token, prediction_ref, ts, tenant_id) VALUES (?, ?, ?, ?)
-             ON CONFLICT DO NOTHING",
-        )
-        .bind(token)
-        .bind(event.id)
-        .bind(to_unix_micros(event.timestamp))
-        .bind(tenant)
-        .execute(&mut *conn)
-        .await
-        .map_err(db_err)?;
-    }
+    let ts = to_unix_micros(event.timestamp);
+    batch.subjects.extend(event.subjects.iter().map(|token| (token.clone(), event.id, ts, tenant.to_owned())));
     let recorded = recorded_event(event, model, actor);
-    enqueue(conn, LeafKind::Prediction, recorded.id).await?;
+    batch.queue.push((LeafKind::Prediction, recorded.id));
     if let Some(explanation) = &recorded.explanation {
-        insert_explanation(conn, explanation).await?;
+        batch.explanations.push(explanation.clone());
+        batch.queue.push((LeafKind::Explanation, explanation.id));
     }
     Ok(RecordOutcome::Created(recorded))
 }
@@ -657,7 +772,23 @@ async fn insert_explanation(conn: &mut SqliteConnection, explanation: &Explanati
 }
 
 /// The model version row, created on first use (the first event's metadata wins).
-async fn model_for(conn: &mut SqliteConnection, model: &NewModelVersion, now: OffsetDateTime) -> Result<ModelVersion> {
+async fn model_for(
+    conn: &mut SqliteConnection,
+    batch: &mut Batch<'_>,
+    model: &NewModelVersion,
+    now: OffsetDateTime,
+) -> Result<ModelVersion> {
+    let key = KnownRows::model_key(model);
+    let cached = batch.known.lock().expect("the cache lock is never poisoned").models.get(&key).cloned();
+    if let Some(found) = cached.or_else(|| batch.fresh.models.get(&key).cloned()) {
+        return Ok(found);
+    }
+    let found = model_row(conn, model, now).await?;
+    batch.fresh.models.insert(key, found.clone());
+    Ok(found)
+}
+
+async fn model_row(conn: &mut SqliteConnection, model: &NewModelVersion, now: OffsetDateTime) -> Result<ModelVersion> {
     let select = "SELECT * FROM model_versions WHERE model_name = ? AND version = ?";
     let found = sqlx::query(select).bind(&model.model_name).bind(&model.version).fetch_optional(&mut *conn);
     if let Some(row) = found.await.map_err(db_err)? {
@@ -684,6 +815,22 @@ async fn model_for(conn: &mut SqliteConnection, model: &NewModelVersion, now: Of
 
 /// The actor row's id and creation time, created on first use.
 async fn actor_for(
+    conn: &mut SqliteConnection,
+    batch: &mut Batch<'_>,
+    actor: &NewActor,
+    now: OffsetDateTime,
+) -> Result<(Uuid, OffsetDateTime)> {
+    let key = KnownRows::actor_key(actor);
+    let cached = batch.known.lock().expect("the cache lock is never poisoned").actors.get(&key).copied();
+    if let Some(found) = cached.or_else(|| batch.fresh.actors.get(&key).copied()) {
+        return Ok(found);
+    }
+    let found = actor_row(conn, actor, now).await?;
+    batch.fresh.actors.insert(key, found);
+    Ok(found)
+}
+
+async fn actor_row(
     conn: &mut SqliteConnection,
     actor: &NewActor,
     now: OffsetDateTime,
