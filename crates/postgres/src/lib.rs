@@ -26,7 +26,7 @@ use ml_audit_core::timestamp;
 use ml_audit_storage::{
     ActorPage, ActorPageRequest, HourlyCount, ModelVersionStats, NewLeaf, PendingLeaf, PredictionRef, RecordOutcome,
     Result, SealedLeaf, StorageError, Store, StoredCheckpoint, StoredLeaf, TenantSummary, TimeWindow, decode_enum,
-    encode_redaction_log, recorded_event, stored_explanation,
+    decode_hash, decode_seq, encode_redaction_log, encode_seq, recorded_event, stored_explanation,
 };
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgConnection, PgPool, Postgres, QueryBuilder, Row as _, Transaction};
@@ -34,8 +34,8 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::rows::{
-    SELECT_PREDICTION, checkpoint_from_row, db_err, explanation_from_row, hash32, key_from_row, model_from_row,
-    prediction_from_row, sealed_leaf_from_row, seq_from, seq_to_db,
+    SELECT_PREDICTION, checkpoint_from_row, db_err, explanation_from_row, key_from_row, model_from_row,
+    prediction_from_row, sealed_leaf_from_row,
 };
 
 /// How long a caller waits for a pooled connection, and `open` for the server to answer.
@@ -320,7 +320,7 @@ impl Store for PgStore {
             .fetch_one(&mut *tx)
             .await
             .map_err(db_err)?;
-        let next = seq_from(next)?;
+        let next = decode_seq(next)?;
         // In the given order; a leaf listed twice is appended once, like a taken one.
         let sealed: Vec<SealedLeaf> = leaves
             .into_iter()
@@ -333,7 +333,7 @@ impl Store for PgStore {
                 leaf_hash: leaf.leaf_hash,
             })
             .collect();
-        let seqs: Vec<i64> = sealed.iter().map(|leaf| seq_to_db(leaf.seq)).collect();
+        let seqs: Vec<i64> = sealed.iter().map(|leaf| encode_seq(leaf.seq)).collect();
         let kinds: Vec<&str> = sealed.iter().map(|leaf| leaf.kind.as_str()).collect();
         let ids: Vec<Uuid> = sealed.iter().map(|leaf| leaf.record_id).collect();
         let hashes: Vec<Vec<u8>> = sealed.iter().map(|leaf| leaf.leaf_hash.to_vec()).collect();
@@ -359,18 +359,18 @@ impl Store for PgStore {
             .fetch_one(&self.pool)
             .await
             .map_err(db_err)?;
-        seq_from(size)
+        decode_seq(size)
     }
 
     async fn ledger_leaf_hashes(&self, from: u64, to: u64) -> Result<Vec<[u8; 32]>> {
         let hashes: Vec<Vec<u8>> =
             sqlx::query_scalar("SELECT leaf_hash FROM ledger_entries WHERE seq >= $1 AND seq < $2 ORDER BY seq")
-                .bind(seq_to_db(from))
-                .bind(seq_to_db(to))
+                .bind(encode_seq(from))
+                .bind(encode_seq(to))
                 .fetch_all(&self.pool)
                 .await
                 .map_err(db_err)?;
-        hashes.into_iter().map(hash32).collect()
+        hashes.into_iter().map(decode_hash).collect()
     }
 
     async fn ledger_records(&self, from: u64, to: u64) -> Result<Vec<StoredLeaf>> {
@@ -378,8 +378,8 @@ impl Store for PgStore {
         let rows = sqlx::query(
             "SELECT seq, kind, record_id, leaf_hash FROM ledger_entries WHERE seq >= $1 AND seq < $2 ORDER BY seq",
         )
-        .bind(seq_to_db(from))
-        .bind(seq_to_db(to))
+        .bind(encode_seq(from))
+        .bind(encode_seq(to))
         .fetch_all(&mut *conn)
         .await
         .map_err(db_err)?;
@@ -417,7 +417,7 @@ impl Store for PgStore {
              VALUES ($1, $2, $3, $4, $5)
              ON CONFLICT (tree_size) DO NOTHING",
         )
-        .bind(seq_to_db(checkpoint.tree_size))
+        .bind(encode_seq(checkpoint.tree_size))
         .bind(checkpoint.root_hash.as_slice())
         .bind(&checkpoint.note)
         .bind(&checkpoint.frontier)

@@ -6,7 +6,8 @@ use ml_audit_core::model::{
     ActorType, Explanation, LedgerEntry, ModelVersion, PredictionEvent, RequestingActor, Status,
 };
 use ml_audit_storage::{
-    Result, SealedLeaf, StorageError, StoredCheckpoint, decode_enum, decode_json, decode_redaction_log,
+    Result, SealedLeaf, StorageError, StoredCheckpoint, decode_enum, decode_hash, decode_json, decode_redaction_log,
+    decode_seq,
 };
 use sqlx::Row as _;
 use sqlx::postgres::PgRow;
@@ -121,41 +122,26 @@ pub fn prediction_from_row(row: &PgRow) -> Result<PredictionEvent> {
         explanation,
         ledger: match get::<Option<i64>>(row, "l_seq")? {
             None => None,
-            Some(seq) => Some(LedgerEntry { seq: seq_from(seq)?, leaf_hash: hash32(get(row, "l_leaf_hash")?)? }),
+            Some(seq) => Some(LedgerEntry { seq: decode_seq(seq)?, leaf_hash: decode_hash(get(row, "l_leaf_hash")?)? }),
         },
         created_at: get(row, "created_at")?,
     })
 }
 
 /// A stored `seq` or tree size, which the schema keeps as a (signed) bigint.
-pub fn seq_from(value: i64) -> Result<u64> {
-    u64::try_from(value).map_err(|_| StorageError::Database(format!("negative ledger seq {value}")))
-}
-
-/// A `seq` or tree size as a bigint; beyond `i64::MAX` (never stored) it saturates, which keeps
-/// a range bound meaning "to the end".
-pub fn seq_to_db(seq: u64) -> i64 {
-    i64::try_from(seq).unwrap_or(i64::MAX)
-}
-
-pub fn hash32(bytes: Vec<u8>) -> Result<[u8; 32]> {
-    <[u8; 32]>::try_from(bytes.as_slice())
-        .map_err(|_| StorageError::Database(format!("a stored hash has {} bytes, not 32", bytes.len())))
-}
-
 pub fn sealed_leaf_from_row(row: &PgRow) -> Result<SealedLeaf> {
     Ok(SealedLeaf {
-        seq: seq_from(get(row, "seq")?)?,
+        seq: decode_seq(get(row, "seq")?)?,
         kind: decode_enum("kind", &get::<String>(row, "kind")?, LeafKind::parse)?,
         record_id: get(row, "record_id")?,
-        leaf_hash: hash32(get(row, "leaf_hash")?)?,
+        leaf_hash: decode_hash(get(row, "leaf_hash")?)?,
     })
 }
 
 pub fn checkpoint_from_row(row: &PgRow) -> Result<StoredCheckpoint> {
     Ok(StoredCheckpoint {
-        tree_size: seq_from(get(row, "tree_size")?)?,
-        root_hash: hash32(get(row, "root_hash")?)?,
+        tree_size: decode_seq(get(row, "tree_size")?)?,
+        root_hash: decode_hash(get(row, "root_hash")?)?,
         note: get(row, "note")?,
         frontier: get(row, "frontier")?,
         created_at: get(row, "created_at")?,

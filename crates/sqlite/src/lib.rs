@@ -22,7 +22,7 @@ use ml_audit_core::timestamp::{self, to_unix_micros};
 use ml_audit_storage::{
     ActorPage, ActorPageRequest, HourlyCount, ModelVersionStats, NewLeaf, PendingLeaf, PredictionRef, RecordOutcome,
     Result, SealedLeaf, StorageError, Store, StoredCheckpoint, StoredLeaf, TenantSummary, TimeWindow, decode_enum,
-    encode_redaction_log, recorded_event, stored_explanation,
+    decode_hash, decode_seq, encode_redaction_log, encode_seq, recorded_event, stored_explanation,
 };
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{QueryBuilder, Row as _, Sqlite, SqliteConnection, SqlitePool};
@@ -30,8 +30,8 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::rows::{
-    SELECT_PREDICTION, checkpoint_from_row, db_err, explanation_from_row, hash32, key_from_row, model_from_row,
-    prediction_from_row, sealed_leaf_from_row, seq_from,
+    SELECT_PREDICTION, checkpoint_from_row, db_err, explanation_from_row, key_from_row, model_from_row,
+    prediction_from_row, sealed_leaf_from_row,
 };
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -338,7 +338,7 @@ impl Store for SqliteStore {
             .await
             .map_err(db_err)?;
             sealed.push(SealedLeaf {
-                seq: seq_from(next)?,
+                seq: decode_seq(next)?,
                 kind: leaf.kind,
                 record_id: leaf.record_id,
                 leaf_hash: leaf.leaf_hash,
@@ -354,31 +354,31 @@ impl Store for SqliteStore {
             .fetch_one(&self.reader)
             .await
             .map_err(db_err)?;
-        seq_from(size)
+        decode_seq(size)
     }
 
     async fn ledger_leaf_hashes(&self, from: u64, to: u64) -> Result<Vec<[u8; 32]>> {
         let rows = sqlx::query("SELECT leaf_hash FROM ledger_entries WHERE seq >= ? AND seq < ? ORDER BY seq")
-            .bind(seq_to_db(from))
-            .bind(seq_to_db(to))
+            .bind(encode_seq(from))
+            .bind(encode_seq(to))
             .fetch_all(&self.reader)
             .await
             .map_err(db_err)?;
-        rows.iter().map(|row| hash32(row.try_get("leaf_hash").map_err(db_err)?)).collect()
+        rows.iter().map(|row| decode_hash(row.try_get("leaf_hash").map_err(db_err)?)).collect()
     }
 
     async fn ledger_records(&self, from: u64, to: u64) -> Result<Vec<StoredLeaf>> {
         let mut conn = self.reader.acquire().await.map_err(db_err)?;
         let entries = sqlx::query("SELECT * FROM ledger_entries WHERE seq >= ? AND seq < ? ORDER BY seq")
-            .bind(seq_to_db(from))
-            .bind(seq_to_db(to))
+            .bind(encode_seq(from))
+            .bind(encode_seq(to))
             .fetch_all(&mut *conn)
             .await
             .map_err(db_err)?;
         let scope = format!(
             "SELECT record_id FROM ledger_entries WHERE seq >= {} AND seq < {}",
-            seq_to_db(from),
-            seq_to_db(to)
+            encode_seq(from),
+            encode_seq(to)
         );
         let mut records = load_records(&mut conn, &scope).await?;
         entries
@@ -418,7 +418,7 @@ impl Store for SqliteStore {
             "INSERT INTO ledger_checkpoints (tree_size, root_hash, note, frontier, created_at) VALUES (?, ?, ?, ?, ?)
              ON CONFLICT (tree_size) DO NOTHING",
         )
-        .bind(seq_to_db(checkpoint.tree_size))
+        .bind(encode_seq(checkpoint.tree_size))
         .bind(checkpoint.root_hash.as_slice())
         .bind(&checkpoint.note)
         .bind(&checkpoint.frontier)
@@ -471,10 +471,6 @@ impl Store for SqliteStore {
     async fn get_api_key(&self, id: Uuid) -> Result<Option<ApiKey>> {
         insights::get_api_key(&self.reader, id).await
     }
-}
-
-fn seq_to_db(seq: u64) -> i64 {
-    i64::try_from(seq).unwrap_or(i64::MAX)
 }
 
 /// Loads the predictions and explanations whose ids `scope` (a subquery of ids, built from

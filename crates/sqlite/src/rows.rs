@@ -7,7 +7,8 @@ use ml_audit_core::model::{
 };
 use ml_audit_core::timestamp;
 use ml_audit_storage::{
-    Result, SealedLeaf, StorageError, StoredCheckpoint, decode_enum, decode_json, decode_redaction_log,
+    Result, SealedLeaf, StorageError, StoredCheckpoint, decode_enum, decode_hash, decode_json, decode_redaction_log,
+    decode_seq,
 };
 use sqlx::Row as _;
 use sqlx::sqlite::SqliteRow;
@@ -128,34 +129,25 @@ pub fn prediction_from_row(row: &SqliteRow) -> Result<PredictionEvent> {
         explanation,
         ledger: match get::<Option<i64>>(row, "l_seq")? {
             None => None,
-            Some(seq) => Some(LedgerEntry { seq: seq_from(seq)?, leaf_hash: hash32(get(row, "l_leaf_hash")?)? }),
+            Some(seq) => Some(LedgerEntry { seq: decode_seq(seq)?, leaf_hash: decode_hash(get(row, "l_leaf_hash")?)? }),
         },
         created_at: time(row, "created_at")?,
     })
 }
 
-pub fn seq_from(value: i64) -> Result<u64> {
-    u64::try_from(value).map_err(|_| StorageError::Database(format!("negative ledger seq {value}")))
-}
-
-pub fn hash32(bytes: Vec<u8>) -> Result<[u8; 32]> {
-    <[u8; 32]>::try_from(bytes.as_slice())
-        .map_err(|_| StorageError::Database(format!("a stored hash has {} bytes, not 32", bytes.len())))
-}
-
 pub fn sealed_leaf_from_row(row: &SqliteRow) -> Result<SealedLeaf> {
     Ok(SealedLeaf {
-        seq: seq_from(get(row, "seq")?)?,
+        seq: decode_seq(get(row, "seq")?)?,
         kind: decode_enum("kind", &get::<String>(row, "kind")?, LeafKind::parse)?,
         record_id: get(row, "record_id")?,
-        leaf_hash: hash32(get(row, "leaf_hash")?)?,
+        leaf_hash: decode_hash(get(row, "leaf_hash")?)?,
     })
 }
 
 pub fn checkpoint_from_row(row: &SqliteRow) -> Result<StoredCheckpoint> {
     Ok(StoredCheckpoint {
-        tree_size: seq_from(get(row, "tree_size")?)?,
-        root_hash: hash32(get(row, "root_hash")?)?,
+        tree_size: decode_seq(get(row, "tree_size")?)?,
+        root_hash: decode_hash(get(row, "root_hash")?)?,
         note: get(row, "note")?,
         frontier: get(row, "frontier")?,
         created_at: time(row, "created_at")?,

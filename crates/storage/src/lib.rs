@@ -294,6 +294,23 @@ pub fn encode_redaction_log(log: &[RedactionEntry]) -> String {
     serde_json::Value::Array(log.iter().map(RedactionEntry::to_json).collect()).to_string()
 }
 
+/// Decodes a stored ledger `seq` or tree size (a signed 64-bit column in both databases).
+pub fn decode_seq(value: i64) -> Result<u64> {
+    u64::try_from(value).map_err(|_| StorageError::Database(format!("negative ledger seq {value}")))
+}
+
+/// A `seq` or tree size as a signed 64-bit column; beyond `i64::MAX` (never stored) it
+/// saturates, which keeps a range bound meaning "to the end".
+pub fn encode_seq(seq: u64) -> i64 {
+    i64::try_from(seq).unwrap_or(i64::MAX)
+}
+
+/// Decodes a stored SHA-256 hash.
+pub fn decode_hash(bytes: Vec<u8>) -> Result<[u8; 32]> {
+    <[u8; 32]>::try_from(bytes.as_slice())
+        .map_err(|_| StorageError::Database(format!("a stored hash has {} bytes, not 32", bytes.len())))
+}
+
 /// Decodes one of the core's text enums stored in a column.
 pub fn decode_enum<T>(column: &str, text: &str, parse: fn(&str) -> Result<T, String>) -> Result<T> {
     parse(text).map_err(|e| StorageError::Database(format!("column {column} holds {text:?}, which {e}")))
