@@ -16,6 +16,18 @@ fn last_line(output: &std::process::Output) -> String {
     String::from_utf8_lossy(&output.stdout).lines().last().unwrap_or_default().to_owned()
 }
 
+/// `ml-audit verify --proof … --checkpoint … --public-key …`.
+fn verify_offline(
+    dir: &std::path::Path,
+    proof: &std::path::Path,
+    note: &std::path::Path,
+    key: &std::path::Path,
+) -> std::process::Output {
+    let path = |p: &std::path::Path| p.to_str().unwrap().to_owned();
+    let args = ["verify", "--proof", &path(proof), "--checkpoint", &path(note), "--public-key", &path(key)];
+    ml_audit(&args, dir)
+}
+
 /// A running `ml-audit serve`, killed on drop.
 struct Server {
     child: Child,
@@ -26,12 +38,18 @@ struct Server {
 
 impl Server {
     fn start(dir: &std::path::Path, db: &str) -> Server {
+        Self::start_logging(dir, db, "warn", Stdio::inherit())
+    }
+
+    /// Starts with this log filter, its log (stderr) going to `log`.
+    fn start_logging(dir: &std::path::Path, db: &str, filter: &str, log: Stdio) -> Server {
         let mut child = Command::new(BIN)
             .args(["serve", "--db", db, "--bind", "127.0.0.1:0"])
             .current_dir(dir)
             .env_remove("ML_AUDIT_DATABASE_URL")
-            .env("ML_AUDIT_LOG", "warn")
+            .env("ML_AUDIT_LOG", filter)
             .stdout(Stdio::piped())
+            .stderr(log)
             .spawn()
             .expect("start ml-audit serve");
         let mut banner = Vec::new();
@@ -282,18 +300,7 @@ async fn verify_passes_on_an_intact_ledger_and_names_the_first_altered_entry() {
         String::from_utf8_lossy(&checked.stderr)
     );
     assert!(String::from_utf8_lossy(&checked.stdout).contains("record verified"));
-    let offline = ml_audit(
-        &[
-            "verify",
-            "--proof",
-            proof_file.to_str().unwrap(),
-            "--checkpoint",
-            note_file.to_str().unwrap(),
-            "--public-key",
-            key_file.to_str().unwrap(),
-        ],
-        dir.path(),
-    );
+    let offline = verify_offline(dir.path(), &proof_file, &note_file, &key_file);
     assert!(offline.status.success(), "{}", String::from_utf8_lossy(&offline.stdout));
 
     // An altered record fails both verifiers.
@@ -302,18 +309,7 @@ async fn verify_passes_on_an_intact_ledger_and_names_the_first_altered_entry() {
     let altered_file = dir.path().join("altered.json");
     std::fs::write(&altered_file, altered.to_string()).unwrap();
     assert_eq!(python(&altered_file).status.code(), Some(1));
-    let refused = ml_audit(
-        &[
-            "verify",
-            "--proof",
-            altered_file.to_str().unwrap(),
-            "--checkpoint",
-            note_file.to_str().unwrap(),
-            "--public-key",
-            key_file.to_str().unwrap(),
-        ],
-        dir.path(),
-    );
+    let refused = verify_offline(dir.path(), &altered_file, &note_file, &key_file);
     assert_eq!(refused.status.code(), Some(1));
 
     // The whole database, while the server runs; the key comes from the default key file.
@@ -352,27 +348,8 @@ async fn planted_personal_data_never_reaches_the_server_logs() {
     let dir = tempfile::tempdir().unwrap();
     let db = format!("sqlite://{}", dir.path().join("audit.db").display());
     let log_path = dir.path().join("server.log");
-    let log = std::fs::File::create(&log_path).unwrap();
-    let mut child = Command::new(BIN)
-        .args(["serve", "--db", &db, "--bind", "127.0.0.1:0"])
-        .current_dir(dir.path())
-        .env("ML_AUDIT_LOG", "debug")
-        .env_remove("ML_AUDIT_DATABASE_URL")
-        .stdout(Stdio::piped())
-        .stderr(log)
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let mut admin = String::new();
-    let url = loop {
-        let line = lines.next().expect("serve printed its address").unwrap();
-        if line.trim().starts_with("mla_") {
-            admin = line.trim().to_owned();
-        }
-        if let Some(rest) = line.strip_prefix("ml-audit listening on ") {
-            break rest.split_whitespace().next().unwrap().trim_end_matches('/').to_owned();
-        }
-    };
+    let server = Server::start_logging(dir.path(), &db, "debug", std::fs::File::create(&log_path).unwrap().into());
+    let (url, admin) = (server.url.clone(), server.first_admin_key().unwrap());
     let client = reqwest::Client::new();
     for (i, value) in planted.iter().enumerate() {
         let good = json!({"model_name": "m", "model_version": "1", "prediction_id": format!("p{i}"),
@@ -396,8 +373,7 @@ async fn planted_personal_data_never_reaches_the_server_logs() {
         let missing = client.get(format!("{url}/api/v1/predictions/{value}")).bearer_auth(&admin).send().await.unwrap();
         assert_eq!(missing.status(), 404);
     }
-    Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
-    child.wait().unwrap();
+    assert!(server.terminate().success());
     let logged = std::fs::read_to_string(&log_path).unwrap();
     assert!(logged.contains("request"), "debug logging was on: {logged:.200}");
     for value in planted {
