@@ -127,7 +127,8 @@ impl Sealer {
 
     /// The periodic checkpoint: an empty log has nothing worth signing yet.
     async fn checkpoint_if_not_empty(&self) -> Result<()> {
-        if self.store.ledger_size().await? > 0 || !self.store.ledger_pending(1).await?.is_empty() {
+        self.seal_pending().await?;
+        if self.store.ledger_size().await? > 0 {
             self.checkpoint().await?;
         }
         Ok(())

@@ -88,10 +88,8 @@ async fn inclusion_proof(
         message: "this prediction is not sealed yet; retry in a moment".into(),
         field: None,
     })?;
-    let tree_size = match tree_size {
-        Some(size) => size,
-        None => state.store.latest_checkpoint().await?.map_or(0, |c| c.tree_size),
-    };
+    let latest = state.store.latest_checkpoint().await?;
+    let tree_size = tree_size.unwrap_or_else(|| latest.as_ref().map_or(0, |c| c.tree_size));
     if tree_size <= entry.seq {
         return Err(ApiError::Conflict {
             message: format!(
@@ -102,7 +100,11 @@ async fn inclusion_proof(
         });
     }
     let path = proofs::inclusion(state.store.as_ref(), entry.seq, tree_size).await?;
-    let checkpoint = state.store.checkpoints().await?.into_iter().find(|c| c.tree_size == tree_size).map(|c| c.note);
+    // Usually the latest checkpoint; only an explicit older tree_size needs the others.
+    let checkpoint = match latest {
+        Some(latest) if latest.tree_size == tree_size => Some(latest.note),
+        _ => state.store.checkpoints().await?.into_iter().find(|c| c.tree_size == tree_size).map(|c| c.note),
+    };
     let record = LedgerRecord::Prediction(Box::new(event));
     Ok(Json(InclusionProofOut {
         leaf_index: entry.seq,
