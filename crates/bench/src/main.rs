@@ -3,6 +3,8 @@
 //! `ml-audit-bench ledger [--events N] [--db URL]` — ingest into the store (batches of 500, the
 //! fastest write path), then seal the queue, then `verify` the whole log: events/s and leaves/s
 //! for each, so sealing can be compared with ingestion and verify with its 500k leaves/s goal.
+//!
+//! `ml-audit-bench events --count N` — the same events as JSON lines, for other tools.
 
 mod events;
 
@@ -41,6 +43,14 @@ enum Command {
         #[arg(long, default_value_t = 20_000)]
         events: u64,
     },
+    /// Writes the benchmark's events as JSON lines (the request bodies), so that other tools —
+    /// the django-ml-audit comparison — record exactly the same events.
+    Events {
+        #[arg(long, default_value_t = 10_000)]
+        count: u64,
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+    },
 }
 
 const BATCH: u64 = 500;
@@ -50,6 +60,7 @@ async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Ledger { events, db } => ledger(events, db).await,
         Command::Cpu { events } => cpu(events),
+        Command::Events { count, seed } => write_events(count, seed),
     }
 }
 
@@ -115,6 +126,18 @@ async fn ledger(events: u64, db: Option<String>) -> anyhow::Result<()> {
         verify.as_secs_f64(),
         rate(report.leaves, verify.as_secs_f64())
     );
+    Ok(())
+}
+
+fn write_events(count: u64, seed: u64) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let mut rng = events::Rng::new(seed);
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    for n in 0..count {
+        serde_json::to_writer(&mut out, &events::event(&mut rng, n))?;
+        out.write_all(b"\n")?;
+    }
+    out.flush()?;
     Ok(())
 }
 
