@@ -1,7 +1,7 @@
-//! The insight queries of the admin UI on PostgreSQL. Each aggregation is an index-only scan of
-//! an index of `migrations/0003_insights.sql` (or of `0001`) over a bounded range, aggregated by
-//! hash. The tenant of a tenant-bound reader is a condition in the same SQL, like in every
-//! other read.
+//! The insight queries of the admin UI on PostgreSQL. They read the running totals of
+//! `migrations/0005_rollups.sql`, which the sealer keeps (so they count sealed predictions): a
+//! page costs the size of those small tables, not of the predictions. The tenant of a
+//! tenant-bound reader is a condition in the same SQL, like in every other read.
 
 use std::collections::HashMap;
 
@@ -35,10 +35,7 @@ fn hour_start(hour: i64) -> Result<OffsetDateTime> {
 
 pub async fn model_version_stats(pool: &PgPool, visibility: &Visibility) -> Result<Vec<ModelVersionStats>> {
     let mut query = QueryBuilder::<Postgres>::new(
-        // LEAST would turn a NULL confidence into 9: PostgreSQL's LEAST ignores NULLs.
-        "SELECT model_ref, decision_outcome, status,
-                (CASE WHEN confidence >= 1 THEN 9 ELSE floor(confidence * 10) END)::bigint AS bin, count(*) AS n
-           FROM predictions WHERE true",
+        "SELECT model_ref, decision_outcome, status, bin, sum(predictions)::bigint AS n FROM rollup_mix WHERE true",
     );
     push_tenant(&mut query, "tenant_id", visibility);
     query.push(" GROUP BY 1, 2, 3, 4");
@@ -46,11 +43,12 @@ pub async fn model_version_stats(pool: &PgPool, visibility: &Visibility) -> Resu
     let rows = rows
         .iter()
         .map(|row| {
+            let bin: i64 = row.try_get("bin").map_err(db_err)?;
             Ok(StatsRow {
                 model_id: row.try_get("model_ref").map_err(db_err)?,
                 decision_outcome: row.try_get("decision_outcome").map_err(db_err)?,
                 status: decode_enum("status", &row.try_get::<String, _>("status").map_err(db_err)?, Status::parse)?,
-                bin: row.try_get("bin").map_err(db_err)?,
+                bin: (bin >= 0).then_some(bin),
                 count: count(row.try_get("n").map_err(db_err)?),
             })
         })
@@ -61,10 +59,9 @@ pub async fn model_version_stats(pool: &PgPool, visibility: &Visibility) -> Resu
 pub async fn hourly_counts(pool: &PgPool, visibility: &Visibility, window: &TimeWindow) -> Result<Vec<HourlyCount>> {
     let (from, to) = window.hour_range();
     let mut query = QueryBuilder::<Postgres>::new(
-        "SELECT floor(extract(epoch FROM ts) / 3600)::bigint AS hour, model_ref, count(*) AS n FROM predictions",
+        "SELECT hour, model_ref, sum(predictions)::bigint AS n FROM rollup_hourly WHERE hour >= ",
     );
-    query.push(" WHERE ts >= ").push_bind(hour_start(from)?);
-    query.push(" AND ts < ").push_bind(hour_start(to)?);
+    query.push_bind(from).push(" AND hour < ").push_bind(to);
     push_tenant(&mut query, "tenant_id", visibility);
     query.push(" GROUP BY 1, 2 ORDER BY 1, 2");
     let rows = query.build().fetch_all(pool).await.map_err(db_err)?;
@@ -85,12 +82,9 @@ pub async fn list_actors(
     tenant_id: Option<&str>,
     page: &ActorPageRequest,
 ) -> Result<ActorPage> {
-    // The counts are per actor over `predictions_by_actor`: a page costs what its actors have.
     let mut query = QueryBuilder::<Postgres>::new(
-        "SELECT a.id, a.actor_type, a.actor_id, a.tenant_id, a.created_at,
-            (SELECT count(*) FROM predictions p WHERE p.actor_ref = a.id) AS n,
-            (SELECT max(p.ts) FROM predictions p WHERE p.actor_ref = a.id) AS last_ts
-           FROM actors a WHERE true",
+        "SELECT a.id, a.actor_type, a.actor_id, a.tenant_id, a.created_at, r.predictions AS n, r.last_ts
+           FROM actors a LEFT JOIN rollup_actors r ON r.actor_ref = a.id WHERE true",
     );
     push_tenant(&mut query, "a.tenant_id", visibility);
     if let Some(tenant) = tenant_id {
@@ -115,7 +109,7 @@ pub async fn list_actors(
                 actor_id: row.try_get("actor_id").map_err(db_err)?,
                 tenant_id: row.try_get("tenant_id").map_err(db_err)?,
                 created_at: row.try_get("created_at").map_err(db_err)?,
-                predictions: count(row.try_get("n").map_err(db_err)?),
+                predictions: count(row.try_get::<Option<i64>, _>("n").map_err(db_err)?.unwrap_or(0)),
                 last_prediction: row.try_get("last_ts").map_err(db_err)?,
             })
         })
@@ -131,7 +125,7 @@ pub async fn list_actors(
 
 pub async fn list_tenants(pool: &PgPool, visibility: &Visibility) -> Result<Vec<TenantSummary>> {
     let mut query = QueryBuilder::<Postgres>::new(
-        "SELECT tenant_id, count(*) AS n, max(ts) AS last_ts FROM predictions WHERE true",
+        "SELECT tenant_id, sum(predictions)::bigint AS n, max(last_ts) AS last_ts FROM rollup_mix WHERE true",
     );
     push_tenant(&mut query, "tenant_id", visibility);
     query.push(" GROUP BY tenant_id ORDER BY tenant_id LIMIT ").push_bind(i64::from(MAX_TENANTS));

@@ -26,7 +26,8 @@ use ml_audit_core::timestamp;
 use ml_audit_storage::{
     ActorPage, ActorPageRequest, HourlyCount, ModelVersionStats, NewLeaf, PendingLeaf, PredictionRef, RecordOutcome,
     Result, SealedLeaf, StorageError, Store, StoredCheckpoint, StoredLeaf, TenantSummary, TimeWindow, decode_enum,
-    decode_hash, decode_seq, encode_redaction_log, encode_seq, recorded_event, stored_explanation,
+    decode_hash, decode_seq, encode_redaction_log, encode_seq, number_claimed_leaves, recorded_event,
+    stored_explanation,
 };
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgConnection, PgPool, Postgres, QueryBuilder, Row as _, Transaction};
@@ -307,7 +308,7 @@ impl Store for PgStore {
         .fetch_all(&mut *tx)
         .await
         .map_err(db_err)?;
-        let mut claimed = claimed
+        let claimed = claimed
             .iter()
             .map(|row| Ok((row.try_get::<i64, _>("queue_id")?, row.try_get::<Uuid, _>("record_id")?)))
             .collect::<Result<HashSet<_>, sqlx::Error>>()
@@ -320,19 +321,7 @@ impl Store for PgStore {
             .fetch_one(&mut *tx)
             .await
             .map_err(db_err)?;
-        let next = decode_seq(next)?;
-        // In the given order; a leaf listed twice is appended once, like a taken one.
-        let sealed: Vec<SealedLeaf> = leaves
-            .into_iter()
-            .filter(|leaf| claimed.remove(&(leaf.queue_id, leaf.record_id)))
-            .zip(next..)
-            .map(|(leaf, seq)| SealedLeaf {
-                seq,
-                kind: leaf.kind,
-                record_id: leaf.record_id,
-                leaf_hash: leaf.leaf_hash,
-            })
-            .collect();
+        let sealed = number_claimed_leaves(leaves, claimed, decode_seq(next)?);
         let seqs: Vec<i64> = sealed.iter().map(|leaf| encode_seq(leaf.seq)).collect();
         let kinds: Vec<&str> = sealed.iter().map(|leaf| leaf.kind.as_str()).collect();
         let ids: Vec<Uuid> = sealed.iter().map(|leaf| leaf.record_id).collect();
@@ -350,6 +339,7 @@ impl Store for PgStore {
         .execute(&mut *tx)
         .await
         .map_err(db_err)?;
+        fold_rollups(&mut tx, next).await?;
         tx.commit().await.map_err(db_err)?;
         Ok(sealed)
     }
@@ -496,6 +486,44 @@ async fn load_records(conn: &mut PgConnection, ids: Vec<Uuid>) -> Result<HashMap
         records.insert(explanation.id, LedgerRecord::Explanation(explanation));
     }
     Ok(records)
+}
+
+/// Adds the predictions sealed from `first_seq` on to the UI's running totals (see
+/// `migrations/0005_rollups.sql`), in the sealer's transaction and under its lock: each is
+/// counted exactly once, and no two transactions update the same totals at once.
+async fn fold_rollups(conn: &mut PgConnection, first_seq: i64) -> Result<()> {
+    const SEALED: &str = "FROM ledger_entries e JOIN predictions p ON p.id = e.record_id
+                           WHERE e.seq >= $1 AND e.kind = 'prediction'";
+    let folds = [
+        format!(
+            "INSERT INTO rollup_hourly (hour, model_ref, tenant_id, predictions)
+             SELECT floor(extract(epoch FROM p.ts) / 3600)::bigint, p.model_ref, p.tenant_id, count(*)
+             {SEALED} GROUP BY 1, 2, 3
+             ON CONFLICT (hour, model_ref, tenant_id)
+             DO UPDATE SET predictions = rollup_hourly.predictions + excluded.predictions"
+        ),
+        format!(
+            "INSERT INTO rollup_mix (model_ref, tenant_id, decision_outcome, status, bin, predictions, last_ts)
+             SELECT p.model_ref, p.tenant_id, p.decision_outcome, p.status,
+                    coalesce((CASE WHEN p.confidence >= 1 THEN 9 ELSE floor(p.confidence * 10) END)::bigint, -1),
+                    count(*), max(p.ts)
+             {SEALED} GROUP BY 1, 2, 3, 4, 5
+             ON CONFLICT (model_ref, tenant_id, decision_outcome, status, bin)
+             DO UPDATE SET predictions = rollup_mix.predictions + excluded.predictions,
+                           last_ts = greatest(rollup_mix.last_ts, excluded.last_ts)"
+        ),
+        format!(
+            "INSERT INTO rollup_actors (actor_ref, predictions, last_ts)
+             SELECT p.actor_ref, count(*), max(p.ts) {SEALED} AND p.actor_ref IS NOT NULL GROUP BY 1
+             ON CONFLICT (actor_ref)
+             DO UPDATE SET predictions = rollup_actors.predictions + excluded.predictions,
+                           last_ts = greatest(rollup_actors.last_ts, excluded.last_ts)"
+        ),
+    ];
+    for fold in folds {
+        sqlx::query(sqlx::AssertSqlSafe(fold)).bind(first_seq).execute(&mut *conn).await.map_err(db_err)?;
+    }
+    Ok(())
 }
 
 async fn insert_key<'e>(executor: impl sqlx::Executor<'e, Database = Postgres>, issued: &IssuedKey) -> Result<()> {

@@ -1,9 +1,7 @@
-//! The insight queries of the admin UI on SQLite. Each aggregation runs in one pass over an index
-//! of `migrations/0003_insights.sql` that is in its GROUP BY order and covers it; the
-//! expressions below must stay exactly as the index spells them. `INDEXED BY` pins that index:
-//! without statistics the planner would take `predictions_by_tenant` for a tenant-bound reader,
-//! which means a table read and a sort per row instead of a covering, ordered scan. The tenant of a tenant-bound
-//! reader is a condition in the same SQL, like in every other read.
+//! The insight queries of the admin UI on SQLite. They read the running totals of
+//! `migrations/0005_rollups.sql`, which the sealer keeps (so they count sealed predictions): a
+//! page costs the size of those small tables, not of the predictions. The tenant of a
+//! tenant-bound reader is a condition in the same SQL, like in every other read.
 
 use std::collections::HashMap;
 
@@ -31,20 +29,20 @@ fn push_tenant(query: &mut QueryBuilder<Sqlite>, column: &str, visibility: &Visi
 
 pub async fn model_version_stats(pool: &SqlitePool, visibility: &Visibility) -> Result<Vec<ModelVersionStats>> {
     let mut query = QueryBuilder::<Sqlite>::new(
-        "SELECT model_ref, decision_outcome, status, min(CAST(confidence * 10 AS INTEGER), 9) AS bin, count(*) AS n
-           FROM predictions INDEXED BY predictions_mix WHERE 1 = 1",
+        "SELECT model_ref, decision_outcome, status, bin, sum(predictions) AS n FROM rollup_mix WHERE 1 = 1",
     );
     push_tenant(&mut query, "tenant_id", visibility);
-    query.push(" GROUP BY model_ref, decision_outcome, status, min(CAST(confidence * 10 AS INTEGER), 9)");
+    query.push(" GROUP BY model_ref, decision_outcome, status, bin");
     let rows = query.build().fetch_all(pool).await.map_err(db_err)?;
     let rows = rows
         .iter()
         .map(|row| {
+            let bin: i64 = row.try_get("bin").map_err(db_err)?;
             Ok(StatsRow {
                 model_id: row.try_get("model_ref").map_err(db_err)?,
                 decision_outcome: row.try_get("decision_outcome").map_err(db_err)?,
                 status: decode_enum("status", &row.try_get::<String, _>("status").map_err(db_err)?, Status::parse)?,
-                bin: row.try_get("bin").map_err(db_err)?,
+                bin: (bin >= 0).then_some(bin),
                 count: count(row.try_get("n").map_err(db_err)?),
             })
         })
@@ -58,13 +56,11 @@ pub async fn hourly_counts(
     window: &TimeWindow,
 ) -> Result<Vec<HourlyCount>> {
     let (from, to) = window.hour_range();
-    let mut query = QueryBuilder::<Sqlite>::new(
-        "SELECT ts / 3600000000 AS hour, model_ref, count(*) AS n FROM predictions INDEXED BY predictions_hourly",
-    );
-    query.push(" WHERE ts / 3600000000 >= ").push_bind(from);
-    query.push(" AND ts / 3600000000 < ").push_bind(to);
+    let mut query =
+        QueryBuilder::<Sqlite>::new("SELECT hour, model_ref, sum(predictions) AS n FROM rollup_hourly WHERE hour >= ");
+    query.push_bind(from).push(" AND hour < ").push_bind(to);
     push_tenant(&mut query, "tenant_id", visibility);
-    query.push(" GROUP BY ts / 3600000000, model_ref ORDER BY ts / 3600000000, model_ref");
+    query.push(" GROUP BY hour, model_ref ORDER BY hour, model_ref");
     let rows = query.build().fetch_all(pool).await.map_err(db_err)?;
     rows.iter()
         .map(|row| {
@@ -84,12 +80,9 @@ pub async fn list_actors(
     tenant_id: Option<&str>,
     page: &ActorPageRequest,
 ) -> Result<ActorPage> {
-    // The counts are per actor over `predictions_by_actor`: a page costs what its actors have.
     let mut query = QueryBuilder::<Sqlite>::new(
-        "SELECT a.id, a.actor_type, a.actor_id, a.tenant_id, a.created_at,
-            (SELECT count(*) FROM predictions p WHERE p.actor_ref = a.id) AS n,
-            (SELECT max(p.ts) FROM predictions p WHERE p.actor_ref = a.id) AS last_ts
-           FROM actors a WHERE 1 = 1",
+        "SELECT a.id, a.actor_type, a.actor_id, a.tenant_id, a.created_at, r.predictions AS n, r.last_ts
+           FROM actors a LEFT JOIN rollup_actors r ON r.actor_ref = a.id WHERE 1 = 1",
     );
     push_tenant(&mut query, "a.tenant_id", visibility);
     if let Some(tenant) = tenant_id {
@@ -114,7 +107,7 @@ pub async fn list_actors(
                 actor_id: row.try_get("actor_id").map_err(db_err)?,
                 tenant_id: row.try_get("tenant_id").map_err(db_err)?,
                 created_at: micros(row.try_get("created_at").map_err(db_err)?)?,
-                predictions: count(row.try_get("n").map_err(db_err)?),
+                predictions: count(row.try_get::<Option<i64>, _>("n").map_err(db_err)?.unwrap_or(0)),
                 last_prediction: row.try_get::<Option<i64>, _>("last_ts").map_err(db_err)?.map(micros).transpose()?,
             })
         })
@@ -129,8 +122,9 @@ pub async fn list_actors(
 }
 
 pub async fn list_tenants(pool: &SqlitePool, visibility: &Visibility) -> Result<Vec<TenantSummary>> {
-    let mut query =
-        QueryBuilder::<Sqlite>::new("SELECT tenant_id, count(*) AS n, max(ts) AS last_ts FROM predictions WHERE 1 = 1");
+    let mut query = QueryBuilder::<Sqlite>::new(
+        "SELECT tenant_id, sum(predictions) AS n, max(last_ts) AS last_ts FROM rollup_mix WHERE 1 = 1",
+    );
     push_tenant(&mut query, "tenant_id", visibility);
     query.push(" GROUP BY tenant_id ORDER BY tenant_id LIMIT ").push_bind(i64::from(MAX_TENANTS));
     let predictions = query.build().fetch_all(pool).await.map_err(db_err)?;

@@ -7,7 +7,7 @@
 mod insights;
 mod rows;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
@@ -22,7 +22,8 @@ use ml_audit_core::timestamp::{self, to_unix_micros};
 use ml_audit_storage::{
     ActorPage, ActorPageRequest, HourlyCount, ModelVersionStats, NewLeaf, PendingLeaf, PredictionRef, RecordOutcome,
     Result, SealedLeaf, StorageError, Store, StoredCheckpoint, StoredLeaf, TenantSummary, TimeWindow, decode_enum,
-    decode_hash, decode_seq, encode_redaction_log, encode_seq, recorded_event, stored_explanation,
+    decode_hash, decode_seq, encode_redaction_log, encode_seq, number_claimed_leaves, recorded_event,
+    stored_explanation,
 };
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{QueryBuilder, Row as _, Sqlite, SqliteConnection, SqlitePool};
@@ -308,43 +309,42 @@ impl Store for SqliteStore {
     }
 
     async fn ledger_append(&self, leaves: Vec<NewLeaf>) -> Result<Vec<SealedLeaf>> {
+        if leaves.is_empty() {
+            return Ok(Vec::new());
+        }
         // The single writer connection serialises sealers; no other lock is needed.
         let mut tx = self.write_transaction().await?;
-        let mut next: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(seq) + 1, 0) FROM ledger_entries")
+        let next: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(seq) + 1, 0) FROM ledger_entries")
             .fetch_one(&mut *tx)
             .await
             .map_err(db_err)?;
-        let sealed_at = to_unix_micros(timestamp::now());
-        let mut sealed = Vec::with_capacity(leaves.len());
-        for leaf in leaves {
-            let claimed = sqlx::query("DELETE FROM ledger_queue WHERE queue_id = ? AND record_id = ?")
-                .bind(leaf.queue_id)
-                .bind(leaf.record_id)
-                .execute(&mut *tx)
-                .await
-                .map_err(db_err)?;
-            if claimed.rows_affected() == 0 {
-                continue; // another sealer took it
-            }
-            sqlx::query(
-                "INSERT INTO ledger_entries (seq, kind, record_id, leaf_hash, sealed_at) VALUES (?, ?, ?, ?, ?)",
-            )
-            .bind(next)
-            .bind(leaf.kind.as_str())
-            .bind(leaf.record_id)
-            .bind(leaf.leaf_hash.as_slice())
-            .bind(sealed_at)
-            .execute(&mut *tx)
-            .await
-            .map_err(db_err)?;
-            sealed.push(SealedLeaf {
-                seq: decode_seq(next)?,
-                kind: leaf.kind,
-                record_id: leaf.record_id,
-                leaf_hash: leaf.leaf_hash,
+        // Queue rows another sealer already took are gone: their leaves are skipped.
+        let mut claimed = HashSet::new();
+        for chunk in leaves.chunks(LEAVES_PER_STATEMENT) {
+            let mut query = QueryBuilder::<Sqlite>::new("DELETE FROM ledger_queue WHERE (queue_id, record_id) IN (");
+            query.push_values(chunk, |mut row, leaf| {
+                row.push_bind(leaf.queue_id).push_bind(leaf.record_id);
             });
-            next += 1;
+            query.push(") RETURNING queue_id, record_id");
+            for row in query.build().fetch_all(&mut *tx).await.map_err(db_err)? {
+                claimed.insert((row.try_get("queue_id").map_err(db_err)?, row.try_get("record_id").map_err(db_err)?));
+            }
         }
+        let sealed = number_claimed_leaves(leaves, claimed, decode_seq(next)?);
+        let sealed_at = to_unix_micros(timestamp::now());
+        for chunk in sealed.chunks(LEAVES_PER_STATEMENT) {
+            let mut query =
+                QueryBuilder::<Sqlite>::new("INSERT INTO ledger_entries (seq, kind, record_id, leaf_hash, sealed_at) ");
+            query.push_values(chunk, |mut row, leaf| {
+                row.push_bind(encode_seq(leaf.seq))
+                    .push_bind(leaf.kind.as_str())
+                    .push_bind(leaf.record_id)
+                    .push_bind(leaf.leaf_hash.to_vec())
+                    .push_bind(sealed_at);
+            });
+            query.build().execute(&mut *tx).await.map_err(db_err)?;
+        }
+        fold_rollups(&mut tx, next).await?;
         tx.commit().await.map_err(db_err)?;
         Ok(sealed)
     }
@@ -471,6 +471,41 @@ impl Store for SqliteStore {
     async fn get_api_key(&self, id: Uuid) -> Result<Option<ApiKey>> {
         insights::get_api_key(&self.reader, id).await
     }
+}
+
+/// Leaves per multi-row statement of `ledger_append`: one statement costs far more than a row.
+const LEAVES_PER_STATEMENT: usize = 500;
+
+/// Adds the predictions sealed from `first_seq` on to the UI's running totals (see
+/// `migrations/0005_rollups.sql`), in the sealer's transaction: each is counted exactly once.
+async fn fold_rollups(conn: &mut SqliteConnection, first_seq: i64) -> Result<()> {
+    const SEALED: &str = "FROM ledger_entries e JOIN predictions p ON p.id = e.record_id
+                           WHERE e.seq >= ? AND e.kind = 'prediction'";
+    let folds = [
+        format!(
+            "INSERT INTO rollup_hourly (hour, model_ref, tenant_id, predictions)
+             SELECT p.ts / 3600000000, p.model_ref, p.tenant_id, count(*) {SEALED} GROUP BY 1, 2, 3
+             ON CONFLICT DO UPDATE SET predictions = predictions + excluded.predictions"
+        ),
+        format!(
+            "INSERT INTO rollup_mix (model_ref, tenant_id, decision_outcome, status, bin, predictions, last_ts)
+             SELECT p.model_ref, p.tenant_id, p.decision_outcome, p.status,
+                    coalesce(min(CAST(p.confidence * 10 AS INTEGER), 9), -1), count(*), max(p.ts)
+             {SEALED} GROUP BY 1, 2, 3, 4, 5
+             ON CONFLICT DO UPDATE SET predictions = predictions + excluded.predictions,
+                                       last_ts = max(last_ts, excluded.last_ts)"
+        ),
+        format!(
+            "INSERT INTO rollup_actors (actor_ref, predictions, last_ts)
+             SELECT p.actor_ref, count(*), max(p.ts) {SEALED} AND p.actor_ref IS NOT NULL GROUP BY 1
+             ON CONFLICT DO UPDATE SET predictions = predictions + excluded.predictions,
+                                       last_ts = max(last_ts, excluded.last_ts)"
+        ),
+    ];
+    for fold in folds {
+        sqlx::query(sqlx::AssertSqlSafe(fold)).bind(first_seq).execute(&mut *conn).await.map_err(db_err)?;
+    }
+    Ok(())
 }
 
 /// Loads the predictions and explanations whose ids `scope` (a subquery of ids, built from

@@ -187,6 +187,21 @@ pub struct SealedLeaf {
     pub leaf_hash: [u8; 32],
 }
 
+/// Numbers, from `next` and in the given order, the leaves whose queue entries this sealer
+/// claimed (deleted); a leaf whose entry another sealer took, or one listed twice, is skipped.
+pub fn number_claimed_leaves(
+    leaves: Vec<NewLeaf>,
+    mut claimed: std::collections::HashSet<(i64, Uuid)>,
+    next: u64,
+) -> Vec<SealedLeaf> {
+    leaves
+        .into_iter()
+        .filter(|leaf| claimed.remove(&(leaf.queue_id, leaf.record_id)))
+        .zip(next..)
+        .map(|(leaf, seq)| SealedLeaf { seq, kind: leaf.kind, record_id: leaf.record_id, leaf_hash: leaf.leaf_hash })
+        .collect()
+}
+
 /// A leaf and the record it names, as stored now.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredLeaf {

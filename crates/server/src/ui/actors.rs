@@ -8,7 +8,7 @@ use ml_audit_core::model::ActorType;
 use ml_audit_storage::{ActorPageRequest, ActorPosition};
 
 use super::format::{self, query};
-use super::{Section, Session, UiError, layout};
+use super::{SEALED_TOTALS, Section, Session, UiError, layout};
 use crate::routes::predictions::query_pairs;
 use crate::state::AppState;
 
@@ -43,7 +43,7 @@ pub async fn page(session: Session, State(state): State<AppState>, RawQuery(raw)
         Some(&session),
         html! {
             h1 { "Actors" @if let Some(tenant) = tenant { " of tenant " (tenant) } }
-            p.hint { "The users, services, keys and jobs that asked for predictions, by tenant." }
+            p.hint { "The users, services, keys and jobs that asked for predictions, by tenant. " (SEALED_TOTALS) }
             @if page.items.is_empty() {
                 p.empty { "No actors." }
             } @else {

@@ -99,6 +99,9 @@ const SECTIONS: &[(Section, &str, &str)] = &[
     (Section::Tenants, "/tenants", "Tenants"),
 ];
 
+/// On every page of totals: they come from running totals that the ledger's sealer keeps.
+pub const SEALED_TOTALS: &str = "Totals count sealed predictions; the ledger seals new ones within a second.";
+
 /// The frame of every page behind the login.
 pub fn layout(title: &str, section: Option<Section>, session: Option<&Session>, content: Markup) -> Markup {
     html! {

@@ -9,7 +9,7 @@ use ml_audit_storage::ModelVersionStats;
 
 use super::charts::{PALETTE, histogram, stacked_bar, swatch};
 use super::format::{self, query};
-use super::{Section, Session, UiError, layout};
+use super::{SEALED_TOTALS, Section, Session, UiError, layout};
 use crate::state::AppState;
 
 pub async fn page(session: Session, State(state): State<AppState>) -> Result<Markup, UiError> {
@@ -33,7 +33,7 @@ pub async fn page(session: Session, State(state): State<AppState>) -> Result<Mar
             p.hint {
                 "Model versions are shared by every tenant; the counts are of the predictions "
                 @if let Some(tenant) = &session.key.tenant_id { "of tenant " strong { (tenant) } } @else { "of every tenant" }
-                "."
+                ". " (SEALED_TOTALS)
             }
             @if models.is_empty() { p.empty { "No model version has been recorded yet." } }
             div.models {

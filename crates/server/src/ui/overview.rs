@@ -10,7 +10,7 @@ use time::Duration;
 
 use super::charts::{PALETTE, Series, hourly_chart, swatch};
 use super::format::{self, query};
-use super::{Section, Session, UiError, layout};
+use super::{SEALED_TOTALS, Section, Session, UiError, layout};
 use crate::routes::predictions::query_pairs;
 use crate::state::AppState;
 
@@ -69,6 +69,7 @@ pub async fn page(session: Session, State(state): State<AppState>, RawQuery(raw)
                 @if let Some(tenant) = &session.key.tenant_id { " for tenant " strong { (tenant) } }
                 " (" (format::short_time(start)) " to " (format::short_time(end)) " UTC)."
             }
+            p.hint { (SEALED_TOTALS) }
             @if series.is_empty() {
                 p.empty { "No predictions in this window." }
             } @else {

@@ -4,7 +4,7 @@ use axum::extract::State;
 use maud::{Markup, html};
 
 use super::format::{self, query};
-use super::{Section, Session, UiError, layout};
+use super::{SEALED_TOTALS, Section, Session, UiError, layout};
 use crate::state::AppState;
 
 pub async fn page(session: Session, State(state): State<AppState>) -> Result<Markup, UiError> {
@@ -16,6 +16,7 @@ pub async fn page(session: Session, State(state): State<AppState>) -> Result<Mar
         Some(&session),
         html! {
             h1 { "Tenants" }
+            p.hint { (SEALED_TOTALS) }
             @if session.is_tenant_bound() {
                 p.hint { "This key is bound to one tenant and sees only it." }
             }

@@ -139,6 +139,11 @@ impl TestApp {
         response.json().await.unwrap()
     }
 
+    /// Seals everything recorded so far (the UI's totals count sealed predictions).
+    pub async fn seal(&self) {
+        self.sealer.seal_pending().await.expect("seal the queue");
+    }
+
     /// Every stored prediction, newest first, as the admin sees them.
     pub async fn all_predictions(&self) -> Vec<Value> {
         let response = self.get("/api/v1/predictions?limit=1000", &self.admin_key).await;

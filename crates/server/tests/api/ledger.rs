@@ -437,4 +437,13 @@ async fn two_servers_with_concurrent_writers_produce_one_log_that_verifies(backe
     assert_eq!(report.leaves, 8 * 15 + 8 * 3, "every prediction and explanation, once");
     let head = checkpoint(&app).await;
     assert_eq!(head["tree_size"], 8 * 15 + 8 * 3);
+    // The UI's running totals, folded by whichever sealer appended each leaf, count each once.
+    let all = ml_audit_core::auth::Visibility::AllTenants;
+    let stats = app.store.model_version_stats(&all).await.unwrap();
+    assert_eq!(stats.iter().map(|s| s.predictions).sum::<u64>(), 8 * 15);
+    let day = time::Duration::days(1);
+    let now = ml_audit_core::timestamp::now();
+    let window = ml_audit_storage::TimeWindow { from: now - day, to: now + day };
+    let hourly = app.store.hourly_counts(&all, &window).await.unwrap();
+    assert_eq!(hourly.iter().map(|h| h.count).sum::<u64>(), 8 * 15);
 }

@@ -246,6 +246,7 @@ async fn a_tenant_key_sees_only_its_tenant_on_every_page(backend: Backend) {
     let own = record_for(&app, "acme", "acme-p1", "approved").await;
     record_for(&app, "acme", "acme-p2", "flagged").await;
     let foreign = record_for(&app, "globex", "globex-p1", "flagged").await;
+    app.seal().await;
     let acme = login(&app, &app.key(KeyScope::Read, Some("acme")).await).await;
     let admin = login(&app, &app.admin_key).await;
 
@@ -465,6 +466,9 @@ async fn the_models_overview_actors_and_tenants_pages_count(backend: Backend) {
     }
     app.record(&with(event("fraud"), "status", json!("failed"))).await; // no actor, no confidence
     let session = login(&app, &app.admin_key).await;
+    let models = ok_page(&app, "/models", &session).await;
+    assert!(models.contains("<strong class=\"predictions\">0</strong>"), "the totals count sealed predictions only");
+    app.seal().await;
 
     let models = ok_page(&app, "/models", &session).await;
     assert!(models.contains("<strong class=\"predictions\">5</strong>"));
