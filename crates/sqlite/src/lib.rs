@@ -194,9 +194,13 @@ impl Store for SqliteStore {
         filter: &PredictionFilter,
         page: &PageRequest,
     ) -> Result<Page<PredictionEvent>> {
+        let models = named_models(&self.reader, filter).await?;
+        if models.as_ref().is_some_and(Vec::is_empty) {
+            return Ok(Page { items: Vec::new(), next_cursor: None });
+        }
         let mut query = QueryBuilder::<Sqlite>::new(SELECT_PREDICTION);
         query.push(" WHERE 1 = 1");
-        push_filters(&mut query, visibility, filter);
+        push_filters(&mut query, visibility, filter, models.as_deref());
         if let Some(after) = page.after {
             query.push(" AND (p.ts, p.id) < (").push_bind(to_unix_micros(after.timestamp));
             query.push(", ").push_bind(after.id).push(")");
@@ -287,7 +291,9 @@ impl Store for SqliteStore {
     }
 
     async fn ledger_pending(&self, limit: u32) -> Result<Vec<PendingLeaf>> {
-        let mut conn = self.reader.acquire().await.map_err(db_err)?;
+        // One read transaction: both reads see one snapshot, so a sealer claiming queue rows in
+        // between cannot make this batch come back short (a short batch means "queue drained").
+        let mut conn = self.reader.begin().await.map_err(db_err)?;
         // A queued record whose row is missing was removed behind ml-audit's back: it stays
         // queued (`verify` reports it) without holding up the records behind it.
         let queued = sqlx::query(
@@ -311,6 +317,7 @@ impl Store for SqliteStore {
                 pending.push(PendingLeaf { queue_id: row.try_get("queue_id").map_err(db_err)?, record });
             }
         }
+        conn.commit().await.map_err(db_err)?;
         Ok(pending)
     }
 
@@ -588,15 +595,52 @@ fn push_visibility(query: &mut QueryBuilder<Sqlite>, visibility: &Visibility) {
     }
 }
 
-fn push_filters(query: &mut QueryBuilder<Sqlite>, visibility: &Visibility, filter: &PredictionFilter) {
+/// The model versions a filter names, looked up before the listing query (`None`: no model
+/// filter). With one version the planner walks `predictions_by_model`, already in page order;
+/// several are matched while walking `predictions_by_time`, because SQLite cannot merge several
+/// index ranges in order and would sort every matching row of the window instead.
+async fn named_models(reader: &SqlitePool, filter: &PredictionFilter) -> Result<Option<Vec<Uuid>>> {
+    if filter.model_name.is_none() && filter.model_version.is_none() {
+        return Ok(None);
+    }
+    let mut query = QueryBuilder::<Sqlite>::new("SELECT id FROM model_versions WHERE 1 = 1");
+    if let Some(name) = &filter.model_name {
+        query.push(" AND model_name = ").push_bind(name.clone());
+    }
+    if let Some(version) = &filter.model_version {
+        query.push(" AND version = ").push_bind(version.clone());
+    }
+    let ids = query.build_query_scalar::<Uuid>().fetch_all(reader).await.map_err(db_err)?;
+    Ok(Some(ids))
+}
+
+fn push_filters(
+    query: &mut QueryBuilder<Sqlite>,
+    visibility: &Visibility,
+    filter: &PredictionFilter,
+    models: Option<&[Uuid]>,
+) {
     push_visibility(query, visibility);
+    match models {
+        None => {}
+        Some([one]) => {
+            query.push(" AND p.model_ref = ").push_bind(*one);
+        }
+        Some(several) => {
+            // `+` keeps the planner off predictions_by_model (see `named_models`).
+            query.push(" AND +p.model_ref IN (");
+            let mut ids = query.separated(", ");
+            for id in several {
+                ids.push_bind(*id);
+            }
+            query.push(")");
+        }
+    }
     let mut equals = |column: &str, value: Option<&str>| {
         if let Some(value) = value {
             query.push(format!(" AND {column} = ")).push_bind(value.to_owned());
         }
     };
-    equals("m.model_name", filter.model_name.as_deref());
-    equals("m.version", filter.model_version.as_deref());
     equals("a.actor_type", filter.actor_type.map(|t| t.as_str()));
     equals("a.actor_id", filter.actor_id.as_deref());
     equals("p.tenant_id", filter.tenant_id.as_deref());

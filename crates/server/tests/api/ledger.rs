@@ -30,6 +30,7 @@ on_both_backends!(
     verify_catches_a_truncated_tail,
     verify_catches_a_forged_or_re_signed_checkpoint,
     two_servers_with_concurrent_writers_produce_one_log_that_verifies,
+    a_checkpoint_covers_everything_recorded_before_it_while_another_sealer_runs,
 );
 
 /// Records `n` predictions (every third with an explanation attached after), seals them and
@@ -446,4 +447,22 @@ async fn two_servers_with_concurrent_writers_produce_one_log_that_verifies(backe
     let window = ml_audit_storage::TimeWindow { from: now - day, to: now + day };
     let hourly = app.store.hourly_counts(&all, &window).await.unwrap();
     assert_eq!(hourly.iter().map(|h| h.count).sum::<u64>(), 8 * 15);
+}
+
+async fn a_checkpoint_covers_everything_recorded_before_it_while_another_sealer_runs(backend: Backend) {
+    // Several sealer batches are queued and a second sealer claims rows at the same time: the
+    // on-demand seal must not take a batch shortened by the other sealer for an empty queue.
+    let app = TestApp::spawn(backend).await;
+    let total = 6000;
+    for batch in 0..total / 1000 {
+        let events: Vec<Value> =
+            (0..1000).map(|i| with(event("m"), "prediction_id", json!(format!("b{batch}-{i}")))).collect();
+        let recorded = app.post("/api/v1/predictions/batch", &app.admin_key, &json!({ "events": events })).await;
+        assert_eq!(recorded.status(), StatusCode::OK);
+    }
+    let no_body = json!({});
+    let (_, signed) = tokio::join!(app.seal(), app.post("/api/v1/ledger/checkpoint", &app.admin_key, &no_body));
+    assert_eq!(signed.status(), StatusCode::CREATED);
+    let head: Value = signed.json().await.unwrap();
+    assert_eq!(head["tree_size"], total, "the checkpoint covers every prediction recorded before it");
 }
