@@ -29,7 +29,10 @@ impl Rng {
     }
 }
 
-const TENANTS: [&str; 4] = ["acme", "globex", "initech", "umbrella"];
+pub const TENANTS: [&str; 4] = ["acme", "globex", "initech", "umbrella"];
+pub const MODELS: [&str; 2] = ["credit_risk", "fraud_detector"];
+/// The `decision_outcome`s of the events.
+pub const OUTCOMES: [&str; 2] = ["approved", "flagged"];
 const COUNTRIES: [&str; 6] = ["DE", "FR", "US", "GB", "NL", "ES"];
 
 /// One event as a client would send it; `n` makes its prediction_id unique.
@@ -38,7 +41,7 @@ pub fn event(rng: &mut Rng, n: u64) -> Value {
     let score = rng.unit();
     let amount = (rng.unit() * 5000.0 * 100.0).round() / 100.0;
     let mut body = json!({
-        "model_name": if n.is_multiple_of(3) { "credit_risk" } else { "fraud_detector" },
+        "model_name": if n.is_multiple_of(3) { MODELS[0] } else { MODELS[1] },
         "model_version": if n.is_multiple_of(7) { "2.1.0" } else { "2.0.3" },
         "framework": "xgboost",
         "prediction_id": format!("bench-{n:012}"),

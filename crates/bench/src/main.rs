@@ -4,9 +4,17 @@
 //! fastest write path), then seal the queue, then `verify` the whole log: events/s and leaves/s
 //! for each, so sealing can be compared with ingestion and verify with its 500k leaves/s goal.
 //!
+//! `ml-audit-bench http [--backend sqlite,postgres] [--quick]` — a real `ml-audit serve` driven
+//! over loopback HTTP: ingestion, a preload to 1M predictions, list queries, lookups and the
+//! admin UI at that size, verify, memory and storage; one markdown table per backend.
+//!
 //! `ml-audit-bench events --count N` — the same events as JSON lines, for other tools.
 
+mod client;
 mod events;
+mod http;
+mod report;
+mod server;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -43,6 +51,8 @@ enum Command {
         #[arg(long, default_value_t = 20_000)]
         events: u64,
     },
+    /// A real `ml-audit serve` over loopback HTTP: throughput, latency, memory and storage.
+    Http(http::Options),
     /// Writes the benchmark's events as JSON lines (the request bodies), so that other tools —
     /// the django-ml-audit comparison — record exactly the same events.
     Events {
@@ -60,6 +70,7 @@ async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Ledger { events, db } => ledger(events, db).await,
         Command::Cpu { events } => cpu(events),
+        Command::Http(options) => http::run(options).await,
         Command::Events { count, seed } => write_events(count, seed),
     }
 }

@@ -17,8 +17,8 @@ use tokio::sync::Mutex;
 use crate::key::LedgerKey;
 use crate::{LedgerError, Result};
 
-/// Records hashed and appended per store transaction.
-const SEAL_BATCH: u32 = 2000;
+/// Records hashed and appended per store transaction (bounds the records held in memory).
+const SEAL_BATCH: u32 = 500;
 /// Leaf hashes read per query when catching up with the log.
 const CATCH_UP_CHUNK: u64 = 50_000;
 

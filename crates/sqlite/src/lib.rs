@@ -86,10 +86,10 @@ impl SqliteStore {
             .foreign_keys(true)
             .pragma("temp_store", "memory");
         // A larger page cache than SQLite's 2 MiB default keeps the upper levels of the
-        // predictions indexes in memory at millions of rows (bounded: 32 + 4 × 8 MiB). A WAL
+        // predictions indexes in memory at millions of rows (bounded: 16 + 4 × 4 MiB). A WAL
         // checkpoint every 40 MiB instead of 4 writes a hot index page once for many commits.
-        let writer_options = options.clone().pragma("cache_size", "-32768").pragma("wal_autocheckpoint", "10000");
-        let reader_options = options.clone().read_only(true).pragma("cache_size", "-8192");
+        let writer_options = options.clone().pragma("cache_size", "-16384").pragma("wal_autocheckpoint", "10000");
+        let reader_options = options.clone().read_only(true).pragma("cache_size", "-4096");
         let in_memory = url.contains(":memory:") || url.contains("mode=memory");
         if !in_memory && let Some(parent) = options.get_filename().parent().filter(|p| !p.as_os_str().is_empty()) {
             create_folder(parent)?;

@@ -1,0 +1,594 @@
+//! `ml-audit-bench http`: a real `ml-audit serve` on a fresh database, driven over loopback
+//! HTTP/1.1 from this process — ingestion (single events at concurrency 1 and 32, batches,
+//! explanations), a preload to a realistic size, sealing the ledger's backlog, then list
+//! queries, lookups and the admin UI at that size, `ml-audit verify`, the server's memory and the
+//! bytes stored per prediction. Any failed request or rejected event aborts the run: an error is never counted
+//! as throughput.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail, ensure};
+use bytes::Bytes;
+use hyper::StatusCode;
+use hyper::header::SET_COOKIE;
+use ml_audit_core::timestamp;
+use serde_json::{Value, json};
+
+use crate::client::{self, Call, Client, Measured};
+use crate::events::{self, MODELS, OUTCOMES, Rng, TENANTS};
+use crate::report::{self, NO_TARGET, Report, duration, latency, mb, thousands, throughput};
+use crate::server::{self, Backend, Database, Server};
+
+#[derive(clap::Args)]
+pub struct Options {
+    /// The backends to measure, one table each (e.g. `sqlite,postgres`).
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "sqlite")]
+    backend: Vec<Backend>,
+    /// PostgreSQL's maintenance database; the run creates `mla_bench_<pid>` beside it and drops
+    /// it at the end.
+    #[arg(long, value_name = "URL", default_value = "postgres://postgres@127.0.0.1:5432/test")]
+    pg_url: String,
+    /// The `ml-audit` binary [default: the one beside this executable].
+    #[arg(long, value_name = "PATH")]
+    server_bin: Option<PathBuf>,
+    /// Small sizes everywhere, to try the tool in seconds.
+    #[arg(long)]
+    quick: bool,
+    /// Predictions in the database before the read benchmarks; the ingestion phases count
+    /// towards it [default: 1,000,000; 20,000 with --quick].
+    #[arg(long, value_name = "N")]
+    preload: Option<usize>,
+    /// Single-event POSTs on one connection [default: 3,000; 300 with --quick].
+    #[arg(long, value_name = "N")]
+    ingest_c1: Option<usize>,
+    /// Single-event POSTs on 32 connections [default: 40,000; 3,000 with --quick].
+    #[arg(long, value_name = "N")]
+    ingest_c32: Option<usize>,
+    /// Events sent in batches of 500 [default: 50,000; 5,000 with --quick].
+    #[arg(long, value_name = "N")]
+    batch_events: Option<usize>,
+    /// Explanations attached on 32 connections [default: 10,000; 1,000 with --quick].
+    #[arg(long, value_name = "N")]
+    explanations: Option<usize>,
+    /// Requests per list query [default: 200; 30 with --quick].
+    #[arg(long, value_name = "N")]
+    list_requests: Option<usize>,
+    /// Lookups by id, and as many by prediction_id [default: 2,000; 200 with --quick].
+    #[arg(long, value_name = "N")]
+    lookups: Option<usize>,
+    /// Requests per admin UI page [default: 50; 10 with --quick].
+    #[arg(long, value_name = "N")]
+    ui_requests: Option<usize>,
+}
+
+struct Sizes {
+    preload: usize,
+    ingest_c1: usize,
+    ingest_c32: usize,
+    batch_events: usize,
+    explanations: usize,
+    list_requests: usize,
+    lookups: usize,
+    ui_requests: usize,
+}
+
+impl Sizes {
+    fn new(o: &Options) -> Self {
+        let pick =
+            |given: Option<usize>, full: usize, quick: usize| given.unwrap_or(if o.quick { quick } else { full });
+        Self {
+            preload: pick(o.preload, 1_000_000, 20_000),
+            ingest_c1: pick(o.ingest_c1, 3_000, 300),
+            ingest_c32: pick(o.ingest_c32, 40_000, 3_000),
+            batch_events: pick(o.batch_events, 50_000, 5_000),
+            explanations: pick(o.explanations, 10_000, 1_000),
+            list_requests: pick(o.list_requests, 200, 30),
+            lookups: pick(o.lookups, 2_000, 200),
+            ui_requests: pick(o.ui_requests, 50, 10),
+        }
+    }
+}
+
+const BATCH: usize = 500;
+/// Batches in flight during the preload: enough to keep the server's writer busy while the
+/// next batches are parsed.
+const PRELOAD_IN_FLIGHT: usize = 4;
+const PRELOAD_DAYS: i64 = 30;
+const LIST: &str = "/api/v1/predictions";
+/// Pages followed (at the default 50 per page) to get the deep page's cursor.
+const DEEP_PAGES: usize = 100;
+/// One in this many recorded ids is kept for the lookups and the UI's detail page.
+const ID_SAMPLE_STRIDE: usize = 25;
+/// The i-th request's target (path and query), so that requests of one kind can vary.
+type Varied = Box<dyn Fn(usize) -> String + Send + Sync>;
+
+const UI_TARGET: &str = "p95 < 100 ms";
+/// The goal `ml-audit-bench ledger` measures verify against.
+const VERIFY_TARGET: &str = "≥ 500,000 leaves/s";
+
+pub async fn run(options: Options) -> anyhow::Result<()> {
+    let bin = match &options.server_bin {
+        Some(path) => path.clone(),
+        None => std::env::current_exe()?.with_file_name("ml-audit"),
+    };
+    ensure!(bin.is_file(), "no server binary at {} (build it, or pass --server-bin)", bin.display());
+    let sizes = Sizes::new(&options);
+    let mut reports = Vec::new();
+    for &backend in &options.backend {
+        eprintln!("{} backend:", backend.name());
+        reports.push(on_backend(&bin, backend, &options.pg_url, &sizes).await?);
+    }
+    println!("{}", report::machine());
+    for report in reports {
+        report.print();
+    }
+    Ok(())
+}
+
+/// One backend from a fresh database to its table; the database is removed whatever happens.
+async fn on_backend(bin: &Path, backend: Backend, pg_url: &str, sizes: &Sizes) -> anyhow::Result<Report> {
+    let db = Database::create(backend, pg_url).await?;
+    // Interrupting drops the run, which kills the server, and still removes the database.
+    let measured = tokio::select! {
+        report = measure(bin, backend, &db, sizes) => report,
+        _ = tokio::signal::ctrl_c() => Err(anyhow::anyhow!("interrupted")),
+    };
+    let removed = db.remove().await.context("removing the benchmark's database");
+    let report = measured.with_context(|| format!("the {} benchmark failed", backend.name()))?;
+    removed?;
+    Ok(report)
+}
+
+/// The state the phases share: the server, the client, what has been recorded so far.
+struct Bench<'a> {
+    server: &'a Server,
+    client: Client,
+    report: Report,
+    /// Events are numbered 0, 1, … in the order they are sent; each has prediction_id
+    /// `bench-{n:012}`.
+    recorded: usize,
+    explanations: usize,
+    /// A sample of the recorded predictions' ids, from the batch answers.
+    ids: Arc<Mutex<Vec<String>>>,
+}
+
+async fn measure(bin: &Path, backend: Backend, db: &Database, sizes: &Sizes) -> anyhow::Result<Report> {
+    let key = server::create_key(bin, db).await?;
+    let server = Server::start(bin, db).await?;
+    let client = Client::with_key(server.addr, &key)?;
+    wait_until_healthy(&client).await?;
+    let mut bench =
+        Bench { server: &server, client, report: Report::default(), recorded: 0, explanations: 0, ids: Arc::default() };
+
+    bench.single_events(1, sizes.ingest_c1).await?;
+    bench.single_events(32, sizes.ingest_c32).await?;
+    bench.batches(sizes.batch_events).await?;
+    bench.attach_explanations(32, sizes.explanations).await?;
+    bench.preload(sizes.preload).await?;
+    // Sealed before the reads, so that they do not compete with the sealer's backlog and the
+    // UI's running totals count every prediction.
+    bench.seal().await?;
+    bench.list_queries(sizes.list_requests).await?;
+    bench.lookups(sizes.lookups).await?;
+    bench.ui_pages(&key, sizes.ui_requests).await?;
+
+    let written = bench.leaves_written();
+    let Bench { mut report, recorded, .. } = bench;
+    let peak = server.memory()?.peak;
+    server.stop().await?;
+    let (leaves, took) = server::verify(bin, db).await?;
+    ensure!(leaves == written, "`ml-audit verify` checked {leaves} leaves, the benchmark wrote {written}");
+    report.row(
+        format!("`ml-audit verify` ({} leaves)", thousands(leaves as f64)),
+        format!("{} leaves/s ({:.1} s)", thousands(leaves as f64 / took.as_secs_f64()), took.as_secs_f64()),
+        VERIFY_TARGET,
+    );
+    report.row("server peak RSS (VmHWM)", mb(peak), "< 150 MB");
+    let bytes = db.size_bytes().await?;
+    report.row(
+        "storage per prediction (explanations and ledger included)",
+        format!(
+            "{} bytes ({} for {} predictions)",
+            thousands(bytes as f64 / recorded as f64),
+            mb(bytes),
+            thousands(recorded as f64)
+        ),
+        "≤ 1,536 bytes",
+    );
+    Ok(report.titled(format!(
+        "ml-audit HTTP benchmark — {} backend, {} predictions",
+        backend.name(),
+        thousands(recorded as f64)
+    )))
+}
+
+async fn wait_until_healthy(client: &Client) -> anyhow::Result<()> {
+    let started = Instant::now();
+    loop {
+        let answered = match client.connect().await {
+            Ok(mut conn) => conn.call(&Call::get("/healthz")?).await,
+            Err(error) => Err(error),
+        };
+        match answered {
+            Ok(_) => return Ok(()),
+            Err(error) if started.elapsed() > Duration::from_secs(30) => {
+                return Err(error.context("the server did not answer /healthz within 30 s"));
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+        }
+    }
+}
+
+/// Sends prepared calls on `concurrency` connections; `check` judges each 2xx answer.
+async fn closed_loop(
+    client: &Client,
+    concurrency: usize,
+    calls: Vec<Call>,
+    check: impl Fn(usize, &Bytes) -> anyhow::Result<()> + Send + Sync + 'static,
+) -> anyhow::Result<Measured> {
+    let calls = Arc::new(calls);
+    let count = calls.len();
+    client::run(client, concurrency, count, move |i| Ok(calls[i].clone()), check).await
+}
+
+fn no_check(_: usize, _: &Bytes) -> anyhow::Result<()> {
+    Ok(())
+}
+
+/// Every event of a batch must be recorded (201, or 200 for an identical retry); a sample of
+/// the new ids is kept.
+fn check_batch(body: &Bytes, events: usize, ids: &Mutex<Vec<String>>) -> anyhow::Result<()> {
+    let answer: Value = serde_json::from_slice(body).context("the batch answer is not JSON")?;
+    let results = answer["results"].as_array().context("the batch answer has no results")?;
+    ensure!(results.len() == events, "{} results for {events} events", results.len());
+    if let Some(rejected) = results.iter().find(|r| !r["status"].as_u64().is_some_and(|s| (200..300).contains(&s))) {
+        bail!("an event of the batch was rejected: {rejected}");
+    }
+    let mut ids = ids.lock().expect("no holder panics");
+    ids.extend(results.iter().step_by(ID_SAMPLE_STRIDE).filter_map(|r| r["id"].as_str().map(str::to_owned)));
+    Ok(())
+}
+
+/// A list answer must hold predictions: a query that matches nothing would measure nothing.
+fn check_listed(_: usize, body: &Bytes) -> anyhow::Result<()> {
+    let answer: Value = serde_json::from_slice(body).context("the list answer is not JSON")?;
+    let items = answer["items"].as_array().context("the list answer has no items")?;
+    ensure!(!items.is_empty(), "the query matched no prediction");
+    Ok(())
+}
+
+fn batch_body(events: Vec<Value>) -> anyhow::Result<Bytes> {
+    Ok(serde_json::to_vec(&json!({ "events": events }))?.into())
+}
+
+impl Bench<'_> {
+    /// Single-event `POST /api/v1/predictions`: requests/s and latency.
+    async fn single_events(&mut self, concurrency: usize, count: usize) -> anyhow::Result<()> {
+        let mut rng = Rng::new(self.recorded as u64 + 1);
+        let calls = (self.recorded..self.recorded + count)
+            .map(|n| Call::post_json("/api/v1/predictions", serde_json::to_vec(&events::event(&mut rng, n as u64))?))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let before = self.server.memory()?;
+        let started = Instant::now();
+        let measured = closed_loop(&self.client, concurrency, calls, no_check)
+            .await
+            .with_context(|| format!("single-event ingest on {concurrency} connections"))?;
+        let after = self.server.memory()?;
+        self.recorded += count;
+        self.report.row(
+            format!(
+                "POST /predictions, {concurrency} connection{}, {} events",
+                if concurrency == 1 { "" } else { "s" },
+                thousands(count as f64)
+            ),
+            throughput(&measured, "req/s"),
+            if concurrency == 32 { "≥ 15,000 req/s (SQLite), p99 < 10 ms" } else { NO_TARGET },
+        );
+        if concurrency > 1 {
+            self.rss_row(&format!("single-event ingest on {concurrency} connections"), before, after, started);
+        }
+        Ok(())
+    }
+
+    /// `POST /api/v1/predictions/batch`, one batch in flight: events/s.
+    async fn batches(&mut self, count: usize) -> anyhow::Result<()> {
+        let mut rng = Rng::new(2);
+        let first = self.recorded;
+        let calls = (first..first + count)
+            .step_by(BATCH)
+            .map(|start| {
+                let events = (start..(start + BATCH).min(first + count)).map(|n| events::event(&mut rng, n as u64));
+                Call::post_json("/api/v1/predictions/batch", batch_body(events.collect())?)
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let ids = self.ids.clone();
+        let measured =
+            closed_loop(&self.client, 1, calls, move |i, body| check_batch(body, (count - i * BATCH).min(BATCH), &ids))
+                .await
+                .context("batch ingest")?;
+        self.recorded += count;
+        self.report.row(
+            format!("POST /predictions/batch, {BATCH} per batch, 1 connection, {} events", thousands(count as f64)),
+            format!(
+                "{} events/s · per batch p50 {} · p99 {}",
+                thousands(count as f64 / measured.wall.as_secs_f64()),
+                duration(measured.percentile(0.50)),
+                duration(measured.percentile(0.99))
+            ),
+            "≥ 50,000 events/s",
+        );
+        Ok(())
+    }
+
+    /// `POST /api/v1/predictions/{ref}/explanation` on the predictions recorded so far, by
+    /// prediction_id, each at most once while there are enough of them.
+    async fn attach_explanations(&mut self, concurrency: usize, count: usize) -> anyhow::Result<()> {
+        let targets = self.recorded;
+        ensure!(targets > 0, "explanations need predictions to attach to");
+        let mut rng = Rng::new(3);
+        let calls = (0..count)
+            .map(|i| {
+                let body = json!({
+                    "method": "shap", "method_version": "0.46",
+                    "payload": {"amount": rng.unit() - 0.5, "velocity_score": rng.unit() - 0.5,
+                                "account_age_days": rng.unit() - 0.5},
+                    "summary_text": "Re-explained with the new background set.",
+                });
+                let target = format!("/api/v1/predictions/bench-{:012}/explanation", i % targets);
+                Call::post_json(&target, serde_json::to_vec(&body)?)
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let measured = closed_loop(&self.client, concurrency, calls, no_check)
+            .await
+            .with_context(|| format!("explanation attach on {concurrency} connections"))?;
+        self.explanations += count;
+        self.report.row(
+            format!("POST /predictions/{{ref}}/explanation, {concurrency} connections, {}", thousands(count as f64)),
+            throughput(&measured, "req/s"),
+            NO_TARGET,
+        );
+        Ok(())
+    }
+
+    /// Fills the database up to `total` predictions through the batch endpoint as fast as it
+    /// goes, with timestamps spread evenly over the last 30 days, oldest first.
+    async fn preload(&mut self, total: usize) -> anyhow::Result<()> {
+        let first = self.recorded;
+        if total <= first {
+            self.report.row(
+                "preload",
+                format!("none: the ingestion phases wrote {}", thousands(first as f64)),
+                NO_TARGET,
+            );
+            return Ok(());
+        }
+        let count = total - first;
+        let span = PRELOAD_DAYS * 24 * 3600 * 1_000_000;
+        let oldest = timestamp::to_unix_micros(timestamp::now()) - span;
+        // Built while sending (a million bodies would take a gigabyte), each batch from its
+        // own seed so the workers need not share a generator.
+        let make = move |batch: usize| {
+            // Neighbouring small seeds would start xorshift on similar values: spread them.
+            let mut rng = Rng::new((batch as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+            let start = first + batch * BATCH;
+            let events = (start..(start + BATCH).min(total))
+                .map(|n| {
+                    let micros = oldest + (((n - first) as i128 * span as i128) / count as i128) as i64;
+                    let at = timestamp::from_unix_micros(micros).context("a timestamp in range")?;
+                    let mut event = events::event(&mut rng, n as u64);
+                    event["timestamp"] = Value::String(timestamp::format_rfc3339(at));
+                    Ok(event)
+                })
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            Call::post_json("/api/v1/predictions/batch", batch_body(events)?)
+        };
+        let batches = count.div_ceil(BATCH);
+        let done = AtomicUsize::new(0);
+        let ids = self.ids.clone();
+        let check = move |batch: usize, body: &Bytes| {
+            check_batch(body, (count - batch * BATCH).min(BATCH), &ids)?;
+            let done = done.fetch_add(1, Ordering::Relaxed) + 1;
+            if done.is_multiple_of((batches / 10).max(1)) {
+                eprintln!(
+                    "  preload: {}/{} events",
+                    thousands((done * BATCH).min(count) as f64),
+                    thousands(count as f64)
+                );
+            }
+            Ok(())
+        };
+        let before = self.server.memory()?;
+        let started = Instant::now();
+        let measured = client::run(&self.client, PRELOAD_IN_FLIGHT, batches, make, check).await.context("preload")?;
+        let after = self.server.memory()?;
+        self.recorded = total;
+        self.report.row(
+            format!(
+                "preload to {} predictions ({BATCH} per batch, {PRELOAD_IN_FLIGHT} in flight, {PRELOAD_DAYS} days of timestamps)",
+                thousands(total as f64)
+            ),
+            format!(
+                "{} events/s ({} events in {:.0} s)",
+                thousands(count as f64 / measured.wall.as_secs_f64()),
+                thousands(count as f64),
+                measured.wall.as_secs_f64()
+            ),
+            NO_TARGET,
+        );
+        self.rss_row("preload", before, after, started);
+        Ok(())
+    }
+
+    /// `GET /api/v1/predictions` with the filters a user combines, each request on its own
+    /// (one connection), parameters varied between requests where they can be.
+    async fn list_queries(&mut self, requests: usize) -> anyhow::Result<()> {
+        let mut conn = self.client.connect().await?;
+        let mut cursor = None;
+        let mut depth = 0;
+        while depth < DEEP_PAGES {
+            let target = match &cursor {
+                Some(cursor) => format!("{LIST}?cursor={cursor}"),
+                None => LIST.to_owned(),
+            };
+            match conn.get_json(&target).await?["next_cursor"].as_str() {
+                Some(next) => cursor = Some(next.to_owned()),
+                None => break,
+            }
+            depth += 1;
+        }
+        let cursor = cursor.context("the first page has no next page: too few predictions for the list queries")?;
+
+        let now = timestamp::now();
+        let day_ago = timestamp::from_unix_micros(timestamp::to_unix_micros(now) - 24 * 3600 * 1_000_000)
+            .context("a day ago is a valid time")?;
+        let (from, to) = (timestamp::format_rfc3339(day_ago), timestamp::format_rfc3339(now));
+        let queries: Vec<(String, Varied)> = vec![
+            ("first page".into(), Box::new(|_| LIST.into())),
+            (format!("page {} (cursor)", depth + 1), Box::new(move |_| format!("{LIST}?cursor={cursor}"))),
+            (
+                "model_name + last 24 h".into(),
+                Box::new(move |i| {
+                    format!("{LIST}?model_name={}&time_from={from}&time_to={to}", MODELS[i % MODELS.len()])
+                }),
+            ),
+            (
+                "tenant_id + decision_outcome".into(),
+                Box::new(|i| {
+                    let (tenant, outcome) = (TENANTS[i % TENANTS.len()], OUTCOMES[i / TENANTS.len() % OUTCOMES.len()]);
+                    format!("{LIST}?tenant_id={tenant}&decision_outcome={outcome}")
+                }),
+            ),
+            (
+                "min_confidence 0.90–0.95, max_confidence 1".into(),
+                Box::new(|i| format!("{LIST}?min_confidence={:.3}&max_confidence=1", 0.9 + (i % 10) as f64 * 0.005)),
+            ),
+            ("has_explanation=true".into(), Box::new(|_| format!("{LIST}?has_explanation=true"))),
+            ("has_explanation=false".into(), Box::new(|_| format!("{LIST}?has_explanation=false"))),
+        ];
+        for (name, target) in queries {
+            let measured = client::run(&self.client, 1, requests, move |i| Call::get(&target(i)), check_listed)
+                .await
+                .with_context(|| format!("list query: {name}"))?;
+            self.report.row(format!("GET /predictions: {name}"), latency(&measured, &[50, 95, 99]), "p95 < 20 ms");
+        }
+        Ok(())
+    }
+
+    /// `GET /api/v1/predictions/{ref}` of random predictions, by id and by prediction_id.
+    async fn lookups(&mut self, count: usize) -> anyhow::Result<()> {
+        let mut rng = Rng::new(4);
+        let by_id = self.sample_ids(&mut rng, count)?;
+        let by_prediction_id: Vec<_> =
+            (0..count).map(|_| format!("bench-{:012}", rng.below(self.recorded as u64))).collect();
+        for (name, refs) in [("id", by_id), ("prediction_id", by_prediction_id)] {
+            let calls =
+                refs.iter().map(|r| Call::get(&format!("/api/v1/predictions/{r}"))).collect::<Result<_, _>>()?;
+            let measured =
+                closed_loop(&self.client, 1, calls, no_check).await.with_context(|| format!("lookups by {name}"))?;
+            self.report.row(
+                format!("GET /predictions/{{{name}}}, random of all"),
+                latency(&measured, &[50, 99]),
+                NO_TARGET,
+            );
+        }
+        Ok(())
+    }
+
+    /// The admin UI's pages, logged in through its form as a person would be.
+    async fn ui_pages(&mut self, key: &str, requests: usize) -> anyhow::Result<()> {
+        let login = Call::post_form("/login", format!("key={key}&next=/"))?;
+        let reply = self.client.connect().await?.send(&login).await?;
+        ensure!(reply.status == StatusCode::SEE_OTHER, "POST /login answered {}", reply.status);
+        let cookie = reply
+            .headers
+            .get(SET_COOKIE)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.split(';').next())
+            .filter(|pair| pair.starts_with("mla_session="))
+            .context("POST /login set no session cookie")?;
+        let ui = self.client.with_cookie(cookie)?;
+        let details: Vec<_> = self.sample_ids(&mut Rng::new(5), requests)?;
+        let pages: [(&str, Varied); 6] = [
+            ("overview, 30-day window (/?window=30d)", Box::new(|_| "/?window=30d".into())),
+            ("predictions list (/predictions)", Box::new(|_| "/predictions".into())),
+            ("prediction detail (/predictions/{id})", Box::new(move |i| format!("/predictions/{}", details[i]))),
+            ("models (/models)", Box::new(|_| "/models".into())),
+            ("tenants (/tenants)", Box::new(|_| "/tenants".into())),
+            ("actors (/actors)", Box::new(|_| "/actors".into())),
+        ];
+        for (name, page) in pages {
+            let measured = client::run(&ui, 1, requests, move |i| Call::get(&page(i)), no_check)
+                .await
+                .with_context(|| format!("UI page: {name}"))?;
+            self.report.row(format!("UI {name}"), latency(&measured, &[50, 95]), UI_TARGET);
+        }
+        Ok(())
+    }
+
+    /// Every prediction, every inline explanation (one event in four) and every attached one
+    /// is a leaf of the ledger.
+    fn leaves_written(&self) -> u64 {
+        (self.recorded + self.recorded.div_ceil(4) + self.explanations) as u64
+    }
+
+    /// `POST /api/v1/ledger/checkpoint` (seal what is queued, sign) until the checkpoint covers
+    /// every leaf written. One POST should do; more means a checkpoint left part of the backlog
+    /// out, which the row shows.
+    async fn seal(&mut self) -> anyhow::Result<()> {
+        const PATIENCE: Duration = Duration::from_secs(300);
+        let written = self.leaves_written();
+        let mut conn = self.client.connect().await?;
+        let checkpoint = Call::post_json("/api/v1/ledger/checkpoint", "")?;
+        let started = Instant::now();
+        let mut posts = 0;
+        loop {
+            posts += 1;
+            let answer: Value = serde_json::from_slice(&conn.call(&checkpoint).await?)?;
+            let tree_size = answer["tree_size"].as_u64().context("the checkpoint has no tree_size")?;
+            ensure!(tree_size <= written, "the ledger has {tree_size} leaves, the benchmark wrote only {written}");
+            if tree_size == written {
+                break;
+            }
+            ensure!(
+                started.elapsed() < PATIENCE,
+                "after {posts} checkpoints in {PATIENCE:?} the ledger has {tree_size} of the {written} leaves written"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        self.report.row(
+            format!(
+                "seal the backlog: POST /ledger/checkpoint until it covers all {} leaves",
+                thousands(written as f64)
+            ),
+            format!("{} ({posts} POST{})", duration(started.elapsed()), if posts == 1 { "" } else { "s" }),
+            NO_TARGET,
+        );
+        Ok(())
+    }
+
+    /// `count` random ids from the sample of recorded ones.
+    fn sample_ids(&self, rng: &mut Rng, count: usize) -> anyhow::Result<Vec<String>> {
+        let ids = self.ids.lock().expect("no holder panics");
+        ensure!(!ids.is_empty(), "no prediction ids were collected from the batch answers");
+        Ok((0..count).map(|_| ids[rng.below(ids.len() as u64) as usize].clone()).collect())
+    }
+
+    /// The server's RSS at the start and end of a phase, and the largest sample in between.
+    fn rss_row(&mut self, phase: &str, before: server::Memory, after: server::Memory, started: Instant) {
+        let samples = self.server.rss_samples(started, Instant::now());
+        let largest = samples.iter().copied().chain([before.rss, after.rss]).max().unwrap_or(after.rss);
+        self.report.row(
+            format!("server RSS during {phase}: start → end (largest 1 s sample)"),
+            format!("{} → {} ({})", mb(before.rss), mb(after.rss), mb(largest)),
+            "< 150 MB, flat",
+        );
+        // At most about 30 figures, so a long phase still fits on a line.
+        let step = samples.len().div_ceil(30).max(1);
+        let series: Vec<_> =
+            samples.iter().step_by(step).map(|rss| format!("{:.0}", *rss as f64 / (1024.0 * 1024.0))).collect();
+        self.report.note(format!("Server RSS every {step} s during {phase} (MB): {}", series.join(", ")));
+    }
+}

@@ -1,0 +1,257 @@
+//! A real `ml-audit serve` process on a fresh database, and the `ml-audit` commands run beside it
+//! (`keys create`, `verify`), each in a private working directory with none of the caller's
+//! `ML_AUDIT_*` settings, so that only what the benchmark chose applies.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail};
+use clap::ValueEnum;
+use sqlx::Connection as _;
+use tempfile::TempDir;
+use tokio::process::{Child, Command};
+use tokio::task::JoinHandle;
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        }
+    }
+}
+
+/// A fresh, empty database and the folder holding the ledger key, the server's output and, for
+/// SQLite, the database file.
+pub struct Database {
+    pub url: String,
+    dir: TempDir,
+    postgres: Option<Postgres>,
+}
+
+struct Postgres {
+    maintenance_url: String,
+    name: String,
+}
+
+impl Database {
+    pub async fn create(backend: Backend, pg_url: &str) -> anyhow::Result<Self> {
+        let dir = tempfile::tempdir()?;
+        match backend {
+            Backend::Sqlite => {
+                let url = format!("sqlite://{}", dir.path().join("bench.db").display());
+                Ok(Self { url, dir, postgres: None })
+            }
+            Backend::Postgres => {
+                let name = format!("mla_bench_{}", std::process::id());
+                let (base, query) = match pg_url.split_once('?') {
+                    Some((base, query)) => (base, format!("?{query}")),
+                    None => (pg_url, String::new()),
+                };
+                let (server, _) = base
+                    .rsplit_once('/')
+                    .filter(|(server, _)| server.contains("://"))
+                    .context("--pg-url must name a database: postgres://user@host:port/db")?;
+                let url = format!("{server}/{name}{query}");
+                let mut conn = sqlx::PgConnection::connect(pg_url)
+                    .await
+                    .with_context(|| format!("cannot connect to PostgreSQL at {pg_url}"))?;
+                // A database of this name can only be left over from an interrupted run of ours.
+                for sql in [format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"), format!("CREATE DATABASE {name}")] {
+                    sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&mut conn).await?;
+                }
+                Ok(Self { url, dir, postgres: Some(Postgres { maintenance_url: pg_url.to_owned(), name }) })
+            }
+        }
+    }
+
+    /// Bytes the database takes: SQLite's pages (WAL content included), or `pg_database_size`.
+    pub async fn size_bytes(&self) -> anyhow::Result<u64> {
+        let size: i64 = match &self.postgres {
+            None => {
+                let mut conn = sqlx::SqliteConnection::connect(&format!("{}?mode=ro", self.url)).await?;
+                sqlx::query_scalar("SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()")
+                    .fetch_one(&mut conn)
+                    .await?
+            }
+            Some(pg) => {
+                let mut conn = sqlx::PgConnection::connect(&pg.maintenance_url).await?;
+                sqlx::query_scalar("SELECT pg_database_size($1)").bind(&pg.name).fetch_one(&mut conn).await?
+            }
+        };
+        Ok(size.try_into()?)
+    }
+
+    /// Drops the PostgreSQL database (the folder goes with `self`); also ends a server that is
+    /// still connected.
+    pub async fn remove(self) -> anyhow::Result<()> {
+        if let Some(pg) = &self.postgres {
+            let mut conn = sqlx::PgConnection::connect(&pg.maintenance_url).await?;
+            let sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", pg.name);
+            sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&mut conn).await?;
+        }
+        Ok(())
+    }
+
+    fn path(&self, file: &str) -> PathBuf {
+        self.dir.path().join(file)
+    }
+}
+
+/// `ml-audit <args>` on this database, isolated from the caller's configuration.
+fn command(bin: &Path, db: &Database, args: &[&str]) -> Command {
+    let mut command = Command::new(bin);
+    command.args(args).arg("--db").arg(&db.url).current_dir(db.dir.path()).stdin(Stdio::null());
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("ML_AUDIT_") {
+            command.env_remove(name);
+        }
+    }
+    // Beside the database for SQLite anyway; PostgreSQL's default would be a relative path.
+    command.env("ML_AUDIT_LEDGER_KEY_PATH", db.path("ledger.key"));
+    command
+}
+
+async fn output(bin: &Path, db: &Database, args: &[&str]) -> anyhow::Result<String> {
+    let out = command(bin, db, args).output().await.with_context(|| format!("cannot run {}", bin.display()))?;
+    if !out.status.success() {
+        bail!(
+            "`ml-audit {}` failed ({}): {}{}",
+            args.join(" "),
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(String::from_utf8(out.stdout)?)
+}
+
+/// `ml-audit keys create`: the new key's secret.
+pub async fn create_key(bin: &Path, db: &Database) -> anyhow::Result<String> {
+    let stdout = output(bin, db, &["keys", "create", "--scope", "admin", "--name", "bench"]).await?;
+    stdout.lines().last().map(str::to_owned).context("`ml-audit keys create` printed no key")
+}
+
+/// `ml-audit verify`, timed: how many leaves it checked, and how long the command took.
+pub async fn verify(bin: &Path, db: &Database) -> anyhow::Result<(u64, Duration)> {
+    let started = Instant::now();
+    let stdout = output(bin, db, &["verify"]).await?;
+    let elapsed = started.elapsed();
+    let leaves = stdout
+        .lines()
+        .find_map(|line| line.strip_prefix("ledger intact: ")?.split_once(' ')?.0.parse().ok())
+        .with_context(|| format!("unexpected output of `ml-audit verify`: {stdout}"))?;
+    Ok((leaves, elapsed))
+}
+
+/// The server's memory, from `/proc/<pid>/status`, in bytes.
+#[derive(Clone, Copy)]
+pub struct Memory {
+    pub rss: u64,
+    pub peak: u64,
+}
+
+fn memory(pid: u32) -> anyhow::Result<Memory> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let field = |name: &str| -> anyhow::Result<u64> {
+        let line = status.lines().find_map(|line| line.strip_prefix(name)).with_context(|| format!("no {name}"))?;
+        Ok(line.trim().trim_end_matches("kB").trim().parse::<u64>()? * 1024)
+    };
+    Ok(Memory { rss: field("VmRSS:")?, peak: field("VmHWM:")? })
+}
+
+/// A running `ml-audit serve`; killed when dropped, so an error anywhere does not leave it behind.
+pub struct Server {
+    child: Child,
+    pid: u32,
+    pub addr: SocketAddr,
+    samples: Arc<Mutex<Vec<(Instant, u64)>>>,
+    sampler: JoinHandle<()>,
+}
+
+const START_TIMEOUT: Duration = Duration::from_secs(60);
+
+impl Server {
+    /// Starts the server on a free loopback port and returns once it listens.
+    pub async fn start(bin: &Path, db: &Database) -> anyhow::Result<Self> {
+        let (out, err) = (db.path("serve.out"), db.path("serve.err"));
+        let mut child = command(bin, db, &["serve", "--bind", "127.0.0.1:0"])
+            .stdout(std::fs::File::create(&out)?)
+            .stderr(std::fs::File::create(&err)?)
+            .kill_on_drop(true)
+            .spawn()
+            .with_context(|| format!("cannot start {}", bin.display()))?;
+        let pid = child.id().context("the server exited at once")?;
+        let started = Instant::now();
+        // `serve` prints this line once its listener is bound.
+        let addr = loop {
+            let printed = std::fs::read_to_string(&out)?;
+            if let Some(addr) = printed.lines().find_map(|line| {
+                line.strip_prefix("ml-audit listening on http://")?.split_once('/')?.0.parse::<SocketAddr>().ok()
+            }) {
+                break addr;
+            }
+            if let Some(status) = child.try_wait()? {
+                bail!("`ml-audit serve` exited ({status}): {}", std::fs::read_to_string(&err)?);
+            }
+            if started.elapsed() > START_TIMEOUT {
+                bail!("`ml-audit serve` did not listen within {START_TIMEOUT:?}: {}", std::fs::read_to_string(&err)?);
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        let samples = Arc::new(Mutex::new(Vec::new()));
+        let sampler = tokio::spawn(sample_rss(pid, samples.clone()));
+        Ok(Self { child, pid, addr, samples, sampler })
+    }
+
+    pub fn memory(&self) -> anyhow::Result<Memory> {
+        memory(self.pid).context("reading the server's memory")
+    }
+
+    /// The once-a-second RSS samples taken between two instants.
+    pub fn rss_samples(&self, from: Instant, to: Instant) -> Vec<u64> {
+        let samples = self.samples.lock().expect("the sampler does not panic");
+        samples.iter().filter(|(at, _)| (from..=to).contains(at)).map(|(_, rss)| *rss).collect()
+    }
+
+    /// Stops the server as an operator would (SIGTERM: finish in-flight requests, close the
+    /// database) and waits for it to exit cleanly.
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        let status = Command::new("kill").args(["-TERM", &self.pid.to_string()]).status().await?;
+        if !status.success() {
+            bail!("cannot signal the server (pid {})", self.pid);
+        }
+        let status = tokio::time::timeout(Duration::from_secs(120), self.child.wait())
+            .await
+            .context("the server did not stop within 2 minutes of SIGTERM")??;
+        if !status.success() {
+            bail!("the server exited with {status}");
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.sampler.abort();
+    }
+}
+
+async fn sample_rss(pid: u32, samples: Arc<Mutex<Vec<(Instant, u64)>>>) {
+    let mut ticks = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        ticks.tick().await;
+        // The process is gone once it has been stopped: nothing left to sample.
+        let Ok(now) = memory(pid) else { return };
+        samples.lock().expect("the sampler does not panic").push((Instant::now(), now.rss));
+    }
+}
