@@ -23,6 +23,7 @@ use ml_audit_core::ledger::record::{LeafKind, LedgerRecord};
 use ml_audit_core::model::{Explanation, ModelVersion, PredictionEvent};
 use ml_audit_core::query::{Cursor, Page, PageRequest, PredictionFilter};
 use ml_audit_core::timestamp;
+use ml_audit_storage::known::{KnownRows, RowSet, actor_key, model_key};
 use ml_audit_storage::{
     ActorPage, ActorPageRequest, HourlyCount, ModelVersionStats, NewLeaf, PendingLeaf, PredictionRef, RecordOutcome,
     Result, SealedLeaf, StorageError, Store, StoredCheckpoint, StoredLeaf, TenantSummary, TimeWindow, decode_enum,
@@ -50,6 +51,8 @@ const LEDGER_LOCK: i64 = 0x6D6C_2D61_7564_6974;
 
 pub struct PgStore {
     pool: PgPool,
+    /// Model and actor rows already committed (saves two queries per new actor in a batch).
+    known: KnownRows,
 }
 
 impl PgStore {
@@ -86,7 +89,7 @@ impl PgStore {
                 };
                 StorageError::Config(format!("cannot connect to PostgreSQL at {server}: {cause}"))
             })?;
-        Ok(Self { pool })
+        Ok(Self { pool, known: KnownRows::default() })
     }
 
     /// Every transaction is READ COMMITTED whatever the server's default: the read-backs after
@@ -121,8 +124,10 @@ impl Store for PgStore {
 
     async fn record_predictions(&self, events: Vec<PreparedPrediction>) -> Result<Vec<RecordOutcome>> {
         let mut tx = self.begin().await?;
-        let outcomes = record_batch(&mut tx, events).await?;
+        let mut fresh = RowSet::default();
+        let outcomes = record_batch(&mut tx, &self.known, &mut fresh, events).await?;
         tx.commit().await.map_err(db_err)?;
+        self.known.absorb(fresh);
         Ok(outcomes)
     }
 
@@ -636,23 +641,20 @@ struct Stored {
     content_hash: String,
 }
 
-type ModelKey = (String, String);
-type ActorKey = (&'static str, String, String);
-
-fn model_key(model: &NewModelVersion) -> ModelKey {
-    (model.model_name.clone(), model.version.clone())
-}
-
-fn actor_key(actor: &NewActor) -> ActorKey {
-    (actor.actor_type.as_str(), actor.actor_id.clone(), actor.tenant_id.clone())
-}
-
 /// Records a batch with the outcomes of recording its events one after the other.
 ///
 /// Rows that a concurrent batch may be inserting too (models, actors, predictions) are inserted
 /// kind by kind, each in key order: two transactions then wait on each other's keys in the
 /// same order, which rules out deadlocks however their batches are ordered.
-async fn record_batch(conn: &mut PgConnection, events: Vec<PreparedPrediction>) -> Result<Vec<RecordOutcome>> {
+///
+/// Model and actor rows come from `known` when it has them; those the batch looks up or creates
+/// go into `fresh`, for the caller to add to `known` once the transaction has committed.
+async fn record_batch(
+    conn: &mut PgConnection,
+    known: &KnownRows,
+    fresh: &mut RowSet,
+    events: Vec<PreparedPrediction>,
+) -> Result<Vec<RecordOutcome>> {
     let prediction_ids: Vec<&str> = events.iter().map(|e| e.prediction_id.as_str()).collect();
     let mut stored = stored_predictions(conn, &prediction_ids).await?;
 
@@ -667,7 +669,15 @@ async fn record_batch(conn: &mut PgConnection, events: Vec<PreparedPrediction>) 
     // writes nothing (unless a concurrent batch stores its prediction_id first, a rare race).
     let mut models = HashMap::new();
     for (key, event) in first_by_key(to_insert.iter().map(|&i| (model_key(&events[i].model), &events[i]))) {
-        models.insert(key, model_for(conn, &event.model, event.created_at).await?);
+        let model = match known.model(&key) {
+            Some(model) => model,
+            None => {
+                let model = model_for(conn, &event.model, event.created_at).await?;
+                fresh.models.insert(key.clone(), model.clone());
+                model
+            }
+        };
+        models.insert(key, model);
     }
     let mut actors = HashMap::new();
     let new_actors = to_insert.iter().filter_map(|&i| {
@@ -675,17 +685,31 @@ async fn record_batch(conn: &mut PgConnection, events: Vec<PreparedPrediction>) 
         event.actor.as_ref().map(|actor| (actor_key(actor), (actor, event.created_at)))
     });
     for (key, (actor, now)) in first_by_key(new_actors) {
-        actors.insert(key, actor_for(conn, actor, now).await?);
+        let row = match known.actor(&key) {
+            Some(row) => row,
+            None => {
+                let row = actor_for(conn, actor, now).await?;
+                fresh.actors.insert(key.clone(), row);
+                row
+            }
+        };
+        actors.insert(key, row);
     }
 
     let mut insert_order = to_insert;
     insert_order.sort_by(|&a, &b| events[a].prediction_id.cmp(&events[b].prediction_id));
+    let rows: Vec<_> = insert_order
+        .iter()
+        .map(|&i| {
+            let event = &events[i];
+            (event, models[&model_key(&event.model)].id, event.actor.as_ref().map(|a| actors[&actor_key(a)].0))
+        })
+        .collect();
+    let inserted = insert_predictions(conn, &rows).await?;
     let mut created = vec![false; events.len()];
     for index in insert_order {
         let event = &events[index];
-        let model = models[&model_key(&event.model)].id;
-        let actor = event.actor.as_ref().map(|a| actors[&actor_key(a)].0);
-        if insert_prediction(conn, event, model, actor).await? {
+        if inserted.contains(&event.prediction_id) {
             created[index] = true;
             let new = Stored { id: event.id, content_hash: event.content_hash.clone() };
             stored.insert(event.prediction_id.clone(), new);
@@ -773,71 +797,94 @@ async fn stored_predictions(conn: &mut PgConnection, prediction_ids: &[&str]) ->
         .map_err(db_err)
 }
 
-/// Inserts a prediction unless its `prediction_id` is taken (waiting for a concurrent
-/// transaction that holds it to finish); true when this call inserted it.
-async fn insert_prediction(
+/// Inserts predictions (with their subject tokens) in one statement per kind, in the given
+/// order; returns the prediction_ids inserted — one a concurrent batch stored first is not.
+async fn insert_predictions(
     conn: &mut PgConnection,
-    event: &PreparedPrediction,
-    model: Uuid,
-    actor: Option<Uuid>,
-) -> Result<bool> {
-    let new_actor = event.actor.as_ref();
-    let inserted = sqlx::query(
+    rows: &[(&PreparedPrediction, Uuid, Option<Uuid>)],
+) -> Result<HashSet<String>> {
+    if rows.is_empty() {
+        return Ok(HashSet::new());
+    }
+    let events = || rows.iter().map(|(event, _, _)| *event);
+    let texts = |f: &dyn Fn(&PreparedPrediction) -> String| events().map(f).collect::<Vec<String>>();
+    let tenant = |e: &PreparedPrediction| e.actor.as_ref().map_or(String::new(), |a| a.tenant_id.clone());
+    let inserted: Vec<String> = sqlx::query_scalar(
         "INSERT INTO predictions (id, prediction_id, ts, model_ref, actor_ref, tenant_id, actor_ip, actor_user_agent,
             actor_auth_context, trace_id, environment, decision_outcome, input_fingerprint, features, redactions,
             metadata, metadata_redactions, output, confidence, status, latency_ms, content_hash, created_at,
             redaction_log)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21,
-            $22, $23, $24)
+         SELECT id, prediction_id, ts, model_ref, actor_ref, tenant_id, actor_ip, actor_user_agent,
+            actor_auth_context, trace_id, environment, decision_outcome, input_fingerprint, features, redactions,
+            metadata, metadata_redactions, output, confidence, status, latency_ms, content_hash, created_at,
+            redaction_log
+           FROM UNNEST($1::uuid[], $2::text[], $3::timestamptz[], $4::uuid[], $5::uuid[], $6::text[], $7::text[],
+                       $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[],
+                       $15::text[], $16::text[], $17::text[], $18::text[], $19::float8[], $20::text[],
+                       $21::float8[], $22::text[], $23::timestamptz[], $24::text[])
+                WITH ORDINALITY AS r (id, prediction_id, ts, model_ref, actor_ref, tenant_id, actor_ip,
+                    actor_user_agent, actor_auth_context, trace_id, environment, decision_outcome,
+                    input_fingerprint, features, redactions, metadata, metadata_redactions, output, confidence,
+                    status, latency_ms, content_hash, created_at, redaction_log, n)
+          ORDER BY n
          ON CONFLICT (prediction_id) DO NOTHING
-         RETURNING id",
+         RETURNING prediction_id",
     )
-    .bind(event.id)
-    .bind(&event.prediction_id)
-    .bind(event.timestamp)
-    .bind(model)
-    .bind(actor)
-    .bind(new_actor.map_or("", |a| a.tenant_id.as_str()))
-    .bind(new_actor.and_then(|a| a.ip_address.as_deref()))
-    .bind(new_actor.map_or("", |a| a.user_agent.as_str()))
-    .bind(new_actor.and_then(|a| a.auth_context.as_ref()).map(|v| v.to_string()))
-    .bind(&event.trace_id)
-    .bind(&event.environment)
-    .bind(&event.decision_outcome)
-    .bind(&event.input_fingerprint)
-    .bind(event.features.to_string())
-    .bind(serde_json::to_string(&event.redactions).expect("a list of strings serialises"))
-    .bind(event.metadata.to_string())
-    .bind(serde_json::to_string(&event.metadata_redactions).expect("a list of strings serialises"))
-    .bind(event.output.to_string())
-    .bind(event.confidence)
-    .bind(event.status.as_str())
-    .bind(event.latency_ms)
-    .bind(&event.content_hash)
-    .bind(event.created_at)
-    .bind(encode_redaction_log(&event.redaction_log))
-    .fetch_optional(&mut *conn)
+    .bind(events().map(|e| e.id).collect::<Vec<_>>())
+    .bind(texts(&|e| e.prediction_id.clone()))
+    .bind(events().map(|e| e.timestamp).collect::<Vec<_>>())
+    .bind(rows.iter().map(|&(_, model, _)| model).collect::<Vec<_>>())
+    .bind(rows.iter().map(|&(_, _, actor)| actor).collect::<Vec<_>>())
+    .bind(texts(&tenant))
+    .bind(events().map(|e| e.actor.as_ref().and_then(|a| a.ip_address.clone())).collect::<Vec<_>>())
+    .bind(texts(&|e| e.actor.as_ref().map_or(String::new(), |a| a.user_agent.clone())))
+    .bind(
+        events()
+            .map(|e| e.actor.as_ref().and_then(|a| a.auth_context.as_ref()).map(|v| v.to_string()))
+            .collect::<Vec<_>>(),
+    )
+    .bind(texts(&|e| e.trace_id.clone()))
+    .bind(texts(&|e| e.environment.clone()))
+    .bind(texts(&|e| e.decision_outcome.clone()))
+    .bind(texts(&|e| e.input_fingerprint.clone()))
+    .bind(texts(&|e| e.features.to_string()))
+    .bind(texts(&|e| serde_json::to_string(&e.redactions).expect("a list of strings serialises")))
+    .bind(texts(&|e| e.metadata.to_string()))
+    .bind(texts(&|e| serde_json::to_string(&e.metadata_redactions).expect("a list of strings serialises")))
+    .bind(texts(&|e| e.output.to_string()))
+    .bind(events().map(|e| e.confidence).collect::<Vec<_>>())
+    .bind(texts(&|e| e.status.as_str().to_owned()))
+    .bind(events().map(|e| e.latency_ms).collect::<Vec<_>>())
+    .bind(texts(&|e| e.content_hash.clone()))
+    .bind(events().map(|e| e.created_at).collect::<Vec<_>>())
+    .bind(texts(&|e| encode_redaction_log(&e.redaction_log)))
+    .fetch_all(&mut *conn)
     .await
     .map_err(db_err)?;
-    if inserted.is_some() && !event.subjects.is_empty() {
-        // The pseudonyms its `hash` redactions made, for subject lookup; same transaction.
+    let inserted: HashSet<String> = inserted.into_iter().collect();
+
+    // The pseudonyms their `hash` redactions made, for subject lookup; same transaction.
+    let subjects: Vec<(&str, Uuid, OffsetDateTime, String)> = events()
+        .filter(|e| inserted.contains(&e.prediction_id))
+        .flat_map(|e| e.subjects.iter().map(move |token| (token.as_str(), e.id, e.timestamp, tenant(e))))
+        .collect();
+    if !subjects.is_empty() {
         sqlx::query(
             "INSERT INTO prediction_subjects (token, prediction_ref, ts, tenant_id)
-             SELECT token, $2, $3, $4 FROM UNNEST($1::text[]) AS s (token)
+             SELECT * FROM UNNEST($1::text[], $2::uuid[], $3::timestamptz[], $4::text[])
              ON CONFLICT DO NOTHING",
         )
-        .bind(&event.subjects)
-        .bind(event.id)
-        .bind(event.timestamp)
-        .bind(new_actor.map_or("", |a| a.tenant_id.as_str()))
+        .bind(subjects.iter().map(|s| s.0).collect::<Vec<_>>())
+        .bind(subjects.iter().map(|s| s.1).collect::<Vec<_>>())
+        .bind(subjects.iter().map(|s| s.2).collect::<Vec<_>>())
+        .bind(subjects.iter().map(|s| s.3.clone()).collect::<Vec<_>>())
         .execute(&mut *conn)
         .await
         .map_err(db_err)?;
     }
-    Ok(inserted.is_some())
+    Ok(inserted)
 }
 
-/// Inserts an explanation revision; the caller queues it for the sealer ([`enqueue`]).
 async fn insert_explanation(conn: &mut PgConnection, explanation: &Explanation) -> Result<()> {
     sqlx::query(
         "INSERT INTO explanations (id, prediction_ref, revision, method, method_version, payload, summary_text,

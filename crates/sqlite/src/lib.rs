@@ -19,6 +19,7 @@ use ml_audit_core::ledger::record::{LeafKind, LedgerRecord};
 use ml_audit_core::model::{Explanation, ModelVersion, PredictionEvent};
 use ml_audit_core::query::{Cursor, Page, PageRequest, PredictionFilter};
 use ml_audit_core::timestamp::{self, to_unix_micros};
+use ml_audit_storage::known::{KnownRows, RowSet, actor_key, model_key};
 use ml_audit_storage::{
     ActorPage, ActorPageRequest, HourlyCount, ModelVersionStats, NewLeaf, PendingLeaf, PredictionRef, RecordOutcome,
     Result, SealedLeaf, StorageError, Store, StoredCheckpoint, StoredLeaf, TenantSummary, TimeWindow, decode_enum,
@@ -40,38 +41,8 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 pub struct SqliteStore {
     writer: SqlitePool,
     reader: SqlitePool,
-    /// Model and actor rows already committed. They are immutable (append-only), so a cached
-    /// row is never stale; it saves two or three queries per recorded event.
-    known: std::sync::Mutex<KnownRows>,
-}
-
-/// Rows the write path has seen, by their natural keys.
-#[derive(Default)]
-struct KnownRows {
-    models: HashMap<(String, String), ModelVersion>,
-    actors: HashMap<(String, String, String), (Uuid, OffsetDateTime)>,
-}
-
-/// Beyond this many cached rows the cache starts over, bounding memory.
-const KNOWN_ROWS_LIMIT: usize = 100_000;
-
-impl KnownRows {
-    fn model_key(model: &NewModelVersion) -> (String, String) {
-        (model.model_name.clone(), model.version.clone())
-    }
-
-    fn actor_key(actor: &NewActor) -> (String, String, String) {
-        (actor.actor_type.as_str().to_owned(), actor.actor_id.clone(), actor.tenant_id.clone())
-    }
-
-    /// Adds what a committed transaction saw.
-    fn absorb(&mut self, fresh: KnownRows) {
-        if self.models.len() + self.actors.len() > KNOWN_ROWS_LIMIT {
-            *self = KnownRows::default();
-        }
-        self.models.extend(fresh.models);
-        self.actors.extend(fresh.actors);
-    }
+    /// Model and actor rows already committed (saves two or three queries per event).
+    known: KnownRows,
 }
 
 impl SqliteStore {
@@ -145,7 +116,7 @@ impl Store for SqliteStore {
         let mut batch = Batch {
             stored: stored_predictions(&mut tx, &events).await?,
             known: &self.known,
-            fresh: KnownRows::default(),
+            fresh: RowSet::default(),
             unwritten: Vec::new(),
             explanations: Vec::new(),
             queue: Vec::new(),
@@ -158,7 +129,7 @@ impl Store for SqliteStore {
         batch.flush(&mut tx, &outcomes).await?;
         tx.commit().await.map_err(db_err)?;
         // Only committed rows may be cached: a rolled-back model row would not exist.
-        self.known.lock().expect("the cache lock is never poisoned").absorb(batch.fresh);
+        self.known.absorb(batch.fresh);
         Ok(outcomes)
     }
 
@@ -677,8 +648,8 @@ fn push_filters(
 /// batch's prediction_ids (and those it adds), and the model and actor rows it has resolved.
 struct Batch<'a> {
     stored: HashMap<String, (Uuid, String)>,
-    known: &'a std::sync::Mutex<KnownRows>,
-    fresh: KnownRows,
+    known: &'a KnownRows,
+    fresh: RowSet,
     /// Rows written at the end of the batch in multi-row statements (one statement costs far
     /// more than one more row): the created predictions (by their index in the outcomes),
     /// explanations, ledger queue entries in write order, subjects.
@@ -877,8 +848,8 @@ async fn model_for(
     model: &NewModelVersion,
     now: OffsetDateTime,
 ) -> Result<ModelVersion> {
-    let key = KnownRows::model_key(model);
-    let cached = batch.known.lock().expect("the cache lock is never poisoned").models.get(&key).cloned();
+    let key = model_key(model);
+    let cached = batch.known.model(&key);
     if let Some(found) = cached.or_else(|| batch.fresh.models.get(&key).cloned()) {
         return Ok(found);
     }
@@ -919,8 +890,8 @@ async fn actor_for(
     actor: &NewActor,
     now: OffsetDateTime,
 ) -> Result<(Uuid, OffsetDateTime)> {
-    let key = KnownRows::actor_key(actor);
-    let cached = batch.known.lock().expect("the cache lock is never poisoned").actors.get(&key).copied();
+    let key = actor_key(actor);
+    let cached = batch.known.actor(&key);
     if let Some(found) = cached.or_else(|| batch.fresh.actors.get(&key).copied()) {
         return Ok(found);
     }

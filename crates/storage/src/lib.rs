@@ -19,6 +19,7 @@ use ml_audit_core::redaction::RedactionEntry;
 use uuid::Uuid;
 
 pub mod insights;
+pub mod known;
 
 pub use crate::insights::{
     ActorPage, ActorPageRequest, ActorPosition, ActorSummary, HourlyCount, ModelVersionStats, TenantSummary, TimeWindow,
