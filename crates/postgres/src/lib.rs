@@ -65,7 +65,12 @@ impl PgStore {
         }
         let options = PgConnectOptions::from_str(url)
             .map_err(|e| StorageError::Config(format!("the database URL is not a valid PostgreSQL URL: {e}")))?
-            .application_name("ml-audit");
+            .application_name("ml-audit")
+            // Listings are prepared statements whose best plan depends on the values (a rare
+            // tenant + outcome walks another index than a common one). After five runs
+            // PostgreSQL may switch to one generic plan for all values, which took seconds at
+            // a million rows where the plan for the actual values takes milliseconds.
+            .options([("plan_cache_mode", "force_custom_plan")]);
         let server = format!(
             "{}:{} (database {:?})",
             options.get_host(),
@@ -169,9 +174,13 @@ impl Store for PgStore {
         filter: &PredictionFilter,
         page: &PageRequest,
     ) -> Result<Page<PredictionEvent>> {
+        let models = named_models(&self.pool, filter).await?;
+        if models.as_ref().is_some_and(Vec::is_empty) {
+            return Ok(Page { items: Vec::new(), next_cursor: None });
+        }
         let mut query = QueryBuilder::<Postgres>::new(SELECT_PREDICTION);
         query.push(" WHERE 1 = 1");
-        push_filters(&mut query, visibility, filter);
+        push_filters(&mut query, visibility, filter, models);
         if let Some(after) = page.after {
             query.push(" AND (p.ts, p.id) < (").push_bind(after.timestamp);
             query.push(", ").push_bind(after.id).push(")");
@@ -594,15 +603,39 @@ fn push_visibility(query: &mut QueryBuilder<Postgres>, visibility: &Visibility) 
     }
 }
 
-fn push_filters(query: &mut QueryBuilder<Postgres>, visibility: &Visibility, filter: &PredictionFilter) {
+/// The model versions a filter names, looked up before the listing query (`None`: no model
+/// filter), so that the planner sees `model_ref` values it has statistics for instead of a join
+/// condition it can only guess at (it then sorted a whole time window per page).
+async fn named_models(pool: &PgPool, filter: &PredictionFilter) -> Result<Option<Vec<Uuid>>> {
+    if filter.model_name.is_none() && filter.model_version.is_none() {
+        return Ok(None);
+    }
+    let mut query = QueryBuilder::<Postgres>::new("SELECT id FROM model_versions WHERE true");
+    if let Some(name) = &filter.model_name {
+        query.push(" AND model_name = ").push_bind(name.clone());
+    }
+    if let Some(version) = &filter.model_version {
+        query.push(" AND version = ").push_bind(version.clone());
+    }
+    let ids = query.build_query_scalar::<Uuid>().fetch_all(pool).await.map_err(db_err)?;
+    Ok(Some(ids))
+}
+
+fn push_filters(
+    query: &mut QueryBuilder<Postgres>,
+    visibility: &Visibility,
+    filter: &PredictionFilter,
+    models: Option<Vec<Uuid>>,
+) {
     push_visibility(query, visibility);
+    if let Some(models) = models {
+        query.push(" AND p.model_ref = ANY(").push_bind(models).push(")");
+    }
     let mut equals = |column: &str, value: Option<&str>| {
         if let Some(value) = value {
             query.push(format!(" AND {column} = ")).push_bind(value.to_owned());
         }
     };
-    equals("m.model_name", filter.model_name.as_deref());
-    equals("m.version", filter.model_version.as_deref());
     equals("a.actor_type", filter.actor_type.map(|t| t.as_str()));
     equals("a.actor_id", filter.actor_id.as_deref());
     equals("p.tenant_id", filter.tenant_id.as_deref());
