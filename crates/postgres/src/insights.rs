@@ -10,7 +10,7 @@ use ml_audit_core::model::{ActorType, Status};
 use ml_audit_storage::insights::{MAX_TENANTS, MICROS_PER_HOUR, StatsRow, fold_model_stats};
 use ml_audit_storage::{
     ActorPage, ActorPageRequest, ActorSummary, HourlyCount, ModelVersionStats, Result, StorageError, TenantSummary,
-    TimeWindow, decode_enum,
+    TimeWindow, decode_enum, split_page,
 };
 use sqlx::{PgPool, Postgres, QueryBuilder, Row as _};
 use time::OffsetDateTime;
@@ -96,7 +96,7 @@ pub async fn list_actors(
     }
     query.push(" ORDER BY a.tenant_id, a.actor_type, a.actor_id LIMIT ").push_bind(i64::from(page.limit) + 1);
     let rows = query.build().fetch_all(pool).await.map_err(db_err)?;
-    let mut items = rows
+    let items = rows
         .iter()
         .map(|row| {
             Ok(ActorSummary {
@@ -114,12 +114,7 @@ pub async fn list_actors(
             })
         })
         .collect::<Result<Vec<_>>>()?;
-    let next = if items.len() > page.limit as usize {
-        items.truncate(page.limit as usize);
-        items.last().map(ActorSummary::position)
-    } else {
-        None
-    };
+    let (items, next) = split_page(items, page.limit, ActorSummary::position);
     Ok(ActorPage { items, next })
 }
 

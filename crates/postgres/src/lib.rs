@@ -27,7 +27,7 @@ use ml_audit_storage::known::{KnownRows, RowSet, actor_key, model_key};
 use ml_audit_storage::{
     ActorPage, ActorPageRequest, HourlyCount, ModelVersionStats, NewLeaf, PendingLeaf, PredictionRef, RecordOutcome,
     Result, SealedLeaf, StorageError, Store, StoredCheckpoint, StoredLeaf, TenantSummary, TimeWindow, decode_enum,
-    decode_hash, decode_seq, encode_redaction_log, encode_seq, number_claimed_leaves, recorded_event,
+    decode_hash, decode_seq, encode_redaction_log, encode_seq, number_claimed_leaves, recorded_event, split_page,
     stored_explanation,
 };
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
@@ -187,13 +187,9 @@ impl Store for PgStore {
         }
         query.push(" ORDER BY p.ts DESC, p.id DESC LIMIT ").push_bind(i64::from(page.limit) + 1);
         let rows = query.build().fetch_all(&self.pool).await.map_err(db_err)?;
-        let mut items = rows.iter().map(prediction_from_row).collect::<Result<Vec<_>>>()?;
-        let next_cursor = if items.len() > page.limit as usize {
-            items.truncate(page.limit as usize);
-            items.last().map(|last| Cursor { timestamp: last.timestamp, id: last.id })
-        } else {
-            None
-        };
+        let items = rows.iter().map(prediction_from_row).collect::<Result<Vec<_>>>()?;
+        let (items, next_cursor) =
+            split_page(items, page.limit, |last| Cursor { timestamp: last.timestamp, id: last.id });
         Ok(Page { items, next_cursor })
     }
 

@@ -188,6 +188,17 @@ pub struct SealedLeaf {
     pub leaf_hash: [u8; 32],
 }
 
+/// Splits rows fetched with `LIMIT limit + 1`: the extra row only tells that a next page
+/// exists, which starts after the last row kept (`key` of that row).
+pub fn split_page<T, K>(mut rows: Vec<T>, limit: u32, key: impl Fn(&T) -> K) -> (Vec<T>, Option<K>) {
+    if rows.len() <= limit as usize {
+        return (rows, None);
+    }
+    rows.truncate(limit as usize);
+    let next = rows.last().map(key);
+    (rows, next)
+}
+
 /// Numbers, from `next` and in the given order, the leaves whose queue entries this sealer
 /// claimed (deleted); a leaf whose entry another sealer took, or one listed twice, is skipped.
 pub fn number_claimed_leaves(
