@@ -3,8 +3,9 @@
 //! are recomputed, roots are recomputed, checkpoint signatures are checked with the public key.
 
 use ml_audit_core::ledger::checkpoint::Checkpoint;
-use ml_audit_core::ledger::merkle::CompactRange;
-use ml_audit_storage::Store;
+use ml_audit_core::ledger::merkle::{self, CompactRange};
+use ml_audit_core::ledger::stored::ModelCatalog;
+use ml_audit_storage::{Store, StoredLeaf};
 
 use crate::Result;
 use crate::key::LedgerVerifier;
@@ -70,40 +71,33 @@ pub async fn verify_log(
     let mut next_checkpoint = checkpoints.iter().peekable();
     // A checkpoint of size 0 commits to the empty tree.
     check_roots(&tree, &mut next_checkpoint, &mut report);
+    let mut scratch = Vec::with_capacity(4096);
+    let mut chunk = if size > 0 { Some(store.ledger_records(0, size.min(CHUNK)).await?) } else { None };
     let mut from = 0;
-    while from < size {
+    while let Some(current) = chunk.take() {
         let to = size.min(from + CHUNK);
-        for stored in store.ledger_records(from, to).await? {
-            let seq = stored.leaf.seq;
-            if seq != tree.size() {
-                report.problems.push(Problem {
-                    seq: Some(tree.size()),
-                    message: format!("missing: the next stored entry is {seq}"),
-                });
+        // The next chunk is read (on the backend's own thread, for SQLite) while this one is checked.
+        let read_next =
+            async { if to < size { store.ledger_records(to, size.min(to + CHUNK)).await.map(Some) } else { Ok(None) } };
+        let check = async {
+            let models = ModelCatalog::new(current.models);
+            for stored in current.leaves {
+                let seq = stored.leaf.seq;
+                if seq != tree.size() {
+                    report.problems.push(Problem {
+                        seq: Some(tree.size()),
+                        message: format!("missing: the next stored entry is {seq}"),
+                    });
+                }
+                if let Some(problem) = check_record(&stored, &models, &mut scratch) {
+                    report.problems.push(Problem { seq: Some(seq), message: problem });
+                }
+                tree.append(stored.leaf.leaf_hash);
+                check_roots(&tree, &mut next_checkpoint, &mut report);
             }
-            match &stored.record {
-                None => report.problems.push(Problem {
-                    seq: Some(seq),
-                    message: format!(
-                        "the {} {} it seals is missing (deleted)",
-                        stored.leaf.kind, stored.leaf.record_id
-                    ),
-                }),
-                Some(record) if record.leaf_hash() != stored.leaf.leaf_hash => report.problems.push(Problem {
-                    seq: Some(seq),
-                    message: format!(
-                        "the {} {} was altered: its stored content hashes to {}, its sealed leaf is {}",
-                        stored.leaf.kind,
-                        stored.leaf.record_id,
-                        hex::encode(record.leaf_hash()),
-                        hex::encode(stored.leaf.leaf_hash)
-                    ),
-                }),
-                Some(_) => {}
-            }
-            tree.append(stored.leaf.leaf_hash);
-            check_roots(&tree, &mut next_checkpoint, &mut report);
-        }
+        };
+        let (next, ()) = tokio::join!(biased; read_next, check);
+        chunk = next?;
         from = to;
         progress(from, size);
     }
@@ -118,6 +112,32 @@ pub async fn verify_log(
     report.leaves = tree.size();
     report.checkpoints = checkpoints.len();
     Ok(report)
+}
+
+/// What is wrong with a leaf's record, if anything. The leaf is recomputed from the stored text
+/// first (the bytes ml-audit stores are already canonical); only when that differs is the row
+/// decoded as the API shows it and written canonically — rows stored before JSON columns were
+/// canonical, or holding integers kept exact, are intact that way.
+fn check_record(stored: &StoredLeaf, models: &ModelCatalog, scratch: &mut Vec<u8>) -> Option<String> {
+    let leaf = &stored.leaf;
+    let Some(record) = &stored.record else {
+        return Some(format!("the {} {} it seals is missing (deleted)", leaf.kind, leaf.record_id));
+    };
+    scratch.clear();
+    if record.write_spliced(scratch, models).is_ok() && merkle::leaf_hash(scratch) == leaf.leaf_hash {
+        return None;
+    }
+    match record.decode(models) {
+        Err(error) => Some(format!("the {} {} was altered: {error}", leaf.kind, leaf.record_id)),
+        Ok(decoded) if decoded.leaf_hash() == leaf.leaf_hash => None,
+        Ok(decoded) => Some(format!(
+            "the {} {} was altered: its stored content hashes to {}, its sealed leaf is {}",
+            leaf.kind,
+            leaf.record_id,
+            hex::encode(decoded.leaf_hash()),
+            hex::encode(leaf.leaf_hash)
+        )),
+    }
 }
 
 /// Every stored checkpoint (and the witness) whose signature verifies; the others are problems.
@@ -183,7 +203,6 @@ fn check_roots<'a>(
 /// the public key. Returns the checkpoint the record is proven to be in.
 pub fn verify_exported_proof(proof: &serde_json::Value, note: &str, verifier: &LedgerVerifier) -> Result<Checkpoint> {
     use base64::Engine as _;
-    use ml_audit_core::ledger::merkle;
 
     let field = |name: &str| proof.get(name).ok_or_else(|| invalid(format!("the proof has no {name:?}")));
     let number = |name: &str| field(name)?.as_u64().ok_or_else(|| invalid(format!("{name:?} is not a whole number")));

@@ -19,16 +19,17 @@ use std::time::Duration;
 use async_trait::async_trait;
 use ml_audit_core::auth::{ApiKey, IssuedKey, KeyHash, Visibility};
 use ml_audit_core::event::{NewActor, NewExplanation, NewModelVersion, PreparedPrediction};
+use ml_audit_core::ledger::canonical::{canonical_text, column_text};
 use ml_audit_core::ledger::record::{LeafKind, LedgerRecord};
 use ml_audit_core::model::{Explanation, ModelVersion, PredictionEvent};
 use ml_audit_core::query::{Cursor, Page, PageRequest, PredictionFilter};
 use ml_audit_core::timestamp;
 use ml_audit_storage::known::{KnownRows, RowSet, actor_key, model_key};
 use ml_audit_storage::{
-    ActorPage, ActorPageRequest, HourlyCount, ModelVersionStats, NewLeaf, PendingLeaf, PredictionRef, RecordOutcome,
-    Result, SealedLeaf, StorageError, Store, StoredCheckpoint, StoredLeaf, TenantSummary, TimeWindow, decode_enum,
-    decode_hash, decode_seq, encode_redaction_log, encode_seq, number_claimed_leaves, recorded_event, split_page,
-    stored_explanation,
+    ActorPage, ActorPageRequest, HourlyCount, LEDGER_MODELS_SQL, LEDGER_RECORDS_SQL, ModelVersionStats, NewLeaf,
+    PendingLeaf, PredictionRef, RecordOutcome, Result, SealedLeaf, StorageError, Store, StoredCheckpoint, StoredLeaves,
+    TenantSummary, TimeWindow, decode_enum, decode_hash, decode_seq, encode_redaction_log, encode_seq,
+    number_claimed_leaves, recorded_event, split_page, stored_explanation, stored_leaf, stored_model,
 };
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgConnection, PgPool, Postgres, QueryBuilder, Row as _, Transaction};
@@ -36,8 +37,8 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::rows::{
-    SELECT_PREDICTION, checkpoint_from_row, db_err, explanation_from_row, key_from_row, model_from_row,
-    prediction_from_row, sealed_leaf_from_row,
+    PgLedgerRow, SELECT_PREDICTION, checkpoint_from_row, db_err, explanation_from_row, key_from_row, model_from_row,
+    prediction_from_row,
 };
 
 /// How long a caller waits for a pooled connection, and `open` for the server to answer.
@@ -373,19 +374,19 @@ impl Store for PgStore {
         hashes.into_iter().map(decode_hash).collect()
     }
 
-    async fn ledger_records(&self, from: u64, to: u64) -> Result<Vec<StoredLeaf>> {
-        let mut conn = self.pool.acquire().await.map_err(db_err)?;
-        let rows = sqlx::query(
-            "SELECT seq, kind, record_id, leaf_hash FROM ledger_entries WHERE seq >= $1 AND seq < $2 ORDER BY seq",
-        )
-        .bind(encode_seq(from))
-        .bind(encode_seq(to))
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(db_err)?;
-        let leaves = rows.iter().map(sealed_leaf_from_row).collect::<Result<Vec<_>>>()?;
-        let mut records = load_records(&mut conn, leaves.iter().map(|leaf| leaf.record_id).collect()).await?;
-        Ok(leaves.into_iter().map(|leaf| StoredLeaf { record: records.remove(&leaf.record_id), leaf }).collect())
+    async fn ledger_records(&self, from: u64, to: u64) -> Result<StoredLeaves> {
+        // One snapshot for the leaves and the models they reference.
+        let mut snapshot =
+            self.pool.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY").await.map_err(db_err)?;
+        let mut read = async |sql: &'static str| {
+            sqlx::query(sql).bind(encode_seq(from)).bind(encode_seq(to)).fetch_all(&mut *snapshot).await.map_err(db_err)
+        };
+        let leaves = read(LEDGER_RECORDS_SQL).await?;
+        let models = read(LEDGER_MODELS_SQL).await?;
+        Ok(StoredLeaves {
+            leaves: leaves.iter().map(|row| stored_leaf(&PgLedgerRow(row))).collect::<Result<_>>()?,
+            models: models.iter().map(|row| stored_model(&PgLedgerRow(row))).collect::<Result<_>>()?,
+        })
     }
 
     async fn ledger_strays(&self, limit: u32) -> Result<Vec<(LeafKind, Uuid)>> {
@@ -867,20 +868,16 @@ async fn insert_predictions(
     .bind(texts(&tenant))
     .bind(events().map(|e| e.actor.as_ref().and_then(|a| a.ip_address.clone())).collect::<Vec<_>>())
     .bind(texts(&|e| e.actor.as_ref().map_or(String::new(), |a| a.user_agent.clone())))
-    .bind(
-        events()
-            .map(|e| e.actor.as_ref().and_then(|a| a.auth_context.as_ref()).map(|v| v.to_string()))
-            .collect::<Vec<_>>(),
-    )
+    .bind(events().map(|e| e.actor.as_ref().and_then(|a| a.auth_context.as_ref()).map(column_text)).collect::<Vec<_>>())
     .bind(texts(&|e| e.trace_id.clone()))
     .bind(texts(&|e| e.environment.clone()))
     .bind(texts(&|e| e.decision_outcome.clone()))
     .bind(texts(&|e| e.input_fingerprint.clone()))
-    .bind(texts(&|e| e.features.to_string()))
-    .bind(texts(&|e| serde_json::to_string(&e.redactions).expect("a list of strings serialises")))
-    .bind(texts(&|e| e.metadata.to_string()))
-    .bind(texts(&|e| serde_json::to_string(&e.metadata_redactions).expect("a list of strings serialises")))
-    .bind(texts(&|e| e.output.to_string()))
+    .bind(texts(&|e| column_text(&e.features)))
+    .bind(texts(&|e| canonical_text(&e.redactions)))
+    .bind(texts(&|e| column_text(&e.metadata)))
+    .bind(texts(&|e| canonical_text(&e.metadata_redactions)))
+    .bind(texts(&|e| column_text(&e.output)))
     .bind(events().map(|e| e.confidence).collect::<Vec<_>>())
     .bind(texts(&|e| e.status.as_str().to_owned()))
     .bind(events().map(|e| e.latency_ms).collect::<Vec<_>>())
@@ -924,7 +921,7 @@ async fn insert_explanation(conn: &mut PgConnection, explanation: &Explanation) 
     .bind(i32::try_from(explanation.revision).map_err(|_| StorageError::Database("revision overflow".into()))?)
     .bind(&explanation.method)
     .bind(&explanation.method_version)
-    .bind(explanation.payload.to_string())
+    .bind(column_text(&explanation.payload))
     .bind(&explanation.summary_text)
     .bind(explanation.status.as_str())
     .bind(explanation.generated_at)
@@ -955,7 +952,7 @@ async fn model_for(conn: &mut PgConnection, model: &NewModelVersion, now: Offset
     .bind(&model.framework)
     .bind(&model.build_id)
     .bind(&model.commit_hash)
-    .bind(model.config_snapshot.as_ref().map(|v| v.to_string()))
+    .bind(model.config_snapshot.as_ref().map(column_text))
     .bind(now)
     .execute(&mut *conn)
     .await
@@ -981,7 +978,7 @@ async fn actor_for(conn: &mut PgConnection, actor: &NewActor, now: OffsetDateTim
     .bind(&actor.tenant_id)
     .bind(&actor.ip_address)
     .bind(&actor.user_agent)
-    .bind(actor.auth_context.as_ref().map(|v| v.to_string()))
+    .bind(actor.auth_context.as_ref().map(column_text))
     .bind(now)
     .execute(&mut *conn)
     .await

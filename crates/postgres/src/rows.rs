@@ -1,16 +1,17 @@
 //! Row mapping between PostgreSQL rows and the core's domain types.
 
 use ml_audit_core::auth::{ApiKey, KeyScope};
-use ml_audit_core::ledger::record::LeafKind;
 use ml_audit_core::model::{
     ActorType, Explanation, LedgerEntry, ModelVersion, PredictionEvent, RequestingActor, Status,
 };
 use ml_audit_storage::{
-    Result, SealedLeaf, StorageError, StoredCheckpoint, decode_enum, decode_hash, decode_json, decode_redaction_log,
+    LedgerRow, Result, StorageError, StoredCheckpoint, decode_enum, decode_hash, decode_json, decode_redaction_log,
     decode_seq,
 };
 use sqlx::Row as _;
 use sqlx::postgres::PgRow;
+use time::OffsetDateTime;
+use uuid::Uuid;
 
 /// A prediction with its model, its actor, its current (highest) explanation revision and its
 /// ledger entry once sealed. Joined columns carry a prefix (`m_`, `a_`, `e_`, `l_`) so one row
@@ -129,13 +130,43 @@ pub fn prediction_from_row(row: &PgRow) -> Result<PredictionEvent> {
 }
 
 /// A stored `seq` or tree size, which the schema keeps as a (signed) bigint.
-pub fn sealed_leaf_from_row(row: &PgRow) -> Result<SealedLeaf> {
-    Ok(SealedLeaf {
-        seq: decode_seq(get(row, "seq")?)?,
-        kind: decode_enum("kind", &get::<String>(row, "kind")?, LeafKind::parse)?,
-        record_id: get(row, "record_id")?,
-        leaf_hash: decode_hash(get(row, "leaf_hash")?)?,
-    })
+/// A row of the ledger queries shared with SQLite, read by column position.
+pub struct PgLedgerRow<'r>(pub &'r PgRow);
+
+impl PgLedgerRow<'_> {
+    fn at<'r, T: sqlx::Decode<'r, sqlx::Postgres> + sqlx::Type<sqlx::Postgres>>(&'r self, column: usize) -> Result<T> {
+        self.0.try_get(column).map_err(db_err)
+    }
+}
+
+impl LedgerRow for PgLedgerRow<'_> {
+    fn text(&self, column: usize) -> Result<Option<String>> {
+        self.at(column)
+    }
+
+    fn uuid(&self, column: usize) -> Result<Option<Uuid>> {
+        self.at(column)
+    }
+
+    fn bytes(&self, column: usize) -> Result<Option<Vec<u8>>> {
+        self.at(column)
+    }
+
+    fn integer(&self, column: usize) -> Result<Option<i64>> {
+        self.at(column)
+    }
+
+    fn float(&self, column: usize) -> Result<Option<f64>> {
+        self.at(column)
+    }
+
+    fn flag(&self, column: usize) -> Result<Option<bool>> {
+        self.at(column)
+    }
+
+    fn time(&self, column: usize) -> Result<Option<OffsetDateTime>> {
+        self.at(column)
+    }
 }
 
 pub fn checkpoint_from_row(row: &PgRow) -> Result<StoredCheckpoint> {

@@ -11,7 +11,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use common::{TestDb, count, event, race};
 use ml_audit_core::auth::Visibility;
 use ml_audit_core::event::{PreparedPrediction, parse_explanation};
+use ml_audit_core::ledger::merkle::leaf_hash;
 use ml_audit_core::ledger::record::{LeafKind, LedgerRecord};
+use ml_audit_core::ledger::stored::{ModelCatalog, StoredRecord};
 use ml_audit_core::timestamp;
 use ml_audit_postgres::PgStore;
 use ml_audit_storage::{NewLeaf, PendingLeaf, PredictionRef, RecordOutcome, SealedLeaf, Store, StoredCheckpoint};
@@ -102,26 +104,31 @@ async fn assert_sealed_exactly_once(db: &TestDb, store: &PgStore, appends: Vec<V
     let hashes = store.ledger_leaf_hashes(0, n).await.unwrap();
     assert_eq!(hashes, sealed.iter().map(|leaf| leaf.leaf_hash).collect::<Vec<_>>());
     let records = store.ledger_records(0, n).await.unwrap();
-    for (stored, appended) in records.iter().zip(&sealed) {
+    let models = ModelCatalog::new(records.models);
+    for (stored, appended) in records.leaves.iter().zip(&sealed) {
         assert_eq!(&stored.leaf, appended);
         let record = stored.record.as_ref().expect("every sealed record is stored");
         assert_eq!((record.kind(), record.record_id()), (appended.kind, appended.record_id));
-        assert_eq!(record.leaf_hash(), appended.leaf_hash, "the leaf recomputes from the stored record");
+        let mut spliced = Vec::new();
+        record.write_spliced(&mut spliced, &models).unwrap();
+        assert_eq!(leaf_hash(&spliced), appended.leaf_hash, "the leaf recomputes from the stored text");
+        let decoded = record.decode(&models).unwrap();
+        assert_eq!(decoded.leaf_hash(), appended.leaf_hash, "and from the decoded record");
     }
-    assert_eq!(records.len(), sealed.len());
+    assert_eq!(records.leaves.len(), sealed.len());
 }
 
 /// A sealer that appends in queue order puts every explanation after its prediction.
 async fn assert_explanations_follow_their_predictions(store: &PgStore) {
     let records = store.ledger_records(0, u64::MAX).await.unwrap();
     let mut position = HashMap::new();
-    for stored in &records {
+    for stored in &records.leaves {
         match stored.record.as_ref().expect("every sealed record is stored") {
-            LedgerRecord::Prediction(event) => {
-                position.insert(event.id, stored.leaf.seq);
+            StoredRecord::Prediction(row) => {
+                position.insert(row.id, stored.leaf.seq);
             }
-            LedgerRecord::Explanation(explanation) => {
-                let prediction = position.get(&explanation.prediction_id).expect("its prediction is sealed before");
+            StoredRecord::Explanation(explanation) => {
+                let prediction = position.get(&explanation.prediction_ref).expect("its prediction is sealed before");
                 assert!(*prediction < stored.leaf.seq);
             }
         }
@@ -180,7 +187,7 @@ async fn every_write_path_queues_its_records_and_reads_show_the_seal() {
     assert_eq!(store.ledger_append(vec![stale]).await.unwrap(), vec![]);
     assert_eq!(store.ledger_append(vec![]).await.unwrap(), vec![]);
     assert_eq!(store.ledger_size().await.unwrap(), 4);
-    assert_eq!(store.ledger_records(2, 100).await.unwrap().len(), 2, "a range past the end stops at it");
+    assert_eq!(store.ledger_records(2, 100).await.unwrap().leaves.len(), 2, "a range past the end stops at it");
     assert_eq!(store.ledger_leaf_hashes(4, 4).await.unwrap(), Vec::<[u8; 32]>::new());
 }
 
@@ -433,8 +440,8 @@ async fn rows_that_bypassed_the_write_path_or_vanished_are_visible() {
     }
 
     let records = store.ledger_records(0, 100).await.unwrap();
-    assert_eq!(records.len(), 6);
-    for stored in &records {
+    assert_eq!(records.leaves.len(), 6);
+    for stored in &records.leaves {
         let missing = [victim, victim_explanation].contains(&stored.leaf.record_id);
         assert_eq!(stored.record.is_none(), missing, "{:?}", stored.leaf);
         assert_eq!(&stored.leaf, &sealed[stored.leaf.seq as usize], "the entries themselves are intact");

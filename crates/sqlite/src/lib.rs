@@ -5,16 +5,18 @@
 //! acknowledged write survives power loss, not only a process crash.
 
 mod insights;
+mod log_reader;
 mod rows;
 
 use std::collections::{HashMap, HashSet};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use ml_audit_core::auth::{ApiKey, IssuedKey, KeyHash, Visibility};
 use ml_audit_core::event::{NewActor, NewExplanation, NewModelVersion, PreparedPrediction};
+use ml_audit_core::ledger::canonical::{canonical_text, column_text};
 use ml_audit_core::ledger::record::{LeafKind, LedgerRecord};
 use ml_audit_core::model::{Explanation, ModelVersion, PredictionEvent};
 use ml_audit_core::query::{Cursor, Page, PageRequest, PredictionFilter};
@@ -22,7 +24,7 @@ use ml_audit_core::timestamp::{self, to_unix_micros};
 use ml_audit_storage::known::{KnownRows, RowSet, actor_key, model_key};
 use ml_audit_storage::{
     ActorPage, ActorPageRequest, HourlyCount, ModelVersionStats, NewLeaf, PendingLeaf, PredictionRef, RecordOutcome,
-    Result, SealedLeaf, StorageError, Store, StoredCheckpoint, StoredLeaf, TenantSummary, TimeWindow, decode_enum,
+    Result, SealedLeaf, StorageError, Store, StoredCheckpoint, StoredLeaves, TenantSummary, TimeWindow, decode_enum,
     decode_hash, decode_seq, encode_redaction_log, encode_seq, number_claimed_leaves, recorded_event, split_page,
     stored_explanation,
 };
@@ -33,7 +35,7 @@ use uuid::Uuid;
 
 use crate::rows::{
     SELECT_PREDICTION, checkpoint_from_row, db_err, explanation_from_row, key_from_row, model_from_row,
-    prediction_from_row, sealed_leaf_from_row,
+    prediction_from_row,
 };
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -41,6 +43,8 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 pub struct SqliteStore {
     writer: SqlitePool,
     reader: SqlitePool,
+    /// The database file (`None` in memory), for the log reader's own connection.
+    path: Option<PathBuf>,
     /// Model and actor rows already committed (saves two or three queries per event).
     known: KnownRows,
 }
@@ -83,7 +87,8 @@ impl SqliteStore {
                 .await
                 .map_err(|e| StorageError::Config(format!("cannot open {url:?} for reading: {e}")))?
         };
-        Ok(Self { writer, reader, known: Default::default() })
+        let path = (!in_memory).then(|| options.get_filename().to_owned());
+        Ok(Self { writer, reader, path, known: Default::default() })
     }
 }
 
@@ -347,27 +352,8 @@ impl Store for SqliteStore {
         rows.iter().map(|row| decode_hash(row.try_get("leaf_hash").map_err(db_err)?)).collect()
     }
 
-    async fn ledger_records(&self, from: u64, to: u64) -> Result<Vec<StoredLeaf>> {
-        let mut conn = self.reader.acquire().await.map_err(db_err)?;
-        let entries = sqlx::query("SELECT * FROM ledger_entries WHERE seq >= ? AND seq < ? ORDER BY seq")
-            .bind(encode_seq(from))
-            .bind(encode_seq(to))
-            .fetch_all(&mut *conn)
-            .await
-            .map_err(db_err)?;
-        let scope = format!(
-            "SELECT record_id FROM ledger_entries WHERE seq >= {} AND seq < {}",
-            encode_seq(from),
-            encode_seq(to)
-        );
-        let mut records = load_records(&mut conn, &scope).await?;
-        entries
-            .iter()
-            .map(|row| {
-                let leaf = sealed_leaf_from_row(row)?;
-                Ok(StoredLeaf { record: records.remove(&leaf.record_id), leaf })
-            })
-            .collect()
+    async fn ledger_records(&self, from: u64, to: u64) -> Result<StoredLeaves> {
+        log_reader::ledger_records(self.path.as_deref(), from, to).await
     }
 
     async fn ledger_strays(&self, limit: u32) -> Result<Vec<(LeafKind, Uuid)>> {
@@ -680,16 +666,16 @@ impl Batch<'_> {
                     .push_bind(event.tenant_id().to_owned())
                     .push_bind(actor.and_then(|a| a.ip_address.clone()))
                     .push_bind(actor.map_or(String::new(), |a| a.user_agent.clone()))
-                    .push_bind(actor.and_then(|a| a.auth_context.as_ref()).map(|v| v.to_string()))
+                    .push_bind(actor.and_then(|a| a.auth_context.as_ref()).map(column_text))
                     .push_bind(event.trace_id.clone())
                     .push_bind(event.environment.clone())
                     .push_bind(event.decision_outcome.clone())
                     .push_bind(event.input_fingerprint.clone())
-                    .push_bind(event.features.to_string())
-                    .push_bind(serde_json::to_string(&event.redactions).expect("a list of strings serialises"))
-                    .push_bind(event.metadata.to_string())
-                    .push_bind(serde_json::to_string(&event.metadata_redactions).expect("a list of strings serialises"))
-                    .push_bind(event.output.to_string())
+                    .push_bind(column_text(&event.features))
+                    .push_bind(canonical_text(&event.redactions))
+                    .push_bind(column_text(&event.metadata))
+                    .push_bind(canonical_text(&event.metadata_redactions))
+                    .push_bind(column_text(&event.output))
                     .push_bind(event.confidence)
                     .push_bind(event.status.as_str())
                     .push_bind(event.latency_ms)
@@ -710,7 +696,7 @@ impl Batch<'_> {
                     .push_bind(i64::from(e.revision))
                     .push_bind(e.method.clone())
                     .push_bind(e.method_version.clone())
-                    .push_bind(e.payload.to_string())
+                    .push_bind(column_text(&e.payload))
                     .push_bind(e.summary_text.clone())
                     .push_bind(e.status.as_str())
                     .push_bind(to_unix_micros(e.generated_at))
@@ -826,7 +812,7 @@ async fn insert_explanation(conn: &mut SqliteConnection, explanation: &Explanati
     .bind(i64::from(explanation.revision))
     .bind(&explanation.method)
     .bind(&explanation.method_version)
-    .bind(explanation.payload.to_string())
+    .bind(column_text(&explanation.payload))
     .bind(&explanation.summary_text)
     .bind(explanation.status.as_str())
     .bind(to_unix_micros(explanation.generated_at))
@@ -870,7 +856,7 @@ async fn model_row(conn: &mut SqliteConnection, model: &NewModelVersion, now: Of
     .bind(&model.framework)
     .bind(&model.build_id)
     .bind(&model.commit_hash)
-    .bind(model.config_snapshot.as_ref().map(|v| v.to_string()))
+    .bind(model.config_snapshot.as_ref().map(column_text))
     .bind(to_unix_micros(now))
     .execute(&mut *conn)
     .await
@@ -914,7 +900,7 @@ async fn actor_row(
         .bind(&actor.tenant_id)
         .bind(&actor.ip_address)
         .bind(&actor.user_agent)
-        .bind(actor.auth_context.as_ref().map(|v| v.to_string()))
+        .bind(actor.auth_context.as_ref().map(column_text))
         .bind(to_unix_micros(now))
         .execute(&mut *conn)
         .await

@@ -1,14 +1,12 @@
 //! Row mapping between SQLite rows and the core's domain types.
 
 use ml_audit_core::auth::{ApiKey, KeyScope};
-use ml_audit_core::ledger::record::LeafKind;
 use ml_audit_core::model::{
     ActorType, Explanation, LedgerEntry, ModelVersion, PredictionEvent, RequestingActor, Status,
 };
 use ml_audit_core::timestamp;
 use ml_audit_storage::{
-    Result, SealedLeaf, StorageError, StoredCheckpoint, decode_enum, decode_hash, decode_json, decode_redaction_log,
-    decode_seq,
+    Result, StorageError, StoredCheckpoint, decode_enum, decode_hash, decode_json, decode_redaction_log, decode_seq,
 };
 use sqlx::Row as _;
 use sqlx::sqlite::SqliteRow;
@@ -132,15 +130,6 @@ pub fn prediction_from_row(row: &SqliteRow) -> Result<PredictionEvent> {
             Some(seq) => Some(LedgerEntry { seq: decode_seq(seq)?, leaf_hash: decode_hash(get(row, "l_leaf_hash")?)? }),
         },
         created_at: time(row, "created_at")?,
-    })
-}
-
-pub fn sealed_leaf_from_row(row: &SqliteRow) -> Result<SealedLeaf> {
-    Ok(SealedLeaf {
-        seq: decode_seq(get(row, "seq")?)?,
-        kind: decode_enum("kind", &get::<String>(row, "kind")?, LeafKind::parse)?,
-        record_id: get(row, "record_id")?,
-        leaf_hash: decode_hash(get(row, "leaf_hash")?)?,
     })
 }
 

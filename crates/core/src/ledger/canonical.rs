@@ -33,6 +33,7 @@ use std::cmp::Ordering;
 use std::sync::OnceLock;
 
 use serde_json::{Map, Number, Value};
+use time::{OffsetDateTime, UtcOffset};
 use uuid::Uuid;
 
 /// The RFC 8785 serialisation of `value`.
@@ -454,6 +455,102 @@ impl<T: Canonical> Canonical for Vec<T> {
 impl<T: Canonical + ?Sized> Canonical for &T {
     fn write_canonical(&self, out: &mut Vec<u8>) {
         (**self).write_canonical(out);
+    }
+}
+
+/// A timestamp as its RFC 3339 string (what `timestamp::format_rfc3339` returns: UTC, `Z`,
+/// the fraction's trailing zeros trimmed, none when whole), written without allocating.
+pub struct Rfc3339(pub OffsetDateTime);
+
+impl Canonical for Rfc3339 {
+    fn write_canonical(&self, out: &mut Vec<u8>) {
+        let utc = self.0.to_offset(UtcOffset::UTC);
+        let (hour, minute, second, nanos) = utc.to_hms_nano();
+        // RFC 3339 has four-digit years; every stored timestamp is within them.
+        let year = utc.year().clamp(0, 9999) as u32;
+        let mut text = *b"\"0000-00-00T00:00:00";
+        for (at, value, digits) in [
+            (1, year, 4),
+            (6, u32::from(u8::from(utc.month())), 2),
+            (9, u32::from(utc.day()), 2),
+            (12, u32::from(hour), 2),
+            (15, u32::from(minute), 2),
+            (18, u32::from(second), 2),
+        ] {
+            let mut value = value;
+            for i in (at..at + digits).rev() {
+                text[i] = b'0' + (value % 10) as u8;
+                value /= 10;
+            }
+        }
+        out.extend_from_slice(&text);
+        if nanos != 0 {
+            let mut fraction = *b".000000000";
+            let mut value = nanos;
+            for digit in fraction[1..].iter_mut().rev() {
+                *digit = b'0' + (value % 10) as u8;
+                value /= 10;
+            }
+            let end = fraction.iter().rposition(|&d| d != b'0').expect("a non-zero fraction has a non-zero digit");
+            out.extend_from_slice(&fraction[..=end]);
+        }
+        out.extend_from_slice(b"Z\"");
+    }
+}
+
+/// Stored JSON text spliced verbatim into a canonical document, without being parsed into a
+/// [`Value`] and written again: `verify`'s fast path. [`JsonText::checked`] makes sure the text
+/// is exactly one JSON value — otherwise the text of two neighbouring columns could shift
+/// between them and still splice into the same bytes. Whether the text is also canonical is
+/// left to the leaf hash: ml-audit stores [`column_text`], so text it wrote splices into the
+/// canonical bytes, and any other text gives a different hash.
+#[derive(Debug, Clone, Copy)]
+pub struct JsonText<'a>(&'a str);
+
+impl<'a> JsonText<'a> {
+    pub fn checked(text: &'a str) -> Result<Self, serde_json::Error> {
+        serde_json::from_str::<serde::de::IgnoredAny>(text)?;
+        Ok(Self(text))
+    }
+
+    /// Bytes this crate wrote itself (a canonical sub-document), spliced like stored text.
+    pub(crate) fn canonical(bytes: &'a [u8]) -> Self {
+        Self(std::str::from_utf8(bytes).expect("canonical JSON is UTF-8"))
+    }
+}
+
+impl Canonical for JsonText<'_> {
+    fn write_canonical(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(self.0.as_bytes());
+    }
+}
+
+/// The text ml-audit stores in a JSON column: the value's RFC 8785 form, which `verify` splices
+/// into leaves without parsing ([`JsonText`]). A value holding an integer that RFC 8785 would
+/// round to a double (beyond ±2^53) is stored exactly instead, as `serde_json` writes it: the
+/// column keeps what was sent, and `verify` decodes that row rather than splicing it.
+pub fn column_text(value: &Value) -> String {
+    if holds_inexact_integer(value) { value.to_string() } else { canonical_text(value) }
+}
+
+/// The RFC 8785 serialisation of anything [`Canonical`], as a string.
+pub fn canonical_text(value: &(impl Canonical + ?Sized)) -> String {
+    let mut out = Vec::with_capacity(128);
+    value.write_canonical(&mut out);
+    String::from_utf8(out).expect("canonical JSON is UTF-8")
+}
+
+fn holds_inexact_integer(value: &Value) -> bool {
+    const EXACT: u64 = 1 << 53;
+    match value {
+        Value::Number(number) => match (number.as_u64(), number.as_i64()) {
+            (Some(unsigned), _) => unsigned > EXACT,
+            (None, Some(signed)) => signed.unsigned_abs() > EXACT,
+            (None, None) => false,
+        },
+        Value::Array(items) => items.iter().any(holds_inexact_integer),
+        Value::Object(members) => members.values().any(holds_inexact_integer),
+        Value::Null | Value::Bool(_) | Value::String(_) => false,
     }
 }
 

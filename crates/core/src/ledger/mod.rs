@@ -1,5 +1,5 @@
 //! The tamper-evident ledger's pure parts, as in Certificate Transparency: the canonical bytes each
-//! leaf commits to (`record`, serialised as RFC 8785 JSON by `canonical`), the RFC 6962 / RFC 9162
+//! leaf commits to (`record`, serialised as RFC 8785 JSON by `canonical`; `stored` rebuilds them from rows as read back), the RFC 6962 / RFC 9162
 //! Merkle tree over the log's entries (`merkle`), and the signed checkpoints that commit to its root
 //! in the C2SP tlog-checkpoint format (`checkpoint`). Reading and writing the log is the storage
 //! crates' business; nothing here does I/O.
@@ -8,3 +8,4 @@ pub mod canonical;
 pub mod checkpoint;
 pub mod merkle;
 pub mod record;
+pub mod stored;

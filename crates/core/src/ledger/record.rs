@@ -8,11 +8,12 @@
 //! The `"v"` member versions this layout; a change to it is a new version, never an edit.
 
 use serde_json::{Value, json};
+use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::canonical::ObjectWriter;
+use super::canonical::{Canonical, ObjectWriter, Rfc3339};
 use super::merkle::{Hash, leaf_hash};
-use crate::model::{Explanation, PredictionEvent};
+use crate::model::{Explanation, ModelVersion, PredictionEvent};
 use crate::timestamp::format_rfc3339;
 
 /// The layout version of the canonical records.
@@ -118,73 +119,182 @@ fn prediction_document(event: &PredictionEvent) -> Value {
     })
 }
 
-/// [`prediction_document`], member by member in RFC 8785 order.
-fn write_prediction(out: &mut Vec<u8>, event: &PredictionEvent) {
-    let model = &event.model;
-    let mut document = ObjectWriter::new(out);
-    match &event.actor {
-        None => document.member("actor", &Value::Null),
-        Some(actor) => document.object("actor", |a| {
-            a.member("actor_id", &actor.actor_id)
-                .member("actor_type", actor.actor_type.as_str())
-                .member("auth_context", &actor.auth_context)
-                .member("created_at", &format_rfc3339(actor.created_at))
-                .member("id", &actor.id)
-                .member("ip_address", &actor.ip_address)
-                .member("tenant_id", &actor.tenant_id)
-                .member("user_agent", &actor.user_agent);
-        }),
-    };
-    document
-        .member("confidence", &event.confidence)
-        .member("created_at", &format_rfc3339(event.created_at))
-        .member("decision_outcome", &event.decision_outcome)
-        .member("environment", &event.environment)
-        .member("features", &event.features)
-        .member("id", &event.id)
-        .member("input_fingerprint", &event.input_fingerprint)
-        .member("kind", LeafKind::Prediction.as_str())
-        .member("latency_ms", &event.latency_ms)
-        .member("metadata", &event.metadata)
-        .member("metadata_redactions", &event.metadata_redactions)
-        .object("model", |m| {
-            m.member("build_id", &model.build_id)
-                .member("commit_hash", &model.commit_hash)
-                .member("config_snapshot", &model.config_snapshot)
-                .member("created_at", &format_rfc3339(model.created_at))
-                .member("framework", &model.framework)
-                .member("id", &model.id)
-                .member("is_active", &model.is_active)
-                .member("model_name", &model.model_name)
-                .member("version", &model.version);
-        })
-        .member("output", &event.output)
-        .member("prediction_id", &event.prediction_id)
-        .member("redactions", &event.redactions)
-        .member("status", event.status.as_str())
-        .member("timestamp", &format_rfc3339(event.timestamp))
-        .member("trace_id", &event.trace_id)
-        .member("v", &RECORD_VERSION);
-    document.finish();
+/// The members of a prediction's canonical document, borrowed from wherever the record is: JSON
+/// members are anything [`Canonical`] — parsed values for a decoded record, checked stored text
+/// for `verify`'s fast path — so both write through this one layout and cannot drift apart.
+pub(crate) struct PredictionLayout<'a> {
+    pub id: Uuid,
+    pub prediction_id: &'a str,
+    pub timestamp: OffsetDateTime,
+    pub created_at: OffsetDateTime,
+    pub trace_id: &'a str,
+    pub environment: &'a str,
+    /// The model version's object (a [`ModelVersion`] or its canonical bytes).
+    pub model: &'a dyn Canonical,
+    pub actor: Option<ActorLayout<'a>>,
+    pub features: &'a dyn Canonical,
+    pub redactions: &'a dyn Canonical,
+    pub metadata: &'a dyn Canonical,
+    pub metadata_redactions: &'a dyn Canonical,
+    pub input_fingerprint: &'a str,
+    pub output: &'a dyn Canonical,
+    pub confidence: Option<f64>,
+    pub decision_outcome: &'a str,
+    pub status: &'a str,
+    pub latency_ms: Option<f64>,
 }
 
-/// [`explanation_document`], member by member in RFC 8785 order.
+pub(crate) struct ActorLayout<'a> {
+    pub id: Uuid,
+    pub actor_type: &'a str,
+    pub actor_id: &'a str,
+    pub tenant_id: &'a str,
+    pub ip_address: Option<&'a str>,
+    pub user_agent: &'a str,
+    pub auth_context: &'a dyn Canonical,
+    pub created_at: OffsetDateTime,
+}
+
+pub(crate) struct ExplanationLayout<'a> {
+    pub id: Uuid,
+    pub prediction: Uuid,
+    pub revision: i64,
+    pub method: &'a str,
+    pub method_version: &'a str,
+    pub payload: &'a dyn Canonical,
+    pub summary_text: &'a str,
+    pub status: &'a str,
+    pub generated_at: OffsetDateTime,
+    pub created_at: OffsetDateTime,
+}
+
+impl PredictionLayout<'_> {
+    /// [`prediction_document`], member by member in RFC 8785 order.
+    pub(crate) fn write(&self, out: &mut Vec<u8>) {
+        let mut document = ObjectWriter::new(out);
+        match &self.actor {
+            None => document.member("actor", &Value::Null),
+            Some(actor) => document.object("actor", |a| {
+                a.member("actor_id", actor.actor_id)
+                    .member("actor_type", actor.actor_type)
+                    .member("auth_context", actor.auth_context)
+                    .member("created_at", &Rfc3339(actor.created_at))
+                    .member("id", &actor.id)
+                    .member("ip_address", &actor.ip_address)
+                    .member("tenant_id", actor.tenant_id)
+                    .member("user_agent", actor.user_agent);
+            }),
+        };
+        document
+            .member("confidence", &self.confidence)
+            .member("created_at", &Rfc3339(self.created_at))
+            .member("decision_outcome", self.decision_outcome)
+            .member("environment", self.environment)
+            .member("features", self.features)
+            .member("id", &self.id)
+            .member("input_fingerprint", self.input_fingerprint)
+            .member("kind", LeafKind::Prediction.as_str())
+            .member("latency_ms", &self.latency_ms)
+            .member("metadata", self.metadata)
+            .member("metadata_redactions", self.metadata_redactions)
+            .member("model", self.model)
+            .member("output", self.output)
+            .member("prediction_id", self.prediction_id)
+            .member("redactions", self.redactions)
+            .member("status", self.status)
+            .member("timestamp", &Rfc3339(self.timestamp))
+            .member("trace_id", self.trace_id)
+            .member("v", &RECORD_VERSION);
+        document.finish();
+    }
+}
+
+impl ExplanationLayout<'_> {
+    /// [`explanation_document`], member by member in RFC 8785 order.
+    pub(crate) fn write(&self, out: &mut Vec<u8>) {
+        let mut document = ObjectWriter::new(out);
+        document
+            .member("created_at", &Rfc3339(self.created_at))
+            .member("generated_at", &Rfc3339(self.generated_at))
+            .member("id", &self.id)
+            .member("kind", LeafKind::Explanation.as_str())
+            .member("method", self.method)
+            .member("method_version", self.method_version)
+            .member("payload", self.payload)
+            .member("prediction", &self.prediction)
+            .member("revision", &self.revision)
+            .member("status", self.status)
+            .member("summary_text", self.summary_text)
+            .member("v", &RECORD_VERSION);
+        document.finish();
+    }
+}
+
+/// A model version is written the same way wherever a record embeds it.
+impl Canonical for ModelVersion {
+    fn write_canonical(&self, out: &mut Vec<u8>) {
+        let mut model = ObjectWriter::new(out);
+        model
+            .member("build_id", &self.build_id)
+            .member("commit_hash", &self.commit_hash)
+            .member("config_snapshot", &self.config_snapshot)
+            .member("created_at", &Rfc3339(self.created_at))
+            .member("framework", &self.framework)
+            .member("id", &self.id)
+            .member("is_active", &self.is_active)
+            .member("model_name", &self.model_name)
+            .member("version", &self.version);
+        model.finish();
+    }
+}
+
+fn write_prediction(out: &mut Vec<u8>, event: &PredictionEvent) {
+    PredictionLayout {
+        id: event.id,
+        prediction_id: &event.prediction_id,
+        timestamp: event.timestamp,
+        created_at: event.created_at,
+        trace_id: &event.trace_id,
+        environment: &event.environment,
+        model: &event.model,
+        actor: event.actor.as_ref().map(|actor| ActorLayout {
+            id: actor.id,
+            actor_type: actor.actor_type.as_str(),
+            actor_id: &actor.actor_id,
+            tenant_id: &actor.tenant_id,
+            ip_address: actor.ip_address.as_deref(),
+            user_agent: &actor.user_agent,
+            auth_context: &actor.auth_context,
+            created_at: actor.created_at,
+        }),
+        features: &event.features,
+        redactions: &event.redactions,
+        metadata: &event.metadata,
+        metadata_redactions: &event.metadata_redactions,
+        input_fingerprint: &event.input_fingerprint,
+        output: &event.output,
+        confidence: event.confidence,
+        decision_outcome: &event.decision_outcome,
+        status: event.status.as_str(),
+        latency_ms: event.latency_ms,
+    }
+    .write(out);
+}
+
 fn write_explanation(out: &mut Vec<u8>, explanation: &Explanation) {
-    let mut document = ObjectWriter::new(out);
-    document
-        .member("created_at", &format_rfc3339(explanation.created_at))
-        .member("generated_at", &format_rfc3339(explanation.generated_at))
-        .member("id", &explanation.id)
-        .member("kind", LeafKind::Explanation.as_str())
-        .member("method", &explanation.method)
-        .member("method_version", &explanation.method_version)
-        .member("payload", &explanation.payload)
-        .member("prediction", &explanation.prediction_id)
-        .member("revision", &explanation.revision)
-        .member("status", explanation.status.as_str())
-        .member("summary_text", &explanation.summary_text)
-        .member("v", &RECORD_VERSION);
-    document.finish();
+    ExplanationLayout {
+        id: explanation.id,
+        prediction: explanation.prediction_id,
+        revision: i64::from(explanation.revision),
+        method: &explanation.method,
+        method_version: &explanation.method_version,
+        payload: &explanation.payload,
+        summary_text: &explanation.summary_text,
+        status: explanation.status.as_str(),
+        generated_at: explanation.generated_at,
+        created_at: explanation.created_at,
+    }
+    .write(out);
 }
 
 fn explanation_document(explanation: &Explanation) -> Value {
@@ -206,4 +316,4 @@ fn explanation_document(explanation: &Explanation) -> Value {
 
 #[cfg(test)]
 #[path = "record_tests.rs"]
-mod tests;
+pub(crate) mod tests;

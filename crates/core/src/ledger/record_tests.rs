@@ -47,7 +47,7 @@ fn actor() -> RequestingActor {
     }
 }
 
-fn event() -> PredictionEvent {
+pub(crate) fn event() -> PredictionEvent {
     PredictionEvent {
         id: Uuid::from_u128(0x0190_0000_0000_7000_8000_0000_0000_0003),
         prediction_id: "bench-000000000042".into(),
@@ -77,7 +77,7 @@ fn event() -> PredictionEvent {
     }
 }
 
-fn explanation() -> Explanation {
+pub(crate) fn explanation() -> Explanation {
     Explanation {
         id: Uuid::from_u128(4),
         prediction_id: Uuid::from_u128(3),
@@ -201,7 +201,7 @@ prop_compose! {
 }
 
 prop_compose! {
-    fn arb_prediction()(
+    pub(crate) fn arb_prediction()(
         texts in prop::collection::vec(arb_text(), 10),
         values in prop::collection::vec(arb_json(), 4),
         floats in (arb_float(), arb_float()),
@@ -252,7 +252,7 @@ prop_compose! {
 }
 
 prop_compose! {
-    fn arb_explanation()(
+    pub(crate) fn arb_explanation()(
         texts in prop::collection::vec(arb_text(), 3), payload in arb_json(), times in (arb_time(), arb_time()),
         revision in any::<u32>(), status in prop::sample::select(Status::ALL),
     ) -> Explanation {

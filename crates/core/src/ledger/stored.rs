@@ -1,0 +1,331 @@
+//! A sealed record as the database holds it now, read back for `verify`: every column as stored,
+//! JSON columns as their text. Its leaf is recomputed two ways:
+//!
+//! * [`StoredRecord::write_spliced`], the fast path: the stored JSON text is checked to be JSON
+//!   and spliced into the canonical document as it is ([`JsonText`]). ml-audit stores JSON
+//!   columns in their RFC 8785 form ([`super::canonical::column_text`]), so for the rows it wrote
+//!   this is the canonical document, without a parse and re-serialisation per record.
+//! * [`StoredRecord::decode`], the full path: every column decoded into the domain types, as the
+//!   API would show them, and written canonically. `verify` takes it when the fast path's hash
+//!   differs (rows stored before JSON columns were canonical, integers beyond 2^53 kept exact) —
+//!   the record is intact if either path gives its sealed leaf, and altered if neither does.
+
+use std::collections::HashMap;
+
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::canonical::{Canonical, JsonText};
+use super::record::{ActorLayout, ExplanationLayout, LeafKind, LedgerRecord, PredictionLayout};
+use crate::model::{ActorType, Explanation, ModelVersion, PredictionEvent, RequestingActor, Status};
+
+/// Why a stored record cannot be read as the record it was: each names the column.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum StoredRecordError {
+    #[error("its {column} is not JSON ({reason})")]
+    NotJson { column: &'static str, reason: String },
+    #[error("its {column} {value:?} is not valid: {reason}")]
+    BadValue { column: &'static str, value: String, reason: String },
+    #[error("its model version {0} is missing (deleted)")]
+    MissingModel(Uuid),
+    #[error("its actor {0} is missing (deleted)")]
+    MissingActor(Uuid),
+}
+
+type Result<T> = std::result::Result<T, StoredRecordError>;
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum StoredRecord {
+    Prediction(Box<StoredPrediction>),
+    Explanation(StoredExplanation),
+}
+
+/// A `predictions` row with the `actors` row it references.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredPrediction {
+    pub id: Uuid,
+    pub prediction_id: String,
+    pub timestamp: OffsetDateTime,
+    pub created_at: OffsetDateTime,
+    pub trace_id: String,
+    pub environment: String,
+    pub model_ref: Uuid,
+    pub actor_ref: Option<Uuid>,
+    /// The referenced actor row; `None` with an `actor_ref` means that row is gone.
+    pub actor: Option<StoredActor>,
+    pub tenant_id: String,
+    pub actor_ip: Option<String>,
+    pub actor_user_agent: String,
+    pub actor_auth_context: Option<String>,
+    pub features: String,
+    pub redactions: String,
+    pub metadata: String,
+    pub metadata_redactions: String,
+    pub input_fingerprint: String,
+    pub output: String,
+    pub confidence: Option<f64>,
+    pub decision_outcome: String,
+    pub status: String,
+    pub latency_ms: Option<f64>,
+}
+
+/// The columns of an `actors` row that a prediction's record includes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredActor {
+    pub id: Uuid,
+    pub actor_type: String,
+    pub actor_id: String,
+    pub created_at: OffsetDateTime,
+}
+
+/// An `explanations` row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredExplanation {
+    pub id: Uuid,
+    pub prediction_ref: Uuid,
+    pub revision: i64,
+    pub method: String,
+    pub method_version: String,
+    pub payload: String,
+    pub summary_text: String,
+    pub status: String,
+    pub generated_at: OffsetDateTime,
+    pub created_at: OffsetDateTime,
+}
+
+/// A `model_versions` row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredModel {
+    pub id: Uuid,
+    pub model_name: String,
+    pub version: String,
+    pub framework: String,
+    pub build_id: String,
+    pub commit_hash: String,
+    pub config_snapshot: Option<String>,
+    pub is_active: bool,
+    pub created_at: OffsetDateTime,
+}
+
+/// The model versions that a run of records references, each decoded once and written
+/// canonically once, then spliced into every prediction that names it.
+#[derive(Debug, Default)]
+pub struct ModelCatalog {
+    models: HashMap<Uuid, Result<(ModelVersion, Vec<u8>)>>,
+}
+
+impl ModelCatalog {
+    pub fn new(models: impl IntoIterator<Item = StoredModel>) -> Self {
+        let models = models
+            .into_iter()
+            .map(|row| {
+                let decoded = row.decode().map(|model| {
+                    let mut canonical = Vec::with_capacity(256);
+                    model.write_canonical(&mut canonical);
+                    (model, canonical)
+                });
+                (row.id, decoded)
+            })
+            .collect();
+        Self { models }
+    }
+
+    fn get(&self, id: Uuid) -> Result<&(ModelVersion, Vec<u8>)> {
+        match self.models.get(&id) {
+            None => Err(StoredRecordError::MissingModel(id)),
+            Some(found) => found.as_ref().map_err(Clone::clone),
+        }
+    }
+}
+
+impl StoredRecord {
+    pub fn kind(&self) -> LeafKind {
+        match self {
+            StoredRecord::Prediction(_) => LeafKind::Prediction,
+            StoredRecord::Explanation(_) => LeafKind::Explanation,
+        }
+    }
+
+    pub fn record_id(&self) -> Uuid {
+        match self {
+            StoredRecord::Prediction(row) => row.id,
+            StoredRecord::Explanation(row) => row.id,
+        }
+    }
+
+    /// Appends the canonical bytes assembled from the stored text (the fast path). For a row
+    /// ml-audit wrote, they equal [`LedgerRecord::canonical_bytes`] of [`Self::decode`].
+    pub fn write_spliced(&self, out: &mut Vec<u8>, models: &ModelCatalog) -> Result<()> {
+        match self {
+            StoredRecord::Prediction(row) => {
+                let (_, model) = models.get(row.model_ref)?;
+                let auth_context = row.actor_auth_context.as_deref().map(|t| json("auth_context", t)).transpose()?;
+                let actor = row.actor_layout(&auth_context as &dyn Canonical)?;
+                PredictionLayout {
+                    id: row.id,
+                    prediction_id: &row.prediction_id,
+                    timestamp: row.timestamp,
+                    created_at: row.created_at,
+                    trace_id: &row.trace_id,
+                    environment: &row.environment,
+                    model: &JsonText::canonical(model),
+                    actor,
+                    features: &json("features", &row.features)?,
+                    redactions: &json("redactions", &row.redactions)?,
+                    metadata: &json("metadata", &row.metadata)?,
+                    metadata_redactions: &json("metadata_redactions", &row.metadata_redactions)?,
+                    input_fingerprint: &row.input_fingerprint,
+                    output: &json("output", &row.output)?,
+                    confidence: row.confidence,
+                    decision_outcome: &row.decision_outcome,
+                    status: &row.status,
+                    latency_ms: row.latency_ms,
+                }
+                .write(out);
+            }
+            StoredRecord::Explanation(row) => ExplanationLayout {
+                id: row.id,
+                prediction: row.prediction_ref,
+                revision: row.revision,
+                method: &row.method,
+                method_version: &row.method_version,
+                payload: &json("payload", &row.payload)?,
+                summary_text: &row.summary_text,
+                status: &row.status,
+                generated_at: row.generated_at,
+                created_at: row.created_at,
+            }
+            .write(out),
+        }
+        Ok(())
+    }
+
+    /// Every column decoded into the record the API shows (the full path).
+    pub fn decode(&self, models: &ModelCatalog) -> Result<LedgerRecord> {
+        Ok(match self {
+            StoredRecord::Prediction(row) => LedgerRecord::Prediction(Box::new(row.decode(models)?)),
+            StoredRecord::Explanation(row) => LedgerRecord::Explanation(row.decode()?),
+        })
+    }
+}
+
+impl StoredPrediction {
+    fn actor_layout<'a>(&'a self, auth_context: &'a dyn Canonical) -> Result<Option<ActorLayout<'a>>> {
+        let Some(actor) = self.actor_row()? else { return Ok(None) };
+        Ok(Some(ActorLayout {
+            id: actor.id,
+            actor_type: &actor.actor_type,
+            actor_id: &actor.actor_id,
+            tenant_id: &self.tenant_id,
+            ip_address: self.actor_ip.as_deref(),
+            user_agent: &self.actor_user_agent,
+            auth_context,
+            created_at: actor.created_at,
+        }))
+    }
+
+    fn actor_row(&self) -> Result<Option<&StoredActor>> {
+        match (self.actor_ref, &self.actor) {
+            (Some(id), None) => Err(StoredRecordError::MissingActor(id)),
+            (_, actor) => Ok(actor.as_ref()),
+        }
+    }
+
+    fn decode(&self, models: &ModelCatalog) -> Result<PredictionEvent> {
+        let (model, _) = models.get(self.model_ref)?;
+        let actor = match self.actor_row()? {
+            None => None,
+            Some(actor) => Some(RequestingActor {
+                id: actor.id,
+                actor_type: parse_enum("actor_type", &actor.actor_type, ActorType::parse)?,
+                actor_id: actor.actor_id.clone(),
+                tenant_id: self.tenant_id.clone(),
+                ip_address: self.actor_ip.clone(),
+                user_agent: self.actor_user_agent.clone(),
+                auth_context: self.actor_auth_context.as_deref().map(|t| parse("auth_context", t)).transpose()?,
+                created_at: actor.created_at,
+            }),
+        };
+        Ok(PredictionEvent {
+            id: self.id,
+            prediction_id: self.prediction_id.clone(),
+            timestamp: self.timestamp,
+            trace_id: self.trace_id.clone(),
+            environment: self.environment.clone(),
+            model: model.clone(),
+            actor,
+            features: parse("features", &self.features)?,
+            redactions: parse("redactions", &self.redactions)?,
+            input_fingerprint: self.input_fingerprint.clone(),
+            output: parse("output", &self.output)?,
+            confidence: self.confidence,
+            decision_outcome: self.decision_outcome.clone(),
+            status: parse_enum("status", &self.status, Status::parse)?,
+            latency_ms: self.latency_ms,
+            metadata: parse("metadata", &self.metadata)?,
+            metadata_redactions: parse("metadata_redactions", &self.metadata_redactions)?,
+            // Not part of the record a leaf commits to.
+            redaction_log: Vec::new(),
+            explanation: None,
+            ledger: None,
+            created_at: self.created_at,
+        })
+    }
+}
+
+impl StoredExplanation {
+    fn decode(&self) -> Result<Explanation> {
+        Ok(Explanation {
+            id: self.id,
+            prediction_id: self.prediction_ref,
+            method: self.method.clone(),
+            method_version: self.method_version.clone(),
+            payload: parse("payload", &self.payload)?,
+            summary_text: self.summary_text.clone(),
+            status: parse_enum("status", &self.status, Status::parse)?,
+            generated_at: self.generated_at,
+            created_at: self.created_at,
+            revision: u32::try_from(self.revision).map_err(|_| StoredRecordError::BadValue {
+                column: "revision",
+                value: self.revision.to_string(),
+                reason: "a revision is a positive 32-bit number".into(),
+            })?,
+        })
+    }
+}
+
+impl StoredModel {
+    fn decode(&self) -> Result<ModelVersion> {
+        Ok(ModelVersion {
+            id: self.id,
+            model_name: self.model_name.clone(),
+            version: self.version.clone(),
+            framework: self.framework.clone(),
+            build_id: self.build_id.clone(),
+            commit_hash: self.commit_hash.clone(),
+            config_snapshot: self.config_snapshot.as_deref().map(|t| parse("config_snapshot", t)).transpose()?,
+            is_active: self.is_active,
+            created_at: self.created_at,
+        })
+    }
+}
+
+fn json<'a>(column: &'static str, text: &'a str) -> Result<JsonText<'a>> {
+    JsonText::checked(text).map_err(|error| not_json(column, error))
+}
+
+fn parse<T: serde::de::DeserializeOwned>(column: &'static str, text: &str) -> Result<T> {
+    serde_json::from_str(text).map_err(|error| not_json(column, error))
+}
+
+fn not_json(column: &'static str, error: serde_json::Error) -> StoredRecordError {
+    StoredRecordError::NotJson { column, reason: error.to_string() }
+}
+
+fn parse_enum<T>(column: &'static str, text: &str, parse: fn(&str) -> std::result::Result<T, String>) -> Result<T> {
+    parse(text).map_err(|reason| StoredRecordError::BadValue { column, value: text.to_owned(), reason })
+}
+
+#[cfg(test)]
+#[path = "stored_tests.rs"]
+mod tests;
