@@ -112,7 +112,7 @@ async fn ledger(events: u64, db: Option<String>) -> anyhow::Result<()> {
     sealer.checkpoint().await?;
 
     let started = Instant::now();
-    let report = verify_log(store.as_ref(), key.verifier(), None, &mut |_, _| {}).await?;
+    let report = verify_log(store.clone(), key.verifier(), None, &mut |_, _| {}).await?;
     let verify = started.elapsed();
     if !report.intact() {
         bail!("the benchmark's own log does not verify: {:?}", report.problems.first());

@@ -316,7 +316,7 @@ async fn verify_database(url: &str, verifier: &LedgerVerifier, witness: Option<&
         bar.set_length(total);
         bar.set_position(done);
     };
-    let report = verify_log(store.as_ref(), verifier, witness.as_deref(), &mut progress).await?;
+    let report = verify_log(store, verifier, witness.as_deref(), &mut progress).await?;
     bar.finish_and_clear();
     match report.problems.first() {
         None => {

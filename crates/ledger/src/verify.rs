@@ -2,9 +2,12 @@
 //! against every signed checkpoint. Trusts nothing the database says about itself: leaf hashes
 //! are recomputed, roots are recomputed, checkpoint signatures are checked with the public key.
 
+use std::collections::VecDeque;
+use std::sync::Arc;
+
 use ml_audit_core::ledger::checkpoint::Checkpoint;
 use ml_audit_core::ledger::merkle::{self, CompactRange};
-use ml_audit_core::ledger::stored::ModelCatalog;
+use ml_audit_core::ledger::stored::RowCatalog;
 use ml_audit_storage::{Store, StoredLeaf};
 
 use crate::Result;
@@ -12,6 +15,8 @@ use crate::key::LedgerVerifier;
 
 /// Leaves read and checked per store query.
 const CHUNK: u64 = 10_000;
+/// Chunks being read while one is checked.
+const READ_AHEAD: usize = 2;
 /// Most rows outside the ledger listed in a report.
 const STRAYS_LISTED: u32 = 20;
 
@@ -48,14 +53,14 @@ impl Report {
 /// Checks the whole log. `witness` is a checkpoint note kept outside the database (the sealer's
 /// witness file), checked like the stored ones. `progress(done, total)` is called per chunk.
 pub async fn verify_log(
-    store: &dyn Store,
+    store: Arc<dyn Store>,
     verifier: &LedgerVerifier,
     witness: Option<&str>,
     progress: &mut (dyn FnMut(u64, u64) + Send),
 ) -> Result<Report> {
     let mut report = Report::default();
     let size = store.ledger_size().await?;
-    let mut checkpoints = signed_checkpoints(store, verifier, witness, &mut report).await?;
+    let mut checkpoints = signed_checkpoints(store.as_ref(), verifier, witness, &mut report).await?;
     checkpoints.sort_by_key(|c| c.tree_size);
     checkpoints.dedup_by(|a, b| a.tree_size == b.tree_size && a.root == b.root);
     if let Some(largest) = checkpoints.last().filter(|c| c.tree_size > size) {
@@ -72,34 +77,39 @@ pub async fn verify_log(
     // A checkpoint of size 0 commits to the empty tree.
     check_roots(&tree, &mut next_checkpoint, &mut report);
     let mut scratch = Vec::with_capacity(4096);
-    let mut chunk = if size > 0 { Some(store.ledger_records(0, size.min(CHUNK)).await?) } else { None };
-    let mut from = 0;
-    while let Some(current) = chunk.take() {
-        let to = size.min(from + CHUNK);
-        // The next chunk is read (on the backend's own thread, for SQLite) while this one is checked.
-        let read_next =
-            async { if to < size { store.ledger_records(to, size.min(to + CHUNK)).await.map(Some) } else { Ok(None) } };
-        let check = async {
-            let models = ModelCatalog::new(current.models);
-            for stored in current.leaves {
-                let seq = stored.leaf.seq;
-                if seq != tree.size() {
-                    report.problems.push(Problem {
-                        seq: Some(tree.size()),
-                        message: format!("missing: the next stored entry is {seq}"),
-                    });
-                }
-                if let Some(problem) = check_record(&stored, &models, &mut scratch) {
-                    report.problems.push(Problem { seq: Some(seq), message: problem });
-                }
-                tree.append(stored.leaf.leaf_hash);
-                check_roots(&tree, &mut next_checkpoint, &mut report);
+    // Chunks are read ahead by tasks of their own (on SQLite, each on a blocking thread of its
+    // own) while the current one is checked: reading a row costs about as much as checking it.
+    let mut reads = VecDeque::new();
+    let mut next_read = 0;
+    let mut read_ahead = |reads: &mut VecDeque<_>| {
+        while reads.len() < READ_AHEAD && next_read < size {
+            let (from, to, store) = (next_read, size.min(next_read + CHUNK), store.clone());
+            reads.push_back(tokio::spawn(async move { store.ledger_records(from, to).await }));
+            next_read = to;
+        }
+    };
+    read_ahead(&mut reads);
+    let mut checked = 0;
+    while let Some(read) = reads.pop_front() {
+        let current = read.await.map_err(|e| crate::LedgerError::Invalid(format!("a ledger read stopped: {e}")))??;
+        read_ahead(&mut reads);
+        let rows = RowCatalog::new(current.models, current.actors);
+        for stored in current.leaves {
+            let seq = stored.leaf.seq;
+            if seq != tree.size() {
+                report.problems.push(Problem {
+                    seq: Some(tree.size()),
+                    message: format!("missing: the next stored entry is {seq}"),
+                });
             }
-        };
-        let (next, ()) = tokio::join!(biased; read_next, check);
-        chunk = next?;
-        from = to;
-        progress(from, size);
+            if let Some(problem) = check_record(&stored, &rows, &mut scratch) {
+                report.problems.push(Problem { seq: Some(seq), message: problem });
+            }
+            tree.append(stored.leaf.leaf_hash);
+            check_roots(&tree, &mut next_checkpoint, &mut report);
+        }
+        checked = size.min(checked + CHUNK);
+        progress(checked, size);
     }
     for (kind, id) in store.ledger_strays(STRAYS_LISTED).await? {
         report.problems.push(Problem {
@@ -118,16 +128,16 @@ pub async fn verify_log(
 /// first (the bytes ml-audit stores are already canonical); only when that differs is the row
 /// decoded as the API shows it and written canonically — rows stored before JSON columns were
 /// canonical, or holding integers kept exact, are intact that way.
-fn check_record(stored: &StoredLeaf, models: &ModelCatalog, scratch: &mut Vec<u8>) -> Option<String> {
+fn check_record(stored: &StoredLeaf, rows: &RowCatalog, scratch: &mut Vec<u8>) -> Option<String> {
     let leaf = &stored.leaf;
     let Some(record) = &stored.record else {
         return Some(format!("the {} {} it seals is missing (deleted)", leaf.kind, leaf.record_id));
     };
     scratch.clear();
-    if record.write_spliced(scratch, models).is_ok() && merkle::leaf_hash(scratch) == leaf.leaf_hash {
+    if record.write_spliced(scratch, rows).is_ok() && merkle::leaf_hash(scratch) == leaf.leaf_hash {
         return None;
     }
-    match record.decode(models) {
+    match record.decode(rows) {
         Err(error) => Some(format!("the {} {} was altered: {error}", leaf.kind, leaf.record_id)),
         Ok(decoded) if decoded.leaf_hash() == leaf.leaf_hash => None,
         Ok(decoded) => Some(format!(

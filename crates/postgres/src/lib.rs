@@ -26,10 +26,11 @@ use ml_audit_core::query::{Cursor, Page, PageRequest, PredictionFilter};
 use ml_audit_core::timestamp;
 use ml_audit_storage::known::{KnownRows, RowSet, actor_key, model_key};
 use ml_audit_storage::{
-    ActorPage, ActorPageRequest, HourlyCount, LEDGER_MODELS_SQL, LEDGER_RECORDS_SQL, ModelVersionStats, NewLeaf,
-    PendingLeaf, PredictionRef, RecordOutcome, Result, SealedLeaf, StorageError, Store, StoredCheckpoint, StoredLeaves,
-    TenantSummary, TimeWindow, decode_enum, decode_hash, decode_seq, encode_redaction_log, encode_seq,
-    number_claimed_leaves, recorded_event, split_page, stored_explanation, stored_leaf, stored_model,
+    ActorPage, ActorPageRequest, HourlyCount, LEDGER_ACTOR_COLUMNS, LEDGER_MODELS_SQL, LEDGER_RECORDS_SQL,
+    ModelVersionStats, NewLeaf, PendingLeaf, PredictionRef, RecordOutcome, Result, SealedLeaf, StorageError, Store,
+    StoredCheckpoint, StoredLeaves, TenantSummary, TimeWindow, decode_enum, decode_hash, decode_seq,
+    encode_redaction_log, encode_seq, number_claimed_leaves, recorded_event, referenced_actors, split_page,
+    stored_actor, stored_explanation, stored_leaf, stored_model,
 };
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgConnection, PgPool, Postgres, QueryBuilder, Row as _, Transaction};
@@ -383,9 +384,17 @@ impl Store for PgStore {
         };
         let leaves = read(LEDGER_RECORDS_SQL).await?;
         let models = read(LEDGER_MODELS_SQL).await?;
+        let leaves = leaves.iter().map(|row| stored_leaf(&PgLedgerRow(row))).collect::<Result<Vec<_>>>()?;
+        let actors =
+            sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {LEDGER_ACTOR_COLUMNS} FROM actors WHERE id = ANY($1)")))
+                .bind(referenced_actors(&leaves))
+                .fetch_all(&mut *snapshot)
+                .await
+                .map_err(db_err)?;
         Ok(StoredLeaves {
-            leaves: leaves.iter().map(|row| stored_leaf(&PgLedgerRow(row))).collect::<Result<_>>()?,
+            leaves,
             models: models.iter().map(|row| stored_model(&PgLedgerRow(row))).collect::<Result<_>>()?,
+            actors: actors.iter().map(|row| stored_actor(&PgLedgerRow(row))).collect::<Result<_>>()?,
         })
     }
 

@@ -13,7 +13,7 @@ use ml_audit_core::auth::Visibility;
 use ml_audit_core::event::{PreparedPrediction, parse_explanation};
 use ml_audit_core::ledger::merkle::leaf_hash;
 use ml_audit_core::ledger::record::{LeafKind, LedgerRecord};
-use ml_audit_core::ledger::stored::{ModelCatalog, StoredRecord};
+use ml_audit_core::ledger::stored::{RowCatalog, StoredRecord};
 use ml_audit_core::timestamp;
 use ml_audit_postgres::PgStore;
 use ml_audit_storage::{NewLeaf, PendingLeaf, PredictionRef, RecordOutcome, SealedLeaf, Store, StoredCheckpoint};
@@ -104,7 +104,7 @@ async fn assert_sealed_exactly_once(db: &TestDb, store: &PgStore, appends: Vec<V
     let hashes = store.ledger_leaf_hashes(0, n).await.unwrap();
     assert_eq!(hashes, sealed.iter().map(|leaf| leaf.leaf_hash).collect::<Vec<_>>());
     let records = store.ledger_records(0, n).await.unwrap();
-    let models = ModelCatalog::new(records.models);
+    let models = RowCatalog::new(records.models, records.actors);
     for (stored, appended) in records.leaves.iter().zip(&sealed) {
         assert_eq!(&stored.leaf, appended);
         let record = stored.record.as_ref().expect("every sealed record is stored");

@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use ml_audit_storage::{
-    LEDGER_MODELS_SQL, LEDGER_RECORDS_SQL, LedgerRow, Result, StorageError, StoredLeaves, encode_seq, stored_leaf,
-    stored_model,
+    LEDGER_ACTOR_COLUMNS, LEDGER_MODELS_SQL, LEDGER_RECORDS_SQL, LedgerRow, Result, StorageError, StoredLeaves,
+    encode_seq, referenced_actors, stored_actor, stored_leaf, stored_model,
 };
 use rusqlite::types::ValueRef;
 use rusqlite::{OpenFlags, Row};
@@ -30,6 +30,8 @@ fn read(path: &Path, from: u64, to: u64) -> Result<StoredLeaves> {
     let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let mut conn = rusqlite::Connection::open_with_flags(path, flags).map_err(sqlite_err)?;
     conn.busy_timeout(Duration::from_secs(10)).map_err(sqlite_err)?;
+    // Pages are read straight from the mapped file instead of copied in by read(2).
+    conn.pragma_update(None, "mmap_size", 1i64 << 31).map_err(sqlite_err)?;
     let snapshot = conn.transaction().map_err(sqlite_err)?;
     let (from, to) = (encode_seq(from), encode_seq(to));
     let mut leaves = Vec::new();
@@ -44,7 +46,16 @@ fn read(path: &Path, from: u64, to: u64) -> Result<StoredLeaves> {
     while let Some(row) = rows.next().map_err(sqlite_err)? {
         models.push(stored_model(&SqliteLedgerRow(row))?);
     }
-    Ok(StoredLeaves { leaves, models })
+    let mut actors = Vec::new();
+    let mut statement =
+        snapshot.prepare(&format!("SELECT {LEDGER_ACTOR_COLUMNS} FROM actors WHERE id = ?1")).map_err(sqlite_err)?;
+    for id in referenced_actors(&leaves) {
+        let mut rows = statement.query([id.as_bytes().as_slice()]).map_err(sqlite_err)?;
+        if let Some(row) = rows.next().map_err(sqlite_err)? {
+            actors.push(stored_actor(&SqliteLedgerRow(row))?);
+        }
+    }
+    Ok(StoredLeaves { leaves, models, actors })
 }
 
 struct SqliteLedgerRow<'r, 's>(&'r Row<'s>);

@@ -231,14 +231,17 @@ pub struct StoredLeaves {
     pub leaves: Vec<StoredLeaf>,
     /// Every model version the predictions among `leaves` reference (each once).
     pub models: Vec<StoredModel>,
+    /// Every actor they reference (each once); one that is missing is not here.
+    pub actors: Vec<StoredActor>,
 }
 
 /// The query behind [`Store::ledger_records`], the same on both backends (SQLite reads `$1`,
 /// `$2` as parameters 1 and 2): each leaf of `seq` in `[$1, $2)` with its record's row — a
-/// prediction with its actor row, or an explanation — in the column order [`stored_leaf`] reads.
+/// prediction or an explanation — in the column order [`stored_leaf`] reads. Actors are few
+/// and shared by many predictions: backends look them up once each ([`stored_actor`]) rather
+/// than join them to every row.
 pub const LEDGER_RECORDS_SQL: &str = "SELECT l.seq, l.kind, l.record_id, l.leaf_hash,
        p.id, p.prediction_id, p.ts, p.created_at, p.trace_id, p.environment, p.model_ref, p.actor_ref,
-       a.id, a.actor_type, a.actor_id, a.created_at,
        p.tenant_id, p.actor_ip, p.actor_user_agent, p.actor_auth_context,
        p.features, p.redactions, p.metadata, p.metadata_redactions, p.input_fingerprint, p.output,
        p.confidence, p.decision_outcome, p.status, p.latency_ms,
@@ -246,7 +249,6 @@ pub const LEDGER_RECORDS_SQL: &str = "SELECT l.seq, l.kind, l.record_id, l.leaf_
        e.generated_at, e.created_at
   FROM ledger_entries l
   LEFT JOIN predictions p ON l.kind = 'prediction' AND p.id = l.record_id
-  LEFT JOIN actors a ON a.id = p.actor_ref
   LEFT JOIN explanations e ON l.kind = 'explanation' AND e.id = l.record_id
  WHERE l.seq >= $1 AND l.seq < $2
  ORDER BY l.seq";
@@ -326,13 +328,6 @@ pub fn stored_leaf(row: &impl LedgerRow) -> Result<StoredLeaf> {
             environment: c.text()?,
             model_ref: c.required(LedgerRow::uuid)?,
             actor_ref: c.take(LedgerRow::uuid)?,
-            actor: match c.take(LedgerRow::uuid)? {
-                None => {
-                    c.skip(3);
-                    None
-                }
-                Some(id) => Some(StoredActor { id, actor_type: c.text()?, actor_id: c.text()?, created_at: c.time()? }),
-            },
             tenant_id: c.text()?,
             actor_ip: c.take(LedgerRow::text)?,
             actor_user_agent: c.text()?,
@@ -349,7 +344,7 @@ pub fn stored_leaf(row: &impl LedgerRow) -> Result<StoredLeaf> {
             latency_ms: c.take(LedgerRow::float)?,
         }))),
         None => {
-            c.skip(25);
+            c.skip(21);
             match c.take(LedgerRow::uuid)? {
                 None => None,
                 Some(id) => Some(StoredRecord::Explanation(StoredExplanation {
@@ -368,6 +363,33 @@ pub fn stored_leaf(row: &impl LedgerRow) -> Result<StoredLeaf> {
         }
     };
     Ok(StoredLeaf { leaf, record })
+}
+
+/// The columns of an actor row that [`stored_actor`] reads, in order.
+pub const LEDGER_ACTOR_COLUMNS: &str = "id, actor_type, actor_id, created_at";
+
+/// Maps a row of `SELECT {LEDGER_ACTOR_COLUMNS} FROM actors …`.
+pub fn stored_actor(row: &impl LedgerRow) -> Result<StoredActor> {
+    let mut c = Columns::new(row);
+    Ok(StoredActor {
+        id: c.required(LedgerRow::uuid)?,
+        actor_type: c.text()?,
+        actor_id: c.text()?,
+        created_at: c.time()?,
+    })
+}
+
+/// The actors the predictions among `leaves` reference, each once.
+pub fn referenced_actors(leaves: &[StoredLeaf]) -> Vec<Uuid> {
+    let mut seen = std::collections::HashSet::new();
+    leaves
+        .iter()
+        .filter_map(|stored| match &stored.record {
+            Some(StoredRecord::Prediction(row)) => row.actor_ref,
+            _ => None,
+        })
+        .filter(|id| seen.insert(*id))
+        .collect()
 }
 
 /// Maps a row of [`LEDGER_MODELS_SQL`].

@@ -383,3 +383,32 @@ proptest! {
         prop_assert_eq!(parsed, if value == 0.0 { 0.0 } else { value });
     }
 }
+
+#[test]
+fn json_text_accepts_exactly_one_value() {
+    for text in [
+        r#"{}"#,
+        r#"[]"#,
+        r#"{"a":[1,{"b":"}]"}],"c":"\"{"}"#,
+        r#""a \"quoted\" [string], {with} :colons\\""#,
+        "0.87",
+        "-1e+21",
+        "true",
+        "null",
+    ] {
+        assert!(JsonText::checked(text).is_ok(), "{text}");
+    }
+    for (text, why) in [
+        ("", "it is empty"),
+        (r#"{"a":{"b":1"#, "a bracket is not closed"),
+        (r#"{"a":1},"metadata_redactions":[]"#, "text follows the value"),
+        (r#"[1]]"#, "text follows the value"),
+        (r#""abc","x":1"#, "text follows the string"),
+        (r#""abc\""#, "a string is not closed"),
+        (r#"{"a":"}"#, "a string is not closed"),
+        (r#"2,"metadata_redactions":[]"#, "it is not one value"),
+        ("1:2", "it is not one value"),
+    ] {
+        assert_eq!(JsonText::checked(text).unwrap_err().to_string(), why, "{text}");
+    }
+}

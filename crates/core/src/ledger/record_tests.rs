@@ -167,7 +167,7 @@ fn arb_float() -> impl Strategy<Value = Option<f64>> {
     ])
 }
 
-fn arb_json() -> impl Strategy<Value = Value> {
+pub(crate) fn arb_json() -> impl Strategy<Value = Value> {
     let leaf = prop_oneof![
         Just(Value::Null),
         any::<bool>().prop_map(Value::Bool),

@@ -40,7 +40,7 @@ pub enum StoredRecord {
     Explanation(StoredExplanation),
 }
 
-/// A `predictions` row with the `actors` row it references.
+/// A `predictions` row.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredPrediction {
     pub id: Uuid,
@@ -51,8 +51,6 @@ pub struct StoredPrediction {
     pub environment: String,
     pub model_ref: Uuid,
     pub actor_ref: Option<Uuid>,
-    /// The referenced actor row; `None` with an `actor_ref` means that row is gone.
-    pub actor: Option<StoredActor>,
     pub tenant_id: String,
     pub actor_ip: Option<String>,
     pub actor_user_agent: String,
@@ -107,15 +105,16 @@ pub struct StoredModel {
     pub created_at: OffsetDateTime,
 }
 
-/// The model versions that a run of records references, each decoded once and written
-/// canonically once, then spliced into every prediction that names it.
+/// The model versions and actors that a run of records references, looked up by id. Each model
+/// is decoded and written canonically once, then spliced into every prediction that names it.
 #[derive(Debug, Default)]
-pub struct ModelCatalog {
+pub struct RowCatalog {
     models: HashMap<Uuid, Result<(ModelVersion, Vec<u8>)>>,
+    actors: HashMap<Uuid, StoredActor>,
 }
 
-impl ModelCatalog {
-    pub fn new(models: impl IntoIterator<Item = StoredModel>) -> Self {
+impl RowCatalog {
+    pub fn new(models: impl IntoIterator<Item = StoredModel>, actors: impl IntoIterator<Item = StoredActor>) -> Self {
         let models = models
             .into_iter()
             .map(|row| {
@@ -127,14 +126,18 @@ impl ModelCatalog {
                 (row.id, decoded)
             })
             .collect();
-        Self { models }
+        Self { models, actors: actors.into_iter().map(|actor| (actor.id, actor)).collect() }
     }
 
-    fn get(&self, id: Uuid) -> Result<&(ModelVersion, Vec<u8>)> {
+    fn model(&self, id: Uuid) -> Result<&(ModelVersion, Vec<u8>)> {
         match self.models.get(&id) {
             None => Err(StoredRecordError::MissingModel(id)),
             Some(found) => found.as_ref().map_err(Clone::clone),
         }
+    }
+
+    fn actor(&self, id: Option<Uuid>) -> Result<Option<&StoredActor>> {
+        id.map(|id| self.actors.get(&id).ok_or(StoredRecordError::MissingActor(id))).transpose()
     }
 }
 
@@ -155,12 +158,12 @@ impl StoredRecord {
 
     /// Appends the canonical bytes assembled from the stored text (the fast path). For a row
     /// ml-audit wrote, they equal [`LedgerRecord::canonical_bytes`] of [`Self::decode`].
-    pub fn write_spliced(&self, out: &mut Vec<u8>, models: &ModelCatalog) -> Result<()> {
+    pub fn write_spliced(&self, out: &mut Vec<u8>, rows: &RowCatalog) -> Result<()> {
         match self {
             StoredRecord::Prediction(row) => {
-                let (_, model) = models.get(row.model_ref)?;
+                let (_, model) = rows.model(row.model_ref)?;
                 let auth_context = row.actor_auth_context.as_deref().map(|t| json("auth_context", t)).transpose()?;
-                let actor = row.actor_layout(&auth_context as &dyn Canonical)?;
+                let actor = row.actor_layout(rows, &auth_context as &dyn Canonical)?;
                 PredictionLayout {
                     id: row.id,
                     prediction_id: &row.prediction_id,
@@ -201,17 +204,21 @@ impl StoredRecord {
     }
 
     /// Every column decoded into the record the API shows (the full path).
-    pub fn decode(&self, models: &ModelCatalog) -> Result<LedgerRecord> {
+    pub fn decode(&self, rows: &RowCatalog) -> Result<LedgerRecord> {
         Ok(match self {
-            StoredRecord::Prediction(row) => LedgerRecord::Prediction(Box::new(row.decode(models)?)),
+            StoredRecord::Prediction(row) => LedgerRecord::Prediction(Box::new(row.decode(rows)?)),
             StoredRecord::Explanation(row) => LedgerRecord::Explanation(row.decode()?),
         })
     }
 }
 
 impl StoredPrediction {
-    fn actor_layout<'a>(&'a self, auth_context: &'a dyn Canonical) -> Result<Option<ActorLayout<'a>>> {
-        let Some(actor) = self.actor_row()? else { return Ok(None) };
+    fn actor_layout<'a>(
+        &'a self,
+        rows: &'a RowCatalog,
+        auth_context: &'a dyn Canonical,
+    ) -> Result<Option<ActorLayout<'a>>> {
+        let Some(actor) = rows.actor(self.actor_ref)? else { return Ok(None) };
         Ok(Some(ActorLayout {
             id: actor.id,
             actor_type: &actor.actor_type,
@@ -224,16 +231,9 @@ impl StoredPrediction {
         }))
     }
 
-    fn actor_row(&self) -> Result<Option<&StoredActor>> {
-        match (self.actor_ref, &self.actor) {
-            (Some(id), None) => Err(StoredRecordError::MissingActor(id)),
-            (_, actor) => Ok(actor.as_ref()),
-        }
-    }
-
-    fn decode(&self, models: &ModelCatalog) -> Result<PredictionEvent> {
-        let (model, _) = models.get(self.model_ref)?;
-        let actor = match self.actor_row()? {
+    fn decode(&self, rows: &RowCatalog) -> Result<PredictionEvent> {
+        let (model, _) = rows.model(self.model_ref)?;
+        let actor = match rows.actor(self.actor_ref)? {
             None => None,
             Some(actor) => Some(RequestingActor {
                 id: actor.id,
@@ -311,7 +311,7 @@ impl StoredModel {
 }
 
 fn json<'a>(column: &'static str, text: &'a str) -> Result<JsonText<'a>> {
-    JsonText::checked(text).map_err(|error| not_json(column, error))
+    JsonText::checked(text).map_err(|error| StoredRecordError::NotJson { column, reason: error.to_string() })
 }
 
 fn parse<T: serde::de::DeserializeOwned>(column: &'static str, text: &str) -> Result<T> {

@@ -5,10 +5,8 @@ use super::*;
 use crate::ledger::canonical::{canonical_text, column_text};
 use crate::ledger::record::tests::{arb_explanation, arb_prediction, event, explanation};
 
-/// What a backend writes for a prediction: its columns, JSON in the stored form.
-fn stored(event: &PredictionEvent) -> (StoredRecord, ModelCatalog) {
-    let model = &event.model;
-    let catalog = ModelCatalog::new([StoredModel {
+fn stored_model(model: &ModelVersion) -> StoredModel {
+    StoredModel {
         id: model.id,
         model_name: model.model_name.clone(),
         version: model.version.clone(),
@@ -18,8 +16,22 @@ fn stored(event: &PredictionEvent) -> (StoredRecord, ModelCatalog) {
         config_snapshot: model.config_snapshot.as_ref().map(column_text),
         is_active: model.is_active,
         created_at: model.created_at,
-    }]);
+    }
+}
+
+/// What a backend writes for a prediction: its columns, JSON in the stored form, and the rows
+/// it references.
+fn stored(event: &PredictionEvent) -> (StoredRecord, RowCatalog) {
     let actor = event.actor.as_ref();
+    let catalog = RowCatalog::new(
+        [stored_model(&event.model)],
+        actor.map(|a| StoredActor {
+            id: a.id,
+            actor_type: a.actor_type.as_str().into(),
+            actor_id: a.actor_id.clone(),
+            created_at: a.created_at,
+        }),
+    );
     let row = StoredPrediction {
         id: event.id,
         prediction_id: event.prediction_id.clone(),
@@ -27,14 +39,8 @@ fn stored(event: &PredictionEvent) -> (StoredRecord, ModelCatalog) {
         created_at: event.created_at,
         trace_id: event.trace_id.clone(),
         environment: event.environment.clone(),
-        model_ref: model.id,
+        model_ref: event.model.id,
         actor_ref: actor.map(|a| a.id),
-        actor: actor.map(|a| StoredActor {
-            id: a.id,
-            actor_type: a.actor_type.as_str().into(),
-            actor_id: a.actor_id.clone(),
-            created_at: a.created_at,
-        }),
         tenant_id: actor.map(|a| a.tenant_id.clone()).unwrap_or_default(),
         actor_ip: actor.and_then(|a| a.ip_address.clone()),
         actor_user_agent: actor.map(|a| a.user_agent.clone()).unwrap_or_default(),
@@ -69,7 +75,7 @@ fn stored_explanation(explanation: &Explanation) -> StoredRecord {
     })
 }
 
-fn spliced(record: &StoredRecord, models: &ModelCatalog) -> Result<String> {
+fn spliced(record: &StoredRecord, models: &RowCatalog) -> Result<String> {
     let mut out = Vec::new();
     record.write_spliced(&mut out, models)?;
     Ok(String::from_utf8(out).unwrap())
@@ -97,8 +103,8 @@ fn rows_as_stored_splice_into_the_canonical_bytes() {
     let explanation = explanation();
     let record = stored_explanation(&explanation);
     let expected = canonical(&LedgerRecord::Explanation(explanation));
-    assert_eq!(spliced(&record, &ModelCatalog::default()).unwrap(), expected);
-    assert_eq!(canonical(&record.decode(&ModelCatalog::default()).unwrap()), expected);
+    assert_eq!(spliced(&record, &RowCatalog::default()).unwrap(), expected);
+    assert_eq!(canonical(&record.decode(&RowCatalog::default()).unwrap()), expected);
 }
 
 /// Rows written before JSON columns were stored canonically (or holding integers beyond 2^53,
@@ -150,12 +156,12 @@ fn text_shifted_between_columns_is_refused() {
 fn missing_and_malformed_rows_are_named() {
     let event = event();
     let (mut record, models) = stored(&event);
-    assert_eq!(spliced(&record, &ModelCatalog::default()), Err(StoredRecordError::MissingModel(event.model.id)));
+    assert_eq!(spliced(&record, &RowCatalog::default()), Err(StoredRecordError::MissingModel(event.model.id)));
 
-    let actor = prediction_row(&mut record).actor.take().unwrap();
-    assert_eq!(spliced(&record, &models), Err(StoredRecordError::MissingActor(actor.id)));
-    assert_eq!(record.decode(&models).unwrap_err(), StoredRecordError::MissingActor(actor.id));
-    prediction_row(&mut record).actor = Some(actor);
+    let actor = event.actor.as_ref().unwrap().id;
+    let without_actor = RowCatalog::new([stored_model(&event.model)], []);
+    assert_eq!(spliced(&record, &without_actor), Err(StoredRecordError::MissingActor(actor)));
+    assert_eq!(record.decode(&without_actor).unwrap_err(), StoredRecordError::MissingActor(actor));
 
     prediction_row(&mut record).status = "maybe".into();
     let spliced_text = spliced(&record, &models).unwrap();
@@ -174,7 +180,7 @@ fn missing_and_malformed_rows_are_named() {
         is_active: true,
         created_at: event.model.created_at,
     };
-    let broken = ModelCatalog::new([bad_model]);
+    let broken = RowCatalog::new([bad_model], []);
     let error = spliced(&record, &broken).unwrap_err();
     assert!(matches!(error, StoredRecordError::NotJson { column: "config_snapshot", .. }), "{error}");
 }
@@ -206,9 +212,31 @@ proptest! {
     fn stored_explanations_splice_and_decode_to_their_bytes(explanation in arb_explanation()) {
         let expected = canonical(&LedgerRecord::Explanation(explanation.clone()));
         let record = stored_explanation(&explanation);
-        prop_assert_eq!(canonical(&record.decode(&ModelCatalog::default()).unwrap()), expected.clone());
+        prop_assert_eq!(canonical(&record.decode(&RowCatalog::default()).unwrap()), expected.clone());
         if column_text(&explanation.payload) == canonical_text(&explanation.payload) {
-            prop_assert_eq!(spliced(&record, &ModelCatalog::default()).unwrap(), expected);
+            prop_assert_eq!(spliced(&record, &RowCatalog::default()).unwrap(), expected);
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(500))]
+
+    /// Whatever a JSON column holds, its stored text passes the check — in either stored form.
+    #[test]
+    fn stored_json_is_one_value(value in crate::ledger::record::tests::arb_json()) {
+        prop_assert!(crate::ledger::canonical::JsonText::checked(&column_text(&value)).is_ok());
+        prop_assert!(crate::ledger::canonical::JsonText::checked(&value.to_string()).is_ok());
+    }
+
+    /// Cutting valid text anywhere leaves something that is not one value, or a shorter scalar
+    /// (a number's prefix is a number) — never an object, array or string that ends early.
+    #[test]
+    fn a_cut_value_is_refused(value in crate::ledger::record::tests::arb_json(), cut in any::<prop::sample::Index>()) {
+        let text = column_text(&value);
+        let at = cut.index(text.len());
+        if text.is_char_boundary(at) && at > 0 && matches!(text.as_bytes()[0], b'{' | b'[' | b'"') {
+            prop_assert!(crate::ledger::canonical::JsonText::checked(&text[..at]).is_err(), "{}", &text[..at]);
         }
     }
 }

@@ -24,6 +24,8 @@ on_both_backends!(
     verify_catches_a_changed_prediction_field,
     verify_catches_a_changed_explanation,
     verify_catches_a_changed_model_or_actor_row,
+    rows_stored_before_json_columns_were_canonical_still_verify,
+    verify_catches_text_shifted_between_json_columns,
     verify_catches_a_deleted_prediction,
     verify_catches_an_inserted_prediction,
     verify_catches_two_swapped_entries,
@@ -62,7 +64,7 @@ async fn checkpoint(app: &TestApp) -> Value {
 
 async fn verify(app: &TestApp) -> Report {
     let verifier = app.sealer.key().verifier().clone();
-    verify_log(app.store.as_ref(), &verifier, None, &mut |_, _| {}).await.expect("verify runs")
+    verify_log(app.store.clone(), &verifier, None, &mut |_, _| {}).await.expect("verify runs")
 }
 
 fn hex_hash(value: &Value) -> Hash {
@@ -220,6 +222,48 @@ async fn verify_catches_a_changed_model_or_actor_row(backend: Backend) {
     assert_eq!(report.problems.len(), 2, "{:?}", report.problems);
 }
 
+/// Databases written before JSON columns were stored in RFC 8785 form hold `serde_json`'s text
+/// (`120.0`, any member order): those rows verify by decoding, and a real change still shows.
+async fn rows_stored_before_json_columns_were_canonical_still_verify(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let body = with(event("fraud"), "features", json!({"amount": 120.0, "nested": {"b": [1.5, "x"], "a": null}}));
+    app.record(&with(body, "prediction_id", json!("old"))).await;
+    checkpoint(&app).await;
+    let attacker = Attacker::connect(&app, backend).await;
+    let stored = attacker.texts("SELECT features FROM predictions").await;
+    assert_eq!(stored, [r#"{"amount":120,"nested":{"a":null,"b":[1.5,"x"]}}"#], "stored canonical");
+
+    attacker
+        .run(r#"UPDATE predictions SET features = '{"nested": {"b": [1.5, "x"], "a": null}, "amount": 120.0}'"#)
+        .await;
+    let report = verify(&app).await;
+    assert!(report.intact(), "the same values in another form: {:?}", report.problems);
+
+    attacker
+        .run(r#"UPDATE predictions SET features = '{"nested": {"b": [1.5, "x"], "a": null}, "amount": 120.5}'"#)
+        .await;
+    let report = verify(&app).await;
+    assert_eq!(report.problems.len(), 1, "{:?}", report.problems);
+    assert!(report.problems[0].message.contains("altered"), "{:?}", report.problems);
+}
+
+/// Text moved from one JSON column into its neighbour would splice into the sealed bytes
+/// unchanged; verify refuses a column that is not one JSON value instead of splicing it.
+async fn verify_catches_text_shifted_between_json_columns(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let body = with(event("fraud"), "metadata", json!({"a": {"b": 1, "metadata_redactions": 2}}));
+    app.record(&with(body, "prediction_id", json!("shift"))).await;
+    checkpoint(&app).await;
+    assert!(verify(&app).await.intact());
+    let attacker = Attacker::connect(&app, backend).await;
+    attacker
+        .run(r#"UPDATE predictions SET metadata = '{"a":{"b":1', metadata_redactions = '2}},"metadata_redactions":[]'"#)
+        .await;
+    let report = verify(&app).await;
+    assert_eq!(report.problems.len(), 1, "{:?}", report.problems);
+    assert!(report.problems[0].message.contains("its metadata is not JSON"), "{:?}", report.problems);
+}
+
 async fn verify_catches_a_deleted_prediction(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     filled(&app, 5).await;
@@ -341,6 +385,15 @@ impl Attacker {
             Attacker::Postgres(pool) => sqlx::query(sql).execute(pool).await.map(drop),
         }
         .unwrap_or_else(|e| panic!("attack failed: {e}"));
+    }
+
+    async fn texts(&self, sql: &str) -> Vec<String> {
+        let sql = sqlx::AssertSqlSafe(sql.to_owned());
+        match self {
+            Attacker::Sqlite(pool) => sqlx::query_scalar(sql).fetch_all(pool).await,
+            Attacker::Postgres(pool) => sqlx::query_scalar(sql).fetch_all(pool).await,
+        }
+        .unwrap()
     }
 
     /// Inserts a copy of a recorded prediction under a new id, bypassing ml-audit.
