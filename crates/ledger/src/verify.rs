@@ -94,7 +94,7 @@ pub async fn verify_log(
         let current = read.await.map_err(|e| crate::LedgerError::Invalid(format!("a ledger read stopped: {e}")))??;
         read_ahead(&mut reads);
         let rows = RowCatalog::new(current.models, current.actors);
-        for stored in current.leaves {
+        for stored in current.rows {
             let seq = stored.leaf.seq;
             if seq != tree.size() {
                 report.problems.push(Problem {

@@ -10,6 +10,7 @@
 //! get one gap-free order of committed records whichever replica seals them.
 
 mod insights;
+mod log_reader;
 mod rows;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -20,17 +21,17 @@ use async_trait::async_trait;
 use ml_audit_core::auth::{ApiKey, IssuedKey, KeyHash, Visibility};
 use ml_audit_core::event::{NewActor, NewExplanation, NewModelVersion, PreparedPrediction};
 use ml_audit_core::ledger::canonical::{canonical_text, column_text};
-use ml_audit_core::ledger::record::{LeafKind, LedgerRecord};
+use ml_audit_core::ledger::record::LeafKind;
 use ml_audit_core::model::{Explanation, ModelVersion, PredictionEvent};
 use ml_audit_core::query::{Cursor, Page, PageRequest, PredictionFilter};
 use ml_audit_core::timestamp;
 use ml_audit_storage::known::{KnownRows, RowSet, actor_key, model_key};
+use ml_audit_storage::ledger_rows::pending_leaves;
 use ml_audit_storage::{
-    ActorPage, ActorPageRequest, HourlyCount, LEDGER_ACTOR_COLUMNS, LEDGER_MODELS_SQL, LEDGER_RECORDS_SQL,
-    ModelVersionStats, NewLeaf, PendingLeaf, PredictionRef, RecordOutcome, Result, SealedLeaf, StorageError, Store,
-    StoredCheckpoint, StoredLeaves, TenantSummary, TimeWindow, decode_enum, decode_hash, decode_seq,
-    encode_redaction_log, encode_seq, number_claimed_leaves, recorded_event, referenced_actors, split_page,
-    stored_actor, stored_explanation, stored_leaf, stored_model,
+    ActorPage, ActorPageRequest, HourlyCount, ModelVersionStats, NewLeaf, PendingLeaf, PredictionRef, RecordOutcome,
+    Result, SealedLeaf, StorageError, Store, StoredCheckpoint, StoredLeaves, TenantSummary, TimeWindow, decode_enum,
+    decode_hash, decode_seq, encode_redaction_log, encode_seq, number_claimed_leaves, recorded_event, split_page,
+    stored_explanation,
 };
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgConnection, PgPool, Postgres, QueryBuilder, Row as _, Transaction};
@@ -38,7 +39,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::rows::{
-    PgLedgerRow, SELECT_PREDICTION, checkpoint_from_row, db_err, explanation_from_row, key_from_row, model_from_row,
+    SELECT_PREDICTION, checkpoint_from_row, db_err, explanation_from_row, key_from_row, model_from_row,
     prediction_from_row,
 };
 
@@ -272,30 +273,7 @@ impl Store for PgStore {
 
     async fn ledger_pending(&self, limit: u32) -> Result<Vec<PendingLeaf>> {
         let mut conn = self.pool.acquire().await.map_err(db_err)?;
-        // A queued record whose row is missing was removed behind ml-audit's back: it stays
-        // queued (`verify` reports it) and is passed over, so that it cannot hold up the ones
-        // behind it however many there are.
-        let queued = sqlx::query(
-            "SELECT queue_id, record_id FROM ledger_queue q
-              WHERE EXISTS (SELECT 1 FROM predictions p WHERE p.id = q.record_id)
-                 OR EXISTS (SELECT 1 FROM explanations e WHERE e.id = q.record_id)
-              ORDER BY queue_id LIMIT $1",
-        )
-        .bind(i64::from(limit))
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(db_err)?;
-        let queued = queued
-            .iter()
-            .map(|row| Ok((row.try_get::<i64, _>("queue_id")?, row.try_get::<Uuid, _>("record_id")?)))
-            .collect::<Result<Vec<_>, sqlx::Error>>()
-            .map_err(db_err)?;
-        // A queue row is committed with its record, so the record is visible here too.
-        let mut records = load_records(&mut conn, queued.iter().map(|&(_, id)| id).collect()).await?;
-        Ok(queued
-            .into_iter()
-            .filter_map(|(queue_id, id)| records.remove(&id).map(|record| PendingLeaf { queue_id, record }))
-            .collect())
+        Ok(pending_leaves(log_reader::pending(&mut conn, limit).await?))
     }
 
     async fn ledger_append(&self, leaves: Vec<NewLeaf>) -> Result<Vec<SealedLeaf>> {
@@ -376,26 +354,12 @@ impl Store for PgStore {
     }
 
     async fn ledger_records(&self, from: u64, to: u64) -> Result<StoredLeaves> {
-        // One snapshot for the leaves and the models they reference.
+        // One snapshot for the leaves and the rows they reference.
         let mut snapshot =
             self.pool.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY").await.map_err(db_err)?;
-        let mut read = async |sql: &'static str| {
-            sqlx::query(sql).bind(encode_seq(from)).bind(encode_seq(to)).fetch_all(&mut *snapshot).await.map_err(db_err)
-        };
-        let leaves = read(LEDGER_RECORDS_SQL).await?;
-        let models = read(LEDGER_MODELS_SQL).await?;
-        let leaves = leaves.iter().map(|row| stored_leaf(&PgLedgerRow(row))).collect::<Result<Vec<_>>>()?;
-        let actors =
-            sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {LEDGER_ACTOR_COLUMNS} FROM actors WHERE id = ANY($1)")))
-                .bind(referenced_actors(&leaves))
-                .fetch_all(&mut *snapshot)
-                .await
-                .map_err(db_err)?;
-        Ok(StoredLeaves {
-            leaves,
-            models: models.iter().map(|row| stored_model(&PgLedgerRow(row))).collect::<Result<_>>()?,
-            actors: actors.iter().map(|row| stored_actor(&PgLedgerRow(row))).collect::<Result<_>>()?,
-        })
+        let leaves = log_reader::ledger_records(&mut snapshot, from, to).await?;
+        snapshot.commit().await.map_err(db_err)?;
+        Ok(leaves)
     }
 
     async fn ledger_strays(&self, limit: u32) -> Result<Vec<(LeafKind, Uuid)>> {
@@ -485,29 +449,6 @@ impl Store for PgStore {
 /// Loads the predictions and explanations with these ids, by id, in two queries; a missing row
 /// is missing from the map. Like the SQLite backend, a record is looked up in both tables
 /// whatever kind its queue entry or leaf names (a leaf's kind is part of what it hashes).
-async fn load_records(conn: &mut PgConnection, ids: Vec<Uuid>) -> Result<HashMap<Uuid, LedgerRecord>> {
-    let mut records = HashMap::with_capacity(ids.len());
-    if ids.is_empty() {
-        return Ok(records);
-    }
-    let sql = format!("{SELECT_PREDICTION} WHERE p.id = ANY($1)");
-    let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(&ids).fetch_all(&mut *conn).await.map_err(db_err)?;
-    for row in rows {
-        let event = prediction_from_row(&row)?;
-        records.insert(event.id, LedgerRecord::Prediction(Box::new(event)));
-    }
-    let rows = sqlx::query("SELECT * FROM explanations WHERE id = ANY($1)")
-        .bind(ids)
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(db_err)?;
-    for row in rows {
-        let explanation = explanation_from_row(&row, "")?;
-        records.insert(explanation.id, LedgerRecord::Explanation(explanation));
-    }
-    Ok(records)
-}
-
 /// Adds the predictions sealed from `first_seq` on to the UI's running totals (see
 /// `migrations/0005_rollups.sql`), in the sealer's transaction and under its lock: each is
 /// counted exactly once, and no two transactions update the same totals at once.

@@ -4,9 +4,9 @@ use ml_audit_core::auth::{ApiKey, KeyScope};
 use ml_audit_core::model::{
     ActorType, Explanation, LedgerEntry, ModelVersion, PredictionEvent, RequestingActor, Status,
 };
+use ml_audit_storage::ledger_rows::LedgerRow;
 use ml_audit_storage::{
-    LedgerRow, Result, StorageError, StoredCheckpoint, decode_enum, decode_hash, decode_json, decode_redaction_log,
-    decode_seq,
+    Result, StorageError, StoredCheckpoint, decode_enum, decode_hash, decode_json, decode_redaction_log, decode_seq,
 };
 use sqlx::Row as _;
 use sqlx::postgres::PgRow;

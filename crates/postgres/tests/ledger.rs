@@ -105,7 +105,7 @@ async fn assert_sealed_exactly_once(db: &TestDb, store: &PgStore, appends: Vec<V
     assert_eq!(hashes, sealed.iter().map(|leaf| leaf.leaf_hash).collect::<Vec<_>>());
     let records = store.ledger_records(0, n).await.unwrap();
     let models = RowCatalog::new(records.models, records.actors);
-    for (stored, appended) in records.leaves.iter().zip(&sealed) {
+    for (stored, appended) in records.rows.iter().zip(&sealed) {
         assert_eq!(&stored.leaf, appended);
         let record = stored.record.as_ref().expect("every sealed record is stored");
         assert_eq!((record.kind(), record.record_id()), (appended.kind, appended.record_id));
@@ -115,14 +115,14 @@ async fn assert_sealed_exactly_once(db: &TestDb, store: &PgStore, appends: Vec<V
         let decoded = record.decode(&models).unwrap();
         assert_eq!(decoded.leaf_hash(), appended.leaf_hash, "and from the decoded record");
     }
-    assert_eq!(records.leaves.len(), sealed.len());
+    assert_eq!(records.rows.len(), sealed.len());
 }
 
 /// A sealer that appends in queue order puts every explanation after its prediction.
 async fn assert_explanations_follow_their_predictions(store: &PgStore) {
     let records = store.ledger_records(0, u64::MAX).await.unwrap();
     let mut position = HashMap::new();
-    for stored in &records.leaves {
+    for stored in &records.rows {
         match stored.record.as_ref().expect("every sealed record is stored") {
             StoredRecord::Prediction(row) => {
                 position.insert(row.id, stored.leaf.seq);
@@ -187,7 +187,7 @@ async fn every_write_path_queues_its_records_and_reads_show_the_seal() {
     assert_eq!(store.ledger_append(vec![stale]).await.unwrap(), vec![]);
     assert_eq!(store.ledger_append(vec![]).await.unwrap(), vec![]);
     assert_eq!(store.ledger_size().await.unwrap(), 4);
-    assert_eq!(store.ledger_records(2, 100).await.unwrap().leaves.len(), 2, "a range past the end stops at it");
+    assert_eq!(store.ledger_records(2, 100).await.unwrap().rows.len(), 2, "a range past the end stops at it");
     assert_eq!(store.ledger_leaf_hashes(4, 4).await.unwrap(), Vec::<[u8; 32]>::new());
 }
 
@@ -440,8 +440,8 @@ async fn rows_that_bypassed_the_write_path_or_vanished_are_visible() {
     }
 
     let records = store.ledger_records(0, 100).await.unwrap();
-    assert_eq!(records.leaves.len(), 6);
-    for stored in &records.leaves {
+    assert_eq!(records.rows.len(), 6);
+    for stored in &records.rows {
         let missing = [victim, victim_explanation].contains(&stored.leaf.record_id);
         assert_eq!(stored.record.is_none(), missing, "{:?}", stored.leaf);
         assert_eq!(&stored.leaf, &sealed[stored.leaf.seq as usize], "the entries themselves are intact");

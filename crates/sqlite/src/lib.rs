@@ -17,11 +17,12 @@ use async_trait::async_trait;
 use ml_audit_core::auth::{ApiKey, IssuedKey, KeyHash, Visibility};
 use ml_audit_core::event::{NewActor, NewExplanation, NewModelVersion, PreparedPrediction};
 use ml_audit_core::ledger::canonical::{canonical_text, column_text};
-use ml_audit_core::ledger::record::{LeafKind, LedgerRecord};
+use ml_audit_core::ledger::record::LeafKind;
 use ml_audit_core::model::{Explanation, ModelVersion, PredictionEvent};
 use ml_audit_core::query::{Cursor, Page, PageRequest, PredictionFilter};
 use ml_audit_core::timestamp::{self, to_unix_micros};
 use ml_audit_storage::known::{KnownRows, RowSet, actor_key, model_key};
+use ml_audit_storage::ledger_rows::pending_leaves;
 use ml_audit_storage::{
     ActorPage, ActorPageRequest, HourlyCount, ModelVersionStats, NewLeaf, PendingLeaf, PredictionRef, RecordOutcome,
     Result, SealedLeaf, StorageError, Store, StoredCheckpoint, StoredLeaves, TenantSummary, TimeWindow, decode_enum,
@@ -263,34 +264,10 @@ impl Store for SqliteStore {
     }
 
     async fn ledger_pending(&self, limit: u32) -> Result<Vec<PendingLeaf>> {
-        // One read transaction: both reads see one snapshot, so a sealer claiming queue rows in
-        // between cannot make this batch come back short (a short batch means "queue drained").
-        let mut conn = self.reader.begin().await.map_err(db_err)?;
-        // A queued record whose row is missing was removed behind ml-audit's back: it stays
-        // queued (`verify` reports it) without holding up the records behind it.
-        let queued = sqlx::query(
-            "SELECT queue_id, kind, record_id FROM ledger_queue q
-             WHERE EXISTS (SELECT 1 FROM predictions p WHERE p.id = q.record_id)
-                OR EXISTS (SELECT 1 FROM explanations e WHERE e.id = q.record_id)
-             ORDER BY queue_id LIMIT ?",
-        )
-        .bind(i64::from(limit))
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(db_err)?;
-        let Some(last) = queued.last() else { return Ok(Vec::new()) };
-        let last: i64 = last.try_get("queue_id").map_err(db_err)?;
-        let scope = format!("SELECT record_id FROM ledger_queue WHERE queue_id <= {last}");
-        let mut records = load_records(&mut conn, &scope).await?;
-        let mut pending = Vec::with_capacity(queued.len());
-        for row in queued {
-            let record_id: Uuid = row.try_get("record_id").map_err(db_err)?;
-            if let Some(record) = records.remove(&record_id) {
-                pending.push(PendingLeaf { queue_id: row.try_get("queue_id").map_err(db_err)?, record });
-            }
-        }
-        conn.commit().await.map_err(db_err)?;
-        Ok(pending)
+        let mut snapshot = self.reader.begin().await.map_err(db_err)?;
+        let queued = log_reader::pending(&mut snapshot, limit).await?;
+        snapshot.commit().await.map_err(db_err)?;
+        Ok(pending_leaves(queued))
     }
 
     async fn ledger_append(&self, leaves: Vec<NewLeaf>) -> Result<Vec<SealedLeaf>> {
@@ -353,7 +330,15 @@ impl Store for SqliteStore {
     }
 
     async fn ledger_records(&self, from: u64, to: u64) -> Result<StoredLeaves> {
-        log_reader::ledger_records(self.path.as_deref(), from, to).await
+        match &self.path {
+            Some(path) => log_reader::ledger_records(path, from, to).await,
+            None => {
+                let mut snapshot = self.reader.begin().await.map_err(db_err)?;
+                let leaves = log_reader::ledger_records_in(&mut snapshot, from, to).await?;
+                snapshot.commit().await.map_err(db_err)?;
+                Ok(leaves)
+            }
+        }
     }
 
     async fn ledger_strays(&self, limit: u32) -> Result<Vec<(LeafKind, Uuid)>> {
@@ -479,21 +464,6 @@ async fn fold_rollups(conn: &mut SqliteConnection, first_seq: i64) -> Result<()>
 
 /// Loads the predictions and explanations whose ids `scope` (a subquery of ids, built from
 /// integers only) selects, by id.
-async fn load_records(conn: &mut SqliteConnection, scope: &str) -> Result<HashMap<Uuid, LedgerRecord>> {
-    let mut records = HashMap::new();
-    let predictions = format!("{SELECT_PREDICTION} WHERE p.id IN ({scope})");
-    for row in sqlx::query(sqlx::AssertSqlSafe(predictions)).fetch_all(&mut *conn).await.map_err(db_err)? {
-        let event = prediction_from_row(&row)?;
-        records.insert(event.id, LedgerRecord::Prediction(Box::new(event)));
-    }
-    let explanations = format!("SELECT * FROM explanations WHERE id IN ({scope})");
-    for row in sqlx::query(sqlx::AssertSqlSafe(explanations)).fetch_all(&mut *conn).await.map_err(db_err)? {
-        let explanation = explanation_from_row(&row, "")?;
-        records.insert(explanation.id, LedgerRecord::Explanation(explanation));
-    }
-    Ok(records)
-}
-
 async fn insert_key<'e>(executor: impl sqlx::Executor<'e, Database = Sqlite>, issued: &IssuedKey) -> Result<()> {
     let key = &issued.key;
     sqlx::query(

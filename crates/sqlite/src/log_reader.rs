@@ -1,114 +1,185 @@
-//! Reads the sealed log back for `verify` through rusqlite rather than sqlx: sqlx copies every
-//! value of every row and hands each row across a thread, which at millions of leaves costs more
-//! than recomputing them. Here rows are read in place, on a blocking thread, with a connection
-//! of their own (read-only, one snapshot per call).
+//! Reads records back for the ledger with the queries both backends share
+//! (`ml_audit_storage::ledger_rows`). `verify` reads the whole log through rusqlite rather than
+//! sqlx: sqlx copies every value of every row and hands each row across a thread, which at
+//! millions of leaves costs more than recomputing them; rusqlite reads rows in place, on a
+//! blocking thread, with a read-only connection of its own (one snapshot per call). The sealer's
+//! small batches, and an in-memory database (which no second connection can open), go through
+//! the store's sqlx pool.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use ml_audit_storage::{
-    LEDGER_ACTOR_COLUMNS, LEDGER_MODELS_SQL, LEDGER_RECORDS_SQL, LedgerRow, Result, StorageError, StoredLeaves,
-    encode_seq, referenced_actors, stored_actor, stored_leaf, stored_model,
+use ml_audit_storage::ledger_rows::{
+    LEDGER_ACTOR_COLUMNS, LEDGER_MODEL_COLUMNS, LEDGER_PENDING_SQL, LEDGER_RECORDS_SQL, LedgerRow, queued_record,
+    referenced_rows, stored_actor, stored_leaf, stored_model,
 };
+use ml_audit_storage::{QueuedRecord, Result, StorageError, StoredLeaf, StoredLeaves, StoredRows, encode_seq};
 use rusqlite::types::ValueRef;
 use rusqlite::{OpenFlags, Row};
+use sqlx::sqlite::SqliteRow;
+use sqlx::{Row as _, SqliteConnection};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::rows::micros;
+use crate::rows::{db_err, micros};
 
-pub async fn ledger_records(path: Option<&Path>, from: u64, to: u64) -> Result<StoredLeaves> {
-    let path: PathBuf = path
-        .ok_or_else(|| StorageError::Config("an in-memory database cannot be read back for verify".into()))?
-        .to_owned();
-    tokio::task::spawn_blocking(move || read(&path, from, to))
+/// `verify`'s read of the leaves of `seq` in `[from, to)`, from the database file.
+pub async fn ledger_records(path: &Path, from: u64, to: u64) -> Result<StoredLeaves> {
+    let path: PathBuf = path.to_owned();
+    tokio::task::spawn_blocking(move || read_records(&path, from, to))
         .await
         .map_err(|e| StorageError::Database(format!("the ledger reader stopped: {e}")))?
 }
 
-fn read(path: &Path, from: u64, to: u64) -> Result<StoredLeaves> {
+fn read_records(path: &Path, from: u64, to: u64) -> Result<StoredLeaves> {
     let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let mut conn = rusqlite::Connection::open_with_flags(path, flags).map_err(sqlite_err)?;
     conn.busy_timeout(Duration::from_secs(10)).map_err(sqlite_err)?;
     // Pages are read straight from the mapped file instead of copied in by read(2).
     conn.pragma_update(None, "mmap_size", 1i64 << 31).map_err(sqlite_err)?;
     let snapshot = conn.transaction().map_err(sqlite_err)?;
-    let (from, to) = (encode_seq(from), encode_seq(to));
     let mut leaves = Vec::new();
     let mut statement = snapshot.prepare(LEDGER_RECORDS_SQL).map_err(sqlite_err)?;
-    let mut rows = statement.query((from, to)).map_err(sqlite_err)?;
+    let mut rows = statement.query((encode_seq(from), encode_seq(to))).map_err(sqlite_err)?;
     while let Some(row) = rows.next().map_err(sqlite_err)? {
-        leaves.push(stored_leaf(&SqliteLedgerRow(row))?);
+        leaves.push(stored_leaf(&RusqliteRow(row))?);
     }
-    let mut models = Vec::new();
-    let mut statement = snapshot.prepare(LEDGER_MODELS_SQL).map_err(sqlite_err)?;
-    let mut rows = statement.query((from, to)).map_err(sqlite_err)?;
+    let (model_ids, actor_ids) = referenced_rows(leaves.iter().filter_map(|leaf| leaf.record.as_ref()));
+    Ok(StoredRows {
+        rows: leaves,
+        models: read_by_ids(&snapshot, LEDGER_MODEL_COLUMNS, "model_versions", &model_ids, |row| stored_model(row))?,
+        actors: read_by_ids(&snapshot, LEDGER_ACTOR_COLUMNS, "actors", &actor_ids, |row| stored_actor(row))?,
+    })
+}
+
+fn read_by_ids<T>(
+    conn: &rusqlite::Connection,
+    columns: &str,
+    table: &str,
+    ids: &[Uuid],
+    map: impl Fn(&RusqliteRow<'_, '_>) -> Result<T>,
+) -> Result<Vec<T>> {
+    let mut statement = conn.prepare(&by_ids_sql(columns, table, ids.len())).map_err(sqlite_err)?;
+    let mut rows =
+        statement.query(rusqlite::params_from_iter(ids.iter().map(|id| id.as_bytes()))).map_err(sqlite_err)?;
+    let mut found = Vec::new();
     while let Some(row) = rows.next().map_err(sqlite_err)? {
-        models.push(stored_model(&SqliteLedgerRow(row))?);
+        found.push(map(&RusqliteRow(row))?);
+    }
+    Ok(found)
+}
+
+/// The sealer's read of the oldest `limit` queued records, in one read transaction: a sealer
+/// claiming queue rows in between cannot make the batch come back short (a short batch means
+/// "queue drained").
+pub async fn pending(conn: &mut SqliteConnection, limit: u32) -> Result<StoredRows<QueuedRecord>> {
+    let rows = sqlx::query(LEDGER_PENDING_SQL).bind(i64::from(limit)).fetch_all(&mut *conn).await.map_err(db_err)?;
+    let queued = rows.iter().map(|row| queued_record(&SqlxRow(row))).collect::<Result<Vec<_>>>()?;
+    with_referenced_rows(conn, queued, |queued| Some(&queued.record)).await
+}
+
+/// [`ledger_records`] through sqlx, for an in-memory database.
+pub async fn ledger_records_in(conn: &mut SqliteConnection, from: u64, to: u64) -> Result<StoredLeaves> {
+    let rows = sqlx::query(LEDGER_RECORDS_SQL)
+        .bind(encode_seq(from))
+        .bind(encode_seq(to))
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(db_err)?;
+    let leaves = rows.iter().map(|row| stored_leaf(&SqlxRow(row))).collect::<Result<Vec<_>>>()?;
+    with_referenced_rows(conn, leaves, |leaf: &StoredLeaf| leaf.record.as_ref()).await
+}
+
+async fn with_referenced_rows<T>(
+    conn: &mut SqliteConnection,
+    rows: Vec<T>,
+    record: impl Fn(&T) -> Option<&ml_audit_core::ledger::stored::StoredRecord>,
+) -> Result<StoredRows<T>> {
+    let (model_ids, actor_ids) = referenced_rows(rows.iter().filter_map(record));
+    let mut models = Vec::new();
+    for row in by_ids(conn, LEDGER_MODEL_COLUMNS, "model_versions", &model_ids).await? {
+        models.push(stored_model(&SqlxRow(&row))?);
     }
     let mut actors = Vec::new();
-    let mut statement =
-        snapshot.prepare(&format!("SELECT {LEDGER_ACTOR_COLUMNS} FROM actors WHERE id = ?1")).map_err(sqlite_err)?;
-    for id in referenced_actors(&leaves) {
-        let mut rows = statement.query([id.as_bytes().as_slice()]).map_err(sqlite_err)?;
-        if let Some(row) = rows.next().map_err(sqlite_err)? {
-            actors.push(stored_actor(&SqliteLedgerRow(row))?);
-        }
+    for row in by_ids(conn, LEDGER_ACTOR_COLUMNS, "actors", &actor_ids).await? {
+        actors.push(stored_actor(&SqlxRow(&row))?);
     }
-    Ok(StoredLeaves { leaves, models, actors })
+    Ok(StoredRows { rows, models, actors })
 }
 
-struct SqliteLedgerRow<'r, 's>(&'r Row<'s>);
-
-impl SqliteLedgerRow<'_, '_> {
-    fn value(&self, column: usize) -> Result<ValueRef<'_>> {
-        self.0.get_ref(column).map_err(sqlite_err)
+async fn by_ids(conn: &mut SqliteConnection, columns: &str, table: &str, ids: &[Uuid]) -> Result<Vec<SqliteRow>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
     }
+    let sql = by_ids_sql(columns, table, ids.len());
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for id in ids {
+        query = query.bind(*id);
+    }
+    query.fetch_all(conn).await.map_err(db_err)
 }
 
-impl LedgerRow for SqliteLedgerRow<'_, '_> {
-    fn text(&self, column: usize) -> Result<Option<String>> {
-        match self.value(column)? {
+/// `SELECT columns FROM table WHERE id IN (?1, …, ?count)`; a chunk references at most as many
+/// rows as it has leaves, well below SQLite's 32,766 parameters.
+fn by_ids_sql(columns: &str, table: &str, count: usize) -> String {
+    let placeholders: Vec<String> = (1..=count).map(|n| format!("?{n}")).collect();
+    format!("SELECT {columns} FROM {table} WHERE id IN ({})", placeholders.join(", "))
+}
+
+/// A row read in place by rusqlite.
+struct RusqliteRow<'r, 's>(&'r Row<'s>);
+
+impl RusqliteRow<'_, '_> {
+    /// The value at `column` through `map`, which says `None` for a type that does not belong.
+    fn read<T>(&self, column: usize, expected: &str, map: impl FnOnce(ValueRef<'_>) -> Option<T>) -> Result<Option<T>> {
+        match self.0.get_ref(column).map_err(sqlite_err)? {
             ValueRef::Null => Ok(None),
-            ValueRef::Text(text) => String::from_utf8(text.to_vec())
-                .map(Some)
-                .map_err(|_| StorageError::Database(format!("column {column} is not UTF-8"))),
-            other => Err(wrong_type(column, "text", other)),
+            value => map(value).map(Some).ok_or_else(|| {
+                StorageError::Database(format!(
+                    "column {column} holds {:?} where {expected} belongs",
+                    value.data_type()
+                ))
+            }),
         }
+    }
+}
+
+impl LedgerRow for RusqliteRow<'_, '_> {
+    fn text(&self, column: usize) -> Result<Option<String>> {
+        self.read(column, "UTF-8 text", |value| match value {
+            ValueRef::Text(text) => std::str::from_utf8(text).ok().map(str::to_owned),
+            _ => None,
+        })
     }
 
     fn uuid(&self, column: usize) -> Result<Option<Uuid>> {
-        self.bytes(column)?
-            .map(|bytes| {
-                Uuid::from_slice(&bytes).map_err(|_| StorageError::Database(format!("column {column} is not a UUID")))
-            })
-            .transpose()
+        self.read(column, "a UUID", |value| match value {
+            ValueRef::Blob(bytes) => Uuid::from_slice(bytes).ok(),
+            _ => None,
+        })
     }
 
     fn bytes(&self, column: usize) -> Result<Option<Vec<u8>>> {
-        match self.value(column)? {
-            ValueRef::Null => Ok(None),
-            ValueRef::Blob(bytes) => Ok(Some(bytes.to_vec())),
-            other => Err(wrong_type(column, "blob", other)),
-        }
+        self.read(column, "a blob", |value| match value {
+            ValueRef::Blob(bytes) => Some(bytes.to_vec()),
+            _ => None,
+        })
     }
 
     fn integer(&self, column: usize) -> Result<Option<i64>> {
-        match self.value(column)? {
-            ValueRef::Null => Ok(None),
-            ValueRef::Integer(value) => Ok(Some(value)),
-            other => Err(wrong_type(column, "integer", other)),
-        }
+        self.read(column, "an integer", |value| match value {
+            ValueRef::Integer(integer) => Some(integer),
+            _ => None,
+        })
     }
 
     fn float(&self, column: usize) -> Result<Option<f64>> {
-        match self.value(column)? {
-            ValueRef::Null => Ok(None),
-            ValueRef::Real(value) => Ok(Some(value)),
-            // A REAL column keeps an integral value as an integer when it is written as one.
-            ValueRef::Integer(value) => Ok(Some(value as f64)),
-            other => Err(wrong_type(column, "real", other)),
-        }
+        self.read(column, "a number", |value| match value {
+            ValueRef::Real(real) => Some(real),
+            // A REAL column keeps an integral value written as an integer as one.
+            ValueRef::Integer(integer) => Some(integer as f64),
+            _ => None,
+        })
     }
 
     fn flag(&self, column: usize) -> Result<Option<bool>> {
@@ -120,10 +191,120 @@ impl LedgerRow for SqliteLedgerRow<'_, '_> {
     }
 }
 
-fn wrong_type(column: usize, expected: &str, found: ValueRef<'_>) -> StorageError {
-    StorageError::Database(format!("column {column} holds {:?} where {expected} belongs", found.data_type()))
+/// A row read through sqlx.
+struct SqlxRow<'r>(&'r SqliteRow);
+
+impl SqlxRow<'_> {
+    fn get<'r, T: sqlx::Decode<'r, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite>>(&'r self, column: usize) -> Result<T> {
+        self.0.try_get(column).map_err(db_err)
+    }
+}
+
+impl LedgerRow for SqlxRow<'_> {
+    fn text(&self, column: usize) -> Result<Option<String>> {
+        self.get(column)
+    }
+
+    fn uuid(&self, column: usize) -> Result<Option<Uuid>> {
+        self.get(column)
+    }
+
+    fn bytes(&self, column: usize) -> Result<Option<Vec<u8>>> {
+        self.get(column)
+    }
+
+    fn integer(&self, column: usize) -> Result<Option<i64>> {
+        self.get(column)
+    }
+
+    fn float(&self, column: usize) -> Result<Option<f64>> {
+        self.get(column)
+    }
+
+    fn flag(&self, column: usize) -> Result<Option<bool>> {
+        self.get(column)
+    }
+
+    fn time(&self, column: usize) -> Result<Option<OffsetDateTime>> {
+        self.get::<Option<i64>>(column)?.map(micros).transpose()
+    }
 }
 
 fn sqlite_err(error: rusqlite::Error) -> StorageError {
     StorageError::Database(error.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use ml_audit_core::auth::Visibility;
+    use ml_audit_core::event::PredictionInput;
+    use ml_audit_core::redaction::RedactionPolicy;
+    use ml_audit_storage::{NewLeaf, Store};
+    use serde_json::json;
+
+    use crate::SqliteStore;
+
+    /// Records and seals the same predictions, then reads the log back.
+    async fn sealed_log(store: &SqliteStore) -> ml_audit_storage::StoredLeaves {
+        store.migrate().await.unwrap();
+        let events = (0..5)
+            .map(|i| {
+                let body = json!({
+                    "model_name": if i % 2 == 0 { "fraud" } else { "credit" }, "model_version": "1",
+                    "prediction_id": format!("p-{i}"), "timestamp": "2026-11-27T08:00:00Z",
+                    "features": {"amount": 120.0 + f64::from(i), "nested": {"b": [1, "x"]}},
+                    "output": {"score": 0.5}, "metadata": {}, "decision_outcome": "approved",
+                    "actor": if i == 4 { json!(null) } else { json!({"actor_type": "user", "actor_id": format!("u{}", i % 2)}) },
+                });
+                PredictionInput::parse(body).unwrap().prepare(&RedactionPolicy::default(), &Visibility::AllTenants).unwrap()
+            })
+            .collect();
+        store.record_predictions(events).await.unwrap();
+        let pending = store.ledger_pending(100).await.unwrap();
+        assert_eq!(pending.len(), 5);
+        let leaves = pending
+            .iter()
+            .map(|p| NewLeaf {
+                queue_id: p.queue_id,
+                kind: p.record.kind(),
+                record_id: p.record.record_id(),
+                leaf_hash: p.record.leaf_hash(),
+            })
+            .collect();
+        store.ledger_append(leaves).await.unwrap();
+        store.ledger_records(0, 100).await.unwrap()
+    }
+
+    /// The file's reader (rusqlite) and the in-memory one (sqlx) read the same rows the same way.
+    #[tokio::test]
+    async fn both_readers_read_the_same_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = SqliteStore::open(&format!("sqlite://{}", dir.path().join("log.db").display())).await.unwrap();
+        let memory = SqliteStore::open("sqlite::memory:").await.unwrap();
+        let (from_file, from_memory) = (sealed_log(&file).await, sealed_log(&memory).await);
+        assert_eq!(from_file.rows.len(), 5);
+        assert_eq!((from_file.models.len(), from_file.actors.len()), (2, 2), "each referenced row once");
+        let shape = |log: &ml_audit_storage::StoredLeaves| {
+            let mut models: Vec<_> =
+                log.models.iter().map(|m| (m.model_name.clone(), m.config_snapshot.clone())).collect();
+            let mut actors: Vec<_> = log.actors.iter().map(|a| (a.actor_type.clone(), a.actor_id.clone())).collect();
+            models.sort();
+            actors.sort();
+            let features: Vec<_> = log
+                .rows
+                .iter()
+                .map(|leaf| match leaf.record.as_ref().unwrap() {
+                    ml_audit_core::ledger::stored::StoredRecord::Prediction(row) => {
+                        (row.prediction_id.clone(), row.features.clone(), row.actor_ref.is_some())
+                    }
+                    other => panic!("{other:?}"),
+                })
+                .collect();
+            (models, actors, features)
+        };
+        assert_eq!(shape(&from_file), shape(&from_memory));
+        let (_, _, features) = shape(&from_file);
+        assert_eq!(features[0], ("p-0".into(), r#"{"amount":120,"nested":{"b":[1,"x"]}}"#.into(), true));
+        assert!(!features[4].2, "p-4 has no actor");
+    }
 }

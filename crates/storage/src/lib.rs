@@ -13,19 +13,19 @@ use async_trait::async_trait;
 use ml_audit_core::auth::{ApiKey, IssuedKey, KeyHash, Visibility};
 use ml_audit_core::event::{NewExplanation, PreparedPrediction};
 use ml_audit_core::ledger::record::{LeafKind, LedgerRecord};
-use ml_audit_core::ledger::stored::{StoredActor, StoredExplanation, StoredModel, StoredPrediction, StoredRecord};
 use ml_audit_core::model::{Explanation, ModelVersion, PredictionEvent, RequestingActor};
 use ml_audit_core::query::{Page, PageRequest, PredictionFilter};
 use ml_audit_core::redaction::RedactionEntry;
-use time::OffsetDateTime;
 use uuid::Uuid;
 
 pub mod insights;
 pub mod known;
+pub mod ledger_rows;
 
 pub use crate::insights::{
     ActorPage, ActorPageRequest, ActorPosition, ActorSummary, HourlyCount, ModelVersionStats, TenantSummary, TimeWindow,
 };
+pub use crate::ledger_rows::{QueuedRecord, StoredLeaf, StoredLeaves, StoredRows};
 
 /// How a recorded event went, per event of a batch.
 #[derive(Debug, Clone, PartialEq)]
@@ -115,7 +115,8 @@ pub trait Store: Send + Sync + 'static {
 
     // The ledger. Backends store what the sealer computed; they never hash.
 
-    /// Records written but not yet sealed, oldest first, at most `limit`.
+    /// Records written but not yet sealed, oldest first, at most `limit`: read with
+    /// [`ledger_rows::LEDGER_PENDING_SQL`] and decoded by [`ledger_rows::pending_leaves`].
     async fn ledger_pending(&self, limit: u32) -> Result<Vec<PendingLeaf>>;
     /// Appends leaves in the given order after the current last one, in one transaction that
     /// also removes them from the pending queue. Leaves whose queue entry another sealer has
@@ -126,9 +127,9 @@ pub trait Store: Send + Sync + 'static {
     /// Leaf hashes of `seq` in `[from, to)`, in order.
     async fn ledger_leaf_hashes(&self, from: u64, to: u64) -> Result<Vec<[u8; 32]>>;
     /// Leaves of `seq` in `[from, to)` with the rows of the records they commit to, as stored
-    /// now (a record is `None` when its row is missing), and the model versions those records
-    /// reference, read in one snapshot. For `verify`, which reads the whole log: backends read it
-    /// as directly as they can ([`LEDGER_RECORDS_SQL`]).
+    /// now (a record is `None` when its row is missing), and the model versions and actors those
+    /// records reference, read in one snapshot. For `verify`, which reads the whole log: backends read it
+    /// as directly as they can ([`ledger_rows::LEDGER_RECORDS_SQL`]).
     async fn ledger_records(&self, from: u64, to: u64) -> Result<StoredLeaves>;
     /// Records that are neither sealed nor waiting to be: rows that did not come through
     /// ml-audit's write path. At most `limit` of them.
@@ -216,196 +217,6 @@ pub fn number_claimed_leaves(
         .zip(next..)
         .map(|(leaf, seq)| SealedLeaf { seq, kind: leaf.kind, record_id: leaf.record_id, leaf_hash: leaf.leaf_hash })
         .collect()
-}
-
-/// A leaf and the record it names, as stored now.
-#[derive(Debug, Clone, PartialEq)]
-pub struct StoredLeaf {
-    pub leaf: SealedLeaf,
-    pub record: Option<StoredRecord>,
-}
-
-/// What [`Store::ledger_records`] returns.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct StoredLeaves {
-    pub leaves: Vec<StoredLeaf>,
-    /// Every model version the predictions among `leaves` reference (each once).
-    pub models: Vec<StoredModel>,
-    /// Every actor they reference (each once); one that is missing is not here.
-    pub actors: Vec<StoredActor>,
-}
-
-/// The query behind [`Store::ledger_records`], the same on both backends (SQLite reads `$1`,
-/// `$2` as parameters 1 and 2): each leaf of `seq` in `[$1, $2)` with its record's row — a
-/// prediction or an explanation — in the column order [`stored_leaf`] reads. Actors are few
-/// and shared by many predictions: backends look them up once each ([`stored_actor`]) rather
-/// than join them to every row.
-pub const LEDGER_RECORDS_SQL: &str = "SELECT l.seq, l.kind, l.record_id, l.leaf_hash,
-       p.id, p.prediction_id, p.ts, p.created_at, p.trace_id, p.environment, p.model_ref, p.actor_ref,
-       p.tenant_id, p.actor_ip, p.actor_user_agent, p.actor_auth_context,
-       p.features, p.redactions, p.metadata, p.metadata_redactions, p.input_fingerprint, p.output,
-       p.confidence, p.decision_outcome, p.status, p.latency_ms,
-       e.id, e.prediction_ref, CAST(e.revision AS bigint), e.method, e.method_version, e.payload, e.summary_text, e.status,
-       e.generated_at, e.created_at
-  FROM ledger_entries l
-  LEFT JOIN predictions p ON l.kind = 'prediction' AND p.id = l.record_id
-  LEFT JOIN explanations e ON l.kind = 'explanation' AND e.id = l.record_id
- WHERE l.seq >= $1 AND l.seq < $2
- ORDER BY l.seq";
-
-/// The model versions referenced by the predictions sealed at `seq` in `[$1, $2)`.
-pub const LEDGER_MODELS_SQL: &str = "SELECT id, model_name, version, framework, build_id, commit_hash, config_snapshot,
-       is_active, created_at
-  FROM model_versions
- WHERE id IN (SELECT p.model_ref FROM ledger_entries l JOIN predictions p ON p.id = l.record_id
-               WHERE l.seq >= $1 AND l.seq < $2)";
-
-/// One row of [`LEDGER_RECORDS_SQL`] or [`LEDGER_MODELS_SQL`], column by column in query order:
-/// each backend says how it reads its own types, and [`stored_leaf`] and [`stored_model`] map
-/// the columns once for both.
-pub trait LedgerRow {
-    fn text(&self, column: usize) -> Result<Option<String>>;
-    fn uuid(&self, column: usize) -> Result<Option<Uuid>>;
-    fn bytes(&self, column: usize) -> Result<Option<Vec<u8>>>;
-    fn integer(&self, column: usize) -> Result<Option<i64>>;
-    fn float(&self, column: usize) -> Result<Option<f64>>;
-    fn flag(&self, column: usize) -> Result<Option<bool>>;
-    fn time(&self, column: usize) -> Result<Option<OffsetDateTime>>;
-}
-
-/// Reads a [`LedgerRow`]'s columns in order.
-struct Columns<'r, R: LedgerRow> {
-    row: &'r R,
-    next: usize,
-}
-
-impl<'r, R: LedgerRow> Columns<'r, R> {
-    fn new(row: &'r R) -> Self {
-        Self { row, next: 0 }
-    }
-
-    fn take<T>(&mut self, read: fn(&R, usize) -> Result<Option<T>>) -> Result<Option<T>> {
-        self.next += 1;
-        read(self.row, self.next - 1)
-    }
-
-    fn required<T>(&mut self, read: fn(&R, usize) -> Result<Option<T>>) -> Result<T> {
-        let column = self.next;
-        self.take(read)?.ok_or_else(|| StorageError::Database(format!("column {column} of a ledger row is NULL")))
-    }
-
-    fn text(&mut self) -> Result<String> {
-        self.required(R::text)
-    }
-
-    fn time(&mut self) -> Result<OffsetDateTime> {
-        self.required(R::time)
-    }
-
-    fn skip(&mut self, columns: usize) {
-        self.next += columns;
-    }
-}
-
-/// Maps a row of [`LEDGER_RECORDS_SQL`].
-pub fn stored_leaf(row: &impl LedgerRow) -> Result<StoredLeaf> {
-    let mut c = Columns::new(row);
-    let seq = decode_seq(c.required(LedgerRow::integer)?)?;
-    let kind = decode_enum("kind", &c.text()?, LeafKind::parse)?;
-    let leaf = SealedLeaf {
-        seq,
-        kind,
-        record_id: c.required(LedgerRow::uuid)?,
-        leaf_hash: decode_hash(c.required(LedgerRow::bytes)?)?,
-    };
-    let record = match c.take(LedgerRow::uuid)? {
-        Some(id) => Some(StoredRecord::Prediction(Box::new(StoredPrediction {
-            id,
-            prediction_id: c.text()?,
-            timestamp: c.time()?,
-            created_at: c.time()?,
-            trace_id: c.text()?,
-            environment: c.text()?,
-            model_ref: c.required(LedgerRow::uuid)?,
-            actor_ref: c.take(LedgerRow::uuid)?,
-            tenant_id: c.text()?,
-            actor_ip: c.take(LedgerRow::text)?,
-            actor_user_agent: c.text()?,
-            actor_auth_context: c.take(LedgerRow::text)?,
-            features: c.text()?,
-            redactions: c.text()?,
-            metadata: c.text()?,
-            metadata_redactions: c.text()?,
-            input_fingerprint: c.text()?,
-            output: c.text()?,
-            confidence: c.take(LedgerRow::float)?,
-            decision_outcome: c.text()?,
-            status: c.text()?,
-            latency_ms: c.take(LedgerRow::float)?,
-        }))),
-        None => {
-            c.skip(21);
-            match c.take(LedgerRow::uuid)? {
-                None => None,
-                Some(id) => Some(StoredRecord::Explanation(StoredExplanation {
-                    id,
-                    prediction_ref: c.required(LedgerRow::uuid)?,
-                    revision: c.required(LedgerRow::integer)?,
-                    method: c.text()?,
-                    method_version: c.text()?,
-                    payload: c.text()?,
-                    summary_text: c.text()?,
-                    status: c.text()?,
-                    generated_at: c.time()?,
-                    created_at: c.time()?,
-                })),
-            }
-        }
-    };
-    Ok(StoredLeaf { leaf, record })
-}
-
-/// The columns of an actor row that [`stored_actor`] reads, in order.
-pub const LEDGER_ACTOR_COLUMNS: &str = "id, actor_type, actor_id, created_at";
-
-/// Maps a row of `SELECT {LEDGER_ACTOR_COLUMNS} FROM actors …`.
-pub fn stored_actor(row: &impl LedgerRow) -> Result<StoredActor> {
-    let mut c = Columns::new(row);
-    Ok(StoredActor {
-        id: c.required(LedgerRow::uuid)?,
-        actor_type: c.text()?,
-        actor_id: c.text()?,
-        created_at: c.time()?,
-    })
-}
-
-/// The actors the predictions among `leaves` reference, each once.
-pub fn referenced_actors(leaves: &[StoredLeaf]) -> Vec<Uuid> {
-    let mut seen = std::collections::HashSet::new();
-    leaves
-        .iter()
-        .filter_map(|stored| match &stored.record {
-            Some(StoredRecord::Prediction(row)) => row.actor_ref,
-            _ => None,
-        })
-        .filter(|id| seen.insert(*id))
-        .collect()
-}
-
-/// Maps a row of [`LEDGER_MODELS_SQL`].
-pub fn stored_model(row: &impl LedgerRow) -> Result<StoredModel> {
-    let mut c = Columns::new(row);
-    Ok(StoredModel {
-        id: c.required(LedgerRow::uuid)?,
-        model_name: c.text()?,
-        version: c.text()?,
-        framework: c.text()?,
-        build_id: c.text()?,
-        commit_hash: c.text()?,
-        config_snapshot: c.take(LedgerRow::text)?,
-        is_active: c.required(LedgerRow::flag)?,
-        created_at: c.time()?,
-    })
 }
 
 /// A signed checkpoint and the tree state (compact range) it was made from.
