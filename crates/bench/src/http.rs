@@ -179,11 +179,17 @@ async fn measure(bin: &Path, backend: Backend, db: &Database, sizes: &Sizes) -> 
     let Bench { mut report, recorded, .. } = bench;
     let peak = server.memory()?.peak;
     server.stop().await?;
-    let (leaves, took) = server::verify(bin, db).await?;
-    ensure!(leaves == written, "`ml-audit verify` checked {leaves} leaves, the benchmark wrote {written}");
+    let run = server::verify(bin, db).await?;
+    ensure!(run.leaves == written, "`ml-audit verify` checked {} leaves, the benchmark wrote {written}", run.leaves);
     report.row(
-        format!("`ml-audit verify` ({} leaves)", thousands(leaves as f64)),
-        format!("{} leaves/s ({:.1} s)", thousands(leaves as f64 / took.as_secs_f64()), took.as_secs_f64()),
+        format!("`ml-audit verify` ({} leaves)", thousands(run.leaves as f64)),
+        format!(
+            "{} leaves/s ({:.1} s); {} leaves per CPU-second ({:.1} s of CPU)",
+            thousands(run.leaves as f64 / run.elapsed.as_secs_f64()),
+            run.elapsed.as_secs_f64(),
+            thousands(run.leaves as f64 / run.cpu.as_secs_f64()),
+            run.cpu.as_secs_f64()
+        ),
         VERIFY_TARGET,
     );
     report.row("server peak RSS (VmHWM)", mb(peak), "< 150 MB");
