@@ -20,8 +20,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::bail;
-use mimalloc::MiMalloc;
 use clap::{Parser, Subcommand};
+use mimalloc::MiMalloc;
 use ml_audit_core::auth::Visibility;
 use ml_audit_core::event::PredictionInput;
 use ml_audit_core::redaction::RedactionPolicy;

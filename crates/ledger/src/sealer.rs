@@ -17,8 +17,13 @@ use tokio::sync::Mutex;
 use crate::key::LedgerKey;
 use crate::{LedgerError, Result};
 
-/// Records hashed and appended per store transaction (bounds the records held in memory).
+/// Records hashed and appended per store transaction at first. A batch that comes back full
+/// means a backlog: the next one is twice as large, up to [`MAX_SEAL_BATCH`]. Small batches keep
+/// each append short (writers wait for it on SQLite); large ones let the sealer catch up while
+/// writers hold the database most of the time, since it gets one turn among theirs.
 const SEAL_BATCH: u32 = 500;
+/// The largest batch (bounds the records held in memory: ~8,000 × a few KB).
+const MAX_SEAL_BATCH: u32 = 8_000;
 /// Leaf hashes read per query when catching up with the log.
 const CATCH_UP_CHUNK: u64 = 50_000;
 
@@ -73,9 +78,11 @@ impl Sealer {
     /// Seals everything queued now; returns how many leaves this sealer appended.
     pub async fn seal_pending(&self) -> Result<usize> {
         let mut total = 0;
+        let mut batch = SEAL_BATCH;
         loop {
-            let pending = self.store.ledger_pending(SEAL_BATCH).await?;
-            let full = pending.len() == SEAL_BATCH as usize;
+            let pending = self.store.ledger_pending(batch).await?;
+            let full = pending.len() == batch as usize;
+            batch = (batch * 2).min(MAX_SEAL_BATCH);
             if pending.is_empty() {
                 return Ok(total);
             }
