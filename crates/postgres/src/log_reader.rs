@@ -16,8 +16,15 @@ use crate::rows::{PgLedgerRow, db_err};
 /// The oldest `limit` queued records. A queue row is committed with its record, and a record
 /// after the model and actor rows it references, so the later reads see them.
 pub async fn pending(conn: &mut PgConnection, limit: u32) -> Result<StoredRows<QueuedRecord>> {
-    let rows = sqlx::query(LEDGER_PENDING_SQL).bind(i64::from(limit)).fetch_all(&mut *conn).await.map_err(db_err)?;
-    let queued = rows.iter().map(|row| queued_record(&PgLedgerRow(row))).collect::<Result<Vec<_>>>()?;
+    // The rows (every value copied) are dropped as soon as they are mapped.
+    let queued = sqlx::query(LEDGER_PENDING_SQL)
+        .bind(i64::from(limit))
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(db_err)?
+        .iter()
+        .map(|row| queued_record(&PgLedgerRow(row)))
+        .collect::<Result<Vec<_>>>()?;
     with_referenced_rows(conn, queued, |queued| Some(&queued.record)).await
 }
 
