@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use ml_audit_core::ledger::checkpoint::Checkpoint;
 use ml_audit_core::ledger::merkle::CompactRange;
+use ml_audit_core::ledger::stored::RowCatalog;
 use ml_audit_core::timestamp;
 use ml_audit_storage::{NewLeaf, Store, StoredCheckpoint};
 use tokio::sync::Mutex;
@@ -22,10 +23,9 @@ use crate::{LedgerError, Result};
 /// each append short (writers wait for it on SQLite); large ones let the sealer catch up while
 /// writers hold the database most of the time, since it gets one turn among theirs.
 const SEAL_BATCH: u32 = 500;
-/// The largest batch. It bounds the records held in memory (each decoded one is a few KB) and
-/// how long one append holds SQLite's writer: 8,000 held the server at 430 MB and slowed
-/// single-event ingest; 2,000 keeps a 1M-event preload's backlog small.
-const MAX_SEAL_BATCH: u32 = 2_000;
+/// The largest batch. It bounds the stored rows held in memory (~3 KB each; records are decoded
+/// one at a time) and how long one append holds SQLite's writer.
+const MAX_SEAL_BATCH: u32 = 8_000;
 /// Leaf hashes read per query when catching up with the log.
 const CATCH_UP_CHUNK: u64 = 50_000;
 
@@ -83,20 +83,31 @@ impl Sealer {
         let mut batch = SEAL_BATCH;
         loop {
             let pending = self.store.ledger_pending(batch).await?;
-            let full = pending.len() == batch as usize;
+            let full = pending.rows.len() == batch as usize;
             batch = (batch * 2).min(MAX_SEAL_BATCH);
-            if pending.is_empty() {
+            if pending.rows.is_empty() {
                 return Ok(total);
             }
-            let leaves = pending
-                .into_iter()
-                .map(|pending| NewLeaf {
-                    queue_id: pending.queue_id,
-                    kind: pending.record.kind(),
-                    record_id: pending.record.record_id(),
-                    leaf_hash: pending.record.leaf_hash(),
-                })
-                .collect();
+            let rows = RowCatalog::new(pending.models, pending.actors);
+            let mut leaves = Vec::with_capacity(pending.rows.len());
+            // One record decoded at a time, and dropped once hashed.
+            for queued in pending.rows {
+                match queued.record.decode(&rows) {
+                    Ok(record) => leaves.push(NewLeaf {
+                        queue_id: queued.queue_id,
+                        kind: record.kind(),
+                        record_id: record.record_id(),
+                        leaf_hash: record.leaf_hash(),
+                    }),
+                    // A row edited behind ml-audit's back before it was sealed stays queued, for
+                    // `verify` to report, and does not hold up the others.
+                    Err(error) => tracing::warn!(
+                        record = %queued.record.record_id(),
+                        %error,
+                        "a queued record cannot be read; it stays unsealed"
+                    ),
+                }
+            }
             total += self.store.ledger_append(leaves).await?.len();
             if !full {
                 return Ok(total);

@@ -26,12 +26,11 @@ use ml_audit_core::model::{Explanation, ModelVersion, PredictionEvent};
 use ml_audit_core::query::{Cursor, Page, PageRequest, PredictionFilter};
 use ml_audit_core::timestamp;
 use ml_audit_storage::known::{KnownRows, RowSet, actor_key, model_key};
-use ml_audit_storage::ledger_rows::pending_leaves;
 use ml_audit_storage::{
-    ActorPage, ActorPageRequest, HourlyCount, ModelVersionStats, NewLeaf, PendingLeaf, PredictionRef, RecordOutcome,
-    Result, SealedLeaf, StorageError, Store, StoredCheckpoint, StoredLeaves, TenantSummary, TimeWindow, decode_enum,
-    decode_hash, decode_seq, encode_redaction_log, encode_seq, number_claimed_leaves, recorded_event, split_page,
-    stored_explanation,
+    ActorPage, ActorPageRequest, HourlyCount, ModelVersionStats, NewLeaf, PredictionRef, RecordOutcome, Result,
+    SealedLeaf, StorageError, Store, StoredCheckpoint, StoredLeaves, StoredPending, TenantSummary, TimeWindow,
+    decode_enum, decode_hash, decode_seq, encode_redaction_log, encode_seq, number_claimed_leaves, recorded_event,
+    split_page, stored_explanation,
 };
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgConnection, PgPool, Postgres, QueryBuilder, Row as _, Transaction};
@@ -271,9 +270,9 @@ impl Store for PgStore {
         Ok(done.rows_affected() == 1)
     }
 
-    async fn ledger_pending(&self, limit: u32) -> Result<Vec<PendingLeaf>> {
+    async fn ledger_pending(&self, limit: u32) -> Result<StoredPending> {
         let mut conn = self.pool.acquire().await.map_err(db_err)?;
-        Ok(pending_leaves(log_reader::pending(&mut conn, limit).await?))
+        log_reader::pending(&mut conn, limit).await
     }
 
     async fn ledger_append(&self, leaves: Vec<NewLeaf>) -> Result<Vec<SealedLeaf>> {

@@ -16,7 +16,7 @@ use ml_audit_core::ledger::record::{LeafKind, LedgerRecord};
 use ml_audit_core::ledger::stored::{RowCatalog, StoredRecord};
 use ml_audit_core::timestamp;
 use ml_audit_postgres::PgStore;
-use ml_audit_storage::{NewLeaf, PendingLeaf, PredictionRef, RecordOutcome, SealedLeaf, Store, StoredCheckpoint};
+use ml_audit_storage::{NewLeaf, PredictionRef, RecordOutcome, SealedLeaf, Store, StoredCheckpoint};
 use serde_json::json;
 use sqlx::{AssertSqlSafe, Executor as _, PgConnection};
 use uuid::Uuid;
@@ -38,6 +38,24 @@ fn predictions(prefix: &str, n: usize) -> Vec<PreparedPrediction> {
     (0..n).map(|i| prediction(&format!("{prefix}-{i}"), i % 3 == 0)).collect()
 }
 
+/// A queued record decoded, as the sealer decodes it.
+#[derive(Debug, Clone, PartialEq)]
+struct PendingLeaf {
+    queue_id: i64,
+    record: LedgerRecord,
+}
+
+/// The oldest `limit` queued records, decoded (every one must decode here).
+async fn pending_leaves(store: &PgStore, limit: u32) -> Vec<PendingLeaf> {
+    let pending = store.ledger_pending(limit).await.expect("pending records load");
+    let rows = RowCatalog::new(pending.models, pending.actors);
+    pending
+        .rows
+        .into_iter()
+        .map(|queued| PendingLeaf { queue_id: queued.queue_id, record: queued.record.decode(&rows).expect("decodes") })
+        .collect()
+}
+
 /// The leaf a sealer appends for a pending record: its hash computed by the core.
 fn new_leaf(pending: &PendingLeaf) -> NewLeaf {
     NewLeaf {
@@ -51,7 +69,7 @@ fn new_leaf(pending: &PendingLeaf) -> NewLeaf {
 /// What a sealer does once: the oldest pending records, hashed, appended. Empty when nothing
 /// was pending; the pending count is returned too, to tell "nothing to do" from "lost a race".
 async fn seal_once(store: &PgStore, limit: u32) -> (usize, Vec<SealedLeaf>) {
-    let pending = store.ledger_pending(limit).await.expect("pending records load");
+    let pending = pending_leaves(store, limit).await;
     if pending.is_empty() {
         return (0, Vec::new());
     }
@@ -156,11 +174,11 @@ async fn every_write_path_queues_its_records_and_reads_show_the_seal() {
         (LeafKind::Prediction, b.id),
         (LeafKind::Explanation, attached.id),
     ];
-    let pending = store.ledger_pending(100).await.unwrap();
+    let pending = pending_leaves(&store, 100).await;
     let queued: Vec<_> = pending.iter().map(|p| (p.record.kind(), p.record.record_id())).collect();
     assert_eq!(queued, expected, "queued in write order, each prediction before its explanation");
     assert!(pending.windows(2).all(|pair| pair[0].queue_id < pair[1].queue_id), "oldest first");
-    assert_eq!(store.ledger_pending(2).await.unwrap(), pending[..2], "limit takes the oldest");
+    assert_eq!(pending_leaves(&store, 2).await, pending[..2], "limit takes the oldest");
     assert_eq!(store.ledger_strays(10).await.unwrap(), vec![]);
     // The pending prediction is the stored one (its ledger entry aside: not sealed yet).
     let LedgerRecord::Prediction(pending_a) = &pending[0].record else { panic!("{:?}", pending[0].record) };
@@ -196,7 +214,7 @@ async fn a_leaf_listed_twice_or_under_another_record_is_appended_at_most_once() 
     let db = TestDb::create().await;
     let store = db.migrated().await;
     store.record_predictions(predictions("p", 2)).await.unwrap();
-    let pending = store.ledger_pending(10).await.unwrap();
+    let pending = pending_leaves(&store, 10).await;
     assert_eq!(pending.len(), 3, "p-0 is explained");
     let mut leaves: Vec<NewLeaf> = pending.iter().map(new_leaf).collect();
     let mut mismatched = leaves[2].clone();
@@ -257,7 +275,7 @@ async fn sealers_appending_disjoint_parts_at_once_neither_collide_nor_leave_gaps
         async move {
             let mut appends = Vec::new();
             loop {
-                let pending = store.ledger_pending(80).await.expect("pending records load");
+                let pending = pending_leaves(&store, 80).await;
                 if pending.is_empty() {
                     return appends;
                 }
@@ -412,7 +430,7 @@ async fn rows_that_bypassed_the_write_path_or_vanished_are_visible() {
         HashSet::from([(LeafKind::Prediction, slipped_in), (LeafKind::Explanation, forged_explanation)])
     );
     assert_eq!(store.ledger_strays(1).await.unwrap().len(), 1, "at most the limit");
-    assert!(store.ledger_pending(100).await.unwrap().is_empty(), "strays are not pending");
+    assert!(pending_leaves(&store, 100).await.is_empty(), "strays are not pending");
 
     // Deleted as an attacker would, with the triggers off: a sealed prediction (p-1, which has
     // no explanation to hold it by its foreign key) and a sealed explanation.
@@ -446,11 +464,11 @@ async fn rows_that_bypassed_the_write_path_or_vanished_are_visible() {
         assert_eq!(stored.record.is_none(), missing, "{:?}", stored.leaf);
         assert_eq!(&stored.leaf, &sealed[stored.leaf.seq as usize], "the entries themselves are intact");
     }
-    assert!(store.ledger_pending(100).await.unwrap().is_empty(), "a queued record without its row is skipped");
+    assert!(pending_leaves(&store, 100).await.is_empty(), "a queued record without its row is skipped");
     assert_eq!(count(&mut conn, "ledger_queue").await, 1, "and stays queued");
     let outcomes = store.record_predictions(vec![prediction("after", false)]).await.unwrap();
     let [RecordOutcome::Created(after)] = outcomes.as_slice() else { panic!("{outcomes:?}") };
-    let pending = store.ledger_pending(1).await.unwrap();
+    let pending = pending_leaves(&store, 1).await;
     assert_eq!(pending.len(), 1, "nor holds up the records behind it");
     assert_eq!(pending[0].record.record_id(), after.id);
 }
@@ -495,7 +513,7 @@ async fn migrating_a_database_with_history_queues_it_oldest_first() {
     pool.close().await;
 
     let store = db.migrated().await;
-    let pending = store.ledger_pending(100).await.unwrap();
+    let pending = pending_leaves(&store, 100).await;
     let queued: Vec<_> = pending.iter().map(|p| (p.record.kind(), p.record.record_id())).collect();
     let mut minute_2 = [(LeafKind::Prediction, ids["a"]), (LeafKind::Explanation, ids["a-explained"])];
     minute_2.sort_by_key(|&(_, id)| id); // same created_at: by id

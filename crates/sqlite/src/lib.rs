@@ -22,12 +22,11 @@ use ml_audit_core::model::{Explanation, ModelVersion, PredictionEvent};
 use ml_audit_core::query::{Cursor, Page, PageRequest, PredictionFilter};
 use ml_audit_core::timestamp::{self, to_unix_micros};
 use ml_audit_storage::known::{KnownRows, RowSet, actor_key, model_key};
-use ml_audit_storage::ledger_rows::pending_leaves;
 use ml_audit_storage::{
-    ActorPage, ActorPageRequest, HourlyCount, ModelVersionStats, NewLeaf, PendingLeaf, PredictionRef, RecordOutcome,
-    Result, SealedLeaf, StorageError, Store, StoredCheckpoint, StoredLeaves, TenantSummary, TimeWindow, decode_enum,
-    decode_hash, decode_seq, encode_redaction_log, encode_seq, number_claimed_leaves, recorded_event, split_page,
-    stored_explanation,
+    ActorPage, ActorPageRequest, HourlyCount, ModelVersionStats, NewLeaf, PredictionRef, RecordOutcome, Result,
+    SealedLeaf, StorageError, Store, StoredCheckpoint, StoredLeaves, StoredPending, TenantSummary, TimeWindow,
+    decode_enum, decode_hash, decode_seq, encode_redaction_log, encode_seq, number_claimed_leaves, recorded_event,
+    split_page, stored_explanation,
 };
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{QueryBuilder, Row as _, Sqlite, SqliteConnection, SqlitePool};
@@ -263,11 +262,11 @@ impl Store for SqliteStore {
         Ok(done.rows_affected() == 1)
     }
 
-    async fn ledger_pending(&self, limit: u32) -> Result<Vec<PendingLeaf>> {
+    async fn ledger_pending(&self, limit: u32) -> Result<StoredPending> {
         let mut snapshot = self.reader.begin().await.map_err(db_err)?;
         let queued = log_reader::pending(&mut snapshot, limit).await?;
         snapshot.commit().await.map_err(db_err)?;
-        Ok(pending_leaves(queued))
+        Ok(queued)
     }
 
     async fn ledger_append(&self, leaves: Vec<NewLeaf>) -> Result<Vec<SealedLeaf>> {

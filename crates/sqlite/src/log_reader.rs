@@ -247,6 +247,7 @@ fn sqlite_err(error: rusqlite::Error) -> StorageError {
 mod tests {
     use ml_audit_core::auth::Visibility;
     use ml_audit_core::event::PredictionInput;
+    use ml_audit_core::ledger::stored::RowCatalog;
     use ml_audit_core::redaction::RedactionPolicy;
     use ml_audit_storage::{NewLeaf, Store};
     use serde_json::json;
@@ -270,14 +271,19 @@ mod tests {
             .collect();
         store.record_predictions(events).await.unwrap();
         let pending = store.ledger_pending(100).await.unwrap();
-        assert_eq!(pending.len(), 5);
+        assert_eq!(pending.rows.len(), 5);
+        let rows = RowCatalog::new(pending.models, pending.actors);
         let leaves = pending
+            .rows
             .iter()
-            .map(|p| NewLeaf {
-                queue_id: p.queue_id,
-                kind: p.record.kind(),
-                record_id: p.record.record_id(),
-                leaf_hash: p.record.leaf_hash(),
+            .map(|queued| {
+                let record = queued.record.decode(&rows).unwrap();
+                NewLeaf {
+                    queue_id: queued.queue_id,
+                    kind: record.kind(),
+                    record_id: record.record_id(),
+                    leaf_hash: record.leaf_hash(),
+                }
             })
             .collect();
         store.ledger_append(leaves).await.unwrap();

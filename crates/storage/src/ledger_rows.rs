@@ -7,13 +7,11 @@
 use std::collections::HashSet;
 
 use ml_audit_core::ledger::record::LeafKind;
-use ml_audit_core::ledger::stored::{
-    RowCatalog, StoredActor, StoredExplanation, StoredModel, StoredPrediction, StoredRecord,
-};
+use ml_audit_core::ledger::stored::{StoredActor, StoredExplanation, StoredModel, StoredPrediction, StoredRecord};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::{PendingLeaf, Result, SealedLeaf, StorageError, decode_enum, decode_hash, decode_seq};
+use crate::{Result, SealedLeaf, StorageError, decode_enum, decode_hash, decode_seq};
 
 /// A leaf and the record it names, as stored now.
 #[derive(Debug, Clone, PartialEq)]
@@ -40,6 +38,9 @@ pub struct StoredRows<T> {
 
 /// What [`crate::Store::ledger_records`] returns.
 pub type StoredLeaves = StoredRows<StoredLeaf>;
+
+/// What [`crate::Store::ledger_pending`] returns.
+pub type StoredPending = StoredRows<QueuedRecord>;
 
 /// The columns of a record's row, in the order [`Columns::record`] reads them, for a query that
 /// joins `p` (predictions) and `e` (explanations) by `record_id`.
@@ -172,24 +173,6 @@ pub fn referenced_rows<'a>(records: impl IntoIterator<Item = &'a StoredRecord>) 
         }
     }
     (models, actors)
-}
-
-/// The queued records decoded into the records the sealer hashes. A record that no longer
-/// decodes (a row edited behind ml-audit's back before it was sealed) is left queued, for
-/// `verify` to report, and does not hold up the others.
-pub fn pending_leaves(queued: StoredRows<QueuedRecord>) -> Vec<PendingLeaf> {
-    let rows = RowCatalog::new(queued.models, queued.actors);
-    queued
-        .rows
-        .into_iter()
-        .filter_map(|queued| match queued.record.decode(&rows) {
-            Ok(record) => Some(PendingLeaf { queue_id: queued.queue_id, record }),
-            Err(error) => {
-                tracing::warn!(record = %queued.record.record_id(), %error, "a queued record cannot be read; it stays unsealed");
-                None
-            }
-        })
-        .collect()
 }
 
 /// Reads a [`LedgerRow`]'s columns in order.

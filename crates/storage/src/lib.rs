@@ -12,7 +12,7 @@
 use async_trait::async_trait;
 use ml_audit_core::auth::{ApiKey, IssuedKey, KeyHash, Visibility};
 use ml_audit_core::event::{NewExplanation, PreparedPrediction};
-use ml_audit_core::ledger::record::{LeafKind, LedgerRecord};
+use ml_audit_core::ledger::record::LeafKind;
 use ml_audit_core::model::{Explanation, ModelVersion, PredictionEvent, RequestingActor};
 use ml_audit_core::query::{Page, PageRequest, PredictionFilter};
 use ml_audit_core::redaction::RedactionEntry;
@@ -25,7 +25,7 @@ pub mod ledger_rows;
 pub use crate::insights::{
     ActorPage, ActorPageRequest, ActorPosition, ActorSummary, HourlyCount, ModelVersionStats, TenantSummary, TimeWindow,
 };
-pub use crate::ledger_rows::{QueuedRecord, StoredLeaf, StoredLeaves, StoredRows};
+pub use crate::ledger_rows::{QueuedRecord, StoredLeaf, StoredLeaves, StoredPending, StoredRows};
 
 /// How a recorded event went, per event of a batch.
 #[derive(Debug, Clone, PartialEq)]
@@ -115,9 +115,9 @@ pub trait Store: Send + Sync + 'static {
 
     // The ledger. Backends store what the sealer computed; they never hash.
 
-    /// Records written but not yet sealed, oldest first, at most `limit`: read with
-    /// [`ledger_rows::LEDGER_PENDING_SQL`] and decoded by [`ledger_rows::pending_leaves`].
-    async fn ledger_pending(&self, limit: u32) -> Result<Vec<PendingLeaf>>;
+    /// Records written but not yet sealed, oldest first, at most `limit`, as stored (read with
+    /// [`ledger_rows::LEDGER_PENDING_SQL`]): the sealer decodes and hashes them one at a time.
+    async fn ledger_pending(&self, limit: u32) -> Result<StoredPending>;
     /// Appends leaves in the given order after the current last one, in one transaction that
     /// also removes them from the pending queue. Leaves whose queue entry another sealer has
     /// already taken are skipped. Returns the entries written. Gap-free under concurrency.
@@ -166,13 +166,6 @@ pub trait Store: Send + Sync + 'static {
     /// A key by id, revoked or not (the UI's sessions name their key by id and check on every
     /// request that it is still active). Keys are not tenant data, so no visibility applies.
     async fn get_api_key(&self, id: Uuid) -> Result<Option<ApiKey>>;
-}
-
-/// A record waiting in the ledger queue.
-#[derive(Debug, Clone, PartialEq)]
-pub struct PendingLeaf {
-    pub queue_id: i64,
-    pub record: LedgerRecord,
 }
 
 /// A leaf to append: the queue entry it seals and the hash the sealer computed.
