@@ -2,6 +2,7 @@
 //! (`ml_audit_storage::ledger_rows`): the sealer's batches from the queue and `verify`'s chunks
 //! of the log, each with the model versions and actors they reference, fetched once each.
 
+use futures_util::TryStreamExt as _;
 use ml_audit_core::ledger::stored::StoredRecord;
 use ml_audit_storage::ledger_rows::{
     LEDGER_ACTOR_COLUMNS, LEDGER_MODEL_COLUMNS, LEDGER_PENDING_SQL, LEDGER_RECORDS_SQL, queued_record, referenced_rows,
@@ -16,15 +17,14 @@ use crate::rows::{PgLedgerRow, db_err};
 /// The oldest `limit` queued records. A queue row is committed with its record, and a record
 /// after the model and actor rows it references, so the later reads see them.
 pub async fn pending(conn: &mut PgConnection, limit: u32) -> Result<StoredRows<QueuedRecord>> {
-    // The rows (every value copied) are dropped as soon as they are mapped.
-    let queued = sqlx::query(LEDGER_PENDING_SQL)
-        .bind(i64::from(limit))
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(db_err)?
-        .iter()
-        .map(|row| queued_record(&PgLedgerRow(row)))
-        .collect::<Result<Vec<_>>>()?;
+    // Each row (every value copied) is mapped as it arrives and dropped: a batch of thousands
+    // is held once, as stored text, not twice.
+    let mut queued = Vec::with_capacity(limit as usize);
+    let mut rows = sqlx::query(LEDGER_PENDING_SQL).bind(i64::from(limit)).fetch(&mut *conn);
+    while let Some(row) = rows.try_next().await.map_err(db_err)? {
+        queued.push(queued_record(&PgLedgerRow(&row))?);
+    }
+    drop(rows);
     with_referenced_rows(conn, queued, |queued| Some(&queued.record)).await
 }
 

@@ -9,6 +9,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use futures_util::TryStreamExt as _;
 use ml_audit_storage::ledger_rows::{
     LEDGER_ACTOR_COLUMNS, LEDGER_MODEL_COLUMNS, LEDGER_PENDING_SQL, LEDGER_RECORDS_SQL, LedgerRow, queued_record,
     referenced_rows, stored_actor, stored_leaf, stored_model,
@@ -73,15 +74,14 @@ fn read_by_ids<T>(
 /// claiming queue rows in between cannot make the batch come back short (a short batch means
 /// "queue drained").
 pub async fn pending(conn: &mut SqliteConnection, limit: u32) -> Result<StoredRows<QueuedRecord>> {
-    // The rows (every value copied) are dropped as soon as they are mapped.
-    let queued = sqlx::query(LEDGER_PENDING_SQL)
-        .bind(i64::from(limit))
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(db_err)?
-        .iter()
-        .map(|row| queued_record(&SqlxRow(row)))
-        .collect::<Result<Vec<_>>>()?;
+    // Each row (every value copied) is mapped as it arrives and dropped: a batch of thousands
+    // is held once, as stored text, not twice.
+    let mut queued = Vec::with_capacity(limit as usize);
+    let mut rows = sqlx::query(LEDGER_PENDING_SQL).bind(i64::from(limit)).fetch(&mut *conn);
+    while let Some(row) = rows.try_next().await.map_err(db_err)? {
+        queued.push(queued_record(&SqlxRow(&row))?);
+    }
+    drop(rows);
     with_referenced_rows(conn, queued, |queued| Some(&queued.record)).await
 }
 
