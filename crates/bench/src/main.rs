@@ -2,7 +2,8 @@
 //!
 //! `ml-audit-bench ledger [--events N] [--db URL]` — ingest into the store (batches of 500, the
 //! fastest write path), then seal the queue, then `verify` the whole log: events/s and leaves/s
-//! for each, so sealing can be compared with ingestion and verify with its 500k leaves/s goal.
+//! for each, so sealing can be compared with ingestion and verify with its 500k leaves/s goal;
+//! then verify's three stages (reading rows, canonical bytes, SHA-256), each timed alone.
 //!
 //! `ml-audit-bench http [--backend sqlite,postgres] [--quick]` — a real `ml-audit serve` driven
 //! over loopback HTTP: ingestion, a preload to 1M predictions, list queries, lookups and the

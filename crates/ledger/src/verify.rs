@@ -91,6 +91,7 @@ pub async fn verify_log(
     read_ahead(&mut reads);
     let mut checked = 0;
     while let Some(read) = reads.pop_front() {
+        // A read task that panicked or was cancelled is an error of this run, not of the log.
         let current = read.await.map_err(|e| crate::LedgerError::Invalid(format!("a ledger read stopped: {e}")))??;
         read_ahead(&mut reads);
         let rows = RowCatalog::new(current.models, current.actors);
