@@ -12,7 +12,7 @@ use ml_audit_core::ledger::checkpoint::Checkpoint;
 use ml_audit_core::ledger::merkle::CompactRange;
 use ml_audit_core::ledger::stored::RowCatalog;
 use ml_audit_core::timestamp;
-use ml_audit_storage::{NewLeaf, Store, StoredCheckpoint};
+use ml_audit_storage::{NewLeaf, Queued, Store, StoredCheckpoint};
 use tokio::sync::Mutex;
 
 use crate::key::LedgerKey;
@@ -91,23 +91,26 @@ impl Sealer {
             }
             let rows = RowCatalog::new(pending.models, pending.actors);
             let mut leaves = Vec::with_capacity(pending.rows.len());
-            // One record decoded at a time, and dropped once hashed.
             for queued in pending.rows {
-                match queued.record.decode(&rows) {
-                    Ok(record) => leaves.push(NewLeaf {
-                        queue_id: queued.queue_id,
-                        kind: record.kind(),
-                        record_id: record.record_id(),
-                        leaf_hash: record.leaf_hash(),
-                    }),
-                    // A row edited behind ml-audit's back before it was sealed stays queued, for
-                    // `verify` to report, and does not hold up the others.
-                    Err(error) => tracing::warn!(
-                        record = %queued.record.record_id(),
-                        %error,
-                        "a queued record cannot be read; it stays unsealed"
-                    ),
-                }
+                let leaf_hash = match queued.content {
+                    Queued::Hashed(hash) => hash,
+                    // Queued by an earlier version: decoded one at a time, and dropped once hashed.
+                    Queued::Row(row) => match row.decode(&rows) {
+                        Ok(record) => record.leaf_hash(),
+                        // A row edited behind ml-audit's back before it was sealed stays queued,
+                        // for `verify` to report, and does not hold up the others.
+                        Err(error) => {
+                            tracing::warn!(record = %queued.record_id, %error, "a queued record cannot be read; it stays unsealed");
+                            continue;
+                        }
+                    },
+                };
+                leaves.push(NewLeaf {
+                    queue_id: queued.queue_id,
+                    kind: queued.kind,
+                    record_id: queued.record_id,
+                    leaf_hash,
+                });
             }
             total += self.store.ledger_append(leaves).await?.len();
             if !full {

@@ -27,8 +27,8 @@ use ml_audit_core::query::{Cursor, Page, PageRequest, PredictionFilter};
 use ml_audit_core::timestamp;
 use ml_audit_storage::known::{KnownRows, RowSet, actor_key, model_key};
 use ml_audit_storage::{
-    ActorPage, ActorPageRequest, HourlyCount, ModelVersionStats, NewLeaf, PredictionRef, RecordOutcome, Result,
-    SealedLeaf, StorageError, Store, StoredCheckpoint, StoredLeaves, StoredPending, TenantSummary, TimeWindow,
+    ActorPage, ActorPageRequest, HourlyCount, ModelVersionStats, NewLeaf, PredictionRef, QueueEntry, RecordOutcome,
+    Result, SealedLeaf, StorageError, Store, StoredCheckpoint, StoredLeaves, StoredPending, TenantSummary, TimeWindow,
     decode_enum, decode_hash, decode_seq, encode_redaction_log, encode_seq, number_claimed_leaves, recorded_event,
     split_page, stored_explanation,
 };
@@ -159,7 +159,7 @@ impl Store for PgStore {
             u32::try_from(revision).map_err(|_| StorageError::Database(format!("bad revision {revision}")))?;
         let stored = stored_explanation(explanation, target, revision, timestamp::now());
         insert_explanation(&mut tx, &stored).await?;
-        enqueue(&mut tx, &[(LeafKind::Explanation, stored.id)]).await?;
+        enqueue(&mut tx, &[QueueEntry::explanation(&stored)]).await?;
         tx.commit().await.map_err(db_err)?;
         Ok(stored)
     }
@@ -708,10 +708,10 @@ async fn record_batch(
             let model = models[&model_key(&event.model)].clone();
             let actor = event.actor.as_ref().map(|a| actors[&actor_key(a)]);
             let recorded = recorded_event(event, model, actor);
-            queued.push((LeafKind::Prediction, recorded.id));
+            queued.push(QueueEntry::prediction(&recorded));
             if let Some(explanation) = &recorded.explanation {
                 insert_explanation(conn, explanation).await?;
-                queued.push((LeafKind::Explanation, explanation.id));
+                queued.push(QueueEntry::explanation(explanation));
             }
             outcomes.push(RecordOutcome::Created(recorded));
             continue;
@@ -732,20 +732,23 @@ async fn record_batch(
 /// Queues new records for the sealer, in this order, in the transaction that writes them.
 /// Every path that inserts a prediction or an explanation calls it: a record that is neither
 /// queued nor sealed is a stray, which `verify` reports as slipped in.
-async fn enqueue(conn: &mut PgConnection, records: &[(LeafKind, Uuid)]) -> Result<()> {
+async fn enqueue(conn: &mut PgConnection, records: &[QueueEntry]) -> Result<()> {
     if records.is_empty() {
         return Ok(());
     }
-    let kinds: Vec<&str> = records.iter().map(|(kind, _)| kind.as_str()).collect();
-    let ids: Vec<Uuid> = records.iter().map(|&(_, id)| id).collect();
+    let kinds: Vec<&str> = records.iter().map(|entry| entry.kind.as_str()).collect();
+    let ids: Vec<Uuid> = records.iter().map(|entry| entry.record_id).collect();
+    let hashes: Vec<&[u8]> = records.iter().map(|entry| entry.leaf_hash.as_slice()).collect();
     // WITH ORDINALITY + ORDER BY: queue ids are drawn in the given order.
     sqlx::query(
-        "INSERT INTO ledger_queue (kind, record_id)
-         SELECT kind, record_id FROM UNNEST($1::text[], $2::uuid[]) WITH ORDINALITY AS r (kind, record_id, n)
-         ORDER BY n",
+        "INSERT INTO ledger_queue (kind, record_id, leaf_hash)
+         SELECT kind, record_id, leaf_hash
+           FROM UNNEST($1::text[], $2::uuid[], $3::bytea[]) WITH ORDINALITY AS r (kind, record_id, leaf_hash, n)
+          ORDER BY n",
     )
     .bind(kinds)
     .bind(ids)
+    .bind(hashes)
     .execute(conn)
     .await
     .map_err(db_err)?;

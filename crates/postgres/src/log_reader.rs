@@ -25,7 +25,7 @@ pub async fn pending(conn: &mut PgConnection, limit: u32) -> Result<StoredRows<Q
         queued.push(queued_record(&PgLedgerRow(&row))?);
     }
     drop(rows);
-    with_referenced_rows(conn, queued, |queued| Some(&queued.record)).await
+    with_referenced_rows(conn, queued, QueuedRecord::row).await
 }
 
 /// The leaves of `seq` in `[from, to)`; `conn` holds one snapshot for all the reads.

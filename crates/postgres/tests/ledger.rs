@@ -12,11 +12,11 @@ use common::{TestDb, count, event, race};
 use ml_audit_core::auth::Visibility;
 use ml_audit_core::event::{PreparedPrediction, parse_explanation};
 use ml_audit_core::ledger::merkle::leaf_hash;
-use ml_audit_core::ledger::record::{LeafKind, LedgerRecord};
+use ml_audit_core::ledger::record::{LeafKind, prediction_leaf_hash};
 use ml_audit_core::ledger::stored::{RowCatalog, StoredRecord};
 use ml_audit_core::timestamp;
 use ml_audit_postgres::PgStore;
-use ml_audit_storage::{NewLeaf, PredictionRef, RecordOutcome, SealedLeaf, Store, StoredCheckpoint};
+use ml_audit_storage::{NewLeaf, PredictionRef, Queued, RecordOutcome, SealedLeaf, Store, StoredCheckpoint};
 use serde_json::json;
 use sqlx::{AssertSqlSafe, Executor as _, PgConnection};
 use uuid::Uuid;
@@ -38,32 +38,24 @@ fn predictions(prefix: &str, n: usize) -> Vec<PreparedPrediction> {
     (0..n).map(|i| prediction(&format!("{prefix}-{i}"), i % 3 == 0)).collect()
 }
 
-/// A queued record decoded, as the sealer decodes it.
-#[derive(Debug, Clone, PartialEq)]
-struct PendingLeaf {
-    queue_id: i64,
-    record: LedgerRecord,
-}
-
-/// The oldest `limit` queued records, decoded (every one must decode here).
-async fn pending_leaves(store: &PgStore, limit: u32) -> Vec<PendingLeaf> {
+/// The oldest `limit` queued records as a sealer appends them: with their queued hashes, or a
+/// row queued without one decoded and hashed (every such row must decode here).
+async fn pending_leaves(store: &PgStore, limit: u32) -> Vec<NewLeaf> {
     let pending = store.ledger_pending(limit).await.expect("pending records load");
     let rows = RowCatalog::new(pending.models, pending.actors);
     pending
         .rows
         .into_iter()
-        .map(|queued| PendingLeaf { queue_id: queued.queue_id, record: queued.record.decode(&rows).expect("decodes") })
+        .map(|queued| NewLeaf {
+            queue_id: queued.queue_id,
+            kind: queued.kind,
+            record_id: queued.record_id,
+            leaf_hash: match queued.content {
+                Queued::Hashed(hash) => hash,
+                Queued::Row(row) => row.decode(&rows).expect("decodes").leaf_hash(),
+            },
+        })
         .collect()
-}
-
-/// The leaf a sealer appends for a pending record: its hash computed by the core.
-fn new_leaf(pending: &PendingLeaf) -> NewLeaf {
-    NewLeaf {
-        queue_id: pending.queue_id,
-        kind: pending.record.kind(),
-        record_id: pending.record.record_id(),
-        leaf_hash: pending.record.leaf_hash(),
-    }
 }
 
 /// What a sealer does once: the oldest pending records, hashed, appended. Empty when nothing
@@ -73,7 +65,7 @@ async fn seal_once(store: &PgStore, limit: u32) -> (usize, Vec<SealedLeaf>) {
     if pending.is_empty() {
         return (0, Vec::new());
     }
-    let sealed = store.ledger_append(pending.iter().map(new_leaf).collect()).await.expect("the append commits");
+    let sealed = store.ledger_append(pending.clone()).await.expect("the append commits");
     (pending.len(), sealed)
 }
 
@@ -175,15 +167,15 @@ async fn every_write_path_queues_its_records_and_reads_show_the_seal() {
         (LeafKind::Explanation, attached.id),
     ];
     let pending = pending_leaves(&store, 100).await;
-    let queued: Vec<_> = pending.iter().map(|p| (p.record.kind(), p.record.record_id())).collect();
+    let queued: Vec<_> = pending.iter().map(|p| (p.kind, p.record_id)).collect();
     assert_eq!(queued, expected, "queued in write order, each prediction before its explanation");
     assert!(pending.windows(2).all(|pair| pair[0].queue_id < pair[1].queue_id), "oldest first");
     assert_eq!(pending_leaves(&store, 2).await, pending[..2], "limit takes the oldest");
     assert_eq!(store.ledger_strays(10).await.unwrap(), vec![]);
-    // The pending prediction is the stored one (its ledger entry aside: not sealed yet).
-    let LedgerRecord::Prediction(pending_a) = &pending[0].record else { panic!("{:?}", pending[0].record) };
-    assert_eq!(pending_a.id, a.id);
-    assert_eq!(pending_a.features, a.features, "redacted as stored");
+    // The queued hash is the stored prediction's, as read back (its ledger entry aside: not
+    // sealed yet).
+    let stored_a = store.get_prediction(&everyone, &PredictionRef("a".into())).await.unwrap();
+    assert_eq!(pending[0].leaf_hash, prediction_leaf_hash(&stored_a));
 
     let appends = seal_until_empty(&store, 3).await;
     assert_eq!(appends.iter().map(Vec::len).collect::<Vec<_>>(), [3, 1]);
@@ -216,13 +208,13 @@ async fn a_leaf_listed_twice_or_under_another_record_is_appended_at_most_once() 
     store.record_predictions(predictions("p", 2)).await.unwrap();
     let pending = pending_leaves(&store, 10).await;
     assert_eq!(pending.len(), 3, "p-0 is explained");
-    let mut leaves: Vec<NewLeaf> = pending.iter().map(new_leaf).collect();
+    let mut leaves = pending.clone();
     let mut mismatched = leaves[2].clone();
     mismatched.record_id = leaves[0].record_id; // p-1's queue entry, naming p-0's record
     leaves.insert(1, mismatched);
     leaves.push(leaves[0].clone());
     let sealed = store.ledger_append(leaves).await.unwrap();
-    let expected: Vec<_> = pending.iter().map(|p| p.record.record_id()).collect();
+    let expected: Vec<_> = pending.iter().map(|p| p.record_id).collect();
     assert_eq!(sealed.iter().map(|leaf| leaf.record_id).collect::<Vec<_>>(), expected);
     assert_sealed_exactly_once(&db, &store, vec![sealed]).await;
 }
@@ -279,8 +271,7 @@ async fn sealers_appending_disjoint_parts_at_once_neither_collide_nor_leave_gaps
                 if pending.is_empty() {
                     return appends;
                 }
-                let mut parts: Vec<Vec<NewLeaf>> =
-                    pending.chunks(5).map(|part| part.iter().map(new_leaf).collect()).collect();
+                let mut parts: Vec<Vec<NewLeaf>> = pending.chunks(5).map(<[NewLeaf]>::to_vec).collect();
                 let len = parts.len();
                 parts.rotate_left(task * len / 4);
                 for part in parts {
@@ -439,12 +430,22 @@ async fn rows_that_bypassed_the_write_path_or_vanished_are_visible() {
         .await
         .unwrap();
     let victim_explanation = sealed.iter().find(|leaf| leaf.kind == LeafKind::Explanation).unwrap().record_id;
-    // And one recorded but not sealed yet: it stays queued, and is not offered to the sealer.
-    store.record_predictions(vec![prediction("unsealed", false)]).await.unwrap();
+    // And two recorded but not sealed yet: one queued with its hash, one as a version before
+    // queued hashes queued it (without), so that the sealer has to read its row.
+    let outcomes =
+        store.record_predictions(vec![prediction("unsealed", false), prediction("legacy", false)]).await.unwrap();
+    let [RecordOutcome::Created(unsealed), RecordOutcome::Created(legacy)] = outcomes.as_slice() else {
+        panic!("both are new")
+    };
+    sqlx::query("UPDATE ledger_queue SET leaf_hash = NULL WHERE record_id = $1")
+        .bind(legacy.id)
+        .execute(&mut conn)
+        .await
+        .unwrap();
     for sql in [
         "ALTER TABLE predictions DISABLE TRIGGER USER",
         "ALTER TABLE explanations DISABLE TRIGGER USER",
-        "DELETE FROM predictions WHERE prediction_id = 'unsealed'",
+        "DELETE FROM predictions WHERE prediction_id IN ('unsealed', 'legacy')",
     ] {
         conn.execute(AssertSqlSafe(sql)).await.expect(sql);
     }
@@ -464,13 +465,23 @@ async fn rows_that_bypassed_the_write_path_or_vanished_are_visible() {
         assert_eq!(stored.record.is_none(), missing, "{:?}", stored.leaf);
         assert_eq!(&stored.leaf, &sealed[stored.leaf.seq as usize], "the entries themselves are intact");
     }
-    assert!(pending_leaves(&store, 100).await.is_empty(), "a queued record without its row is skipped");
-    assert_eq!(count(&mut conn, "ledger_queue").await, 1, "and stays queued");
+    let pending = pending_leaves(&store, 100).await;
+    assert_eq!(
+        pending.iter().map(|leaf| leaf.record_id).collect::<Vec<_>>(),
+        [unsealed.id],
+        "a record queued with its hash is sealed though its row is gone (verify reports it missing); \
+         one queued without, whose row is gone, cannot be hashed and is skipped"
+    );
+    assert_eq!(pending[0].leaf_hash, prediction_leaf_hash(unsealed), "the hash of the record as written");
+    assert_eq!(count(&mut conn, "ledger_queue").await, 2, "and stays queued");
     let outcomes = store.record_predictions(vec![prediction("after", false)]).await.unwrap();
     let [RecordOutcome::Created(after)] = outcomes.as_slice() else { panic!("{outcomes:?}") };
-    let pending = pending_leaves(&store, 1).await;
-    assert_eq!(pending.len(), 1, "nor holds up the records behind it");
-    assert_eq!(pending[0].record.record_id(), after.id);
+    let pending = pending_leaves(&store, 2).await;
+    assert_eq!(
+        pending.iter().map(|leaf| leaf.record_id).collect::<Vec<_>>(),
+        [unsealed.id, after.id],
+        "nor holds up the records behind it"
+    );
 }
 
 #[tokio::test]
@@ -514,7 +525,7 @@ async fn migrating_a_database_with_history_queues_it_oldest_first() {
 
     let store = db.migrated().await;
     let pending = pending_leaves(&store, 100).await;
-    let queued: Vec<_> = pending.iter().map(|p| (p.record.kind(), p.record.record_id())).collect();
+    let queued: Vec<_> = pending.iter().map(|p| (p.kind, p.record_id)).collect();
     let mut minute_2 = [(LeafKind::Prediction, ids["a"]), (LeafKind::Explanation, ids["a-explained"])];
     minute_2.sort_by_key(|&(_, id)| id); // same created_at: by id
     let expected =

@@ -1,8 +1,10 @@
-//! Group commit: concurrent single-event requests are gathered into one transaction.
+//! Group commit: concurrent requests are gathered into one transaction.
 //!
 //! A commit costs a disk flush whatever its size, so under load many requests share one flush
-//! instead of queueing for their own. A request is answered only after the transaction that
-//! holds its event has committed, so an acknowledged event is durable.
+//! instead of queueing for their own. A batch request hands its events over in parts as it
+//! validates them, so the writer stores one part while the handler prepares the next. Events are
+//! answered only after the transaction that holds them has committed, so an acknowledged event
+//! is durable.
 
 use std::sync::Arc;
 
@@ -15,14 +17,29 @@ use crate::metrics::Metrics;
 
 /// Most events in one group; bounds the transaction and the latency of its first event.
 const MAX_GROUP: usize = 512;
-/// Requests waiting for a writer before new ones wait for room (backpressure, not loss).
+/// Submissions waiting for a writer before new ones wait for room (backpressure, not loss).
 const QUEUE_DEPTH: usize = 4096;
 
-type Reply = oneshot::Sender<Result<RecordOutcome, ApiError>>;
+type Outcomes = Result<Vec<RecordOutcome>, ApiError>;
+
+/// Events handed to the writers together, answered together once committed.
+struct Submission {
+    events: Vec<PreparedPrediction>,
+    reply: oneshot::Sender<Outcomes>,
+}
+
+/// The answer to a submission: its events' outcomes, in order, once their transaction commits.
+pub struct Committed(oneshot::Receiver<Outcomes>);
+
+impl Committed {
+    pub async fn outcomes(self) -> Outcomes {
+        self.0.await.map_err(|_| ApiError::Internal("the writer stopped before answering".into()))?
+    }
+}
 
 #[derive(Clone)]
 pub struct GroupCommitter {
-    queue: mpsc::Sender<(PreparedPrediction, Reply)>,
+    queue: mpsc::Sender<Submission>,
 }
 
 impl GroupCommitter {
@@ -40,36 +57,51 @@ impl GroupCommitter {
 
     /// Records one event and waits for its transaction to commit.
     pub async fn record(&self, event: PreparedPrediction) -> Result<RecordOutcome, ApiError> {
+        let outcomes = self.submit(vec![event]).await?.outcomes().await?;
+        outcomes.into_iter().next().ok_or_else(|| ApiError::Internal("the writer answered nothing".into()))
+    }
+
+    /// Hands events to the writers without waiting for them to be stored.
+    pub async fn submit(&self, events: Vec<PreparedPrediction>) -> Result<Committed, ApiError> {
         let (reply, answer) = oneshot::channel();
-        self.queue.send((event, reply)).await.map_err(|_| ApiError::Unavailable)?;
-        answer.await.map_err(|_| ApiError::Internal("the writer stopped before answering".into()))?
+        self.queue.send(Submission { events, reply }).await.map_err(|_| ApiError::Unavailable)?;
+        Ok(Committed(answer))
     }
 }
 
-async fn write_groups(
-    store: Arc<dyn Store>,
-    receiver: Arc<Mutex<mpsc::Receiver<(PreparedPrediction, Reply)>>>,
-    metrics: Arc<Metrics>,
-) {
-    let mut group = Vec::with_capacity(MAX_GROUP);
+async fn write_groups(store: Arc<dyn Store>, receiver: Arc<Mutex<mpsc::Receiver<Submission>>>, metrics: Arc<Metrics>) {
     loop {
-        {
+        let group = {
             let mut receiver = receiver.lock().await;
-            if receiver.recv_many(&mut group, MAX_GROUP).await == 0 {
+            let Some(first) = receiver.recv().await else {
                 return; // every sender is gone: the server is shutting down
+            };
+            let mut size = first.events.len();
+            let mut group = vec![first];
+            while size < MAX_GROUP {
+                let Ok(next) = receiver.try_recv() else { break };
+                size += next.events.len();
+                group.push(next);
             }
+            group
+        };
+        let mut events = Vec::with_capacity(group.iter().map(|s| s.events.len()).sum());
+        let mut replies = Vec::with_capacity(group.len());
+        for submission in group {
+            replies.push((submission.events.len(), submission.reply));
+            events.extend(submission.events);
         }
-        let (events, replies): (Vec<_>, Vec<_>) = group.drain(..).unzip();
         metrics.record_commit(events.len());
         match store.record_predictions(events).await {
             Ok(outcomes) => {
-                for (reply, outcome) in replies.into_iter().zip(outcomes) {
-                    let _ = reply.send(Ok(outcome));
+                let mut outcomes = outcomes.into_iter();
+                for (count, reply) in replies {
+                    let _ = reply.send(Ok(outcomes.by_ref().take(count).collect()));
                 }
             }
             Err(error) => {
                 let message = error.to_string();
-                for reply in replies {
+                for (_, reply) in replies {
                     let _ = reply.send(Err(ApiError::from(StorageError::Database(message.clone()))));
                 }
             }

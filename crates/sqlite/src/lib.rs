@@ -23,8 +23,8 @@ use ml_audit_core::query::{Cursor, Page, PageRequest, PredictionFilter};
 use ml_audit_core::timestamp::{self, to_unix_micros};
 use ml_audit_storage::known::{KnownRows, RowSet, actor_key, model_key};
 use ml_audit_storage::{
-    ActorPage, ActorPageRequest, HourlyCount, ModelVersionStats, NewLeaf, PredictionRef, RecordOutcome, Result,
-    SealedLeaf, StorageError, Store, StoredCheckpoint, StoredLeaves, StoredPending, TenantSummary, TimeWindow,
+    ActorPage, ActorPageRequest, HourlyCount, ModelVersionStats, NewLeaf, PredictionRef, QueueEntry, RecordOutcome,
+    Result, SealedLeaf, StorageError, Store, StoredCheckpoint, StoredLeaves, StoredPending, TenantSummary, TimeWindow,
     decode_enum, decode_hash, decode_seq, encode_redaction_log, encode_seq, number_claimed_leaves, recorded_event,
     split_page, stored_explanation,
 };
@@ -606,7 +606,7 @@ struct Batch<'a> {
     /// explanations, ledger queue entries in write order, subjects.
     unwritten: Vec<usize>,
     explanations: Vec<Explanation>,
-    queue: Vec<(LeafKind, Uuid)>,
+    queue: Vec<QueueEntry>,
     subjects: Vec<(String, Uuid, i64, String)>,
 }
 
@@ -674,9 +674,9 @@ impl Batch<'_> {
             query.build().execute(&mut *conn).await.map_err(db_err)?;
         }
         for chunk in std::mem::take(&mut self.queue).chunks(1000) {
-            let mut query = QueryBuilder::<Sqlite>::new("INSERT INTO ledger_queue (kind, record_id) ");
-            query.push_values(chunk, |mut row, (kind, id)| {
-                row.push_bind(kind.as_str()).push_bind(*id);
+            let mut query = QueryBuilder::<Sqlite>::new("INSERT INTO ledger_queue (kind, record_id, leaf_hash) ");
+            query.push_values(chunk, |mut row, entry| {
+                row.push_bind(entry.kind.as_str()).push_bind(entry.record_id).push_bind(entry.leaf_hash.to_vec());
             });
             query.build().execute(&mut *conn).await.map_err(db_err)?;
         }
@@ -749,10 +749,10 @@ async fn record_one(
     let tenant = event.actor.as_ref().map_or("", |a| a.tenant_id.as_str());
     batch.subjects.extend(event.subjects.iter().map(|token| (token.clone(), event.id, ts, tenant.to_owned())));
     let recorded = recorded_event(event, model, actor);
-    batch.queue.push((LeafKind::Prediction, recorded.id));
+    batch.queue.push(QueueEntry::prediction(&recorded));
     if let Some(explanation) = &recorded.explanation {
         batch.explanations.push(explanation.clone());
-        batch.queue.push((LeafKind::Explanation, explanation.id));
+        batch.queue.push(QueueEntry::explanation(explanation));
     }
     batch.unwritten.push(outcomes.len());
     outcomes.push(RecordOutcome::Created(recorded));
@@ -760,10 +760,11 @@ async fn record_one(
 }
 
 /// Queues a new record for the sealer, in the transaction that writes it.
-async fn enqueue(conn: &mut SqliteConnection, kind: LeafKind, record_id: Uuid) -> Result<()> {
-    sqlx::query("INSERT INTO ledger_queue (kind, record_id) VALUES (?, ?)")
-        .bind(kind.as_str())
-        .bind(record_id)
+async fn enqueue(conn: &mut SqliteConnection, entry: &QueueEntry) -> Result<()> {
+    sqlx::query("INSERT INTO ledger_queue (kind, record_id, leaf_hash) VALUES (?, ?, ?)")
+        .bind(entry.kind.as_str())
+        .bind(entry.record_id)
+        .bind(entry.leaf_hash.to_vec())
         .execute(conn)
         .await
         .map_err(db_err)?;
@@ -789,7 +790,7 @@ async fn insert_explanation(conn: &mut SqliteConnection, explanation: &Explanati
     .execute(&mut *conn)
     .await
     .map_err(db_err)?;
-    enqueue(conn, LeafKind::Explanation, explanation.id).await
+    enqueue(conn, &QueueEntry::explanation(explanation)).await
 }
 
 /// The model version row, created on first use (the first event's metadata wins).

@@ -82,7 +82,7 @@ pub async fn pending(conn: &mut SqliteConnection, limit: u32) -> Result<StoredRo
         queued.push(queued_record(&SqlxRow(&row))?);
     }
     drop(rows);
-    with_referenced_rows(conn, queued, |queued| Some(&queued.record)).await
+    with_referenced_rows(conn, queued, QueuedRecord::row).await
 }
 
 /// [`ledger_records`] through sqlx, for an in-memory database.
@@ -249,7 +249,7 @@ mod tests {
     use ml_audit_core::event::PredictionInput;
     use ml_audit_core::ledger::stored::RowCatalog;
     use ml_audit_core::redaction::RedactionPolicy;
-    use ml_audit_storage::{NewLeaf, Store};
+    use ml_audit_storage::{NewLeaf, Queued, Store};
     use serde_json::json;
 
     use crate::SqliteStore;
@@ -270,14 +270,30 @@ mod tests {
             })
             .collect();
         store.record_predictions(events).await.unwrap();
+        let queued: Vec<NewLeaf> = store
+            .ledger_pending(100)
+            .await
+            .unwrap()
+            .rows
+            .into_iter()
+            .map(|queued| match queued.content {
+                Queued::Hashed(leaf_hash) => {
+                    NewLeaf { queue_id: queued.queue_id, kind: queued.kind, record_id: queued.record_id, leaf_hash }
+                }
+                Queued::Row(row) => panic!("queued without its hash: {row:?}"),
+            })
+            .collect();
+        assert_eq!(queued.len(), 5);
+        // As a version before queued hashes left them: the sealer reads and hashes the rows, and
+        // gets the hashes the store queued from the records it wrote.
+        sqlx::query("UPDATE ledger_queue SET leaf_hash = NULL").execute(&store.writer).await.unwrap();
         let pending = store.ledger_pending(100).await.unwrap();
-        assert_eq!(pending.rows.len(), 5);
         let rows = RowCatalog::new(pending.models, pending.actors);
-        let leaves = pending
+        let leaves: Vec<NewLeaf> = pending
             .rows
             .iter()
             .map(|queued| {
-                let record = queued.record.decode(&rows).unwrap();
+                let record = queued.row().expect("no hash, so the row").decode(&rows).unwrap();
                 NewLeaf {
                     queue_id: queued.queue_id,
                     kind: record.kind(),
@@ -286,6 +302,7 @@ mod tests {
                 }
             })
             .collect();
+        assert_eq!(leaves, queued);
         store.ledger_append(leaves).await.unwrap();
         store.ledger_records(0, 100).await.unwrap()
     }

@@ -6,6 +6,7 @@
 
 use std::collections::HashSet;
 
+use ml_audit_core::ledger::merkle::Hash;
 use ml_audit_core::ledger::record::LeafKind;
 use ml_audit_core::ledger::stored::{StoredActor, StoredExplanation, StoredModel, StoredPrediction, StoredRecord};
 use time::OffsetDateTime;
@@ -20,11 +21,33 @@ pub struct StoredLeaf {
     pub record: Option<StoredRecord>,
 }
 
-/// A record in the ledger queue, as stored.
+/// A record in the ledger queue.
 #[derive(Debug, Clone, PartialEq)]
 pub struct QueuedRecord {
     pub queue_id: i64,
-    pub record: StoredRecord,
+    pub kind: LeafKind,
+    pub record_id: Uuid,
+    pub content: Queued,
+}
+
+/// What the sealer gets of a queued record.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Queued {
+    /// The leaf hash the store computed from the record it wrote, in the same transaction.
+    Hashed(Hash),
+    /// The stored row, for an entry queued without a hash (by a version before hashes were
+    /// queued): the sealer decodes and hashes it.
+    Row(StoredRecord),
+}
+
+impl QueuedRecord {
+    /// The stored row, when the sealer has to hash it.
+    pub fn row(&self) -> Option<&StoredRecord> {
+        match &self.content {
+            Queued::Row(record) => Some(record),
+            Queued::Hashed(_) => None,
+        }
+    }
 }
 
 /// Rows of records, with every model version and actor they reference (each once; a missing one
@@ -55,15 +78,20 @@ macro_rules! record_columns {
     };
 }
 
-/// The joins behind [`record_columns`], from a table aliased `$from` with `kind` and `record_id`.
+/// The joins behind [`record_columns`], from a table aliased `$from` with `kind` and `record_id`,
+/// for the rows where `$when` holds.
 macro_rules! record_joins {
-    ($from:literal) => {
+    ($from:literal, $when:literal) => {
         concat!(
             " LEFT JOIN predictions p ON ",
+            $when,
+            " AND ",
             $from,
             ".kind = 'prediction' AND p.id = ",
             $from,
             ".record_id LEFT JOIN explanations e ON ",
+            $when,
+            " AND ",
             $from,
             ".kind = 'explanation' AND e.id = ",
             $from,
@@ -78,20 +106,20 @@ pub const LEDGER_RECORDS_SQL: &str = concat!(
     "SELECT l.seq, l.kind, l.record_id, l.leaf_hash, ",
     record_columns!(),
     " FROM ledger_entries l",
-    record_joins!("l"),
+    record_joins!("l", "TRUE"),
     " WHERE l.seq >= $1 AND l.seq < $2 ORDER BY l.seq"
 );
 
-/// The sealer's read: the oldest `$1` queued records whose row is there, mapped by
-/// [`queued_record`]. A queued record whose row is missing was removed behind ml-audit's back:
-/// it stays queued (`verify` reports it) and is passed over, so that it cannot hold up the ones
-/// behind it.
+/// The sealer's read: the oldest `$1` queued records, mapped by [`queued_record`]. An entry
+/// queued with its leaf hash is all the sealer needs; the record's row is read only for an entry
+/// without one. Such an entry whose row is missing was removed behind ml-audit's back: it stays
+/// queued (`verify` reports it) and is passed over, so that it cannot hold up the ones behind it.
 pub const LEDGER_PENDING_SQL: &str = concat!(
-    "SELECT q.queue_id, ",
+    "SELECT q.queue_id, q.kind, q.record_id, q.leaf_hash, ",
     record_columns!(),
     " FROM ledger_queue q",
-    record_joins!("q"),
-    " WHERE p.id IS NOT NULL OR e.id IS NOT NULL ORDER BY q.queue_id LIMIT $1"
+    record_joins!("q", "q.leaf_hash IS NULL"),
+    " WHERE q.leaf_hash IS NOT NULL OR p.id IS NOT NULL OR e.id IS NOT NULL ORDER BY q.queue_id LIMIT $1"
 );
 
 /// The columns of a `model_versions` row that [`stored_model`] reads, in order.
@@ -127,8 +155,15 @@ pub fn stored_leaf(row: &impl LedgerRow) -> Result<StoredLeaf> {
 pub fn queued_record(row: &impl LedgerRow) -> Result<QueuedRecord> {
     let mut c = Columns { row, next: 0 };
     let queue_id = c.required(LedgerRow::integer)?;
-    let record = c.record()?.ok_or_else(|| StorageError::Database(format!("queued record {queue_id} has no row")))?;
-    Ok(QueuedRecord { queue_id, record })
+    let kind = decode_enum("kind", &c.text()?, LeafKind::parse)?;
+    let record_id = c.required(LedgerRow::uuid)?;
+    let content = match c.take(LedgerRow::bytes)? {
+        Some(hash) => Queued::Hashed(decode_hash(hash)?),
+        None => Queued::Row(
+            c.record()?.ok_or_else(|| StorageError::Database(format!("queued record {queue_id} has no row")))?,
+        ),
+    };
+    Ok(QueuedRecord { queue_id, kind, record_id, content })
 }
 
 /// Maps a row of `SELECT {LEDGER_MODEL_COLUMNS} FROM model_versions …`.

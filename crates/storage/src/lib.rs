@@ -12,7 +12,7 @@
 use async_trait::async_trait;
 use ml_audit_core::auth::{ApiKey, IssuedKey, KeyHash, Visibility};
 use ml_audit_core::event::{NewExplanation, PreparedPrediction};
-use ml_audit_core::ledger::record::LeafKind;
+use ml_audit_core::ledger::record::{LeafKind, explanation_leaf_hash, prediction_leaf_hash};
 use ml_audit_core::model::{Explanation, ModelVersion, PredictionEvent, RequestingActor};
 use ml_audit_core::query::{Page, PageRequest, PredictionFilter};
 use ml_audit_core::redaction::RedactionEntry;
@@ -25,7 +25,7 @@ pub mod ledger_rows;
 pub use crate::insights::{
     ActorPage, ActorPageRequest, ActorPosition, ActorSummary, HourlyCount, ModelVersionStats, TenantSummary, TimeWindow,
 };
-pub use crate::ledger_rows::{QueuedRecord, StoredLeaf, StoredLeaves, StoredPending, StoredRows};
+pub use crate::ledger_rows::{Queued, QueuedRecord, StoredLeaf, StoredLeaves, StoredPending, StoredRows};
 
 /// How a recorded event went, per event of a batch.
 #[derive(Debug, Clone, PartialEq)]
@@ -113,10 +113,12 @@ pub trait Store: Send + Sync + 'static {
     /// Revokes a key; false when no active key has that id.
     async fn revoke_api_key(&self, id: Uuid) -> Result<bool>;
 
-    // The ledger. Backends store what the sealer computed; they never hash.
+    // The ledger. Backends queue each record they write with its leaf hash ([`QueueEntry`]) and
+    // store the leaves the sealer appends.
 
-    /// Records written but not yet sealed, oldest first, at most `limit`, as stored (read with
-    /// [`ledger_rows::LEDGER_PENDING_SQL`]): the sealer decodes and hashes them one at a time.
+    /// Records written but not yet sealed, oldest first, at most `limit` (read with
+    /// [`ledger_rows::LEDGER_PENDING_SQL`]): their queued leaf hashes, or for entries queued
+    /// without one, their stored rows, which the sealer decodes and hashes one at a time.
     async fn ledger_pending(&self, limit: u32) -> Result<StoredPending>;
     /// Appends leaves in the given order after the current last one, in one transaction that
     /// also removes them from the pending queue. Leaves whose queue entry another sealer has
@@ -168,7 +170,28 @@ pub trait Store: Send + Sync + 'static {
     async fn get_api_key(&self, id: Uuid) -> Result<Option<ApiKey>>;
 }
 
-/// A leaf to append: the queue entry it seals and the hash the sealer computed.
+/// A record's entry in the ledger queue, written in the transaction that writes the record.
+/// The leaf hash is computed from the record as written, so the sealer need not read it back;
+/// `verify` recomputes every leaf from the stored rows, so a record the store did not keep
+/// exactly as hashed is caught there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueueEntry {
+    pub kind: LeafKind,
+    pub record_id: Uuid,
+    pub leaf_hash: [u8; 32],
+}
+
+impl QueueEntry {
+    pub fn prediction(event: &PredictionEvent) -> Self {
+        Self { kind: LeafKind::Prediction, record_id: event.id, leaf_hash: prediction_leaf_hash(event) }
+    }
+
+    pub fn explanation(explanation: &Explanation) -> Self {
+        Self { kind: LeafKind::Explanation, record_id: explanation.id, leaf_hash: explanation_leaf_hash(explanation) }
+    }
+}
+
+/// A leaf to append: the queue entry it seals and its hash.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewLeaf {
     pub queue_id: i64,

@@ -84,6 +84,21 @@ impl LedgerRecord {
     }
 }
 
+/// The leaf hash of a prediction's record, from a borrowed event: what the store queues with a
+/// prediction it writes, so that sealing does not read the record back.
+pub fn prediction_leaf_hash(event: &PredictionEvent) -> Hash {
+    let mut out = Vec::with_capacity(2048);
+    write_prediction(&mut out, event);
+    leaf_hash(&out)
+}
+
+/// The leaf hash of an explanation revision's record, from a borrowed explanation.
+pub fn explanation_leaf_hash(explanation: &Explanation) -> Hash {
+    let mut out = Vec::with_capacity(1024);
+    write_explanation(&mut out, explanation);
+    leaf_hash(&out)
+}
+
 fn prediction_document(event: &PredictionEvent) -> Value {
     let model = &event.model;
     json!({

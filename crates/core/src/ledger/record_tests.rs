@@ -151,6 +151,18 @@ fn leaf_hash_covers_the_canonical_bytes() {
     assert_eq!(record.leaf_hash(), leaf_hash(&reference_bytes(&record)));
 }
 
+#[test]
+fn borrowed_leaf_hashes_are_the_records() {
+    let mut with_explanation = event();
+    with_explanation.explanation = Some(explanation());
+    let record = LedgerRecord::Prediction(Box::new(event()));
+    assert_eq!(prediction_leaf_hash(&with_explanation), record.leaf_hash(), "the explanation is a leaf of its own");
+    let mut other = event();
+    other.trace_id.push('x');
+    assert_ne!(prediction_leaf_hash(&other), record.leaf_hash());
+    assert_eq!(explanation_leaf_hash(&explanation()), LedgerRecord::Explanation(explanation()).leaf_hash());
+}
+
 fn arb_text() -> impl Strategy<Value = String> {
     prop_oneof![
         "[a-z0-9_.-]{0,12}",

@@ -26,6 +26,8 @@ use crate::wire::{
 
 /// Most events in one batch request.
 pub const MAX_BATCH: usize = 1000;
+/// Events of a batch handed to the writers at a time.
+const BATCH_PART: usize = 250;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -70,32 +72,54 @@ async fn record_batch(
 ) -> Result<Json<BatchResults>, ApiError> {
     let events = batch_events(body).map_err(ApiError::Invalid)?;
     let mut results: Vec<Option<BatchItemResult>> = Vec::with_capacity(events.len());
-    let mut accepted = Vec::with_capacity(events.len());
-    for (index, body) in events.into_iter().enumerate() {
-        match prepare(&state, &caller, body) {
-            Ok(event) => {
-                accepted.push((index, event));
-                results.push(None);
-            }
-            Err(error) => {
-                state.metrics.record_event(EventOutcome::Rejected);
-                results.push(Some(failed(index, &error)));
-            }
+    // Each part goes to the writers as soon as it is prepared: the next one is prepared while
+    // they store it.
+    let mut submitted = Vec::new();
+    let mut events = events.into_iter().enumerate().peekable();
+    while events.peek().is_some() {
+        let mut indexes = Vec::with_capacity(BATCH_PART);
+        let mut part = Vec::with_capacity(BATCH_PART);
+        for (index, body) in events.by_ref().take(BATCH_PART) {
+            results.push(match prepare(&state, &caller, body) {
+                Ok(event) => {
+                    indexes.push(index);
+                    part.push(event);
+                    None
+                }
+                Err(error) => {
+                    state.metrics.record_event(EventOutcome::Rejected);
+                    Some(failed(index, &error))
+                }
+            });
+        }
+        if !part.is_empty() {
+            submitted.push((indexes, state.committer.submit(part).await?));
         }
     }
-    let (indexes, events): (Vec<_>, Vec<_>) = accepted.into_iter().unzip();
-    let outcomes = if events.is_empty() { Vec::new() } else { state.store.record_predictions(events).await? };
-    for (index, outcome) in indexes.into_iter().zip(outcomes) {
-        results[index] = Some(match respond(&state, outcome) {
-            Ok((status, Json(prediction))) => BatchItemResult {
-                index,
-                status: status.as_u16(),
-                id: Some(prediction.id),
-                prediction_id: Some(prediction.prediction_id),
-                error: None,
-            },
-            Err(error) => failed(index, &error),
-        });
+    for (indexes, committed) in submitted {
+        match committed.outcomes().await {
+            Ok(outcomes) => {
+                for (index, outcome) in indexes.into_iter().zip(outcomes) {
+                    results[index] = Some(match respond(&state, outcome) {
+                        Ok((status, Json(prediction))) => BatchItemResult {
+                            index,
+                            status: status.as_u16(),
+                            id: Some(prediction.id),
+                            prediction_id: Some(prediction.prediction_id),
+                            error: None,
+                        },
+                        Err(error) => failed(index, &error),
+                    });
+                }
+            }
+            // Parts before it may have committed: only this part's events failed, and say so
+            // (a client retries them; their prediction_ids make the retry safe).
+            Err(error) => {
+                for index in indexes {
+                    results[index] = Some(failed(index, &error));
+                }
+            }
+        }
     }
     Ok(Json(BatchResults { results: results.into_iter().map(|r| r.expect("every index has a result")).collect() }))
 }
