@@ -17,6 +17,7 @@ on_both_backends!(
     models_and_actors_are_created_once_and_reused,
     concurrent_first_events_of_one_actor_create_one_actor,
     a_batch_records_each_event_on_its_own,
+    a_full_batch_is_answered_in_order_across_the_parts_it_is_stored_in,
     an_empty_or_oversized_batch_stores_nothing,
     a_tenant_key_writes_only_its_own_tenant,
 );
@@ -211,6 +212,37 @@ async fn a_batch_records_each_event_on_its_own(backend: Backend) {
     assert_eq!(results[0]["id"], results[2]["id"]);
     assert_eq!(results.iter().map(|r| r["index"].as_u64().unwrap()).collect::<Vec<_>>(), vec![0, 1, 2, 3]);
     assert_eq!(app.all_predictions().await.len(), 1);
+}
+
+/// The server stores a batch in parts of 250, each handed to the writers while the next is
+/// validated: results still come in request order, and a prediction_id repeated in a later part
+/// is a replay of the earlier one.
+async fn a_full_batch_is_answered_in_order_across_the_parts_it_is_stored_in(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let events: Vec<Value> = (0..1000)
+        .map(|i| match i {
+            // An invalid event in the third part, and the first event repeated in the last.
+            600 => with(event("m"), "confidence", json!(-1)),
+            999 => with(event("m"), "prediction_id", json!("p-0")),
+            _ => with(event("m"), "prediction_id", json!(format!("p-{i}"))),
+        })
+        .collect();
+    let response = app.post("/api/v1/predictions/batch", &app.admin_key, &json!({ "events": events })).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let results: Value = response.json().await.unwrap();
+    let results = results["results"].as_array().unwrap();
+    assert_eq!(results.iter().map(|r| r["index"].as_u64().unwrap()).collect::<Vec<_>>(), (0..1000).collect::<Vec<_>>());
+    for (i, result) in results.iter().enumerate() {
+        let expected = match i {
+            600 => 422,
+            999 => 200,
+            _ => 201,
+        };
+        assert_eq!(result["status"], expected, "event {i}: {result}");
+    }
+    assert_eq!(results[999]["id"], results[0]["id"], "the repeat is the first event, replayed");
+    assert_eq!(results[500]["prediction_id"], "p-500");
+    assert_eq!(app.all_predictions().await.len(), 998);
 }
 
 async fn an_empty_or_oversized_batch_stores_nothing(backend: Backend) {
