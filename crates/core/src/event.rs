@@ -212,34 +212,109 @@ pub struct WriteDenied {
 /// The fingerprint of what the caller sent (after redaction, so nothing derived from a raw
 /// personal value is ever kept). Server-filled values are left out: a retry that again omits
 /// `timestamp` must match the stored event whose timestamp the server chose.
+///
+/// SHA-256 of compact JSON with every object's keys in byte order, streamed into the hasher from
+/// borrowed fields. Stored hashes decide whether a replay is identical, so these bytes must never
+/// change: the fields below are declared in key order, and a test holds them to the JSON document
+/// they were first computed from.
 fn content_hash(event: &PreparedPrediction, timestamp_sent: bool, prediction_id_sent: bool) -> String {
-    let explanation = event.explanation.as_ref().map(|e| {
-        serde_json::json!({
-            "method": e.method, "method_version": e.method_version, "payload": e.payload,
-            "summary_text": e.summary_text, "status": e.status.as_str(),
-        })
-    });
-    let actor = event.actor.as_ref().map(|a| {
-        serde_json::json!({
-            "actor_type": a.actor_type.as_str(), "actor_id": a.actor_id, "tenant_id": a.tenant_id,
-            "ip_address": a.ip_address, "user_agent": a.user_agent, "auth_context": a.auth_context,
-        })
-    });
-    // serde_json's map is ordered by key, so this serialisation is canonical for our purpose.
-    let content = serde_json::json!({
-        "model_name": event.model.model_name, "model_version": event.model.version,
-        "framework": event.model.framework, "build_id": event.model.build_id,
-        "commit_hash": event.model.commit_hash, "config_snapshot": event.model.config_snapshot,
-        "actor": actor, "features": event.features, "metadata": event.metadata,
-        "output": event.output, "decision_outcome": event.decision_outcome,
-        "confidence": event.confidence, "status": event.status.as_str(),
-        "environment": event.environment, "trace_id": event.trace_id,
-        "latency_ms": event.latency_ms, "input_fingerprint": event.input_fingerprint,
-        "timestamp": timestamp_sent.then(|| timestamp::format_rfc3339(event.timestamp)),
-        "prediction_id_sent": prediction_id_sent,
-        "explanation": explanation,
-    });
-    hex::encode(Sha256::digest(content.to_string().as_bytes()))
+    let model = &event.model;
+    let content = Content {
+        actor: event.actor.as_ref().map(|a| ActorContent {
+            actor_id: &a.actor_id,
+            actor_type: a.actor_type.as_str(),
+            auth_context: a.auth_context.as_ref(),
+            ip_address: a.ip_address.as_deref(),
+            tenant_id: &a.tenant_id,
+            user_agent: &a.user_agent,
+        }),
+        build_id: &model.build_id,
+        commit_hash: &model.commit_hash,
+        confidence: event.confidence,
+        config_snapshot: model.config_snapshot.as_ref(),
+        decision_outcome: &event.decision_outcome,
+        environment: &event.environment,
+        explanation: event.explanation.as_ref().map(|e| ExplanationContent {
+            method: &e.method,
+            method_version: &e.method_version,
+            payload: &e.payload,
+            status: e.status.as_str(),
+            summary_text: &e.summary_text,
+        }),
+        features: &event.features,
+        framework: &model.framework,
+        input_fingerprint: &event.input_fingerprint,
+        latency_ms: event.latency_ms,
+        metadata: &event.metadata,
+        model_name: &model.model_name,
+        model_version: &model.version,
+        output: &event.output,
+        prediction_id_sent,
+        status: event.status.as_str(),
+        timestamp: timestamp_sent.then(|| timestamp::format_rfc3339(event.timestamp)),
+        trace_id: &event.trace_id,
+    };
+    let mut hasher = HashWriter(Sha256::new());
+    serde_json::to_writer(&mut hasher, &content).expect("hashing cannot fail and every value serializes");
+    hex::encode(hasher.0.finalize())
+}
+
+/// What [`content_hash`] covers, fields in the byte order of their names.
+#[derive(serde::Serialize)]
+struct Content<'a> {
+    actor: Option<ActorContent<'a>>,
+    build_id: &'a str,
+    commit_hash: &'a str,
+    confidence: Option<f64>,
+    config_snapshot: Option<&'a Value>,
+    decision_outcome: &'a str,
+    environment: &'a str,
+    explanation: Option<ExplanationContent<'a>>,
+    features: &'a Value,
+    framework: &'a str,
+    input_fingerprint: &'a str,
+    latency_ms: Option<f64>,
+    metadata: &'a Value,
+    model_name: &'a str,
+    model_version: &'a str,
+    output: &'a Value,
+    prediction_id_sent: bool,
+    status: &'a str,
+    timestamp: Option<String>,
+    trace_id: &'a str,
+}
+
+#[derive(serde::Serialize)]
+struct ActorContent<'a> {
+    actor_id: &'a str,
+    actor_type: &'a str,
+    auth_context: Option<&'a Value>,
+    ip_address: Option<&'a str>,
+    tenant_id: &'a str,
+    user_agent: &'a str,
+}
+
+#[derive(serde::Serialize)]
+struct ExplanationContent<'a> {
+    method: &'a str,
+    method_version: &'a str,
+    payload: &'a Value,
+    status: &'a str,
+    summary_text: &'a str,
+}
+
+/// Feeds what is written to a hasher.
+struct HashWriter(Sha256);
+
+impl std::io::Write for HashWriter {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.update(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 fn parse_actor(value: Value) -> Result<NewActor, FieldError> {
@@ -423,6 +498,68 @@ mod tests {
     fn with(mut body: Value, key: &str, value: Value) -> Value {
         body[key] = value;
         body
+    }
+
+    /// The content hash as first computed, from a built JSON document: the stored hashes of
+    /// every recorded event come from it, so the streamed one must give the same bytes.
+    fn content_hash_from_document(
+        event: &PreparedPrediction,
+        timestamp_sent: bool,
+        prediction_id_sent: bool,
+    ) -> String {
+        let explanation = event.explanation.as_ref().map(|e| {
+            json!({
+                "method": e.method, "method_version": e.method_version, "payload": e.payload,
+                "summary_text": e.summary_text, "status": e.status.as_str(),
+            })
+        });
+        let actor = event.actor.as_ref().map(|a| {
+            json!({
+                "actor_type": a.actor_type.as_str(), "actor_id": a.actor_id, "tenant_id": a.tenant_id,
+                "ip_address": a.ip_address, "user_agent": a.user_agent, "auth_context": a.auth_context,
+            })
+        });
+        let content = json!({
+            "model_name": event.model.model_name, "model_version": event.model.version,
+            "framework": event.model.framework, "build_id": event.model.build_id,
+            "commit_hash": event.model.commit_hash, "config_snapshot": event.model.config_snapshot,
+            "actor": actor, "features": event.features, "metadata": event.metadata,
+            "output": event.output, "decision_outcome": event.decision_outcome,
+            "confidence": event.confidence, "status": event.status.as_str(),
+            "environment": event.environment, "trace_id": event.trace_id,
+            "latency_ms": event.latency_ms, "input_fingerprint": event.input_fingerprint,
+            "timestamp": timestamp_sent.then(|| timestamp::format_rfc3339(event.timestamp)),
+            "prediction_id_sent": prediction_id_sent,
+            "explanation": explanation,
+        });
+        hex::encode(Sha256::digest(content.to_string().as_bytes()))
+    }
+
+    #[test]
+    fn the_streamed_content_hash_is_the_documents() {
+        let full = json!({
+            "model_name": "fraud", "model_version": "1.0.0", "framework": "xgb", "build_id": "b7",
+            "commit_hash": "abc", "config_snapshot": {"depth": 6, "é": [1.5, null, "\u{1}x"]},
+            "features": {"zeta": 1, "alpha": {"b": [true, 2.5e-8], "a": "ü\n\"q\""}, "big": 18446744073709551615u64},
+            "output": [0.1, {"label": "no"}], "metadata": {"request": "r-1"},
+            "decision_outcome": "clean", "confidence": 0.7, "latency_ms": 3.25, "status": "partial",
+            "environment": "prod", "trace_id": "t-1", "input_fingerprint": "fp",
+            "actor": {"actor_type": "service", "actor_id": "svc", "tenant_id": "acme",
+                      "ip_address": "2001:db8::1", "user_agent": "curl/8", "auth_context": {"scopes": ["a"]}},
+            "explanation": {"method": "shap", "method_version": "0.4", "payload": {"age": -0.25},
+                            "summary_text": "age mattered", "status": "failed"},
+            "timestamp": "2026-11-27T08:00:00.123456Z", "prediction_id": "p-1",
+        });
+        let no_actor = with(with(minimal(), "metadata", json!({})), "actor", Value::Null);
+        for body in [minimal(), full, no_actor] {
+            let input = PredictionInput::parse(body).unwrap();
+            let (timestamp_sent, prediction_id_sent) = (input.timestamp.is_some(), input.prediction_id.is_some());
+            let prepared = input.prepare(&RedactionPolicy::default(), &Visibility::AllTenants).unwrap();
+            assert_eq!(
+                prepared.content_hash,
+                content_hash_from_document(&prepared, timestamp_sent, prediction_id_sent)
+            );
+        }
     }
 
     fn error_field(body: Value) -> String {

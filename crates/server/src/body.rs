@@ -60,9 +60,20 @@ where
             }
             bytes.extend_from_slice(&chunk);
         }
-        parse_json(&bytes, limits.max_json_depth).map(JsonBody)
+        if bytes.len() < OFF_THREAD_PARSE_BYTES {
+            return parse_json(&bytes, limits.max_json_depth).map(JsonBody);
+        }
+        // A large body (a batch) takes milliseconds to parse: off the async workers, which drive
+        // every other request and the writers' transactions meanwhile.
+        let depth = limits.max_json_depth;
+        tokio::task::spawn_blocking(move || parse_json(&bytes, depth).map(JsonBody))
+            .await
+            .map_err(|e| ApiError::Internal(format!("parsing the body failed: {e}")))?
     }
 }
+
+/// Bodies from this size on are parsed on the blocking pool.
+const OFF_THREAD_PARSE_BYTES: usize = 64 * 1024;
 
 /// Most bytes and time spent discarding the rest of a refused body.
 const DRAIN_MAX_BYTES: usize = 128 * 1024 * 1024;

@@ -263,6 +263,9 @@ impl Store for SqliteStore {
     }
 
     async fn ledger_pending(&self, limit: u32) -> Result<StoredPending> {
+        if let Some(path) = &self.path {
+            return log_reader::pending_from_file(path, limit).await;
+        }
         let mut snapshot = self.reader.begin().await.map_err(db_err)?;
         let queued = log_reader::pending(&mut snapshot, limit).await?;
         snapshot.commit().await.map_err(db_err)?;
@@ -282,7 +285,14 @@ impl Store for SqliteStore {
         // Queue rows another sealer already took are gone: their leaves are skipped.
         let mut claimed = HashSet::new();
         for chunk in leaves.chunks(LEAVES_PER_STATEMENT) {
-            let mut query = QueryBuilder::<Sqlite>::new("DELETE FROM ledger_queue WHERE (queue_id, record_id) IN (");
+            // The queue_id list lets SQLite find the rows by rowid; the pairs alone would have
+            // it scan the whole queue once per statement (quadratic in a backlog).
+            let mut query = QueryBuilder::<Sqlite>::new("DELETE FROM ledger_queue WHERE queue_id IN (");
+            let mut queue_ids = query.separated(", ");
+            for leaf in chunk {
+                queue_ids.push_bind(leaf.queue_id);
+            }
+            query.push(") AND (queue_id, record_id) IN (");
             query.push_values(chunk, |mut row, leaf| {
                 row.push_bind(leaf.queue_id).push_bind(leaf.record_id);
             });

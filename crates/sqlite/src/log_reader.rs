@@ -2,14 +2,15 @@
 //! (`ml_audit_storage::ledger_rows`). `verify` reads the whole log through rusqlite rather than
 //! sqlx: sqlx copies every value of every row and hands each row across a thread, which at
 //! millions of leaves costs more than recomputing them; rusqlite reads rows in place, on a
-//! blocking thread, with a read-only connection of its own (one snapshot per call). The sealer's
-//! small batches, and an in-memory database (which no second connection can open), go through
-//! the store's sqlx pool.
+//! blocking thread, with a read-only connection of its own (one snapshot per call). The sealer
+//! reads its queue the same way. An in-memory database (which no second connection can open)
+//! is read through the store's sqlx pool.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use futures_util::TryStreamExt as _;
+use ml_audit_core::ledger::stored::StoredRecord;
 use ml_audit_storage::ledger_rows::{
     LEDGER_ACTOR_COLUMNS, LEDGER_MODEL_COLUMNS, LEDGER_PENDING_SQL, LEDGER_RECORDS_SQL, LedgerRow, queued_record,
     referenced_rows, stored_actor, stored_leaf, stored_model,
@@ -27,27 +28,52 @@ use crate::rows::{db_err, micros};
 /// `verify`'s read of the leaves of `seq` in `[from, to)`, from the database file.
 pub async fn ledger_records(path: &Path, from: u64, to: u64) -> Result<StoredLeaves> {
     let path: PathBuf = path.to_owned();
-    tokio::task::spawn_blocking(move || read_records(&path, from, to))
+    let range = (encode_seq(from), encode_seq(to));
+    read_off_thread(move || {
+        read_rows(&path, LEDGER_RECORDS_SQL, range, |row| stored_leaf(row), |leaf| leaf.record.as_ref())
+    })
+    .await
+}
+
+/// The sealer's read of the oldest `limit` queued records, from the database file.
+pub async fn pending_from_file(path: &Path, limit: u32) -> Result<StoredRows<QueuedRecord>> {
+    let path: PathBuf = path.to_owned();
+    read_off_thread(move || {
+        read_rows(&path, LEDGER_PENDING_SQL, (i64::from(limit),), |row| queued_record(row), QueuedRecord::row)
+    })
+    .await
+}
+
+async fn read_off_thread<T: Send + 'static>(read: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+    tokio::task::spawn_blocking(read)
         .await
         .map_err(|e| StorageError::Database(format!("the ledger reader stopped: {e}")))?
 }
 
-fn read_records(path: &Path, from: u64, to: u64) -> Result<StoredLeaves> {
+/// The rows of `sql`, each mapped in place, and the model versions and actors their records
+/// reference, in one snapshot of the file.
+fn read_rows<T>(
+    path: &Path,
+    sql: &str,
+    params: impl rusqlite::Params,
+    map: impl Fn(&RusqliteRow<'_, '_>) -> Result<T>,
+    record: impl Fn(&T) -> Option<&StoredRecord>,
+) -> Result<StoredRows<T>> {
     let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let mut conn = rusqlite::Connection::open_with_flags(path, flags).map_err(sqlite_err)?;
     conn.busy_timeout(Duration::from_secs(10)).map_err(sqlite_err)?;
     // Pages are read straight from the mapped file instead of copied in by read(2).
     conn.pragma_update(None, "mmap_size", 1i64 << 31).map_err(sqlite_err)?;
     let snapshot = conn.transaction().map_err(sqlite_err)?;
-    let mut leaves = Vec::new();
-    let mut statement = snapshot.prepare(LEDGER_RECORDS_SQL).map_err(sqlite_err)?;
-    let mut rows = statement.query((encode_seq(from), encode_seq(to))).map_err(sqlite_err)?;
+    let mut found = Vec::new();
+    let mut statement = snapshot.prepare(sql).map_err(sqlite_err)?;
+    let mut rows = statement.query(params).map_err(sqlite_err)?;
     while let Some(row) = rows.next().map_err(sqlite_err)? {
-        leaves.push(stored_leaf(&RusqliteRow(row))?);
+        found.push(map(&RusqliteRow(row))?);
     }
-    let (model_ids, actor_ids) = referenced_rows(leaves.iter().filter_map(|leaf| leaf.record.as_ref()));
+    let (model_ids, actor_ids) = referenced_rows(found.iter().filter_map(record));
     Ok(StoredRows {
-        rows: leaves,
+        rows: found,
         models: read_by_ids(&snapshot, LEDGER_MODEL_COLUMNS, "model_versions", &model_ids, |row| stored_model(row))?,
         actors: read_by_ids(&snapshot, LEDGER_ACTOR_COLUMNS, "actors", &actor_ids, |row| stored_actor(row))?,
     })
@@ -70,9 +96,9 @@ fn read_by_ids<T>(
     Ok(found)
 }
 
-/// The sealer's read of the oldest `limit` queued records, in one read transaction: a sealer
-/// claiming queue rows in between cannot make the batch come back short (a short batch means
-/// "queue drained").
+/// [`pending_from_file`] through sqlx, for an in-memory database; in one read transaction: a
+/// sealer claiming queue rows in between cannot make the batch come back short (a short batch
+/// means "queue drained").
 pub async fn pending(conn: &mut SqliteConnection, limit: u32) -> Result<StoredRows<QueuedRecord>> {
     // Each row (every value copied) is mapped as it arrives and dropped: a batch of thousands
     // is held once, as stored text, not twice.
@@ -100,7 +126,7 @@ pub async fn ledger_records_in(conn: &mut SqliteConnection, from: u64, to: u64) 
 async fn with_referenced_rows<T>(
     conn: &mut SqliteConnection,
     rows: Vec<T>,
-    record: impl Fn(&T) -> Option<&ml_audit_core::ledger::stored::StoredRecord>,
+    record: impl Fn(&T) -> Option<&StoredRecord>,
 ) -> Result<StoredRows<T>> {
     let (model_ids, actor_ids) = referenced_rows(rows.iter().filter_map(record));
     let mut models = Vec::new();

@@ -13,6 +13,9 @@ from ._version import __version__
 
 USER_AGENT = f"ml-audit-python/{__version__}"
 
+# A server's answer: status, body bytes, headers.
+Answer = Tuple[int, bytes, Any]
+
 # Errors after which a request may be sent again (nothing was answered).
 RETRYABLE_ERRORS: Tuple[type, ...] = (OSError, http.client.HTTPException, socket.timeout)
 
@@ -59,7 +62,7 @@ class Connection:
             except Exception:
                 pass
 
-    def request(self, method: str, path: str, body: Optional[bytes] = None) -> Tuple[int, bytes, Any]:
+    def request(self, method: str, path: str, body: Optional[bytes] = None) -> Answer:
         """Send one request; returns (status, body bytes, headers). Raises one of
         ``RETRYABLE_ERRORS`` when no answer was received."""
         reused = self._conn is not None
@@ -75,12 +78,28 @@ class Connection:
             self.close()
             raise
 
-    def _once(self, method: str, path: str, body: Optional[bytes]) -> Tuple[int, bytes, Any]:
+    def _once(self, method: str, path: str, body: Optional[bytes]) -> Answer:
+        self.send(method, path, body)
+        return self.receive()
+
+    def send(self, method: str, path: str, body: Optional[bytes] = None) -> None:
+        """The first half of a request: send it, without waiting for the answer (so that a
+        caller can send on another connection meanwhile). Raises one of ``RETRYABLE_ERRORS``."""
         if self._conn is None:
             self._conn = self._connect()
-        conn = self._conn
         try:
-            conn.request(method, self.base_path + path, body=body, headers=self._headers)
+            self._conn.request(method, self.base_path + path, body=body, headers=self._headers)
+        except BaseException:
+            self.close()
+            raise
+
+    def receive(self) -> Answer:
+        """The second half: the answer to the request ``send`` sent, as (status, body bytes,
+        headers). Raises one of ``RETRYABLE_ERRORS`` when none came."""
+        conn = self._conn
+        if conn is None:
+            raise http.client.HTTPException("no request was sent on this connection")
+        try:
             response = conn.getresponse()
             data = response.read()
         except BaseException:

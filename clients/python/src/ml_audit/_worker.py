@@ -17,11 +17,11 @@ import threading
 import time
 import weakref
 from collections import deque
-from typing import Any, Deque, Dict, List, Optional
+from typing import Any, Deque, Dict, List, Optional, Tuple
 from urllib.parse import quote
 
 from ._config import Settings
-from ._transport import RETRYABLE_ERRORS, Connection, decode
+from ._transport import RETRYABLE_ERRORS, Answer, Connection, decode
 
 logger = logging.getLogger("ml_audit")
 
@@ -31,6 +31,10 @@ BATCH_PATH = "/api/v1/predictions/batch"
 _DROP_WARNING_EVERY = 10.0
 # Rejected events logged one by one per batch; the rest are summed up in one line.
 _LOGGED_REJECTIONS = 5
+# Batch requests the worker keeps in flight, each on a connection of its own: the next batch is
+# encoded and sent while the server stores the one before (the server's parse, redaction and
+# write are then never waiting on this thread, nor this thread on them).
+_PIPELINE = 2
 
 
 class _Flush:
@@ -79,7 +83,7 @@ class Worker:
         self._flushes = 0
         self._hold = threading.Event()
         self._hold.set()
-        self._conn: Optional[Connection] = None
+        self._conns: List[Connection] = []
         self._inflight = 0
         self._last_drop_warning = 0.0
         self._failing_since: Optional[float] = None
@@ -236,28 +240,30 @@ class Worker:
             with self._lock:
                 if self._thread is threading.current_thread():
                     self._thread = None
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
+            for conn in self._conns:
+                conn.close()
+            self._conns = []
 
     def _drain(self, queue: Deque[Any]) -> None:
-        batch_size = self._batch_size
-        max_bytes = self.settings.batch_bytes
-        while queue:
-            batch: List[bytes] = []
-            size = 0
-            while queue and len(batch) < batch_size:
-                item = queue[0]
-                if type(item) is bytes:
-                    if batch and size + len(item) > max_bytes:
-                        break
-                    queue.popleft()
-                    batch.append(item)
-                    size += len(item) + 1
+        inflight: Deque[Tuple[Connection, List[bytes], bool]] = deque()
+        answering: List[bytes] = []
+        try:
+            while queue or inflight:
+                if queue and type(queue[0]) is bytes and len(inflight) < _PIPELINE:
+                    batch = self._take_batch(queue)
+                    busy = [conn for conn, _, _ in inflight]
+                    conn = next(conn for conn in self._connections() if conn not in busy)
+                    inflight.append((conn, batch, self._start_batch(conn, batch)))
+                    self._inflight += len(batch)
                     continue
-                if batch:
-                    break  # send what came before it first
-                queue.popleft()
+                if inflight:
+                    conn, answering, sent = inflight.popleft()
+                    self._finish_batch(conn, answering, sent)
+                    self._inflight -= len(answering)
+                    answering = []
+                    continue
+                # A flush marker or an explanation: after everything queued before it.
+                item = queue.popleft()
                 if type(item) is _Flush:
                     with self._lock:
                         self._flushes -= 1
@@ -268,36 +274,80 @@ class Worker:
                     except _Stop:
                         queue.appendleft(item)
                         raise
-            if batch:
-                self._inflight = len(batch)
-                try:
-                    self._send_batch(batch)
-                except _Stop:
-                    queue.extendleft(reversed(batch))  # stopped: still counted as pending
-                    raise
-                finally:
-                    self._inflight = 0
+        except _Stop:
+            # Stopped: what was in flight is queued again, in order, still counted as pending
+            # (sending it again later is safe).
+            for _, batch, _ in reversed(inflight):
+                queue.extendleft(reversed(batch))
+            queue.extendleft(reversed(answering))
+            self._inflight = 0
+            raise
+
+    def _take_batch(self, queue: Deque[Any]) -> List[bytes]:
+        """The encoded events at the head of the queue, up to the batch size and byte limit."""
+        batch: List[bytes] = []
+        size = 0
+        max_bytes = self.settings.batch_bytes
+        while queue and len(batch) < self._batch_size:
+            item = queue[0]
+            if type(item) is not bytes or (batch and size + len(item) > max_bytes):
+                break
+            batch.append(queue.popleft())
+            size += len(item) + 1
+        return batch
+
+    def _connections(self) -> List[Connection]:
+        if not self._conns:
+            s = self.settings
+            self._conns = [Connection(s.url, s.api_key, s.timeout) for _ in range(_PIPELINE)]
+        return self._conns
 
     def _connection(self) -> Connection:
-        if self._conn is None:
-            s = self.settings
-            self._conn = Connection(s.url, s.api_key, s.timeout)
-        return self._conn
+        return self._connections()[0]
 
     def _count(self, **increments: int) -> None:
         with self._lock:
             for key, value in increments.items():
                 self._stats[key] += value
 
-    def _send_batch(self, events: List[bytes]) -> None:
+    @staticmethod
+    def _batch_body(events: List[bytes]) -> bytes:
+        return b'{"events":[' + b",".join(events) + b"]}"
+
+    def _start_batch(self, conn: Connection, events: List[bytes]) -> bool:
+        """Sends a batch without waiting for the answer; False if it could not be sent."""
+        try:
+            conn.send("POST", BATCH_PATH, self._batch_body(events))
+            return True
+        except RETRYABLE_ERRORS:
+            return False
+
+    def _finish_batch(self, conn: Connection, events: List[bytes], sent: bool) -> None:
+        """Reads the answer to a batch ``_start_batch`` sent, and sees the batch delivered."""
+        answer = None
+        if sent:
+            try:
+                answer = conn.receive()
+            except RETRYABLE_ERRORS:
+                answer = None  # sent again below, with the retry rules of any request
+        self._send_batch(events, conn, answer)
+
+    def _send_batch(
+        self, events: List[bytes], conn: Optional[Connection] = None, answer: Optional[Answer] = None
+    ) -> None:
+        """Delivers ``events`` (retrying as long as it takes) or rejects them for good.
+        ``answer`` is the server's answer to a first attempt already sent, if any."""
+        conn = conn or self._connection()
         attempt = 0
         while events:
-            body = b'{"events":[' + b",".join(events) + b"]}"
-            try:
-                status, data, headers = self._connection().request("POST", BATCH_PATH, body)
-            except RETRYABLE_ERRORS as exc:
-                attempt = self._backoff(attempt, f"{type(exc).__name__}: {exc}")
-                continue
+            if answer is None:
+                try:
+                    answer = conn.request("POST", BATCH_PATH, self._batch_body(events))
+                except RETRYABLE_ERRORS as exc:
+                    attempt = self._backoff(attempt, f"{type(exc).__name__}: {exc}")
+                    continue
+            status, data, headers = answer
+            answer = None
             if status == 200:
                 parsed = decode(data)
                 results = parsed.get("results") if isinstance(parsed, dict) else None
@@ -317,8 +367,8 @@ class Worker:
                 # until the culprit is alone, so the others still get through.
                 self._recovered()
                 middle = len(events) // 2
-                self._send_batch(events[:middle])
-                self._send_batch(events[middle:])
+                self._send_batch(events[:middle], conn)
+                self._send_batch(events[middle:], conn)
                 return
             self._recovered()
             self._reject(events, status, decode(data))

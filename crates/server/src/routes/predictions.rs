@@ -6,6 +6,7 @@ use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use ml_audit_core::FieldError;
+use ml_audit_core::auth::Visibility;
 use ml_audit_core::event::{PredictionInput, PreparedPrediction, parse_explanation};
 use ml_audit_core::query::{PredictionFilter, parse_list_query, parse_no_query};
 use ml_audit_core::redaction::RedactionPolicy;
@@ -53,7 +54,8 @@ async fn record_prediction(
     State(state): State<AppState>,
     JsonBody(body): JsonBody,
 ) -> Result<(StatusCode, Json<PredictionOut>), ApiError> {
-    let event = prepare(&state, &caller, body).inspect_err(|_| state.metrics.record_event(EventOutcome::Rejected))?;
+    let event = prepare(&state.redaction, &caller.visibility, body)
+        .inspect_err(|_| state.metrics.record_event(EventOutcome::Rejected))?;
     let outcome = state.committer.record(event).await?;
     respond(&state, outcome)
 }
@@ -77,10 +79,19 @@ async fn record_batch(
     let mut submitted = Vec::new();
     let mut events = events.into_iter().enumerate().peekable();
     while events.peek().is_some() {
-        let mut indexes = Vec::with_capacity(BATCH_PART);
-        let mut part = Vec::with_capacity(BATCH_PART);
-        for (index, body) in events.by_ref().take(BATCH_PART) {
-            results.push(match prepare(&state, &caller, body) {
+        let bodies: Vec<(usize, Value)> = events.by_ref().take(BATCH_PART).collect();
+        // Validation and redaction are CPU work of a millisecond or more per part: off the async
+        // workers, which must stay free to drive the writers' transactions between statements.
+        let (policy, visibility) = (state.redaction.clone(), caller.visibility.clone());
+        let prepared = tokio::task::spawn_blocking(move || {
+            bodies.into_iter().map(|(index, body)| (index, prepare(&policy, &visibility, body))).collect::<Vec<_>>()
+        })
+        .await
+        .map_err(|e| ApiError::Internal(format!("validating a batch failed: {e}")))?;
+        let mut indexes = Vec::with_capacity(prepared.len());
+        let mut part = Vec::with_capacity(prepared.len());
+        for (index, outcome) in prepared {
+            results.push(match outcome {
                 Ok(event) => {
                     indexes.push(index);
                     part.push(event);
@@ -234,9 +245,9 @@ async fn list_explanations(
     Ok(Json(ExplanationList { items: revisions.into_iter().map(Into::into).collect() }))
 }
 
-fn prepare<S>(state: &AppState, caller: &Authorized<S>, body: Value) -> Result<PreparedPrediction, ApiError> {
+fn prepare(policy: &RedactionPolicy, writer: &Visibility, body: Value) -> Result<PreparedPrediction, ApiError> {
     let input = PredictionInput::parse(body).map_err(ApiError::Invalid)?;
-    input.prepare(&state.redaction, &caller.visibility).map_err(|denied| ApiError::Forbidden(denied.to_string()))
+    input.prepare(policy, writer).map_err(|denied| ApiError::Forbidden(denied.to_string()))
 }
 
 fn respond(state: &AppState, outcome: RecordOutcome) -> Result<(StatusCode, Json<PredictionOut>), ApiError> {
