@@ -23,8 +23,8 @@ use crate::{LedgerError, Result};
 /// each append short (writers wait for it on SQLite); large ones let the sealer catch up while
 /// writers hold the database most of the time, since it gets one turn among theirs.
 const SEAL_BATCH: u32 = 500;
-/// The largest batch. It bounds the stored rows held in memory (~3 KB each; records are decoded
-/// one at a time) and how long one append holds SQLite's writer. With 8,000 a SQLite server
+/// The largest batch. It bounds how long one append holds SQLite's writer, and the stored rows
+/// held in memory for entries queued without a hash (~3 KB each; decoded one at a time). With 8,000 a SQLite server
 /// under a maximum-rate bulk load peaked at 305 MB; 4,000 is the measured middle ground.
 const MAX_SEAL_BATCH: u32 = 4_000;
 /// Leaf hashes read per query when catching up with the log.
@@ -100,7 +100,8 @@ impl Sealer {
                         // A row edited behind ml-audit's back before it was sealed stays queued,
                         // for `verify` to report, and does not hold up the others.
                         Err(error) => {
-                            tracing::warn!(record = %queued.record_id, %error, "a queued record cannot be read; it stays unsealed");
+                            let record = queued.record_id;
+                            tracing::warn!(%record, %error, "a queued record cannot be read; it stays unsealed");
                             continue;
                         }
                     },
