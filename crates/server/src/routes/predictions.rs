@@ -27,8 +27,9 @@ use crate::wire::{
 
 /// Most events in one batch request.
 pub const MAX_BATCH: usize = 1000;
-/// Events of a batch handed to the writers at a time.
-const BATCH_PART: usize = 250;
+/// Events of a batch handed to the writers at a time: a batch of up to this many is one part,
+/// so a client sending one such batch at a time pays for one transaction, not several.
+const BATCH_PART: usize = 500;
 
 pub fn router() -> Router<AppState> {
     Router::new()

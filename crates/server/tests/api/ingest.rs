@@ -214,7 +214,7 @@ async fn a_batch_records_each_event_on_its_own(backend: Backend) {
     assert_eq!(app.all_predictions().await.len(), 1);
 }
 
-/// The server stores a batch in parts of 250, each handed to the writers while the next is
+/// The server stores a batch in parts of 500, each handed to the writers while the next is
 /// validated: results still come in request order, and a prediction_id repeated in a later part
 /// is a replay of the earlier one.
 async fn a_full_batch_is_answered_in_order_across_the_parts_it_is_stored_in(backend: Backend) {
