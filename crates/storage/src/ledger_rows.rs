@@ -1,8 +1,9 @@
 //! Reading records back for the ledger, the same way on both backends: the SQL, and the mapping
 //! of its rows into the core's [`StoredRecord`]s. The sealer reads the queue
-//! ([`LEDGER_PENDING_SQL`]) and `verify` reads the log ([`LEDGER_RECORDS_SQL`]); both get each
-//! record's row with the text of its columns, plus the model versions and actors those rows
-//! reference, which backends look up once each by id rather than join to every row.
+//! ([`LEDGER_PENDING_SQL`]: queued leaf hashes, and the rows of entries queued without one) and
+//! `verify` reads the log ([`LEDGER_RECORDS_SQL`]); both get each record's row they need with the
+//! text of its columns, plus the model versions and actors those rows reference, which backends
+//! look up once each by id rather than join to every row.
 
 use std::collections::HashSet;
 

@@ -112,16 +112,7 @@ async fn record_batch(
         match committed.outcomes().await {
             Ok(outcomes) => {
                 for (index, outcome) in indexes.into_iter().zip(outcomes) {
-                    results[index] = Some(match respond(&state, outcome) {
-                        Ok((status, Json(prediction))) => BatchItemResult {
-                            index,
-                            status: status.as_u16(),
-                            id: Some(prediction.id),
-                            prediction_id: Some(prediction.prediction_id),
-                            error: None,
-                        },
-                        Err(error) => failed(index, &error),
-                    });
+                    results[index] = Some(stored(&state, index, outcome));
                 }
             }
             // Parts before it may have committed: only this part's events failed, and say so
@@ -270,6 +261,20 @@ fn respond(state: &AppState, outcome: RecordOutcome) -> Result<(StatusCode, Json
                 field: Some("prediction_id".into()),
             })
         }
+    }
+}
+
+/// A batch event's result once its transaction committed.
+fn stored(state: &AppState, index: usize, outcome: RecordOutcome) -> BatchItemResult {
+    match respond(state, outcome) {
+        Ok((status, Json(prediction))) => BatchItemResult {
+            index,
+            status: status.as_u16(),
+            id: Some(prediction.id),
+            prediction_id: Some(prediction.prediction_id),
+            error: None,
+        },
+        Err(error) => failed(index, &error),
     }
 }
 

@@ -221,7 +221,7 @@ async fn a_full_batch_is_answered_in_order_across_the_parts_it_is_stored_in(back
     let app = TestApp::spawn(backend).await;
     let events: Vec<Value> = (0..1000)
         .map(|i| match i {
-            // An invalid event in the third part, and the first event repeated in the last.
+            // An invalid event in the second part, and the first event repeated at its end.
             600 => with(event("m"), "confidence", json!(-1)),
             999 => with(event("m"), "prediction_id", json!("p-0")),
             _ => with(event("m"), "prediction_id", json!(format!("p-{i}"))),
