@@ -27,7 +27,7 @@ use ml_audit_core::query::{Cursor, Page, PageRequest, PredictionFilter};
 use ml_audit_core::timestamp;
 use ml_audit_storage::known::{KnownRows, RowSet, actor_key, model_key};
 use ml_audit_storage::{
-    ActorPage, ActorPageRequest, HourlyCount, ModelVersionStats, NewLeaf, PredictionRef, QueueEntry, RecordOutcome,
+    ActorPage, ActorPageRequest, HourlyCount, ModelVersionStats, NewLeaf, PredictionRef, RecordLeaf, RecordOutcome,
     Result, SealedLeaf, StorageError, Store, StoredCheckpoint, StoredLeaves, StoredPending, TenantSummary, TimeWindow,
     decode_enum, decode_hash, decode_seq, encode_redaction_log, encode_seq, number_claimed_leaves, recorded_event,
     split_page, stored_explanation,
@@ -159,7 +159,7 @@ impl Store for PgStore {
             u32::try_from(revision).map_err(|_| StorageError::Database(format!("bad revision {revision}")))?;
         let stored = stored_explanation(explanation, target, revision, timestamp::now());
         insert_explanation(&mut tx, &stored).await?;
-        enqueue(&mut tx, &[QueueEntry::explanation(&stored)]).await?;
+        enqueue(&mut tx, &[RecordLeaf::explanation(&stored)]).await?;
         tx.commit().await.map_err(db_err)?;
         Ok(stored)
     }
@@ -708,10 +708,10 @@ async fn record_batch(
             let model = models[&model_key(&event.model)].clone();
             let actor = event.actor.as_ref().map(|a| actors[&actor_key(a)]);
             let recorded = recorded_event(event, model, actor);
-            queued.push(QueueEntry::prediction(&recorded));
+            queued.push(RecordLeaf::prediction(&recorded));
             if let Some(explanation) = &recorded.explanation {
                 insert_explanation(conn, explanation).await?;
-                queued.push(QueueEntry::explanation(explanation));
+                queued.push(RecordLeaf::explanation(explanation));
             }
             outcomes.push(RecordOutcome::Created(recorded));
             continue;
@@ -732,7 +732,7 @@ async fn record_batch(
 /// Queues new records for the sealer, in this order, in the transaction that writes them.
 /// Every path that inserts a prediction or an explanation calls it: a record that is neither
 /// queued nor sealed is a stray, which `verify` reports as slipped in.
-async fn enqueue(conn: &mut PgConnection, records: &[QueueEntry]) -> Result<()> {
+async fn enqueue(conn: &mut PgConnection, records: &[RecordLeaf]) -> Result<()> {
     if records.is_empty() {
         return Ok(());
     }

@@ -1,5 +1,5 @@
 //! The insight queries of the admin UI on SQLite. They read the running totals of
-//! `migrations/0005_rollups.sql`, which the sealer keeps (so they count sealed predictions): a
+//! `migrations/0005_rollups.sql`, folded in by the transaction that seals each prediction: a
 //! page costs the size of those small tables, not of the predictions. The tenant of a
 //! tenant-bound reader is a condition in the same SQL, like in every other read.
 

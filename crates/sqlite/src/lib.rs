@@ -2,7 +2,10 @@
 //!
 //! One write connection (SQLite has a single writer anyway) and a pool of read-only
 //! connections, in WAL mode so readers never block the writer. `synchronous = FULL`: an
-//! acknowledged write survives power loss, not only a process crash.
+//! acknowledged write survives power loss, not only a process crash. The transaction that
+//! writes a record also appends its ledger leaf and folds it into the UI's totals: with one
+//! writer the next seq is never contended, and a queue would cost a second write and a second
+//! transaction per record (the queue is read only for entries older versions left in it).
 
 mod insights;
 mod log_reader;
@@ -18,15 +21,15 @@ use ml_audit_core::auth::{ApiKey, IssuedKey, KeyHash, Visibility};
 use ml_audit_core::event::{NewActor, NewExplanation, NewModelVersion, PreparedPrediction};
 use ml_audit_core::ledger::canonical::{canonical_text, column_text};
 use ml_audit_core::ledger::record::LeafKind;
-use ml_audit_core::model::{Explanation, ModelVersion, PredictionEvent};
+use ml_audit_core::model::{Explanation, LedgerEntry, ModelVersion, PredictionEvent};
 use ml_audit_core::query::{Cursor, Page, PageRequest, PredictionFilter};
 use ml_audit_core::timestamp::{self, to_unix_micros};
 use ml_audit_storage::known::{KnownRows, RowSet, actor_key, model_key};
 use ml_audit_storage::{
-    ActorPage, ActorPageRequest, HourlyCount, ModelVersionStats, NewLeaf, PredictionRef, QueueEntry, RecordOutcome,
+    ActorPage, ActorPageRequest, HourlyCount, ModelVersionStats, NewLeaf, PredictionRef, RecordLeaf, RecordOutcome,
     Result, SealedLeaf, StorageError, Store, StoredCheckpoint, StoredLeaves, StoredPending, TenantSummary, TimeWindow,
-    decode_enum, decode_hash, decode_seq, encode_redaction_log, encode_seq, number_claimed_leaves, recorded_event,
-    split_page, stored_explanation,
+    decode_enum, decode_hash, decode_seq, encode_redaction_log, encode_seq, number_claimed_leaves, number_leaves,
+    recorded_event, split_page, stored_explanation,
 };
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{QueryBuilder, Row as _, Sqlite, SqliteConnection, SqlitePool};
@@ -124,14 +127,14 @@ impl Store for SqliteStore {
             fresh: RowSet::default(),
             unwritten: Vec::new(),
             explanations: Vec::new(),
-            queue: Vec::new(),
+            leaves: Vec::new(),
             subjects: Vec::new(),
         };
         let mut outcomes = Vec::with_capacity(events.len());
         for event in events {
             record_one(&mut tx, &mut batch, &mut outcomes, event).await?;
         }
-        batch.flush(&mut tx, &outcomes).await?;
+        batch.flush(&mut tx, &mut outcomes).await?;
         tx.commit().await.map_err(db_err)?;
         // Only committed rows may be cached: a rolled-back model row would not exist.
         self.known.absorb(batch.fresh);
@@ -278,10 +281,7 @@ impl Store for SqliteStore {
         }
         // The single writer connection serialises sealers; no other lock is needed.
         let mut tx = self.write_transaction().await?;
-        let next: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(seq) + 1, 0) FROM ledger_entries")
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(db_err)?;
+        let next = next_seq(&mut tx).await?;
         // Queue rows another sealer already took are gone: their leaves are skipped.
         let mut claimed = HashSet::new();
         for chunk in leaves.chunks(LEAVES_PER_STATEMENT) {
@@ -301,21 +301,8 @@ impl Store for SqliteStore {
                 claimed.insert((row.try_get("queue_id").map_err(db_err)?, row.try_get("record_id").map_err(db_err)?));
             }
         }
-        let sealed = number_claimed_leaves(leaves, claimed, decode_seq(next)?);
-        let sealed_at = to_unix_micros(timestamp::now());
-        for chunk in sealed.chunks(LEAVES_PER_STATEMENT) {
-            let mut query =
-                QueryBuilder::<Sqlite>::new("INSERT INTO ledger_entries (seq, kind, record_id, leaf_hash, sealed_at) ");
-            query.push_values(chunk, |mut row, leaf| {
-                row.push_bind(encode_seq(leaf.seq))
-                    .push_bind(leaf.kind.as_str())
-                    .push_bind(leaf.record_id)
-                    .push_bind(leaf.leaf_hash.to_vec())
-                    .push_bind(sealed_at);
-            });
-            query.build().execute(&mut *tx).await.map_err(db_err)?;
-        }
-        fold_rollups(&mut tx, next).await?;
+        let sealed = number_claimed_leaves(leaves, claimed, next);
+        insert_sealed(&mut tx, &sealed).await?;
         tx.commit().await.map_err(db_err)?;
         Ok(sealed)
     }
@@ -436,12 +423,55 @@ impl Store for SqliteStore {
 /// Predictions per multi-row INSERT: 24 values each, well under SQLite's 32,766 variables.
 const PREDICTIONS_PER_STATEMENT: usize = 250;
 
-/// Leaves per multi-row statement of `ledger_append`: one statement costs far more than a row.
+/// Leaves per multi-row statement: one statement costs far more than a row.
 const LEAVES_PER_STATEMENT: usize = 500;
 
+/// The seq the next leaf gets. Only the writer connection appends, so it stays valid until its
+/// transaction ends.
+async fn next_seq(conn: &mut SqliteConnection) -> Result<u64> {
+    let next: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(seq) + 1, 0) FROM ledger_entries")
+        .fetch_one(conn)
+        .await
+        .map_err(db_err)?;
+    decode_seq(next)
+}
+
+/// Appends records' leaves to the ledger in the transaction that writes the records, numbered
+/// after the last entry: on SQLite a record is sealed when it commits (see `Store`).
+async fn seal_in_transaction(conn: &mut SqliteConnection, leaves: Vec<RecordLeaf>) -> Result<Vec<SealedLeaf>> {
+    if leaves.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sealed = number_leaves(leaves, next_seq(conn).await?);
+    insert_sealed(conn, &sealed).await?;
+    Ok(sealed)
+}
+
+/// Writes numbered leaves (consecutive, in order) and folds the predictions among them into the
+/// UI's totals, in the caller's transaction.
+async fn insert_sealed(conn: &mut SqliteConnection, sealed: &[SealedLeaf]) -> Result<()> {
+    let sealed_at = to_unix_micros(timestamp::now());
+    for chunk in sealed.chunks(LEAVES_PER_STATEMENT) {
+        let mut query =
+            QueryBuilder::<Sqlite>::new("INSERT INTO ledger_entries (seq, kind, record_id, leaf_hash, sealed_at) ");
+        query.push_values(chunk, |mut row, leaf| {
+            row.push_bind(encode_seq(leaf.seq))
+                .push_bind(leaf.kind.as_str())
+                .push_bind(leaf.record_id)
+                .push_bind(leaf.leaf_hash.to_vec())
+                .push_bind(sealed_at);
+        });
+        query.build().execute(&mut *conn).await.map_err(db_err)?;
+    }
+    match sealed.iter().find(|leaf| leaf.kind == LeafKind::Prediction) {
+        Some(first) => fold_rollups(conn, first.seq).await,
+        None => Ok(()),
+    }
+}
+
 /// Adds the predictions sealed from `first_seq` on to the UI's running totals (see
-/// `migrations/0005_rollups.sql`), in the sealer's transaction: each is counted exactly once.
-async fn fold_rollups(conn: &mut SqliteConnection, first_seq: i64) -> Result<()> {
+/// `migrations/0005_rollups.sql`), in the transaction that seals them: each is counted once.
+async fn fold_rollups(conn: &mut SqliteConnection, first_seq: u64) -> Result<()> {
     const SEALED: &str = "FROM ledger_entries e JOIN predictions p ON p.id = e.record_id
                            WHERE e.seq >= ? AND e.kind = 'prediction'";
     let folds = [
@@ -466,7 +496,7 @@ async fn fold_rollups(conn: &mut SqliteConnection, first_seq: i64) -> Result<()>
         ),
     ];
     for fold in folds {
-        sqlx::query(sqlx::AssertSqlSafe(fold)).bind(first_seq).execute(&mut *conn).await.map_err(db_err)?;
+        sqlx::query(sqlx::AssertSqlSafe(fold)).bind(encode_seq(first_seq)).execute(&mut *conn).await.map_err(db_err)?;
     }
     Ok(())
 }
@@ -613,21 +643,26 @@ struct Batch<'a> {
     fresh: RowSet,
     /// Rows written at the end of the batch in multi-row statements (one statement costs far
     /// more than one more row): the created predictions (by their index in the outcomes),
-    /// explanations, ledger queue entries in write order, subjects.
+    /// explanations, their ledger leaves in write order, subjects.
     unwritten: Vec<usize>,
     explanations: Vec<Explanation>,
-    queue: Vec<QueueEntry>,
+    leaves: Vec<RecordLeaf>,
     subjects: Vec<(String, Uuid, i64, String)>,
 }
 
 impl Batch<'_> {
     /// Writes the deferred rows; called before anything reads them back, and before commit.
-    async fn flush(&mut self, conn: &mut SqliteConnection, outcomes: &[RecordOutcome]) -> Result<()> {
-        let created = std::mem::take(&mut self.unwritten).into_iter().filter_map(|i| match &outcomes[i] {
-            RecordOutcome::Created(event) => Some(event),
-            _ => None,
-        });
-        for chunk in created.collect::<Vec<_>>().chunks(PREDICTIONS_PER_STATEMENT) {
+    /// The created predictions are answered with the ledger entries they were sealed under.
+    async fn flush(&mut self, conn: &mut SqliteConnection, outcomes: &mut [RecordOutcome]) -> Result<()> {
+        let unwritten = std::mem::take(&mut self.unwritten);
+        let created: Vec<&PredictionEvent> = unwritten
+            .iter()
+            .filter_map(|&i| match &outcomes[i] {
+                RecordOutcome::Created(event) => Some(event),
+                _ => None,
+            })
+            .collect();
+        for chunk in created.chunks(PREDICTIONS_PER_STATEMENT) {
             let mut query = QueryBuilder::<Sqlite>::new(
                 "INSERT INTO predictions (id, prediction_id, ts, model_ref, actor_ref, tenant_id, actor_ip, \
                  actor_user_agent, actor_auth_context, trace_id, environment, decision_outcome, input_fingerprint, \
@@ -683,13 +718,7 @@ impl Batch<'_> {
             });
             query.build().execute(&mut *conn).await.map_err(db_err)?;
         }
-        for chunk in std::mem::take(&mut self.queue).chunks(1000) {
-            let mut query = QueryBuilder::<Sqlite>::new("INSERT INTO ledger_queue (kind, record_id, leaf_hash) ");
-            query.push_values(chunk, |mut row, entry| {
-                row.push_bind(entry.kind.as_str()).push_bind(entry.record_id).push_bind(entry.leaf_hash.to_vec());
-            });
-            query.build().execute(&mut *conn).await.map_err(db_err)?;
-        }
+        let sealed = seal_in_transaction(conn, std::mem::take(&mut self.leaves)).await?;
         for chunk in std::mem::take(&mut self.subjects).chunks(1000) {
             let mut query =
                 QueryBuilder::<Sqlite>::new("INSERT INTO prediction_subjects (token, prediction_ref, ts, tenant_id) ");
@@ -698,6 +727,16 @@ impl Batch<'_> {
             });
             query.push(" ON CONFLICT DO NOTHING");
             query.build().execute(&mut *conn).await.map_err(db_err)?;
+        }
+        let mut entries: HashMap<Uuid, LedgerEntry> = sealed
+            .into_iter()
+            .filter(|leaf| leaf.kind == LeafKind::Prediction)
+            .map(|leaf| (leaf.record_id, LedgerEntry { seq: leaf.seq, leaf_hash: leaf.leaf_hash }))
+            .collect();
+        for i in unwritten {
+            if let RecordOutcome::Created(event) = &mut outcomes[i] {
+                event.ledger = entries.remove(&event.id);
+            }
         }
         Ok(())
     }
@@ -759,29 +798,17 @@ async fn record_one(
     let tenant = event.actor.as_ref().map_or("", |a| a.tenant_id.as_str());
     batch.subjects.extend(event.subjects.iter().map(|token| (token.clone(), event.id, ts, tenant.to_owned())));
     let recorded = recorded_event(event, model, actor);
-    batch.queue.push(QueueEntry::prediction(&recorded));
+    batch.leaves.push(RecordLeaf::prediction(&recorded));
     if let Some(explanation) = &recorded.explanation {
         batch.explanations.push(explanation.clone());
-        batch.queue.push(QueueEntry::explanation(explanation));
+        batch.leaves.push(RecordLeaf::explanation(explanation));
     }
     batch.unwritten.push(outcomes.len());
     outcomes.push(RecordOutcome::Created(recorded));
     Ok(())
 }
 
-/// Queues a new record for the sealer, in the transaction that writes it.
-async fn enqueue(conn: &mut SqliteConnection, entry: &QueueEntry) -> Result<()> {
-    sqlx::query("INSERT INTO ledger_queue (kind, record_id, leaf_hash) VALUES (?, ?, ?)")
-        .bind(entry.kind.as_str())
-        .bind(entry.record_id)
-        .bind(entry.leaf_hash.to_vec())
-        .execute(conn)
-        .await
-        .map_err(db_err)?;
-    Ok(())
-}
-
-/// Inserts an explanation revision and queues it for the sealer.
+/// Inserts an explanation revision and seals it.
 async fn insert_explanation(conn: &mut SqliteConnection, explanation: &Explanation) -> Result<()> {
     sqlx::query(
         "INSERT INTO explanations (id, prediction_ref, revision, method, method_version, payload, summary_text,
@@ -800,7 +827,7 @@ async fn insert_explanation(conn: &mut SqliteConnection, explanation: &Explanati
     .execute(&mut *conn)
     .await
     .map_err(db_err)?;
-    enqueue(conn, &QueueEntry::explanation(explanation)).await
+    seal_in_transaction(conn, vec![RecordLeaf::explanation(explanation)]).await.map(drop)
 }
 
 /// The model version row, created on first use (the first event's metadata wins).

@@ -275,12 +275,25 @@ mod tests {
     use ml_audit_core::event::PredictionInput;
     use ml_audit_core::ledger::stored::RowCatalog;
     use ml_audit_core::redaction::RedactionPolicy;
-    use ml_audit_storage::{NewLeaf, Queued, Store};
+    use ml_audit_storage::{NewLeaf, Store};
     use serde_json::json;
 
     use crate::SqliteStore;
 
-    /// Records and seals the same predictions, then reads the log back.
+    /// The UI's running totals, one line a row, in a stable order.
+    async fn rollups(store: &SqliteStore) -> Vec<String> {
+        let query = "SELECT concat_ws('|', 'hourly', hour, hex(model_ref), tenant_id, predictions) FROM rollup_hourly
+                     UNION ALL SELECT concat_ws('|', 'mix', hex(model_ref), tenant_id, decision_outcome, status, bin,
+                                                predictions, last_ts) FROM rollup_mix
+                     UNION ALL SELECT concat_ws('|', 'actor', hex(actor_ref), predictions, last_ts) FROM rollup_actors
+                     ORDER BY 1";
+        sqlx::query_scalar(query).fetch_all(&store.writer).await.unwrap()
+    }
+
+    /// Records predictions, which the store seals as it commits them; then makes the database
+    /// look as a version before inline sealing (and before queued hashes) left it: the same
+    /// records queued without hashes, nothing sealed, no totals. The sealer's read-and-hash path
+    /// must rebuild the same log and totals. Returns the log as read back.
     async fn sealed_log(store: &SqliteStore) -> ml_audit_storage::StoredLeaves {
         store.migrate().await.unwrap();
         let events = (0..5)
@@ -289,30 +302,32 @@ mod tests {
                     "model_name": if i % 2 == 0 { "fraud" } else { "credit" }, "model_version": "1",
                     "prediction_id": format!("p-{i}"), "timestamp": "2026-11-27T08:00:00Z",
                     "features": {"amount": 120.0 + f64::from(i), "nested": {"b": [1, "x"]}},
-                    "output": {"score": 0.5}, "metadata": {}, "decision_outcome": "approved",
+                    "output": {"score": 0.5}, "confidence": 0.25 * f64::from(i % 3), "metadata": {},
+                    "decision_outcome": "approved",
                     "actor": if i == 4 { json!(null) } else { json!({"actor_type": "user", "actor_id": format!("u{}", i % 2)}) },
                 });
                 PredictionInput::parse(body).unwrap().prepare(&RedactionPolicy::default(), &Visibility::AllTenants).unwrap()
             })
             .collect();
         store.record_predictions(events).await.unwrap();
-        let queued: Vec<NewLeaf> = store
-            .ledger_pending(100)
-            .await
-            .unwrap()
-            .rows
-            .into_iter()
-            .map(|queued| match queued.content {
-                Queued::Hashed(leaf_hash) => {
-                    NewLeaf { queue_id: queued.queue_id, kind: queued.kind, record_id: queued.record_id, leaf_hash }
-                }
-                Queued::Row(row) => panic!("queued without its hash: {row:?}"),
-            })
-            .collect();
-        assert_eq!(queued.len(), 5);
-        // As a version before queued hashes left them: the sealer reads and hashes the rows, and
-        // gets the hashes the store queued from the records it wrote.
-        sqlx::query("UPDATE ledger_queue SET leaf_hash = NULL").execute(&store.writer).await.unwrap();
+        assert!(store.ledger_pending(100).await.unwrap().rows.is_empty(), "sealed at commit, nothing queued");
+        let sealed_inline = store.ledger_leaf_hashes(0, 100).await.unwrap();
+        let totals = rollups(store).await;
+        assert_eq!(sealed_inline.len(), 5);
+        let hourly: Vec<&String> = totals.iter().filter(|row| row.starts_with("hourly|")).collect();
+        assert_eq!(hourly.len(), 2, "folded at commit, one hour for each model: {totals:?}");
+        assert!(totals.iter().any(|row| row.starts_with("mix|") && row.contains("|approved|success|5|")), "{totals:?}");
+
+        for rewind in [
+            "DROP TRIGGER ledger_entries_are_append_only_delete",
+            "INSERT INTO ledger_queue (kind, record_id) SELECT kind, record_id FROM ledger_entries ORDER BY seq",
+            "DELETE FROM ledger_entries",
+            "DELETE FROM rollup_hourly",
+            "DELETE FROM rollup_mix",
+            "DELETE FROM rollup_actors",
+        ] {
+            sqlx::query(rewind).execute(&store.writer).await.unwrap();
+        }
         let pending = store.ledger_pending(100).await.unwrap();
         let rows = RowCatalog::new(pending.models, pending.actors);
         let leaves: Vec<NewLeaf> = pending
@@ -328,8 +343,10 @@ mod tests {
                 }
             })
             .collect();
-        assert_eq!(leaves, queued);
-        store.ledger_append(leaves).await.unwrap();
+        let appended = store.ledger_append(leaves).await.unwrap();
+        assert_eq!(appended.iter().map(|leaf| leaf.leaf_hash).collect::<Vec<_>>(), sealed_inline);
+        assert_eq!(rollups(store).await, totals, "the sealer folds what the write path folded");
+        assert!(store.ledger_pending(100).await.unwrap().rows.is_empty());
         store.ledger_records(0, 100).await.unwrap()
     }
 

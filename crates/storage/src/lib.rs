@@ -76,7 +76,8 @@ pub trait Store: Send + Sync + 'static {
     async fn migrate(&self) -> Result<()>;
 
     /// Stores a batch of events in one transaction, each with its own outcome. Models and
-    /// actors are created on first use. Returns after commit.
+    /// actors are created on first use. Returns after commit, with every new record either
+    /// sealed or queued for the sealer in that transaction.
     async fn record_predictions(&self, events: Vec<PreparedPrediction>) -> Result<Vec<RecordOutcome>>;
 
     /// Adds an explanation revision to a visible prediction; it becomes the current one.
@@ -113,8 +114,9 @@ pub trait Store: Send + Sync + 'static {
     /// Revokes a key; false when no active key has that id.
     async fn revoke_api_key(&self, id: Uuid) -> Result<bool>;
 
-    // The ledger. Backends queue each record they write with its leaf hash ([`QueueEntry`]) and
-    // store the leaves the sealer appends.
+    // The ledger. Backends compute each record's leaf ([`RecordLeaf`]) as they write it, and
+    // either queue it for the sealer (PostgreSQL, whose concurrent writers would otherwise
+    // serialise on the ledger's next seq) or append it in the same transaction (SQLite).
 
     /// Records written but not yet sealed, oldest first, at most `limit` (read with
     /// [`ledger_rows::LEDGER_PENDING_SQL`]): their queued leaf hashes, or for entries queued
@@ -170,18 +172,18 @@ pub trait Store: Send + Sync + 'static {
     async fn get_api_key(&self, id: Uuid) -> Result<Option<ApiKey>>;
 }
 
-/// A record's entry in the ledger queue, written in the transaction that writes the record.
-/// The leaf hash is computed from the record as written, so the sealer need not read it back;
-/// `verify` recomputes every leaf from the stored rows, so a record the store did not keep
-/// exactly as hashed is caught there.
+/// A record's ledger leaf, computed by the store from the record as it writes it. PostgreSQL
+/// queues it in that transaction for the sealer; SQLite, which has one writer, appends it to the
+/// ledger in that same transaction. Either way nothing reads the record back to hash it; `verify`
+/// recomputes every leaf from the stored rows, so a record not kept exactly as hashed is caught.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct QueueEntry {
+pub struct RecordLeaf {
     pub kind: LeafKind,
     pub record_id: Uuid,
     pub leaf_hash: [u8; 32],
 }
 
-impl QueueEntry {
+impl RecordLeaf {
     pub fn prediction(event: &PredictionEvent) -> Self {
         Self { kind: LeafKind::Prediction, record_id: event.id, leaf_hash: prediction_leaf_hash(event) }
     }
@@ -227,9 +229,17 @@ pub fn number_claimed_leaves(
     mut claimed: std::collections::HashSet<(i64, Uuid)>,
     next: u64,
 ) -> Vec<SealedLeaf> {
+    let claimed = leaves.into_iter().filter(|leaf| claimed.remove(&(leaf.queue_id, leaf.record_id)));
+    number_leaves(
+        claimed.map(|leaf| RecordLeaf { kind: leaf.kind, record_id: leaf.record_id, leaf_hash: leaf.leaf_hash }),
+        next,
+    )
+}
+
+/// Numbers leaves from `next`, in the given order.
+pub fn number_leaves(leaves: impl IntoIterator<Item = RecordLeaf>, next: u64) -> Vec<SealedLeaf> {
     leaves
         .into_iter()
-        .filter(|leaf| claimed.remove(&(leaf.queue_id, leaf.record_id)))
         .zip(next..)
         .map(|(leaf, seq)| SealedLeaf { seq, kind: leaf.kind, record_id: leaf.record_id, leaf_hash: leaf.leaf_hash })
         .collect()

@@ -29,6 +29,14 @@ pub enum Backend {
     Postgres,
 }
 
+impl Backend {
+    /// SQLite seals a record in the transaction that writes it (it has one writer); PostgreSQL
+    /// queues it for the sealer.
+    pub fn seals_at_commit(self) -> bool {
+        matches!(self, Backend::Sqlite)
+    }
+}
+
 /// Where the test PostgreSQL server is; each test creates its own database on it.
 pub fn postgres_admin_url() -> String {
     std::env::var("ML_AUDIT_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())

@@ -28,8 +28,12 @@ async fn a_minimal_event_is_stored_with_the_documented_defaults(backend: Backend
     for text in ["trace_id", "environment", "decision_outcome", "input_fingerprint"] {
         assert_eq!(stored[text], "", "{text}");
     }
-    for absent in ["confidence", "latency_ms", "actor", "explanation", "ledger"] {
+    for absent in ["confidence", "latency_ms", "actor", "explanation"] {
         assert!(stored[absent].is_null(), "{absent}");
+    }
+    match backend.seals_at_commit() {
+        true => assert_eq!(stored["ledger"]["seq"], 0, "sealed in its own transaction"),
+        false => assert!(stored["ledger"].is_null(), "queued for the sealer"),
     }
     assert_eq!(stored["metadata"], json!({}));
     assert_eq!(stored["status"], "success");
