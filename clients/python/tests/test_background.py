@@ -70,7 +70,7 @@ def test_returns_at_once_and_delivers(
         latency_ms=3.5,
     )
     assert prediction.pending and prediction.id is None
-    assert uuid.UUID(prediction.prediction_id).version == 4
+    assert uuid.UUID(prediction.prediction_id).version == 7
     # The client's copy already has the client-side redaction applied.
     assert prediction.features == {"amount": 1500, "card_number": "*****"}
     assert prediction.model.model_name == model_name and prediction.actor.tenant_id == "acme"

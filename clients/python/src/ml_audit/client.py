@@ -29,15 +29,22 @@ from .models import Explanation, PredictionEvent
 logger = logging.getLogger("ml_audit")
 
 _UTC = _dt.timezone.utc
-_urandom = os.urandom
 _time_ns = time.time_ns
-_VARIANT = {digit: "89ab"[int(digit, 16) & 3] for digit in "0123456789abcdef"}
+_random_bits = random.getrandbits
+# Below the timestamp: version 7 in the top nibble, variant 0b10 at bits 62-63, random elsewhere.
+_V7_MARKS = 0x7000_8000_0000_0000_0000
+_V7_RANDOM = 0x0FFF_3FFF_FFFF_FFFF_FFFF
 
 
 def new_prediction_id() -> str:
-    """A random (version 4) UUID as text; about twice as fast as ``str(uuid.uuid4())``."""
-    h = _urandom(16).hex()
-    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{_VARIANT[h[16]]}{h[17:20]}-{h[20:]}"
+    """A time-ordered (version 7, RFC 9562) UUID as text: 48 bits of Unix milliseconds, then 74
+    random bits. Ids made close in time sort close together, so the server's unique index on
+    ``prediction_id`` grows at its end instead of taking a write at a random page per event.
+    An id is not a secret, so ``random`` serves (Python reseeds it in a forked child); this is
+    about as fast as formatting ``os.urandom`` bytes and twice as fast as ``uuid.uuid4()``."""
+    bits = (_time_ns() // 1_000_000) << 80 | _V7_MARKS | _random_bits(76) & _V7_RANDOM
+    h = f"{bits:032x}"
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 _second_cache = (-1, "")
