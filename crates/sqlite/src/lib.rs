@@ -27,9 +27,9 @@ use ml_audit_core::timestamp::{self, to_unix_micros};
 use ml_audit_storage::known::{KnownRows, RowSet, actor_key, model_key};
 use ml_audit_storage::{
     ActorPage, ActorPageRequest, HourlyCount, ModelVersionStats, NewLeaf, PredictionRef, RecordLeaf, RecordOutcome,
-    Result, SealedLeaf, StorageError, Store, StoredCheckpoint, StoredLeaves, StoredPending, TenantSummary, TimeWindow,
-    decode_enum, decode_hash, decode_seq, encode_redaction_log, encode_seq, number_claimed_leaves, number_leaves,
-    recorded_event, split_page, stored_explanation,
+    Result, RollupDelta, SealedLeaf, StorageError, Store, StoredCheckpoint, StoredLeaves, StoredPending, TenantSummary,
+    TimeWindow, decode_enum, decode_hash, decode_seq, encode_redaction_log, encode_seq, number_claimed_leaves,
+    number_leaves, recorded_event, split_page, stored_explanation,
 };
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{QueryBuilder, Row as _, Sqlite, SqliteConnection, SqlitePool};
@@ -128,6 +128,7 @@ impl Store for SqliteStore {
             unwritten: Vec::new(),
             explanations: Vec::new(),
             leaves: Vec::new(),
+            totals: RollupDelta::default(),
             subjects: Vec::new(),
         };
         let mut outcomes = Vec::with_capacity(events.len());
@@ -302,7 +303,10 @@ impl Store for SqliteStore {
             }
         }
         let sealed = number_claimed_leaves(leaves, claimed, next);
-        insert_sealed(&mut tx, &sealed).await?;
+        insert_entries(&mut tx, &sealed).await?;
+        if let Some(first) = sealed.iter().find(|leaf| leaf.kind == LeafKind::Prediction) {
+            fold_rollups(&mut tx, first.seq).await?;
+        }
         tx.commit().await.map_err(db_err)?;
         Ok(sealed)
     }
@@ -437,19 +441,24 @@ async fn next_seq(conn: &mut SqliteConnection) -> Result<u64> {
 }
 
 /// Appends records' leaves to the ledger in the transaction that writes the records, numbered
-/// after the last entry: on SQLite a record is sealed when it commits (see `Store`).
-async fn seal_in_transaction(conn: &mut SqliteConnection, leaves: Vec<RecordLeaf>) -> Result<Vec<SealedLeaf>> {
+/// after the last entry, and adds the predictions among them (`totals`) to the UI's totals: on
+/// SQLite a record is sealed when it commits (see `Store`).
+async fn seal_in_transaction(
+    conn: &mut SqliteConnection,
+    leaves: Vec<RecordLeaf>,
+    totals: &RollupDelta,
+) -> Result<Vec<SealedLeaf>> {
     if leaves.is_empty() {
         return Ok(Vec::new());
     }
     let sealed = number_leaves(leaves, next_seq(conn).await?);
-    insert_sealed(conn, &sealed).await?;
+    insert_entries(conn, &sealed).await?;
+    add_to_rollups(conn, totals).await?;
     Ok(sealed)
 }
 
-/// Writes numbered leaves (consecutive, in order) and folds the predictions among them into the
-/// UI's totals, in the caller's transaction.
-async fn insert_sealed(conn: &mut SqliteConnection, sealed: &[SealedLeaf]) -> Result<()> {
+/// Writes numbered leaves (consecutive, in order), in the caller's transaction.
+async fn insert_entries(conn: &mut SqliteConnection, sealed: &[SealedLeaf]) -> Result<()> {
     let sealed_at = to_unix_micros(timestamp::now());
     for chunk in sealed.chunks(LEAVES_PER_STATEMENT) {
         let mut query =
@@ -463,36 +472,73 @@ async fn insert_sealed(conn: &mut SqliteConnection, sealed: &[SealedLeaf]) -> Re
         });
         query.build().execute(&mut *conn).await.map_err(db_err)?;
     }
-    match sealed.iter().find(|leaf| leaf.kind == LeafKind::Prediction) {
-        Some(first) => fold_rollups(conn, first.seq).await,
-        None => Ok(()),
-    }
+    Ok(())
 }
 
-/// Adds the predictions sealed from `first_seq` on to the UI's running totals (see
-/// `migrations/0005_rollups.sql`), in the transaction that seals them: each is counted once.
+/// How each rollup table adds a new row to an existing one (`excluded` is the new row).
+const ADD_HOURLY: &str = "ON CONFLICT DO UPDATE SET predictions = predictions + excluded.predictions";
+const ADD_WITH_LAST_TS: &str = "ON CONFLICT DO UPDATE SET predictions = predictions + excluded.predictions,
+                                                          last_ts = max(last_ts, excluded.last_ts)";
+
+/// Adds predictions the write path has in hand to the UI's running totals (see
+/// `migrations/0005_rollups.sql`): a few grouped rows, nothing read back.
+async fn add_to_rollups(conn: &mut SqliteConnection, totals: &RollupDelta) -> Result<()> {
+    if totals.is_empty() {
+        return Ok(());
+    }
+    let mut hourly =
+        QueryBuilder::<Sqlite>::new("INSERT INTO rollup_hourly (hour, model_ref, tenant_id, predictions) ");
+    hourly.push_values(&totals.hourly, |mut row, ((hour, model, tenant), n)| {
+        row.push_bind(*hour).push_bind(*model).push_bind(tenant.clone()).push_bind(count_column(*n));
+    });
+    hourly.push(" ").push(ADD_HOURLY).build().execute(&mut *conn).await.map_err(db_err)?;
+    let mut mix = QueryBuilder::<Sqlite>::new(
+        "INSERT INTO rollup_mix (model_ref, tenant_id, decision_outcome, status, bin, predictions, last_ts) ",
+    );
+    mix.push_values(&totals.mix, |mut row, ((model, tenant, outcome, status, bin), (n, last_ts))| {
+        row.push_bind(*model)
+            .push_bind(tenant.clone())
+            .push_bind(outcome.clone())
+            .push_bind(*status)
+            .push_bind(*bin)
+            .push_bind(count_column(*n))
+            .push_bind(*last_ts);
+    });
+    mix.push(" ").push(ADD_WITH_LAST_TS).build().execute(&mut *conn).await.map_err(db_err)?;
+    if !totals.actors.is_empty() {
+        let mut actors = QueryBuilder::<Sqlite>::new("INSERT INTO rollup_actors (actor_ref, predictions, last_ts) ");
+        actors.push_values(&totals.actors, |mut row, (actor, (n, last_ts))| {
+            row.push_bind(*actor).push_bind(count_column(*n)).push_bind(*last_ts);
+        });
+        actors.push(" ").push(ADD_WITH_LAST_TS).build().execute(&mut *conn).await.map_err(db_err)?;
+    }
+    Ok(())
+}
+
+/// A count as a 64-bit column (a batch holds far fewer than `i64::MAX` rows).
+fn count_column(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+/// Adds the predictions sealed from `first_seq` on to the UI's running totals, reading them
+/// back: for the sealer, which has only the queue's ids (entries older versions left).
 async fn fold_rollups(conn: &mut SqliteConnection, first_seq: u64) -> Result<()> {
     const SEALED: &str = "FROM ledger_entries e JOIN predictions p ON p.id = e.record_id
                            WHERE e.seq >= ? AND e.kind = 'prediction'";
     let folds = [
         format!(
             "INSERT INTO rollup_hourly (hour, model_ref, tenant_id, predictions)
-             SELECT p.ts / 3600000000, p.model_ref, p.tenant_id, count(*) {SEALED} GROUP BY 1, 2, 3
-             ON CONFLICT DO UPDATE SET predictions = predictions + excluded.predictions"
+             SELECT p.ts / 3600000000, p.model_ref, p.tenant_id, count(*) {SEALED} GROUP BY 1, 2, 3 {ADD_HOURLY}"
         ),
         format!(
             "INSERT INTO rollup_mix (model_ref, tenant_id, decision_outcome, status, bin, predictions, last_ts)
              SELECT p.model_ref, p.tenant_id, p.decision_outcome, p.status,
                     coalesce(min(CAST(p.confidence * 10 AS INTEGER), 9), -1), count(*), max(p.ts)
-             {SEALED} GROUP BY 1, 2, 3, 4, 5
-             ON CONFLICT DO UPDATE SET predictions = predictions + excluded.predictions,
-                                       last_ts = max(last_ts, excluded.last_ts)"
+             {SEALED} GROUP BY 1, 2, 3, 4, 5 {ADD_WITH_LAST_TS}"
         ),
         format!(
             "INSERT INTO rollup_actors (actor_ref, predictions, last_ts)
-             SELECT p.actor_ref, count(*), max(p.ts) {SEALED} AND p.actor_ref IS NOT NULL GROUP BY 1
-             ON CONFLICT DO UPDATE SET predictions = predictions + excluded.predictions,
-                                       last_ts = max(last_ts, excluded.last_ts)"
+             SELECT p.actor_ref, count(*), max(p.ts) {SEALED} AND p.actor_ref IS NOT NULL GROUP BY 1 {ADD_WITH_LAST_TS}"
         ),
     ];
     for fold in folds {
@@ -647,6 +693,8 @@ struct Batch<'a> {
     unwritten: Vec<usize>,
     explanations: Vec<Explanation>,
     leaves: Vec<RecordLeaf>,
+    /// What the created predictions add to the UI's totals, folded in with their leaves.
+    totals: RollupDelta,
     subjects: Vec<(String, Uuid, i64, String)>,
 }
 
@@ -718,7 +766,8 @@ impl Batch<'_> {
             });
             query.build().execute(&mut *conn).await.map_err(db_err)?;
         }
-        let sealed = seal_in_transaction(conn, std::mem::take(&mut self.leaves)).await?;
+        let totals = std::mem::take(&mut self.totals);
+        let sealed = seal_in_transaction(conn, std::mem::take(&mut self.leaves), &totals).await?;
         for chunk in std::mem::take(&mut self.subjects).chunks(1000) {
             let mut query =
                 QueryBuilder::<Sqlite>::new("INSERT INTO prediction_subjects (token, prediction_ref, ts, tenant_id) ");
@@ -799,6 +848,7 @@ async fn record_one(
     batch.subjects.extend(event.subjects.iter().map(|token| (token.clone(), event.id, ts, tenant.to_owned())));
     let recorded = recorded_event(event, model, actor);
     batch.leaves.push(RecordLeaf::prediction(&recorded));
+    batch.totals.add(&recorded);
     if let Some(explanation) = &recorded.explanation {
         batch.explanations.push(explanation.clone());
         batch.leaves.push(RecordLeaf::explanation(explanation));
@@ -827,7 +877,8 @@ async fn insert_explanation(conn: &mut SqliteConnection, explanation: &Explanati
     .execute(&mut *conn)
     .await
     .map_err(db_err)?;
-    seal_in_transaction(conn, vec![RecordLeaf::explanation(explanation)]).await.map(drop)
+    let no_predictions = RollupDelta::default();
+    seal_in_transaction(conn, vec![RecordLeaf::explanation(explanation)], &no_predictions).await.map(drop)
 }
 
 /// The model version row, created on first use (the first event's metadata wins).

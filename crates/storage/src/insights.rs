@@ -4,8 +4,9 @@
 //! here, so that both give the same shapes.
 
 use std::collections::BTreeMap;
+use std::collections::btree_map::Entry;
 
-use ml_audit_core::model::{ActorType, Status};
+use ml_audit_core::model::{ActorType, PredictionEvent, Status};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -162,6 +163,60 @@ pub struct TenantSummary {
 /// Most tenants [`Store::list_tenants`](crate::Store::list_tenants) returns.
 pub const MAX_TENANTS: u32 = 1000;
 
+/// The confidence bin a prediction is counted in, as the rollup tables key it: `0..=9` (a
+/// confidence of 1.0 falls in the last bin), `-1` without confidence. The same arithmetic as
+/// SQL's `coalesce(min(CAST(confidence * 10 AS INTEGER), 9), -1)`.
+pub fn confidence_bin(confidence: Option<f64>) -> i64 {
+    confidence.map_or(-1, |c| ((c * 10.0) as i64).min(CONFIDENCE_BINS as i64 - 1))
+}
+
+/// A `rollup_mix` key: model version, tenant, decision outcome, status, confidence bin.
+pub type MixKey = (Uuid, String, String, &'static str, i64);
+
+/// What newly sealed predictions add to the running totals of the admin UI (the rollup tables
+/// of SQLite's migration 0005), grouped by those tables' keys: a write path that has the
+/// predictions in hand adds them without reading them back.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RollupDelta {
+    /// (hour since the epoch, model version, tenant) → predictions.
+    pub hourly: BTreeMap<(i64, Uuid, String), u64>,
+    /// Mix key → predictions, latest ts.
+    pub mix: BTreeMap<MixKey, (u64, i64)>,
+    /// Actor → predictions, latest ts.
+    pub actors: BTreeMap<Uuid, (u64, i64)>,
+}
+
+impl RollupDelta {
+    pub fn add(&mut self, event: &PredictionEvent) {
+        let ts = ml_audit_core::timestamp::to_unix_micros(event.timestamp);
+        let tenant = event.tenant_id();
+        // Truncating division, as SQL's integer `/` (the tables' hour column).
+        *self.hourly.entry((ts / MICROS_PER_HOUR, event.model.id, tenant.to_owned())).or_default() += 1;
+        let mix_key = (
+            event.model.id,
+            tenant.to_owned(),
+            event.decision_outcome.clone(),
+            event.status.as_str(),
+            confidence_bin(event.confidence),
+        );
+        count(self.mix.entry(mix_key), ts);
+        if let Some(actor) = &event.actor {
+            count(self.actors.entry(actor.id), ts);
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.hourly.is_empty()
+    }
+}
+
+/// One more prediction, at `ts`, in a (predictions, latest ts) total.
+fn count<K: Ord>(total: Entry<'_, K, (u64, i64)>, ts: i64) {
+    let (predictions, last_ts) = total.or_insert((0, ts));
+    *predictions += 1;
+    *last_ts = (*last_ts).max(ts);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -191,5 +246,14 @@ mod tests {
         assert_eq!(stats[0].confidence_bins[0], 3);
         assert_eq!(stats[0].without_confidence, 1);
         assert_eq!(stats[1].confidence_bins[9], 4, "out-of-range bins are clamped");
+    }
+
+    #[test]
+    fn confidence_bins_match_the_sql_that_folds_stored_rows() {
+        // SQL: coalesce(min(CAST(confidence * 10 AS INTEGER), 9), -1); CAST truncates.
+        let cases = [(None, -1), (Some(0.0), 0), (Some(0.05), 0), (Some(0.3), 3), (Some(0.7), 7)];
+        for (confidence, bin) in cases.into_iter().chain([(Some(0.999), 9), (Some(1.0), 9)]) {
+            assert_eq!(confidence_bin(confidence), bin, "{confidence:?}");
+        }
     }
 }

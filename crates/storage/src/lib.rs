@@ -23,7 +23,8 @@ pub mod known;
 pub mod ledger_rows;
 
 pub use crate::insights::{
-    ActorPage, ActorPageRequest, ActorPosition, ActorSummary, HourlyCount, ModelVersionStats, TenantSummary, TimeWindow,
+    ActorPage, ActorPageRequest, ActorPosition, ActorSummary, HourlyCount, ModelVersionStats, RollupDelta,
+    TenantSummary, TimeWindow,
 };
 pub use crate::ledger_rows::{Queued, QueuedRecord, StoredLeaf, StoredLeaves, StoredPending, StoredRows};
 
