@@ -43,10 +43,11 @@ pub struct GroupCommitter {
 }
 
 impl GroupCommitter {
-    /// Starts the writer tasks: one for SQLite (it has one writer anyway), a few for
-    /// PostgreSQL so that one group commits while the next is being written.
+    /// Starts the writer tasks: two for SQLite (it has one writer, but a store makes a group's
+    /// rows ready before taking it, so one group is prepared while the other is written), a
+    /// few for PostgreSQL so that one group commits while the next is being written.
     pub fn start(store: Arc<dyn Store>, metrics: Arc<Metrics>) -> Self {
-        let writers = if store.backend() == "sqlite" { 1 } else { 4 };
+        let writers = if store.backend() == "sqlite" { 2 } else { 4 };
         let (queue, receiver) = mpsc::channel(QUEUE_DEPTH);
         let receiver = Arc::new(Mutex::new(receiver));
         for _ in 0..writers {

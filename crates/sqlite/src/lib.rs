@@ -14,6 +14,7 @@ mod rows;
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -49,7 +50,7 @@ pub struct SqliteStore {
     /// The database file (`None` in memory), for the log reader's own connection.
     path: Option<PathBuf>,
     /// Model and actor rows already committed (saves two or three queries per event).
-    known: KnownRows,
+    known: Arc<KnownRows>,
 }
 
 impl SqliteStore {
@@ -91,7 +92,7 @@ impl SqliteStore {
                 .map_err(|e| StorageError::Config(format!("cannot open {url:?} for reading: {e}")))?
         };
         let path = (!in_memory).then(|| options.get_filename().to_owned());
-        Ok(Self { writer, reader, path, known: Default::default() })
+        Ok(Self { writer, reader, path, known: Arc::default() })
     }
 }
 
@@ -120,6 +121,13 @@ impl Store for SqliteStore {
     }
 
     async fn record_predictions(&self, events: Vec<PreparedPrediction>) -> Result<Vec<RecordOutcome>> {
+        // Hashing and serialising need no lock: done before taking the writer (on the blocking
+        // pool), so that one group is made ready while another holds the writer.
+        let known = self.known.clone();
+        let staging = move || events.into_iter().map(|event| stage(event, &known)).collect::<Vec<_>>();
+        let events = tokio::task::spawn_blocking(staging)
+            .await
+            .map_err(|e| StorageError::Database(format!("preparing the rows failed: {e}")))?;
         let mut tx = self.write_transaction().await?;
         let mut batch = Batch {
             stored: stored_predictions(&mut tx, &events).await?,
@@ -688,9 +696,9 @@ struct Batch<'a> {
     known: &'a KnownRows,
     fresh: RowSet,
     /// Rows written at the end of the batch in multi-row statements (one statement costs far
-    /// more than one more row): the created predictions (by their index in the outcomes),
-    /// explanations, their ledger leaves in write order, subjects.
-    unwritten: Vec<usize>,
+    /// more than one more row): the created predictions (by their index in the outcomes, with
+    /// their JSON columns), explanations, their ledger leaves in write order, subjects.
+    unwritten: Vec<(usize, JsonColumns)>,
     explanations: Vec<Explanation>,
     leaves: Vec<RecordLeaf>,
     /// What the created predictions add to the UI's totals, folded in with their leaves.
@@ -702,22 +710,20 @@ impl Batch<'_> {
     /// Writes the deferred rows; called before anything reads them back, and before commit.
     /// The created predictions are answered with the ledger entries they were sealed under.
     async fn flush(&mut self, conn: &mut SqliteConnection, outcomes: &mut [RecordOutcome]) -> Result<()> {
-        let unwritten = std::mem::take(&mut self.unwritten);
-        let created: Vec<&PredictionEvent> = unwritten
-            .iter()
-            .filter_map(|&i| match &outcomes[i] {
-                RecordOutcome::Created(event) => Some(event),
-                _ => None,
-            })
-            .collect();
-        for chunk in created.chunks(PREDICTIONS_PER_STATEMENT) {
+        let created: Vec<usize> = self.unwritten.iter().map(|(i, _)| *i).collect();
+        let mut unwritten = std::mem::take(&mut self.unwritten).into_iter().peekable();
+        while unwritten.peek().is_some() {
+            let chunk: Vec<(usize, JsonColumns)> = unwritten.by_ref().take(PREDICTIONS_PER_STATEMENT).collect();
             let mut query = QueryBuilder::<Sqlite>::new(
                 "INSERT INTO predictions (id, prediction_id, ts, model_ref, actor_ref, tenant_id, actor_ip, \
                  actor_user_agent, actor_auth_context, trace_id, environment, decision_outcome, input_fingerprint, \
                  features, redactions, metadata, metadata_redactions, output, confidence, status, latency_ms, \
                  content_hash, created_at, redaction_log) ",
             );
-            query.push_values(chunk, |mut row, event| {
+            query.push_values(chunk, |mut row, (i, json)| {
+                let RecordOutcome::Created(event) = &outcomes[i] else {
+                    unreachable!("only created predictions are unwritten")
+                };
                 let actor = event.actor.as_ref();
                 let content_hash = self.stored.get(&event.prediction_id).map(|(_, hash)| hash.clone());
                 row.push_bind(event.id)
@@ -728,22 +734,22 @@ impl Batch<'_> {
                     .push_bind(event.tenant_id().to_owned())
                     .push_bind(actor.and_then(|a| a.ip_address.clone()))
                     .push_bind(actor.map_or(String::new(), |a| a.user_agent.clone()))
-                    .push_bind(actor.and_then(|a| a.auth_context.as_ref()).map(column_text))
+                    .push_bind(json.auth_context)
                     .push_bind(event.trace_id.clone())
                     .push_bind(event.environment.clone())
                     .push_bind(event.decision_outcome.clone())
                     .push_bind(event.input_fingerprint.clone())
-                    .push_bind(column_text(&event.features))
-                    .push_bind(canonical_text(&event.redactions))
-                    .push_bind(column_text(&event.metadata))
-                    .push_bind(canonical_text(&event.metadata_redactions))
-                    .push_bind(column_text(&event.output))
+                    .push_bind(json.features)
+                    .push_bind(json.redactions)
+                    .push_bind(json.metadata)
+                    .push_bind(json.metadata_redactions)
+                    .push_bind(json.output)
                     .push_bind(event.confidence)
                     .push_bind(event.status.as_str())
                     .push_bind(event.latency_ms)
                     .push_bind(content_hash)
                     .push_bind(to_unix_micros(event.created_at))
-                    .push_bind(encode_redaction_log(&event.redaction_log));
+                    .push_bind(json.redaction_log);
             });
             query.build().execute(&mut *conn).await.map_err(db_err)?;
         }
@@ -782,7 +788,7 @@ impl Batch<'_> {
             .filter(|leaf| leaf.kind == LeafKind::Prediction)
             .map(|leaf| (leaf.record_id, LedgerEntry { seq: leaf.seq, leaf_hash: leaf.leaf_hash }))
             .collect();
-        for i in unwritten {
+        for i in created {
             if let RecordOutcome::Created(event) = &mut outcomes[i] {
                 event.ledger = entries.remove(&event.id);
             }
@@ -793,10 +799,7 @@ impl Batch<'_> {
 
 /// `(id, content_hash)` of the stored predictions whose prediction_id is in `events`: one query
 /// per 500 ids instead of one per event.
-async fn stored_predictions(
-    conn: &mut SqliteConnection,
-    events: &[PreparedPrediction],
-) -> Result<HashMap<String, (Uuid, String)>> {
+async fn stored_predictions(conn: &mut SqliteConnection, events: &[Staged]) -> Result<HashMap<String, (Uuid, String)>> {
     let mut stored = HashMap::new();
     for chunk in events.chunks(500) {
         let mut query = QueryBuilder::<Sqlite>::new(
@@ -804,7 +807,7 @@ async fn stored_predictions(
         );
         let mut ids = query.separated(", ");
         for event in chunk {
-            ids.push_bind(event.prediction_id.clone());
+            ids.push_bind(event.prediction_id().to_owned());
         }
         query.push(")");
         for row in query.build().fetch_all(&mut *conn).await.map_err(db_err)? {
@@ -818,17 +821,95 @@ async fn stored_predictions(
     Ok(stored)
 }
 
+/// An event as the transaction receives it: made ready before the writer was taken when its
+/// model and actor rows were already committed, else still to be completed inside it.
+enum Staged {
+    Ready(Box<ReadyRow>),
+    Unresolved(Box<PreparedPrediction>),
+}
+
+/// A prediction made ready to insert: the record as it will be stored and answered, its leaves
+/// and its JSON columns as stored text (all CPU work, none of it needing the database).
+struct ReadyRow {
+    event: PredictionEvent,
+    content_hash: String,
+    /// The pseudonyms its `hash` redactions made, for subject lookup.
+    subjects: Vec<String>,
+    leaves: Vec<RecordLeaf>,
+    json: JsonColumns,
+}
+
+/// A prediction's JSON columns, as stored: RFC 8785 text (see `canonical::column_text`).
+struct JsonColumns {
+    features: String,
+    redactions: String,
+    metadata: String,
+    metadata_redactions: String,
+    output: String,
+    auth_context: Option<String>,
+    redaction_log: String,
+}
+
+impl Staged {
+    fn prediction_id(&self) -> &str {
+        match self {
+            Staged::Ready(row) => &row.event.prediction_id,
+            Staged::Unresolved(event) => &event.prediction_id,
+        }
+    }
+
+    fn content_hash(&self) -> &str {
+        match self {
+            Staged::Ready(row) => &row.content_hash,
+            Staged::Unresolved(event) => &event.content_hash,
+        }
+    }
+}
+
+/// Makes an event ready when the model and actor rows it needs are already committed.
+fn stage(event: PreparedPrediction, known: &KnownRows) -> Staged {
+    let Some(model) = known.model(&model_key(&event.model)) else {
+        return Staged::Unresolved(Box::new(event));
+    };
+    let actor = match &event.actor {
+        None => None,
+        Some(actor) => match known.actor(&actor_key(actor)) {
+            Some(found) => Some(found),
+            None => return Staged::Unresolved(Box::new(event)),
+        },
+    };
+    Staged::Ready(Box::new(ready_row(event, model, actor)))
+}
+
+fn ready_row(prepared: PreparedPrediction, model: ModelVersion, actor: Option<(Uuid, OffsetDateTime)>) -> ReadyRow {
+    let content_hash = prepared.content_hash.clone();
+    let subjects = prepared.subjects.clone();
+    let event = recorded_event(prepared, model, actor);
+    let mut leaves = vec![RecordLeaf::prediction(&event)];
+    leaves.extend(event.explanation.as_ref().map(RecordLeaf::explanation));
+    let json = JsonColumns {
+        features: column_text(&event.features),
+        redactions: canonical_text(&event.redactions),
+        metadata: column_text(&event.metadata),
+        metadata_redactions: canonical_text(&event.metadata_redactions),
+        output: column_text(&event.output),
+        auth_context: event.actor.as_ref().and_then(|a| a.auth_context.as_ref()).map(column_text),
+        redaction_log: encode_redaction_log(&event.redaction_log),
+    };
+    ReadyRow { event, content_hash, subjects, leaves, json }
+}
+
 /// Records one event of a batch: pushes its outcome; a created prediction is written at the
 /// next flush.
 async fn record_one(
     conn: &mut SqliteConnection,
     batch: &mut Batch<'_>,
     outcomes: &mut Vec<RecordOutcome>,
-    event: PreparedPrediction,
+    event: Staged,
 ) -> Result<()> {
-    if let Some((id, content_hash)) = batch.stored.get(&event.prediction_id) {
-        if *content_hash != event.content_hash {
-            outcomes.push(RecordOutcome::Conflict { prediction_id: event.prediction_id });
+    if let Some((id, content_hash)) = batch.stored.get(event.prediction_id()) {
+        if content_hash != event.content_hash() {
+            outcomes.push(RecordOutcome::Conflict { prediction_id: event.prediction_id().to_owned() });
             return Ok(());
         }
         let id = *id;
@@ -836,25 +917,27 @@ async fn record_one(
         outcomes.push(RecordOutcome::Replayed(fetch_prediction(conn, id).await?));
         return Ok(());
     }
-    batch.stored.insert(event.prediction_id.clone(), (event.id, event.content_hash.clone()));
-    let model = model_for(conn, batch, &event.model, event.created_at).await?;
-    let actor = match &event.actor {
-        Some(actor) => Some(actor_for(conn, batch, actor, event.created_at).await?),
-        None => None,
+    let row = match event {
+        Staged::Ready(row) => *row,
+        Staged::Unresolved(event) => {
+            let model = model_for(conn, batch, &event.model, event.created_at).await?;
+            let actor = match &event.actor {
+                Some(actor) => Some(actor_for(conn, batch, actor, event.created_at).await?),
+                None => None,
+            };
+            ready_row(*event, model, actor)
+        }
     };
-    // The pseudonyms its `hash` redactions made, for subject lookup; same transaction.
+    let ReadyRow { event, content_hash, subjects, leaves, json } = row;
+    batch.stored.insert(event.prediction_id.clone(), (event.id, content_hash));
     let ts = to_unix_micros(event.timestamp);
-    let tenant = event.actor.as_ref().map_or("", |a| a.tenant_id.as_str());
-    batch.subjects.extend(event.subjects.iter().map(|token| (token.clone(), event.id, ts, tenant.to_owned())));
-    let recorded = recorded_event(event, model, actor);
-    batch.leaves.push(RecordLeaf::prediction(&recorded));
-    batch.totals.add(&recorded);
-    if let Some(explanation) = &recorded.explanation {
-        batch.explanations.push(explanation.clone());
-        batch.leaves.push(RecordLeaf::explanation(explanation));
-    }
-    batch.unwritten.push(outcomes.len());
-    outcomes.push(RecordOutcome::Created(recorded));
+    let tenant = event.tenant_id();
+    batch.subjects.extend(subjects.into_iter().map(|token| (token, event.id, ts, tenant.to_owned())));
+    batch.leaves.extend(leaves);
+    batch.totals.add(&event);
+    batch.explanations.extend(event.explanation.clone());
+    batch.unwritten.push((outcomes.len(), json));
+    outcomes.push(RecordOutcome::Created(event));
     Ok(())
 }
 

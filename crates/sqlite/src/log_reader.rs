@@ -290,10 +290,12 @@ mod tests {
         sqlx::query_scalar(query).fetch_all(&store.writer).await.unwrap()
     }
 
-    /// Records predictions, which the store seals as it commits them; then makes the database
-    /// look as a version before inline sealing (and before queued hashes) left it: the same
-    /// records queued without hashes, nothing sealed, no totals. The sealer's read-and-hash path
-    /// must rebuild the same log and totals. Returns the log as read back.
+    /// Records predictions, which the store seals as it commits them (in two batches: the
+    /// second one's rows are made ready before the transaction, from the model and actor rows
+    /// the first committed); then makes the database look as a version before inline sealing
+    /// (and before queued hashes) left it: the same records queued without hashes, nothing
+    /// sealed, no totals. The sealer's read-and-hash path must rebuild the same log and totals.
+    /// Returns the log as read back.
     async fn sealed_log(store: &SqliteStore) -> ml_audit_storage::StoredLeaves {
         store.migrate().await.unwrap();
         let events = (0..5)
@@ -308,8 +310,12 @@ mod tests {
                 });
                 PredictionInput::parse(body).unwrap().prepare(&RedactionPolicy::default(), &Visibility::AllTenants).unwrap()
             })
-            .collect();
-        store.record_predictions(events).await.unwrap();
+            .collect::<Vec<_>>();
+        let mut events = events.into_iter();
+        for batch in [3, 2] {
+            let outcomes = store.record_predictions(events.by_ref().take(batch).collect()).await.unwrap();
+            assert!(outcomes.iter().all(|o| matches!(o, ml_audit_storage::RecordOutcome::Created(_))));
+        }
         assert!(store.ledger_pending(100).await.unwrap().rows.is_empty(), "sealed at commit, nothing queued");
         let sealed_inline = store.ledger_leaf_hashes(0, 100).await.unwrap();
         let totals = rollups(store).await;
