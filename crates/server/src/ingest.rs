@@ -1,10 +1,9 @@
 //! Group commit: concurrent requests are gathered into one transaction.
 //!
 //! A commit costs a disk flush whatever its size, so under load many requests share one flush
-//! instead of queueing for their own. A batch request hands its events over in parts as it
-//! validates them, so the writer stores one part while the handler prepares the next. Events are
-//! answered only after the transaction that holds them has committed, so an acknowledged event
-//! is durable.
+//! instead of queueing for their own. A batch request hands over its valid events together.
+//! Events are answered only after the transaction that holds them has committed, so an
+//! acknowledged event is durable.
 
 use std::sync::Arc;
 

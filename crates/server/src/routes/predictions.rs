@@ -8,6 +8,7 @@ use axum::routing::{get, post};
 use ml_audit_core::FieldError;
 use ml_audit_core::auth::Visibility;
 use ml_audit_core::event::{PredictionInput, PreparedPrediction, parse_explanation};
+use ml_audit_core::model::PredictionEvent;
 use ml_audit_core::query::{PredictionFilter, parse_list_query, parse_no_query};
 use ml_audit_core::redaction::RedactionPolicy;
 use ml_audit_core::timestamp;
@@ -27,9 +28,6 @@ use crate::wire::{
 
 /// Most events in one batch request.
 pub const MAX_BATCH: usize = 1000;
-/// Events of a batch handed to the writers at a time: a batch of up to this many is one part,
-/// so a client sending one such batch at a time pays for one transaction, not several.
-const BATCH_PART: usize = 500;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -74,49 +72,40 @@ async fn record_batch(
     JsonBody(body): JsonBody,
 ) -> Result<Json<BatchResults>, ApiError> {
     let events = batch_events(body).map_err(ApiError::Invalid)?;
-    let mut results: Vec<Option<BatchItemResult>> = Vec::with_capacity(events.len());
-    // Each part goes to the writers as soon as it is prepared: the next one is prepared while
-    // they store it.
-    let mut submitted = Vec::new();
-    let mut events = events.into_iter().enumerate().peekable();
-    while events.peek().is_some() {
-        let bodies: Vec<(usize, Value)> = events.by_ref().take(BATCH_PART).collect();
-        // Validation and redaction are CPU work of a millisecond or more per part: off the async
-        // workers, which must stay free to drive the writers' transactions between statements.
-        let (policy, visibility) = (state.redaction.clone(), caller.visibility.clone());
-        let prepared = tokio::task::spawn_blocking(move || {
-            bodies.into_iter().map(|(index, body)| (index, prepare(&policy, &visibility, body))).collect::<Vec<_>>()
-        })
-        .await
-        .map_err(|e| ApiError::Internal(format!("validating a batch failed: {e}")))?;
-        let mut indexes = Vec::with_capacity(prepared.len());
-        let mut part = Vec::with_capacity(prepared.len());
-        for (index, outcome) in prepared {
-            results.push(match outcome {
-                Ok(event) => {
-                    indexes.push(index);
-                    part.push(event);
-                    None
-                }
-                Err(error) => {
-                    state.metrics.record_event(EventOutcome::Rejected);
-                    Some(failed(index, &error))
-                }
-            });
-        }
-        if !part.is_empty() {
-            submitted.push((indexes, state.committer.submit(part).await?));
-        }
+    // Validation and redaction take milliseconds for a batch: off the async workers, which must
+    // stay free to drive the writers' transactions between statements.
+    let (policy, visibility) = (state.redaction.clone(), caller.visibility.clone());
+    let prepared = tokio::task::spawn_blocking(move || {
+        events.into_iter().map(|body| prepare(&policy, &visibility, body)).collect::<Vec<_>>()
+    })
+    .await
+    .map_err(|e| ApiError::Internal(format!("validating a batch failed: {e}")))?;
+    let mut results: Vec<Option<BatchItemResult>> = Vec::with_capacity(prepared.len());
+    let (mut indexes, mut valid) = (Vec::with_capacity(prepared.len()), Vec::with_capacity(prepared.len()));
+    for (index, outcome) in prepared.into_iter().enumerate() {
+        results.push(match outcome {
+            Ok(event) => {
+                indexes.push(index);
+                valid.push(event);
+                None
+            }
+            Err(error) => {
+                state.metrics.record_event(EventOutcome::Rejected);
+                Some(failed(index, &error))
+            }
+        });
     }
-    for (indexes, committed) in submitted {
-        match committed.outcomes().await {
+    // The valid events go to the writers together: one transaction unless the committer groups
+    // them with other requests' events.
+    if !valid.is_empty() {
+        match state.committer.submit(valid).await?.outcomes().await {
             Ok(outcomes) => {
                 for (index, outcome) in indexes.into_iter().zip(outcomes) {
                     results[index] = Some(stored(&state, index, outcome));
                 }
             }
-            // Parts before it may have committed: only this part's events failed, and say so
-            // (a client retries them; their prediction_ids make the retry safe).
+            // Nothing of the batch was stored: each valid event says so (a client retries them;
+            // their prediction_ids make the retry safe).
             Err(error) => {
                 for index in indexes {
                     results[index] = Some(failed(index, &error));
@@ -243,14 +232,19 @@ fn prepare(policy: &RedactionPolicy, writer: &Visibility, body: Value) -> Result
 }
 
 fn respond(state: &AppState, outcome: RecordOutcome) -> Result<(StatusCode, Json<PredictionOut>), ApiError> {
+    accepted(state, outcome).map(|(status, event)| (status, Json(event.into())))
+}
+
+/// How a recorded event is answered (and counted): 201 created, 200 replayed, or 409.
+fn accepted(state: &AppState, outcome: RecordOutcome) -> Result<(StatusCode, PredictionEvent), ApiError> {
     match outcome {
         RecordOutcome::Created(event) => {
             state.metrics.record_event(EventOutcome::Created);
-            Ok((StatusCode::CREATED, Json(event.into())))
+            Ok((StatusCode::CREATED, event))
         }
         RecordOutcome::Replayed(event) => {
             state.metrics.record_event(EventOutcome::Replayed);
-            Ok((StatusCode::OK, Json(event.into())))
+            Ok((StatusCode::OK, event))
         }
         RecordOutcome::Conflict { prediction_id } => {
             state.metrics.record_event(EventOutcome::Conflict);
@@ -264,14 +258,14 @@ fn respond(state: &AppState, outcome: RecordOutcome) -> Result<(StatusCode, Json
     }
 }
 
-/// A batch event's result once its transaction committed.
+/// A batch event's result once its transaction committed: its ids, not the whole record.
 fn stored(state: &AppState, index: usize, outcome: RecordOutcome) -> BatchItemResult {
-    match respond(state, outcome) {
-        Ok((status, Json(prediction))) => BatchItemResult {
+    match accepted(state, outcome) {
+        Ok((status, event)) => BatchItemResult {
             index,
             status: status.as_u16(),
-            id: Some(prediction.id),
-            prediction_id: Some(prediction.prediction_id),
+            id: Some(event.id),
+            prediction_id: Some(event.prediction_id),
             error: None,
         },
         Err(error) => failed(index, &error),

@@ -17,7 +17,7 @@ on_both_backends!(
     models_and_actors_are_created_once_and_reused,
     concurrent_first_events_of_one_actor_create_one_actor,
     a_batch_records_each_event_on_its_own,
-    a_full_batch_is_answered_in_order_across_the_parts_it_is_stored_in,
+    a_full_batch_is_answered_in_order_with_its_rejects_and_replays,
     an_empty_or_oversized_batch_stores_nothing,
     a_tenant_key_writes_only_its_own_tenant,
 );
@@ -218,14 +218,14 @@ async fn a_batch_records_each_event_on_its_own(backend: Backend) {
     assert_eq!(app.all_predictions().await.len(), 1);
 }
 
-/// The server stores a batch in parts of 500, each handed to the writers while the next is
-/// validated: results still come in request order, and a prediction_id repeated in a later part
-/// is a replay of the earlier one.
-async fn a_full_batch_is_answered_in_order_across_the_parts_it_is_stored_in(backend: Backend) {
+/// The server validates a whole batch, then stores its valid events together: results still
+/// come in request order, an invalid event is answered on its own, and a prediction_id repeated
+/// later in the batch is a replay of the earlier one.
+async fn a_full_batch_is_answered_in_order_with_its_rejects_and_replays(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let events: Vec<Value> = (0..1000)
         .map(|i| match i {
-            // An invalid event in the second part, and the first event repeated at its end.
+            // An invalid event in the middle, and the first event repeated at the end.
             600 => with(event("m"), "confidence", json!(-1)),
             999 => with(event("m"), "prediction_id", json!("p-0")),
             _ => with(event("m"), "prediction_id", json!(format!("p-{i}"))),
