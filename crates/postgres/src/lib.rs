@@ -937,3 +937,33 @@ async fn actor_for(conn: &mut PgConnection, actor: &NewActor, now: OffsetDateTim
     .map_err(db_err)?;
     find().fetch_one(&mut *conn).await.map_err(db_err)
 }
+
+#[cfg(test)]
+mod migration_tests {
+    /// A released migration never changes: a database that applied it refuses to start when the
+    /// file's checksum differs (sqlx compares them). Change the schema with a new migration, and
+    /// add its checksum here when it is released.
+    #[test]
+    fn released_migrations_are_unchanged() {
+        let released = [
+            (1, "9062eb533effdf5c42900ba0d2bf9196c87a26fea08a0cd6bc03c4ca1f78c5799eb295c5973528de3664a1fe72348c7c"),
+            (2, "ab6d2cd2d34e111ab94b3cb14ad022145f78d0b3c7e6e53c67b9272556032bed4fa3d0c946b04fb4a419294fae2d5d51"),
+            (3, "1ec3e4d8207423fbd078ab811985bfc902ae1bb8657a23d1b2742e0009239f236f9f64b574b684bcd257cc266e4149bd"),
+            (4, "214a5faf33e422548b851d3ff4d1247fe1d1949df21b49a4c2afc548a6fc2446bdcea964d42099641ee9b87df98ca21f"),
+            (5, "fd976701ec625ed32721e94492916abcbfa2a18612539089df47f7b085b76edbebdc9a1cd72b78bcc225da464c508942"),
+            (6, "9074d7b503b324b5adab6f5525610e67a7506d551fd3167770e3ec30433a09126e241bd77cc8721c49d064e843b08884"),
+        ];
+        let found: Vec<(i64, String)> = super::MIGRATOR
+            .iter()
+            .map(|m| (m.version, m.checksum.iter().map(|byte| format!("{byte:02x}")).collect()))
+            .collect();
+        assert!(found.len() >= released.len(), "a released migration is missing");
+        for ((version, checksum), (found_version, found_checksum)) in released.iter().zip(&found) {
+            assert_eq!(
+                (*version, *checksum),
+                (*found_version, found_checksum.as_str()),
+                "migration {version} was edited"
+            );
+        }
+    }
+}

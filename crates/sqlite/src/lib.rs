@@ -1051,3 +1051,33 @@ async fn actor_row(
     let created_at: i64 = row.try_get("created_at").map_err(db_err)?;
     Ok((row.try_get("id").map_err(db_err)?, rows::micros(created_at)?))
 }
+
+#[cfg(test)]
+mod migration_tests {
+    /// A released migration never changes: a database that applied it refuses to start when the
+    /// file's checksum differs (sqlx compares them). Change the schema with a new migration, and
+    /// add its checksum here when it is released.
+    #[test]
+    fn released_migrations_are_unchanged() {
+        let released = [
+            (1, "259fd870d6cc46333f4c781c04a48aa5d5683148b72b047241b2a7bb6964321470322fa525ec892fa97609d06a2b04e4"),
+            (2, "1c108a0b4de89fd1b5580dcd5f3f590b2e178025c0f9e577914100a430105bdcf8336d581064964796219b549de19d9f"),
+            (3, "0c8b9eb7747ca600e9292b389d5dc74095bcf3c42cee216462dc501ffa4135d178a840507055cf0b0a6032bbf017be14"),
+            (4, "5fff7ba9456e57c0a443b519dda823fd4adf3589788915f7e043d757b458804ebbf5a15d9baebfaf380936020e4d500a"),
+            (5, "b895f1562abca7a00f3cb5de742cac0b61495c809c20094beb4f560c27cf70ee1d8f5bf548a45badd5cc5c8107c110cd"),
+            (6, "21281c7edd9055b39817e6ae89beab99b40f77e8fffdea181f9e5f52ac4f5c8da7b227178418331fb35292e5e43f4a31"),
+        ];
+        let found: Vec<(i64, String)> = super::MIGRATOR
+            .iter()
+            .map(|m| (m.version, m.checksum.iter().map(|byte| format!("{byte:02x}")).collect()))
+            .collect();
+        assert!(found.len() >= released.len(), "a released migration is missing");
+        for ((version, checksum), (found_version, found_checksum)) in released.iter().zip(&found) {
+            assert_eq!(
+                (*version, *checksum),
+                (*found_version, found_checksum.as_str()),
+                "migration {version} was edited"
+            );
+        }
+    }
+}
