@@ -346,6 +346,21 @@ pub fn encode_redaction_log(log: &[RedactionEntry]) -> String {
     serde_json::Value::Array(log.iter().map(RedactionEntry::to_json).collect()).to_string()
 }
 
+/// The released migrations whose checksum (sqlx's, SHA-384 of the file) is no longer the one
+/// released, or that are gone: a database that applied a migration refuses to start when its
+/// file changed. For each backend's test that pins its released migrations.
+pub fn edited_migrations<'a>(found: impl IntoIterator<Item = (i64, &'a [u8])>, released: &[(i64, &str)]) -> Vec<i64> {
+    let found: std::collections::HashMap<i64, String> = found
+        .into_iter()
+        .map(|(version, checksum)| (version, checksum.iter().map(|byte| format!("{byte:02x}")).collect()))
+        .collect();
+    released
+        .iter()
+        .filter(|(version, checksum)| found.get(version).map(String::as_str) != Some(*checksum))
+        .map(|(version, _)| *version)
+        .collect()
+}
+
 /// Decodes a stored ledger `seq` or tree size (a signed 64-bit column in both databases).
 pub fn decode_seq(value: i64) -> Result<u64> {
     u64::try_from(value).map_err(|_| StorageError::Database(format!("negative ledger seq {value}")))
