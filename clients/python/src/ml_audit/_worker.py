@@ -251,10 +251,12 @@ class Worker:
             while queue or inflight:
                 if queue and type(queue[0]) is bytes and len(inflight) < _PIPELINE:
                     batch = self._take_batch(queue)
+                    # Pending from the moment it leaves the queue: sending can take a while
+                    # (a connect, a full socket buffer), and stats must not lose it meanwhile.
+                    self._inflight += len(batch)
                     busy = [conn for conn, _, _ in inflight]
                     conn = next(conn for conn in self._connections() if conn not in busy)
                     inflight.append((conn, batch, self._start_batch(conn, batch)))
-                    self._inflight += len(batch)
                     continue
                 if inflight:
                     conn, answering, sent = inflight.popleft()
