@@ -19,6 +19,7 @@ on_both_backends!(
     a_batch_records_each_event_on_its_own,
     a_full_batch_is_answered_in_order_with_its_rejects_and_replays,
     an_empty_or_oversized_batch_stores_nothing,
+    a_batch_whose_transaction_fails_stores_nothing_and_says_so_for_each_event,
     a_tenant_key_writes_only_its_own_tenant,
 );
 
@@ -247,6 +248,69 @@ async fn a_full_batch_is_answered_in_order_with_its_rejects_and_replays(backend:
     assert_eq!(results[999]["id"], results[0]["id"], "the repeat is the first event, replayed");
     assert_eq!(results[500]["prediction_id"], "p-500");
     assert_eq!(app.all_predictions().await.len(), 998);
+}
+
+/// The database refuses one event of a batch (a trigger, as a full disk or a constraint would):
+/// the transaction holding the batch rolls back, every valid event is answered with a server
+/// error to retry, the invalid one with its own 422, and nothing of the batch is stored. Sent
+/// again once the database accepts it, the batch is stored whole.
+async fn a_batch_whose_transaction_fails_stores_nothing_and_says_so_for_each_event(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let poison = match backend {
+        Backend::Sqlite => vec![
+            "CREATE TRIGGER poison BEFORE INSERT ON predictions WHEN NEW.prediction_id = 'refused'
+             BEGIN SELECT RAISE(ABORT, 'refused by the test'); END",
+        ],
+        Backend::Postgres => vec![
+            "CREATE FUNCTION poison() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN
+                 IF NEW.prediction_id = 'refused' THEN RAISE EXCEPTION 'refused by the test'; END IF;
+                 RETURN NEW; END $$",
+            "CREATE TRIGGER poison BEFORE INSERT ON predictions FOR EACH ROW EXECUTE FUNCTION poison()",
+        ],
+    };
+    let cure = match backend {
+        Backend::Sqlite => "DROP TRIGGER poison",
+        Backend::Postgres => "DROP TRIGGER poison ON predictions",
+    };
+    let run = |sql: &'static str| {
+        let url = app.db_url.clone();
+        async move {
+            let done = match backend {
+                Backend::Sqlite => {
+                    sqlx::query(sql).execute(&sqlx::SqlitePool::connect(&url).await.unwrap()).await.map(drop)
+                }
+                Backend::Postgres => {
+                    sqlx::query(sql).execute(&sqlx::PgPool::connect(&url).await.unwrap()).await.map(drop)
+                }
+            };
+            done.expect("the test's own SQL runs");
+        }
+    };
+    for sql in poison {
+        run(sql).await;
+    }
+    let events = json!({"events": [
+        with(event("m"), "prediction_id", json!("fine")),
+        with(event("m"), "confidence", json!(-1)),
+        with(event("m"), "prediction_id", json!("refused")),
+    ]});
+    let response = app.post("/api/v1/predictions/batch", &app.admin_key, &events).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let results: Value = response.json().await.unwrap();
+    let statuses: Vec<u64> =
+        results["results"].as_array().unwrap().iter().map(|r| r["status"].as_u64().unwrap()).collect();
+    assert!(statuses[0] >= 500 && statuses[2] >= 500, "the valid events are to be retried: {results}");
+    assert_eq!(statuses[1], 422, "{results}");
+    assert!(results["results"][0]["error"]["message"].is_string(), "each failure says why: {results}");
+    assert!(app.all_predictions().await.is_empty(), "nothing of the failed transaction is stored");
+
+    run(cure).await;
+    let retried = app.post("/api/v1/predictions/batch", &app.admin_key, &events).await;
+    let results: Value = retried.json().await.unwrap();
+    let statuses: Vec<u64> =
+        results["results"].as_array().unwrap().iter().map(|r| r["status"].as_u64().unwrap()).collect();
+    assert_eq!(statuses, [201, 422, 201], "{results}");
+    assert_eq!(app.all_predictions().await.len(), 2);
 }
 
 async fn an_empty_or_oversized_batch_stores_nothing(backend: Backend) {
