@@ -696,9 +696,9 @@ struct Batch<'a> {
     known: &'a KnownRows,
     fresh: RowSet,
     /// Rows written at the end of the batch in multi-row statements (one statement costs far
-    /// more than one more row): the created predictions (by their index in the outcomes, with
-    /// their JSON columns), explanations, their ledger leaves in write order, subjects.
-    unwritten: Vec<(usize, JsonColumns)>,
+    /// more than one more row): the created predictions, explanations, their ledger leaves in
+    /// write order, subjects.
+    unwritten: Vec<UnwrittenPrediction>,
     explanations: Vec<Explanation>,
     leaves: Vec<RecordLeaf>,
     /// What the created predictions add to the UI's totals, folded in with their leaves.
@@ -710,22 +710,21 @@ impl Batch<'_> {
     /// Writes the deferred rows; called before anything reads them back, and before commit.
     /// The created predictions are answered with the ledger entries they were sealed under.
     async fn flush(&mut self, conn: &mut SqliteConnection, outcomes: &mut [RecordOutcome]) -> Result<()> {
-        let created: Vec<usize> = self.unwritten.iter().map(|(i, _)| *i).collect();
+        let created: Vec<usize> = self.unwritten.iter().map(|row| row.index).collect();
         let mut unwritten = std::mem::take(&mut self.unwritten).into_iter().peekable();
         while unwritten.peek().is_some() {
-            let chunk: Vec<(usize, JsonColumns)> = unwritten.by_ref().take(PREDICTIONS_PER_STATEMENT).collect();
+            let chunk: Vec<UnwrittenPrediction> = unwritten.by_ref().take(PREDICTIONS_PER_STATEMENT).collect();
             let mut query = QueryBuilder::<Sqlite>::new(
                 "INSERT INTO predictions (id, prediction_id, ts, model_ref, actor_ref, tenant_id, actor_ip, \
                  actor_user_agent, actor_auth_context, trace_id, environment, decision_outcome, input_fingerprint, \
                  features, redactions, metadata, metadata_redactions, output, confidence, status, latency_ms, \
                  content_hash, created_at, redaction_log) ",
             );
-            query.push_values(chunk, |mut row, (i, json)| {
-                let RecordOutcome::Created(event) = &outcomes[i] else {
+            query.push_values(chunk, |mut row, UnwrittenPrediction { index, content_hash, json }| {
+                let RecordOutcome::Created(event) = &outcomes[index] else {
                     unreachable!("only created predictions are unwritten")
                 };
                 let actor = event.actor.as_ref();
-                let content_hash = self.stored.get(&event.prediction_id).map(|(_, hash)| hash.clone());
                 row.push_bind(event.id)
                     .push_bind(event.prediction_id.clone())
                     .push_bind(to_unix_micros(event.timestamp))
@@ -839,6 +838,14 @@ struct ReadyRow {
     json: JsonColumns,
 }
 
+/// A created prediction waiting for the batch's multi-row insert: its place in the outcomes
+/// (which hold the record) and the columns the record does not hold as stored.
+struct UnwrittenPrediction {
+    index: usize,
+    content_hash: String,
+    json: JsonColumns,
+}
+
 /// A prediction's JSON columns, as stored: RFC 8785 text (see `canonical::column_text`).
 struct JsonColumns {
     features: String,
@@ -881,9 +888,10 @@ fn stage(event: PreparedPrediction, known: &KnownRows) -> Staged {
     Staged::Ready(Box::new(ready_row(event, model, actor)))
 }
 
-fn ready_row(prepared: PreparedPrediction, model: ModelVersion, actor: Option<(Uuid, OffsetDateTime)>) -> ReadyRow {
-    let content_hash = prepared.content_hash.clone();
-    let subjects = prepared.subjects.clone();
+fn ready_row(mut prepared: PreparedPrediction, model: ModelVersion, actor: Option<(Uuid, OffsetDateTime)>) -> ReadyRow {
+    // The stored record has neither: moved out, not copied.
+    let content_hash = std::mem::take(&mut prepared.content_hash);
+    let subjects = std::mem::take(&mut prepared.subjects);
     let event = recorded_event(prepared, model, actor);
     let mut leaves = vec![RecordLeaf::prediction(&event)];
     leaves.extend(event.explanation.as_ref().map(RecordLeaf::explanation));
@@ -929,14 +937,14 @@ async fn record_one(
         }
     };
     let ReadyRow { event, content_hash, subjects, leaves, json } = row;
-    batch.stored.insert(event.prediction_id.clone(), (event.id, content_hash));
+    batch.stored.insert(event.prediction_id.clone(), (event.id, content_hash.clone()));
     let ts = to_unix_micros(event.timestamp);
     let tenant = event.tenant_id();
     batch.subjects.extend(subjects.into_iter().map(|token| (token, event.id, ts, tenant.to_owned())));
     batch.leaves.extend(leaves);
     batch.totals.add(&event);
     batch.explanations.extend(event.explanation.clone());
-    batch.unwritten.push((outcomes.len(), json));
+    batch.unwritten.push(UnwrittenPrediction { index: outcomes.len(), content_hash, json });
     outcomes.push(RecordOutcome::Created(event));
     Ok(())
 }
