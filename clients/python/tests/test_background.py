@@ -268,6 +268,53 @@ def test_bad_input_never_raises(
     assert any("confidence=87" in r.getMessage() for r in caplog.records)
 
 
+def test_the_event_keeps_the_values_of_the_call(
+    server: MLAuditServer, ingest_key: str, make_client: Callable[..., Client], admin: Client, model_name: str
+) -> None:
+    # The worker encodes events after the call returned: changes the caller makes meanwhile
+    # (a dict reused for the next row, a list appended to) must not reach the audit record.
+    client = make_client(url=server.url, api_key=ingest_key, mode="background")
+    client.record_prediction_event(model_name=model_name, model_version="1", features={}, output=1)
+    assert client.flush(30)
+    worker = client._worker()
+    worker._hold.clear()  # the worker waits until the caller has changed everything
+    features = {"amount": 10, "history": [1, 2], "customer": {"country": "FR", "email": "a@b.c"}}
+    output = {"scores": [0.1, 0.9], "label": "clean"}
+    metadata = {"tags": ["a"]}
+    prediction = client.record_prediction_event(
+        model_name=model_name, model_version="1", features=features, output=output, metadata=metadata
+    )
+    prediction.features["customer"]["country"] = "ES"  # the returned view is a copy too
+    features["amount"] = 99
+    features["history"].append(3)
+    features["customer"]["country"] = "DE"
+    output["scores"][0] = 0.5
+    metadata["tags"].append("b")
+    worker._hold.set()
+    assert client.flush(30)
+    stored = admin.get_prediction(prediction.prediction_id)
+    assert stored.features == {"amount": 10, "history": [1, 2], "customer": {"country": "FR", "email": "*****"}}
+    assert stored.output == {"scores": [0.1, 0.9], "label": "clean"}
+    assert stored.metadata == {"tags": ["a"]}
+
+
+def test_an_event_the_worker_cannot_encode_is_dropped_alone(
+    server: MLAuditServer, ingest_key: str, make_client: Callable[..., Client], admin: Client, model_name: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    client = make_client(url=server.url, api_key=ingest_key, mode="background")
+    ids = [record(client, model_name, 1)]
+    # JSON keys must be text (or numbers): a tuple key is found only when the event is encoded.
+    broken = client.record_prediction_event(model_name=model_name, model_version="1", features={(1, 2): "x"}, output=1)
+    assert broken.pending
+    ids.append(record(client, model_name, 2))
+    assert client.flush(30)
+    stats = client.stats()
+    assert (stats["dropped"], stats["sent"], stats["queued"]) == (1, 2, 0), stats
+    assert sorted(stored_ids(admin, model_name)) == sorted(ids)
+    assert any("could not encode an audit event" in r.getMessage() for r in caplog.records)
+
+
 def test_forked_child_restarts_its_worker(
     server: MLAuditServer, ingest_key: str, make_client: Callable[..., Client], admin: Client, model_name: str
 ) -> None:

@@ -3,6 +3,7 @@ against the client's engine and against the real server's (started with each vec
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import uuid
 from pathlib import Path
@@ -106,8 +107,40 @@ def test_setting_shapes() -> None:
     assert get_redaction_config({"DENYLIST": ["x"]}).redact({"x": 1}) == {"x": "*****"}
 
 
-def test_unchanged_containers_are_not_copied() -> None:
-    features = {"age": 1, "nested": {"country": "fr"}, "items": [1, 2]}
-    assert RedactionRules().redact(features) is features
-    changed = RedactionRules().redact({"keep": features, "email": "x"})
-    assert changed["keep"] is features
+def test_the_redacted_copy_shares_nothing_mutable_with_the_input() -> None:
+    # A background event is encoded after the call returns: what the caller changes afterwards
+    # must not reach it, at any depth, allowlisted parts included.
+    class Scores(list):  # a list subclass: redacted inside too
+        pass
+
+    rules = RedactionRules(allowlist=["raw"])
+    features = {
+        "age": 1,
+        "nested": {"country": "fr", "email": "x"},
+        "items": [1, {"token": "t", "n": [1]}],
+        "pair": (1, {"phone": "p"}),
+        "tags": {"a"},
+        "day": dt.date(2026, 1, 2),
+        "scores": Scores([{"ssn": "s"}]),
+        "raw": {"email": "kept", "list": [1]},
+    }
+    redacted = rules.redact(features)
+    expected = {
+        "age": 1,
+        "nested": {"country": "fr", "email": "*****"},
+        "items": [1, {"token": "*****", "n": [1]}],
+        "pair": [1, {"phone": "*****"}],
+        "tags": ["a"],
+        "day": "2026-01-02",
+        "scores": [{"ssn": "*****"}],
+        "raw": {"email": "kept", "list": [1]},
+    }
+    assert redacted == expected
+    features["age"] = 2
+    features["nested"]["country"] = "de"
+    features["items"][1]["n"].append(2)
+    features["pair"][1]["x"] = 1
+    features["tags"].add("b")
+    features["scores"].append(3)
+    features["raw"]["list"].append(2)
+    assert redacted == expected

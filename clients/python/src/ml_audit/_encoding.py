@@ -6,6 +6,9 @@
   ``"-Infinity"``;
 - lone surrogates, which are not UTF-8, become ``"?"``;
 - anything else becomes its ``str()``, so encoding an event never fails.
+
+``plain_copy`` makes the same conversions ahead of time, into a copy: a background event is
+encoded later, on the delivery thread, and must hold the values of the moment of the call.
 """
 
 from __future__ import annotations
@@ -84,6 +87,41 @@ def _make_fast_encode() -> Any:
 
 
 _encode = _make_fast_encode() or _encoder.encode
+
+
+# Immutable, and written by the encoder as they are (subclasses too: str enums, Django's
+# SafeString), so a copy can share them.
+_IMMUTABLE = frozenset((str, int, float, bool))
+
+
+def plain_copy(value: Any) -> Any:
+    """A copy of ``value`` that shares nothing mutable with it: dicts and lists are copied at
+    every depth, and any other object is converted as the encoder would convert it (a NumPy
+    array into a list, a datetime into its ISO text, ...). Encoding the copy later gives what
+    encoding ``value`` now would have given, whatever the caller changes in between."""
+    kind = type(value)
+    if kind in _IMMUTABLE or value is None:
+        return value
+    if kind is dict:
+        return {
+            key: child if type(child) in _IMMUTABLE or child is None else plain_copy(child)
+            for key, child in value.items()
+        }
+    if kind is list or kind is tuple:
+        return [child if type(child) in _IMMUTABLE or child is None else plain_copy(child) for child in value]
+    return plain_leaf(value)
+
+
+def plain_leaf(value: Any) -> Any:
+    """:func:`plain_copy` of a value that is neither a plain dict, list nor tuple."""
+    if isinstance(value, (str, int, float)):
+        return value
+    if isinstance(value, Mapping):  # dict subclasses too: copied into a plain dict
+        return plain_copy(dict(value.items()))
+    if isinstance(value, (list, tuple)):
+        return plain_copy(list(value))
+    converted = _default(value)
+    return converted if type(converted) is str else plain_copy(converted)
 
 
 def _finite(value: Any) -> Any:

@@ -17,6 +17,8 @@ import re
 from collections.abc import Mapping
 from typing import Any, Dict, Iterable, List, Optional, Tuple
 
+from ._encoding import _IMMUTABLE, plain_copy
+
 DEFAULT_MASK = "*****"
 
 SENSITIVE_KEY_FRAGMENTS: Tuple[str, ...] = (
@@ -118,11 +120,11 @@ class RedactionRules:
         return self.rule(str(key)) == _MASK
 
     def redact(self, value: Any) -> Any:
-        """Return ``value`` with the key-name rules applied at every depth.
+        """Return a copy of ``value`` with the key-name rules applied at every depth.
 
-        Containers are copied only where something under them is masked; untouched parts are
-        returned as they are (callers serialise the result at once)."""
-        return self._walk(value)[0]
+        The copy shares nothing mutable with ``value`` (see :func:`plain_copy`): a background
+        event is encoded on the delivery thread, after the call has returned."""
+        return self._copy(value)
 
     def redact_with_paths(self, value: Any) -> Tuple[Any, List[str]]:
         """Like :meth:`redact`, also returning the masked JSON paths (``$.customer.email``)."""
@@ -130,13 +132,12 @@ class RedactionRules:
         redacted = self._walk_paths(value, "$", paths)
         return redacted, paths
 
-    def _walk(self, value: Any) -> Tuple[Any, bool]:
+    def _copy(self, value: Any) -> Any:
         kind = type(value)
         if kind is dict or (kind is not list and kind is not tuple and isinstance(value, Mapping)):
             cache = self._cache
             rule = self.rule
             mask = self.mask_value
-            changed = kind is not dict
             out = {}
             for key, child in value.items():
                 decision = cache.get(key) if type(key) is str else None
@@ -144,33 +145,18 @@ class RedactionRules:
                     decision = rule(key if type(key) is str else _key_name(key))
                 if decision == _MASK:
                     out[key] = mask
-                    changed = True
-                elif decision == _INSPECT and type(child) not in _SCALARS and child is not None:
-                    if type(child) in _CONTAINERS or isinstance(child, Mapping):
-                        new_child, child_changed = self._walk(child)
-                        out[key] = new_child
-                        if child_changed:
-                            changed = True
-                    else:
-                        out[key] = child
-                else:
+                elif type(child) in _IMMUTABLE or child is None:
                     out[key] = child
-            return (out, True) if changed else (value, False)
+                elif decision == _INSPECT:
+                    out[key] = self._copy(child)
+                else:  # allowlisted: kept whole, rules not applied under it
+                    out[key] = plain_copy(child)
+            return out
         if kind is list or kind is tuple:
-            items = None
-            for index, child in enumerate(value):
-                if type(child) in _CONTAINERS or (
-                    type(child) not in _SCALARS and child is not None and isinstance(child, Mapping)
-                ):
-                    new_child, child_changed = self._walk(child)
-                    if child_changed:
-                        if items is None:
-                            items = list(value)
-                        items[index] = new_child
-            if items is None:
-                return value, False
-            return items, True
-        return value, False
+            return [child if type(child) in _IMMUTABLE or child is None else self._copy(child) for child in value]
+        if isinstance(value, (list, tuple)):
+            return self._copy(list(value))
+        return plain_copy(value)
 
     def _walk_paths(self, value: Any, path: str, paths: List[str]) -> Any:
         if isinstance(value, Mapping):
@@ -192,8 +178,6 @@ class RedactionRules:
         return value
 
 
-_CONTAINERS = frozenset((dict, list, tuple))
-_SCALARS = frozenset((str, int, float, bool))
 
 
 def _key_name(key: Any) -> str:

@@ -1,7 +1,8 @@
 """Background delivery: a bounded in-memory queue and one worker thread that sends batches.
 
-The calling thread only appends pre-encoded JSON to a deque (and, about once per batch, sets an
-Event); everything that can block or fail happens on the worker thread. Events carry their
+The calling thread only appends the event (a dict of plain JSON values, copied from the
+caller's at the call) to a deque, and about once per batch sets an Event; encoding, and
+everything that can block or fail, happens on the worker thread. Events carry their
 client-generated ``prediction_id``, so a batch can be sent again after any failure: the server
 answers an identical retry with 200 and stores nothing twice.
 """
@@ -9,7 +10,6 @@ answers an identical retry with 200 and stores nothing twice.
 from __future__ import annotations
 
 import atexit
-import json
 import logging
 import os
 import random
@@ -21,11 +21,15 @@ from typing import Any, Deque, Dict, List, Optional, Tuple
 from urllib.parse import quote
 
 from ._config import Settings
+from ._encoding import dumps
 from ._transport import RETRYABLE_ERRORS, Answer, Connection, decode
 
 logger = logging.getLogger("ml_audit")
 
 BATCH_PATH = "/api/v1/predictions/batch"
+
+# A queued event: the dict the client built, encoded only when its batch is taken.
+Event = Dict[str, Any]
 
 # A warning about dropped events is logged at most this often (seconds).
 _DROP_WARNING_EVERY = 10.0
@@ -104,7 +108,7 @@ class Worker:
             "created": 0,  # of which 201
             "replayed": 0,  # of which 200
             "rejected": 0,  # answered 4xx for good (409, 422, 403, ...): logged, not retried
-            "dropped": 0,  # not queued: the queue was full, or the event could not be encoded
+            "dropped": 0,  # not delivered: the queue was full, or the event could not be encoded
             "retries": 0,  # requests sent again after a failure
             "batches": 0,  # batch requests answered
             "explanations": 0,  # explanations attached
@@ -245,18 +249,20 @@ class Worker:
             self._conns = []
 
     def _drain(self, queue: Deque[Any]) -> None:
-        inflight: Deque[Tuple[Connection, List[bytes], bool]] = deque()
-        answering: List[bytes] = []
+        inflight: Deque[Tuple[Connection, List[Event], bool]] = deque()
+        answering: List[Event] = []
         try:
             while queue or inflight:
-                if queue and type(queue[0]) is bytes and len(inflight) < _PIPELINE:
-                    batch = self._take_batch(queue)
+                if queue and type(queue[0]) is dict and len(inflight) < _PIPELINE:
+                    batch, body = self._take_batch(queue)
+                    if not batch:
+                        continue  # none of them could be encoded (dropped, counted)
                     # Pending from the moment it leaves the queue: sending can take a while
                     # (a connect, a full socket buffer), and stats must not lose it meanwhile.
                     self._inflight += len(batch)
                     busy = [conn for conn, _, _ in inflight]
                     conn = next(conn for conn in self._connections() if conn not in busy)
-                    inflight.append((conn, batch, self._start_batch(conn, batch)))
+                    inflight.append((conn, batch, self._start_batch(conn, body)))
                     continue
                 if inflight:
                     conn, answering, sent = inflight.popleft()
@@ -285,18 +291,31 @@ class Worker:
             self._inflight = 0
             raise
 
-    def _take_batch(self, queue: Deque[Any]) -> List[bytes]:
-        """The encoded events at the head of the queue, up to the batch size and byte limit."""
-        batch: List[bytes] = []
+    def _take_batch(self, queue: Deque[Any]) -> Tuple[List[Event], bytes]:
+        """The events at the head of the queue, up to the batch size and byte limit, and the
+        request body that carries them. An event that cannot be encoded is dropped (counted,
+        logged) here; an event past the byte limit stays queued for the next batch."""
+        batch: List[Event] = []
+        parts: List[bytes] = []
         size = 0
         max_bytes = self.settings.batch_bytes
         while queue and len(batch) < self._batch_size:
             item = queue[0]
-            if type(item) is not bytes or (batch and size + len(item) > max_bytes):
+            if type(item) is not dict:
+                break
+            try:
+                encoded = dumps(item)
+            except Exception:
+                queue.popleft()
+                logger.exception("ml_audit: could not encode an audit event")
+                self._drop(1, "it could not be encoded")
+                continue
+            if batch and size + len(encoded) > max_bytes:
                 break
             batch.append(queue.popleft())
-            size += len(item) + 1
-        return batch
+            parts.append(encoded)
+            size += len(encoded) + 1
+        return batch, self._body(parts)
 
     def _connections(self) -> List[Connection]:
         if not self._conns:
@@ -313,18 +332,22 @@ class Worker:
                 self._stats[key] += value
 
     @staticmethod
-    def _batch_body(events: List[bytes]) -> bytes:
-        return b'{"events":[' + b",".join(events) + b"]}"
+    def _body(encoded_events: List[bytes]) -> bytes:
+        return b'{"events":[' + b",".join(encoded_events) + b"]}"
 
-    def _start_batch(self, conn: Connection, events: List[bytes]) -> bool:
+    def _batch_body(self, events: List[Event]) -> bytes:
+        # Events that were encoded once encode again (retries, halves of a refused batch).
+        return self._body([dumps(event) for event in events])
+
+    def _start_batch(self, conn: Connection, body: bytes) -> bool:
         """Sends a batch without waiting for the answer; False if it could not be sent."""
         try:
-            conn.send("POST", BATCH_PATH, self._batch_body(events))
+            conn.send("POST", BATCH_PATH, body)
             return True
         except RETRYABLE_ERRORS:
             return False
 
-    def _finish_batch(self, conn: Connection, events: List[bytes], sent: bool) -> None:
+    def _finish_batch(self, conn: Connection, events: List[Event], sent: bool) -> None:
         """Reads the answer to a batch ``_start_batch`` sent, and sees the batch delivered."""
         answer = None
         if sent:
@@ -335,7 +358,7 @@ class Worker:
         self._send_batch(events, conn, answer)
 
     def _send_batch(
-        self, events: List[bytes], conn: Optional[Connection] = None, answer: Optional[Answer] = None
+        self, events: List[Event], conn: Optional[Connection] = None, answer: Optional[Answer] = None
     ) -> None:
         """Delivers ``events`` (retrying as long as it takes) or rejects them for good.
         ``answer`` is the server's answer to a first attempt already sent, if any."""
@@ -376,8 +399,8 @@ class Worker:
             self._reject(events, status, decode(data))
             return
 
-    def _read_results(self, events: List[bytes], results: List[Any]) -> List[bytes]:
-        again: List[bytes] = []
+    def _read_results(self, events: List[Event], results: List[Any]) -> List[Event]:
+        again: List[Event] = []
         created = replayed = rejected = 0
         seen = set()
         for result in results:
@@ -416,7 +439,7 @@ class Worker:
             self._stats["rejected"] += rejected
         return again
 
-    def _reject(self, events: List[bytes], status: int, body: Any) -> None:
+    def _reject(self, events: List[Event], status: int, body: Any) -> None:
         error = body.get("error") if isinstance(body, dict) else body
         self._count(rejected=len(events))
         if status in (401, 403):
@@ -448,11 +471,8 @@ class Worker:
         with self._lock:
             self._stats["last_error"] = text
 
-    def _log_rejection(self, event: bytes, status: Any, error: Any) -> None:
-        try:
-            prediction_id = json.loads(event).get("prediction_id")
-        except Exception:
-            prediction_id = None
+    def _log_rejection(self, event: Event, status: Any, error: Any) -> None:
+        prediction_id = event.get("prediction_id")
         self._note_error(f"HTTP {status}: {error}")
         logger.warning(
             "ml_audit: the server rejected audit event %s (HTTP %s): %s", prediction_id, status, error

@@ -20,7 +20,7 @@ from urllib.parse import quote, urlencode
 
 from . import _config
 from ._config import BACKGROUND, SYNC, Settings
-from ._encoding import dumps
+from ._encoding import dumps, plain_copy
 from ._transport import RETRYABLE_ERRORS, Connection, decode
 from ._worker import Worker, _ExplanationItem
 from .errors import ConfigurationError, DeliveryError, api_error
@@ -197,10 +197,12 @@ class Client:
                 if prediction_id
                 else new_prediction_id()
             ),
-            "model_name": model_name,
-            "model_version": model_version,
-            "features": self._rules._walk(features)[0] if features is not None else {},
-            "output": output,
+            "model_name": model_name if type(model_name) is str else plain_copy(model_name),
+            "model_version": model_version if type(model_version) is str else plain_copy(model_version),
+            # Copies (redacted, of plain JSON types): a background event is encoded later, on
+            # the delivery thread, and must keep the values of this moment.
+            "features": self._rules._copy(features) if features is not None else {},
+            "output": plain_copy(output),
         }
         if timestamp is not None:
             event["timestamp"] = _timestamp(timestamp)
@@ -230,7 +232,7 @@ class Client:
         if trace_id is not None:
             event["trace_id"] = trace_id if type(trace_id) is str else _text(trace_id)
         if metadata is not None:
-            event["metadata"] = metadata
+            event["metadata"] = plain_copy(metadata)
         if input_fingerprint is not None:
             event["input_fingerprint"] = _text(input_fingerprint)
         if framework is not None:
@@ -242,20 +244,15 @@ class Client:
                 commit_hash if isinstance(commit_hash, str) else json.dumps(commit_hash, default=str)
             )
         if config_snapshot is not None:
-            event["config_snapshot"] = config_snapshot
+            event["config_snapshot"] = plain_copy(config_snapshot)
         if explanation is not None:
-            event["explanation"] = explanation
+            event["explanation"] = plain_copy(explanation)
         return event
 
     def _enqueue(self, event: Dict[str, Any]) -> None:
-        """Queue a built event for the worker; never raises."""
-        try:
-            body = dumps(event)
-        except Exception:
-            logger.exception("ml_audit: could not encode an audit event")
-            self._worker()._drop(1, "it could not be encoded")
-            return
-        self._worker().put(body)
+        """Queue a built event. The delivery thread encodes it: the calling thread only builds
+        the event (copying what the caller could still change) and appends it."""
+        self._worker().put(event)
 
     @staticmethod
     def _number(name: str, value: Any, high: Optional[float], background: bool) -> Any:
@@ -445,7 +442,7 @@ def _actor(actor: Any) -> Dict[str, Any]:
         if value:
             out["user_agent"] = value if type(value) is str else _text(value)
         if actor.auth_token is not None:
-            out["auth_context"] = actor.auth_token
+            out["auth_context"] = plain_copy(actor.auth_token)
         return out
     if isinstance(actor, Mapping):
         out = {"actor_type": _text(actor["actor_type"]), "actor_id": _text(actor["actor_id"])}
@@ -455,7 +452,7 @@ def _actor(actor: Any) -> Dict[str, Any]:
                 out[name] = _text(value)
         context = actor.get("auth_context", actor.get("auth_token"))
         if context is not None:
-            out["auth_context"] = context
+            out["auth_context"] = plain_copy(context)
         return out
     raise TypeError(f"actor must be an ActorPayload, not {type(actor).__name__}")
 

@@ -17,6 +17,8 @@ import re
 import uuid
 from typing import Any, Dict, Optional
 
+from ._encoding import plain_copy
+
 
 class PredictionStatus(str, enum.Enum):
     SUCCESS = "success"
@@ -220,7 +222,9 @@ class PredictionEvent(Record):
     def _materialize(self) -> Dict[str, Any]:
         sent = self._sent  # type: ignore[attr-defined]
         if sent is not None and not self._data:  # type: ignore[attr-defined]
-            self._data.update(_as_stored(sent))  # type: ignore[attr-defined]
+            # A copy: the queued event itself is encoded later by the delivery thread, and
+            # nothing done with this view may change it.
+            self._data.update(_as_stored(plain_copy(sent)))  # type: ignore[attr-defined]
         return self._data  # type: ignore[attr-defined]
 
 

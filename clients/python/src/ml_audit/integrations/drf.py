@@ -37,6 +37,7 @@ except ImportError as exc:  # pragma: no cover
     ) from exc
 
 from .._config import BACKGROUND, SYNC
+from .._encoding import plain_copy
 from ..client import ActorPayload, Client, get_client, new_prediction_id, utc_now_text
 from ..models import PredictionEvent, PredictionStatus
 
@@ -196,7 +197,7 @@ def audited_prediction(
                         payload, summary, method = _explanation_parts(built)
                         explanation: Dict[str, Any] = {
                             "method": method,
-                            "payload": payload,
+                            "payload": plain_copy(payload),
                             "generated_at": utc_now_text(),
                         }
                         if summary is not None:
