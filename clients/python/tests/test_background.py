@@ -412,3 +412,25 @@ def test_exit_does_not_hang_when_the_server_is_down(model_name: str) -> None:
     assert result.returncode == 0, result.stderr
     assert time.monotonic() - started < 15
     assert "not delivered at exit" in result.stderr
+
+
+def test_a_batch_answer_is_read_with_every_result_or_failures_only() -> None:
+    # The worker asks for failures only (with counts); a server that lists every event is read
+    # too. Unit level: the shapes are the server's, the server is not needed.
+    from ml_audit._config import resolve
+    from ml_audit._worker import Worker
+
+    events = [{"prediction_id": f"p{index}"} for index in range(4)]
+    every = Worker(resolve({"url": "http://127.0.0.1:9", "api_key": "mla_x"}))
+    listed = [
+        {"index": 0, "status": 201},
+        {"index": 1, "status": 200},
+        {"index": 2, "status": 422, "error": {"code": "invalid"}},
+    ]  # index 3 unanswered: sent again
+    assert every._read_results(events, listed, None, None) == [events[3]]
+    failures = Worker(resolve({"url": "http://127.0.0.1:9", "api_key": "mla_x"}))
+    only = [{"index": 2, "status": 422, "error": {"code": "invalid"}}, {"index": 3, "status": 503}]
+    assert failures._read_results(events, only, 1, 1) == [events[3]]
+    for worker in (every, failures):
+        stats = worker.stats()
+        assert (stats["created"], stats["replayed"], stats["sent"], stats["rejected"]) == (1, 1, 2, 1), stats

@@ -27,6 +27,10 @@ from ._transport import RETRYABLE_ERRORS, Answer, Connection, decode
 logger = logging.getLogger("ml_audit")
 
 BATCH_PATH = "/api/v1/predictions/batch"
+# Only the events that failed are listed in the answer, with counts of the others: 1,000 results
+# cost the server and this thread more than the whole batch's bookkeeping. A server that does not
+# know the parameter lists every event, which is read as well.
+_BATCH_TARGET = BATCH_PATH + "?results=failures"
 
 # A queued event: the dict the client built, encoded only when its batch is taken.
 Event = Dict[str, Any]
@@ -342,7 +346,7 @@ class Worker:
     def _start_batch(self, conn: Connection, body: bytes) -> bool:
         """Sends a batch without waiting for the answer; False if it could not be sent."""
         try:
-            conn.send("POST", BATCH_PATH, body)
+            conn.send("POST", _BATCH_TARGET, body)
             return True
         except RETRYABLE_ERRORS:
             return False
@@ -367,7 +371,7 @@ class Worker:
         while events:
             if answer is None:
                 try:
-                    answer = conn.request("POST", BATCH_PATH, self._batch_body(events))
+                    answer = conn.request("POST", _BATCH_TARGET, self._batch_body(events))
                 except RETRYABLE_ERRORS as exc:
                     attempt = self._backoff(attempt, f"{type(exc).__name__}: {exc}")
                     continue
@@ -380,7 +384,7 @@ class Worker:
                     attempt = self._backoff(attempt, "batch answer without results")
                     continue
                 self._recovered()
-                events = self._read_results(events, results)
+                events = self._read_results(events, results, parsed.get("created"), parsed.get("replayed"))
                 if events:
                     attempt = self._backoff(attempt, "some events failed on the server; retrying them")
                 continue
@@ -399,9 +403,16 @@ class Worker:
             self._reject(events, status, decode(data))
             return
 
-    def _read_results(self, events: List[Event], results: List[Any]) -> List[Event]:
+    def _read_results(
+        self, events: List[Event], results: List[Any], created_count: Any, replayed_count: Any
+    ) -> List[Event]:
+        """Counts a batch's answer and returns the events to send again. With counts
+        (``?results=failures``) ``results`` lists only the events that were not stored."""
         again: List[Event] = []
         created = replayed = rejected = 0
+        failures_only = type(created_count) is int and type(replayed_count) is int
+        if failures_only:
+            created, replayed = created_count, replayed_count
         seen = set()
         for result in results:
             if not isinstance(result, dict):
@@ -428,7 +439,7 @@ class Worker:
                 "ml_audit: the server rejected %d more audit event(s) of this batch",
                 rejected - _LOGGED_REJECTIONS,
             )
-        if len(seen) < len(events):
+        if len(seen) < len(events) and not failures_only:
             # An event the server did not answer for: send it again (retries are safe).
             again.extend(event for index, event in enumerate(events) if index not in seen)
         with self._lock:
