@@ -212,7 +212,14 @@ pub struct BatchItemResult {
 
 #[derive(Serialize, ToSchema)]
 pub struct BatchResults {
+    /// Every event's result, or with `?results=failures` only those of the events not stored.
     pub results: Vec<BatchItemResult>,
+    /// With `?results=failures`: how many events were stored (201) ...
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub created: Option<usize>,
+    /// ... and how many were identical replays (200).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replayed: Option<usize>,
 }
 
 #[derive(Serialize, ToSchema)]

@@ -61,16 +61,22 @@ async fn record_prediction(
 
 /// Record up to 1000 predictions; each succeeds or fails on its own.
 #[utoipa::path(post, path = "/api/v1/predictions/batch", tag = "predictions", request_body = BatchIn,
+    params(("results" = Option<String>, Query,
+        description = "`all` (the default): one result per event. `failures`: only the events that \
+            were not stored, with the counts `created` and `replayed` of the others")),
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "One result per event, in order", body = BatchResults),
+        (status = 200, description = "One result per event (or per failed event), in order", body = BatchResults),
+        (status = 400, description = "An unknown query parameter or value", body = ErrorBody),
         (status = 422, description = "Empty, or more than 1000 events", body = ErrorBody),
     ))]
 async fn record_batch(
     caller: Authorized<Ingest>,
     State(state): State<AppState>,
+    RawQuery(query): RawQuery,
     JsonBody(body): JsonBody,
 ) -> Result<Json<BatchResults>, ApiError> {
+    let shown = results_shown(query)?;
     let events = batch_events(body).map_err(ApiError::Invalid)?;
     // Validation and redaction take milliseconds for a batch: off the async workers, which must
     // stay free to drive the writers' transactions between statements.
@@ -113,7 +119,49 @@ async fn record_batch(
             }
         }
     }
-    Ok(Json(BatchResults { results: results.into_iter().map(|r| r.expect("every index has a result")).collect() }))
+    let results = results.into_iter().map(|r| r.expect("every index has a result"));
+    Ok(Json(match shown {
+        ResultsShown::All => BatchResults { results: results.collect(), created: None, replayed: None },
+        ResultsShown::Failures => {
+            let (mut created, mut replayed, mut failures) = (0, 0, Vec::new());
+            for result in results {
+                match result.status {
+                    201 => created += 1,
+                    200 => replayed += 1,
+                    _ => failures.push(result),
+                }
+            }
+            BatchResults { results: failures, created: Some(created), replayed: Some(replayed) }
+        }
+    }))
+}
+
+/// Which events a batch's answer lists (`?results=`).
+enum ResultsShown {
+    All,
+    /// Only the events not stored, with counts of the others: a client sending large batches
+    /// mostly needs to know what to retry, and 1000 results cost both sides more than the rest.
+    Failures,
+}
+
+fn results_shown(query: Option<String>) -> Result<ResultsShown, ApiError> {
+    let mut shown = ResultsShown::All;
+    for (name, value) in query_pairs(query)? {
+        let error = match (name.as_str(), value.as_str()) {
+            ("results", "all") => {
+                shown = ResultsShown::All;
+                continue;
+            }
+            ("results", "failures") => {
+                shown = ResultsShown::Failures;
+                continue;
+            }
+            ("results", _) => FieldError::new(name, "must be all or failures"),
+            _ => FieldError::new(name, "is not a known query parameter"),
+        };
+        return Err(ApiError::bad_query(error));
+    }
+    Ok(shown)
 }
 
 /// Attach an explanation; an earlier one stays on record as an older revision.

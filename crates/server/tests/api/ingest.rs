@@ -17,6 +17,7 @@ on_both_backends!(
     models_and_actors_are_created_once_and_reused,
     concurrent_first_events_of_one_actor_create_one_actor,
     a_batch_records_each_event_on_its_own,
+    a_batch_can_answer_with_its_failures_only,
     a_full_batch_is_answered_in_order_with_its_rejects_and_replays,
     an_empty_or_oversized_batch_stores_nothing,
     a_batch_whose_transaction_fails_stores_nothing_and_says_so_for_each_event,
@@ -217,6 +218,46 @@ async fn a_batch_records_each_event_on_its_own(backend: Backend) {
     assert_eq!(results[0]["id"], results[2]["id"]);
     assert_eq!(results.iter().map(|r| r["index"].as_u64().unwrap()).collect::<Vec<_>>(), vec![0, 1, 2, 3]);
     assert_eq!(app.all_predictions().await.len(), 1);
+}
+
+/// `?results=failures` lists only the events not stored (in order) and counts the others; a
+/// query the route does not know is refused before anything is stored.
+async fn a_batch_can_answer_with_its_failures_only(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let events = json!({"events": [
+        with(event("m"), "prediction_id", json!("f-1")),
+        with(event("m"), "confidence", json!(1.5)),
+        with(event("m"), "prediction_id", json!("f-1")),
+        with(with(event("m"), "prediction_id", json!("f-1")), "environment", json!("dev")),
+        with(event("m"), "prediction_id", json!("f-2")),
+    ]});
+    for (query, field) in [("?results=some", "results"), ("?results=failures&limit=3", "limit")] {
+        let response = app.post(&format!("/api/v1/predictions/batch{query}"), &app.admin_key, &events).await;
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{query}");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["error"]["field"], field, "{query}: {body}");
+    }
+    assert!(app.all_predictions().await.is_empty(), "a refused query stores nothing");
+
+    let response = app.post("/api/v1/predictions/batch?results=failures", &app.admin_key, &events).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let answer: Value = response.json().await.unwrap();
+    let failures: Vec<(u64, u64)> = answer["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["index"].as_u64().unwrap(), r["status"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(failures, vec![(1, 422), (3, 409)]);
+    assert_eq!((answer["created"].as_u64(), answer["replayed"].as_u64()), (Some(2), Some(1)), "{answer}");
+    assert_eq!(answer["results"][0]["error"]["field"], "confidence");
+    assert_eq!(app.all_predictions().await.len(), 2);
+
+    // The default lists every event and carries no counts.
+    let response = app.post("/api/v1/predictions/batch?results=all", &app.admin_key, &events).await;
+    let answer: Value = response.json().await.unwrap();
+    assert_eq!(answer["results"].as_array().unwrap().len(), 5);
+    assert!(answer.get("created").is_none() && answer.get("replayed").is_none(), "{answer}");
 }
 
 /// The server validates a whole batch, then stores its valid events together: results still
