@@ -32,8 +32,9 @@ use ml_audit_storage::{
     TimeWindow, decode_enum, decode_hash, decode_seq, encode_redaction_log, encode_seq, number_claimed_leaves,
     number_leaves, recorded_event, split_page, stored_explanation,
 };
+use sqlx::sqlite::SqliteArguments;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{QueryBuilder, Row as _, Sqlite, SqliteConnection, SqlitePool};
+use sqlx::{Arguments as _, Encode, QueryBuilder, Row as _, Sqlite, SqliteConnection, SqlitePool, Type};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -469,16 +470,17 @@ async fn seal_in_transaction(
 async fn insert_entries(conn: &mut SqliteConnection, sealed: &[SealedLeaf]) -> Result<()> {
     let sealed_at = to_unix_micros(timestamp::now());
     for chunk in sealed.chunks(LEAVES_PER_STATEMENT) {
-        let mut query =
-            QueryBuilder::<Sqlite>::new("INSERT INTO ledger_entries (seq, kind, record_id, leaf_hash, sealed_at) ");
-        query.push_values(chunk, |mut row, leaf| {
-            row.push_bind(encode_seq(leaf.seq))
-                .push_bind(leaf.kind.as_str())
-                .push_bind(leaf.record_id)
-                .push_bind(leaf.leaf_hash.to_vec())
-                .push_bind(sealed_at);
-        });
-        query.build().execute(&mut *conn).await.map_err(db_err)?;
+        let mut values = Values::new("INSERT INTO ledger_entries (seq, kind, record_id, leaf_hash, sealed_at) ", 5);
+        for leaf in chunk {
+            values
+                .row()
+                .bind(encode_seq(leaf.seq))
+                .bind(leaf.kind.as_str())
+                .bind(leaf.record_id)
+                .bind(leaf.leaf_hash.to_vec())
+                .bind(sealed_at);
+        }
+        values.execute(conn).await?;
     }
     Ok(())
 }
@@ -713,44 +715,47 @@ impl Batch<'_> {
         let created: Vec<usize> = self.unwritten.iter().map(|row| row.index).collect();
         let mut unwritten = std::mem::take(&mut self.unwritten).into_iter().peekable();
         while unwritten.peek().is_some() {
-            let chunk: Vec<UnwrittenPrediction> = unwritten.by_ref().take(PREDICTIONS_PER_STATEMENT).collect();
-            let mut query = QueryBuilder::<Sqlite>::new(
+            let mut values = Values::new(
                 "INSERT INTO predictions (id, prediction_id, ts, model_ref, actor_ref, tenant_id, actor_ip, \
                  actor_user_agent, actor_auth_context, trace_id, environment, decision_outcome, input_fingerprint, \
                  features, redactions, metadata, metadata_redactions, output, confidence, status, latency_ms, \
                  content_hash, created_at, redaction_log) ",
+                24,
             );
-            query.push_values(chunk, |mut row, UnwrittenPrediction { index, content_hash, json }| {
+            for UnwrittenPrediction { index, content_hash, json } in unwritten.by_ref().take(PREDICTIONS_PER_STATEMENT)
+            {
                 let RecordOutcome::Created(event) = &outcomes[index] else {
                     unreachable!("only created predictions are unwritten")
                 };
                 let actor = event.actor.as_ref();
-                row.push_bind(event.id)
-                    .push_bind(event.prediction_id.clone())
-                    .push_bind(to_unix_micros(event.timestamp))
-                    .push_bind(event.model.id)
-                    .push_bind(actor.map(|a| a.id))
-                    .push_bind(event.tenant_id().to_owned())
-                    .push_bind(actor.and_then(|a| a.ip_address.clone()))
-                    .push_bind(actor.map_or(String::new(), |a| a.user_agent.clone()))
-                    .push_bind(json.auth_context)
-                    .push_bind(event.trace_id.clone())
-                    .push_bind(event.environment.clone())
-                    .push_bind(event.decision_outcome.clone())
-                    .push_bind(event.input_fingerprint.clone())
-                    .push_bind(json.features)
-                    .push_bind(json.redactions)
-                    .push_bind(json.metadata)
-                    .push_bind(json.metadata_redactions)
-                    .push_bind(json.output)
-                    .push_bind(event.confidence)
-                    .push_bind(event.status.as_str())
-                    .push_bind(event.latency_ms)
-                    .push_bind(content_hash)
-                    .push_bind(to_unix_micros(event.created_at))
-                    .push_bind(json.redaction_log);
-            });
-            query.build().execute(&mut *conn).await.map_err(db_err)?;
+                values
+                    .row()
+                    .bind(event.id)
+                    .bind(event.prediction_id.clone())
+                    .bind(to_unix_micros(event.timestamp))
+                    .bind(event.model.id)
+                    .bind(actor.map(|a| a.id))
+                    .bind(event.tenant_id().to_owned())
+                    .bind(actor.and_then(|a| a.ip_address.clone()))
+                    .bind(actor.map_or(String::new(), |a| a.user_agent.clone()))
+                    .bind(json.auth_context)
+                    .bind(event.trace_id.clone())
+                    .bind(event.environment.clone())
+                    .bind(event.decision_outcome.clone())
+                    .bind(event.input_fingerprint.clone())
+                    .bind(json.features)
+                    .bind(json.redactions)
+                    .bind(json.metadata)
+                    .bind(json.metadata_redactions)
+                    .bind(json.output)
+                    .bind(event.confidence)
+                    .bind(event.status.as_str())
+                    .bind(event.latency_ms)
+                    .bind(content_hash)
+                    .bind(to_unix_micros(event.created_at))
+                    .bind(json.redaction_log);
+            }
+            values.execute(conn).await?;
         }
         for chunk in std::mem::take(&mut self.explanations).chunks(500) {
             let mut query = QueryBuilder::<Sqlite>::new(
@@ -792,6 +797,49 @@ impl Batch<'_> {
                 event.ledger = entries.remove(&event.id);
             }
         }
+        Ok(())
+    }
+}
+
+/// A multi-row `INSERT … VALUES`, for the batch's big statements: the text and arguments
+/// `QueryBuilder::push_values` would make, without its formatting machinery per value (thousands
+/// of values a batch).
+struct Values {
+    head: &'static str,
+    columns: usize,
+    rows: usize,
+    arguments: SqliteArguments,
+}
+
+impl Values {
+    fn new(head: &'static str, columns: usize) -> Self {
+        Self { head, columns, rows: 0, arguments: SqliteArguments::default() }
+    }
+
+    /// Starts a row: its `columns` values follow.
+    fn row(&mut self) -> &mut Self {
+        self.rows += 1;
+        self
+    }
+
+    fn bind<'q, T: Encode<'q, Sqlite> + Type<Sqlite>>(&mut self, value: T) -> &mut Self {
+        self.arguments.add(value).expect("every value here encodes");
+        self
+    }
+
+    async fn execute(self, conn: &mut SqliteConnection) -> Result<()> {
+        debug_assert_eq!(self.arguments.len(), self.rows * self.columns, "each row binds every column");
+        let row = format!("({})", vec!["?"; self.columns].join(", "));
+        let mut sql = String::with_capacity(self.head.len() + 7 + self.rows * (row.len() + 2));
+        sql.push_str(self.head);
+        sql.push_str("VALUES ");
+        for i in 0..self.rows {
+            if i > 0 {
+                sql.push_str(", ");
+            }
+            sql.push_str(&row);
+        }
+        sqlx::query_with(sqlx::AssertSqlSafe(sql), self.arguments).execute(conn).await.map_err(db_err)?;
         Ok(())
     }
 }
