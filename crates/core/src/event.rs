@@ -213,9 +213,10 @@ pub struct WriteDenied {
 /// personal value is ever kept). Server-filled values are left out: a retry that again omits
 /// `timestamp` must match the stored event whose timestamp the server chose.
 ///
-/// SHA-256 of compact JSON with every object's keys in byte order, written from borrowed fields. Stored hashes decide whether a replay is identical, so these bytes must never
-/// change: the fields below are declared in key order, and a test holds them to the JSON document
-/// they were first computed from.
+/// SHA-256 of compact JSON with every object's keys in byte order, written from borrowed fields.
+/// Stored hashes decide whether a replay is identical, so these bytes must never change: the
+/// fields below are declared in key order, and a test holds them to the JSON document they were
+/// first computed from.
 fn content_hash(event: &PreparedPrediction, timestamp_sent: bool, prediction_id_sent: bool) -> String {
     let model = &event.model;
     let content = Content {
