@@ -9,6 +9,9 @@ Measures, and prints as a table:
    the calling thread's core, which the wall-clock figure includes and the CPU time does not;
 2. the events per second one worker thread delivers to a local ml-audit server (target:
    >= 20,000/s): the queue is filled first, then timed from release until flush() returns;
+   with the CPU time per delivered event of this process (the worker: encoding, sending) and,
+   for a server this script started, of the server (on a machine with few cores the two
+   together are what bounds the rate);
 3. the same against a null HTTP server that answers every batch at once (the client's own
    ceiling, whatever the server's speed);
 4. for reference, the round trip of a sync call.
@@ -25,6 +28,7 @@ import argparse
 import gc
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -124,7 +128,21 @@ def bench_call_cost(url: str, key: str, calls: int) -> Dict[str, float]:
     }
 
 
-def bench_throughput(url: str, key: str, events: int) -> Tuple[float, Dict[str, Any]]:
+def process_cpu_seconds(pid: Optional[int] = None) -> Optional[float]:
+    """CPU time (user + system) of this process, or of process ``pid`` (Linux /proc)."""
+    if pid is None:
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        return usage.ru_utime + usage.ru_stime
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def bench_throughput(
+    url: str, key: str, events: int, server_pid: Optional[int] = None
+) -> Tuple[float, Dict[str, Any]]:
     client = Client(url=url, api_key=key, mode="background", queue_size=events + 10, redaction={})
     client.record_prediction_event(**event_kwargs(-1))
     client.flush(60)  # connection open, worker running
@@ -133,10 +151,17 @@ def bench_throughput(url: str, key: str, events: int) -> Tuple[float, Dict[str, 
     for i in range(events):
         client.record_prediction_event(**event_kwargs(i))
     started = time.perf_counter()
+    cpu_before = (process_cpu_seconds(), process_cpu_seconds(server_pid) if server_pid else None)
     worker._hold.set()
     ok = client.flush(600)
     elapsed = time.perf_counter() - started
+    cpu_after = (process_cpu_seconds(), process_cpu_seconds(server_pid) if server_pid else None)
     stats = client.stats()
+    # µs of CPU per delivered event: this process (the worker; the caller waits in flush) and
+    # the server, when known.
+    stats["client_cpu_us"] = (cpu_after[0] - cpu_before[0]) * 1e6 / events
+    if cpu_before[1] is not None and cpu_after[1] is not None:
+        stats["server_cpu_us"] = (cpu_after[1] - cpu_before[1]) * 1e6 / events
     client.close(5)
     if not ok or stats["sent"] < events:
         raise SystemExit(f"delivery incomplete: {stats}")
@@ -223,7 +248,7 @@ def main() -> None:
     try:
         print(f"python {sys.version.split()[0]}, ml_audit {ml_audit.__version__}, server {where}", flush=True)
         cost = bench_call_cost(url, key, args.calls)
-        rate, stats = bench_throughput(url, key, args.events)
+        rate, stats = bench_throughput(url, key, args.events, server.process.pid if server and server.process else None)
         null_rate, _ = bench_throughput(null_url, "mla_null", args.events)
         sync_ms = bench_sync(url, key, 300)
     finally:
@@ -238,6 +263,9 @@ def main() -> None:
         ("background call, calling thread's CPU time", "", f"{cost['cpu_median']:.1f} µs", ""),
         ("delivered by one worker, ml-audit server", f">= {THROUGHPUT_TARGET:,}/s", f"{rate:,.0f} events/s",
          "ok" if rate >= THROUGHPUT_TARGET else "MISSED"),
+        ("CPU per delivered event: worker / server", "",
+         f"{stats['client_cpu_us']:.1f} / " + (f"{stats['server_cpu_us']:.1f} µs" if "server_cpu_us" in stats else "? µs"),
+         ""),
         ("delivered by one worker, null server", "(client ceiling)", f"{null_rate:,.0f} events/s", ""),
         ("sync call round trip, median", "", f"{sync_ms:.2f} ms", ""),
     ]
