@@ -284,7 +284,11 @@ def test_the_event_keeps_the_values_of_the_call(
     prediction = client.record_prediction_event(
         model_name=model_name, model_version="1", features=features, output=output, metadata=metadata
     )
-    prediction.features["customer"]["country"] = "ES"  # the returned view is a copy too
+    payload = {"amount": [0.4, 0.1]}
+    shown = client.attach_explanation(prediction=prediction, method="shap", payload=payload)
+    prediction.features["customer"]["country"] = "ES"  # the returned views are copies too
+    shown.payload["amount"].append(9)
+    payload["amount"][0] = 0.0
     features["amount"] = 99
     features["history"].append(3)
     features["customer"]["country"] = "DE"
@@ -296,6 +300,7 @@ def test_the_event_keeps_the_values_of_the_call(
     assert stored.features == {"amount": 10, "history": [1, 2], "customer": {"country": "FR", "email": "*****"}}
     assert stored.output == {"scores": [0.1, 0.9], "label": "clean"}
     assert stored.metadata == {"tags": ["a"]}
+    assert stored.explanation.payload == {"amount": [0.4, 0.1]}
 
 
 def test_an_event_the_worker_cannot_encode_is_dropped_alone(

@@ -57,7 +57,7 @@ class _Flush:
 class _ExplanationItem:
     __slots__ = ("ref", "body")
 
-    def __init__(self, ref: str, body: bytes) -> None:
+    def __init__(self, ref: str, body: Dict[str, Any]) -> None:
         self.ref = ref
         self.body = body
 
@@ -493,10 +493,16 @@ class Worker:
 
     def _send_explanation(self, item: _ExplanationItem) -> None:
         path = f"/api/v1/predictions/{quote(item.ref, safe='')}/explanation"
+        try:
+            body = dumps(item.body)
+        except Exception:
+            logger.exception("ml_audit: could not encode an explanation")
+            self._drop(1, "it could not be encoded")
+            return
         attempt = 0
         while True:
             try:
-                status, data, headers = self._connection().request("POST", path, item.body)
+                status, data, headers = self._connection().request("POST", path, body)
             except RETRYABLE_ERRORS as exc:
                 attempt = self._backoff(attempt, f"{type(exc).__name__}: {exc}")
                 continue

@@ -286,7 +286,8 @@ class Client:
             raise ConfigurationError(f"mode must be 'sync' or 'background', not {mode!r}")
         background = (mode or self.settings.mode or SYNC) == BACKGROUND
         ref = _reference(prediction)
-        body: Dict[str, Any] = {"method": method, "payload": payload}
+        # A copy, encoded by the worker in background mode (as events are).
+        body: Dict[str, Any] = {"method": method, "payload": plain_copy(payload)}
         if summary_text is not None:
             body["summary_text"] = _text(summary_text)
         if status is not None and status != "success":
@@ -302,10 +303,10 @@ class Client:
             path = f"/api/v1/predictions/{quote(ref, safe='')}/explanation"
             return Explanation(self._call("POST", path, dumps(body)), prediction=parent)
         try:
-            self._worker().put(_ExplanationItem(ref, dumps(body)))
+            self._worker().put(_ExplanationItem(ref, body))
         except Exception:
             logger.exception("ml_audit: could not queue an explanation")
-        shown = dict(body)
+        shown = plain_copy(body)  # the queued body stays the worker's alone
         shown.setdefault("summary_text", "")
         shown.setdefault("method_version", "")
         shown.setdefault("status", "success")
