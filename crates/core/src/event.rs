@@ -113,7 +113,17 @@ pub struct PreparedPrediction {
 impl PredictionInput {
     /// Parses one event body. Errors name the field as a path, e.g. `actor.actor_type`.
     pub fn parse(body: Value) -> Result<Self, FieldError> {
-        let mut obj = Fields::new(body)?;
+        Self::parse_fields(Fields::new(body)?)
+    }
+
+    /// Parses one event given as its top-level members in document order, as the batch route
+    /// reads them (sparing a `BTreeMap` per event). Answers exactly as [`Self::parse`] would for
+    /// the same object: a repeated name counts with its last value, as in serde_json's `Map`.
+    pub fn parse_members(members: Vec<(String, Value)>) -> Result<Self, FieldError> {
+        Self::parse_fields(Fields::from_members(members))
+    }
+
+    fn parse_fields(mut obj: Fields) -> Result<Self, FieldError> {
         let model_name = obj.required_text("model_name", MAX_SHORT_TEXT)?;
         let version = obj.required_text("model_version", MAX_SHORT_TEXT)?;
         let features = obj.required_object("features")?;
@@ -360,6 +370,22 @@ impl Fields {
         }
     }
 
+    /// Members in any order, names possibly repeated, put in the form `new` gives: sorted by
+    /// name (so that the unknown field reported is the first by name) and each name once with its
+    /// last value. The sort is stable and O(n log n) even for a hostile event with many members.
+    fn from_members(mut members: Vec<(String, Value)>) -> Self {
+        members.sort_by(|a, b| a.0.cmp(&b.0));
+        // `dedup_by` keeps the earlier of two equal names: give it the later one's value.
+        members.dedup_by(|later, kept| {
+            let same = later.0 == kept.0;
+            if same {
+                std::mem::swap(&mut later.1, &mut kept.1);
+            }
+            same
+        });
+        Self { members }
+    }
+
     /// The member `key`, removed (order kept, so the first one left is the map's first).
     fn remove(&mut self, key: &str) -> Option<Value> {
         let at = self.members.iter().position(|(name, _)| name == key)?;
@@ -597,6 +623,35 @@ mod tests {
         assert_eq!(error_field(body), "actor.ip_address");
         let body = with(minimal(), "explanation", json!({"method": "shap"}));
         assert_eq!(error_field(body), "explanation.payload");
+    }
+
+    #[test]
+    fn members_parse_as_their_object_does() {
+        let members = |list: &[(&str, Value)]| list.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
+        // Document order, not byte order; a repeated name counts with its last value, as in a `Map`.
+        let unsorted = members(&[
+            ("output", json!({"score": 0.5})),
+            ("model_version", json!(7)),
+            ("model_name", json!("fraud")),
+            ("features", json!({"age": 42})),
+            ("model_version", json!("1.0.0")),
+        ]);
+        assert_eq!(PredictionInput::parse_members(unsorted).unwrap(), PredictionInput::parse(minimal()).unwrap());
+        let last_is_bad = members(&[("confidence", json!(0.5)), ("confidence", json!("high"))]);
+        let error = PredictionInput::parse_members(
+            [
+                members(&[("model_name", json!("fraud")), ("model_version", json!("1"))]),
+                members(&[("features", json!({})), ("output", json!(1))]),
+                last_is_bad,
+            ]
+            .concat(),
+        )
+        .unwrap_err();
+        assert_eq!(error.field, "confidence");
+        // The unknown field reported is the first by name, wherever it stands.
+        let mut unknown = members(&[("zeta", json!(1)), ("alpha", json!(1))]);
+        unknown.extend(minimal().as_object().unwrap().clone());
+        assert_eq!(PredictionInput::parse_members(unknown).unwrap_err().field, "alpha");
     }
 
     #[test]

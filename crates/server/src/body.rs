@@ -9,6 +9,7 @@ use axum::http::header::CONTENT_LENGTH;
 use axum::http::request::Parts;
 use bytes::BytesMut;
 use futures_util::StreamExt as _;
+use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::error::ApiError;
@@ -28,13 +29,15 @@ impl<S: Send + Sync> FromRequestParts<S> for PathParam {
     }
 }
 
-/// A request body that is a JSON document within the configured limits.
-pub struct JsonBody(pub Value);
+/// A request body that is a JSON document within the configured limits, read as a `Value` or as
+/// a form of a route's own (see `batch_body`).
+pub struct JsonBody<T = Value>(pub T);
 
-impl<S> FromRequest<S> for JsonBody
+impl<S, T> FromRequest<S> for JsonBody<T>
 where
     S: Send + Sync,
     Limits: FromRef<S>,
+    T: DeserializeOwned + Send + 'static,
 {
     type Rejection = ApiError;
 
@@ -95,7 +98,7 @@ async fn drain(mut body: BodyDataStream) {
     let _ = tokio::time::timeout(DRAIN_MAX_TIME, discard).await;
 }
 
-pub fn parse_json(bytes: &[u8], max_depth: usize) -> Result<Value, ApiError> {
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8], max_depth: usize) -> Result<T, ApiError> {
     let text = std::str::from_utf8(bytes).map_err(|e| ApiError::BadRequest {
         code: "invalid_utf8",
         message: format!("the body is not valid UTF-8 (invalid byte at offset {})", e.valid_up_to()),
@@ -152,13 +155,17 @@ mod tests {
     #[test]
     fn too_deep_is_rejected_before_parsing() {
         let deep = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
-        assert!(matches!(parse_json(deep.as_bytes(), 64), Err(ApiError::TooLarge(_))));
-        assert!(parse_json(b"[[1]]", 64).is_ok());
+        assert!(matches!(parse_json::<Value>(deep.as_bytes(), 64), Err(ApiError::TooLarge(_))));
+        assert!(parse_json::<Value>(b"[[1]]", 64).is_ok());
     }
 
     #[test]
     fn invalid_utf8_and_json_are_bad_requests() {
-        assert!(matches!(parse_json(b"{\"a\": \"\xff\"}", 64), Err(ApiError::BadRequest { code: "invalid_utf8", .. })));
-        assert!(matches!(parse_json(b"{not json", 64), Err(ApiError::BadRequest { code: "invalid_json", .. })));
+        let bad_utf8 = parse_json::<Value>(b"{\"a\": \"\xff\"}", 64);
+        assert!(matches!(bad_utf8, Err(ApiError::BadRequest { code: "invalid_utf8", .. })));
+        assert!(matches!(
+            parse_json::<Value>(b"{not json", 64),
+            Err(ApiError::BadRequest { code: "invalid_json", .. })
+        ));
     }
 }

@@ -4,6 +4,7 @@
 //! core to parse and redact, and call the store. The store sees only domain types.
 
 mod auth;
+mod batch_body;
 mod body;
 mod error;
 mod ingest;

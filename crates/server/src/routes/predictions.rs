@@ -14,9 +14,9 @@ use ml_audit_core::redaction::RedactionPolicy;
 use ml_audit_core::timestamp;
 use ml_audit_storage::{PredictionRef, RecordOutcome};
 use percent_encoding::percent_decode_str;
-use serde_json::Value;
 
 use crate::auth::{Authorized, Ingest, Read};
+use crate::batch_body::{BatchBody, BatchEvent, Events};
 use crate::body::{JsonBody, PathParam};
 use crate::error::{ApiError, ErrorBody};
 use crate::metrics::EventOutcome;
@@ -53,7 +53,7 @@ async fn record_prediction(
     State(state): State<AppState>,
     JsonBody(body): JsonBody,
 ) -> Result<(StatusCode, Json<PredictionOut>), ApiError> {
-    let event = prepare(&state.redaction, &caller.visibility, body)
+    let event = prepare(&state.redaction, &caller.visibility, PredictionInput::parse(body))
         .inspect_err(|_| state.metrics.record_event(EventOutcome::Rejected))?;
     let outcome = state.committer.record(event).await?;
     respond(&state, outcome)
@@ -74,7 +74,7 @@ async fn record_batch(
     caller: Authorized<Ingest>,
     State(state): State<AppState>,
     RawQuery(query): RawQuery,
-    JsonBody(body): JsonBody,
+    JsonBody(body): JsonBody<BatchBody>,
 ) -> Result<Json<BatchResults>, ApiError> {
     let shown = results_shown(query)?;
     let events = batch_events(body).map_err(ApiError::Invalid)?;
@@ -82,7 +82,7 @@ async fn record_batch(
     // stay free to drive the writers' transactions between statements.
     let (policy, visibility) = (state.redaction.clone(), caller.visibility.clone());
     let prepared = tokio::task::spawn_blocking(move || {
-        events.into_iter().map(|body| prepare(&policy, &visibility, body)).collect::<Vec<_>>()
+        events.into_iter().map(|event| prepare(&policy, &visibility, parse_event(event))).collect::<Vec<_>>()
     })
     .await
     .map_err(|e| ApiError::Internal(format!("validating a batch failed: {e}")))?;
@@ -274,8 +274,12 @@ async fn list_explanations(
     Ok(Json(ExplanationList { items: revisions.into_iter().map(Into::into).collect() }))
 }
 
-fn prepare(policy: &RedactionPolicy, writer: &Visibility, body: Value) -> Result<PreparedPrediction, ApiError> {
-    let input = PredictionInput::parse(body).map_err(ApiError::Invalid)?;
+fn prepare(
+    policy: &RedactionPolicy,
+    writer: &Visibility,
+    input: Result<PredictionInput, FieldError>,
+) -> Result<PreparedPrediction, ApiError> {
+    let input = input.map_err(ApiError::Invalid)?;
     input.prepare(policy, writer).map_err(|denied| ApiError::Forbidden(denied.to_string()))
 }
 
@@ -330,22 +334,29 @@ fn failed(index: usize, error: &ApiError) -> BatchItemResult {
     }
 }
 
-fn batch_events(body: Value) -> Result<Vec<Value>, FieldError> {
-    let Value::Object(mut object) = body else {
+fn batch_events(body: BatchBody) -> Result<Vec<BatchEvent>, FieldError> {
+    let BatchBody::Object { events, first_unknown } = body else {
         return Err(FieldError::new("", "must be a JSON object {\"events\": [...]}"));
     };
-    let events = match object.remove("events") {
-        Some(Value::Array(events)) => events,
-        Some(_) => return Err(FieldError::new("events", "must be an array of events")),
+    let events = match events {
+        Some(Events::Array(events)) => events,
+        Some(Events::NotArray) => return Err(FieldError::new("events", "must be an array of events")),
         None => return Err(FieldError::new("events", "is required")),
     };
-    if let Some(unknown) = object.keys().next() {
-        return Err(FieldError::new(unknown.clone(), "is not a known field"));
+    if let Some(unknown) = first_unknown {
+        return Err(FieldError::new(unknown, "is not a known field"));
     }
     match events.len() {
         0 => Err(FieldError::new("events", "must hold at least one event")),
         n if n > MAX_BATCH => Err(FieldError::new("events", format!("holds {n} events; the limit is {MAX_BATCH}"))),
         _ => Ok(events),
+    }
+}
+
+fn parse_event(event: BatchEvent) -> Result<PredictionInput, FieldError> {
+    match event {
+        BatchEvent::Members(members) => PredictionInput::parse_members(members),
+        BatchEvent::Value(body) => PredictionInput::parse(body),
     }
 }
 
@@ -383,4 +394,99 @@ pub fn query_pairs(query: Option<String>) -> Result<Vec<(String, String)>, ApiEr
 pub fn no_parameters(query: Option<String>) -> Result<(), ApiError> {
     let pairs = query_pairs(query)?;
     parse_no_query(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str()))).map_err(ApiError::bad_query)
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::Value;
+
+    use super::*;
+    use crate::body::parse_json;
+
+    /// What the batch route made of a body when it read a `Value` (its code before `BatchBody`).
+    fn read_as_a_value(bytes: &[u8]) -> String {
+        let outcome = parse_json::<Value>(bytes, 64).and_then(|body| {
+            let Value::Object(mut object) = body else {
+                return Err(ApiError::Invalid(FieldError::new("", "must be a JSON object {\"events\": [...]}")));
+            };
+            let events = match object.remove("events") {
+                Some(Value::Array(events)) => events,
+                Some(_) => return Err(ApiError::Invalid(FieldError::new("events", "must be an array of events"))),
+                None => return Err(ApiError::Invalid(FieldError::new("events", "is required"))),
+            };
+            if let Some(unknown) = object.keys().next() {
+                return Err(ApiError::Invalid(FieldError::new(unknown.clone(), "is not a known field")));
+            }
+            match events.len() {
+                0 => Err(ApiError::Invalid(FieldError::new("events", "must hold at least one event"))),
+                n if n > MAX_BATCH => Err(ApiError::Invalid(FieldError::new(
+                    "events",
+                    format!("holds {n} events; the limit is {MAX_BATCH}"),
+                ))),
+                _ => Ok(events.into_iter().map(PredictionInput::parse).collect::<Vec<_>>()),
+            }
+        });
+        format!("{outcome:?}")
+    }
+
+    fn read_as_members(bytes: &[u8]) -> String {
+        let outcome = parse_json::<BatchBody>(bytes, 64)
+            .and_then(|body| batch_events(body).map_err(ApiError::Invalid))
+            .map(|events| events.into_iter().map(parse_event).collect::<Vec<_>>());
+        format!("{outcome:?}")
+    }
+
+    /// Reading events as members answers every body, valid or not, exactly as reading a `Value`.
+    #[test]
+    fn a_batch_read_as_members_is_answered_as_a_value_was() {
+        let event = r#"{"model_name": "m", "model_version": "1", "features": {"a": [1, {"b": null}]}, "output": 1}"#;
+        let reordered = r#"{"output": 2, "features": {}, "model_version": 3, "model_name": "m", "model_version": "1",
+            "confidence": 0.25, "metadata": {"k": "v"}, "actor": {"actor_type": "user", "actor_id": "u"}}"#;
+        let raw = r#""$serde_json::private::RawValue""#;
+        let quoted = serde_json::to_string(event).unwrap();
+        let too_many = format!(r#"{{"events": [{}]}}"#, vec![event; MAX_BATCH + 1].join(","));
+        let mut bodies = vec![
+            format!(r#"{{"events": [{event}, {reordered}]}}"#),
+            format!(r#"{{"events": [{event}, "x", 1, -1, 1.5, 1e5, 18446744073709551615, null, true, [1], {{}}]}}"#),
+            r#"{"events": [{"zeta": 1, "model_name": "m", "alpha": 2, "beta": 3}, {"confidence": 1, "confidence": 7}]}"#
+                .into(),
+            format!(r#"{{"b": 1, "events": [{event}], "a": 2}}"#),
+            format!(r#"{{"events": [{event}], "events": 5}}"#),
+            format!(r#"{{"events": 5, "events": [{event}]}}"#),
+            "{}".into(),
+            "[]".into(),
+            r#""events""#.into(),
+            "null".into(),
+            "1".into(),
+            r#"{"events": {}}"#.into(),
+            r#"{"events": "all"}"#.into(),
+            r#"{"events": null}"#.into(),
+            r#"{"events": []}"#.into(),
+            r#"{"events": [], "extra": 1}"#.into(),
+            too_many,
+            // Not JSON, wherever the fault lies (also in values an error answer never looks at).
+            format!(r#"{{"events": [{event}],}}"#),
+            format!(r#"{{"events": [{event}]}} x"#),
+            format!(r#"{{"events": [{event}]"#),
+            r#"{"events": [{"a" 1}]}"#.into(),
+            r#"{"events": [{1: 2}]}"#.into(),
+            r#"{"events": [01]}"#.into(),
+            r#"{"events": [{"a": "\ud800"}]}"#.into(),
+            r#"{"x": "\ud800", "events": []}"#.into(),
+            r#"{"x": 1e400, "events": 3}"#.into(),
+            r#"{"events": [{"model_name": 1e400}]}"#.into(),
+            "{\"events\": [\"\u{1}\"]}".into(),
+            format!("{}{}", "[".repeat(65), "]".repeat(65)),
+            // serde_json's raw-value form, read by its `Value` as the JSON text it holds.
+            format!(r#"{{{raw}: {}}}"#, serde_json::to_string(&format!(r#"{{"events": [{event}]}}"#)).unwrap()),
+            format!(r#"{{"events": [{{{raw}: {quoted}}}, {{"b": 1, {raw}: {quoted}}}]}}"#),
+            format!(r#"{{"events": {{{raw}: {}}}}}"#, serde_json::to_string(&format!("[{event}, 3]")).unwrap()),
+            format!(r#"{{"events": [{{{raw}: 5}}, {{{raw}: "nope"}}]}}"#),
+            format!(r#"{{"events": [{{{raw}: "[1]", "b": 2}}]}}"#),
+        ];
+        bodies.push(bodies[0].replace("\"m\"", "\"m\u{e9}\""));
+        for body in &bodies {
+            assert_eq!(read_as_members(body.as_bytes()), read_as_a_value(body.as_bytes()), "{body}");
+        }
+    }
 }

@@ -17,6 +17,7 @@ on_both_backends!(
     models_and_actors_are_created_once_and_reused,
     concurrent_first_events_of_one_actor_create_one_actor,
     a_batch_records_each_event_on_its_own,
+    a_batch_event_is_read_as_its_object_whatever_its_form,
     a_batch_can_answer_with_its_failures_only,
     a_full_batch_is_answered_in_order_with_its_rejects_and_replays,
     an_empty_or_oversized_batch_stores_nothing,
@@ -218,6 +219,36 @@ async fn a_batch_records_each_event_on_its_own(backend: Backend) {
     assert_eq!(results[0]["id"], results[2]["id"]);
     assert_eq!(results.iter().map(|r| r["index"].as_u64().unwrap()).collect::<Vec<_>>(), vec![0, 1, 2, 3]);
     assert_eq!(app.all_predictions().await.len(), 1);
+}
+
+/// The batch route reads each event straight into its members (not a JSON map): an event that is
+/// not an object is still rejected at its index, a repeated name still counts with its last
+/// value, the unknown field named is still the first by name, and what is stored is what the
+/// single route stores (a retry there is an identical replay).
+async fn a_batch_event_is_read_as_its_object_whatever_its_form(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let body = r#"{"events": [
+        {"output": {"score": 0.5}, "environment": "first", "features": {"age": 42}, "model_version": "1.0.0",
+         "model_name": "m", "prediction_id": "dup", "environment": "last"},
+        "an event", 7, [{"model_name": "m"}], null, true,
+        {"zeta": 1, "model_name": "m", "model_version": "1.0.0", "features": {}, "output": 1, "alpha": 2}
+    ]}"#;
+    let response = app.post_bytes("/api/v1/predictions/batch", &app.admin_key, body).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let results: Value = response.json().await.unwrap();
+    let results = results["results"].as_array().unwrap();
+    let statuses: Vec<u64> = results.iter().map(|r| r["status"].as_u64().unwrap()).collect();
+    assert_eq!(statuses, vec![201, 422, 422, 422, 422, 422, 422]);
+    let kinds = ["a string", "a number", "an array", "null", "a boolean"];
+    for (result, kind) in results[1..6].iter().zip(kinds) {
+        assert_eq!(result["error"]["message"], format!("the event must be a JSON object, not {kind}"), "{result}");
+        assert!(result["error"]["field"].is_null(), "{result}");
+    }
+    assert_eq!(results[6]["error"]["field"], "alpha");
+    let stored = app.all_predictions().await;
+    assert_eq!((stored.len(), stored[0]["environment"].as_str()), (1, Some("last")));
+    let same = with(with(event("m"), "prediction_id", json!("dup")), "environment", json!("last"));
+    assert_eq!(app.post("/api/v1/predictions", &app.admin_key, &same).await.status(), StatusCode::OK);
 }
 
 /// `?results=failures` lists only the events not stored (in order) and counts the others; a
