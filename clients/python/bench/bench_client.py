@@ -248,7 +248,8 @@ def main() -> None:
     try:
         print(f"python {sys.version.split()[0]}, ml_audit {ml_audit.__version__}, server {where}", flush=True)
         cost = bench_call_cost(url, key, args.calls)
-        rate, stats = bench_throughput(url, key, args.events, server.process.pid if server and server.process else None)
+        server_pid = server.process.pid if server and server.process else None
+        rate, stats = bench_throughput(url, key, args.events, server_pid)
         null_rate, _ = bench_throughput(null_url, "mla_null", args.events)
         sync_ms = bench_sync(url, key, 300)
     finally:

@@ -147,19 +147,12 @@ enum ResultsShown {
 fn results_shown(query: Option<String>) -> Result<ResultsShown, ApiError> {
     let mut shown = ResultsShown::All;
     for (name, value) in query_pairs(query)? {
-        let error = match (name.as_str(), value.as_str()) {
-            ("results", "all") => {
-                shown = ResultsShown::All;
-                continue;
-            }
-            ("results", "failures") => {
-                shown = ResultsShown::Failures;
-                continue;
-            }
-            ("results", _) => FieldError::new(name, "must be all or failures"),
-            _ => FieldError::new(name, "is not a known query parameter"),
+        shown = match (name.as_str(), value.as_str()) {
+            ("results", "all") => ResultsShown::All,
+            ("results", "failures") => ResultsShown::Failures,
+            ("results", _) => return Err(ApiError::bad_query(FieldError::new(name, "must be all or failures"))),
+            _ => return Err(ApiError::bad_query(FieldError::new(name, "is not a known query parameter"))),
         };
-        return Err(ApiError::bad_query(error));
     }
     Ok(shown)
 }
