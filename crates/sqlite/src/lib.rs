@@ -20,8 +20,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use ml_audit_core::auth::{ApiKey, IssuedKey, KeyHash, Visibility};
 use ml_audit_core::event::{NewActor, NewExplanation, NewModelVersion, PreparedPrediction};
-use ml_audit_core::ledger::canonical::{canonical_text, column_text};
-use ml_audit_core::ledger::record::LeafKind;
+use ml_audit_core::ledger::canonical::{ColumnText, column_text};
+use ml_audit_core::ledger::record::{LeafKind, PredictionColumns};
 use ml_audit_core::model::{Explanation, LedgerEntry, ModelVersion, PredictionEvent};
 use ml_audit_core::query::{Cursor, Page, PageRequest, PredictionFilter};
 use ml_audit_core::timestamp::{self, to_unix_micros};
@@ -724,6 +724,7 @@ impl Batch<'_> {
             );
             for UnwrittenPrediction { index, content_hash, json } in unwritten.by_ref().take(PREDICTIONS_PER_STATEMENT)
             {
+                let JsonColumns { record: columns, redaction_log } = json;
                 let RecordOutcome::Created(event) = &outcomes[index] else {
                     unreachable!("only created predictions are unwritten")
                 };
@@ -738,22 +739,22 @@ impl Batch<'_> {
                     .bind(event.tenant_id().to_owned())
                     .bind(actor.and_then(|a| a.ip_address.clone()))
                     .bind(actor.map_or(String::new(), |a| a.user_agent.clone()))
-                    .bind(json.auth_context)
+                    .bind(columns.auth_context.map(ColumnText::into_stored))
                     .bind(event.trace_id.clone())
                     .bind(event.environment.clone())
                     .bind(event.decision_outcome.clone())
                     .bind(event.input_fingerprint.clone())
-                    .bind(json.features)
-                    .bind(json.redactions)
-                    .bind(json.metadata)
-                    .bind(json.metadata_redactions)
-                    .bind(json.output)
+                    .bind(columns.features.into_stored())
+                    .bind(columns.redactions)
+                    .bind(columns.metadata.into_stored())
+                    .bind(columns.metadata_redactions)
+                    .bind(columns.output.into_stored())
                     .bind(event.confidence)
                     .bind(event.status.as_str())
                     .bind(event.latency_ms)
                     .bind(content_hash)
                     .bind(to_unix_micros(event.created_at))
-                    .bind(json.redaction_log);
+                    .bind(redaction_log);
             }
             values.execute(conn).await?;
         }
@@ -896,12 +897,7 @@ struct UnwrittenPrediction {
 
 /// A prediction's JSON columns, as stored: RFC 8785 text (see `canonical::column_text`).
 struct JsonColumns {
-    features: String,
-    redactions: String,
-    metadata: String,
-    metadata_redactions: String,
-    output: String,
-    auth_context: Option<String>,
+    record: PredictionColumns,
     redaction_log: String,
 }
 
@@ -941,17 +937,10 @@ fn ready_row(mut prepared: PreparedPrediction, model: ModelVersion, actor: Optio
     let content_hash = std::mem::take(&mut prepared.content_hash);
     let subjects = std::mem::take(&mut prepared.subjects);
     let event = recorded_event(prepared, model, actor);
-    let mut leaves = vec![RecordLeaf::prediction(&event)];
+    let record = PredictionColumns::of(&event);
+    let mut leaves = vec![RecordLeaf::prediction_stored_as(&event, &record)];
     leaves.extend(event.explanation.as_ref().map(RecordLeaf::explanation));
-    let json = JsonColumns {
-        features: column_text(&event.features),
-        redactions: canonical_text(&event.redactions),
-        metadata: column_text(&event.metadata),
-        metadata_redactions: canonical_text(&event.metadata_redactions),
-        output: column_text(&event.output),
-        auth_context: event.actor.as_ref().and_then(|a| a.auth_context.as_ref()).map(column_text),
-        redaction_log: encode_redaction_log(&event.redaction_log),
-    };
+    let json = JsonColumns { record, redaction_log: encode_redaction_log(&event.redaction_log) };
     ReadyRow { event, content_hash, subjects, leaves, json }
 }
 

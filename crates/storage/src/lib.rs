@@ -12,7 +12,7 @@
 use async_trait::async_trait;
 use ml_audit_core::auth::{ApiKey, IssuedKey, KeyHash, Visibility};
 use ml_audit_core::event::{NewExplanation, PreparedPrediction};
-use ml_audit_core::ledger::record::{LeafKind, explanation_leaf_hash, prediction_leaf_hash};
+use ml_audit_core::ledger::record::{LeafKind, PredictionColumns, explanation_leaf_hash, prediction_leaf_hash};
 use ml_audit_core::model::{Explanation, ModelVersion, PredictionEvent, RequestingActor};
 use ml_audit_core::query::{Page, PageRequest, PredictionFilter};
 use ml_audit_core::redaction::{Action, RedactionEntry};
@@ -187,6 +187,12 @@ pub struct RecordLeaf {
 impl RecordLeaf {
     pub fn prediction(event: &PredictionEvent) -> Self {
         Self { kind: LeafKind::Prediction, record_id: event.id, leaf_hash: prediction_leaf_hash(event) }
+    }
+
+    /// [`Self::prediction`], from the text of the columns written for `event` (no second
+    /// serialisation of its JSON values).
+    pub fn prediction_stored_as(event: &PredictionEvent, columns: &PredictionColumns) -> Self {
+        Self { kind: LeafKind::Prediction, record_id: event.id, leaf_hash: columns.leaf_hash(event) }
     }
 
     pub fn explanation(explanation: &Explanation) -> Self {

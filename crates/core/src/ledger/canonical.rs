@@ -587,6 +587,37 @@ pub fn column_text(value: &Value) -> String {
     if holds_inexact_integer(value) { value.to_string() } else { canonical_text(value) }
 }
 
+/// A JSON column's stored text ([`column_text`]) that also writes the value into a canonical
+/// document: the stored text itself, so the value is serialised once for both, except in the
+/// rare column that keeps an integer beyond ±2^53 exactly (its canonical form is made too).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ColumnText {
+    text: String,
+    /// Set only when `text` is not the value's RFC 8785 form.
+    canonical: Option<String>,
+}
+
+impl ColumnText {
+    pub fn of(value: &Value) -> Self {
+        if holds_inexact_integer(value) {
+            Self { text: value.to_string(), canonical: Some(canonical_text(value)) }
+        } else {
+            Self { text: canonical_text(value), canonical: None }
+        }
+    }
+
+    /// The text to store.
+    pub fn into_stored(self) -> String {
+        self.text
+    }
+}
+
+impl Canonical for ColumnText {
+    fn write_canonical(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(self.canonical.as_deref().unwrap_or(&self.text).as_bytes());
+    }
+}
+
 /// The RFC 8785 serialisation of anything [`Canonical`], as a string.
 pub fn canonical_text(value: &(impl Canonical + ?Sized)) -> String {
     let mut out = Vec::with_capacity(128);

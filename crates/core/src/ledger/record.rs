@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::canonical::{Canonical, ObjectWriter, Rfc3339};
+use super::canonical::{Canonical, ColumnText, JsonText, ObjectWriter, Rfc3339, canonical_text};
 use super::merkle::{Hash, leaf_hash};
 use crate::model::{Explanation, ModelVersion, PredictionEvent};
 use crate::timestamp::format_rfc3339;
@@ -264,6 +264,30 @@ impl Canonical for ModelVersion {
 }
 
 fn write_prediction(out: &mut Vec<u8>, event: &PredictionEvent) {
+    let auth_context = event.actor.as_ref().and_then(|actor| actor.auth_context.as_ref());
+    let members = JsonMembers {
+        features: &event.features,
+        redactions: &event.redactions,
+        metadata: &event.metadata,
+        metadata_redactions: &event.metadata_redactions,
+        output: &event.output,
+        auth_context: &auth_context,
+    };
+    write_prediction_with(out, event, members);
+}
+
+/// The JSON members of a prediction's document: its values, or the text of its stored columns.
+struct JsonMembers<'a> {
+    features: &'a dyn Canonical,
+    redactions: &'a dyn Canonical,
+    metadata: &'a dyn Canonical,
+    metadata_redactions: &'a dyn Canonical,
+    output: &'a dyn Canonical,
+    /// The actor's auth context (written only when the prediction has an actor).
+    auth_context: &'a dyn Canonical,
+}
+
+fn write_prediction_with(out: &mut Vec<u8>, event: &PredictionEvent, json: JsonMembers<'_>) {
     PredictionLayout {
         id: event.id,
         prediction_id: &event.prediction_id,
@@ -279,21 +303,63 @@ fn write_prediction(out: &mut Vec<u8>, event: &PredictionEvent) {
             tenant_id: &actor.tenant_id,
             ip_address: actor.ip_address.as_deref(),
             user_agent: &actor.user_agent,
-            auth_context: &actor.auth_context,
+            auth_context: json.auth_context,
             created_at: actor.created_at,
         }),
-        features: &event.features,
-        redactions: &event.redactions,
-        metadata: &event.metadata,
-        metadata_redactions: &event.metadata_redactions,
+        features: json.features,
+        redactions: json.redactions,
+        metadata: json.metadata,
+        metadata_redactions: json.metadata_redactions,
         input_fingerprint: &event.input_fingerprint,
-        output: &event.output,
+        output: json.output,
         confidence: event.confidence,
         decision_outcome: &event.decision_outcome,
         status: event.status.as_str(),
         latency_ms: event.latency_ms,
     }
     .write(out);
+}
+
+/// A prediction's JSON columns as a store writes them ([`column_text`](super::canonical::column_text), RFC 8785), each value
+/// serialised once: the row stores this text, and the leaf splices it instead of writing the
+/// values a second time.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PredictionColumns {
+    pub features: ColumnText,
+    pub redactions: String,
+    pub metadata: ColumnText,
+    pub metadata_redactions: String,
+    pub output: ColumnText,
+    pub auth_context: Option<ColumnText>,
+}
+
+impl PredictionColumns {
+    pub fn of(event: &PredictionEvent) -> Self {
+        Self {
+            features: ColumnText::of(&event.features),
+            redactions: canonical_text(&event.redactions),
+            metadata: ColumnText::of(&event.metadata),
+            metadata_redactions: canonical_text(&event.metadata_redactions),
+            output: ColumnText::of(&event.output),
+            auth_context: event.actor.as_ref().and_then(|actor| actor.auth_context.as_ref()).map(ColumnText::of),
+        }
+    }
+
+    /// The leaf hash of `event`, whose columns these are ([`Self::of`]): the same hash as
+    /// [`prediction_leaf_hash`], without serialising its JSON values again.
+    pub fn leaf_hash(&self, event: &PredictionEvent) -> Hash {
+        let members = JsonMembers {
+            features: &self.features,
+            redactions: &JsonText::canonical(self.redactions.as_bytes()),
+            metadata: &self.metadata,
+            metadata_redactions: &JsonText::canonical(self.metadata_redactions.as_bytes()),
+            output: &self.output,
+            auth_context: &self.auth_context,
+        };
+        let mut out = Vec::with_capacity(2048);
+        write_prediction_with(&mut out, event, members);
+        leaf_hash(&out)
+    }
 }
 
 fn write_explanation(out: &mut Vec<u8>, explanation: &Explanation) {

@@ -4,7 +4,7 @@ use time::OffsetDateTime;
 use time::macros::datetime;
 
 use super::*;
-use crate::ledger::canonical::to_canonical_vec;
+use crate::ledger::canonical::{column_text, to_canonical_vec};
 use crate::model::{ActorType, ModelVersion, RequestingActor, Status};
 
 /// What `canonical_bytes` was before it wrote the document directly: `serde_json_canonicalizer`
@@ -163,6 +163,23 @@ fn borrowed_leaf_hashes_are_the_records() {
     assert_eq!(explanation_leaf_hash(&explanation()), LedgerRecord::Explanation(explanation()).leaf_hash());
 }
 
+#[test]
+fn column_text_leaves_are_the_records_even_for_integers_kept_exactly() {
+    let mut event = event();
+    event.features = json!({"account": 9_007_199_254_740_993u64, "amount": 12.5});
+    event.actor.as_mut().unwrap().auth_context = Some(json!({"session": -9_007_199_254_740_995i64}));
+    let columns = PredictionColumns::of(&event);
+    assert_eq!(columns.leaf_hash(&event), prediction_leaf_hash(&event));
+    assert_eq!(
+        columns.features.clone().into_stored(),
+        r#"{"account":9007199254740993,"amount":12.5}"#,
+        "stored exactly"
+    );
+    let mut other = event.clone();
+    other.trace_id.push('x');
+    assert_ne!(columns.leaf_hash(&other), columns.leaf_hash(&event), "the other members are the event's");
+}
+
 fn arb_text() -> impl Strategy<Value = String> {
     prop_oneof![
         "[a-z0-9_.-]{0,12}",
@@ -290,6 +307,13 @@ proptest! {
     fn prediction_bytes_are_unchanged(event in arb_prediction()) {
         let record = LedgerRecord::Prediction(Box::new(event));
         prop_assert_eq!(String::from_utf8(record.canonical_bytes()).unwrap(), String::from_utf8(reference_bytes(&record)).unwrap());
+    }
+
+    #[test]
+    fn column_text_leaves_are_the_records(event in arb_prediction()) {
+        let columns = PredictionColumns::of(&event);
+        prop_assert_eq!(columns.leaf_hash(&event), prediction_leaf_hash(&event));
+        prop_assert_eq!(columns.output.into_stored(), column_text(&event.output));
     }
 
     #[test]
