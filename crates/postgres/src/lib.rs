@@ -20,8 +20,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use ml_audit_core::auth::{ApiKey, IssuedKey, KeyHash, Visibility};
 use ml_audit_core::event::{NewActor, NewExplanation, NewModelVersion, PreparedPrediction};
-use ml_audit_core::ledger::canonical::{canonical_text, column_text};
-use ml_audit_core::ledger::record::LeafKind;
+use ml_audit_core::ledger::canonical::{ColumnText, column_text};
+use ml_audit_core::ledger::record::{LeafKind, PredictionColumns};
 use ml_audit_core::model::{Explanation, ModelVersion, PredictionEvent};
 use ml_audit_core::query::{Cursor, Page, PageRequest, PredictionFilter};
 use ml_audit_core::timestamp;
@@ -677,11 +677,18 @@ async fn record_batch(
 
     let mut insert_order = to_insert;
     insert_order.sort_by(|&a, &b| events[a].prediction_id.cmp(&events[b].prediction_id));
+    // Each JSON column is serialised once, for its row and for its record's leaf.
+    let mut columns: Vec<Option<PredictionColumns>> = (0..events.len()).map(|_| None).collect();
+    for &i in &insert_order {
+        columns[i] = Some(PredictionColumns::of_prepared(&events[i]));
+    }
     let rows: Vec<_> = insert_order
         .iter()
         .map(|&i| {
             let event = &events[i];
-            (event, models[&model_key(&event.model)].id, event.actor.as_ref().map(|a| actors[&actor_key(a)].0))
+            let row_columns = columns[i].as_ref().expect("made for every event to insert");
+            let actor = event.actor.as_ref().map(|a| actors[&actor_key(a)].0);
+            (event, row_columns, models[&model_key(&event.model)].id, actor)
         })
         .collect();
     let inserted = insert_predictions(conn, &rows).await?;
@@ -703,12 +710,13 @@ async fn record_batch(
     // explanation.
     let mut outcomes = Vec::with_capacity(events.len());
     let mut queued = Vec::new();
-    for (event, created) in events.into_iter().zip(created) {
+    for ((event, created), columns) in events.into_iter().zip(created).zip(columns) {
         if created {
             let model = models[&model_key(&event.model)].clone();
             let actor = event.actor.as_ref().map(|a| actors[&actor_key(a)]);
             let recorded = recorded_event(event, model, actor);
-            queued.push(RecordLeaf::prediction(&recorded));
+            let columns = columns.expect("a created prediction was to be inserted");
+            queued.push(RecordLeaf::prediction_stored_as(&recorded, &columns));
             if let Some(explanation) = &recorded.explanation {
                 insert_explanation(conn, explanation).await?;
                 queued.push(RecordLeaf::explanation(explanation));
@@ -783,12 +791,14 @@ async fn stored_predictions(conn: &mut PgConnection, prediction_ids: &[&str]) ->
 /// order; returns the prediction_ids inserted — one a concurrent batch stored first is not.
 async fn insert_predictions(
     conn: &mut PgConnection,
-    rows: &[(&PreparedPrediction, Uuid, Option<Uuid>)],
+    rows: &[(&PreparedPrediction, &PredictionColumns, Uuid, Option<Uuid>)],
 ) -> Result<HashSet<String>> {
     if rows.is_empty() {
         return Ok(HashSet::new());
     }
-    let events = || rows.iter().map(|(event, _, _)| *event);
+    let events = || rows.iter().map(|(event, _, _, _)| *event);
+    let json =
+        |f: &dyn Fn(&PredictionColumns) -> &str| rows.iter().map(|(_, columns, _, _)| f(columns)).collect::<Vec<_>>();
     let texts = |f: &dyn Fn(&PreparedPrediction) -> String| events().map(f).collect::<Vec<String>>();
     let tenant = |e: &PreparedPrediction| e.actor.as_ref().map_or(String::new(), |a| a.tenant_id.clone());
     let inserted: Vec<String> = sqlx::query_scalar(
@@ -815,21 +825,23 @@ async fn insert_predictions(
     .bind(events().map(|e| e.id).collect::<Vec<_>>())
     .bind(texts(&|e| e.prediction_id.clone()))
     .bind(events().map(|e| e.timestamp).collect::<Vec<_>>())
-    .bind(rows.iter().map(|&(_, model, _)| model).collect::<Vec<_>>())
-    .bind(rows.iter().map(|&(_, _, actor)| actor).collect::<Vec<_>>())
+    .bind(rows.iter().map(|&(_, _, model, _)| model).collect::<Vec<_>>())
+    .bind(rows.iter().map(|&(_, _, _, actor)| actor).collect::<Vec<_>>())
     .bind(texts(&tenant))
     .bind(events().map(|e| e.actor.as_ref().and_then(|a| a.ip_address.clone())).collect::<Vec<_>>())
     .bind(texts(&|e| e.actor.as_ref().map_or(String::new(), |a| a.user_agent.clone())))
-    .bind(events().map(|e| e.actor.as_ref().and_then(|a| a.auth_context.as_ref()).map(column_text)).collect::<Vec<_>>())
+    .bind(
+        rows.iter().map(|(_, columns, _, _)| columns.auth_context.as_ref().map(ColumnText::stored)).collect::<Vec<_>>(),
+    )
     .bind(texts(&|e| e.trace_id.clone()))
     .bind(texts(&|e| e.environment.clone()))
     .bind(texts(&|e| e.decision_outcome.clone()))
     .bind(texts(&|e| e.input_fingerprint.clone()))
-    .bind(texts(&|e| column_text(&e.features)))
-    .bind(texts(&|e| canonical_text(&e.redactions)))
-    .bind(texts(&|e| column_text(&e.metadata)))
-    .bind(texts(&|e| canonical_text(&e.metadata_redactions)))
-    .bind(texts(&|e| column_text(&e.output)))
+    .bind(json(&|c| c.features.stored()))
+    .bind(json(&|c| &c.redactions))
+    .bind(json(&|c| c.metadata.stored()))
+    .bind(json(&|c| &c.metadata_redactions))
+    .bind(json(&|c| c.output.stored()))
     .bind(events().map(|e| e.confidence).collect::<Vec<_>>())
     .bind(texts(&|e| e.status.as_str().to_owned()))
     .bind(events().map(|e| e.latency_ms).collect::<Vec<_>>())

@@ -607,6 +607,10 @@ impl ColumnText {
     }
 
     /// The text to store.
+    pub fn stored(&self) -> &str {
+        &self.text
+    }
+
     pub fn into_stored(self) -> String {
         self.text
     }

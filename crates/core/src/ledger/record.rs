@@ -13,6 +13,7 @@ use uuid::Uuid;
 
 use super::canonical::{Canonical, ColumnText, JsonText, ObjectWriter, Rfc3339, canonical_text};
 use super::merkle::{Hash, leaf_hash};
+use crate::event::PreparedPrediction;
 use crate::model::{Explanation, ModelVersion, PredictionEvent};
 use crate::timestamp::format_rfc3339;
 
@@ -335,13 +336,46 @@ pub struct PredictionColumns {
 
 impl PredictionColumns {
     pub fn of(event: &PredictionEvent) -> Self {
+        let auth_context = event.actor.as_ref().and_then(|actor| actor.auth_context.as_ref());
+        Self::written(
+            &event.features,
+            &event.redactions,
+            &event.metadata,
+            &event.metadata_redactions,
+            &event.output,
+            auth_context,
+        )
+    }
+
+    /// The columns of the record that `event` becomes (the store moves these values into it
+    /// unchanged), for a store that writes the row before it builds the record.
+    pub fn of_prepared(event: &PreparedPrediction) -> Self {
+        let auth_context = event.actor.as_ref().and_then(|actor| actor.auth_context.as_ref());
+        Self::written(
+            &event.features,
+            &event.redactions,
+            &event.metadata,
+            &event.metadata_redactions,
+            &event.output,
+            auth_context,
+        )
+    }
+
+    fn written(
+        features: &Value,
+        redactions: &[String],
+        metadata: &Value,
+        metadata_redactions: &[String],
+        output: &Value,
+        auth_context: Option<&Value>,
+    ) -> Self {
         Self {
-            features: ColumnText::of(&event.features),
-            redactions: canonical_text(&event.redactions),
-            metadata: ColumnText::of(&event.metadata),
-            metadata_redactions: canonical_text(&event.metadata_redactions),
-            output: ColumnText::of(&event.output),
-            auth_context: event.actor.as_ref().and_then(|actor| actor.auth_context.as_ref()).map(ColumnText::of),
+            features: ColumnText::of(features),
+            redactions: canonical_text(redactions),
+            metadata: ColumnText::of(metadata),
+            metadata_redactions: canonical_text(metadata_redactions),
+            output: ColumnText::of(output),
+            auth_context: auth_context.map(ColumnText::of),
         }
     }
 

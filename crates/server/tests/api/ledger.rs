@@ -25,6 +25,7 @@ on_both_backends!(
     verify_catches_a_changed_explanation,
     verify_catches_a_changed_model_or_actor_row,
     rows_stored_before_json_columns_were_canonical_still_verify,
+    integers_beyond_2_pow_53_are_stored_exactly_and_verify,
     verify_catches_text_shifted_between_json_columns,
     verify_catches_a_deleted_prediction,
     verify_catches_an_inserted_prediction,
@@ -221,6 +222,34 @@ async fn verify_catches_a_changed_model_or_actor_row(backend: Backend) {
     let report = verify(&app).await;
     // p-0 and p-3 were asked for by u0.
     assert_eq!(report.problems.len(), 2, "{:?}", report.problems);
+}
+
+/// A JSON column holding an integer that RFC 8785 would round (beyond ±2^53) is stored exactly,
+/// while its leaf commits to the canonical form; written alone and in a batch, the log verifies,
+/// and a change to the exact digits still shows.
+async fn integers_beyond_2_pow_53_are_stored_exactly_and_verify(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let exact = |prediction_id: &str| {
+        let body = with(event("fraud"), "features", json!({"account": 9_007_199_254_740_993u64, "amount": 1.5}));
+        let actor =
+            json!({"actor_type": "user", "actor_id": "u1", "auth_context": {"session": -9_007_199_254_740_995i64}});
+        with(with(body, "actor", actor), "prediction_id", json!(prediction_id))
+    };
+    app.record(&exact("alone")).await;
+    let batch = app.post("/api/v1/predictions/batch", &app.admin_key, &json!({"events": [exact("in-batch")]})).await;
+    assert_eq!(batch.status(), StatusCode::OK);
+    checkpoint(&app).await;
+    let attacker = Attacker::connect(&app, backend).await;
+    let stored = attacker.texts("SELECT features FROM predictions ORDER BY prediction_id").await;
+    assert_eq!(stored, [r#"{"account":9007199254740993,"amount":1.5}"#; 2], "kept exactly");
+    let report = verify(&app).await;
+    assert!(report.intact(), "{:?}", report.problems);
+    assert_eq!(report.leaves, 2);
+
+    attacker.run(r#"UPDATE predictions SET features = '{"account":9007199254740995,"amount":1.5}' WHERE prediction_id = 'in-batch'"#).await;
+    let report = verify(&app).await;
+    assert_eq!(report.problems.len(), 1, "{:?}", report.problems);
+    assert!(report.problems[0].message.contains("altered"), "{:?}", report.problems);
 }
 
 /// Databases written before JSON columns were stored in RFC 8785 form hold `serde_json`'s text
