@@ -321,9 +321,9 @@ fn write_prediction_with(out: &mut Vec<u8>, event: &PredictionEvent, json: JsonM
     .write(out);
 }
 
-/// A prediction's JSON columns as a store writes them ([`column_text`](super::canonical::column_text), RFC 8785), each value
-/// serialised once: the row stores this text, and the leaf splices it instead of writing the
-/// values a second time.
+/// A prediction's JSON columns as a store writes them (RFC 8785, see
+/// [`column_text`](super::canonical::column_text)), each value serialised once: the row stores
+/// this text, and the leaf splices it instead of writing the values a second time.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PredictionColumns {
     pub features: ColumnText,
