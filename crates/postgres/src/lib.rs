@@ -680,7 +680,7 @@ async fn record_batch(
     // Each JSON column is serialised once, for its row and for its record's leaf.
     let mut columns: Vec<Option<PredictionColumns>> = (0..events.len()).map(|_| None).collect();
     for &i in &insert_order {
-        columns[i] = Some(PredictionColumns::of_prepared(&events[i]));
+        columns[i] = Some(PredictionColumns::of(&events[i]));
     }
     let rows: Vec<_> = insert_order
         .iter()

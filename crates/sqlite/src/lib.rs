@@ -936,8 +936,8 @@ fn ready_row(mut prepared: PreparedPrediction, model: ModelVersion, actor: Optio
     // The stored record has neither: moved out, not copied.
     let content_hash = std::mem::take(&mut prepared.content_hash);
     let subjects = std::mem::take(&mut prepared.subjects);
+    let record = PredictionColumns::of(&prepared);
     let event = recorded_event(prepared, model, actor);
-    let record = PredictionColumns::of(&event);
     let mut leaves = vec![RecordLeaf::prediction_stored_as(&event, &record)];
     leaves.extend(event.explanation.as_ref().map(RecordLeaf::explanation));
     let json = JsonColumns { record, redaction_log: encode_redaction_log(&event.redaction_log) };

@@ -335,7 +335,9 @@ pub struct PredictionColumns {
 }
 
 impl PredictionColumns {
-    pub fn of(event: &PredictionEvent) -> Self {
+    /// The columns of the record that `event` becomes: a store moves these values into the
+    /// record unchanged, so it can write them before it builds the record.
+    pub fn of(event: &PreparedPrediction) -> Self {
         let auth_context = event.actor.as_ref().and_then(|actor| actor.auth_context.as_ref());
         Self::written(
             &event.features,
@@ -347,21 +349,7 @@ impl PredictionColumns {
         )
     }
 
-    /// The columns of the record that `event` becomes (the store moves these values into it
-    /// unchanged), for a store that writes the row before it builds the record.
-    pub fn of_prepared(event: &PreparedPrediction) -> Self {
-        let auth_context = event.actor.as_ref().and_then(|actor| actor.auth_context.as_ref());
-        Self::written(
-            &event.features,
-            &event.redactions,
-            &event.metadata,
-            &event.metadata_redactions,
-            &event.output,
-            auth_context,
-        )
-    }
-
-    fn written(
+    pub(crate) fn written(
         features: &Value,
         redactions: &[String],
         metadata: &Value,
@@ -379,7 +367,7 @@ impl PredictionColumns {
         }
     }
 
-    /// The leaf hash of `event`, whose columns these are ([`Self::of`]): the same hash as
+    /// The leaf hash of `event`, the record these columns were written for: the same hash as
     /// [`prediction_leaf_hash`], without serialising its JSON values again.
     pub fn leaf_hash(&self, event: &PredictionEvent) -> Hash {
         let members = JsonMembers {

@@ -163,12 +163,20 @@ fn borrowed_leaf_hashes_are_the_records() {
     assert_eq!(explanation_leaf_hash(&explanation()), LedgerRecord::Explanation(explanation()).leaf_hash());
 }
 
+/// The columns a store writes for `event` (stores make them from the prepared event, whose
+/// values the record takes unchanged).
+fn columns_of(event: &PredictionEvent) -> PredictionColumns {
+    let auth_context = event.actor.as_ref().and_then(|actor| actor.auth_context.as_ref());
+    let (features, metadata, output) = (&event.features, &event.metadata, &event.output);
+    PredictionColumns::written(features, &event.redactions, metadata, &event.metadata_redactions, output, auth_context)
+}
+
 #[test]
 fn column_text_leaves_are_the_records_even_for_integers_kept_exactly() {
     let mut event = event();
     event.features = json!({"account": 9_007_199_254_740_993u64, "amount": 12.5});
     event.actor.as_mut().unwrap().auth_context = Some(json!({"session": -9_007_199_254_740_995i64}));
-    let columns = PredictionColumns::of(&event);
+    let columns = columns_of(&event);
     assert_eq!(columns.leaf_hash(&event), prediction_leaf_hash(&event));
     assert_eq!(
         columns.features.clone().into_stored(),
@@ -311,7 +319,7 @@ proptest! {
 
     #[test]
     fn column_text_leaves_are_the_records(event in arb_prediction()) {
-        let columns = PredictionColumns::of(&event);
+        let columns = columns_of(&event);
         prop_assert_eq!(columns.leaf_hash(&event), prediction_leaf_hash(&event));
         prop_assert_eq!(columns.output.into_stored(), column_text(&event.output));
     }
