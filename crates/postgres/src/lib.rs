@@ -716,7 +716,7 @@ async fn record_batch(
             let actor = event.actor.as_ref().map(|a| actors[&actor_key(a)]);
             let recorded = recorded_event(event, model, actor);
             let columns = columns.expect("a created prediction was to be inserted");
-            queued.push(RecordLeaf::prediction_stored_as(&recorded, &columns));
+            queued.push(RecordLeaf::prediction(&recorded, &columns));
             if let Some(explanation) = &recorded.explanation {
                 insert_explanation(conn, explanation).await?;
                 queued.push(RecordLeaf::explanation(explanation));

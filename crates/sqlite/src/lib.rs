@@ -724,7 +724,7 @@ impl Batch<'_> {
             );
             for UnwrittenPrediction { index, content_hash, json } in unwritten.by_ref().take(PREDICTIONS_PER_STATEMENT)
             {
-                let JsonColumns { record: columns, redaction_log } = json;
+                let JsonColumns { columns, redaction_log } = json;
                 let RecordOutcome::Created(event) = &outcomes[index] else {
                     unreachable!("only created predictions are unwritten")
                 };
@@ -895,9 +895,10 @@ struct UnwrittenPrediction {
     json: JsonColumns,
 }
 
-/// A prediction's JSON columns, as stored: RFC 8785 text (see `canonical::column_text`).
+/// A prediction's JSON columns as stored text: those its leaf covers (RFC 8785, written once for
+/// the row and the leaf) and its redaction log (outside the leaf).
 struct JsonColumns {
-    record: PredictionColumns,
+    columns: PredictionColumns,
     redaction_log: String,
 }
 
@@ -936,11 +937,11 @@ fn ready_row(mut prepared: PreparedPrediction, model: ModelVersion, actor: Optio
     // The stored record has neither: moved out, not copied.
     let content_hash = std::mem::take(&mut prepared.content_hash);
     let subjects = std::mem::take(&mut prepared.subjects);
-    let record = PredictionColumns::of(&prepared);
+    let columns = PredictionColumns::of(&prepared);
     let event = recorded_event(prepared, model, actor);
-    let mut leaves = vec![RecordLeaf::prediction_stored_as(&event, &record)];
+    let mut leaves = vec![RecordLeaf::prediction(&event, &columns)];
     leaves.extend(event.explanation.as_ref().map(RecordLeaf::explanation));
-    let json = JsonColumns { record, redaction_log: encode_redaction_log(&event.redaction_log) };
+    let json = JsonColumns { columns, redaction_log: encode_redaction_log(&event.redaction_log) };
     ReadyRow { event, content_hash, subjects, leaves, json }
 }
 

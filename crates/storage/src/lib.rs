@@ -12,7 +12,7 @@
 use async_trait::async_trait;
 use ml_audit_core::auth::{ApiKey, IssuedKey, KeyHash, Visibility};
 use ml_audit_core::event::{NewExplanation, PreparedPrediction};
-use ml_audit_core::ledger::record::{LeafKind, PredictionColumns, explanation_leaf_hash, prediction_leaf_hash};
+use ml_audit_core::ledger::record::{LeafKind, PredictionColumns, explanation_leaf_hash};
 use ml_audit_core::model::{Explanation, ModelVersion, PredictionEvent, RequestingActor};
 use ml_audit_core::query::{Page, PageRequest, PredictionFilter};
 use ml_audit_core::redaction::{Action, RedactionEntry};
@@ -185,13 +185,9 @@ pub struct RecordLeaf {
 }
 
 impl RecordLeaf {
-    pub fn prediction(event: &PredictionEvent) -> Self {
-        Self { kind: LeafKind::Prediction, record_id: event.id, leaf_hash: prediction_leaf_hash(event) }
-    }
-
-    /// [`Self::prediction`], from the text of the columns written for `event` (no second
-    /// serialisation of its JSON values).
-    pub fn prediction_stored_as(event: &PredictionEvent, columns: &PredictionColumns) -> Self {
+    /// A prediction's leaf, from the text of the JSON columns written for it (its values are
+    /// not serialised a second time).
+    pub fn prediction(event: &PredictionEvent, columns: &PredictionColumns) -> Self {
         Self { kind: LeafKind::Prediction, record_id: event.id, leaf_hash: columns.leaf_hash(event) }
     }
 

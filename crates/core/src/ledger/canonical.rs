@@ -584,7 +584,7 @@ impl Canonical for JsonText<'_> {
 /// round to a double (beyond ±2^53) is stored exactly instead, as `serde_json` writes it: the
 /// column keeps what was sent, and `verify` decodes that row rather than splicing it.
 pub fn column_text(value: &Value) -> String {
-    if holds_inexact_integer(value) { value.to_string() } else { canonical_text(value) }
+    ColumnText::of(value).into_stored()
 }
 
 /// A JSON column's stored text ([`column_text`]) that also writes the value into a canonical

@@ -85,8 +85,8 @@ impl LedgerRecord {
     }
 }
 
-/// The leaf hash of a prediction's record, from a borrowed event: what the store queues with a
-/// prediction it writes, so that sealing does not read the record back.
+/// The leaf hash of a prediction's record, from a borrowed event. Stores get the same hash from
+/// the text they write ([`PredictionColumns::leaf_hash`]); this is its reference.
 pub fn prediction_leaf_hash(event: &PredictionEvent) -> Hash {
     let mut out = Vec::with_capacity(2048);
     write_prediction(&mut out, event);
