@@ -29,7 +29,7 @@ use ml_audit_core::redaction::RedactionPolicy;
 use ml_audit_ledger::key::LedgerKey;
 use ml_audit_ledger::sealer::Sealer;
 use ml_audit_ledger::verify::verify_log;
-use ml_audit_storage::Store;
+use ml_audit_storage::prelude::*;
 
 /// The same allocator as the `ml-audit` binary, so in-process figures match what it does.
 #[global_allocator]

@@ -21,7 +21,8 @@ use ml_audit_core::timestamp::{self, format_rfc3339, from_unix_micros, to_unix_m
 use ml_audit_ledger::key::LedgerKey;
 use ml_audit_ledger::sealer::Sealer;
 use ml_audit_server::AppState;
-use ml_audit_storage::{PredictionRef, RecordOutcome, Store};
+use ml_audit_storage::prelude::*;
+use ml_audit_storage::{PredictionRef, RecordOutcome};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 

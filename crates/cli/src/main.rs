@@ -18,7 +18,7 @@ use ml_audit_ledger::verify::{verify_exported_proof, verify_log};
 use ml_audit_postgres::PgStore;
 use ml_audit_server::AppState;
 use ml_audit_sqlite::SqliteStore;
-use ml_audit_storage::Store;
+use ml_audit_storage::prelude::*;
 use tokio::net::TcpListener;
 use uuid::Uuid;
 

@@ -92,9 +92,9 @@ pub struct RequestingActor {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Explanation {
     pub id: Uuid,
-    /// The `id` of the prediction it explains (django-ml-audit's `prediction_id` attribute of
-    /// the foreign key), not the external `prediction_id`.
-    pub prediction_id: Uuid,
+    /// The `id` of the prediction it explains, not its external `prediction_id` (the wire keeps
+    /// django-ml-audit's name, `prediction_id`, for this field).
+    pub prediction_ref: Uuid,
     pub method: String,
     pub method_version: String,
     pub payload: Value,

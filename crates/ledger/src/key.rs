@@ -87,7 +87,7 @@ impl LedgerVerifier {
         vkey.trim()
             .parse::<VerifierKey>()
             .map(|key| Self { key })
-            .map_err(|e| LedgerError::Invalid(format!("not a ledger public key: {e}")))
+            .map_err(|e| LedgerError::Malformed(format!("not a ledger public key: {e}")))
     }
 
     pub fn vkey(&self) -> String {
@@ -103,7 +103,7 @@ impl LedgerVerifier {
         let checkpoint =
             checkpoint::parse_and_verify(note, self.key.key_name(), self.key.public_key()).map_err(invalid)?;
         if checkpoint.origin != self.key.key_name() {
-            return Err(LedgerError::Invalid(format!(
+            return Err(LedgerError::Integrity(format!(
                 "the checkpoint is for the log {:?}, not {:?}",
                 checkpoint.origin,
                 self.key.key_name()
@@ -114,7 +114,7 @@ impl LedgerVerifier {
 }
 
 fn invalid(error: CheckpointError) -> LedgerError {
-    LedgerError::Invalid(error.to_string())
+    LedgerError::Integrity(error.to_string())
 }
 
 fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {

@@ -19,8 +19,18 @@ use ml_audit_storage::StorageError;
 pub enum LedgerError {
     #[error(transparent)]
     Storage(#[from] StorageError),
+    /// A proof asked for outside the log (a tree size beyond it, a leaf outside the tree): the
+    /// caller's mistake.
     #[error("{0}")]
-    Invalid(String),
+    OutOfRange(String),
+    /// Something does not check out against what was signed (a checkpoint, the stored tree
+    /// state, the log's entries, a record or a proof): evidence of tampering or of the wrong key,
+    /// never the caller's mistake.
+    #[error("{0}")]
+    Integrity(String),
+    /// Input that is not of the expected form (a public key, a proof file).
+    #[error("{0}")]
+    Malformed(String),
     #[error("ledger key file {path}: {message}")]
     Key { path: String, message: String },
 }

@@ -12,7 +12,7 @@ use ml_audit_core::ledger::checkpoint::Checkpoint;
 use ml_audit_core::ledger::merkle::CompactRange;
 use ml_audit_core::ledger::stored::RowCatalog;
 use ml_audit_core::timestamp;
-use ml_audit_storage::{NewLeaf, Queued, Store, StoredCheckpoint};
+use ml_audit_storage::{LedgerStore, NewLeaf, Queued, StoredCheckpoint};
 use tokio::sync::Mutex;
 
 use crate::key::LedgerKey;
@@ -31,7 +31,7 @@ const MAX_SEAL_BATCH: u32 = 4_000;
 const CATCH_UP_CHUNK: u64 = 50_000;
 
 pub struct Sealer {
-    store: Arc<dyn Store>,
+    store: Arc<dyn LedgerStore>,
     key: Arc<LedgerKey>,
     /// Where the latest signed checkpoint is also written, outside the database, so that a log
     /// truncated together with its checkpoint table is still caught.
@@ -55,15 +55,15 @@ impl Default for Schedule {
 impl Sealer {
     /// Resumes from the latest checkpoint's compact range, after checking it against the
     /// checkpoint's signed root.
-    pub async fn new(store: Arc<dyn Store>, key: Arc<LedgerKey>, witness: Option<PathBuf>) -> Result<Self> {
+    pub async fn new(store: Arc<dyn LedgerStore>, key: Arc<LedgerKey>, witness: Option<PathBuf>) -> Result<Self> {
         let tree = match store.latest_checkpoint().await? {
             None => CompactRange::new(),
             Some(stored) => {
                 let signed = key.verify(&stored.note)?;
                 let tree = CompactRange::from_bytes(&stored.frontier)
-                    .map_err(|e| LedgerError::Invalid(format!("stored tree state is unreadable: {e}")))?;
+                    .map_err(|e| LedgerError::Integrity(format!("stored tree state is unreadable: {e}")))?;
                 if tree.size() != signed.tree_size || tree.root() != signed.root {
-                    return Err(LedgerError::Invalid(format!(
+                    return Err(LedgerError::Integrity(format!(
                         "the stored tree state does not match the signed checkpoint at size {}; run `ml-audit verify`",
                         signed.tree_size
                     )));
@@ -164,7 +164,7 @@ impl Sealer {
         let mut tree = self.tree.lock().await;
         let size = self.store.ledger_size().await?;
         if tree.size() > size {
-            return Err(LedgerError::Invalid(format!(
+            return Err(LedgerError::Integrity(format!(
                 "the log has {size} leaves but this sealer has seen {}: leaves were removed; run `ml-audit verify`",
                 tree.size()
             )));
@@ -173,7 +173,7 @@ impl Sealer {
             let to = size.min(tree.size() + CATCH_UP_CHUNK);
             let hashes = self.store.ledger_leaf_hashes(tree.size(), to).await?;
             if hashes.len() as u64 != to - tree.size() {
-                return Err(LedgerError::Invalid(format!(
+                return Err(LedgerError::Integrity(format!(
                     "entries {}..{to} of the log are not all there: entries were removed; run `ml-audit verify`",
                     tree.size()
                 )));

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use ml_audit_core::ledger::checkpoint::Checkpoint;
 use ml_audit_core::ledger::merkle::{self, CompactRange};
 use ml_audit_core::ledger::stored::RowCatalog;
-use ml_audit_storage::{Store, StoredLeaf};
+use ml_audit_storage::{LedgerStore, StorageError, StoredLeaf};
 
 use crate::Result;
 use crate::key::LedgerVerifier;
@@ -53,7 +53,7 @@ impl Report {
 /// Checks the whole log. `witness` is a checkpoint note kept outside the database (the sealer's
 /// witness file), checked like the stored ones. `progress(done, total)` is called per chunk.
 pub async fn verify_log(
-    store: Arc<dyn Store>,
+    store: Arc<dyn LedgerStore>,
     verifier: &LedgerVerifier,
     witness: Option<&str>,
     progress: &mut (dyn FnMut(u64, u64) + Send),
@@ -92,7 +92,8 @@ pub async fn verify_log(
     let mut checked = 0;
     while let Some(read) = reads.pop_front() {
         // A read task that panicked or was cancelled is an error of this run, not of the log.
-        let current = read.await.map_err(|e| crate::LedgerError::Invalid(format!("a ledger read stopped: {e}")))??;
+        let stopped = |e| crate::LedgerError::Storage(StorageError::database(format!("a ledger read stopped: {e}")));
+        let current = read.await.map_err(stopped)??;
         read_ahead(&mut reads);
         let rows = RowCatalog::new(current.models, current.actors);
         for stored in current.rows {
@@ -153,7 +154,7 @@ fn check_record(stored: &StoredLeaf, rows: &RowCatalog, scratch: &mut Vec<u8>) -
 
 /// Every stored checkpoint (and the witness) whose signature verifies; the others are problems.
 async fn signed_checkpoints(
-    store: &dyn Store,
+    store: &dyn LedgerStore,
     verifier: &LedgerVerifier,
     witness: Option<&str>,
     report: &mut Report,
@@ -215,25 +216,25 @@ fn check_roots<'a>(
 pub fn verify_exported_proof(proof: &serde_json::Value, note: &str, verifier: &LedgerVerifier) -> Result<Checkpoint> {
     use base64::Engine as _;
 
-    let field = |name: &str| proof.get(name).ok_or_else(|| invalid(format!("the proof has no {name:?}")));
-    let number = |name: &str| field(name)?.as_u64().ok_or_else(|| invalid(format!("{name:?} is not a whole number")));
+    let field = |name: &str| proof.get(name).ok_or_else(|| malformed(format!("the proof has no {name:?}")));
+    let number = |name: &str| field(name)?.as_u64().ok_or_else(|| malformed(format!("{name:?} is not a whole number")));
     let hash = |text: Option<&str>, what: &str| {
         text.and_then(|t| hex::decode(t).ok())
             .and_then(|bytes| <[u8; 32]>::try_from(bytes).ok())
-            .ok_or_else(|| invalid(format!("{what} is not a hex SHA-256 hash")))
+            .ok_or_else(|| malformed(format!("{what} is not a hex SHA-256 hash")))
     };
     let leaf_index = number("leaf_index")?;
     let tree_size = number("tree_size")?;
     let leaf_data = base64::engine::general_purpose::STANDARD
         .decode(field("leaf_data")?.as_str().unwrap_or_default())
-        .map_err(|_| invalid("\"leaf_data\" is not base64".into()))?;
+        .map_err(|_| malformed("\"leaf_data\" is not base64".into()))?;
     let leaf_hash = merkle::leaf_hash(&leaf_data);
     if leaf_hash != hash(field("leaf_hash")?.as_str(), "\"leaf_hash\"")? {
         return Err(invalid("leaf_data does not hash to leaf_hash: the record was altered".into()));
     }
     let path = field("inclusion_path")?
         .as_array()
-        .ok_or_else(|| invalid("\"inclusion_path\" is not a list".into()))?
+        .ok_or_else(|| malformed("\"inclusion_path\" is not a list".into()))?
         .iter()
         .map(|h| hash(h.as_str(), "an inclusion_path entry"))
         .collect::<Result<Vec<_>>>()?;
@@ -249,6 +250,12 @@ pub fn verify_exported_proof(proof: &serde_json::Value, note: &str, verifier: &L
     Ok(checkpoint)
 }
 
+/// A proof that does not check out.
 fn invalid(message: String) -> crate::LedgerError {
-    crate::LedgerError::Invalid(message)
+    crate::LedgerError::Integrity(message)
+}
+
+/// A proof file that is not of the expected form.
+fn malformed(message: String) -> crate::LedgerError {
+    crate::LedgerError::Malformed(message)
 }

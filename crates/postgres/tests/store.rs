@@ -9,7 +9,8 @@ use ml_audit_core::event::parse_explanation;
 use ml_audit_core::query::{PageRequest, PredictionFilter};
 use ml_audit_core::timestamp;
 use ml_audit_postgres::PgStore;
-use ml_audit_storage::{PredictionRef, RecordOutcome, StorageError, Store};
+use ml_audit_storage::prelude::*;
+use ml_audit_storage::{Entity, PredictionRef, RecordOutcome, StorageError};
 use serde_json::json;
 
 fn full_event(prediction_id: &str, tenant: &str, minute: u32) -> serde_json::Value {
@@ -39,7 +40,7 @@ async fn recorded_events_read_back_exactly() {
     }
     assert_eq!(store.list_models().await.unwrap(), vec![created.model.clone()]);
     assert_eq!(store.get_model(created.model.id).await.unwrap(), created.model);
-    assert!(matches!(store.get_model(uuid::Uuid::now_v7()).await, Err(StorageError::NotFound)));
+    assert!(matches!(store.get_model(uuid::Uuid::now_v7()).await, Err(StorageError::NotFound(Entity::ModelVersion))));
 }
 
 #[tokio::test]
@@ -114,10 +115,13 @@ async fn listing_pages_filters_and_respects_tenants() {
 
     // Another tenant's prediction is missing to a tenant-bound caller, for reads and attaches.
     let theirs = PredictionRef("p1".into());
-    assert!(matches!(store.get_prediction(&acme, &theirs).await, Err(StorageError::NotFound)));
-    assert!(matches!(store.list_explanations(&acme, &theirs).await, Err(StorageError::NotFound)));
+    assert!(matches!(store.get_prediction(&acme, &theirs).await, Err(StorageError::NotFound(Entity::Prediction))));
+    assert!(matches!(store.list_explanations(&acme, &theirs).await, Err(StorageError::NotFound(Entity::Prediction))));
     let explanation = parse_explanation(json!({"method": "lime", "payload": {}}), timestamp::now()).unwrap();
-    assert!(matches!(store.attach_explanation(&acme, &theirs, explanation.clone()).await, Err(StorageError::NotFound)));
+    assert!(matches!(
+        store.attach_explanation(&acme, &theirs, explanation.clone()).await,
+        Err(StorageError::NotFound(Entity::Prediction))
+    ));
     let attached = store.attach_explanation(&everyone, &theirs, explanation).await.unwrap();
     assert_eq!(attached.revision, 2, "the inline explanation was revision 1");
 }

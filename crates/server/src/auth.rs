@@ -48,7 +48,7 @@ where
         let state = AppState::from_ref(state);
         let secret = bearer_token(parts)?;
         let key = state
-            .store
+            .keys
             .find_active_api_key(&KeyHash::of(secret))
             .await?
             .ok_or(ApiError::Unauthorized("the API key is unknown or revoked"))?;

@@ -11,7 +11,7 @@ use ml_audit_storage::StorageError;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub enum ApiError {
     /// 400: the body is not JSON or not UTF-8, or a query parameter is bad (`field` names it).
     BadRequest { code: &'static str, message: String, field: Option<String> },
@@ -32,6 +32,11 @@ pub enum ApiError {
     TooLarge(String),
     /// 503: the storage backend is unavailable; the request was not stored.
     Unavailable,
+    /// 503: the database is out of space; the request was not stored.
+    StorageFull,
+    /// 500: stored evidence does not check out (a row changed or removed behind ml-audit's
+    /// back, a checkpoint that does not verify). Logged loudly; never the caller's fault.
+    Integrity(String),
     /// 500: a bug or a database fault; logged, not described to the client.
     Internal(String),
 }
@@ -70,7 +75,8 @@ impl ApiError {
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict { .. } => StatusCode::CONFLICT,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable | ApiError::StorageFull => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Integrity(_) => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -96,6 +102,14 @@ impl ApiError {
             ApiError::Unavailable => {
                 ("unavailable", "the database is unavailable; nothing was stored, retry later".into(), None)
             }
+            ApiError::StorageFull => {
+                ("storage_full", "the database is out of space; nothing was stored, retry later".into(), None)
+            }
+            ApiError::Integrity(_) => (
+                "integrity_failure",
+                "stored evidence does not check out; the operator has been alerted (run `ml-audit verify`)".into(),
+                None,
+            ),
             ApiError::Internal(_) => ("internal", "internal error; nothing was stored".into(), None),
         };
         ErrorDetail { code: code.to_owned(), message, field }
@@ -105,37 +119,45 @@ impl ApiError {
 impl From<StorageError> for ApiError {
     fn from(error: StorageError) -> Self {
         match error {
-            StorageError::NotFound => ApiError::NotFound("prediction"),
-            StorageError::Config(message) | StorageError::Migration(message) => ApiError::Internal(message),
-            StorageError::Database(message) if is_unavailable(&message) => {
-                tracing::error!(%message, "database unavailable");
+            StorageError::NotFound(what) => ApiError::NotFound(what.as_str()),
+            StorageError::Unavailable(source) => {
+                tracing::error!(error = %source, "database unavailable");
                 ApiError::Unavailable
             }
-            StorageError::Database(message) => ApiError::Internal(message),
+            StorageError::Full(source) => {
+                tracing::error!(error = %source, "database out of space");
+                ApiError::StorageFull
+            }
+            StorageError::Conflict(message) => ApiError::Conflict { message, field: None },
+            StorageError::Integrity(message) => ApiError::Integrity(message),
+            other @ (StorageError::Database(_) | StorageError::Config(_) | StorageError::Migration(_)) => {
+                ApiError::Internal(other.to_string())
+            }
         }
     }
-}
-
-fn is_unavailable(message: &str) -> bool {
-    ["pool timed out", "database is locked", "connection refused", "pool closed"]
-        .iter()
-        .any(|sign| message.contains(sign))
 }
 
 impl From<LedgerError> for ApiError {
     fn from(error: LedgerError) -> Self {
         match error {
             LedgerError::Storage(storage) => storage.into(),
-            LedgerError::Invalid(message) => ApiError::BadRequest { code: "invalid_parameter", message, field: None },
-            other @ LedgerError::Key { .. } => ApiError::Internal(other.to_string()),
+            LedgerError::OutOfRange(message) => {
+                ApiError::BadRequest { code: "invalid_parameter", message, field: None }
+            }
+            LedgerError::Integrity(message) => ApiError::Integrity(message),
+            other @ (LedgerError::Malformed(_) | LedgerError::Key { .. }) => ApiError::Internal(other.to_string()),
         }
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        if let ApiError::Internal(message) = &self {
-            tracing::error!(%message, "internal error");
+        match &self {
+            ApiError::Internal(message) => tracing::error!(%message, "internal error"),
+            ApiError::Integrity(message) => {
+                tracing::error!(%message, "INTEGRITY FAILURE: stored evidence does not check out")
+            }
+            _ => {}
         }
         (self.status(), Json(ErrorBody { error: self.detail() })).into_response()
     }

@@ -8,7 +8,7 @@
 use std::sync::Arc;
 
 use ml_audit_core::event::PreparedPrediction;
-use ml_audit_storage::{RecordOutcome, StorageError, Store};
+use ml_audit_storage::{PredictionWriter, RecordOutcome};
 use tokio::sync::{Mutex, mpsc, oneshot};
 
 use crate::error::ApiError;
@@ -45,8 +45,8 @@ impl GroupCommitter {
     /// Starts the writer tasks: two for SQLite (it has one writer, but a store makes a group's
     /// rows ready before taking it, so one group is prepared while the other is written), a
     /// few for PostgreSQL so that one group commits while the next is being written.
-    pub fn start(store: Arc<dyn Store>, metrics: Arc<Metrics>) -> Self {
-        let writers = if store.backend() == "sqlite" { 2 } else { 4 };
+    /// Starts `writers` tasks, each committing one group at a time.
+    pub fn start(store: Arc<dyn PredictionWriter>, writers: usize, metrics: Arc<Metrics>) -> Self {
         let (queue, receiver) = mpsc::channel(QUEUE_DEPTH);
         let receiver = Arc::new(Mutex::new(receiver));
         for _ in 0..writers {
@@ -69,7 +69,11 @@ impl GroupCommitter {
     }
 }
 
-async fn write_groups(store: Arc<dyn Store>, receiver: Arc<Mutex<mpsc::Receiver<Submission>>>, metrics: Arc<Metrics>) {
+async fn write_groups(
+    store: Arc<dyn PredictionWriter>,
+    receiver: Arc<Mutex<mpsc::Receiver<Submission>>>,
+    metrics: Arc<Metrics>,
+) {
     loop {
         let group = {
             let mut receiver = receiver.lock().await;
@@ -100,9 +104,10 @@ async fn write_groups(store: Arc<dyn Store>, receiver: Arc<Mutex<mpsc::Receiver<
                 }
             }
             Err(error) => {
-                let message = error.to_string();
+                // Every request of the group gets the same answer; the error is logged once.
+                let answer = ApiError::from(error);
                 for (_, reply) in replies {
-                    let _ = reply.send(Err(ApiError::from(StorageError::Database(message.clone()))));
+                    let _ = reply.send(Err(answer.clone()));
                 }
             }
         }

@@ -3,7 +3,7 @@ use std::sync::Arc;
 use axum::extract::FromRef;
 use ml_audit_core::redaction::RedactionPolicy;
 use ml_audit_ledger::sealer::{Schedule, Sealer};
-use ml_audit_storage::Store;
+use ml_audit_storage::{InsightReader, KeyStore, LedgerStore, PredictionReader, PredictionWriter, Store};
 
 use crate::ingest::GroupCommitter;
 use crate::metrics::Metrics;
@@ -29,10 +29,18 @@ pub struct ServerSettings {
     pub ledger_schedule: Schedule,
 }
 
-/// Shared by every handler; cheap to clone.
+/// Shared by every handler; cheap to clone. The store is handed out by capability, so a
+/// handler that reads holds no write method.
 #[derive(Clone)]
 pub struct AppState {
-    pub store: Arc<dyn Store>,
+    pub predictions: Arc<dyn PredictionReader>,
+    /// Explanations; predictions are written through the `committer`.
+    pub writer: Arc<dyn PredictionWriter>,
+    pub keys: Arc<dyn KeyStore>,
+    pub ledger: Arc<dyn LedgerStore>,
+    pub insights: Arc<dyn InsightReader>,
+    /// Which backend the store is (`sqlite`, `postgres`).
+    pub backend: &'static str,
     pub redaction: Arc<RedactionPolicy>,
     pub limits: Limits,
     pub committer: GroupCommitter,
@@ -47,9 +55,14 @@ impl AppState {
         let metrics = Arc::new(Metrics::default());
         sealer.clone().spawn(settings.ledger_schedule);
         Self {
-            committer: GroupCommitter::start(store.clone(), metrics.clone()),
+            committer: GroupCommitter::start(store.clone(), store.writer_tasks(), metrics.clone()),
             sealer,
-            store,
+            predictions: store.clone(),
+            writer: store.clone(),
+            keys: store.clone(),
+            ledger: store.clone(),
+            insights: store.clone(),
+            backend: store.backend(),
             redaction: Arc::new(settings.redaction),
             limits: settings.limits,
             metrics,

@@ -264,7 +264,7 @@ impl From<Explanation> for ExplanationOut {
     fn from(explanation: Explanation) -> Self {
         Self {
             id: explanation.id,
-            prediction_id: explanation.prediction_id,
+            prediction_id: explanation.prediction_ref,
             method: explanation.method,
             method_version: explanation.method_version,
             payload: explanation.payload,

@@ -1,5 +1,5 @@
 //! Reads records back for the ledger with the queries both backends share
-//! (`ml_audit_storage::ledger_rows`). `verify` reads the whole log through rusqlite rather than
+//! (`ml_audit_sql::ledger`). `verify` reads the whole log through rusqlite rather than
 //! sqlx: sqlx copies every value of every row and hands each row across a thread, which at
 //! millions of leaves costs more than recomputing them; rusqlite reads rows in place, on a
 //! blocking thread, with a read-only connection of its own (one snapshot per call). The sealer
@@ -9,21 +9,20 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use futures_util::TryStreamExt as _;
 use ml_audit_core::ledger::stored::StoredRecord;
-use ml_audit_storage::ledger_rows::{
-    LEDGER_ACTOR_COLUMNS, LEDGER_MODEL_COLUMNS, LEDGER_PENDING_SQL, LEDGER_RECORDS_SQL, LedgerRow, queued_record,
-    referenced_rows, stored_actor, stored_leaf, stored_model,
+use ml_audit_sql::SqlRow;
+use ml_audit_sql::ledger::{
+    LEDGER_ACTOR_COLUMNS, LEDGER_PENDING_SQL, LEDGER_RECORDS_SQL, queued_record, stored_actor, stored_leaf,
+    stored_model,
 };
-use ml_audit_storage::{QueuedRecord, Result, StorageError, StoredLeaf, StoredLeaves, StoredRows, encode_seq};
+use ml_audit_sql::row::MODEL_COLUMNS;
+use ml_audit_storage::{QueuedRecord, Result, StorageError, StoredLeaves, StoredRows, encode_seq, referenced_rows};
 use rusqlite::types::ValueRef;
 use rusqlite::{OpenFlags, Row};
-use sqlx::sqlite::SqliteRow;
-use sqlx::{Row as _, SqliteConnection};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::rows::{db_err, micros};
+use crate::dialect::micros;
 
 /// `verify`'s read of the leaves of `seq` in `[from, to)`, from the database file.
 pub async fn ledger_records(path: &Path, from: u64, to: u64) -> Result<StoredLeaves> {
@@ -47,7 +46,7 @@ pub async fn pending_from_file(path: &Path, limit: u32) -> Result<StoredRows<Que
 async fn read_off_thread<T: Send + 'static>(read: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
     tokio::task::spawn_blocking(read)
         .await
-        .map_err(|e| StorageError::Database(format!("the ledger reader stopped: {e}")))?
+        .map_err(|e| StorageError::database(format!("the ledger reader stopped: {e}")))?
 }
 
 /// The rows of `sql`, each mapped in place, and the model versions and actors their records
@@ -74,7 +73,7 @@ fn read_rows<T>(
     let (model_ids, actor_ids) = referenced_rows(found.iter().filter_map(record));
     Ok(StoredRows {
         rows: found,
-        models: read_by_ids(&snapshot, LEDGER_MODEL_COLUMNS, "model_versions", &model_ids, |row| stored_model(row))?,
+        models: read_by_ids(&snapshot, MODEL_COLUMNS, "model_versions", &model_ids, |row| stored_model(row))?,
         actors: read_by_ids(&snapshot, LEDGER_ACTOR_COLUMNS, "actors", &actor_ids, |row| stored_actor(row))?,
     })
 }
@@ -96,64 +95,6 @@ fn read_by_ids<T>(
     Ok(found)
 }
 
-/// [`pending_from_file`] through sqlx, for an in-memory database; in one read transaction: a
-/// sealer claiming queue rows in between cannot make the batch come back short (a short batch
-/// means "queue drained").
-pub async fn pending(conn: &mut SqliteConnection, limit: u32) -> Result<StoredRows<QueuedRecord>> {
-    // Each row (every value copied) is mapped as it arrives and dropped: a batch of thousands
-    // is held once, as stored text, not twice.
-    let mut queued = Vec::with_capacity(limit as usize);
-    let mut rows = sqlx::query(LEDGER_PENDING_SQL).bind(i64::from(limit)).fetch(&mut *conn);
-    while let Some(row) = rows.try_next().await.map_err(db_err)? {
-        queued.push(queued_record(&SqlxRow(&row))?);
-    }
-    drop(rows);
-    with_referenced_rows(conn, queued, QueuedRecord::row).await
-}
-
-/// [`ledger_records`] through sqlx, for an in-memory database.
-pub async fn ledger_records_in(conn: &mut SqliteConnection, from: u64, to: u64) -> Result<StoredLeaves> {
-    let rows = sqlx::query(LEDGER_RECORDS_SQL)
-        .bind(encode_seq(from))
-        .bind(encode_seq(to))
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(db_err)?;
-    let leaves = rows.iter().map(|row| stored_leaf(&SqlxRow(row))).collect::<Result<Vec<_>>>()?;
-    with_referenced_rows(conn, leaves, |leaf: &StoredLeaf| leaf.record.as_ref()).await
-}
-
-async fn with_referenced_rows<T>(
-    conn: &mut SqliteConnection,
-    rows: Vec<T>,
-    record: impl Fn(&T) -> Option<&StoredRecord>,
-) -> Result<StoredRows<T>> {
-    let (model_ids, actor_ids) = referenced_rows(rows.iter().filter_map(record));
-    let mut models = Vec::new();
-    for row in by_ids(conn, LEDGER_MODEL_COLUMNS, "model_versions", &model_ids).await? {
-        models.push(stored_model(&SqlxRow(&row))?);
-    }
-    let mut actors = Vec::new();
-    for row in by_ids(conn, LEDGER_ACTOR_COLUMNS, "actors", &actor_ids).await? {
-        actors.push(stored_actor(&SqlxRow(&row))?);
-    }
-    Ok(StoredRows { rows, models, actors })
-}
-
-async fn by_ids(conn: &mut SqliteConnection, columns: &str, table: &str, ids: &[Uuid]) -> Result<Vec<SqliteRow>> {
-    if ids.is_empty() {
-        return Ok(Vec::new());
-    }
-    let sql = by_ids_sql(columns, table, ids.len());
-    // Not kept in the connection's statement cache: the text differs with every count of ids,
-    // and a hundred cached statements of up to 2,000 parameters each grew the server by 80 MB.
-    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).persistent(false);
-    for id in ids {
-        query = query.bind(*id);
-    }
-    query.fetch_all(conn).await.map_err(db_err)
-}
-
 /// `SELECT columns FROM table WHERE id IN (?1, …, ?count)`; a chunk references at most as many
 /// rows as it has leaves, well below SQLite's 32,766 parameters.
 fn by_ids_sql(columns: &str, table: &str, count: usize) -> String {
@@ -170,7 +111,7 @@ impl RusqliteRow<'_, '_> {
         match self.0.get_ref(column).map_err(sqlite_err)? {
             ValueRef::Null => Ok(None),
             value => map(value).map(Some).ok_or_else(|| {
-                StorageError::Database(format!(
+                StorageError::Integrity(format!(
                     "column {column} holds {:?} where {expected} belongs",
                     value.data_type()
                 ))
@@ -179,7 +120,7 @@ impl RusqliteRow<'_, '_> {
     }
 }
 
-impl LedgerRow for RusqliteRow<'_, '_> {
+impl SqlRow for RusqliteRow<'_, '_> {
     fn text(&self, column: usize) -> Result<Option<String>> {
         self.read(column, "UTF-8 text", |value| match value {
             ValueRef::Text(text) => std::str::from_utf8(text).ok().map(str::to_owned),
@@ -226,47 +167,13 @@ impl LedgerRow for RusqliteRow<'_, '_> {
     }
 }
 
-/// A row read through sqlx.
-struct SqlxRow<'r>(&'r SqliteRow);
-
-impl SqlxRow<'_> {
-    fn get<'r, T: sqlx::Decode<'r, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite>>(&'r self, column: usize) -> Result<T> {
-        self.0.try_get(column).map_err(db_err)
-    }
-}
-
-impl LedgerRow for SqlxRow<'_> {
-    fn text(&self, column: usize) -> Result<Option<String>> {
-        self.get(column)
-    }
-
-    fn uuid(&self, column: usize) -> Result<Option<Uuid>> {
-        self.get(column)
-    }
-
-    fn bytes(&self, column: usize) -> Result<Option<Vec<u8>>> {
-        self.get(column)
-    }
-
-    fn integer(&self, column: usize) -> Result<Option<i64>> {
-        self.get(column)
-    }
-
-    fn float(&self, column: usize) -> Result<Option<f64>> {
-        self.get(column)
-    }
-
-    fn flag(&self, column: usize) -> Result<Option<bool>> {
-        self.get(column)
-    }
-
-    fn time(&self, column: usize) -> Result<Option<OffsetDateTime>> {
-        self.get::<Option<i64>>(column)?.map(micros).transpose()
-    }
-}
-
 fn sqlite_err(error: rusqlite::Error) -> StorageError {
-    StorageError::Database(error.to_string())
+    match error {
+        rusqlite::Error::SqliteFailure(failure, _) if failure.code == rusqlite::ErrorCode::CannotOpen => {
+            StorageError::Unavailable(Box::new(error))
+        }
+        other => StorageError::Database(Box::new(other)),
+    }
 }
 
 #[cfg(test)]
@@ -275,7 +182,8 @@ mod tests {
     use ml_audit_core::event::PredictionInput;
     use ml_audit_core::ledger::stored::RowCatalog;
     use ml_audit_core::redaction::RedactionPolicy;
-    use ml_audit_storage::{NewLeaf, Store};
+    use ml_audit_storage::NewLeaf;
+    use ml_audit_storage::prelude::*;
     use serde_json::json;
 
     use crate::SqliteStore;

@@ -1,13 +1,15 @@
-//! The one storage interface of ml-audit. Backends (`ml-audit-sqlite`, `ml-audit-postgres`)
-//! implement [`Store`] over the core's domain types; the server holds an `Arc<dyn Store>` and
-//! never sees SQL.
+//! The storage interface of ml-audit, by capability: [`PredictionWriter`], [`PredictionReader`],
+//! [`KeyStore`], [`LedgerStore`], [`InsightReader`] and [`StoreInfo`], all over the core's domain
+//! types; [`Store`] is all of them. The SQL that implements them once for both backends is in
+//! `ml-audit-sql`; the server holds an `Arc<dyn Store>`, hands each part of itself only the
+//! capability it uses, and never sees SQL.
 //!
 //! Contract every backend keeps (and `tests` check on both):
 //! - Predictions and explanations are append-only: no method updates or deletes them, and the
 //!   schema refuses it with triggers.
 //! - Every read takes a [`Visibility`] and applies it in its SQL: a tenant-bound caller can
 //!   neither see nor attach to another tenant's prediction.
-//! - [`Store::record_predictions`] is one transaction; its result is returned only after commit.
+//! - [`PredictionWriter::record_predictions`] is one transaction; its result is returned only after commit.
 
 use async_trait::async_trait;
 use ml_audit_core::auth::{ApiKey, IssuedKey, KeyHash, Visibility};
@@ -20,13 +22,15 @@ use uuid::Uuid;
 
 pub mod insights;
 pub mod known;
-pub mod ledger_rows;
+pub mod stored_log;
 
 pub use crate::insights::{
     ActorPage, ActorPageRequest, ActorPosition, ActorSummary, HourlyCount, ModelVersionStats, RollupDelta,
     TenantSummary, TimeWindow,
 };
-pub use crate::ledger_rows::{Queued, QueuedRecord, StoredLeaf, StoredLeaves, StoredPending, StoredRows};
+pub use crate::stored_log::{
+    Queued, QueuedRecord, StoredLeaf, StoredLeaves, StoredPending, StoredRows, referenced_rows,
+};
 
 /// How a recorded event went, per event of a batch.
 #[derive(Debug, Clone, PartialEq)]
@@ -51,14 +55,57 @@ impl PredictionRef {
     }
 }
 
+/// What kind of record a [`StorageError::NotFound`] names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Entity {
+    Prediction,
+    ModelVersion,
+    ApiKey,
+}
+
+impl Entity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Entity::Prediction => "prediction",
+            Entity::ModelVersion => "model version",
+            Entity::ApiKey => "API key",
+        }
+    }
+}
+
+impl std::fmt::Display for Entity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A database failure's own error, kept for operators' logs (never shown to clients).
+pub type Source = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// What went wrong in a store, classified by the backend where it happened: callers match on the
+/// kind, never on a message.
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
-    /// The referenced prediction does not exist or is not visible to the caller.
-    #[error("not found")]
-    NotFound,
-    /// The database refused or failed; the message is for operators' logs, never for clients.
+    /// The referenced record does not exist or is not visible to the caller.
+    #[error("{0} not found")]
+    NotFound(Entity),
+    /// The database cannot be reached or gave no connection in time; nothing was written.
+    /// Retrying later may succeed.
+    #[error("the database is unavailable: {0}")]
+    Unavailable(#[source] Source),
+    /// The database has no room left (disk or quota full); nothing was written.
+    #[error("the database is out of space: {0}")]
+    Full(#[source] Source),
+    /// A write collided with a stored record that a retry cannot resolve.
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// What is stored is not what ml-audit wrote (a row changed or removed behind its back, a
+    /// value that cannot be decoded): evidence may have been tampered with.
+    #[error("integrity failure: {0}")]
+    Integrity(String),
+    /// Any other failure of the database.
     #[error("database error: {0}")]
-    Database(String),
+    Database(#[source] Source),
     #[error("migration failed: {0}")]
     Migration(String),
     /// The URL or settings cannot open a store.
@@ -66,16 +113,38 @@ pub enum StorageError {
     Config(String),
 }
 
+impl StorageError {
+    /// A failure of the database that fits no other kind.
+    pub fn database(error: impl Into<Source>) -> Self {
+        StorageError::Database(error.into())
+    }
+}
+
 pub type Result<T, E = StorageError> = std::result::Result<T, E>;
 
+/// Every capability trait, for code that calls a store's methods on a concrete store or an
+/// `Arc<dyn Store>` (`use ml_audit_storage::prelude::*`).
+pub mod prelude {
+    pub use crate::{InsightReader, KeyStore, LedgerStore, PredictionReader, PredictionWriter, Store, StoreInfo};
+}
+
+/// Which store this is and what it needs around it.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
-    /// Which backend this is (`sqlite`, `postgres`), for logs and metrics.
+pub trait StoreInfo: Send + Sync + 'static {
+    /// Which backend this is (`sqlite`, `postgres`), for logs, health and metrics.
     fn backend(&self) -> &'static str;
+
+    /// How many write groups the server should commit at once: more only help a backend whose
+    /// transactions can run side by side.
+    fn writer_tasks(&self) -> usize;
 
     /// Applies pending migrations.
     async fn migrate(&self) -> Result<()>;
+}
 
+/// Writing predictions and their explanations.
+#[async_trait]
+pub trait PredictionWriter: Send + Sync + 'static {
     /// Stores a batch of events in one transaction, each with its own outcome. Models and
     /// actors are created on first use. Returns after commit, with every new record either
     /// sealed or queued for the sealer in that transaction.
@@ -88,7 +157,11 @@ pub trait Store: Send + Sync + 'static {
         prediction: &PredictionRef,
         explanation: NewExplanation,
     ) -> Result<Explanation>;
+}
 
+/// Reading predictions, their explanations and the model versions.
+#[async_trait]
+pub trait PredictionReader: Send + Sync + 'static {
     async fn get_prediction(&self, visibility: &Visibility, prediction: &PredictionRef) -> Result<PredictionEvent>;
 
     /// Newest `timestamp` first, then `id`, strictly after the page's cursor.
@@ -105,23 +178,33 @@ pub trait Store: Send + Sync + 'static {
     /// Model versions are shared metadata, visible to every reader.
     async fn list_models(&self) -> Result<Vec<ModelVersion>>;
     async fn get_model(&self, id: Uuid) -> Result<ModelVersion>;
+}
 
+/// API keys: the one mutable table (revocation). Keys are not tenant data, so no visibility
+/// applies.
+#[async_trait]
+pub trait KeyStore: Send + Sync + 'static {
     async fn create_api_key(&self, key: &IssuedKey) -> Result<()>;
     /// Creates `key` only when no key exists at all (first start); false when one did.
     async fn create_first_api_key(&self, key: &IssuedKey) -> Result<bool>;
     /// An active (not revoked) key by the hash of its secret.
     async fn find_active_api_key(&self, hash: &KeyHash) -> Result<Option<ApiKey>>;
+    /// A key by id, revoked or not (the UI's sessions name their key by id and check on every
+    /// request that it is still active).
+    async fn get_api_key(&self, id: Uuid) -> Result<Option<ApiKey>>;
     async fn list_api_keys(&self) -> Result<Vec<ApiKey>>;
     /// Revokes a key; false when no active key has that id.
     async fn revoke_api_key(&self, id: Uuid) -> Result<bool>;
+}
 
-    // The ledger. Backends compute each record's leaf ([`RecordLeaf`]) as they write it, and
-    // either queue it for the sealer (PostgreSQL, whose concurrent writers would otherwise
-    // serialise on the ledger's next seq) or append it in the same transaction (SQLite).
-
-    /// Records written but not yet sealed, oldest first, at most `limit` (read with
-    /// [`ledger_rows::LEDGER_PENDING_SQL`]): their queued leaf hashes, or for entries queued
-    /// without one, their stored rows, which the sealer decodes and hashes one at a time.
+/// The ledger. Backends compute each record's leaf ([`RecordLeaf`]) as they write it, and
+/// either queue it for the sealer (PostgreSQL, whose concurrent writers would otherwise
+/// serialise on the ledger's next seq) or append it in the same transaction (SQLite).
+#[async_trait]
+pub trait LedgerStore: Send + Sync + 'static {
+    /// Records written but not yet sealed, oldest first, at most `limit`: their queued leaf
+    /// hashes, or for entries queued without one, their stored rows, which the sealer decodes and
+    /// hashes one at a time.
     async fn ledger_pending(&self, limit: u32) -> Result<StoredPending>;
     /// Appends leaves in the given order after the current last one, in one transaction that
     /// also removes them from the pending queue. Leaves whose queue entry another sealer has
@@ -133,8 +216,7 @@ pub trait Store: Send + Sync + 'static {
     async fn ledger_leaf_hashes(&self, from: u64, to: u64) -> Result<Vec<[u8; 32]>>;
     /// Leaves of `seq` in `[from, to)` with the rows of the records they commit to, as stored
     /// now (a record is `None` when its row is missing), and the model versions and actors those
-    /// records reference, read in one snapshot. For `verify`, which reads the whole log: backends read it
-    /// as directly as they can ([`ledger_rows::LEDGER_RECORDS_SQL`]).
+    /// records reference, read in one snapshot. For `verify`, which reads the whole log.
     async fn ledger_records(&self, from: u64, to: u64) -> Result<StoredLeaves>;
     /// Records that are neither sealed nor waiting to be: rows that did not come through
     /// ml-audit's write path. At most `limit` of them.
@@ -144,13 +226,14 @@ pub trait Store: Send + Sync + 'static {
     async fn latest_checkpoint(&self) -> Result<Option<StoredCheckpoint>>;
     /// Every stored checkpoint, by tree size.
     async fn checkpoints(&self) -> Result<Vec<StoredCheckpoint>>;
+}
 
-    // Insights: read-only aggregations for the admin UI (types in [`insights`]). Each one that
-    // touches predictions or actors takes the caller's [`Visibility`] and applies it in its SQL,
-    // like every other read; each is served by an index and stays bounded (a time window, a page,
-    // or the small number of model versions and tenants), so a page costs milliseconds at a
-    // million predictions. Backends implement them in their own `insights.rs`.
-
+/// Read-only aggregations for the admin UI (types in [`insights`]). Each one that touches
+/// predictions or actors takes the caller's [`Visibility`] and applies it in its SQL, like every
+/// other read; each is served by an index and stays bounded (a time window, a page, or the small
+/// number of model versions and tenants), so a page costs milliseconds at a million predictions.
+#[async_trait]
+pub trait InsightReader: Send + Sync + 'static {
     /// Per model version with visible predictions: count, outcome and status mix, confidence
     /// histogram. Model versions without visible predictions are absent.
     async fn model_version_stats(&self, visibility: &Visibility) -> Result<Vec<ModelVersionStats>>;
@@ -168,10 +251,13 @@ pub trait Store: Send + Sync + 'static {
     /// Visible tenants (the `tenant_id` of predictions; `""` for predictions without one) with
     /// their prediction and actor counts, by tenant id.
     async fn list_tenants(&self, visibility: &Visibility) -> Result<Vec<TenantSummary>>;
-    /// A key by id, revoked or not (the UI's sessions name their key by id and check on every
-    /// request that it is still active). Keys are not tenant data, so no visibility applies.
-    async fn get_api_key(&self, id: Uuid) -> Result<Option<ApiKey>>;
 }
+
+/// Every capability at once: what a backend implements and what `serve` opens. Code that needs
+/// only one capability takes that trait (an `Arc<dyn Store>` upcasts to any of them).
+pub trait Store: StoreInfo + PredictionWriter + PredictionReader + KeyStore + LedgerStore + InsightReader {}
+
+impl<T> Store for T where T: StoreInfo + PredictionWriter + PredictionReader + KeyStore + LedgerStore + InsightReader {}
 
 /// A record's ledger leaf, computed by the store from the record as it writes it. PostgreSQL
 /// queues it in that transaction for the sealer; SQLite, which has one writer, appends it to the
@@ -313,7 +399,7 @@ pub fn stored_explanation(
 ) -> Explanation {
     Explanation {
         id: new.id,
-        prediction_id: prediction,
+        prediction_ref: prediction,
         method: new.method,
         method_version: new.method_version,
         payload: new.payload,
@@ -328,7 +414,7 @@ pub fn stored_explanation(
 /// Decodes a JSON column; a failure means the row was written by something other than
 /// ml-audit.
 pub fn decode_json<T: serde::de::DeserializeOwned>(column: &str, text: &str) -> Result<T> {
-    serde_json::from_str(text).map_err(|e| StorageError::Database(format!("column {column} holds invalid JSON: {e}")))
+    serde_json::from_str(text).map_err(|e| StorageError::Integrity(format!("column {column} holds invalid JSON: {e}")))
 }
 
 /// Decodes the `redaction_log` column: the JSON list that [`RedactionEntry::to_json`] wrote.
@@ -338,7 +424,7 @@ pub fn decode_redaction_log(text: &str) -> Result<Vec<RedactionEntry>> {
         .iter()
         .map(|entry| {
             RedactionEntry::from_json(entry)
-                .ok_or_else(|| StorageError::Database(format!("column redaction_log holds an unknown entry {entry}")))
+                .ok_or_else(|| StorageError::Integrity(format!("column redaction_log holds an unknown entry {entry}")))
         })
         .collect()
 }
@@ -390,7 +476,7 @@ pub fn edited_migrations<'a>(found: impl IntoIterator<Item = (i64, &'a [u8])>, r
 
 /// Decodes a stored ledger `seq` or tree size (a signed 64-bit column in both databases).
 pub fn decode_seq(value: i64) -> Result<u64> {
-    u64::try_from(value).map_err(|_| StorageError::Database(format!("negative ledger seq {value}")))
+    u64::try_from(value).map_err(|_| StorageError::Integrity(format!("negative ledger seq {value}")))
 }
 
 /// A `seq` or tree size as a signed 64-bit column; beyond `i64::MAX` (never stored) it
@@ -402,12 +488,12 @@ pub fn encode_seq(seq: u64) -> i64 {
 /// Decodes a stored SHA-256 hash.
 pub fn decode_hash(bytes: Vec<u8>) -> Result<[u8; 32]> {
     <[u8; 32]>::try_from(bytes.as_slice())
-        .map_err(|_| StorageError::Database(format!("a stored hash has {} bytes, not 32", bytes.len())))
+        .map_err(|_| StorageError::Integrity(format!("a stored hash has {} bytes, not 32", bytes.len())))
 }
 
 /// Decodes one of the core's text enums stored in a column.
 pub fn decode_enum<T>(column: &str, text: &str, parse: fn(&str) -> Result<T, String>) -> Result<T> {
-    parse(text).map_err(|e| StorageError::Database(format!("column {column} holds {text:?}, which {e}")))
+    parse(text).map_err(|e| StorageError::Integrity(format!("column {column} holds {text:?}, which {e}")))
 }
 
 #[cfg(test)]

@@ -387,7 +387,7 @@ impl PredictionColumns {
 fn write_explanation(out: &mut Vec<u8>, explanation: &Explanation) {
     ExplanationLayout {
         id: explanation.id,
-        prediction: explanation.prediction_id,
+        prediction: explanation.prediction_ref,
         revision: i64::from(explanation.revision),
         method: &explanation.method,
         method_version: &explanation.method_version,
@@ -405,7 +405,7 @@ fn explanation_document(explanation: &Explanation) -> Value {
         "v": RECORD_VERSION,
         "kind": LeafKind::Explanation.as_str(),
         "id": explanation.id,
-        "prediction": explanation.prediction_id,
+        "prediction": explanation.prediction_ref,
         "revision": explanation.revision,
         "method": explanation.method,
         "method_version": explanation.method_version,

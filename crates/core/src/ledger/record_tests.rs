@@ -80,7 +80,7 @@ pub(crate) fn event() -> PredictionEvent {
 pub(crate) fn explanation() -> Explanation {
     Explanation {
         id: Uuid::from_u128(4),
-        prediction_id: Uuid::from_u128(3),
+        prediction_ref: Uuid::from_u128(3),
         method: "shap".into(),
         method_version: "0.46".into(),
         payload: json!({"amount": 0.25, "velocity_score": -0.125, "big": 1e300, "tiny": 1e-300}),
@@ -295,7 +295,7 @@ prop_compose! {
     ) -> Explanation {
         Explanation {
             id: Uuid::from_u128(9),
-            prediction_id: Uuid::from_u128(10),
+            prediction_ref: Uuid::from_u128(10),
             method: texts[0].clone(),
             method_version: texts[1].clone(),
             payload,

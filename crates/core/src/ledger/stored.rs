@@ -277,7 +277,7 @@ impl StoredExplanation {
     fn decode(&self) -> Result<Explanation> {
         Ok(Explanation {
             id: self.id,
-            prediction_id: self.prediction_ref,
+            prediction_ref: self.prediction_ref,
             method: self.method.clone(),
             method_version: self.method_version.clone(),
             payload: parse("payload", &self.payload)?,

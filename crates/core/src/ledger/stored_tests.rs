@@ -63,7 +63,7 @@ fn stored(event: &PredictionEvent) -> (StoredRecord, RowCatalog) {
 fn stored_explanation(explanation: &Explanation) -> StoredRecord {
     StoredRecord::Explanation(StoredExplanation {
         id: explanation.id,
-        prediction_ref: explanation.prediction_id,
+        prediction_ref: explanation.prediction_ref,
         revision: i64::from(explanation.revision),
         method: explanation.method.clone(),
         method_version: explanation.method_version.clone(),

@@ -9,7 +9,7 @@ use ml_audit_core::auth::Visibility;
 use ml_audit_core::event::{PredictionInput, PreparedPrediction};
 use ml_audit_core::redaction::RedactionPolicy;
 use ml_audit_postgres::PgStore;
-use ml_audit_storage::Store as _;
+use ml_audit_storage::prelude::*;
 use sqlx::{AssertSqlSafe, Connection as _, Executor as _, PgConnection};
 use tokio::sync::Barrier;
 use uuid::Uuid;

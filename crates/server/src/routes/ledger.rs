@@ -41,7 +41,7 @@ async fn latest_checkpoint(
     RawQuery(query): RawQuery,
 ) -> Result<Json<CheckpointOut>, ApiError> {
     no_parameters(query)?;
-    let latest = state.store.latest_checkpoint().await?.ok_or(ApiError::NotFound("checkpoint"))?;
+    let latest = state.ledger.latest_checkpoint().await?.ok_or(ApiError::NotFound("checkpoint"))?;
     Ok(Json(checkpoint_out(latest)))
 }
 
@@ -83,12 +83,12 @@ async fn inclusion_proof(
     RawQuery(query): RawQuery,
 ) -> Result<Json<InclusionProofOut>, ApiError> {
     let tree_size = single_number(query, "tree_size")?;
-    let event = state.store.get_prediction(&caller.visibility, &PredictionRef(reference)).await?;
+    let event = state.predictions.get_prediction(&caller.visibility, &PredictionRef(reference)).await?;
     let entry = event.ledger.ok_or_else(|| ApiError::Conflict {
         message: "this prediction is not sealed yet; retry in a moment".into(),
         field: None,
     })?;
-    let latest = state.store.latest_checkpoint().await?;
+    let latest = state.ledger.latest_checkpoint().await?;
     let tree_size = tree_size.unwrap_or_else(|| latest.as_ref().map_or(0, |c| c.tree_size));
     if tree_size <= entry.seq {
         return Err(ApiError::Conflict {
@@ -99,11 +99,11 @@ async fn inclusion_proof(
             field: Some("tree_size".into()),
         });
     }
-    let path = proofs::inclusion(state.store.as_ref(), entry.seq, tree_size).await?;
+    let path = proofs::inclusion(state.ledger.as_ref(), entry.seq, tree_size).await?;
     // Usually the latest checkpoint; only an explicit older tree_size needs the others.
     let checkpoint = match latest {
         Some(latest) if latest.tree_size == tree_size => Some(latest.note),
-        _ => state.store.checkpoints().await?.into_iter().find(|c| c.tree_size == tree_size).map(|c| c.note),
+        _ => state.ledger.checkpoints().await?.into_iter().find(|c| c.tree_size == tree_size).map(|c| c.note),
     };
     let record = LedgerRecord::Prediction(Box::new(event));
     Ok(Json(InclusionProofOut {
@@ -146,7 +146,7 @@ async fn consistency_proof(
     if from == 0 || from > to {
         return Err(ApiError::bad_query(FieldError::new("from", "must be from 1 to `to`")));
     }
-    let proof = proofs::consistency(state.store.as_ref(), from, to).await?;
+    let proof = proofs::consistency(state.ledger.as_ref(), from, to).await?;
     Ok(Json(ConsistencyProofOut { from, to, proof: proof.iter().map(hex::encode).collect() }))
 }
 

@@ -26,7 +26,7 @@ async fn list_models(
     RawQuery(query): RawQuery,
 ) -> Result<Json<ModelList>, ApiError> {
     no_parameters(query)?;
-    let models = state.store.list_models().await?;
+    let models = state.predictions.list_models().await?;
     Ok(Json(ModelList { items: models.into_iter().map(Into::into).collect() }))
 }
 
@@ -45,9 +45,6 @@ async fn get_model(
 ) -> Result<Json<ModelOut>, ApiError> {
     no_parameters(query)?;
     let id = Uuid::try_parse(&id).map_err(|_| ApiError::NotFound("model version"))?;
-    let model = state.store.get_model(id).await.map_err(|e| match ApiError::from(e) {
-        ApiError::NotFound(_) => ApiError::NotFound("model version"),
-        other => other,
-    })?;
+    let model = state.predictions.get_model(id).await?;
     Ok(Json(model.into()))
 }

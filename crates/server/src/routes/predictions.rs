@@ -173,7 +173,7 @@ async fn attach_explanation(
     JsonBody(body): JsonBody,
 ) -> Result<(StatusCode, Json<ExplanationOut>), ApiError> {
     let explanation = parse_explanation(body, timestamp::now()).map_err(ApiError::Invalid)?;
-    let stored = state.store.attach_explanation(&caller.visibility, &prediction_ref(reference)?, explanation).await?;
+    let stored = state.writer.attach_explanation(&caller.visibility, &prediction_ref(reference)?, explanation).await?;
     state.metrics.record_explanation();
     Ok((StatusCode::CREATED, Json(stored.into())))
 }
@@ -210,7 +210,7 @@ async fn list_predictions(
     let (mut filter, page) =
         parse_list_query(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str()))).map_err(ApiError::bad_query)?;
     subject_to_token(&state.redaction, &mut filter)?;
-    let found = state.store.list_predictions(&caller.visibility, &filter, &page).await?;
+    let found = state.predictions.list_predictions(&caller.visibility, &filter, &page).await?;
     Ok(Json(PredictionPage {
         items: found.items.into_iter().map(Into::into).collect(),
         next_cursor: found.next_cursor.map(|cursor| cursor.encode()),
@@ -244,7 +244,7 @@ async fn get_prediction(
     RawQuery(query): RawQuery,
 ) -> Result<Json<PredictionOut>, ApiError> {
     no_parameters(query)?;
-    let event = state.store.get_prediction(&caller.visibility, &prediction_ref(reference)?).await?;
+    let event = state.predictions.get_prediction(&caller.visibility, &prediction_ref(reference)?).await?;
     Ok(Json(event.into()))
 }
 
@@ -263,7 +263,7 @@ async fn list_explanations(
     RawQuery(query): RawQuery,
 ) -> Result<Json<ExplanationList>, ApiError> {
     no_parameters(query)?;
-    let revisions = state.store.list_explanations(&caller.visibility, &prediction_ref(reference)?).await?;
+    let revisions = state.predictions.list_explanations(&caller.visibility, &prediction_ref(reference)?).await?;
     Ok(Json(ExplanationList { items: revisions.into_iter().map(Into::into).collect() }))
 }
 

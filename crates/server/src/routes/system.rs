@@ -24,15 +24,15 @@ pub fn router() -> Router<AppState> {
         (status = 503, description = "Database unreachable"),
     ))]
 async fn healthz(State(state): State<AppState>) -> Result<Json<Health>, ApiError> {
-    state.store.list_models().await?;
-    Ok(Json(Health { status: "ok", backend: state.store.backend(), version: env!("CARGO_PKG_VERSION") }))
+    state.predictions.list_models().await?;
+    Ok(Json(Health { status: "ok", backend: state.backend, version: env!("CARGO_PKG_VERSION") }))
 }
 
 /// Prometheus text; admin keys only.
 #[utoipa::path(get, path = "/metrics", tag = "system", security(("bearer" = [])),
     responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
 async fn metrics(_caller: Authorized<Admin>, State(state): State<AppState>) -> impl IntoResponse {
-    ([(CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render(state.store.backend()))
+    ([(CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render(state.backend))
 }
 
 async fn openapi() -> impl IntoResponse {

@@ -35,7 +35,8 @@ pub async fn page(session: Session, State(state): State<AppState>, RawQuery(raw)
     let tenant = get("tenant");
     let after = get("after").and_then(decode);
     let paged = after.is_some();
-    let page = state.store.list_actors(&session.visibility, tenant, &ActorPageRequest { limit: PAGE, after }).await?;
+    let page =
+        state.insights.list_actors(&session.visibility, tenant, &ActorPageRequest { limit: PAGE, after }).await?;
     let tenant_query = tenant.unwrap_or("");
     Ok(layout(
         "Actors",

@@ -70,7 +70,7 @@ pub async fn submit(
     if secret.is_empty() {
         return Ok(refuse("Enter an API key."));
     }
-    let Some(key) = state.store.find_active_api_key(&KeyHash::of(&secret)).await? else {
+    let Some(key) = state.keys.find_active_api_key(&KeyHash::of(&secret)).await? else {
         return Ok(refuse("That key is unknown or revoked."));
     };
     if !may_use_ui(key.scope) {

@@ -13,9 +13,9 @@ use super::{SEALED_TOTALS, Section, Session, UiError, layout};
 use crate::state::AppState;
 
 pub async fn page(session: Session, State(state): State<AppState>) -> Result<Markup, UiError> {
-    let models = state.store.list_models().await?;
+    let models = state.predictions.list_models().await?;
     let stats: HashMap<_, _> =
-        state.store.model_version_stats(&session.visibility).await?.into_iter().map(|s| (s.model_id, s)).collect();
+        state.insights.model_version_stats(&session.visibility).await?.into_iter().map(|s| (s.model_id, s)).collect();
     let empty = |id| ModelVersionStats {
         model_id: id,
         predictions: 0,

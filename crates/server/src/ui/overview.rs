@@ -28,8 +28,8 @@ pub async fn page(session: Session, State(state): State<AppState>, RawQuery(raw)
     let this_hour = now.replace_minute(0).and_then(|t| t.replace_second(0)).and_then(|t| t.replace_nanosecond(0));
     let end = this_hour.unwrap_or(now) + Duration::hours(1);
     let start = end - Duration::hours(hours);
-    let counts = state.store.hourly_counts(&session.visibility, &TimeWindow { from: start, to: end }).await?;
-    let models = state.store.list_models().await?;
+    let counts = state.insights.hourly_counts(&session.visibility, &TimeWindow { from: start, to: end }).await?;
+    let models = state.predictions.list_models().await?;
 
     let mut per_model: HashMap<_, Vec<u64>> = HashMap::new();
     for c in &counts {

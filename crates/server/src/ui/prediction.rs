@@ -28,12 +28,12 @@ pub async fn page(
     if reference.contains('\0') || reference.len() > 1024 {
         return Ok(not_found(&session, "prediction"));
     }
-    let p = match state.store.get_prediction(&session.visibility, &PredictionRef(reference)).await {
+    let p = match state.predictions.get_prediction(&session.visibility, &PredictionRef(reference)).await {
         Ok(p) => p,
-        Err(StorageError::NotFound) => return Ok(not_found(&session, "prediction")),
+        Err(StorageError::NotFound(_)) => return Ok(not_found(&session, "prediction")),
         Err(other) => return Err(other.into()),
     };
-    let revisions = state.store.list_explanations(&session.visibility, &PredictionRef(p.id.to_string())).await?;
+    let revisions = state.predictions.list_explanations(&session.visibility, &PredictionRef(p.id.to_string())).await?;
     Ok(render(&session, &p, &revisions).into_response())
 }
 

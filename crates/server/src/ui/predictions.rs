@@ -52,7 +52,7 @@ pub async fn page(
     State(state): State<AppState>,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, UiError> {
-    let models = state.store.list_models().await?;
+    let models = state.predictions.list_models().await?;
     let pairs = match query_pairs(raw) {
         Ok(pairs) => pairs,
         Err(_) => {
@@ -98,12 +98,12 @@ pub async fn page(
             }
         }
     }
-    let mut found = state.store.list_predictions(&session.visibility, &filter, &page).await?;
+    let mut found = state.predictions.list_predictions(&session.visibility, &filter, &page).await?;
     // A search is also an exact prediction_id or id: that prediction comes first.
     if !search.is_empty() && page.after.is_none() {
-        match state.store.get_prediction(&session.visibility, &PredictionRef(search.clone())).await {
+        match state.predictions.get_prediction(&session.visibility, &PredictionRef(search.clone())).await {
             Ok(exact) if !found.items.iter().any(|p| p.id == exact.id) => found.items.insert(0, exact),
-            Ok(_) | Err(StorageError::NotFound) => {}
+            Ok(_) | Err(StorageError::NotFound(_)) => {}
             Err(other) => return Err(other.into()),
         }
     }

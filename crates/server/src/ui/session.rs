@@ -144,7 +144,7 @@ impl FromRequestParts<AppState> for Session {
         let Some(key_id) = signer.verify(token, OffsetDateTime::now_utc()) else {
             return Err(NoSession::Login { next, clear: true });
         };
-        let key = state.store.get_api_key(key_id).await.map_err(|e| NoSession::Failed(e.into()))?;
+        let key = state.keys.get_api_key(key_id).await.map_err(|e| NoSession::Failed(e.into()))?;
         match key {
             Some(key) if key.revoked_at.is_none() && may_use_ui(key.scope) => {
                 Ok(Session { visibility: key.visibility(), key })

@@ -8,7 +8,7 @@ use super::{SEALED_TOTALS, Section, Session, UiError, layout};
 use crate::state::AppState;
 
 pub async fn page(session: Session, State(state): State<AppState>) -> Result<Markup, UiError> {
-    let tenants = state.store.list_tenants(&session.visibility).await?;
+    let tenants = state.insights.list_tenants(&session.visibility).await?;
     let total: u64 = tenants.iter().map(|t| t.predictions).sum();
     Ok(layout(
         "Tenants",

@@ -11,7 +11,7 @@ use ml_audit_ledger::sealer::{Schedule, Sealer};
 use ml_audit_postgres::PgStore;
 use ml_audit_server::{AppState, ServerSettings};
 use ml_audit_sqlite::SqliteStore;
-use ml_audit_storage::Store;
+use ml_audit_storage::prelude::*;
 use reqwest::{Response, StatusCode};
 use serde_json::Value;
 use tokio::sync::oneshot;

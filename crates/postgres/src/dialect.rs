@@ -1,0 +1,136 @@
+//! PostgreSQL's side of the shared SQL (`ml-audit-sql`): binds (timestamps as `timestamptz`,
+//! sets as arrays), rows, and failures classified by SQLSTATE.
+
+use async_trait::async_trait;
+use futures_util::TryStreamExt as _;
+use ml_audit_sql::{Conn, Dialect, SqlRow, classify};
+use ml_audit_storage::{Result, StorageError};
+use sqlx::postgres::PgRow;
+use sqlx::{PgPool, Postgres, QueryBuilder, Row as _};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::Pg;
+
+/// A row read through sqlx.
+pub struct PgSqlRow<'r>(pub &'r PgRow);
+
+impl PgSqlRow<'_> {
+    fn at<'r, T: sqlx::Decode<'r, Postgres> + sqlx::Type<Postgres>>(&'r self, column: usize) -> Result<T> {
+        self.0.try_get(column).map_err(db_err)
+    }
+}
+
+impl SqlRow for PgSqlRow<'_> {
+    fn text(&self, column: usize) -> Result<Option<String>> {
+        self.at(column)
+    }
+
+    fn uuid(&self, column: usize) -> Result<Option<Uuid>> {
+        self.at(column)
+    }
+
+    fn bytes(&self, column: usize) -> Result<Option<Vec<u8>>> {
+        self.at(column)
+    }
+
+    fn integer(&self, column: usize) -> Result<Option<i64>> {
+        self.at(column)
+    }
+
+    fn float(&self, column: usize) -> Result<Option<f64>> {
+        self.at(column)
+    }
+
+    fn flag(&self, column: usize) -> Result<Option<bool>> {
+        self.at(column)
+    }
+
+    fn time(&self, column: usize) -> Result<Option<OffsetDateTime>> {
+        self.at(column)
+    }
+}
+
+/// Classifies a failure of PostgreSQL by its SQLSTATE class
+/// (<https://www.postgresql.org/docs/current/errcodes-appendix.html>).
+pub fn db_err(error: sqlx::Error) -> StorageError {
+    classify(error, |db| {
+        let code = db.code()?;
+        match &code[..2.min(code.len())] {
+            // Insufficient resources: disk full (53100), out of memory, too many connections.
+            "53" if code == "53100" => Some(StorageError::Full(db.message().into())),
+            // Connection exceptions, operator intervention (shutdown, cannot connect now).
+            "08" | "57" | "53" => Some(StorageError::Unavailable(db.message().into())),
+            // Data corrupted (XX001, XX002).
+            "XX" if code != "XX000" => Some(StorageError::Integrity(db.message().to_owned())),
+            _ => None,
+        }
+    })
+}
+
+#[async_trait]
+impl Dialect for Pg {
+    type Db = Postgres;
+    type Row<'r> = PgSqlRow<'r>;
+
+    fn row(row: &PgRow) -> PgSqlRow<'_> {
+        PgSqlRow(row)
+    }
+
+    fn bind_text(query: &mut QueryBuilder<Postgres>, value: &str) {
+        query.push_bind(value.to_owned());
+    }
+
+    fn bind_uuid(query: &mut QueryBuilder<Postgres>, value: Uuid) {
+        query.push_bind(value);
+    }
+
+    fn bind_int(query: &mut QueryBuilder<Postgres>, value: i64) {
+        query.push_bind(value);
+    }
+
+    fn bind_float(query: &mut QueryBuilder<Postgres>, value: f64) {
+        query.push_bind(value);
+    }
+
+    fn bind_time(query: &mut QueryBuilder<Postgres>, value: OffsetDateTime) {
+        query.push_bind(value);
+    }
+
+    fn bind_bytes(query: &mut QueryBuilder<Postgres>, value: &[u8]) {
+        query.push_bind(value.to_vec());
+    }
+
+    /// One array parameter: one statement text whatever the number of ids.
+    fn push_any_uuid(query: &mut QueryBuilder<Postgres>, column: &str, ids: &[Uuid]) {
+        query.push(format!(" AND {column} = ANY(")).push_bind(ids.to_vec()).push(")");
+    }
+
+    async fn fetch_all(pool: &PgPool, mut query: QueryBuilder<Postgres>) -> Result<Vec<PgRow>> {
+        query.build().fetch_all(pool).await.map_err(db_err)
+    }
+
+    async fn fetch_optional(pool: &PgPool, mut query: QueryBuilder<Postgres>) -> Result<Option<PgRow>> {
+        query.build().fetch_optional(pool).await.map_err(db_err)
+    }
+
+    async fn execute(pool: &PgPool, mut query: QueryBuilder<Postgres>) -> Result<u64> {
+        Ok(query.build().execute(pool).await.map_err(db_err)?.rows_affected())
+    }
+
+    async fn for_each(
+        conn: &mut Conn<Self>,
+        mut query: QueryBuilder<Postgres>,
+        each: &mut (dyn for<'r> FnMut(&'r PgRow) -> Result<()> + Send),
+    ) -> Result<()> {
+        let mut rows = query.build().fetch(conn);
+        while let Some(row) = rows.try_next().await.map_err(db_err)? {
+            each(&row)?;
+        }
+        Ok(())
+    }
+
+    fn classify(error: sqlx::Error) -> StorageError {
+        db_err(error)
+    }
+}

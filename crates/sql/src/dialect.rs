@@ -1,0 +1,59 @@
+//! What differs between the databases ml-audit runs on, for the queries written once in this
+//! crate: how a value is bound, how a set is matched, how a query runs and how its failures are
+//! classified. Each backend implements it for a marker type of its own.
+
+use async_trait::async_trait;
+use ml_audit_storage::{Result, StorageError};
+use sqlx::{Database, Pool, QueryBuilder};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::row::SqlRow;
+
+/// A database's rows as this crate reads them.
+pub type DbRow<D> = <<D as Dialect>::Db as Database>::Row;
+
+/// A connection of the dialect's database (a transaction dereferences to one).
+pub type Conn<D> = <<D as Dialect>::Db as Database>::Connection;
+
+/// The SQL dialect of one backend. Every value goes through a `bind_*` method, so the shared
+/// queries never name a driver type; timestamps in particular are stored differently (SQLite:
+/// microseconds since the epoch; PostgreSQL: `timestamptz`).
+#[async_trait]
+pub trait Dialect: Send + Sync + Sized + 'static {
+    type Db: Database;
+
+    /// A row of this database, read column by column.
+    type Row<'r>: SqlRow
+    where
+        Self: 'r;
+
+    fn row(row: &DbRow<Self>) -> Self::Row<'_>;
+
+    fn bind_text(query: &mut QueryBuilder<Self::Db>, value: &str);
+    fn bind_uuid(query: &mut QueryBuilder<Self::Db>, value: Uuid);
+    fn bind_int(query: &mut QueryBuilder<Self::Db>, value: i64);
+    fn bind_float(query: &mut QueryBuilder<Self::Db>, value: f64);
+    fn bind_time(query: &mut QueryBuilder<Self::Db>, value: OffsetDateTime);
+    fn bind_bytes(query: &mut QueryBuilder<Self::Db>, value: &[u8]);
+
+    /// ` AND {column} IN (…ids)` in the form this database plans best.
+    fn push_any_uuid(query: &mut QueryBuilder<Self::Db>, column: &str, ids: &[Uuid]);
+
+    /// Runs a query on the pool.
+    async fn fetch_all(pool: &Pool<Self::Db>, query: QueryBuilder<Self::Db>) -> Result<Vec<DbRow<Self>>>;
+    async fn fetch_optional(pool: &Pool<Self::Db>, query: QueryBuilder<Self::Db>) -> Result<Option<DbRow<Self>>>;
+    /// Runs a statement; the number of rows it changed.
+    async fn execute(pool: &Pool<Self::Db>, query: QueryBuilder<Self::Db>) -> Result<u64>;
+
+    /// Runs a query on one connection (a transaction's, for a snapshot), handing each row to `each`
+    /// as it arrives: a large result is never held twice, as rows and as what they map to.
+    async fn for_each(
+        conn: &mut Conn<Self>,
+        query: QueryBuilder<Self::Db>,
+        each: &mut (dyn for<'r> FnMut(&'r DbRow<Self>) -> Result<()> + Send),
+    ) -> Result<()>;
+
+    /// Says what a driver error is (see [`crate::classify`] for what all drivers share).
+    fn classify(error: sqlx::Error) -> StorageError;
+}

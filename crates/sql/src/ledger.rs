@@ -1,0 +1,237 @@
+//! Reading records back for the ledger, the same way on both backends: the SQL, and the mapping
+//! of its rows into the core's [`StoredRecord`]s. The sealer reads the queue
+//! ([`LEDGER_PENDING_SQL`]: queued leaf hashes, and the rows of entries queued without one) and
+//! `verify` reads the log ([`LEDGER_RECORDS_SQL`]); both get each record's row they need with the
+//! text of its columns, plus the model versions and actors those rows reference, which backends
+//! look up once each by id rather than join to every row.
+
+use ml_audit_core::ledger::record::LeafKind;
+use ml_audit_core::ledger::stored::{StoredActor, StoredExplanation, StoredModel, StoredPrediction, StoredRecord};
+use ml_audit_storage::{
+    Queued, QueuedRecord, Result, SealedLeaf, StorageError, StoredLeaf, decode_enum, decode_hash, decode_seq,
+};
+
+use ml_audit_storage::{StoredLeaves, StoredPending, StoredRows, encode_seq, referenced_rows};
+use sqlx::QueryBuilder;
+use uuid::Uuid;
+
+use crate::dialect::{Conn, Dialect};
+use crate::row::{Columns, MODEL_COLUMNS, SqlRow};
+
+/// The columns of a record's row, in the order [`record`] reads them, for a query that
+/// joins `p` (predictions) and `e` (explanations) by `record_id`.
+macro_rules! record_columns {
+    () => {
+        "p.id, p.prediction_id, p.ts, p.created_at, p.trace_id, p.environment, p.model_ref, p.actor_ref,
+         p.tenant_id, p.actor_ip, p.actor_user_agent, p.actor_auth_context,
+         p.features, p.redactions, p.metadata, p.metadata_redactions, p.input_fingerprint, p.output,
+         p.confidence, p.decision_outcome, p.status, p.latency_ms,
+         e.id, e.prediction_ref, CAST(e.revision AS bigint), e.method, e.method_version, e.payload,
+         e.summary_text, e.status, e.generated_at, e.created_at"
+    };
+}
+
+/// The joins behind [`record_columns`], from a table aliased `$from` with `kind` and `record_id`,
+/// for the rows where `$when` holds.
+macro_rules! record_joins {
+    ($from:literal, $when:literal) => {
+        concat!(
+            " LEFT JOIN predictions p ON ",
+            $when,
+            " AND ",
+            $from,
+            ".kind = 'prediction' AND p.id = ",
+            $from,
+            ".record_id LEFT JOIN explanations e ON ",
+            $when,
+            " AND ",
+            $from,
+            ".kind = 'explanation' AND e.id = ",
+            $from,
+            ".record_id"
+        )
+    };
+}
+
+/// `verify`'s read, the same on both backends (SQLite reads `$1`, `$2` as parameters 1 and 2):
+/// each leaf of `seq` in `[$1, $2)` with its record's row, mapped by [`stored_leaf`].
+pub const LEDGER_RECORDS_SQL: &str = concat!(
+    "SELECT l.seq, l.kind, l.record_id, l.leaf_hash, ",
+    record_columns!(),
+    " FROM ledger_entries l",
+    record_joins!("l", "TRUE"),
+    " WHERE l.seq >= $1 AND l.seq < $2 ORDER BY l.seq"
+);
+
+/// The sealer's read: the oldest `$1` queued records, mapped by [`queued_record`]. An entry
+/// queued with its leaf hash is all the sealer needs; the record's row is read only for an entry
+/// without one. Such an entry whose row is missing was removed behind ml-audit's back: it stays
+/// queued (`verify` reports it) and is passed over, so that it cannot hold up the ones behind it.
+pub const LEDGER_PENDING_SQL: &str = concat!(
+    "SELECT q.queue_id, q.kind, q.record_id, q.leaf_hash, ",
+    record_columns!(),
+    " FROM ledger_queue q",
+    record_joins!("q", "q.leaf_hash IS NULL"),
+    " WHERE q.leaf_hash IS NOT NULL OR p.id IS NOT NULL OR e.id IS NOT NULL ORDER BY q.queue_id LIMIT $1"
+);
+
+/// The columns of an `actors` row that [`stored_actor`] reads, in order.
+pub const LEDGER_ACTOR_COLUMNS: &str = "id, actor_type, actor_id, created_at";
+
+/// Records that are neither sealed nor queued: rows that did not come through ml-audit's write
+/// path. Bound: the limit.
+pub const STRAYS_SQL: &str = "SELECT 'prediction' AS kind, id FROM predictions r
+       WHERE NOT EXISTS (SELECT 1 FROM ledger_entries l WHERE l.record_id = r.id)
+         AND NOT EXISTS (SELECT 1 FROM ledger_queue q WHERE q.record_id = r.id)
+     UNION ALL
+     SELECT 'explanation' AS kind, id FROM explanations r
+       WHERE NOT EXISTS (SELECT 1 FROM ledger_entries l WHERE l.record_id = r.id)
+         AND NOT EXISTS (SELECT 1 FROM ledger_queue q WHERE q.record_id = r.id)
+     LIMIT ";
+
+/// The seq the next leaf gets (the tree size).
+pub const NEXT_SEQ_SQL: &str = "SELECT COALESCE(MAX(seq) + 1, 0) FROM ledger_entries";
+
+/// Maps a row of [`LEDGER_RECORDS_SQL`].
+pub fn stored_leaf(row: &impl SqlRow) -> Result<StoredLeaf> {
+    let mut c = Columns::new(row);
+    let seq = decode_seq(c.required(SqlRow::integer)?)?;
+    let kind = decode_enum("kind", &c.text()?, LeafKind::parse)?;
+    let record_id = c.required(SqlRow::uuid)?;
+    let leaf_hash = decode_hash(c.required(SqlRow::bytes)?)?;
+    Ok(StoredLeaf { leaf: SealedLeaf { seq, kind, record_id, leaf_hash }, record: record(&mut c)? })
+}
+
+/// Maps a row of [`LEDGER_PENDING_SQL`].
+pub fn queued_record(row: &impl SqlRow) -> Result<QueuedRecord> {
+    let mut c = Columns::new(row);
+    let queue_id = c.required(SqlRow::integer)?;
+    let kind = decode_enum("kind", &c.text()?, LeafKind::parse)?;
+    let record_id = c.required(SqlRow::uuid)?;
+    let content = match c.take(SqlRow::bytes)? {
+        Some(hash) => Queued::Hashed(decode_hash(hash)?),
+        None => Queued::Row(
+            record(&mut c)?.ok_or_else(|| StorageError::Integrity(format!("queued record {queue_id} has no row")))?,
+        ),
+    };
+    Ok(QueuedRecord { queue_id, kind, record_id, content })
+}
+
+/// Maps a row of `SELECT {MODEL_COLUMNS} FROM model_versions …` (`crate::row::MODEL_COLUMNS`).
+pub fn stored_model(row: &impl SqlRow) -> Result<StoredModel> {
+    let mut c = Columns::new(row);
+    Ok(StoredModel {
+        id: c.required(SqlRow::uuid)?,
+        model_name: c.text()?,
+        version: c.text()?,
+        framework: c.text()?,
+        build_id: c.text()?,
+        commit_hash: c.text()?,
+        config_snapshot: c.take(SqlRow::text)?,
+        is_active: c.required(SqlRow::flag)?,
+        created_at: c.time()?,
+    })
+}
+
+/// Maps a row of `SELECT {LEDGER_ACTOR_COLUMNS} FROM actors …`.
+pub fn stored_actor(row: &impl SqlRow) -> Result<StoredActor> {
+    let mut c = Columns::new(row);
+    Ok(StoredActor { id: c.required(SqlRow::uuid)?, actor_type: c.text()?, actor_id: c.text()?, created_at: c.time()? })
+}
+
+/// The columns of [`record_columns`] at the cursor: a prediction's, else an explanation's, else none.
+fn record<R: SqlRow>(c: &mut Columns<'_, R>) -> Result<Option<StoredRecord>> {
+    const PREDICTION_COLUMNS: usize = 22;
+    if let Some(id) = c.take(SqlRow::uuid)? {
+        return Ok(Some(StoredRecord::Prediction(Box::new(StoredPrediction {
+            id,
+            prediction_id: c.text()?,
+            timestamp: c.time()?,
+            created_at: c.time()?,
+            trace_id: c.text()?,
+            environment: c.text()?,
+            model_ref: c.required(SqlRow::uuid)?,
+            actor_ref: c.take(SqlRow::uuid)?,
+            tenant_id: c.text()?,
+            actor_ip: c.take(SqlRow::text)?,
+            actor_user_agent: c.text()?,
+            actor_auth_context: c.take(SqlRow::text)?,
+            features: c.text()?,
+            redactions: c.text()?,
+            metadata: c.text()?,
+            metadata_redactions: c.text()?,
+            input_fingerprint: c.text()?,
+            output: c.text()?,
+            confidence: c.take(SqlRow::float)?,
+            decision_outcome: c.text()?,
+            status: c.text()?,
+            latency_ms: c.take(SqlRow::float)?,
+        }))));
+    }
+    c.skip(PREDICTION_COLUMNS - 1);
+    let Some(id) = c.take(SqlRow::uuid)? else { return Ok(None) };
+    Ok(Some(StoredRecord::Explanation(StoredExplanation {
+        id,
+        prediction_ref: c.required(SqlRow::uuid)?,
+        revision: c.required(SqlRow::integer)?,
+        method: c.text()?,
+        method_version: c.text()?,
+        payload: c.text()?,
+        summary_text: c.text()?,
+        status: c.text()?,
+        generated_at: c.time()?,
+        created_at: c.time()?,
+    })))
+}
+
+/// The sealer's read of the oldest `limit` queued records, on `conn`. A queue row is committed
+/// with its record, and a record after the model and actor rows it references, so the later
+/// reads see them.
+pub async fn read_pending<D: Dialect>(conn: &mut Conn<D>, limit: u32) -> Result<StoredPending> {
+    let mut query = QueryBuilder::new(LEDGER_PENDING_SQL.replace("$1", ""));
+    D::bind_int(&mut query, i64::from(limit));
+    let mut queued = Vec::with_capacity(limit as usize);
+    D::for_each(conn, query, &mut |row| Ok(queued.push(queued_record(&D::row(row))?))).await?;
+    with_referenced_rows::<D, _>(conn, queued, QueuedRecord::row).await
+}
+
+/// `verify`'s read of the leaves of `seq` in `[from, to)`; `conn` holds one snapshot for all the
+/// reads.
+pub async fn read_records<D: Dialect>(conn: &mut Conn<D>, from: u64, to: u64) -> Result<StoredLeaves> {
+    let (head, tail) = LEDGER_RECORDS_SQL.split_once("$1").expect("the range's lower bound");
+    let (middle, end) = tail.split_once("$2").expect("the range's upper bound");
+    let mut query = QueryBuilder::new(head);
+    D::bind_int(&mut query, encode_seq(from));
+    query.push(middle);
+    D::bind_int(&mut query, encode_seq(to));
+    query.push(end);
+    let mut leaves = Vec::new();
+    D::for_each(conn, query, &mut |row| Ok(leaves.push(stored_leaf(&D::row(row))?))).await?;
+    with_referenced_rows::<D, _>(conn, leaves, |leaf: &StoredLeaf| leaf.record.as_ref()).await
+}
+
+async fn with_referenced_rows<D: Dialect, T: Send>(
+    conn: &mut Conn<D>,
+    rows: Vec<T>,
+    record: impl Fn(&T) -> Option<&StoredRecord>,
+) -> Result<StoredRows<T>> {
+    let (model_ids, actor_ids) = referenced_rows(rows.iter().filter_map(record));
+    let mut models = Vec::with_capacity(model_ids.len());
+    if !model_ids.is_empty() {
+        let query = by_ids::<D>(MODEL_COLUMNS, "model_versions", &model_ids);
+        D::for_each(conn, query, &mut |row| Ok(models.push(stored_model(&D::row(row))?))).await?;
+    }
+    let mut actors = Vec::with_capacity(actor_ids.len());
+    if !actor_ids.is_empty() {
+        let query = by_ids::<D>(LEDGER_ACTOR_COLUMNS, "actors", &actor_ids);
+        D::for_each(conn, query, &mut |row| Ok(actors.push(stored_actor(&D::row(row))?))).await?;
+    }
+    Ok(StoredRows { rows, models, actors })
+}
+
+/// `SELECT columns FROM table WHERE id IN (ids)`.
+fn by_ids<D: Dialect>(columns: &str, table: &str, ids: &[Uuid]) -> QueryBuilder<D::Db> {
+    let mut query = QueryBuilder::new(format!("SELECT {columns} FROM {table} WHERE 1 = 1"));
+    D::push_any_uuid(&mut query, "id", ids);
+    query
+}

@@ -1,0 +1,261 @@
+//! Rows read column by column, in the order of the query's select list, and mapped once for
+//! both backends into the core's types. Each backend says how it reads its own column types
+//! ([`SqlRow`]); [`Columns`] walks a row in order, so a mapping reads like the list it maps.
+
+use ml_audit_core::auth::{ApiKey, KeyScope};
+use ml_audit_core::model::{
+    ActorType, Explanation, LedgerEntry, ModelVersion, PredictionEvent, RequestingActor, Status,
+};
+use ml_audit_storage::{
+    Result, StorageError, StoredCheckpoint, decode_enum, decode_hash, decode_json, decode_redaction_log, decode_seq,
+};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+/// One row, column by column in query order: `None` for SQL NULL, an error for a value of
+/// another type than asked.
+pub trait SqlRow {
+    fn text(&self, column: usize) -> Result<Option<String>>;
+    fn uuid(&self, column: usize) -> Result<Option<Uuid>>;
+    fn bytes(&self, column: usize) -> Result<Option<Vec<u8>>>;
+    fn integer(&self, column: usize) -> Result<Option<i64>>;
+    fn float(&self, column: usize) -> Result<Option<f64>>;
+    fn flag(&self, column: usize) -> Result<Option<bool>>;
+    fn time(&self, column: usize) -> Result<Option<OffsetDateTime>>;
+}
+
+/// Reads a [`SqlRow`]'s columns in order.
+pub struct Columns<'r, R: SqlRow> {
+    row: &'r R,
+    next: usize,
+}
+
+impl<'r, R: SqlRow> Columns<'r, R> {
+    pub fn new(row: &'r R) -> Self {
+        Self { row, next: 0 }
+    }
+
+    /// The next column, `None` when NULL.
+    pub fn take<T>(&mut self, read: fn(&R, usize) -> Result<Option<T>>) -> Result<Option<T>> {
+        self.next += 1;
+        read(self.row, self.next - 1)
+    }
+
+    /// The next column, which must not be NULL.
+    pub fn required<T>(&mut self, read: fn(&R, usize) -> Result<Option<T>>) -> Result<T> {
+        let column = self.next;
+        self.take(read)?.ok_or_else(|| StorageError::Integrity(format!("column {column} of a row is NULL")))
+    }
+
+    /// Passes over `n` columns.
+    pub fn skip(&mut self, n: usize) {
+        self.next += n;
+    }
+
+    pub fn text(&mut self) -> Result<String> {
+        self.required(R::text)
+    }
+
+    pub fn uuid(&mut self) -> Result<Uuid> {
+        self.required(R::uuid)
+    }
+
+    pub fn integer(&mut self) -> Result<i64> {
+        self.required(R::integer)
+    }
+
+    pub fn time(&mut self) -> Result<OffsetDateTime> {
+        self.required(R::time)
+    }
+
+    /// A JSON column (text) decoded.
+    pub fn json<T: serde::de::DeserializeOwned>(&mut self, name: &str) -> Result<T> {
+        decode_json(name, &self.text()?)
+    }
+
+    fn json_opt(&mut self, name: &str) -> Result<Option<serde_json::Value>> {
+        self.take(R::text)?.map(|text| decode_json(name, &text)).transpose()
+    }
+
+    fn status(&mut self) -> Result<Status> {
+        decode_enum("status", &self.text()?, Status::parse)
+    }
+}
+
+/// The columns of a `model_versions` row that [`model`] reads, in order.
+pub const MODEL_COLUMNS: &str =
+    "id, model_name, version, framework, build_id, commit_hash, config_snapshot, is_active, created_at";
+
+/// The columns of an `explanations` row that [`explanation`] reads, in order.
+pub const EXPLANATION_COLUMNS: &str = "id, prediction_ref, CAST(revision AS bigint), method, method_version, payload, \
+     summary_text, status, generated_at, created_at";
+
+/// The columns of an `api_keys` row that [`api_key`] reads, in order.
+pub const KEY_COLUMNS: &str = "id, name, scope, tenant_id, prefix, created_at, revoked_at";
+
+/// The columns of a `ledger_checkpoints` row that [`checkpoint`] reads, in order.
+pub const CHECKPOINT_COLUMNS: &str = "tree_size, root_hash, note, frontier, created_at";
+
+/// A prediction with its model, its actor, its current (highest) explanation revision and its
+/// ledger entry once sealed, in the column order [`prediction`] reads.
+pub const SELECT_PREDICTION: &str = "SELECT p.id, p.prediction_id, p.ts, p.trace_id, p.environment,
+    p.tenant_id, p.actor_ip, p.actor_user_agent, p.actor_auth_context, p.features, p.redactions,
+    p.input_fingerprint, p.output, p.confidence, p.decision_outcome, p.status, p.latency_ms, p.metadata,
+    p.metadata_redactions, p.redaction_log, p.created_at,
+    m.id, m.model_name, m.version, m.framework, m.build_id, m.commit_hash, m.config_snapshot, m.is_active,
+    m.created_at,
+    a.id, a.actor_type, a.actor_id, a.created_at,
+    e.id, e.prediction_ref, CAST(e.revision AS bigint), e.method, e.method_version, e.payload, e.summary_text,
+    e.status, e.generated_at, e.created_at,
+    l.seq, l.leaf_hash
+  FROM predictions p
+  JOIN model_versions m ON m.id = p.model_ref
+  LEFT JOIN actors a ON a.id = p.actor_ref
+  LEFT JOIN explanations e ON e.prediction_ref = p.id
+    AND e.revision = (SELECT MAX(x.revision) FROM explanations x WHERE x.prediction_ref = p.id)
+  LEFT JOIN ledger_entries l ON l.record_id = p.id";
+
+/// Maps a row of [`SELECT_PREDICTION`].
+pub fn prediction(row: &impl SqlRow) -> Result<PredictionEvent> {
+    let mut c = Columns::new(row);
+    let id = c.uuid()?;
+    let prediction_id = c.text()?;
+    let timestamp = c.time()?;
+    let trace_id = c.text()?;
+    let environment = c.text()?;
+    let tenant_id = c.text()?;
+    let ip_address = c.take(SqlRow::text)?;
+    let user_agent = c.text()?;
+    let auth_context = c.json_opt("actor_auth_context")?;
+    let features = c.json("features")?;
+    let redactions = c.json("redactions")?;
+    let input_fingerprint = c.text()?;
+    let output = c.json("output")?;
+    let confidence = c.take(SqlRow::float)?;
+    let decision_outcome = c.text()?;
+    let status = c.status()?;
+    let latency_ms = c.take(SqlRow::float)?;
+    let metadata = c.json("metadata")?;
+    let metadata_redactions = c.json("metadata_redactions")?;
+    let redaction_log = decode_redaction_log(&c.text()?)?;
+    let created_at = c.time()?;
+    let model = model_columns(&mut c)?;
+    let actor = match c.take(SqlRow::uuid)? {
+        None => {
+            c.skip(3);
+            None
+        }
+        Some(actor_ref) => Some(RequestingActor {
+            id: actor_ref,
+            actor_type: decode_enum("actor_type", &c.text()?, ActorType::parse)?,
+            actor_id: c.text()?,
+            tenant_id,
+            ip_address,
+            user_agent,
+            auth_context,
+            created_at: c.time()?,
+        }),
+    };
+    let explanation = explanation_columns(&mut c)?;
+    let ledger = match c.take(SqlRow::integer)? {
+        None => None,
+        Some(seq) => Some(LedgerEntry { seq: decode_seq(seq)?, leaf_hash: decode_hash(c.required(SqlRow::bytes)?)? }),
+    };
+    Ok(PredictionEvent {
+        id,
+        prediction_id,
+        timestamp,
+        trace_id,
+        environment,
+        model,
+        actor,
+        features,
+        redactions,
+        input_fingerprint,
+        output,
+        confidence,
+        decision_outcome,
+        status,
+        latency_ms,
+        metadata,
+        metadata_redactions,
+        redaction_log,
+        explanation,
+        ledger,
+        created_at,
+    })
+}
+
+/// Maps a row of [`MODEL_COLUMNS`].
+pub fn model(row: &impl SqlRow) -> Result<ModelVersion> {
+    model_columns(&mut Columns::new(row))
+}
+
+fn model_columns<R: SqlRow>(c: &mut Columns<'_, R>) -> Result<ModelVersion> {
+    Ok(ModelVersion {
+        id: c.uuid()?,
+        model_name: c.text()?,
+        version: c.text()?,
+        framework: c.text()?,
+        build_id: c.text()?,
+        commit_hash: c.text()?,
+        config_snapshot: c.json_opt("config_snapshot")?,
+        is_active: c.required(SqlRow::flag)?,
+        created_at: c.time()?,
+    })
+}
+
+/// Maps a row of [`EXPLANATION_COLUMNS`].
+pub fn explanation(row: &impl SqlRow) -> Result<Explanation> {
+    explanation_columns(&mut Columns::new(row))?
+        .ok_or_else(|| StorageError::Integrity("an explanation row has no id".into()))
+}
+
+/// The [`EXPLANATION_COLUMNS`] at the cursor; `None` (and the columns passed over) when its id is
+/// NULL, as in a prediction without an explanation.
+fn explanation_columns<R: SqlRow>(c: &mut Columns<'_, R>) -> Result<Option<Explanation>> {
+    let Some(id) = c.take(SqlRow::uuid)? else {
+        c.skip(9);
+        return Ok(None);
+    };
+    let prediction_ref = c.uuid()?;
+    let revision = c.integer()?;
+    Ok(Some(Explanation {
+        id,
+        prediction_ref,
+        revision: u32::try_from(revision).map_err(|_| StorageError::Integrity(format!("bad revision {revision}")))?,
+        method: c.text()?,
+        method_version: c.text()?,
+        payload: c.json("payload")?,
+        summary_text: c.text()?,
+        status: c.status()?,
+        generated_at: c.time()?,
+        created_at: c.time()?,
+    }))
+}
+
+/// Maps a row of [`KEY_COLUMNS`].
+pub fn api_key(row: &impl SqlRow) -> Result<ApiKey> {
+    let mut c = Columns::new(row);
+    Ok(ApiKey {
+        id: c.uuid()?,
+        name: c.text()?,
+        scope: decode_enum("scope", &c.text()?, KeyScope::parse)?,
+        tenant_id: c.take(SqlRow::text)?,
+        prefix: c.text()?,
+        created_at: c.time()?,
+        revoked_at: c.take(SqlRow::time)?,
+    })
+}
+
+/// Maps a row of [`CHECKPOINT_COLUMNS`].
+pub fn checkpoint(row: &impl SqlRow) -> Result<StoredCheckpoint> {
+    let mut c = Columns::new(row);
+    Ok(StoredCheckpoint {
+        tree_size: decode_seq(c.integer()?)?,
+        root_hash: decode_hash(c.required(SqlRow::bytes)?)?,
+        note: c.text()?,
+        frontier: c.required(SqlRow::bytes)?,
+        created_at: c.time()?,
+    })
+}

@@ -1,0 +1,333 @@
+//! [`SqlStore`]: the one implementation of every storage capability over a SQL backend. Reads,
+//! keys, checkpoints and insights are written here once; what truly differs per backend (how it
+//! connects and migrates, its write path, how it appends to the ledger and reads it in one
+//! snapshot) comes from its [`Backend`].
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use ml_audit_core::auth::{ApiKey, IssuedKey, KeyHash, Visibility};
+use ml_audit_core::event::{NewExplanation, PreparedPrediction};
+use ml_audit_core::ledger::record::LeafKind;
+use ml_audit_core::model::{Explanation, ModelVersion, PredictionEvent};
+use ml_audit_core::query::{Cursor, Page, PageRequest, PredictionFilter};
+use ml_audit_core::timestamp;
+use ml_audit_storage::known::KnownRows;
+use ml_audit_storage::{
+    ActorPage, ActorPageRequest, Entity, HourlyCount, InsightReader, KeyStore, LedgerStore, ModelVersionStats, NewLeaf,
+    PredictionReader, PredictionRef, PredictionWriter, RecordOutcome, Result, SealedLeaf, StorageError, StoreInfo,
+    StoredCheckpoint, StoredLeaves, StoredPending, TenantSummary, TimeWindow, decode_enum, decode_hash, decode_seq,
+    encode_seq, split_page,
+};
+use sqlx::{Pool, QueryBuilder};
+use uuid::Uuid;
+
+use crate::dialect::Dialect;
+use crate::row::{self, CHECKPOINT_COLUMNS, Columns, EXPLANATION_COLUMNS, KEY_COLUMNS, MODEL_COLUMNS, SqlRow};
+use crate::{insights, ledger, predictions};
+
+/// A store over one SQL database: the pool reads go through, the pool writes go through (the
+/// same pool on PostgreSQL; SQLite's single writer connection), the cache of committed model and
+/// actor rows both write paths consult, and the backend's own state.
+pub struct SqlStore<B: Backend> {
+    pub reader: Pool<B::Db>,
+    pub writer: Pool<B::Db>,
+    /// Model and actor rows already committed (saves two or three queries per event).
+    pub known: Arc<KnownRows>,
+    pub backend: B,
+}
+
+impl<B: Backend> SqlStore<B> {
+    /// Opens the database at `url` (see each backend for the URLs it takes).
+    pub async fn open(url: &str) -> Result<Self> {
+        B::open(url).await
+    }
+}
+
+/// What one backend does its own way. The methods take the whole store, whose pools and cache
+/// they use.
+#[async_trait]
+pub trait Backend: Dialect {
+    /// The backend's name, for logs, health and metrics (`sqlite`, `postgres`).
+    const NAME: &'static str;
+    /// How many write groups the server commits at once (see [`StoreInfo::writer_tasks`]).
+    const WRITER_TASKS: usize;
+
+    async fn open(url: &str) -> Result<SqlStore<Self>>;
+    async fn migrate(store: &SqlStore<Self>) -> Result<()>;
+
+    async fn record_predictions(store: &SqlStore<Self>, events: Vec<PreparedPrediction>) -> Result<Vec<RecordOutcome>>;
+    async fn attach_explanation(
+        store: &SqlStore<Self>,
+        visibility: &Visibility,
+        prediction: &PredictionRef,
+        explanation: NewExplanation,
+    ) -> Result<Explanation>;
+    /// Creates `key` only when no key exists; the check and the insert must not race.
+    async fn create_first_api_key(store: &SqlStore<Self>, key: &IssuedKey) -> Result<bool>;
+
+    async fn ledger_pending(store: &SqlStore<Self>, limit: u32) -> Result<StoredPending>;
+    async fn ledger_append(store: &SqlStore<Self>, leaves: Vec<NewLeaf>) -> Result<Vec<SealedLeaf>>;
+    /// The leaves and their records, read in one snapshot.
+    async fn ledger_records(store: &SqlStore<Self>, from: u64, to: u64) -> Result<StoredLeaves>;
+}
+
+impl<B: Backend> SqlStore<B> {
+    async fn all<T>(&self, query: QueryBuilder<B::Db>, map: fn(&B::Row<'_>) -> Result<T>) -> Result<Vec<T>> {
+        let rows = B::fetch_all(&self.reader, query).await?;
+        rows.iter().map(|row| map(&B::row(row))).collect()
+    }
+
+    async fn optional<T>(&self, query: QueryBuilder<B::Db>, map: fn(&B::Row<'_>) -> Result<T>) -> Result<Option<T>> {
+        let row = B::fetch_optional(&self.reader, query).await?;
+        row.as_ref().map(|row| map(&B::row(row))).transpose()
+    }
+
+    async fn resolve(&self, visibility: &Visibility, prediction: &PredictionRef) -> Result<Uuid> {
+        let mut conn = self.reader.acquire().await.map_err(B::classify)?;
+        predictions::resolve::<B>(&mut conn, visibility, prediction, "").await
+    }
+
+    /// `SELECT {columns} FROM {table} {rest}`: `rest` may end where a value is bound next.
+    fn select(columns: &str, table: &str, rest: &str) -> QueryBuilder<B::Db> {
+        QueryBuilder::new(format!("SELECT {columns} FROM {table} {rest}"))
+    }
+}
+
+#[async_trait]
+impl<B: Backend> StoreInfo for SqlStore<B> {
+    fn backend(&self) -> &'static str {
+        B::NAME
+    }
+
+    fn writer_tasks(&self) -> usize {
+        B::WRITER_TASKS
+    }
+
+    async fn migrate(&self) -> Result<()> {
+        B::migrate(self).await
+    }
+}
+
+#[async_trait]
+impl<B: Backend> PredictionWriter for SqlStore<B> {
+    async fn record_predictions(&self, events: Vec<PreparedPrediction>) -> Result<Vec<RecordOutcome>> {
+        B::record_predictions(self, events).await
+    }
+
+    async fn attach_explanation(
+        &self,
+        visibility: &Visibility,
+        prediction: &PredictionRef,
+        explanation: NewExplanation,
+    ) -> Result<Explanation> {
+        B::attach_explanation(self, visibility, prediction, explanation).await
+    }
+}
+
+#[async_trait]
+impl<B: Backend> PredictionReader for SqlStore<B> {
+    async fn get_prediction(&self, visibility: &Visibility, prediction: &PredictionRef) -> Result<PredictionEvent> {
+        let mut conn = self.reader.acquire().await.map_err(B::classify)?;
+        let id = predictions::resolve::<B>(&mut conn, visibility, prediction, "").await?;
+        predictions::fetch::<B>(&mut conn, id).await
+    }
+
+    async fn list_predictions(
+        &self,
+        visibility: &Visibility,
+        filter: &PredictionFilter,
+        page: &PageRequest,
+    ) -> Result<Page<PredictionEvent>> {
+        let models = match predictions::named_models::<B>(filter) {
+            None => None,
+            Some(query) => Some(self.all(query, |row| Columns::new(row).uuid()).await?),
+        };
+        if models.as_ref().is_some_and(Vec::is_empty) {
+            return Ok(Page { items: Vec::new(), next_cursor: None });
+        }
+        let query = predictions::list::<B>(visibility, filter, models.as_deref(), page);
+        let items = self.all(query, |row| row::prediction(row)).await?;
+        let (items, next_cursor) =
+            split_page(items, page.limit, |last| Cursor { timestamp: last.timestamp, id: last.id });
+        Ok(Page { items, next_cursor })
+    }
+
+    async fn list_explanations(&self, visibility: &Visibility, prediction: &PredictionRef) -> Result<Vec<Explanation>> {
+        let id = self.resolve(visibility, prediction).await?;
+        let mut query = Self::select(EXPLANATION_COLUMNS, "explanations", "WHERE prediction_ref = ");
+        B::bind_uuid(&mut query, id);
+        query.push(" ORDER BY revision");
+        self.all(query, |row| row::explanation(row)).await
+    }
+
+    async fn list_models(&self) -> Result<Vec<ModelVersion>> {
+        let query = Self::select(MODEL_COLUMNS, "model_versions", "ORDER BY model_name, created_at, version");
+        self.all(query, |row| row::model(row)).await
+    }
+
+    async fn get_model(&self, id: Uuid) -> Result<ModelVersion> {
+        let mut query = Self::select(MODEL_COLUMNS, "model_versions", "WHERE id = ");
+        B::bind_uuid(&mut query, id);
+        self.optional(query, |row| row::model(row)).await?.ok_or(StorageError::NotFound(Entity::ModelVersion))
+    }
+}
+
+/// `INSERT INTO api_keys …` for `issued`, for [`KeyStore::create_api_key`] and the backends'
+/// first-key transactions.
+pub fn insert_key<D: Dialect>(issued: &IssuedKey) -> QueryBuilder<D::Db> {
+    let key = &issued.key;
+    let mut query = QueryBuilder::new(
+        "INSERT INTO api_keys (id, name, scope, tenant_id, prefix, secret_hash, created_at) VALUES (",
+    );
+    D::bind_uuid(&mut query, key.id);
+    query.push(", ");
+    D::bind_text(&mut query, &key.name);
+    query.push(", ");
+    D::bind_text(&mut query, key.scope.as_str());
+    query.push(", ");
+    match &key.tenant_id {
+        Some(tenant) => D::bind_text(&mut query, tenant),
+        None => {
+            query.push("NULL");
+        }
+    }
+    query.push(", ");
+    D::bind_text(&mut query, &key.prefix);
+    query.push(", ");
+    D::bind_text(&mut query, &issued.hash.0);
+    query.push(", ");
+    D::bind_time(&mut query, key.created_at);
+    query.push(")");
+    query
+}
+
+#[async_trait]
+impl<B: Backend> KeyStore for SqlStore<B> {
+    async fn create_api_key(&self, key: &IssuedKey) -> Result<()> {
+        B::execute(&self.writer, insert_key::<B>(key)).await.map(drop)
+    }
+
+    async fn create_first_api_key(&self, key: &IssuedKey) -> Result<bool> {
+        B::create_first_api_key(self, key).await
+    }
+
+    async fn find_active_api_key(&self, hash: &KeyHash) -> Result<Option<ApiKey>> {
+        let mut query = Self::select(KEY_COLUMNS, "api_keys", "WHERE secret_hash = ");
+        B::bind_text(&mut query, &hash.0);
+        query.push(" AND revoked_at IS NULL");
+        self.optional(query, |row| row::api_key(row)).await
+    }
+
+    async fn get_api_key(&self, id: Uuid) -> Result<Option<ApiKey>> {
+        let mut query = Self::select(KEY_COLUMNS, "api_keys", "WHERE id = ");
+        B::bind_uuid(&mut query, id);
+        self.optional(query, |row| row::api_key(row)).await
+    }
+
+    async fn list_api_keys(&self) -> Result<Vec<ApiKey>> {
+        self.all(Self::select(KEY_COLUMNS, "api_keys", "ORDER BY created_at, id"), |row| row::api_key(row)).await
+    }
+
+    async fn revoke_api_key(&self, id: Uuid) -> Result<bool> {
+        let mut query = QueryBuilder::new("UPDATE api_keys SET revoked_at = ");
+        B::bind_time(&mut query, timestamp::now());
+        query.push(" WHERE id = ");
+        B::bind_uuid(&mut query, id);
+        query.push(" AND revoked_at IS NULL");
+        Ok(B::execute(&self.writer, query).await? == 1)
+    }
+}
+
+#[async_trait]
+impl<B: Backend> LedgerStore for SqlStore<B> {
+    async fn ledger_pending(&self, limit: u32) -> Result<StoredPending> {
+        B::ledger_pending(self, limit).await
+    }
+
+    async fn ledger_append(&self, leaves: Vec<NewLeaf>) -> Result<Vec<SealedLeaf>> {
+        if leaves.is_empty() {
+            return Ok(Vec::new());
+        }
+        B::ledger_append(self, leaves).await
+    }
+
+    async fn ledger_size(&self) -> Result<u64> {
+        let size = self.all(QueryBuilder::new(ledger::NEXT_SEQ_SQL), |row| Columns::new(row).integer()).await?;
+        decode_seq(size.first().copied().unwrap_or(0))
+    }
+
+    async fn ledger_leaf_hashes(&self, from: u64, to: u64) -> Result<Vec<[u8; 32]>> {
+        let mut query = QueryBuilder::new("SELECT leaf_hash FROM ledger_entries WHERE seq >= ");
+        B::bind_int(&mut query, encode_seq(from));
+        query.push(" AND seq < ");
+        B::bind_int(&mut query, encode_seq(to));
+        query.push(" ORDER BY seq");
+        self.all(query, |row| decode_hash(Columns::new(row).required(SqlRow::bytes)?)).await
+    }
+
+    async fn ledger_records(&self, from: u64, to: u64) -> Result<StoredLeaves> {
+        B::ledger_records(self, from, to).await
+    }
+
+    async fn ledger_strays(&self, limit: u32) -> Result<Vec<(LeafKind, Uuid)>> {
+        let mut query = QueryBuilder::new(ledger::STRAYS_SQL);
+        B::bind_int(&mut query, i64::from(limit));
+        self.all(query, |row| {
+            let mut c = Columns::new(row);
+            Ok((decode_enum("kind", &c.text()?, LeafKind::parse)?, c.uuid()?))
+        })
+        .await
+    }
+
+    async fn save_checkpoint(&self, checkpoint: &StoredCheckpoint) -> Result<()> {
+        let mut query = QueryBuilder::new(format!("INSERT INTO ledger_checkpoints ({CHECKPOINT_COLUMNS}) VALUES ("));
+        B::bind_int(&mut query, encode_seq(checkpoint.tree_size));
+        query.push(", ");
+        B::bind_bytes(&mut query, &checkpoint.root_hash);
+        query.push(", ");
+        B::bind_text(&mut query, &checkpoint.note);
+        query.push(", ");
+        B::bind_bytes(&mut query, &checkpoint.frontier);
+        query.push(", ");
+        B::bind_time(&mut query, checkpoint.created_at);
+        query.push(") ON CONFLICT (tree_size) DO NOTHING");
+        B::execute(&self.writer, query).await.map(drop)
+    }
+
+    async fn latest_checkpoint(&self) -> Result<Option<StoredCheckpoint>> {
+        let query = Self::select(CHECKPOINT_COLUMNS, "ledger_checkpoints", "ORDER BY tree_size DESC LIMIT 1");
+        self.optional(query, |row| row::checkpoint(row)).await
+    }
+
+    async fn checkpoints(&self) -> Result<Vec<StoredCheckpoint>> {
+        self.all(Self::select(CHECKPOINT_COLUMNS, "ledger_checkpoints", "ORDER BY tree_size"), |row| {
+            row::checkpoint(row)
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl<B: Backend> InsightReader for SqlStore<B> {
+    async fn model_version_stats(&self, visibility: &Visibility) -> Result<Vec<ModelVersionStats>> {
+        insights::model_version_stats::<B>(&self.reader, visibility).await
+    }
+
+    async fn hourly_counts(&self, visibility: &Visibility, window: &TimeWindow) -> Result<Vec<HourlyCount>> {
+        insights::hourly_counts::<B>(&self.reader, visibility, window).await
+    }
+
+    async fn list_actors(
+        &self,
+        visibility: &Visibility,
+        tenant_id: Option<&str>,
+        page: &ActorPageRequest,
+    ) -> Result<ActorPage> {
+        insights::list_actors::<B>(&self.reader, visibility, tenant_id, page).await
+    }
+
+    async fn list_tenants(&self, visibility: &Visibility) -> Result<Vec<TenantSummary>> {
+        insights::list_tenants::<B>(&self.reader, visibility).await
+    }
+}
