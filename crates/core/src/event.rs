@@ -24,6 +24,7 @@ pub const MAX_LONG_TEXT: usize = 8192;
 
 /// A model version as an event names it.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct NewModelVersion {
     pub model_name: String,
     pub version: String,
@@ -35,6 +36,7 @@ pub struct NewModelVersion {
 
 /// An actor as an event names it.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct NewActor {
     pub actor_type: ActorType,
     pub actor_id: String,
@@ -46,6 +48,7 @@ pub struct NewActor {
 
 /// An explanation to attach, inline in an event or on its own.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct NewExplanation {
     pub id: Uuid,
     pub method: String,
@@ -78,8 +81,11 @@ pub struct PredictionInput {
 }
 
 /// What a backend stores: redacted, with server-assigned ids and times filled in, and the
-/// fingerprint of the content as sent that decides whether a replay is identical.
+/// fingerprint of the content as sent that decides whether a replay is identical. Only
+/// [`PredictionInput::prepare`] builds one (`#[non_exhaustive]`: other crates read and move its
+/// fields but cannot construct it), so nothing reaches a store unredacted.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct PreparedPrediction {
     pub id: Uuid,
     pub prediction_id: String,

@@ -1,8 +1,9 @@
 //! The tamper-evident ledger: every accepted prediction and explanation revision becomes a leaf
 //! of an RFC 6962 Merkle tree, in one gap-free order, and signed checkpoints commit to its root.
 //!
-//! - [`sealer`]: turns queued records into leaves (hashing here, never in a backend) and signs
-//!   checkpoints.
+//! - [`sealer`]: appends queued records as leaves (with the leaf hash the store computed from the
+//!   core's record bytes as it wrote the record; entries queued by older versions without one are
+//!   hashed here from their rows) and signs checkpoints.
 //! - [`proofs`]: inclusion and consistency proofs from the stored log.
 //! - [`verify`]: recomputes every leaf from the stored rows and checks the tree against every
 //!   checkpoint.

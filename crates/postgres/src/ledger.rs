@@ -6,15 +6,14 @@
 use std::collections::HashSet;
 
 use ml_audit_core::timestamp;
-use ml_audit_sql::SqlStore;
 use ml_audit_sql::ledger::NEXT_SEQ_SQL;
+use ml_audit_sql::{Backend as _, SqlStore};
 use ml_audit_storage::{NewLeaf, RecordLeaf, Result, SealedLeaf, decode_seq, encode_seq, number_claimed_leaves};
 use sqlx::{PgConnection, Row as _};
 use uuid::Uuid;
 
 use crate::Pg;
 use crate::dialect::db_err;
-use crate::write::begin;
 
 /// The key of the transaction-level advisory lock that sealers append under: "ml-audit" in
 /// ASCII. Every replica must use the same one; nothing else in ml-audit takes it.
@@ -22,7 +21,7 @@ const LEDGER_LOCK: i64 = 0x6D6C_2D61_7564_6974;
 
 /// Appends leaves after the last one, under the advisory lock every replica's sealer takes.
 pub async fn append(store: &SqlStore<Pg>, leaves: Vec<NewLeaf>) -> Result<Vec<SealedLeaf>> {
-    let mut tx = begin(store).await?;
+    let mut tx = Pg::begin_write(store).await?;
     // One sealer at a time, whichever replica it runs on; released at commit or rollback.
     // Each later statement of this READ COMMITTED transaction takes a new snapshot, so it
     // sees everything the previous holder committed (its leaves, its emptied queue rows).

@@ -17,14 +17,12 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use ml_audit_core::auth::{IssuedKey, Visibility};
-use ml_audit_core::event::{NewExplanation, PreparedPrediction};
+use ml_audit_core::event::PreparedPrediction;
 use ml_audit_core::model::Explanation;
 use ml_audit_sql::{Backend, SqlStore};
-use ml_audit_storage::{
-    NewLeaf, PredictionRef, RecordOutcome, Result, SealedLeaf, StorageError, StoredLeaves, StoredPending,
-};
+use ml_audit_storage::{NewLeaf, RecordLeaf, RecordOutcome, Result, SealedLeaf, StorageError};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{PgConnection, Postgres, Transaction};
 
 pub use crate::dialect::PgSqlRow;
 
@@ -102,39 +100,37 @@ impl Backend for Pg {
         result.map_err(|e| StorageError::Migration(e.to_string()))
     }
 
+    /// The row lock serialises concurrent attaches to one prediction, so MAX + 1 is gap-free.
+    /// NO KEY UPDATE because nothing updates the row (its triggers would refuse): it only has to
+    /// exclude other attaches, not the foreign-key checks of explanation inserts.
+    const LOCK_PREDICTION: &'static str = " FOR NO KEY UPDATE";
+    /// Replicas starting at once on an empty database: the second waits until the first
+    /// commits, then sees its key. EXCLUSIVE still lets readers authenticate.
+    const LOCK_KEYS: Option<&'static str> = Some("LOCK TABLE api_keys IN EXCLUSIVE MODE");
+
+    /// READ COMMITTED whatever the server's default: the read-backs after `ON CONFLICT DO
+    /// NOTHING` or after waiting for a lock must see what the other transaction just committed,
+    /// which REPEATABLE READ would hide (or fail on).
+    async fn begin_write(store: &SqlStore<Pg>) -> Result<Transaction<'static, Postgres>> {
+        store.writer.begin_with("BEGIN ISOLATION LEVEL READ COMMITTED").await.map_err(dialect::db_err)
+    }
+
     async fn record_predictions(store: &SqlStore<Pg>, events: Vec<PreparedPrediction>) -> Result<Vec<RecordOutcome>> {
         write::record_predictions(store, events).await
     }
 
-    async fn attach_explanation(
-        store: &SqlStore<Pg>,
-        visibility: &Visibility,
-        prediction: &PredictionRef,
-        explanation: NewExplanation,
-    ) -> Result<Explanation> {
-        write::attach_explanation(store, visibility, prediction, explanation).await
+    async fn insert_explanation(conn: &mut PgConnection, explanation: &Explanation) -> Result<()> {
+        write::insert_explanation(conn, explanation).await?;
+        ledger::enqueue(conn, &[RecordLeaf::explanation(explanation)]).await
     }
 
-    async fn create_first_api_key(store: &SqlStore<Pg>, key: &IssuedKey) -> Result<bool> {
-        write::create_first_api_key(store, key).await
-    }
-
-    async fn ledger_pending(store: &SqlStore<Pg>, limit: u32) -> Result<StoredPending> {
-        let mut conn = store.reader.acquire().await.map_err(dialect::db_err)?;
-        ml_audit_sql::ledger::read_pending::<Pg>(&mut conn, limit).await
+    async fn begin_snapshot(store: &SqlStore<Pg>) -> Result<Transaction<'static, Postgres>> {
+        let begin = store.reader.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY");
+        begin.await.map_err(dialect::db_err)
     }
 
     async fn ledger_append(store: &SqlStore<Pg>, leaves: Vec<NewLeaf>) -> Result<Vec<SealedLeaf>> {
         ledger::append(store, leaves).await
-    }
-
-    async fn ledger_records(store: &SqlStore<Pg>, from: u64, to: u64) -> Result<StoredLeaves> {
-        // One snapshot for the leaves and the rows they reference.
-        let begin = store.reader.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY");
-        let mut snapshot = begin.await.map_err(dialect::db_err)?;
-        let leaves = ml_audit_sql::ledger::read_records::<Pg>(&mut snapshot, from, to).await?;
-        snapshot.commit().await.map_err(dialect::db_err)?;
-        Ok(leaves)
     }
 }
 

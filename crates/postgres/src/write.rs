@@ -6,80 +6,28 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use ml_audit_core::auth::{IssuedKey, Visibility};
-use ml_audit_core::event::{NewActor, NewExplanation, NewModelVersion, PreparedPrediction};
-use ml_audit_core::ledger::canonical::{ColumnText, column_text};
+use ml_audit_core::event::PreparedPrediction;
+use ml_audit_core::ledger::canonical::ColumnText;
 use ml_audit_core::ledger::record::PredictionColumns;
-use ml_audit_core::model::{Explanation, ModelVersion};
-use ml_audit_core::timestamp;
-use ml_audit_sql::row::{self, MODEL_COLUMNS};
-use ml_audit_sql::{SqlStore, predictions};
+use ml_audit_core::model::Explanation;
+use ml_audit_sql::{Backend as _, SqlStore, first_use, predictions};
 use ml_audit_storage::known::{KnownRows, RowSet, actor_key, model_key};
-use ml_audit_storage::{
-    PredictionRef, RecordLeaf, RecordOutcome, Result, StorageError, encode_redaction_log, recorded_event,
-    stored_explanation,
-};
-use sqlx::{AssertSqlSafe, PgConnection, Postgres, Row as _, Transaction};
+use ml_audit_storage::{RecordLeaf, RecordOutcome, Result, StorageError, encode_redaction_log, recorded_event};
+use sqlx::{PgConnection, Row as _};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::Pg;
-use crate::dialect::{PgSqlRow, db_err};
+use crate::dialect::db_err;
 use crate::ledger::enqueue;
 
-/// Every transaction is READ COMMITTED whatever the server's default: the read-backs after
-/// `ON CONFLICT DO NOTHING` or after waiting for a lock must see what the other transaction
-/// just committed, which REPEATABLE READ would hide (or fail on).
-pub async fn begin(store: &SqlStore<Pg>) -> Result<Transaction<'static, Postgres>> {
-    store.writer.begin_with("BEGIN ISOLATION LEVEL READ COMMITTED").await.map_err(db_err)
-}
-
 pub async fn record_predictions(store: &SqlStore<Pg>, events: Vec<PreparedPrediction>) -> Result<Vec<RecordOutcome>> {
-    let mut tx = begin(store).await?;
+    let mut tx = Pg::begin_write(store).await?;
     let mut fresh = RowSet::default();
     let outcomes = record_batch(&mut tx, &store.known, &mut fresh, events).await?;
     tx.commit().await.map_err(db_err)?;
     store.known.absorb(fresh);
     Ok(outcomes)
-}
-
-pub async fn attach_explanation(
-    store: &SqlStore<Pg>,
-    visibility: &Visibility,
-    prediction: &PredictionRef,
-    explanation: NewExplanation,
-) -> Result<Explanation> {
-    let mut tx = begin(store).await?;
-    // The row lock serialises concurrent attaches to one prediction, so MAX + 1 is gap-free.
-    // NO KEY UPDATE because nothing updates the row (its triggers would refuse): it only
-    // has to exclude other attaches, not the foreign-key checks of explanation inserts.
-    let target = predictions::resolve::<Pg>(&mut tx, visibility, prediction, " FOR NO KEY UPDATE").await?;
-    let revision: i32 =
-        sqlx::query_scalar("SELECT COALESCE(MAX(revision), 0) + 1 FROM explanations WHERE prediction_ref = $1")
-            .bind(target)
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(db_err)?;
-    let revision = u32::try_from(revision).map_err(|_| StorageError::Integrity(format!("bad revision {revision}")))?;
-    let stored = stored_explanation(explanation, target, revision, timestamp::now());
-    insert_explanation(&mut tx, &stored).await?;
-    enqueue(&mut tx, &[RecordLeaf::explanation(&stored)]).await?;
-    tx.commit().await.map_err(db_err)?;
-    Ok(stored)
-}
-pub async fn create_first_api_key(store: &SqlStore<Pg>, key: &IssuedKey) -> Result<bool> {
-    let mut tx = begin(store).await?;
-    // Replicas starting at once on an empty database: the second waits here until the
-    // first commits, then sees its key. EXCLUSIVE still lets readers authenticate.
-    sqlx::query("LOCK TABLE api_keys IN EXCLUSIVE MODE").execute(&mut *tx).await.map_err(db_err)?;
-    let exists: bool =
-        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM api_keys)").fetch_one(&mut *tx).await.map_err(db_err)?;
-    if exists {
-        return Ok(false);
-    }
-    ml_audit_sql::insert_key::<Pg>(key).build().execute(&mut *tx).await.map_err(db_err)?;
-    tx.commit().await.map_err(db_err)?;
-    Ok(true)
 }
 
 /// What is stored under a `prediction_id`: enough to tell a replay from a conflict.
@@ -119,7 +67,7 @@ async fn record_batch(
         let model = match known.model(&key) {
             Some(model) => model,
             None => {
-                let model = model_for(conn, &event.model, event.created_at).await?;
+                let model = first_use::model_row::<Pg>(conn, &event.model, event.created_at).await?;
                 fresh.models.insert(key.clone(), model.clone());
                 model
             }
@@ -135,7 +83,7 @@ async fn record_batch(
         let row = match known.actor(&key) {
             Some(row) => row,
             None => {
-                let row = actor_for(conn, actor, now).await?;
+                let row = first_use::actor_row::<Pg>(conn, actor, now).await?;
                 fresh.actors.insert(key.clone(), row);
                 row
             }
@@ -317,77 +265,7 @@ async fn insert_predictions(
     Ok(inserted)
 }
 
-async fn insert_explanation(conn: &mut PgConnection, explanation: &Explanation) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO explanations (id, prediction_ref, revision, method, method_version, payload, summary_text,
-            status, generated_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-    )
-    .bind(explanation.id)
-    .bind(explanation.prediction_ref)
-    .bind(i32::try_from(explanation.revision).map_err(|_| StorageError::Integrity("revision overflow".into()))?)
-    .bind(&explanation.method)
-    .bind(&explanation.method_version)
-    .bind(column_text(&explanation.payload))
-    .bind(&explanation.summary_text)
-    .bind(explanation.status.as_str())
-    .bind(explanation.generated_at)
-    .bind(explanation.created_at)
-    .execute(conn)
-    .await
-    .map_err(db_err)?;
+pub async fn insert_explanation(conn: &mut PgConnection, explanation: &Explanation) -> Result<()> {
+    ml_audit_sql::insert_explanation::<Pg>(explanation).build().execute(conn).await.map_err(db_err)?;
     Ok(())
-}
-
-/// The model version row, created on first use (the first event's metadata wins). Looked up
-/// first, as it almost always exists; when two transactions create it at once, the second
-/// insert waits for the first and does nothing, and the read-back sees the winner's row.
-async fn model_for(conn: &mut PgConnection, model: &NewModelVersion, now: OffsetDateTime) -> Result<ModelVersion> {
-    let select = format!("SELECT {MODEL_COLUMNS} FROM model_versions WHERE model_name = $1 AND version = $2");
-    let find = || sqlx::query(AssertSqlSafe(select.clone())).bind(&model.model_name).bind(&model.version);
-    if let Some(row) = find().fetch_optional(&mut *conn).await.map_err(db_err)? {
-        return row::model(&PgSqlRow(&row));
-    }
-    sqlx::query(
-        "INSERT INTO model_versions (id, model_name, version, framework, build_id, commit_hash, config_snapshot,
-            is_active, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, true, $8)
-         ON CONFLICT (model_name, version) DO NOTHING",
-    )
-    .bind(Uuid::now_v7())
-    .bind(&model.model_name)
-    .bind(&model.version)
-    .bind(&model.framework)
-    .bind(&model.build_id)
-    .bind(&model.commit_hash)
-    .bind(model.config_snapshot.as_ref().map(column_text))
-    .bind(now)
-    .execute(&mut *conn)
-    .await
-    .map_err(db_err)?;
-    row::model(&PgSqlRow(&find().fetch_one(&mut *conn).await.map_err(db_err)?))
-}
-
-/// The actor row's id and creation time, created on first use like a model version.
-async fn actor_for(conn: &mut PgConnection, actor: &NewActor, now: OffsetDateTime) -> Result<(Uuid, OffsetDateTime)> {
-    let select = "SELECT id, created_at FROM actors WHERE actor_type = $1 AND actor_id = $2 AND tenant_id = $3";
-    let find = || sqlx::query_as(select).bind(actor.actor_type.as_str()).bind(&actor.actor_id).bind(&actor.tenant_id);
-    if let Some(found) = find().fetch_optional(&mut *conn).await.map_err(db_err)? {
-        return Ok(found);
-    }
-    sqlx::query(
-        "INSERT INTO actors (id, actor_type, actor_id, tenant_id, ip_address, user_agent, auth_context, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-         ON CONFLICT (actor_type, actor_id, tenant_id) DO NOTHING",
-    )
-    .bind(Uuid::now_v7())
-    .bind(actor.actor_type.as_str())
-    .bind(&actor.actor_id)
-    .bind(&actor.tenant_id)
-    .bind(&actor.ip_address)
-    .bind(&actor.user_agent)
-    .bind(actor.auth_context.as_ref().map(column_text))
-    .bind(now)
-    .execute(&mut *conn)
-    .await
-    .map_err(db_err)?;
-    find().fetch_one(&mut *conn).await.map_err(db_err)
 }

@@ -57,3 +57,28 @@ pub trait Dialect: Send + Sync + Sized + 'static {
     /// Says what a driver error is (see [`crate::classify`] for what all drivers share).
     fn classify(error: sqlx::Error) -> StorageError;
 }
+
+/// Every row of `query` on `conn`, each mapped as it arrives.
+pub async fn collect<D: Dialect, T: Send>(
+    conn: &mut Conn<D>,
+    query: QueryBuilder<D::Db>,
+    map: impl Fn(&D::Row<'_>) -> Result<T> + Send + Sync,
+) -> Result<Vec<T>> {
+    let mut mapped = Vec::new();
+    D::for_each(conn, query, &mut |row| {
+        mapped.push(map(&D::row(row))?);
+        Ok(())
+    })
+    .await?;
+    Ok(mapped)
+}
+
+/// Binds `value`, or writes `NULL`.
+pub fn bind_optional_text<D: Dialect>(query: &mut QueryBuilder<D::Db>, value: Option<String>) {
+    match value {
+        Some(text) => D::bind_text(query, &text),
+        None => {
+            query.push("NULL");
+        }
+    }
+}

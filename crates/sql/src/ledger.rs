@@ -15,8 +15,9 @@ use ml_audit_storage::{StoredLeaves, StoredPending, StoredRows, encode_seq, refe
 use sqlx::QueryBuilder;
 use uuid::Uuid;
 
-use crate::dialect::{Conn, Dialect};
+use crate::dialect::{Conn, Dialect, collect};
 use crate::row::{Columns, MODEL_COLUMNS, SqlRow};
+use crate::store::{Backend, SqlStore};
 
 /// The columns of a record's row, in the order [`record`] reads them, for a query that
 /// joins `p` (predictions) and `e` (explanations) by `record_id`.
@@ -184,14 +185,29 @@ fn record<R: SqlRow>(c: &mut Columns<'_, R>) -> Result<Option<StoredRecord>> {
     })))
 }
 
+/// [`read_pending`] in a snapshot of its own.
+pub async fn pending_in_snapshot<B: Backend>(store: &SqlStore<B>, limit: u32) -> Result<StoredPending> {
+    let mut snapshot = B::begin_snapshot(store).await?;
+    let queued = read_pending::<B>(&mut snapshot, limit).await?;
+    snapshot.commit().await.map_err(B::classify)?;
+    Ok(queued)
+}
+
+/// [`read_records`] in a snapshot of its own.
+pub async fn records_in_snapshot<B: Backend>(store: &SqlStore<B>, from: u64, to: u64) -> Result<StoredLeaves> {
+    let mut snapshot = B::begin_snapshot(store).await?;
+    let leaves = read_records::<B>(&mut snapshot, from, to).await?;
+    snapshot.commit().await.map_err(B::classify)?;
+    Ok(leaves)
+}
+
 /// The sealer's read of the oldest `limit` queued records, on `conn`. A queue row is committed
 /// with its record, and a record after the model and actor rows it references, so the later
 /// reads see them.
 pub async fn read_pending<D: Dialect>(conn: &mut Conn<D>, limit: u32) -> Result<StoredPending> {
     let mut query = QueryBuilder::new(LEDGER_PENDING_SQL.replace("$1", ""));
     D::bind_int(&mut query, i64::from(limit));
-    let mut queued = Vec::with_capacity(limit as usize);
-    D::for_each(conn, query, &mut |row| Ok(queued.push(queued_record(&D::row(row))?))).await?;
+    let queued = collect::<D, _>(conn, query, |row| queued_record(row)).await?;
     with_referenced_rows::<D, _>(conn, queued, QueuedRecord::row).await
 }
 
@@ -205,8 +221,7 @@ pub async fn read_records<D: Dialect>(conn: &mut Conn<D>, from: u64, to: u64) ->
     query.push(middle);
     D::bind_int(&mut query, encode_seq(to));
     query.push(end);
-    let mut leaves = Vec::new();
-    D::for_each(conn, query, &mut |row| Ok(leaves.push(stored_leaf(&D::row(row))?))).await?;
+    let leaves = collect::<D, _>(conn, query, |row| stored_leaf(row)).await?;
     with_referenced_rows::<D, _>(conn, leaves, |leaf: &StoredLeaf| leaf.record.as_ref()).await
 }
 
@@ -216,15 +231,15 @@ async fn with_referenced_rows<D: Dialect, T: Send>(
     record: impl Fn(&T) -> Option<&StoredRecord>,
 ) -> Result<StoredRows<T>> {
     let (model_ids, actor_ids) = referenced_rows(rows.iter().filter_map(record));
-    let mut models = Vec::with_capacity(model_ids.len());
+    let mut models = Vec::new();
     if !model_ids.is_empty() {
         let query = by_ids::<D>(MODEL_COLUMNS, "model_versions", &model_ids);
-        D::for_each(conn, query, &mut |row| Ok(models.push(stored_model(&D::row(row))?))).await?;
+        models = collect::<D, _>(conn, query, |row| stored_model(row)).await?;
     }
-    let mut actors = Vec::with_capacity(actor_ids.len());
+    let mut actors = Vec::new();
     if !actor_ids.is_empty() {
         let query = by_ids::<D>(LEDGER_ACTOR_COLUMNS, "actors", &actor_ids);
-        D::for_each(conn, query, &mut |row| Ok(actors.push(stored_actor(&D::row(row))?))).await?;
+        actors = collect::<D, _>(conn, query, |row| stored_actor(row)).await?;
     }
     Ok(StoredRows { rows, models, actors })
 }

@@ -12,6 +12,7 @@
 //! tests), and the differences are a handful of binds and set forms.
 
 pub mod dialect;
+pub mod first_use;
 pub mod insights;
 pub mod ledger;
 pub mod predictions;
@@ -20,9 +21,10 @@ pub mod store;
 
 use ml_audit_storage::StorageError;
 
+pub use crate::dialect::collect;
 pub use crate::dialect::{Conn, DbRow, Dialect};
 pub use crate::row::{Columns, SqlRow};
-pub use crate::store::{Backend, SqlStore, insert_key};
+pub use crate::store::{Backend, SqlStore, insert_explanation, insert_key};
 
 /// Classifies what every sqlx driver reports alike; `database` says what a driver's own
 /// database error is (by SQLSTATE or result code), `None` for "nothing special".

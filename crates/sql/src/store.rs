@@ -8,6 +8,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use ml_audit_core::auth::{ApiKey, IssuedKey, KeyHash, Visibility};
 use ml_audit_core::event::{NewExplanation, PreparedPrediction};
+use ml_audit_core::ledger::canonical::column_text;
 use ml_audit_core::ledger::record::LeafKind;
 use ml_audit_core::model::{Explanation, ModelVersion, PredictionEvent};
 use ml_audit_core::query::{Cursor, Page, PageRequest, PredictionFilter};
@@ -17,12 +18,12 @@ use ml_audit_storage::{
     ActorPage, ActorPageRequest, Entity, HourlyCount, InsightReader, KeyStore, LedgerStore, ModelVersionStats, NewLeaf,
     PredictionReader, PredictionRef, PredictionWriter, RecordOutcome, Result, SealedLeaf, StorageError, StoreInfo,
     StoredCheckpoint, StoredLeaves, StoredPending, TenantSummary, TimeWindow, decode_enum, decode_hash, decode_seq,
-    encode_seq, split_page,
+    encode_seq, split_page, stored_explanation,
 };
-use sqlx::{Pool, QueryBuilder};
+use sqlx::{Pool, QueryBuilder, Transaction};
 use uuid::Uuid;
 
-use crate::dialect::Dialect;
+use crate::dialect::{Conn, Dialect, bind_optional_text, collect};
 use crate::row::{self, CHECKPOINT_COLUMNS, Columns, EXPLANATION_COLUMNS, KEY_COLUMNS, MODEL_COLUMNS, SqlRow};
 use crate::{insights, ledger, predictions};
 
@@ -56,20 +57,32 @@ pub trait Backend: Dialect {
     async fn open(url: &str) -> Result<SqlStore<Self>>;
     async fn migrate(store: &SqlStore<Self>) -> Result<()>;
 
-    async fn record_predictions(store: &SqlStore<Self>, events: Vec<PreparedPrediction>) -> Result<Vec<RecordOutcome>>;
-    async fn attach_explanation(
-        store: &SqlStore<Self>,
-        visibility: &Visibility,
-        prediction: &PredictionRef,
-        explanation: NewExplanation,
-    ) -> Result<Explanation>;
-    /// Creates `key` only when no key exists; the check and the insert must not race.
-    async fn create_first_api_key(store: &SqlStore<Self>, key: &IssuedKey) -> Result<bool>;
+    /// Appended to the query that finds the prediction an explanation is attached to: concurrent
+    /// attaches to one prediction then number their revisions one after the other.
+    const LOCK_PREDICTION: &'static str;
+    /// Run first in the transaction that creates the first API key, so that two first starts
+    /// cannot both find no key and insert one.
+    const LOCK_KEYS: Option<&'static str>;
 
-    async fn ledger_pending(store: &SqlStore<Self>, limit: u32) -> Result<StoredPending>;
+    /// A transaction for writing (see each backend for its isolation and locking).
+    async fn begin_write(store: &SqlStore<Self>) -> Result<Transaction<'static, Self::Db>>;
+    async fn record_predictions(store: &SqlStore<Self>, events: Vec<PreparedPrediction>) -> Result<Vec<RecordOutcome>>;
+    /// Inserts an explanation revision and, in the same transaction, seals it or queues its leaf.
+    async fn insert_explanation(conn: &mut Conn<Self>, explanation: &Explanation) -> Result<()>;
+
+    /// A read-only transaction whose reads all see one snapshot.
+    async fn begin_snapshot(store: &SqlStore<Self>) -> Result<Transaction<'static, Self::Db>>;
     async fn ledger_append(store: &SqlStore<Self>, leaves: Vec<NewLeaf>) -> Result<Vec<SealedLeaf>>;
+
+    /// The sealer's read of the queue, in one snapshot.
+    async fn ledger_pending(store: &SqlStore<Self>, limit: u32) -> Result<StoredPending> {
+        ledger::pending_in_snapshot(store, limit).await
+    }
+
     /// The leaves and their records, read in one snapshot.
-    async fn ledger_records(store: &SqlStore<Self>, from: u64, to: u64) -> Result<StoredLeaves>;
+    async fn ledger_records(store: &SqlStore<Self>, from: u64, to: u64) -> Result<StoredLeaves> {
+        ledger::records_in_snapshot(store, from, to).await
+    }
 }
 
 impl<B: Backend> SqlStore<B> {
@@ -121,7 +134,20 @@ impl<B: Backend> PredictionWriter for SqlStore<B> {
         prediction: &PredictionRef,
         explanation: NewExplanation,
     ) -> Result<Explanation> {
-        B::attach_explanation(self, visibility, prediction, explanation).await
+        let mut tx = B::begin_write(self).await?;
+        let target = predictions::resolve::<B>(&mut tx, visibility, prediction, B::LOCK_PREDICTION).await?;
+        let mut query = QueryBuilder::new(
+            "SELECT CAST(COALESCE(MAX(revision), 0) + 1 AS bigint) FROM explanations WHERE prediction_ref = ",
+        );
+        B::bind_uuid(&mut query, target);
+        let next = collect::<B, _>(&mut tx, query, |row| Columns::new(row).integer()).await?;
+        let revision = next.first().copied().unwrap_or(1);
+        let revision =
+            u32::try_from(revision).map_err(|_| StorageError::Integrity(format!("bad revision {revision}")))?;
+        let stored = stored_explanation(explanation, target, revision, timestamp::now());
+        B::insert_explanation(&mut tx, &stored).await?;
+        tx.commit().await.map_err(B::classify)?;
+        Ok(stored)
     }
 }
 
@@ -173,8 +199,36 @@ impl<B: Backend> PredictionReader for SqlStore<B> {
     }
 }
 
-/// `INSERT INTO api_keys …` for `issued`, for [`KeyStore::create_api_key`] and the backends'
-/// first-key transactions.
+/// `INSERT INTO explanations …` for one revision (without sealing it).
+pub fn insert_explanation<D: Dialect>(explanation: &Explanation) -> QueryBuilder<D::Db> {
+    let mut query = QueryBuilder::new(
+        "INSERT INTO explanations (id, prediction_ref, revision, method, method_version, payload, summary_text, \
+         status, generated_at, created_at) VALUES (",
+    );
+    D::bind_uuid(&mut query, explanation.id);
+    query.push(", ");
+    D::bind_uuid(&mut query, explanation.prediction_ref);
+    query.push(", ");
+    D::bind_int(&mut query, i64::from(explanation.revision));
+    query.push(", ");
+    D::bind_text(&mut query, &explanation.method);
+    query.push(", ");
+    D::bind_text(&mut query, &explanation.method_version);
+    query.push(", ");
+    D::bind_text(&mut query, &column_text(&explanation.payload));
+    query.push(", ");
+    D::bind_text(&mut query, &explanation.summary_text);
+    query.push(", ");
+    D::bind_text(&mut query, explanation.status.as_str());
+    query.push(", ");
+    D::bind_time(&mut query, explanation.generated_at);
+    query.push(", ");
+    D::bind_time(&mut query, explanation.created_at);
+    query.push(")");
+    query
+}
+
+/// `INSERT INTO api_keys …` for `issued`.
 pub fn insert_key<D: Dialect>(issued: &IssuedKey) -> QueryBuilder<D::Db> {
     let key = &issued.key;
     let mut query = QueryBuilder::new(
@@ -186,12 +240,7 @@ pub fn insert_key<D: Dialect>(issued: &IssuedKey) -> QueryBuilder<D::Db> {
     query.push(", ");
     D::bind_text(&mut query, key.scope.as_str());
     query.push(", ");
-    match &key.tenant_id {
-        Some(tenant) => D::bind_text(&mut query, tenant),
-        None => {
-            query.push("NULL");
-        }
-    }
+    bind_optional_text::<D>(&mut query, key.tenant_id.clone());
     query.push(", ");
     D::bind_text(&mut query, &key.prefix);
     query.push(", ");
@@ -209,7 +258,18 @@ impl<B: Backend> KeyStore for SqlStore<B> {
     }
 
     async fn create_first_api_key(&self, key: &IssuedKey) -> Result<bool> {
-        B::create_first_api_key(self, key).await
+        let mut tx = B::begin_write(self).await?;
+        if let Some(lock) = B::LOCK_KEYS {
+            collect::<B, _>(&mut tx, QueryBuilder::new(lock), |_| Ok(())).await?;
+        }
+        let count = QueryBuilder::new("SELECT CAST(COUNT(*) AS bigint) FROM api_keys");
+        let existing = collect::<B, _>(&mut tx, count, |row| Columns::new(row).integer()).await?;
+        if existing.first().is_some_and(|n| *n > 0) {
+            return Ok(false);
+        }
+        collect::<B, _>(&mut tx, insert_key::<B>(key), |_| Ok(())).await?;
+        tx.commit().await.map_err(B::classify)?;
+        Ok(true)
     }
 
     async fn find_active_api_key(&self, hash: &KeyHash) -> Result<Option<ApiKey>> {

@@ -7,8 +7,8 @@ use std::collections::HashSet;
 
 use ml_audit_core::ledger::record::LeafKind;
 use ml_audit_core::timestamp::{self, to_unix_micros};
-use ml_audit_sql::SqlStore;
 use ml_audit_sql::ledger::NEXT_SEQ_SQL;
+use ml_audit_sql::{Backend as _, SqlStore};
 use ml_audit_storage::{
     NewLeaf, RecordLeaf, Result, RollupDelta, SealedLeaf, decode_seq, encode_seq, number_claimed_leaves, number_leaves,
 };
@@ -16,12 +16,12 @@ use sqlx::{QueryBuilder, Row as _, Sqlite, SqliteConnection};
 
 use crate::Lite;
 use crate::dialect::db_err;
-use crate::write::{Values, write_transaction};
+use crate::write::Values;
 
 /// Appends leaves of queue entries (left by older versions) after the last one.
 pub async fn append(store: &SqlStore<Lite>, leaves: Vec<NewLeaf>) -> Result<Vec<SealedLeaf>> {
     // The single writer connection serialises sealers; no other lock is needed.
-    let mut tx = write_transaction(store).await?;
+    let mut tx = Lite::begin_write(store).await?;
     let next = next_seq(&mut tx).await?;
     // Queue rows another sealer already took are gone: their leaves are skipped.
     let mut claimed = HashSet::new();

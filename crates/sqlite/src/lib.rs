@@ -21,14 +21,12 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use ml_audit_core::auth::{IssuedKey, Visibility};
-use ml_audit_core::event::{NewExplanation, PreparedPrediction};
+use ml_audit_core::event::PreparedPrediction;
 use ml_audit_core::model::Explanation;
 use ml_audit_sql::{Backend, SqlStore};
-use ml_audit_storage::{
-    NewLeaf, PredictionRef, RecordOutcome, Result, SealedLeaf, StorageError, StoredLeaves, StoredPending,
-};
+use ml_audit_storage::{NewLeaf, RecordOutcome, Result, SealedLeaf, StorageError, StoredLeaves, StoredPending};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Sqlite, SqliteConnection, Transaction};
 
 pub use crate::dialect::LiteRow;
 
@@ -99,45 +97,48 @@ impl Backend for Lite {
         MIGRATOR.run(&store.writer).await.map_err(|e| StorageError::Migration(e.to_string()))
     }
 
+    /// `BEGIN IMMEDIATE` already holds the database's one write lock.
+    const LOCK_PREDICTION: &'static str = "";
+    const LOCK_KEYS: Option<&'static str> = None;
+
+    /// Takes the write lock up front (`BEGIN IMMEDIATE`): a deferred transaction that reads first
+    /// and then writes fails at once with "database is locked" when another process (a second
+    /// `serve`, `keys create`) wrote in between, instead of waiting its turn.
+    async fn begin_write(store: &SqlStore<Lite>) -> Result<Transaction<'static, Sqlite>> {
+        store.writer.begin_with("BEGIN IMMEDIATE").await.map_err(dialect::db_err)
+    }
+
     async fn record_predictions(store: &SqlStore<Lite>, events: Vec<PreparedPrediction>) -> Result<Vec<RecordOutcome>> {
         write::record_predictions(store, events).await
     }
 
-    async fn attach_explanation(
-        store: &SqlStore<Lite>,
-        visibility: &Visibility,
-        prediction: &PredictionRef,
-        explanation: NewExplanation,
-    ) -> Result<Explanation> {
-        write::attach_explanation(store, visibility, prediction, explanation).await
+    async fn insert_explanation(conn: &mut SqliteConnection, explanation: &Explanation) -> Result<()> {
+        write::insert_explanation(conn, explanation).await
     }
 
-    async fn create_first_api_key(store: &SqlStore<Lite>, key: &IssuedKey) -> Result<bool> {
-        write::create_first_api_key(store, key).await
+    /// A deferred transaction on a read-only connection: its first read fixes the snapshot.
+    async fn begin_snapshot(store: &SqlStore<Lite>) -> Result<Transaction<'static, Sqlite>> {
+        store.reader.begin().await.map_err(dialect::db_err)
     }
 
+    /// From the file through rusqlite (see `log_reader.rs`); in memory through the pool.
     async fn ledger_pending(store: &SqlStore<Lite>, limit: u32) -> Result<StoredPending> {
-        if let Some(path) = &store.backend.path {
-            return log_reader::pending_from_file(path, limit).await;
+        match &store.backend.path {
+            Some(path) => log_reader::pending_from_file(path, limit).await,
+            None => ml_audit_sql::ledger::pending_in_snapshot(store, limit).await,
         }
-        let mut snapshot = store.reader.begin().await.map_err(dialect::db_err)?;
-        let queued = ml_audit_sql::ledger::read_pending::<Lite>(&mut snapshot, limit).await?;
-        snapshot.commit().await.map_err(dialect::db_err)?;
-        Ok(queued)
     }
 
     async fn ledger_append(store: &SqlStore<Lite>, leaves: Vec<NewLeaf>) -> Result<Vec<SealedLeaf>> {
         ledger::append(store, leaves).await
     }
 
+    /// From the file through rusqlite (see `log_reader.rs`); in memory through the pool.
     async fn ledger_records(store: &SqlStore<Lite>, from: u64, to: u64) -> Result<StoredLeaves> {
-        if let Some(path) = &store.backend.path {
-            return log_reader::ledger_records(path, from, to).await;
+        match &store.backend.path {
+            Some(path) => log_reader::ledger_records(path, from, to).await,
+            None => ml_audit_sql::ledger::records_in_snapshot(store, from, to).await,
         }
-        let mut snapshot = store.reader.begin().await.map_err(dialect::db_err)?;
-        let leaves = ml_audit_sql::ledger::read_records::<Lite>(&mut snapshot, from, to).await?;
-        snapshot.commit().await.map_err(dialect::db_err)?;
-        Ok(leaves)
     }
 }
 

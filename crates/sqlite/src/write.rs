@@ -4,34 +4,24 @@
 
 use std::collections::HashMap;
 
-use ml_audit_core::auth::Visibility;
-use ml_audit_core::event::{NewActor, NewExplanation, NewModelVersion, PreparedPrediction};
+use ml_audit_core::event::{NewActor, NewModelVersion, PreparedPrediction};
 use ml_audit_core::ledger::canonical::{ColumnText, column_text};
 use ml_audit_core::ledger::record::{LeafKind, PredictionColumns};
 use ml_audit_core::model::{Explanation, LedgerEntry, ModelVersion, PredictionEvent};
-use ml_audit_core::timestamp::{self, to_unix_micros};
-use ml_audit_sql::row::{self, MODEL_COLUMNS};
-use ml_audit_sql::{SqlStore, predictions};
+use ml_audit_core::timestamp::to_unix_micros;
+use ml_audit_sql::{Backend as _, SqlStore, first_use, predictions};
 use ml_audit_storage::known::{KnownRows, RowSet, actor_key, model_key};
 use ml_audit_storage::{
-    PredictionRef, RecordLeaf, RecordOutcome, Result, RollupDelta, StorageError, encode_redaction_log, recorded_event,
-    stored_explanation,
+    RecordLeaf, RecordOutcome, Result, RollupDelta, StorageError, encode_redaction_log, recorded_event,
 };
 use sqlx::sqlite::SqliteArguments;
-use sqlx::{Arguments as _, AssertSqlSafe, Encode, QueryBuilder, Row as _, Sqlite, SqliteConnection, Type};
+use sqlx::{Arguments as _, Encode, QueryBuilder, Row as _, Sqlite, SqliteConnection, Type};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::Lite;
-use crate::dialect::{LiteRow, db_err, micros};
+use crate::dialect::db_err;
 use crate::ledger::seal_in_transaction;
-
-/// Write transactions take the write lock up front (`BEGIN IMMEDIATE`): a deferred one that
-/// reads first and then writes fails at once with "database is locked" when another process
-/// (a second `serve`, `keys create`) wrote in between, instead of waiting its turn.
-pub async fn write_transaction(store: &SqlStore<Lite>) -> Result<sqlx::Transaction<'static, Sqlite>> {
-    store.writer.begin_with("BEGIN IMMEDIATE").await.map_err(db_err)
-}
 
 /// Predictions per multi-row INSERT: 24 values each, well under SQLite's 32,766 variables.
 const PREDICTIONS_PER_STATEMENT: usize = 250;
@@ -44,7 +34,7 @@ pub async fn record_predictions(store: &SqlStore<Lite>, events: Vec<PreparedPred
     let events = tokio::task::spawn_blocking(staging)
         .await
         .map_err(|e| StorageError::database(format!("preparing the rows failed: {e}")))?;
-    let mut tx = write_transaction(store).await?;
+    let mut tx = Lite::begin_write(store).await?;
     let mut batch = Batch {
         stored: stored_predictions(&mut tx, &events).await?,
         known: &store.known,
@@ -64,39 +54,6 @@ pub async fn record_predictions(store: &SqlStore<Lite>, events: Vec<PreparedPred
     // Only committed rows may be cached: a rolled-back model row would not exist.
     store.known.absorb(batch.fresh);
     Ok(outcomes)
-}
-
-pub async fn attach_explanation(
-    store: &SqlStore<Lite>,
-    visibility: &Visibility,
-    prediction: &PredictionRef,
-    explanation: NewExplanation,
-) -> Result<Explanation> {
-    let mut tx = write_transaction(store).await?;
-    let target = predictions::resolve::<Lite>(&mut tx, visibility, prediction, "").await?;
-    let revision: i64 =
-        sqlx::query_scalar("SELECT COALESCE(MAX(revision), 0) + 1 FROM explanations WHERE prediction_ref = ?")
-            .bind(target)
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(db_err)?;
-    let stored = stored_explanation(explanation, target, revision as u32, timestamp::now());
-    insert_explanation(&mut tx, &stored).await?;
-    tx.commit().await.map_err(db_err)?;
-    Ok(stored)
-}
-
-/// The single writer connection serialises this check-then-insert.
-pub async fn create_first_api_key(store: &SqlStore<Lite>, key: &ml_audit_core::auth::IssuedKey) -> Result<bool> {
-    let mut tx = write_transaction(store).await?;
-    let existing: i64 =
-        sqlx::query_scalar("SELECT COUNT(*) FROM api_keys").fetch_one(&mut *tx).await.map_err(db_err)?;
-    if existing > 0 {
-        return Ok(false);
-    }
-    ml_audit_sql::insert_key::<Lite>(key).build().execute(&mut *tx).await.map_err(db_err)?;
-    tx.commit().await.map_err(db_err)?;
-    Ok(true)
 }
 
 /// What one `record_predictions` transaction knows: the predictions already stored under the
@@ -396,24 +353,8 @@ async fn record_one(
 }
 
 /// Inserts an explanation revision and seals it.
-async fn insert_explanation(conn: &mut SqliteConnection, explanation: &Explanation) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO explanations (id, prediction_ref, revision, method, method_version, payload, summary_text,
-            status, generated_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-    )
-    .bind(explanation.id)
-    .bind(explanation.prediction_ref)
-    .bind(i64::from(explanation.revision))
-    .bind(&explanation.method)
-    .bind(&explanation.method_version)
-    .bind(column_text(&explanation.payload))
-    .bind(&explanation.summary_text)
-    .bind(explanation.status.as_str())
-    .bind(to_unix_micros(explanation.generated_at))
-    .bind(to_unix_micros(explanation.created_at))
-    .execute(&mut *conn)
-    .await
-    .map_err(db_err)?;
+pub async fn insert_explanation(conn: &mut SqliteConnection, explanation: &Explanation) -> Result<()> {
+    ml_audit_sql::insert_explanation::<Lite>(explanation).build().execute(&mut *conn).await.map_err(db_err)?;
     let no_predictions = RollupDelta::default();
     seal_in_transaction(conn, vec![RecordLeaf::explanation(explanation)], &no_predictions).await.map(drop)
 }
@@ -430,35 +371,9 @@ async fn model_for(
     if let Some(found) = cached.or_else(|| batch.fresh.models.get(&key).cloned()) {
         return Ok(found);
     }
-    let found = model_row(conn, model, now).await?;
+    let found = first_use::model_row::<Lite>(conn, model, now).await?;
     batch.fresh.models.insert(key, found.clone());
     Ok(found)
-}
-
-async fn model_row(conn: &mut SqliteConnection, model: &NewModelVersion, now: OffsetDateTime) -> Result<ModelVersion> {
-    let select = format!("SELECT {MODEL_COLUMNS} FROM model_versions WHERE model_name = ? AND version = ?");
-    let find = || sqlx::query(AssertSqlSafe(select.clone())).bind(&model.model_name).bind(&model.version);
-    let found = find().fetch_optional(&mut *conn);
-    if let Some(row) = found.await.map_err(db_err)? {
-        return row::model(&LiteRow(&row));
-    }
-    sqlx::query(
-        "INSERT INTO model_versions (id, model_name, version, framework, build_id, commit_hash, config_snapshot,
-            is_active, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, 1, ?)",
-    )
-    .bind(Uuid::now_v7())
-    .bind(&model.model_name)
-    .bind(&model.version)
-    .bind(&model.framework)
-    .bind(&model.build_id)
-    .bind(&model.commit_hash)
-    .bind(model.config_snapshot.as_ref().map(column_text))
-    .bind(to_unix_micros(now))
-    .execute(&mut *conn)
-    .await
-    .map_err(db_err)?;
-    let row = find().fetch_one(&mut *conn);
-    row::model(&LiteRow(&row.await.map_err(db_err)?))
 }
 
 /// The actor row's id and creation time, created on first use.
@@ -473,36 +388,7 @@ async fn actor_for(
     if let Some(found) = cached.or_else(|| batch.fresh.actors.get(&key).copied()) {
         return Ok(found);
     }
-    let found = actor_row(conn, actor, now).await?;
+    let found = first_use::actor_row::<Lite>(conn, actor, now).await?;
     batch.fresh.actors.insert(key, found);
     Ok(found)
-}
-
-async fn actor_row(
-    conn: &mut SqliteConnection,
-    actor: &NewActor,
-    now: OffsetDateTime,
-) -> Result<(Uuid, OffsetDateTime)> {
-    let select = "SELECT id, created_at FROM actors WHERE actor_type = ? AND actor_id = ? AND tenant_id = ?";
-    let find = || sqlx::query(select).bind(actor.actor_type.as_str()).bind(&actor.actor_id).bind(&actor.tenant_id);
-    if find().fetch_optional(&mut *conn).await.map_err(db_err)?.is_none() {
-        sqlx::query(
-            "INSERT INTO actors (id, actor_type, actor_id, tenant_id, ip_address, user_agent, auth_context, created_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(Uuid::now_v7())
-        .bind(actor.actor_type.as_str())
-        .bind(&actor.actor_id)
-        .bind(&actor.tenant_id)
-        .bind(&actor.ip_address)
-        .bind(&actor.user_agent)
-        .bind(actor.auth_context.as_ref().map(column_text))
-        .bind(to_unix_micros(now))
-        .execute(&mut *conn)
-        .await
-        .map_err(db_err)?;
-    }
-    let row = find().fetch_one(&mut *conn).await.map_err(db_err)?;
-    let created_at: i64 = row.try_get("created_at").map_err(db_err)?;
-    Ok((row.try_get("id").map_err(db_err)?, micros(created_at)?))
 }
