@@ -472,8 +472,10 @@ pub fn request_schemas() -> Vec<(&'static str, Value)> {
         "properties": {
             "events": {
                 "type": "array", "minItems": 1, "maxItems": MAX_BATCH,
-                "description": "1 to 1000 events, each recorded or rejected on its own",
-                "items": {"$ref": "#/components/schemas/PredictionIn"},
+                "description": "1 to 1000 events, each a PredictionIn. Each is recorded or rejected on its \
+                    own: one that is not a valid event (not even an object) gets its 422 in `results` and \
+                    does not fail the batch, so the batch itself accepts any item",
+                "items": {"anyOf": [{"$ref": "#/components/schemas/PredictionIn"}, {}]},
             },
         },
     });

@@ -63,7 +63,7 @@ async fn record_prediction(
 /// Record up to 1000 predictions; each succeeds or fails on its own.
 #[utoipa::path(post, path = "/api/v1/predictions/batch", tag = "predictions",
     request_body = ref("#/components/schemas/BatchIn"),
-    params(("results" = Option<ResultsParam>, Query,
+    params(("results" = inline(Option<ResultsParam>), Query,
         description = "`all` (the default): one result per event. `failures`: only the events that \
             were not stored, with the counts `created` and `replayed` of the others")),
     security(("bearer" = [])),
@@ -182,7 +182,7 @@ async fn attach_explanation(
     params(
         ("model_name" = Option<String>, Query, max_length = 255, pattern = r"^[^\u0000]*$"),
         ("model_version" = Option<String>, Query, max_length = 255, pattern = r"^[^\u0000]*$"),
-        ("actor_type" = Option<ActorTypeParam>, Query),
+        ("actor_type" = inline(Option<ActorTypeParam>), Query),
         ("actor_id" = Option<String>, Query, max_length = 255, pattern = r"^[^\u0000]*$"),
         ("tenant_id" = Option<String>, Query, max_length = 255, pattern = r"^[^\u0000]*$"),
         ("time_from" = Option<String>, Query, format = DateTime,
@@ -190,8 +190,8 @@ async fn attach_explanation(
         ("time_to" = Option<String>, Query, format = DateTime, description = "RFC 3339 with a time zone, inclusive"),
         ("decision_outcome" = Option<String>, Query, max_length = 255, pattern = r"^[^\u0000]*$"),
         ("environment" = Option<String>, Query, max_length = 255, pattern = r"^[^\u0000]*$"),
-        ("has_explanation" = Option<BoolParam>, Query),
-        ("status" = Option<StatusParam>, Query),
+        ("has_explanation" = inline(Option<BoolParam>), Query),
+        ("status" = inline(Option<StatusParam>), Query),
         ("min_confidence" = Option<f64>, Query, minimum = 0, maximum = 1,
             description = "Inclusive; not greater than max_confidence (else 400)"),
         ("max_confidence" = Option<f64>, Query, minimum = 0, maximum = 1, description = "Inclusive"),
