@@ -1,6 +1,8 @@
 //! Bearer-key authentication as axum extractors. A handler states the scope it needs in its
 //! signature (`Authorized<Read>`), so no route can forget to check, and gets the caller's
-//! tenant [`Visibility`] to pass to the store.
+//! tenant [`Visibility`] to pass to the store. The same signature states the query parameters
+//! the route takes (`Authorized<Read, ListQuery>`; none by default), read strictly by
+//! [`StrictQuery`] once the key is accepted.
 
 use std::marker::PhantomData;
 
@@ -10,6 +12,7 @@ use axum::http::request::Parts;
 use ml_audit_core::auth::{KeyHash, KeyScope, Visibility};
 
 use crate::error::ApiError;
+use crate::query::{NoQuery, QueryParams, StrictQuery};
 use crate::state::AppState;
 
 pub trait RequiredScope {
@@ -30,15 +33,17 @@ impl RequiredScope for Admin {
     const SCOPE: KeyScope = KeyScope::Admin;
 }
 
-/// A caller whose key is valid and has scope `S` (or `admin`).
-pub struct Authorized<S> {
+/// A caller whose key is valid and has scope `S` (or `admin`), with the route's parameters `Q`.
+pub struct Authorized<S, Q = NoQuery> {
     pub visibility: Visibility,
+    pub query: Q,
     _scope: PhantomData<S>,
 }
 
-impl<S, St> FromRequestParts<St> for Authorized<S>
+impl<S, Q, St> FromRequestParts<St> for Authorized<S, Q>
 where
     S: RequiredScope,
+    Q: QueryParams,
     St: Send + Sync,
     AppState: FromRef<St>,
 {
@@ -59,7 +64,8 @@ where
                 S::SCOPE
             )));
         }
-        Ok(Authorized { visibility: key.visibility(), _scope: PhantomData })
+        let StrictQuery(query) = StrictQuery::<Q>::from_request_parts(parts, &state).await?;
+        Ok(Authorized { visibility: key.visibility(), query, _scope: PhantomData })
     }
 }
 

@@ -10,6 +10,7 @@ mod error;
 mod ingest;
 mod metrics;
 mod openapi;
+mod query;
 mod routes;
 mod state;
 mod ui;

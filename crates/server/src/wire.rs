@@ -1,15 +1,17 @@
 //! The JSON shapes of the API. Only this crate knows them: the core's domain types say nothing
 //! about the wire. Field names follow django-ml-audit's serializers.
 
+use ml_audit_core::event::{MAX_LONG_TEXT, MAX_SHORT_TEXT};
 use ml_audit_core::model::{Explanation, ModelVersion, PredictionEvent, RequestingActor};
 use ml_audit_core::redaction::{Action, RedactionEntry};
 use ml_audit_core::timestamp::format_rfc3339;
 use serde::Serialize;
-use serde_json::Value;
+use serde_json::{Value, json};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::error::ErrorDetail;
+use crate::routes::predictions::MAX_BATCH;
 
 #[derive(Serialize, ToSchema)]
 pub struct ModelOut {
@@ -304,70 +306,178 @@ impl From<PredictionEvent> for PredictionOut {
     }
 }
 
+// Query parameter values, for the OpenAPI document only: the core parses them.
+
+/// `user`, `service`, `api_key`, `job` or `other`.
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code)]
+pub enum ActorTypeParam {
+    User,
+    Service,
+    ApiKey,
+    Job,
+    Other,
+}
+
+/// `success`, `failed` or `partial`.
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code)]
+pub enum StatusParam {
+    Success,
+    Failed,
+    Partial,
+}
+
+/// The spellings of a boolean filter the server reads.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub enum BoolParam {
+    #[schema(rename = "true")]
+    True,
+    #[schema(rename = "True")]
+    TrueTitle,
+    #[schema(rename = "1")]
+    One,
+    #[schema(rename = "false")]
+    False,
+    #[schema(rename = "False")]
+    FalseTitle,
+    #[schema(rename = "0")]
+    Zero,
+}
+
+/// `all` (the default) or `failures`.
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code)]
+pub enum ResultsParam {
+    All,
+    Failures,
+}
+
 // Request bodies, for the OpenAPI document only: parsing is the core's (`PredictionInput::parse`),
-// which reports the field at fault, something serde's derive cannot do as precisely.
+// which reports the field at fault, something serde's derive cannot do as precisely. The schemas
+// are written out as JSON Schema so that they state exactly the limits the core enforces (a
+// schema-driven fuzzer, scripts/test-contract, holds the two to each other): text is at most 255
+// characters (summary_text and user_agent 8192) without NUL, required text is not blank (the
+// whitespace below is Rust's `char::is_whitespace`), `null` counts as absent, and unknown
+// members are errors.
 
-#[derive(ToSchema)]
-#[allow(dead_code)]
-pub struct ActorIn {
-    /// `user`, `service`, `api_key`, `job` or `other`.
-    actor_type: String,
-    actor_id: String,
-    tenant_id: Option<String>,
-    /// An IPv4 or IPv6 address.
-    ip_address: Option<String>,
-    user_agent: Option<String>,
-    auth_context: Option<Value>,
+/// Characters `str::trim` removes: a required text must hold one character outside this set.
+const WHITESPACE: &str = r"\t\n\u000B\f\r \u0085\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000";
+
+/// Optional text of at most `max` characters.
+fn text(max: usize, description: &str) -> Value {
+    json!({"type": ["string", "null"], "maxLength": max, "pattern": r"^[^\u0000]*$", "description": description})
 }
 
-#[derive(ToSchema)]
-#[allow(dead_code)]
-pub struct ExplanationIn {
-    method: String,
-    method_version: Option<String>,
-    payload: Value,
-    summary_text: Option<String>,
-    /// `success` (default), `failed` or `partial`.
-    status: Option<String>,
-    /// RFC 3339; defaults to the time of receipt.
-    #[schema(format = DateTime)]
-    generated_at: Option<String>,
+/// Required text: 1 to `max` characters, not only whitespace.
+fn required_text(max: usize, description: &str) -> Value {
+    json!({"type": "string", "minLength": 1, "maxLength": max,
+        "pattern": format!(r"^[^\u0000]*[^\u0000{WHITESPACE}][^\u0000]*$"), "description": description})
 }
 
-#[derive(ToSchema)]
-#[allow(dead_code)]
-pub struct PredictionIn {
-    model_name: String,
-    model_version: String,
-    /// Redacted before anything is stored.
-    features: Value,
-    output: Value,
-    decision_outcome: Option<String>,
-    /// A finite number from 0 to 1.
-    confidence: Option<f64>,
-    /// `success` (default), `failed` or `partial`.
-    status: Option<String>,
-    actor: Option<ActorIn>,
-    environment: Option<String>,
-    trace_id: Option<String>,
-    latency_ms: Option<f64>,
-    metadata: Option<Value>,
-    input_fingerprint: Option<String>,
-    framework: Option<String>,
-    build_id: Option<String>,
-    commit_hash: Option<String>,
-    config_snapshot: Option<Value>,
-    /// Stable external id, unique across the store; a UUID is generated when absent.
-    prediction_id: Option<String>,
-    /// RFC 3339 with a time zone; defaults to the time of receipt.
-    #[schema(format = DateTime)]
-    timestamp: Option<String>,
-    explanation: Option<ExplanationIn>,
+fn nullable_object(description: &str) -> Value {
+    json!({"type": ["object", "null"], "description": description})
 }
 
-#[derive(ToSchema)]
-#[allow(dead_code)]
-pub struct BatchIn {
-    /// 1 to 1000 events, each recorded or rejected on its own.
-    events: Vec<PredictionIn>,
+fn status(description: &str) -> Value {
+    json!({"type": ["string", "null"], "enum": ["success", "failed", "partial", null], "description": description})
+}
+
+fn timestamp(description: &str) -> Value {
+    json!({"type": ["string", "null"], "format": "date-time", "description": description})
+}
+
+fn nullable_ref(name: &str) -> Value {
+    json!({"anyOf": [{"$ref": format!("#/components/schemas/{name}")}, {"type": "null"}]})
+}
+
+/// The request bodies' schemas, by component name: `PredictionIn`, `ActorIn`, `ExplanationIn`,
+/// `BatchIn`.
+pub fn request_schemas() -> Vec<(&'static str, Value)> {
+    let short = MAX_SHORT_TEXT;
+    let long = MAX_LONG_TEXT;
+    let actor = json!({
+        "type": "object",
+        "description": "Who asked for the prediction. Created on first use (actor_type + actor_id + tenant_id).",
+        "required": ["actor_type", "actor_id"],
+        "additionalProperties": false,
+        "properties": {
+            "actor_type": {"type": "string", "enum": ["user", "service", "api_key", "job", "other"]},
+            "actor_id": required_text(short, "The actor's id in its system"),
+            "tenant_id": text(short, "A key bound to a tenant may only write its own tenant_id"),
+            "ip_address": {
+                "description": "An IPv4 or IPv6 address (\"\" or null: none)",
+                "anyOf": [
+                    {"type": "string", "format": "ipv4"}, {"type": "string", "format": "ipv6"},
+                    {"const": ""}, {"type": "null"},
+                ],
+            },
+            "user_agent": text(long, "Redacted like features"),
+            "auth_context": nullable_object("Free-form context of the caller's authentication"),
+        },
+    });
+    let explanation = json!({
+        "type": "object",
+        "required": ["method", "payload"],
+        "additionalProperties": false,
+        "properties": {
+            "method": required_text(short, "shap, lime, reason_codes, ..."),
+            "method_version": text(short, ""),
+            "payload": {"type": "object", "description": "The explanation itself, e.g. feature attributions"},
+            "summary_text": text(long, "For people"),
+            "status": status("`success` (the default), `failed` or `partial`"),
+            "generated_at": timestamp("RFC 3339 with a time zone; defaults to the time of receipt"),
+        },
+    });
+    let prediction = json!({
+        "type": "object",
+        "required": ["model_name", "model_version", "features", "output"],
+        "additionalProperties": false,
+        "properties": {
+            "model_name": required_text(short, "With model_version, the model version (created on first use)"),
+            "model_version": required_text(short, ""),
+            "features": {"type": "object", "description": "Redacted before anything is stored"},
+            "output": {"description": "Any JSON value, null included"},
+            "decision_outcome": text(short, ""),
+            "confidence": {"type": ["number", "null"], "minimum": 0, "maximum": 1},
+            "status": status("`success` (the default), `failed` or `partial`"),
+            "actor": nullable_ref("ActorIn"),
+            "environment": text(short, ""),
+            "trace_id": text(short, ""),
+            "latency_ms": {"type": ["number", "null"], "minimum": 0},
+            "metadata": nullable_object("Free-form; values that look like personal data are redacted"),
+            "input_fingerprint": text(short, ""),
+            "framework": text(short, "sklearn, xgboost, lightgbm, pytorch, onnx, ..."),
+            "build_id": text(short, ""),
+            "commit_hash": text(short, ""),
+            "config_snapshot": nullable_object(""),
+            "prediction_id": {
+                "type": ["string", "null"], "maxLength": short,
+                "pattern": format!(r"^([^\u0000]*[^\u0000{WHITESPACE}][^\u0000]*)?$"),
+                "description": "Stable external id, unique across the store; a UUID is generated when \
+                    absent (or \"\"). Resending it with the same content answers 200, with other content 409",
+            },
+            "timestamp": timestamp("RFC 3339 with a time zone; defaults to the time of receipt"),
+            "explanation": nullable_ref("ExplanationIn"),
+        },
+    });
+    let batch = json!({
+        "type": "object",
+        "required": ["events"],
+        "additionalProperties": false,
+        "properties": {
+            "events": {
+                "type": "array", "minItems": 1, "maxItems": MAX_BATCH,
+                "description": "1 to 1000 events, each a PredictionIn. Each is recorded or rejected on its \
+                    own: one that is not a valid event (not even an object) gets its 422 in `results` and \
+                    does not fail the batch, so the batch itself accepts any item",
+                "items": {"anyOf": [{"$ref": "#/components/schemas/PredictionIn"}, {}]},
+            },
+        },
+    });
+    vec![("ActorIn", actor), ("ExplanationIn", explanation), ("PredictionIn", prediction), ("BatchIn", batch)]
 }

@@ -3,7 +3,7 @@
 
 use axum::Json;
 use axum::Router;
-use axum::extract::{RawQuery, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
 use base64::Engine as _;
@@ -11,13 +11,13 @@ use base64::engine::general_purpose::STANDARD;
 use ml_audit_core::FieldError;
 use ml_audit_core::ledger::record::LedgerRecord;
 use ml_audit_core::timestamp::format_rfc3339;
-use ml_audit_ledger::proofs;
+use ml_audit_ledger::{LedgerError, proofs};
 use ml_audit_storage::{PredictionRef, StoredCheckpoint};
 
 use crate::auth::{Admin, Authorized, Read};
 use crate::body::PathParam;
 use crate::error::{ApiError, ErrorBody};
-use crate::routes::predictions::{no_parameters, query_pairs};
+use crate::query::{QueryParams, whole_number};
 use crate::state::AppState;
 use crate::wire::{CheckpointOut, ConsistencyProofOut, InclusionProofOut, PublicKeyOut};
 
@@ -38,9 +38,7 @@ pub fn router() -> Router<AppState> {
 async fn latest_checkpoint(
     _caller: Authorized<Read>,
     State(state): State<AppState>,
-    RawQuery(query): RawQuery,
 ) -> Result<Json<CheckpointOut>, ApiError> {
-    no_parameters(query)?;
     let latest = state.ledger.latest_checkpoint().await?.ok_or(ApiError::NotFound("checkpoint"))?;
     Ok(Json(checkpoint_out(latest)))
 }
@@ -68,7 +66,8 @@ async fn public_key(_caller: Authorized<Read>, State(state): State<AppState>) ->
 #[utoipa::path(get, path = "/api/v1/predictions/{reference}/proof", tag = "ledger",
     params(
         ("reference" = String, Path, description = "The prediction's id (UUID) or prediction_id"),
-        ("tree_size" = Option<u64>, Query, description = "Default: the latest checkpoint's size"),
+        ("tree_size" = Option<u64>, Query, minimum = 0,
+            description = "Default: the latest checkpoint's size. Larger than the log: 400"),
     ),
     security(("bearer" = [])),
     responses(
@@ -77,12 +76,11 @@ async fn public_key(_caller: Authorized<Read>, State(state): State<AppState>) ->
         (status = 409, description = "Not sealed yet, or not covered by a checkpoint yet", body = ErrorBody),
     ))]
 async fn inclusion_proof(
-    caller: Authorized<Read>,
+    caller: Authorized<Read, ProofQuery>,
     State(state): State<AppState>,
     PathParam(reference): PathParam,
-    RawQuery(query): RawQuery,
 ) -> Result<Json<InclusionProofOut>, ApiError> {
-    let tree_size = single_number(query, "tree_size")?;
+    let tree_size = caller.query.tree_size;
     let event = state.predictions.get_prediction(&caller.visibility, &PredictionRef(reference)).await?;
     let entry = event.ledger.ok_or_else(|| ApiError::Conflict {
         message: "this prediction is not sealed yet; retry in a moment".into(),
@@ -99,7 +97,7 @@ async fn inclusion_proof(
             field: Some("tree_size".into()),
         });
     }
-    let path = proofs::inclusion(state.ledger.as_ref(), entry.seq, tree_size).await?;
+    let path = proofs::inclusion(state.ledger.as_ref(), entry.seq, tree_size).await.map_err(naming("tree_size"))?;
     // Usually the latest checkpoint; only an explicit older tree_size needs the others.
     let checkpoint = match latest {
         Some(latest) if latest.tree_size == tree_size => Some(latest.note),
@@ -119,35 +117,33 @@ async fn inclusion_proof(
 
 /// Proof that the tree of `from` leaves is a prefix of the tree of `to` leaves.
 #[utoipa::path(get, path = "/api/v1/ledger/consistency", tag = "ledger",
-    params(("from" = u64, Query), ("to" = u64, Query)),
+    params(
+        ("from" = u64, Query, minimum = 1, description = "A tree size, from 1 to `to` (else 400)"),
+        ("to" = u64, Query, minimum = 1, description = "A tree size, at most the log's (else 400)"),
+    ),
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The consistency proof", body = ConsistencyProofOut),
-        (status = 400, description = "Bad or missing from/to", body = ErrorBody),
+        (status = 400, description = "from or to missing, repeated or not a whole number, from = 0, from > to, \
+            or to larger than the log; `field` names it where one is at fault", body = ErrorBody),
     ))]
 async fn consistency_proof(
-    _caller: Authorized<Read>,
+    caller: Authorized<Read, ConsistencyQuery>,
     State(state): State<AppState>,
-    RawQuery(query): RawQuery,
 ) -> Result<Json<ConsistencyProofOut>, ApiError> {
-    let pairs = query_pairs(query)?;
-    let mut from = None;
-    let mut to = None;
-    for (name, value) in &pairs {
-        let slot = match name.as_str() {
-            "from" => &mut from,
-            "to" => &mut to,
-            _ => return Err(ApiError::bad_query(FieldError::new(name.as_str(), "is not a known query parameter"))),
-        };
-        *slot = Some(parse_number(name, value)?);
-    }
-    let from = from.ok_or_else(|| ApiError::bad_query(FieldError::new("from", "is required")))?;
-    let to = to.ok_or_else(|| ApiError::bad_query(FieldError::new("to", "is required")))?;
-    if from == 0 || from > to {
-        return Err(ApiError::bad_query(FieldError::new("from", "must be from 1 to `to`")));
-    }
-    let proof = proofs::consistency(state.ledger.as_ref(), from, to).await?;
+    let ConsistencyQuery { from, to } = caller.query;
+    let proof = proofs::consistency(state.ledger.as_ref(), from, to).await.map_err(naming("to"))?;
     Ok(Json(ConsistencyProofOut { from, to, proof: proof.iter().map(hex::encode).collect() }))
+}
+
+/// A proof the log cannot give (a tree larger than the log) names the parameter that asked for it.
+fn naming(parameter: &'static str) -> impl Fn(LedgerError) -> ApiError {
+    move |error| match ApiError::from(error) {
+        ApiError::BadRequest { code, message, field: None } => {
+            ApiError::BadRequest { code, message, field: Some(parameter.into()) }
+        }
+        other => other,
+    }
 }
 
 fn checkpoint_out(checkpoint: StoredCheckpoint) -> CheckpointOut {
@@ -159,17 +155,38 @@ fn checkpoint_out(checkpoint: StoredCheckpoint) -> CheckpointOut {
     }
 }
 
-fn single_number(query: Option<String>, name: &str) -> Result<Option<u64>, ApiError> {
-    let mut found = None;
-    for (key, value) in query_pairs(query)? {
-        if key != name {
-            return Err(ApiError::bad_query(FieldError::new(key, "is not a known query parameter")));
-        }
-        found = Some(parse_number(&key, &value)?);
-    }
-    Ok(found)
+/// `?tree_size=N` of an inclusion proof.
+pub(crate) struct ProofQuery {
+    tree_size: Option<u64>,
 }
 
-fn parse_number(name: &str, value: &str) -> Result<u64, ApiError> {
-    value.parse().map_err(|_| ApiError::bad_query(FieldError::new(name, "must be a whole number")))
+impl QueryParams for ProofQuery {
+    const NAMES: &'static [&'static str] = &["tree_size"];
+
+    fn parse(pairs: Vec<(String, String)>) -> Result<Self, ApiError> {
+        let tree_size = pairs.first().map(|(name, value)| whole_number(name, value)).transpose()?;
+        Ok(ProofQuery { tree_size })
+    }
+}
+
+/// `?from=M&to=N` of a consistency proof: both required, 1 <= M <= N.
+pub(crate) struct ConsistencyQuery {
+    from: u64,
+    to: u64,
+}
+
+impl QueryParams for ConsistencyQuery {
+    const NAMES: &'static [&'static str] = &["from", "to"];
+
+    fn parse(pairs: Vec<(String, String)>) -> Result<Self, ApiError> {
+        let number = |wanted: &str| match pairs.iter().find(|(name, _)| name == wanted) {
+            Some((name, value)) => whole_number(name, value),
+            None => Err(ApiError::bad_query(FieldError::new(wanted, "is required"))),
+        };
+        let (from, to) = (number("from")?, number("to")?);
+        if from == 0 || from > to {
+            return Err(ApiError::bad_query(FieldError::new("from", "must be from 1 to `to`")));
+        }
+        Ok(ConsistencyQuery { from, to })
+    }
 }

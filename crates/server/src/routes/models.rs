@@ -2,14 +2,13 @@
 
 use axum::Json;
 use axum::Router;
-use axum::extract::{RawQuery, State};
+use axum::extract::State;
 use axum::routing::get;
 use uuid::Uuid;
 
 use crate::auth::{Authorized, Read};
 use crate::body::PathParam;
 use crate::error::{ApiError, ErrorBody};
-use crate::routes::predictions::no_parameters;
 use crate::state::AppState;
 use crate::wire::{ModelList, ModelOut};
 
@@ -20,12 +19,7 @@ pub fn router() -> Router<AppState> {
 /// Every model version, by name then age.
 #[utoipa::path(get, path = "/api/v1/models", tag = "models", security(("bearer" = [])),
     responses((status = 200, description = "All model versions", body = ModelList)))]
-async fn list_models(
-    _caller: Authorized<Read>,
-    State(state): State<AppState>,
-    RawQuery(query): RawQuery,
-) -> Result<Json<ModelList>, ApiError> {
-    no_parameters(query)?;
+async fn list_models(_caller: Authorized<Read>, State(state): State<AppState>) -> Result<Json<ModelList>, ApiError> {
     let models = state.predictions.list_models().await?;
     Ok(Json(ModelList { items: models.into_iter().map(Into::into).collect() }))
 }
@@ -41,9 +35,7 @@ async fn get_model(
     _caller: Authorized<Read>,
     State(state): State<AppState>,
     PathParam(id): PathParam,
-    RawQuery(query): RawQuery,
 ) -> Result<Json<ModelOut>, ApiError> {
-    no_parameters(query)?;
     let id = Uuid::try_parse(&id).map_err(|_| ApiError::NotFound("model version"))?;
     let model = state.predictions.get_model(id).await?;
     Ok(Json(model.into()))

@@ -2,28 +2,28 @@
 
 use axum::Json;
 use axum::Router;
-use axum::extract::{RawQuery, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use ml_audit_core::FieldError;
 use ml_audit_core::auth::Visibility;
 use ml_audit_core::event::{PredictionInput, PreparedPrediction, parse_explanation};
 use ml_audit_core::model::PredictionEvent;
-use ml_audit_core::query::{PredictionFilter, parse_list_query, parse_no_query};
+use ml_audit_core::query::PredictionFilter;
 use ml_audit_core::redaction::RedactionPolicy;
 use ml_audit_core::timestamp;
 use ml_audit_storage::{PredictionRef, RecordOutcome};
-use percent_encoding::percent_decode_str;
 
 use crate::auth::{Authorized, Ingest, Read};
 use crate::batch_body::{BatchBody, BatchEvent, Events};
 use crate::body::{JsonBody, PathParam};
 use crate::error::{ApiError, ErrorBody};
 use crate::metrics::EventOutcome;
+use crate::query::{ListQuery, QueryParams};
 use crate::state::AppState;
 use crate::wire::{
-    BatchIn, BatchItemResult, BatchResults, ExplanationIn, ExplanationList, ExplanationOut, PredictionIn,
-    PredictionOut, PredictionPage,
+    ActorTypeParam, BatchItemResult, BatchResults, BoolParam, ExplanationList, ExplanationOut, PredictionOut,
+    PredictionPage, ResultsParam, StatusParam,
 };
 
 /// Most events in one batch request.
@@ -39,14 +39,15 @@ pub fn router() -> Router<AppState> {
 }
 
 /// Record one prediction.
-#[utoipa::path(post, path = "/api/v1/predictions", tag = "predictions", request_body = PredictionIn,
+#[utoipa::path(post, path = "/api/v1/predictions", tag = "predictions",
+    request_body = ref("#/components/schemas/PredictionIn"),
     security(("bearer" = [])),
     responses(
         (status = 201, description = "Recorded", body = PredictionOut),
         (status = 200, description = "Identical retry of a recorded prediction_id", body = PredictionOut),
         (status = 409, description = "prediction_id recorded with different content", body = ErrorBody),
         (status = 422, description = "Not a valid event; `field` names the culprit", body = ErrorBody),
-        (status = 403, description = "Wrong scope, or another tenant's actor", body = ErrorBody),
+        (status = 403, description = "Wrong scope, or an actor.tenant_id other than the key's tenant", body = ErrorBody),
     ))]
 async fn record_prediction(
     caller: Authorized<Ingest>,
@@ -60,23 +61,22 @@ async fn record_prediction(
 }
 
 /// Record up to 1000 predictions; each succeeds or fails on its own.
-#[utoipa::path(post, path = "/api/v1/predictions/batch", tag = "predictions", request_body = BatchIn,
-    params(("results" = Option<String>, Query,
+#[utoipa::path(post, path = "/api/v1/predictions/batch", tag = "predictions",
+    request_body = ref("#/components/schemas/BatchIn"),
+    params(("results" = inline(Option<ResultsParam>), Query,
         description = "`all` (the default): one result per event. `failures`: only the events that \
             were not stored, with the counts `created` and `replayed` of the others")),
     security(("bearer" = [])),
     responses(
         (status = 200, description = "One result per event (or per failed event), in order", body = BatchResults),
-        (status = 400, description = "An unknown query parameter or value", body = ErrorBody),
-        (status = 422, description = "Empty, or more than 1000 events", body = ErrorBody),
+        (status = 422, description = "Not an object with `events` alone, or not 1 to 1000 events; \
+            `field` names it", body = ErrorBody),
     ))]
 async fn record_batch(
-    caller: Authorized<Ingest>,
+    caller: Authorized<Ingest, ResultsShown>,
     State(state): State<AppState>,
-    RawQuery(query): RawQuery,
     JsonBody(body): JsonBody<BatchBody>,
 ) -> Result<Json<BatchResults>, ApiError> {
-    let shown = results_shown(query)?;
     let events = batch_events(body).map_err(ApiError::Invalid)?;
     // Validation and redaction take milliseconds for a batch: off the async workers, which must
     // stay free to drive the writers' transactions between statements.
@@ -120,7 +120,7 @@ async fn record_batch(
         }
     }
     let results = results.into_iter().map(|r| r.expect("every index has a result"));
-    Ok(Json(match shown {
+    Ok(Json(match caller.query {
         ResultsShown::All => BatchResults { results: results.collect(), created: None, replayed: None },
         ResultsShown::Failures => {
             let (mut created, mut replayed, mut failures) = (0, 0, Vec::new());
@@ -137,30 +137,29 @@ async fn record_batch(
 }
 
 /// Which events a batch's answer lists (`?results=`).
-enum ResultsShown {
+pub(crate) enum ResultsShown {
     All,
     /// Only the events not stored, with counts of the others: a client sending large batches
     /// mostly needs to know what to retry, and 1000 results cost both sides more than the rest.
     Failures,
 }
 
-fn results_shown(query: Option<String>) -> Result<ResultsShown, ApiError> {
-    let mut shown = ResultsShown::All;
-    for (name, value) in query_pairs(query)? {
-        shown = match (name.as_str(), value.as_str()) {
-            ("results", "all") => ResultsShown::All,
-            ("results", "failures") => ResultsShown::Failures,
-            ("results", _) => return Err(ApiError::bad_query(FieldError::new(name, "must be all or failures"))),
-            _ => return Err(ApiError::bad_query(FieldError::new(name, "is not a known query parameter"))),
-        };
+impl QueryParams for ResultsShown {
+    const NAMES: &'static [&'static str] = &["results"];
+
+    fn parse(pairs: Vec<(String, String)>) -> Result<Self, ApiError> {
+        match pairs.first().map(|(_, value)| value.as_str()) {
+            None | Some("all") => Ok(ResultsShown::All),
+            Some("failures") => Ok(ResultsShown::Failures),
+            Some(_) => Err(ApiError::bad_query(FieldError::new("results", "must be all or failures"))),
+        }
     }
-    Ok(shown)
 }
 
 /// Attach an explanation; an earlier one stays on record as an older revision.
 #[utoipa::path(post, path = "/api/v1/predictions/{reference}/explanation", tag = "predictions",
     params(("reference" = String, Path, description = "The prediction's id (UUID) or prediction_id")),
-    request_body = ExplanationIn, security(("bearer" = [])),
+    request_body = ref("#/components/schemas/ExplanationIn"), security(("bearer" = [])),
     responses(
         (status = 201, description = "Attached as the new current revision", body = ExplanationOut),
         (status = 404, description = "No such prediction visible to this key", body = ErrorBody),
@@ -181,34 +180,40 @@ async fn attach_explanation(
 /// List predictions, newest first, with filters and cursor paging.
 #[utoipa::path(get, path = "/api/v1/predictions", tag = "predictions",
     params(
-        ("model_name" = Option<String>, Query), ("model_version" = Option<String>, Query),
-        ("actor_type" = Option<String>, Query), ("actor_id" = Option<String>, Query),
-        ("tenant_id" = Option<String>, Query),
-        ("time_from" = Option<String>, Query, description = "RFC 3339, inclusive"),
-        ("time_to" = Option<String>, Query, description = "RFC 3339, inclusive"),
-        ("decision_outcome" = Option<String>, Query), ("environment" = Option<String>, Query),
-        ("has_explanation" = Option<bool>, Query), ("status" = Option<String>, Query),
-        ("min_confidence" = Option<f64>, Query, description = "Inclusive"),
-        ("max_confidence" = Option<f64>, Query, description = "Inclusive"),
-        ("trace_id" = Option<String>, Query),
-        ("subject" = Option<String>, Query, description = "A raw identifier (e.g. an email address): predictions \
-            whose `hash` redactions pseudonymized it. Needs a redaction hash key; the value is never stored or logged"),
-        ("limit" = Option<u32>, Query, description = "1 to 1000, default 50"),
-        ("cursor" = Option<String>, Query, description = "next_cursor of the previous page"),
+        ("model_name" = Option<String>, Query, max_length = 255, pattern = r"^[^\u0000]*$"),
+        ("model_version" = Option<String>, Query, max_length = 255, pattern = r"^[^\u0000]*$"),
+        ("actor_type" = inline(Option<ActorTypeParam>), Query),
+        ("actor_id" = Option<String>, Query, max_length = 255, pattern = r"^[^\u0000]*$"),
+        ("tenant_id" = Option<String>, Query, max_length = 255, pattern = r"^[^\u0000]*$"),
+        ("time_from" = Option<String>, Query, format = DateTime,
+            description = "RFC 3339 with a time zone, inclusive; not later than time_to (else 400)"),
+        ("time_to" = Option<String>, Query, format = DateTime, description = "RFC 3339 with a time zone, inclusive"),
+        ("decision_outcome" = Option<String>, Query, max_length = 255, pattern = r"^[^\u0000]*$"),
+        ("environment" = Option<String>, Query, max_length = 255, pattern = r"^[^\u0000]*$"),
+        ("has_explanation" = inline(Option<BoolParam>), Query),
+        ("status" = inline(Option<StatusParam>), Query),
+        ("min_confidence" = Option<f64>, Query, minimum = 0, maximum = 1,
+            description = "Inclusive; not greater than max_confidence (else 400)"),
+        ("max_confidence" = Option<f64>, Query, minimum = 0, maximum = 1, description = "Inclusive"),
+        ("trace_id" = Option<String>, Query, max_length = 255, pattern = r"^[^\u0000]*$"),
+        ("subject" = Option<String>, Query, max_length = 255, pattern = r"^[^\u0000]*$",
+            description = "A raw identifier (e.g. an email address): predictions whose `hash` redactions \
+            pseudonymized it. Needs a redaction hash key (else 400); the value is never stored or logged"),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "Default 50"),
+        ("cursor" = Option<String>, Query, pattern = "^[A-Za-z0-9_-]+$",
+            description = "next_cursor of the previous page, as given (anything else is a 400)"),
     ),
     security(("bearer" = [])),
     responses(
         (status = 200, description = "A page of predictions", body = PredictionPage),
-        (status = 400, description = "Unknown parameter or bad value; `field` names it", body = ErrorBody),
+        (status = 400, description = "Unknown or repeated parameter, bad value, or time_from later than time_to \
+            or min_confidence greater than max_confidence; `field` names it", body = ErrorBody),
     ))]
 async fn list_predictions(
-    caller: Authorized<Read>,
+    caller: Authorized<Read, ListQuery>,
     State(state): State<AppState>,
-    RawQuery(query): RawQuery,
 ) -> Result<Json<PredictionPage>, ApiError> {
-    let pairs = query_pairs(query)?;
-    let (mut filter, page) =
-        parse_list_query(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str()))).map_err(ApiError::bad_query)?;
+    let ListQuery { mut filter, page } = caller.query;
     subject_to_token(&state.redaction, &mut filter)?;
     let found = state.predictions.list_predictions(&caller.visibility, &filter, &page).await?;
     Ok(Json(PredictionPage {
@@ -241,9 +246,7 @@ async fn get_prediction(
     caller: Authorized<Read>,
     State(state): State<AppState>,
     PathParam(reference): PathParam,
-    RawQuery(query): RawQuery,
 ) -> Result<Json<PredictionOut>, ApiError> {
-    no_parameters(query)?;
     let event = state.predictions.get_prediction(&caller.visibility, &prediction_ref(reference)?).await?;
     Ok(Json(event.into()))
 }
@@ -260,9 +263,7 @@ async fn list_explanations(
     caller: Authorized<Read>,
     State(state): State<AppState>,
     PathParam(reference): PathParam,
-    RawQuery(query): RawQuery,
 ) -> Result<Json<ExplanationList>, ApiError> {
-    no_parameters(query)?;
     let revisions = state.predictions.list_explanations(&caller.visibility, &prediction_ref(reference)?).await?;
     Ok(Json(ExplanationList { items: revisions.into_iter().map(Into::into).collect() }))
 }
@@ -359,34 +360,6 @@ fn prediction_ref(reference: String) -> Result<PredictionRef, ApiError> {
         return Err(ApiError::NotFound("prediction"));
     }
     Ok(PredictionRef(reference))
-}
-
-/// Splits and decodes a query string strictly: a value whose percent-encoding is not UTF-8 is an
-/// error naming its parameter, never silently turned into something else.
-pub fn query_pairs(query: Option<String>) -> Result<Vec<(String, String)>, ApiError> {
-    let decode = |part: &str| percent_decode_str(&part.replace('+', " ")).decode_utf8().map(|text| text.into_owned());
-    let query = query.unwrap_or_default();
-    let mut pairs = Vec::new();
-    for pair in query.split('&').filter(|pair| !pair.is_empty()) {
-        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
-        let name = decode(name).map_err(|_| ApiError::BadRequest {
-            code: "invalid_parameter",
-            message: "a query parameter name is not valid UTF-8 once percent-decoded".into(),
-            field: None,
-        })?;
-        let value = decode(value).map_err(|_| ApiError::BadRequest {
-            code: "invalid_parameter",
-            message: format!("query parameter {name} is not valid UTF-8 once percent-decoded"),
-            field: Some(name.clone()),
-        })?;
-        pairs.push((name, value));
-    }
-    Ok(pairs)
-}
-
-pub fn no_parameters(query: Option<String>) -> Result<(), ApiError> {
-    let pairs = query_pairs(query)?;
-    parse_no_query(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str()))).map_err(ApiError::bad_query)
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@ use axum::routing::get;
 use crate::auth::{Admin, Authorized};
 use crate::error::ApiError;
 use crate::openapi::api_document;
+use crate::query::{NoQuery, StrictQuery};
 use crate::state::AppState;
 use crate::wire::Health;
 
@@ -21,9 +22,8 @@ pub fn router() -> Router<AppState> {
 #[utoipa::path(get, path = "/healthz", tag = "system",
     responses(
         (status = 200, description = "Serving, database reachable", body = Health),
-        (status = 503, description = "Database unreachable"),
     ))]
-async fn healthz(State(state): State<AppState>) -> Result<Json<Health>, ApiError> {
+async fn healthz(_query: StrictQuery<NoQuery>, State(state): State<AppState>) -> Result<Json<Health>, ApiError> {
     state.predictions.list_models().await?;
     Ok(Json(Health { status: "ok", backend: state.backend, version: env!("CARGO_PKG_VERSION") }))
 }

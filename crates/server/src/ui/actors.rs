@@ -9,7 +9,7 @@ use ml_audit_storage::{ActorPageRequest, ActorPosition};
 
 use super::format::{self, query};
 use super::{SEALED_TOTALS, Section, Session, UiError, layout};
-use crate::routes::predictions::query_pairs;
+use crate::query::query_pairs;
 use crate::state::AppState;
 
 const PAGE: u32 = 50;

@@ -14,7 +14,7 @@ use time::OffsetDateTime;
 
 use super::session::{SESSION_TTL, SessionSigner, cleared_cookie, may_use_ui, session_cookie};
 use super::{UiError, layout};
-use crate::routes::predictions::query_pairs;
+use crate::query::query_pairs;
 use crate::state::AppState;
 
 /// Where to go after logging in: a path on this site only, never another origin.

@@ -11,7 +11,7 @@ use time::Duration;
 use super::charts::{PALETTE, Series, hourly_chart, swatch};
 use super::format::{self, query};
 use super::{SEALED_TOTALS, Section, Session, UiError, layout};
-use crate::routes::predictions::query_pairs;
+use crate::query::query_pairs;
 use crate::state::AppState;
 
 /// The windows on offer: (parameter, label, hours).

@@ -12,7 +12,7 @@ use ml_audit_storage::{PredictionRef, StorageError};
 
 use super::format::{self, query};
 use super::{Section, Session, UiError, layout};
-use crate::routes::predictions::query_pairs;
+use crate::query::query_pairs;
 use crate::state::AppState;
 
 const PAGE_SIZES: &[&str] = &["25", "50", "100", "200"];

@@ -33,6 +33,7 @@ mod explanations;
 mod immutability;
 mod ingest;
 mod ledger;
+mod parameters;
 mod query;
 mod redaction;
 mod ui;

@@ -1,0 +1,137 @@
+//! Query strings, read strictly. Every `/api/v1` route declares the parameters it takes as a
+//! type implementing [`QueryParams`] ([`NoQuery`] for none) and receives them through
+//! `Authorized<Scope, Q>` (`auth.rs`), whose default is `NoQuery`: a route that declares nothing
+//! rejects every parameter, so no handler can forget. An unknown or repeated parameter, or a
+//! value that is not UTF-8 once percent-decoded, is a 400 `invalid_parameter` naming it.
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use ml_audit_core::FieldError;
+use ml_audit_core::query::{PageRequest, PredictionFilter, parse_list_query};
+use percent_encoding::percent_decode_str;
+
+use crate::error::ApiError;
+
+/// The parameters of one route, parsed from the query string.
+pub trait QueryParams: Sized {
+    /// Every parameter the route takes; any other name is rejected before [`Self::parse`].
+    const NAMES: &'static [&'static str];
+
+    /// Reads the pairs, each named in `NAMES` and given at most once, values percent-decoded.
+    fn parse(pairs: Vec<(String, String)>) -> Result<Self, ApiError>;
+}
+
+/// A route's declared parameters, extracted from the request (see the module documentation).
+pub struct StrictQuery<Q>(pub Q);
+
+impl<Q: QueryParams, S: Send + Sync> FromRequestParts<S> for StrictQuery<Q> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let pairs = query_pairs(parts.uri.query().map(str::to_owned))?;
+        for (at, (name, _)) in pairs.iter().enumerate() {
+            if !Q::NAMES.contains(&name.as_str()) {
+                let takes = match Q::NAMES {
+                    [] => "this route takes none".to_owned(),
+                    names => format!("this route takes {}", names.join(", ")),
+                };
+                return Err(ApiError::bad_query(FieldError::new(
+                    name.as_str(),
+                    format!("is not a known query parameter ({takes})"),
+                )));
+            }
+            if pairs[..at].iter().any(|(earlier, _)| earlier == name) {
+                return Err(ApiError::bad_query(FieldError::new(name.as_str(), "is given more than once")));
+            }
+        }
+        Q::parse(pairs).map(StrictQuery)
+    }
+}
+
+/// For routes that take no parameter.
+pub struct NoQuery;
+
+impl QueryParams for NoQuery {
+    const NAMES: &'static [&'static str] = &[];
+
+    fn parse(_pairs: Vec<(String, String)>) -> Result<Self, ApiError> {
+        Ok(NoQuery)
+    }
+}
+
+/// `GET /api/v1/predictions`: filters and paging, parsed by the core.
+pub struct ListQuery {
+    pub filter: PredictionFilter,
+    pub page: PageRequest,
+}
+
+impl QueryParams for ListQuery {
+    const NAMES: &'static [&'static str] = &[
+        "model_name",
+        "model_version",
+        "actor_type",
+        "actor_id",
+        "tenant_id",
+        "time_from",
+        "time_to",
+        "decision_outcome",
+        "environment",
+        "has_explanation",
+        "status",
+        "min_confidence",
+        "max_confidence",
+        "trace_id",
+        "subject",
+        "limit",
+        "cursor",
+    ];
+
+    fn parse(pairs: Vec<(String, String)>) -> Result<Self, ApiError> {
+        let (filter, page) =
+            parse_list_query(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str()))).map_err(ApiError::bad_query)?;
+        Ok(ListQuery { filter, page })
+    }
+}
+
+/// A whole number parameter, from 0 to `u64::MAX`.
+pub fn whole_number(name: &str, value: &str) -> Result<u64, ApiError> {
+    value.parse().map_err(|_| ApiError::bad_query(FieldError::new(name, "must be a whole number")))
+}
+
+/// Splits and decodes a query string strictly: a value whose percent-encoding is not UTF-8 is an
+/// error naming its parameter, never silently turned into something else.
+pub fn query_pairs(query: Option<String>) -> Result<Vec<(String, String)>, ApiError> {
+    let decode = |part: &str| percent_decode_str(&part.replace('+', " ")).decode_utf8().map(|text| text.into_owned());
+    let query = query.unwrap_or_default();
+    let mut pairs = Vec::new();
+    for pair in query.split('&').filter(|pair| !pair.is_empty()) {
+        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+        let name = decode(name).map_err(|_| ApiError::BadRequest {
+            code: "invalid_parameter",
+            message: "a query parameter name is not valid UTF-8 once percent-decoded".into(),
+            field: None,
+        })?;
+        let value = decode(value).map_err(|_| ApiError::BadRequest {
+            code: "invalid_parameter",
+            message: format!("query parameter {name} is not valid UTF-8 once percent-decoded"),
+            field: Some(name.clone()),
+        })?;
+        pairs.push((name, value));
+    }
+    Ok(pairs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The names the server lets through are exactly those the core's list parser knows.
+    #[test]
+    fn the_list_query_names_are_the_cores() {
+        for name in ListQuery::NAMES {
+            let error = parse_list_query([(*name, "\0")]).err();
+            assert!(error.is_none_or(|e| !e.message.contains("not a known")), "{name} is unknown to the core");
+        }
+        assert!(parse_list_query([("zz_unknown", "1")]).is_err());
+    }
+}
