@@ -15,29 +15,17 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
+from importlib import resources
 from typing import Any, Dict, Iterable, List, Optional, Tuple
 
 from ._encoding import _IMMUTABLE, plain_copy
 
 DEFAULT_MASK = "*****"
 
-SENSITIVE_KEY_FRAGMENTS: Tuple[str, ...] = (
-    "password",
-    "passwd",
-    "secret",
-    "token",
-    "access_token",
-    "refresh_token",
-    "ssn",
-    "social_security_number",
-    "credit_card",
-    "card_number",
-    "cvv",
-    "email",
-    "phone",
-    "phone_number",
-    "address",
-)
+# The server's default list, read from the data file shipped in this package; a Rust test
+# (crates/core/tests/sensitive_key_fragments.rs) checks that the file equals the server's list.
+_FRAGMENTS_FILE = resources.files(__package__).joinpath("sensitive_key_fragments.json")
+SENSITIVE_KEY_FRAGMENTS: Tuple[str, ...] = tuple(json.loads(_FRAGMENTS_FILE.read_text("utf-8"))["fragments"])
 
 # Only A-Z are folded for the fragment test, as the server's ASCII-only case-insensitive match.
 _ASCII_LOWER = {code: code + 32 for code in range(ord("A"), ord("Z") + 1)}

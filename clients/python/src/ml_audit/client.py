@@ -150,24 +150,20 @@ class Client:
         if mode is not None and mode not in _config.MODES:
             raise ConfigurationError(f"mode must be 'sync' or 'background', not {mode!r}")
         background = (mode or self.settings.mode or SYNC) == BACKGROUND
-        if not background:
-            event = self._event(
-                model_name, model_version, features, output, decision_outcome, actor,
-                environment, trace_id, latency_ms, status, confidence, metadata,
-                input_fingerprint, framework, build_id, commit_hash, config_snapshot,
-                prediction_id, timestamp, explanation, False,
-            )  # fmt: skip
-            return PredictionEvent(self._call("POST", "/api/v1/predictions", dumps(event)))
+        # The same event either way; only background mode turns a failure into a log line.
         try:
             event = self._event(
                 model_name, model_version, features, output, decision_outcome, actor,
                 environment, trace_id, latency_ms, status, confidence, metadata,
                 input_fingerprint, framework, build_id, commit_hash, config_snapshot,
-                prediction_id, timestamp, explanation, True,
+                prediction_id, timestamp, explanation, background,
             )  # fmt: skip
-            self._enqueue(event)
-            return PredictionEvent(sent=event)
+            if background:
+                self._enqueue(event)
+                return PredictionEvent(sent=event)
         except Exception:
+            if not background:
+                raise
             # Never into the host application: log, count, and hand back what is known.
             logger.exception("ml_audit: could not queue an audit event")
             try:
@@ -183,6 +179,7 @@ class Client:
                     "output": None,
                 }
             )
+        return PredictionEvent(self._call("POST", "/api/v1/predictions", dumps(event)))
 
     def _event(
         self, model_name: Any, model_version: Any, features: Any, output: Any,
