@@ -31,4 +31,13 @@ def attach_explanation(
     ``sync`` (default) returns the stored :class:`~ml_audit.models.Explanation` (with
     ``revision``); ``background`` queues it behind the prediction and returns at once.
     """
-    return get_client().attach_explanation(**locals())  # locals() is just the arguments here
+    return get_client().attach_explanation(
+        method=method,
+        prediction=prediction,
+        payload=payload,
+        summary_text=summary_text,
+        status=status,
+        method_version=method_version,
+        generated_at=generated_at,
+        mode=mode,
+    )

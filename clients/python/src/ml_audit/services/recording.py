@@ -47,4 +47,25 @@ def record_prediction_event(
     ``mode="background"`` queues the event and returns at once a pending ``PredictionEvent``
     whose ``prediction_id`` is already final (``id`` is None); it never raises.
     """
-    return get_client().record_prediction_event(**locals())  # locals() is just the arguments here
+    return get_client().record_prediction_event(
+        model_name=model_name,
+        model_version=model_version,
+        features=features,
+        output=output,
+        decision_outcome=decision_outcome,
+        actor=actor,
+        environment=environment,
+        trace_id=trace_id,
+        latency_ms=latency_ms,
+        status=status,
+        confidence=confidence,
+        metadata=metadata,
+        input_fingerprint=input_fingerprint,
+        framework=framework,
+        build_id=build_id,
+        commit_hash=commit_hash,
+        config_snapshot=config_snapshot,
+        prediction_id=prediction_id,
+        timestamp=timestamp,
+        mode=mode,
+    )
