@@ -27,7 +27,7 @@ pub mod fixtures;
 /// A fresh, empty database of one backend, for one check.
 #[async_trait]
 pub trait TestDatabase: Send + Sync {
-    /// The name the backend's stores report as [`StoreInfo::backend`].
+    /// The name the backend's stores report as [`StoreInfo::backend`](ml_audit_storage::StoreInfo::backend).
     fn backend(&self) -> &'static str;
 
     /// Opens a store on this database, without migrating it. Every call opens the same database

@@ -160,7 +160,7 @@ pub struct TenantSummary {
     pub last_prediction: Option<OffsetDateTime>,
 }
 
-/// Most tenants [`Store::list_tenants`](crate::Store::list_tenants) returns.
+/// Most tenants [`InsightReader::list_tenants`](crate::InsightReader::list_tenants) returns.
 pub const MAX_TENANTS: u32 = 1000;
 
 /// The confidence bin a prediction is counted in, as the rollup tables key it: `0..=9` (a
