@@ -31,18 +31,23 @@ impl Rng {
 
 pub const TENANTS: [&str; 4] = ["acme", "globex", "initech", "umbrella"];
 pub const MODELS: [&str; 2] = ["credit_risk", "fraud_detector"];
+/// The model versions of the events (one in seven is the newer).
+pub const VERSIONS: [&str; 2] = ["2.0.3", "2.1.0"];
+/// How many users (actor ids `0` to `USERS - 1`) the events come from; user `u` is in tenant
+/// `TENANTS[u % 4]`.
+pub const USERS: usize = 3000;
 /// The `decision_outcome`s of the events.
 pub const OUTCOMES: [&str; 2] = ["approved", "flagged"];
 const COUNTRIES: [&str; 6] = ["DE", "FR", "US", "GB", "NL", "ES"];
 
 /// One event as a client would send it; `n` makes its prediction_id unique.
 pub fn event(rng: &mut Rng, n: u64) -> Value {
-    let user = rng.below(3000);
+    let user = rng.below(USERS as u64);
     let score = rng.unit();
     let amount = (rng.unit() * 5000.0 * 100.0).round() / 100.0;
     let mut body = json!({
         "model_name": if n.is_multiple_of(3) { MODELS[0] } else { MODELS[1] },
-        "model_version": if n.is_multiple_of(7) { "2.1.0" } else { "2.0.3" },
+        "model_version": if n.is_multiple_of(7) { VERSIONS[1] } else { VERSIONS[0] },
         "framework": "xgboost",
         "prediction_id": format!("bench-{n:012}"),
         "features": {

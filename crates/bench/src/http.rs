@@ -18,7 +18,7 @@ use ml_audit_core::timestamp;
 use serde_json::{Value, json};
 
 use crate::client::{self, Call, Client, Measured};
-use crate::events::{self, MODELS, OUTCOMES, Rng, TENANTS};
+use crate::events::{self, MODELS, OUTCOMES, Rng, TENANTS, VERSIONS};
 use crate::report::{self, NO_TARGET, Report, duration, latency, mb, thousands, throughput};
 use crate::server::{self, Backend, Database, Server};
 
@@ -100,6 +100,8 @@ const PRELOAD_DAYS: i64 = 30;
 const LIST: &str = "/api/v1/predictions";
 /// Pages followed (at the default 50 per page) to get the deep page's cursor.
 const DEEP_PAGES: usize = 100;
+/// Recorded predictions whose trace ids the trace lookups ask for.
+const TRACE_SAMPLES: usize = 40;
 /// One in this many recorded ids is kept for the lookups and the UI's detail page.
 const ID_SAMPLE_STRIDE: usize = 25;
 /// The i-th request's target (path and query), so that requests of one kind can vary.
@@ -168,6 +170,7 @@ async fn measure(bin: &Path, backend: Backend, db: &Database, sizes: &Sizes) -> 
     bench.batches(sizes.batch_events).await?;
     bench.attach_explanations(32, sizes.explanations).await?;
     bench.preload(sizes.preload).await?;
+    bench.refresh_statistics(db).await?;
     // Sealed before the reads, so that they do not compete with the sealer's backlog and the
     // UI's running totals count every prediction.
     bench.seal().await?;
@@ -428,6 +431,15 @@ impl Bench<'_> {
         Ok(())
     }
 
+    /// What `ml-audit demo` does after its load (autovacuum would, later): PostgreSQL's planner
+    /// chooses the list's indexes by statistics a bulk load leaves behind.
+    async fn refresh_statistics(&mut self, db: &Database) -> anyhow::Result<()> {
+        let started = Instant::now();
+        server::open_store(&db.url).await?.refresh_statistics().await?;
+        self.report.row("refresh the planner's statistics after the preload", duration(started.elapsed()), NO_TARGET);
+        Ok(())
+    }
+
     /// `GET /api/v1/predictions` with the filters a user combines, each request on its own
     /// (one connection), parameters varied between requests where they can be.
     async fn list_queries(&mut self, requests: usize) -> anyhow::Result<()> {
@@ -447,32 +459,78 @@ impl Bench<'_> {
         }
         let cursor = cursor.context("the first page has no next page: too few predictions for the list queries")?;
 
-        let now = timestamp::now();
-        let day_ago = timestamp::from_unix_micros(timestamp::to_unix_micros(now) - 24 * 3600 * 1_000_000)
-            .context("a day ago is a valid time")?;
-        let (from, to) = (timestamp::format_rfc3339(day_ago), timestamp::format_rfc3339(now));
+        // Trace ids of recorded predictions, read back as a client would have them.
+        let mut traces = Vec::new();
+        for id in self.sample_ids(&mut Rng::new(6), TRACE_SAMPLES)? {
+            let prediction = conn.get_json(&format!("{LIST}/{id}")).await?;
+            traces.push(prediction["trace_id"].as_str().context("a prediction without trace_id")?.to_owned());
+        }
+        let traces = Arc::new(traces);
+
+        let now = timestamp::to_unix_micros(timestamp::now());
+        let since = |days: i64| -> anyhow::Result<String> {
+            let at = timestamp::from_unix_micros(now - days * 24 * 3600 * 1_000_000).context("a time in range")?;
+            Ok(timestamp::format_rfc3339(at))
+        };
+        let (day, week) = (since(1)?, since(7)?);
+        // The i-th request's tenant, user, … : every request of a kind asks for another value.
+        let tenant = |i: usize| TENANTS[i % TENANTS.len()];
+        let user = |i: usize| (i * 7919) % events::USERS;
+        let model = |i: usize| MODELS[i % MODELS.len()];
+        let outcome = |i: usize| OUTCOMES[i / TENANTS.len() % OUTCOMES.len()];
+        let trace = move |i: usize| traces[i % traces.len()].clone();
+        let trace_with_tenant = trace.clone();
+        let (day_for_model, week_for_model) = (day.clone(), week.clone());
         let queries: Vec<(String, Varied)> = vec![
             ("first page".into(), Box::new(|_| LIST.into())),
             (format!("page {} (cursor)", depth + 1), Box::new(move |_| format!("{LIST}?cursor={cursor}"))),
-            (
-                "model_name + last 24 h".into(),
-                Box::new(move |i| {
-                    format!("{LIST}?model_name={}&time_from={from}&time_to={to}", MODELS[i % MODELS.len()])
-                }),
-            ),
-            (
-                "tenant_id + decision_outcome".into(),
-                Box::new(|i| {
-                    let (tenant, outcome) = (TENANTS[i % TENANTS.len()], OUTCOMES[i / TENANTS.len() % OUTCOMES.len()]);
-                    format!("{LIST}?tenant_id={tenant}&decision_outcome={outcome}")
-                }),
-            ),
+            ("last 24 h".into(), Box::new(move |_| format!("{LIST}?time_from={day}"))),
+            ("tenant_id".into(), Box::new(move |i| format!("{LIST}?tenant_id={}", tenant(i)))),
+            ("model_name".into(), Box::new(move |i| format!("{LIST}?model_name={}", model(i)))),
+            ("model_version".into(), Box::new(|i| format!("{LIST}?model_version={}", VERSIONS[i % VERSIONS.len()]))),
+            ("actor_type".into(), Box::new(|_| format!("{LIST}?actor_type=user"))),
+            ("actor_id".into(), Box::new(move |i| format!("{LIST}?actor_id={}", user(i)))),
+            ("decision_outcome".into(), Box::new(move |i| format!("{LIST}?decision_outcome={}", outcome(i)))),
+            ("environment".into(), Box::new(|_| format!("{LIST}?environment=prod"))),
+            ("status=failed (1 in 97)".into(), Box::new(|_| format!("{LIST}?status=failed"))),
             (
                 "min_confidence 0.90–0.95, max_confidence 1".into(),
                 Box::new(|i| format!("{LIST}?min_confidence={:.3}&max_confidence=1", 0.9 + (i % 10) as f64 * 0.005)),
             ),
             ("has_explanation=true".into(), Box::new(|_| format!("{LIST}?has_explanation=true"))),
             ("has_explanation=false".into(), Box::new(|_| format!("{LIST}?has_explanation=false"))),
+            ("trace_id".into(), Box::new(move |i| format!("{LIST}?trace_id={}", trace(i)))),
+            (
+                "model_name + last 24 h".into(),
+                Box::new(move |i| format!("{LIST}?model_name={}&time_from={day_for_model}", model(i))),
+            ),
+            (
+                "tenant_id + decision_outcome".into(),
+                Box::new(move |i| format!("{LIST}?tenant_id={}&decision_outcome={}", tenant(i), outcome(i))),
+            ),
+            (
+                "tenant_id + status=failed".into(),
+                Box::new(move |i| format!("{LIST}?tenant_id={}&status=failed", tenant(i))),
+            ),
+            (
+                "tenant_id + actor_id".into(),
+                Box::new(move |i| format!("{LIST}?tenant_id={}&actor_id={}", tenant(user(i)), user(i))),
+            ),
+            (
+                "tenant_id + trace_id".into(),
+                Box::new(move |i| format!("{LIST}?tenant_id={}&trace_id={}", tenant(i), trace_with_tenant(i))),
+            ),
+            (
+                "model_name + model_version + tenant_id + 7 days".into(),
+                Box::new(move |i| {
+                    format!(
+                        "{LIST}?model_name={}&model_version={}&tenant_id={}&time_from={week_for_model}",
+                        model(i),
+                        VERSIONS[i / MODELS.len() % VERSIONS.len()],
+                        tenant(i)
+                    )
+                }),
+            ),
         ];
         for (name, target) in queries {
             let measured = client::run(&self.client, 1, requests, move |i| Call::get(&target(i)), check_listed)

@@ -84,11 +84,7 @@ async fn main() -> anyhow::Result<()> {
 async fn ledger(events: u64, db: Option<String>) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let url = db.unwrap_or_else(|| format!("sqlite://{}", dir.path().join("bench.db").display()));
-    let store: Arc<dyn Store> = if url.starts_with("sqlite:") {
-        Arc::new(ml_audit_sqlite::SqliteStore::open(&url).await?)
-    } else {
-        Arc::new(ml_audit_postgres::PgStore::open(&url).await?)
-    };
+    let store = server::open_store(&url).await?;
     store.migrate().await?;
     if store.ledger_size().await? > 0 {
         bail!("the database is not empty");

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 use clap::ValueEnum;
+use ml_audit_storage::Store;
 use sqlx::Connection as _;
 use tempfile::TempDir;
 use tokio::process::{Child, Command};
@@ -41,6 +42,15 @@ pub struct Database {
 struct Postgres {
     maintenance_url: String,
     name: String,
+}
+
+/// A store on the database at `url` (`sqlite:` or `postgres:`), as `ml-audit` opens it.
+pub async fn open_store(url: &str) -> anyhow::Result<Arc<dyn Store>> {
+    Ok(if url.starts_with("sqlite:") {
+        Arc::new(ml_audit_sqlite::SqliteStore::open(url).await?)
+    } else {
+        Arc::new(ml_audit_postgres::PgStore::open(url).await?)
+    })
 }
 
 impl Database {

@@ -101,6 +101,7 @@ async fn serve_demo(
             filled.revised,
             started.elapsed().as_secs_f64()
         );
+        store.refresh_statistics().await.context("refreshing the planner's statistics after the load")?;
         // Sealed before the first page is served: the UI's totals count sealed predictions.
         let started = std::time::Instant::now();
         let checkpoint = sealer.checkpoint().await?;

@@ -42,6 +42,10 @@ impl Backend for Pg {
     const NAME: &'static str = "postgres";
     /// Transactions run side by side (each its own connection), so more groups commit at once.
     const WRITER_TASKS: usize = 4;
+    /// Autovacuum analyses as the tables grow (migration 0007); this is for right after a bulk
+    /// load, before it has caught up.
+    const REFRESH_STATISTICS: Option<&'static str> =
+        Some("ANALYZE predictions, explanations, actors, model_versions, prediction_subjects");
 
     /// Connects to `postgres://…`; fails with [`StorageError::Config`] when the URL is invalid or
     /// the server cannot be reached.

@@ -90,39 +90,110 @@ pub fn named_models<D: Dialect>(filter: &PredictionFilter) -> Option<QueryBuilde
         return None;
     }
     let mut query = QueryBuilder::new("SELECT id FROM model_versions WHERE 1 = 1");
-    if let Some(name) = &filter.model_name {
-        query.push(" AND model_name = ");
-        D::bind_text(&mut query, name);
-    }
-    if let Some(version) = &filter.model_version {
-        query.push(" AND version = ");
-        D::bind_text(&mut query, version);
-    }
+    push_equal::<D>(&mut query, "model_name", filter.model_name.as_deref());
+    push_equal::<D>(&mut query, "version", filter.model_version.as_deref());
     Some(query)
 }
 
-/// A page of the visible predictions that match `filter`, newest first; `models` are the ids
-/// [`named_models`] found. Fetches `limit + 1` rows: the extra one only tells that a next page
-/// exists (`ml_audit_storage::split_page`).
+/// The ids of the actors a filter names by `actor_id` (and `actor_type`, when given too), looked
+/// up before the list query for the same reason: `actor_ref` leads an index, `actor_id` none.
+pub fn named_actors<D: Dialect>(filter: &PredictionFilter) -> Option<QueryBuilder<D::Db>> {
+    let actor_id = filter.actor_id.as_deref()?;
+    let mut query = QueryBuilder::new("SELECT id FROM actors WHERE actor_id = ");
+    D::bind_text(&mut query, actor_id);
+    push_equal::<D>(&mut query, "actor_type", filter.actor_type.map(|t| t.as_str()));
+    Some(query)
+}
+
+/// The rows a filter names by value that the list query matches by id: what [`named_models`]
+/// and [`named_actors`] found (`None`: the filter names none).
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct NamedRows {
+    pub models: Option<Vec<Uuid>>,
+    pub actors: Option<Vec<Uuid>>,
+}
+
+impl NamedRows {
+    /// The filter names a model or an actor that does not exist: no prediction can match.
+    pub fn match_nothing(&self) -> bool {
+        [&self.models, &self.actors].into_iter().any(|ids| ids.as_ref().is_some_and(Vec::is_empty))
+    }
+
+    /// The indexed column and its values that the list query runs one index scan per value
+    /// for, when the filter has nothing narrower: a set membership on `(column, ts, id)` gives
+    /// the rows in no useful order, and sorting every match (half the table for a model name
+    /// with two versions) is what the scans that each stop at the page's size avoid.
+    fn scanned_per_value(&self, filter: &PredictionFilter) -> Option<(&'static str, &[Uuid])> {
+        let one_value = |ids: &Option<Vec<Uuid>>| ids.as_ref().is_some_and(|ids| ids.len() == 1);
+        if filter.trace_id.is_some() || filter.subject.is_some() || one_value(&self.actors) || one_value(&self.models) {
+            return None;
+        }
+        [("p.actor_ref", &self.actors), ("p.model_ref", &self.models)].into_iter().find_map(|(column, ids)| {
+            ids.as_deref().filter(|ids| (2..=MAX_SCANS_PER_VALUE).contains(&ids.len())).map(|ids| (column, ids))
+        })
+    }
+}
+
+/// Most index scans one list query unions (a model name with more versions is matched as a set).
+const MAX_SCANS_PER_VALUE: usize = 64;
+
+/// A page of the visible predictions that match `filter`, newest first; `named` are the rows
+/// its names resolved to. Fetches `limit + 1` rows: the extra one only tells that a next page
+/// exists (`ml_audit_storage::split_page`). Every filter is served by an index that yields rows
+/// in page order, so a deep page costs what the first does (see ARCHITECTURE.md, "Every filter
+/// on an index"; the plan tests of both backends hold the queries to it).
+/// `query` is empty, or holds what goes before (an `EXPLAIN`).
 pub fn list<D: Dialect>(
+    mut query: QueryBuilder<D::Db>,
     visibility: &Visibility,
     filter: &PredictionFilter,
-    models: Option<&[Uuid]>,
+    named: &NamedRows,
     page: &PageRequest,
 ) -> QueryBuilder<D::Db> {
-    let mut query = QueryBuilder::new(SELECT_PREDICTION);
-    query.push(" WHERE 1 = 1");
-    push_filters::<D>(&mut query, visibility, filter, models);
+    query.push(SELECT_PREDICTION);
+    match named.scanned_per_value(filter) {
+        Some((column, ids)) => {
+            query.push(" WHERE p.id IN (");
+            for (scan, id) in ids.iter().enumerate() {
+                if scan > 0 {
+                    query.push(" UNION ALL ");
+                }
+                query.push(format!("SELECT id FROM (SELECT p.id FROM predictions p WHERE {column} = "));
+                D::bind_uuid(&mut query, *id);
+                push_filters::<D>(&mut query, visibility, filter, named, Some(column));
+                push_page::<D>(&mut query, page);
+                query.push(format!(") AS scan{scan}"));
+            }
+            query.push(")");
+        }
+        None => {
+            query.push(" WHERE 1 = 1");
+            push_filters::<D>(&mut query, visibility, filter, named, None);
+        }
+    }
+    push_page::<D>(&mut query, page);
+    query
+}
+
+/// The keyset condition, the order and the limit of a page.
+fn push_page<D: Dialect>(query: &mut QueryBuilder<D::Db>, page: &PageRequest) {
     if let Some(after) = page.after {
         query.push(" AND (p.ts, p.id) < (");
-        D::bind_time(&mut query, after.timestamp);
+        D::bind_time(query, after.timestamp);
         query.push(", ");
-        D::bind_uuid(&mut query, after.id);
+        D::bind_uuid(query, after.id);
         query.push(")");
     }
     query.push(" ORDER BY p.ts DESC, p.id DESC LIMIT ");
-    D::bind_int(&mut query, i64::from(page.limit) + 1);
-    query
+    D::bind_int(query, i64::from(page.limit) + 1);
+}
+
+/// ` AND {column} = …` when `value` is given.
+fn push_equal<D: Dialect>(query: &mut QueryBuilder<D::Db>, column: &str, value: Option<&str>) {
+    if let Some(value) = value {
+        query.push(format!(" AND {column} = "));
+        D::bind_text(query, value);
+    }
 }
 
 /// ` AND p.tenant_id = …` for a tenant-bound caller: every read of predictions adds it.
@@ -133,29 +204,45 @@ pub fn push_visibility<D: Dialect>(query: &mut QueryBuilder<D::Db>, visibility: 
     }
 }
 
+/// Every condition of `filter` but `scanned` (the column a per-value scan already matches).
 fn push_filters<D: Dialect>(
     query: &mut QueryBuilder<D::Db>,
     visibility: &Visibility,
     filter: &PredictionFilter,
-    models: Option<&[Uuid]>,
+    named: &NamedRows,
+    scanned: Option<&str>,
 ) {
     push_visibility::<D>(query, visibility);
-    if let Some(models) = models {
-        D::push_any_uuid(query, "p.model_ref", models);
-    }
-    let mut equals = |column: &str, value: Option<&str>| {
-        if let Some(value) = value {
-            query.push(format!(" AND {column} = "));
-            D::bind_text(query, value);
+    for (column, ids) in [("p.model_ref", &named.models), ("p.actor_ref", &named.actors)] {
+        match ids.as_deref() {
+            Some(_) if scanned == Some(column) => {}
+            Some([id]) => {
+                query.push(format!(" AND {column} = "));
+                D::bind_uuid(query, *id);
+            }
+            Some(ids) => D::push_any_uuid(query, column, ids),
+            None => {}
         }
-    };
-    equals("a.actor_type", filter.actor_type.map(|t| t.as_str()));
-    equals("a.actor_id", filter.actor_id.as_deref());
-    equals("p.tenant_id", filter.tenant_id.as_deref());
-    equals("p.decision_outcome", filter.decision_outcome.as_deref());
-    equals("p.environment", filter.environment.as_deref());
-    equals("p.status", filter.status.map(|s| s.as_str()));
-    equals("p.trace_id", filter.trace_id.as_deref());
+    }
+    if let (Some(actor_type), None) = (filter.actor_type, &named.actors) {
+        // Without an actor id, the type is checked row by row along the time order: actor types
+        // are few, and a join that the planner could start from actors would sort every match.
+        query.push(" AND EXISTS (SELECT 1 FROM actors t WHERE t.id = p.actor_ref AND t.actor_type = ");
+        D::bind_text(query, actor_type.as_str());
+        query.push(")");
+    }
+    push_equal::<D>(query, "p.tenant_id", filter.tenant_id.as_deref());
+    push_equal::<D>(query, "p.decision_outcome", filter.decision_outcome.as_deref());
+    push_equal::<D>(query, "p.environment", filter.environment.as_deref());
+    push_equal::<D>(query, "p.status", filter.status.map(|s| s.as_str()));
+    if let Some(trace_id) = filter.trace_id.as_deref() {
+        push_equal::<D>(query, "p.trace_id", Some(trace_id));
+        if !trace_id.is_empty() {
+            // The trace index leaves out rows without a trace id; a planner cannot prove that a
+            // bound value is not empty, so the query says it in words it can match.
+            query.push(" AND p.trace_id <> ''");
+        }
+    }
     let mut compare = |condition: &str, bind: &dyn Fn(&mut QueryBuilder<D::Db>)| {
         query.push(condition);
         bind(query);
@@ -173,9 +260,9 @@ fn push_filters<D: Dialect>(
         compare(" AND p.confidence <= ", &|q| D::bind_float(q, max));
     }
     if let Some(token) = &filter.subject {
-        query.push(" AND EXISTS (SELECT 1 FROM prediction_subjects s WHERE s.token = ");
+        query.push(" AND p.id IN (SELECT s.prediction_ref FROM prediction_subjects s WHERE s.token = ");
         D::bind_text(query, token);
-        query.push(" AND s.prediction_ref = p.id)");
+        query.push(")");
     }
     match filter.has_explanation {
         Some(true) => query.push(" AND EXISTS (SELECT 1 FROM explanations x WHERE x.prediction_ref = p.id)"),

@@ -24,6 +24,7 @@ use sqlx::{Pool, QueryBuilder, Transaction};
 use uuid::Uuid;
 
 use crate::dialect::{Conn, Dialect, bind_optional_text, collect};
+use crate::predictions::NamedRows;
 use crate::row::{self, CHECKPOINT_COLUMNS, Columns, EXPLANATION_COLUMNS, KEY_COLUMNS, MODEL_COLUMNS, SqlRow};
 use crate::{insights, ledger, predictions};
 
@@ -53,6 +54,10 @@ pub trait Backend: Dialect {
     const NAME: &'static str;
     /// How many write groups the server commits at once (see [`StoreInfo::writer_tasks`]).
     const WRITER_TASKS: usize;
+
+    /// The statement that refreshes the planner's statistics (`None`: the backend plans the
+    /// list's queries by their shape alone).
+    const REFRESH_STATISTICS: Option<&'static str>;
 
     async fn open(url: &str) -> Result<SqlStore<Self>>;
     async fn migrate(store: &SqlStore<Self>) -> Result<()>;
@@ -96,6 +101,31 @@ impl<B: Backend> SqlStore<B> {
         row.as_ref().map(|row| map(&B::row(row))).transpose()
     }
 
+    /// The query [`PredictionReader::list_predictions`] runs, after `start` (empty, or an
+    /// `EXPLAIN` for the plan tests), once the model and actor names in `filter` are resolved;
+    /// `None` when one names nothing that exists.
+    pub async fn list_query(
+        &self,
+        start: QueryBuilder<B::Db>,
+        visibility: &Visibility,
+        filter: &PredictionFilter,
+        page: &PageRequest,
+    ) -> Result<Option<QueryBuilder<B::Db>>> {
+        let named = NamedRows {
+            models: self.ids(predictions::named_models::<B>(filter)).await?,
+            actors: self.ids(predictions::named_actors::<B>(filter)).await?,
+        };
+        Ok((!named.match_nothing()).then(|| predictions::list::<B>(start, visibility, filter, &named, page)))
+    }
+
+    /// The ids a lookup finds (`None`: no lookup).
+    async fn ids(&self, query: Option<QueryBuilder<B::Db>>) -> Result<Option<Vec<Uuid>>> {
+        match query {
+            Some(query) => Ok(Some(self.all(query, |row| Columns::new(row).uuid()).await?)),
+            None => Ok(None),
+        }
+    }
+
     async fn resolve(&self, visibility: &Visibility, prediction: &PredictionRef) -> Result<Uuid> {
         let mut conn = self.reader.acquire().await.map_err(B::classify)?;
         predictions::resolve::<B>(&mut conn, visibility, prediction, "").await
@@ -119,6 +149,13 @@ impl<B: Backend> StoreInfo for SqlStore<B> {
 
     async fn migrate(&self) -> Result<()> {
         B::migrate(self).await
+    }
+
+    async fn refresh_statistics(&self) -> Result<()> {
+        match B::REFRESH_STATISTICS {
+            Some(statement) => B::execute(&self.writer, QueryBuilder::new(statement)).await.map(drop),
+            None => Ok(()),
+        }
     }
 }
 
@@ -165,14 +202,9 @@ impl<B: Backend> PredictionReader for SqlStore<B> {
         filter: &PredictionFilter,
         page: &PageRequest,
     ) -> Result<Page<PredictionEvent>> {
-        let models = match predictions::named_models::<B>(filter) {
-            None => None,
-            Some(query) => Some(self.all(query, |row| Columns::new(row).uuid()).await?),
-        };
-        if models.as_ref().is_some_and(Vec::is_empty) {
+        let Some(query) = self.list_query(QueryBuilder::new(""), visibility, filter, page).await? else {
             return Ok(Page { items: Vec::new(), next_cursor: None });
-        }
-        let query = predictions::list::<B>(visibility, filter, models.as_deref(), page);
+        };
         let items = self.all(query, |row| row::prediction(row)).await?;
         let (items, next_cursor) =
             split_page(items, page.limit, |last| Cursor { timestamp: last.timestamp, id: last.id });

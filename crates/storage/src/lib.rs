@@ -140,6 +140,10 @@ pub trait StoreInfo: Send + Sync + 'static {
 
     /// Applies pending migrations.
     async fn migrate(&self) -> Result<()>;
+
+    /// Brings the query planner's statistics up to date, after a bulk load: the list's filters
+    /// are planned by them where the backend keeps any.
+    async fn refresh_statistics(&self) -> Result<()>;
 }
 
 /// Writing predictions and their explanations.

@@ -1,0 +1,199 @@
+//! The prediction list's filters whose query plans both SQL backends check (their
+//! `tests/filter_plans.rs`): a table large enough for a planner to care ([`fill`]), and each
+//! filter alone, with a time window and with a tenant ([`cases`]), with the indexes that may
+//! serve it. A plan that scans the predictions table, or that sorts every match of a filter
+//! instead of reading them in page order, fails the test: that is what made a lookup by trace id
+//! take three seconds at a million rows (issue #22), and no timing test would see it in CI.
+
+use ml_audit_core::auth::Visibility;
+use ml_audit_core::model::{ActorType, Status};
+use ml_audit_core::query::{Cursor, PageRequest, PredictionFilter};
+use ml_audit_storage::Store;
+use uuid::Uuid;
+
+use crate::fixtures::{Spec, at, subject};
+
+/// Predictions [`fill`] records.
+pub const ROWS: usize = 20_000;
+const TENANTS: [&str; 4] = ["acme", "globex", "initech", "umbrella"];
+const USERS: usize = 600;
+/// Customers with an email (a subject), one prediction in [`EMAIL_EVERY`].
+const CUSTOMERS: usize = 50;
+const EMAIL_EVERY: usize = 20;
+
+/// The user of the i-th prediction; user `u` belongs to `TENANTS[u % 4]`.
+fn user(i: usize) -> usize {
+    (i * 7919) % USERS
+}
+
+/// Records [`ROWS`] predictions spread like production traffic: a prediction a minute, four
+/// tenants, 600 users (and one service in 50), two models of two versions (the newer one in
+/// seven), one in five flagged, one in 97 failed, one in 100 in staging, one in ten without a
+/// trace id, one in four explained, one in 20 with a customer email (a subject).
+pub async fn fill(store: &dyn Store) {
+    for start in (0..ROWS).step_by(500) {
+        let batch = (start..(start + 500).min(ROWS)).map(|i| spec(i).prepare()).collect();
+        store.record_predictions(batch).await.expect("the batch is recorded");
+    }
+}
+
+fn spec(i: usize) -> Spec {
+    let u = user(i);
+    let (actor_type, actor_id) =
+        if i % 50 == 0 { (ActorType::Service, format!("svc-{}", u % 3)) } else { (ActorType::User, u.to_string()) };
+    let mut spec = Spec::new(&format!("plan-{i:06}"), i as i64)
+        .model(if i % 3 == 0 { "credit_risk" } else { "fraud_detector" }, if i % 7 == 0 { "2.1.0" } else { "2.0.3" })
+        .actor(actor_type, &actor_id, TENANTS[u % 4]);
+    spec.decision_outcome = if i % 5 == 0 { "flagged" } else { "approved" }.into();
+    spec.status = if i % 97 == 0 { Status::Failed } else { Status::Success };
+    spec.environment = if i % 100 == 0 { "staging" } else { "prod" }.into();
+    spec.confidence = Some((i * 37 % 1000) as f64 / 1000.0);
+    spec.trace_id = if i % 10 == 0 { String::new() } else { format!("{:032x}", i * 2_654_435_761) };
+    spec.email = (i % EMAIL_EVERY == 0).then(|| format!("customer{}@example.com", i / EMAIL_EVERY % CUSTOMERS));
+    spec.explained = i % 4 == 0;
+    spec
+}
+
+/// One filter's query and what may serve it.
+pub struct PlanCase {
+    pub name: String,
+    pub visibility: Visibility,
+    pub filter: PredictionFilter,
+    pub page: PageRequest,
+    /// The indexes the scans of `predictions` may use ([`PRIMARY_KEY`] for the backend's own).
+    /// The time index is among them only where the value is common, so that reading in time
+    /// order and skipping the rest fills a page soon (a planner by cost may prefer it); never for
+    /// a rare one (an actor, a trace, a failure), where it would read most of the table.
+    pub indexes: Vec<&'static str>,
+    /// Whether the plan may sort: only a bounded set (each per-value scan stops at the page's
+    /// size; a subject's predictions), never every match of a filter.
+    pub may_sort: bool,
+}
+
+/// Stands for the primary key index of `predictions`, which each backend names its own way.
+pub const PRIMARY_KEY: &str = "<primary key>";
+
+/// Every filter of the list alone, with the last day, and with a tenant (as a tenant-bound key
+/// adds it, and as the `tenant_id` filter does), each for the first page and a deep page.
+pub fn cases() -> Vec<PlanCase> {
+    const TIME: &str = "predictions_by_time";
+    const TENANT: &str = "predictions_by_tenant";
+    let base: Vec<(&str, PredictionFilter, Vec<&'static str>, bool)> = vec![
+        ("no filter", PredictionFilter::default(), vec![TIME], false),
+        (
+            "model_name (two versions, one scan each)",
+            PredictionFilter { model_name: Some("credit_risk".into()), ..Default::default() },
+            vec!["predictions_by_model", PRIMARY_KEY, TIME],
+            true,
+        ),
+        (
+            "model_name + model_version",
+            PredictionFilter {
+                model_name: Some("credit_risk".into()),
+                model_version: Some("2.1.0".into()),
+                ..Default::default()
+            },
+            vec!["predictions_by_model", TIME],
+            false,
+        ),
+        (
+            "actor_id",
+            PredictionFilter { actor_id: Some(user(4321).to_string()), ..Default::default() },
+            vec!["predictions_by_actor"],
+            false,
+        ),
+        (
+            "actor_type",
+            PredictionFilter { actor_type: Some(ActorType::Service), ..Default::default() },
+            // Along the time order, or (a planner that knows the type is rare) by its actors.
+            vec![TIME, "predictions_by_actor"],
+            false,
+        ),
+        (
+            "tenant_id",
+            PredictionFilter { tenant_id: Some("globex".into()), ..Default::default() },
+            vec![TENANT, TIME],
+            false,
+        ),
+        (
+            "decision_outcome",
+            PredictionFilter { decision_outcome: Some("flagged".into()), ..Default::default() },
+            vec!["predictions_by_outcome", TIME],
+            false,
+        ),
+        (
+            "environment",
+            PredictionFilter { environment: Some("staging".into()), ..Default::default() },
+            vec!["predictions_by_environment"],
+            false,
+        ),
+        (
+            "status",
+            PredictionFilter { status: Some(Status::Failed), ..Default::default() },
+            vec!["predictions_by_status"],
+            false,
+        ),
+        (
+            "trace_id",
+            PredictionFilter { trace_id: Some(spec(4321).trace_id), ..Default::default() },
+            vec!["predictions_by_trace"],
+            false,
+        ),
+        (
+            "min_confidence + max_confidence",
+            PredictionFilter { min_confidence: Some(0.9), max_confidence: Some(0.95), ..Default::default() },
+            vec![TIME],
+            false,
+        ),
+        (
+            "has_explanation=true",
+            PredictionFilter { has_explanation: Some(true), ..Default::default() },
+            vec![TIME],
+            false,
+        ),
+        (
+            "has_explanation=false",
+            PredictionFilter { has_explanation: Some(false), ..Default::default() },
+            vec![TIME],
+            false,
+        ),
+        (
+            "subject",
+            PredictionFilter { subject: Some(subject("customer7@example.com")), ..Default::default() },
+            vec![PRIMARY_KEY],
+            true,
+        ),
+    ];
+    let deep = PageRequest { limit: 50, after: Some(Cursor { timestamp: at(ROWS as i64 / 2), id: Uuid::max() }) };
+    let mut cases = Vec::new();
+    for (name, filter, indexes, may_sort) in base {
+        let variants = [
+            (String::new(), Visibility::AllTenants, filter.clone(), indexes.clone()),
+            (
+                " + last day".into(),
+                Visibility::AllTenants,
+                PredictionFilter { time_from: Some(at(ROWS as i64 - 24 * 60)), ..filter.clone() },
+                [indexes.as_slice(), &[TIME, TENANT]].concat(),
+            ),
+            (
+                " + tenant".into(),
+                Visibility::Tenant("acme".into()),
+                filter.clone(),
+                [indexes.as_slice(), &[TENANT]].concat(),
+            ),
+        ];
+        for (variant, visibility, filter, indexes) in variants {
+            for (page_name, page) in [("first page", PageRequest::default()), ("deep page", deep.clone())] {
+                cases.push(PlanCase {
+                    name: format!("{name}{variant}, {page_name}"),
+                    visibility: visibility.clone(),
+                    filter: filter.clone(),
+                    page,
+                    indexes: indexes.clone(),
+                    may_sort,
+                });
+            }
+        }
+    }
+    cases
+}
