@@ -400,7 +400,8 @@ pub async fn each_filter_narrows_the_listing_to_its_matches(db: &dyn TestDatabas
             let mut spec = Spec::new(&format!("f{i:02}"), (i / 2) as i64 * 7).model(name, version);
             spec = match i % 4 {
                 0 => spec.actor(ActorType::User, &format!("u{}", i % 3), "acme"),
-                1 => spec.actor(ActorType::Service, "svc", "globex"),
+                // Two actors named `svc`, one per tenant: a name the list query matches by two ids.
+                1 => spec.actor(ActorType::Service, "svc", if i % 8 == 1 { "globex" } else { "acme" }),
                 2 => spec,
                 _ => spec.actor(ActorType::Job, "nightly", "acme"),
             };
@@ -446,6 +447,29 @@ pub async fn each_filter_narrows_the_listing_to_its_matches(db: &dyn TestDatabas
         ("actor_id", PredictionFilter { actor_id: Some("u1".into()), ..Default::default() }, {
             Box::new(|s: &Spec| s.actor.as_ref().is_some_and(|a| a.actor_id == "u1"))
         }),
+        ("actor_id of two actors", PredictionFilter { actor_id: Some("svc".into()), ..Default::default() }, {
+            Box::new(|s: &Spec| s.actor.as_ref().is_some_and(|a| a.actor_id == "svc"))
+        }),
+        (
+            "actor_id+actor_type",
+            PredictionFilter {
+                actor_id: Some("svc".into()),
+                actor_type: Some(ActorType::Service),
+                ..Default::default()
+            },
+            Box::new(|s: &Spec| s.actor.as_ref().is_some_and(|a| a.actor_id == "svc")),
+        ),
+        (
+            "actor_type+model_version",
+            PredictionFilter {
+                actor_type: Some(ActorType::User),
+                model_version: Some("1.0.0".into()),
+                ..Default::default()
+            },
+            Box::new(|s: &Spec| {
+                s.model.1 == "1.0.0" && s.actor.as_ref().is_some_and(|a| a.actor_type == ActorType::User)
+            }),
+        ),
         ("tenant_id", PredictionFilter { tenant_id: Some("acme".into()), ..Default::default() }, {
             Box::new(|s: &Spec| s.tenant() == "acme")
         }),
@@ -547,6 +571,11 @@ pub async fn each_filter_narrows_the_listing_to_its_matches(db: &dyn TestDatabas
         ("unknown subject", PredictionFilter { subject: Some(subject("carol@example.com")), ..Default::default() }),
         ("raw subject", PredictionFilter { subject: Some("ann@example.com".into()), ..Default::default() }),
         ("unknown version", PredictionFilter { model_version: Some("0.0.1".into()), ..Default::default() }),
+        ("unknown actor", PredictionFilter { actor_id: Some("nobody".into()), ..Default::default() }),
+        (
+            "actor of another type",
+            PredictionFilter { actor_id: Some("svc".into()), actor_type: Some(ActorType::User), ..Default::default() },
+        ),
         ("before all", PredictionFilter { time_to: Some(at(-1)), ..Default::default() }),
     ] {
         assert_eq!(pids(&list_all(&*store, &ALL, &filter, 100).await), Vec::<String>::new(), "{name}");
@@ -846,7 +875,8 @@ fn insight_specs() -> Vec<Spec> {
             let mut spec = Spec::new(&format!("i{i:02}"), i as i64 * 11).model(name, version);
             spec = match i % 5 {
                 0 => spec.actor(ActorType::User, &format!("u{}", i % 3), "acme"),
-                1 => spec.actor(ActorType::Service, "svc", "globex"),
+                // Two actors named `svc`, one per tenant: a name the list query matches by two ids.
+                1 => spec.actor(ActorType::Service, "svc", if i % 8 == 1 { "globex" } else { "acme" }),
                 2 => spec,
                 3 => spec.actor(ActorType::Job, "nightly", "acme"),
                 _ => spec.actor(ActorType::ApiKey, "k1", "initech"),
