@@ -39,18 +39,25 @@ pub async fn fill(store: &dyn Store) {
 
 fn spec(i: usize) -> Spec {
     let u = user(i);
-    let (actor_type, actor_id) =
-        if i % 50 == 0 { (ActorType::Service, format!("svc-{}", u % 3)) } else { (ActorType::User, u.to_string()) };
+    let (actor_type, actor_id) = if i.is_multiple_of(50) {
+        (ActorType::Service, format!("svc-{}", u % 3))
+    } else {
+        (ActorType::User, u.to_string())
+    };
     let mut spec = Spec::new(&format!("plan-{i:06}"), i as i64)
-        .model(if i % 3 == 0 { "credit_risk" } else { "fraud_detector" }, if i % 7 == 0 { "2.1.0" } else { "2.0.3" })
+        .model(
+            if i.is_multiple_of(3) { "credit_risk" } else { "fraud_detector" },
+            if i.is_multiple_of(7) { "2.1.0" } else { "2.0.3" },
+        )
         .actor(actor_type, &actor_id, TENANTS[u % 4]);
-    spec.decision_outcome = if i % 5 == 0 { "flagged" } else { "approved" }.into();
-    spec.status = if i % 97 == 0 { Status::Failed } else { Status::Success };
-    spec.environment = if i % 100 == 0 { "staging" } else { "prod" }.into();
+    spec.decision_outcome = if i.is_multiple_of(5) { "flagged" } else { "approved" }.into();
+    spec.status = if i.is_multiple_of(97) { Status::Failed } else { Status::Success };
+    spec.environment = if i.is_multiple_of(100) { "staging" } else { "prod" }.into();
     spec.confidence = Some((i * 37 % 1000) as f64 / 1000.0);
-    spec.trace_id = if i % 10 == 0 { String::new() } else { format!("{:032x}", i * 2_654_435_761) };
-    spec.email = (i % EMAIL_EVERY == 0).then(|| format!("customer{}@example.com", i / EMAIL_EVERY % CUSTOMERS));
-    spec.explained = i % 4 == 0;
+    spec.trace_id = if i.is_multiple_of(10) { String::new() } else { format!("{:032x}", i * 2_654_435_761) };
+    spec.email =
+        (i.is_multiple_of(EMAIL_EVERY)).then(|| format!("customer{}@example.com", i / EMAIL_EVERY % CUSTOMERS));
+    spec.explained = i.is_multiple_of(4);
     spec
 }
 
