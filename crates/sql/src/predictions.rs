@@ -142,6 +142,7 @@ const MAX_SCANS_PER_VALUE: usize = 64;
 /// exists (`ml_audit_storage::split_page`). Every filter is served by an index that yields rows
 /// in page order, so a deep page costs what the first does (see ARCHITECTURE.md, "Every filter
 /// on an index"; the plan tests of both backends hold the queries to it).
+///
 /// `query` is empty, or holds what goes before (an `EXPLAIN`).
 pub fn list<D: Dialect>(
     mut query: QueryBuilder<D::Db>,
