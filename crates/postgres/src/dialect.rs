@@ -101,6 +101,9 @@ impl Dialect for Pg {
         query.push_bind(value.to_vec());
     }
 
+    /// PostgreSQL weighs indexes by statistics: no hint needed.
+    const NOT_AN_INDEX: &'static str = "";
+
     /// One array parameter: one statement text whatever the number of ids.
     fn push_any_uuid(query: &mut QueryBuilder<Postgres>, column: &str, ids: &[Uuid]) {
         query.push(format!(" AND {column} = ANY(")).push_bind(ids.to_vec()).push(")");

@@ -37,6 +37,10 @@ pub trait Dialect: Send + Sync + Sized + 'static {
     fn bind_time(query: &mut QueryBuilder<Self::Db>, value: OffsetDateTime);
     fn bind_bytes(query: &mut QueryBuilder<Self::Db>, value: &[u8]);
 
+    /// Put before a column, keeps the planner from reading the table through an index on it
+    /// (SQLite's unary `+`; empty where the planner chooses by statistics).
+    const NOT_AN_INDEX: &'static str;
+
     /// ` AND {column} IN (…ids)` in the form this database plans best.
     fn push_any_uuid(query: &mut QueryBuilder<Self::Db>, column: &str, ids: &[Uuid]);
 

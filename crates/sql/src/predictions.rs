@@ -199,10 +199,7 @@ fn push_equal<D: Dialect>(query: &mut QueryBuilder<D::Db>, column: &str, value: 
 
 /// ` AND p.tenant_id = …` for a tenant-bound caller: every read of predictions adds it.
 pub fn push_visibility<D: Dialect>(query: &mut QueryBuilder<D::Db>, visibility: &Visibility) {
-    if let Some(tenant) = visibility.tenant() {
-        query.push(" AND p.tenant_id = ");
-        D::bind_text(query, tenant);
-    }
+    push_equal::<D>(query, "p.tenant_id", visibility.tenant());
 }
 
 /// Every condition of `filter` but `scanned` (the column a per-value scan already matches).
@@ -213,7 +210,13 @@ fn push_filters<D: Dialect>(
     named: &NamedRows,
     scanned: Option<&str>,
 ) {
-    push_visibility::<D>(query, visibility);
+    // A subject's predictions are few and found through its tokens: a tenant's index, which
+    // SQLite would take as readily, would walk all of that tenant's predictions to find them.
+    let tenant = match filter.subject {
+        Some(_) => format!("{}p.tenant_id", D::NOT_AN_INDEX),
+        None => "p.tenant_id".to_owned(),
+    };
+    push_equal::<D>(query, &tenant, visibility.tenant());
     for (column, ids) in [("p.model_ref", &named.models), ("p.actor_ref", &named.actors)] {
         match ids.as_deref() {
             Some(_) if scanned == Some(column) => {}
@@ -232,7 +235,7 @@ fn push_filters<D: Dialect>(
         D::bind_text(query, actor_type.as_str());
         query.push(")");
     }
-    push_equal::<D>(query, "p.tenant_id", filter.tenant_id.as_deref());
+    push_equal::<D>(query, &tenant, filter.tenant_id.as_deref());
     push_equal::<D>(query, "p.decision_outcome", filter.decision_outcome.as_deref());
     push_equal::<D>(query, "p.environment", filter.environment.as_deref());
     push_equal::<D>(query, "p.status", filter.status.map(|s| s.as_str()));
