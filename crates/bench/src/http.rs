@@ -471,11 +471,13 @@ impl Bench<'_> {
         }
         let cursor = cursor.context("the first page has no next page: too few predictions for the list queries")?;
 
-        // Trace ids of recorded predictions, read back as a client would have them.
+        // Trace ids of recorded predictions and their tenants, read back as a client has them.
         let mut traces = Vec::new();
         for id in self.sample_ids(&mut Rng::new(6), TRACE_SAMPLES)? {
             let prediction = conn.get_json(&format!("{LIST}/{id}")).await?;
-            traces.push(prediction["trace_id"].as_str().context("a prediction without trace_id")?.to_owned());
+            let text =
+                |value: &Value| value.as_str().map(str::to_owned).context("a prediction without trace or tenant");
+            traces.push((text(&prediction["trace_id"])?, text(&prediction["actor"]["tenant_id"])?));
         }
         let traces = Arc::new(traces);
 
@@ -491,7 +493,7 @@ impl Bench<'_> {
         let model = |i: usize| MODELS[i % MODELS.len()];
         let outcome = |i: usize| OUTCOMES[i / TENANTS.len() % OUTCOMES.len()];
         let trace = move |i: usize| traces[i % traces.len()].clone();
-        let trace_with_tenant = trace.clone();
+        let trace_and_tenant = trace.clone();
         let (day_for_model, week_for_model) = (day.clone(), week.clone());
         let queries: Vec<(String, Varied)> = vec![
             ("first page".into(), Box::new(|_| LIST.into())),
@@ -511,7 +513,7 @@ impl Bench<'_> {
             ),
             ("has_explanation=true".into(), Box::new(|_| format!("{LIST}?has_explanation=true"))),
             ("has_explanation=false".into(), Box::new(|_| format!("{LIST}?has_explanation=false"))),
-            ("trace_id".into(), Box::new(move |i| format!("{LIST}?trace_id={}", trace(i)))),
+            ("trace_id".into(), Box::new(move |i| format!("{LIST}?trace_id={}", trace(i).0))),
             (
                 "model_name + last 24 h".into(),
                 Box::new(move |i| format!("{LIST}?model_name={}&time_from={day_for_model}", model(i))),
@@ -530,7 +532,10 @@ impl Bench<'_> {
             ),
             (
                 "tenant_id + trace_id".into(),
-                Box::new(move |i| format!("{LIST}?tenant_id={}&trace_id={}", tenant(i), trace_with_tenant(i))),
+                Box::new(move |i| {
+                    let (trace, tenant) = trace_and_tenant(i);
+                    format!("{LIST}?tenant_id={tenant}&trace_id={trace}")
+                }),
             ),
             (
                 "model_name + model_version + tenant_id + 7 days".into(),
