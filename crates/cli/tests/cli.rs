@@ -74,6 +74,17 @@ impl Server {
     fn first_admin_key(&self) -> Option<String> {
         self.banner.iter().map(|l| l.trim()).find(|l| l.starts_with("mla_")).map(str::to_owned)
     }
+
+    /// Records `event` with `key`; answers the status.
+    async fn record(&self, client: &reqwest::Client, key: &str, event: &serde_json::Value) -> reqwest::StatusCode {
+        let url = format!("{}/api/v1/predictions", self.url);
+        client.post(url).bearer_auth(key).json(event).send().await.unwrap().status()
+    }
+
+    /// GETs `path` with `key`, as JSON.
+    async fn get_json(&self, client: &reqwest::Client, key: &str, path: &str) -> serde_json::Value {
+        client.get(format!("{}{path}", self.url)).bearer_auth(key).send().await.unwrap().json().await.unwrap()
+    }
 }
 
 impl Drop for Server {
@@ -101,14 +112,7 @@ async fn serve_prints_one_admin_key_on_a_new_database_and_keys_work_while_it_run
 
     let event = json!({"model_name": "m", "model_version": "1", "features": {}, "output": 1,
                        "actor": {"actor_type": "user", "actor_id": "7", "tenant_id": "acme"}});
-    let recorded = client
-        .post(format!("{}/api/v1/predictions", server.url))
-        .bearer_auth(&admin)
-        .json(&event)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(recorded.status(), 201);
+    assert_eq!(server.record(&client, &admin, &event).await, 201);
     let listed = client.get(format!("{}/api/v1/predictions", server.url)).bearer_auth(&reader).send().await.unwrap();
     assert_eq!(listed.status(), 200);
     let page: serde_json::Value = listed.json().await.unwrap();
@@ -251,36 +255,13 @@ async fn verify_passes_on_an_intact_ledger_and_names_the_first_altered_entry() {
     for i in 0..5 {
         let event = json!({"model_name": "m", "model_version": "1", "features": {"n": i}, "output": i,
                            "prediction_id": format!("r-{i}")});
-        let recorded = client
-            .post(format!("{}/api/v1/predictions", server.url))
-            .bearer_auth(&admin)
-            .json(&event)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(recorded.status(), 201);
+        assert_eq!(server.record(&client, &admin, &event).await, 201);
     }
     let checkpoint =
         client.post(format!("{}/api/v1/ledger/checkpoint", server.url)).bearer_auth(&admin).send().await.unwrap();
     assert_eq!(checkpoint.status(), 201);
-    let proof: serde_json::Value = client
-        .get(format!("{}/api/v1/predictions/r-3/proof", server.url))
-        .bearer_auth(&admin)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let public: serde_json::Value = client
-        .get(format!("{}/api/v1/ledger/public-key", server.url))
-        .bearer_auth(&admin)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let proof = server.get_json(&client, &admin, "/api/v1/predictions/r-3/proof").await;
+    let public = server.get_json(&client, &admin, "/api/v1/ledger/public-key").await;
     let proof_file = dir.path().join("proof.json");
     let note_file = dir.path().join("checkpoint.txt");
     let key_file = dir.path().join("ledger.vkey");
@@ -355,15 +336,11 @@ async fn planted_personal_data_never_reaches_the_server_logs() {
         let good = json!({"model_name": "m", "model_version": "1", "prediction_id": format!("p{i}"),
                           "features": {"contact": value, "note": format!("call {value}")}, "output": 1,
                           "metadata": {"source": value}});
-        let recorded =
-            client.post(format!("{url}/api/v1/predictions")).bearer_auth(&admin).json(&good).send().await.unwrap();
-        assert_eq!(recorded.status(), 201);
+        assert_eq!(server.record(&client, &admin, &good).await, 201);
         // Rejected events carry the value in fields that fail validation.
         let bad = json!({"model_name": "m", "model_version": "1", "features": {"contact": value}, "output": 1,
                          "timestamp": value, "actor": {"actor_type": "user", "actor_id": value, "ip_address": value}});
-        let rejected =
-            client.post(format!("{url}/api/v1/predictions")).bearer_auth(&admin).json(&bad).send().await.unwrap();
-        assert_eq!(rejected.status(), 422);
+        assert_eq!(server.record(&client, &admin, &bad).await, 422);
         for (name, filter) in [("trace_id", *value), ("subject", *value), ("actor_id", *value)] {
             let query =
                 reqwest::Url::parse_with_params(&format!("{url}/api/v1/predictions"), [(name, filter)]).unwrap();

@@ -24,6 +24,7 @@ use ml_audit_storage::Store;
 pub mod checks;
 pub mod fixtures;
 pub mod plans;
+pub mod postgres;
 
 /// A fresh, empty database of one backend, for one check.
 #[async_trait]

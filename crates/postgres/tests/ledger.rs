@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use common::{TestDb, count, event, race};
+use ml_audit_conformance::fixtures::pending_leaves;
 use ml_audit_core::auth::Visibility;
 use ml_audit_core::event::{PreparedPrediction, parse_explanation};
 use ml_audit_core::ledger::merkle::leaf_hash;
@@ -17,7 +18,7 @@ use ml_audit_core::ledger::stored::{RowCatalog, StoredRecord};
 use ml_audit_core::timestamp;
 use ml_audit_postgres::PgStore;
 use ml_audit_storage::prelude::*;
-use ml_audit_storage::{NewLeaf, PredictionRef, Queued, RecordOutcome, SealedLeaf, StoredCheckpoint};
+use ml_audit_storage::{NewLeaf, PredictionRef, RecordOutcome, SealedLeaf, StoredCheckpoint};
 use serde_json::json;
 use sqlx::{AssertSqlSafe, Executor as _, PgConnection};
 use uuid::Uuid;
@@ -37,26 +38,6 @@ fn prediction(prediction_id: &str, explained: bool) -> PreparedPrediction {
 /// `n` predictions named `{prefix}-{i}`, every third with an inline explanation.
 fn predictions(prefix: &str, n: usize) -> Vec<PreparedPrediction> {
     (0..n).map(|i| prediction(&format!("{prefix}-{i}"), i % 3 == 0)).collect()
-}
-
-/// The oldest `limit` queued records as a sealer appends them: with their queued hashes, or a
-/// row queued without one decoded and hashed (every such row must decode here).
-async fn pending_leaves(store: &PgStore, limit: u32) -> Vec<NewLeaf> {
-    let pending = store.ledger_pending(limit).await.expect("pending records load");
-    let rows = RowCatalog::new(pending.models, pending.actors);
-    pending
-        .rows
-        .into_iter()
-        .map(|queued| NewLeaf {
-            queue_id: queued.queue_id,
-            kind: queued.kind,
-            record_id: queued.record_id,
-            leaf_hash: match queued.content {
-                Queued::Hashed(hash) => hash,
-                Queued::Row(row) => row.decode(&rows).expect("decodes").leaf_hash(),
-            },
-        })
-        .collect()
 }
 
 /// What a sealer does once: the oldest pending records, hashed, appended. Empty when nothing
@@ -268,7 +249,7 @@ async fn sealers_appending_disjoint_parts_at_once_neither_collide_nor_leave_gaps
         async move {
             let mut appends = Vec::new();
             loop {
-                let pending = pending_leaves(&store, 80).await;
+                let pending = pending_leaves(store.as_ref(), 80).await;
                 if pending.is_empty() {
                     return appends;
                 }

@@ -7,8 +7,9 @@ use maud::{Markup, html};
 use ml_audit_core::model::ActorType;
 use ml_audit_storage::{ActorPageRequest, ActorPosition};
 
+use super::Column::{Num, Text};
 use super::format::{self, query};
-use super::{SEALED_TOTALS, Section, Session, UiError, layout};
+use super::{SEALED_TOTALS, Section, Session, UiError, layout, list_table};
 use crate::query::query_pairs;
 use crate::state::AppState;
 
@@ -49,29 +50,21 @@ pub async fn page(session: Session, State(state): State<AppState>, RawQuery(raw)
                 p.empty { "No actors." }
             } @else {
                 div.table-wrap {
-                    table.list #actors {
-                        caption.visually-hidden { "Actors" }
-                        thead { tr {
-                            th scope="col" { "Tenant" }
-                            th scope="col" { "Type" }
-                            th scope="col" { "Actor id" }
-                            th scope="col" .num { "Predictions" }
-                            th scope="col" { "Last prediction (UTC)" }
-                            th scope="col" { "First seen (UTC)" }
-                        } }
-                        tbody {
-                            @for a in &page.items {
-                                tr {
-                                    td { @if a.tenant_id.is_empty() { "—" } @else { a href=(format!("/actors{}", query([("tenant", a.tenant_id.as_str())]))) { (a.tenant_id) } } }
-                                    td { (a.actor_type) }
-                                    td { a href=(format!("/predictions{}", query([("actor_type", a.actor_type.as_str()), ("actor_id", a.actor_id.as_str()), ("tenant_id", a.tenant_id.as_str())]))) { (a.actor_id) } }
-                                    td.num { (format::count(a.predictions)) }
-                                    td { @if let Some(last) = a.last_prediction { (format::timestamp(last)) } @else { "—" } }
-                                    td { (format::timestamp(a.created_at)) }
-                                }
+                    (list_table("actors", "Actors", &[
+                        Text("Tenant"), Text("Type"), Text("Actor id"), Num("Predictions"),
+                        Text("Last prediction (UTC)"), Text("First seen (UTC)"),
+                    ], html! {
+                        @for a in &page.items {
+                            tr {
+                                td { @if a.tenant_id.is_empty() { "—" } @else { a href=(format!("/actors{}", query([("tenant", a.tenant_id.as_str())]))) { (a.tenant_id) } } }
+                                td { (a.actor_type) }
+                                td { a href=(format!("/predictions{}", query([("actor_type", a.actor_type.as_str()), ("actor_id", a.actor_id.as_str()), ("tenant_id", a.tenant_id.as_str())]))) { (a.actor_id) } }
+                                td.num { (format::count(a.predictions)) }
+                                td { @if let Some(last) = a.last_prediction { (format::timestamp(last)) } @else { "—" } }
+                                td { (format::timestamp(a.created_at)) }
                             }
                         }
-                    }
+                    }))
                 }
             }
             nav.pager aria-label="Pages" {

@@ -152,6 +152,30 @@ pub fn layout(title: &str, section: Option<Section>, session: Option<&Session>, 
     }
 }
 
+/// A column heading of a [`list_table`]: numbers are right-aligned.
+pub enum Column {
+    Text(&'static str),
+    Num(&'static str),
+}
+
+/// A `table.list` with a caption for screen readers, a row of `columns` headings, and `rows`.
+pub fn list_table(id: &str, caption: &str, columns: &[Column], rows: Markup) -> Markup {
+    html! {
+        table.list #(id) {
+            caption.visually-hidden { (caption) }
+            thead { tr {
+                @for column in columns {
+                    @match column {
+                        Column::Text(heading) => th scope="col" { (heading) },
+                        Column::Num(heading) => th scope="col" .num { (heading) },
+                    }
+                }
+            } }
+            tbody { (rows) }
+        }
+    }
+}
+
 /// What a page can fail with; rendered as an HTML page with the matching status.
 #[derive(Debug)]
 pub enum UiError {

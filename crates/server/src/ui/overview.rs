@@ -8,9 +8,10 @@ use ml_audit_core::timestamp;
 use ml_audit_storage::TimeWindow;
 use time::Duration;
 
+use super::Column::{Num, Text};
 use super::charts::{PALETTE, Series, hourly_chart, swatch};
 use super::format::{self, query};
-use super::{SEALED_TOTALS, Section, Session, UiError, layout};
+use super::{SEALED_TOTALS, Section, Session, UiError, layout, list_table};
 use crate::query::query_pairs;
 use crate::state::AppState;
 
@@ -77,30 +78,23 @@ pub async fn page(session: Session, State(state): State<AppState>, RawQuery(raw)
                     (hourly_chart(&series, start, hours as usize, &format!("Predictions per hour per model version, last {label}")))
                     figcaption { "Predictions per hour (UTC), one line per model version." }
                 }
-                table.list #window-models {
-                    caption.visually-hidden { "Predictions per model version in the window" }
-                    thead { tr {
-                        th scope="col" { "Model version" }
-                        th scope="col" .num { "Predictions" }
-                        th scope="col" .num { "Share" }
-                        th scope="col" { "Busiest hour (UTC)" }
-                    } }
-                    tbody {
-                        @for (model, colour, n, peak_at, peak) in &rows {
-                            tr {
-                                td {
-                                    (swatch(colour)) " "
-                                    a href=(format!("/predictions{}", query([("model_name", model.model_name.as_str()), ("model_version", model.version.as_str())]))) {
-                                        (model.model_name) " " (model.version)
-                                    }
+                (list_table("window-models", "Predictions per model version in the window", &[
+                    Text("Model version"), Num("Predictions"), Num("Share"), Text("Busiest hour (UTC)"),
+                ], html! {
+                    @for (model, colour, n, peak_at, peak) in &rows {
+                        tr {
+                            td {
+                                (swatch(colour)) " "
+                                a href=(format!("/predictions{}", query([("model_name", model.model_name.as_str()), ("model_version", model.version.as_str())]))) {
+                                    (model.model_name) " " (model.version)
                                 }
-                                td.num { (format::count(*n)) }
-                                td.num { (format::percent(*n, total)) }
-                                td { (format::short_time(*peak_at)) " · " (format::count(*peak)) }
                             }
+                            td.num { (format::count(*n)) }
+                            td.num { (format::percent(*n, total)) }
+                            td { (format::short_time(*peak_at)) " · " (format::count(*peak)) }
                         }
                     }
-                }
+                }))
             }
         },
     ))

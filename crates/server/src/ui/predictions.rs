@@ -10,8 +10,9 @@ use ml_audit_core::model::{ActorType, PredictionEvent, Status};
 use ml_audit_core::query::parse_list_query;
 use ml_audit_storage::{PredictionRef, StorageError};
 
+use super::Column::{Num, Text};
 use super::format::{self, query};
-use super::{Section, Session, UiError, layout};
+use super::{Section, Session, UiError, layout, list_table};
 use crate::query::query_pairs;
 use crate::state::AppState;
 
@@ -178,26 +179,11 @@ fn render(
                         p.empty { "No predictions match." }
                     } @else {
                         div.table-wrap {
-                            table.list #predictions {
-                                caption.visually-hidden { "Predictions, newest first" }
-                                thead { tr {
-                                    th scope="col" { "Prediction" }
-                                    th scope="col" { "Model" }
-                                    th scope="col" { "Version" }
-                                    th scope="col" { "Actor" }
-                                    th scope="col" { "Tenant" }
-                                    th scope="col" { "Outcome" }
-                                    th scope="col" .num { "Confidence" }
-                                    th scope="col" { "Status" }
-                                    th scope="col" { "Timestamp (UTC)" }
-                                    th scope="col" { "Explanation" }
-                                } }
-                                tbody {
-                                    @for p in &items {
-                                        (row(p))
-                                    }
-                                }
-                            }
+                            (list_table("predictions", "Predictions, newest first", &[
+                                Text("Prediction"), Text("Model"), Text("Version"), Text("Actor"), Text("Tenant"),
+                                Text("Outcome"), Num("Confidence"), Text("Status"), Text("Timestamp (UTC)"),
+                                Text("Explanation"),
+                            ], html! { @for p in &items { (row(p)) } }))
                         }
                     }
                     nav.pager aria-label="Pages" {

@@ -3,8 +3,9 @@
 use axum::extract::State;
 use maud::{Markup, html};
 
+use super::Column::{Num, Text};
 use super::format::{self, query};
-use super::{SEALED_TOTALS, Section, Session, UiError, layout};
+use super::{SEALED_TOTALS, Section, Session, UiError, layout, list_table};
 use crate::state::AppState;
 
 pub async fn page(session: Session, State(state): State<AppState>) -> Result<Markup, UiError> {
@@ -23,27 +24,19 @@ pub async fn page(session: Session, State(state): State<AppState>) -> Result<Mar
             @if tenants.is_empty() {
                 p.empty { "No predictions have been recorded yet." }
             } @else {
-                table.list #tenants {
-                    caption.visually-hidden { "Tenants" }
-                    thead { tr {
-                        th scope="col" { "Tenant" }
-                        th scope="col" .num { "Predictions" }
-                        th scope="col" .num { "Share" }
-                        th scope="col" .num { "Actors" }
-                        th scope="col" { "Last prediction (UTC)" }
-                    } }
-                    tbody {
-                        @for t in &tenants {
-                            tr data-tenant=(t.tenant_id) {
-                                td { @if t.tenant_id.is_empty() { em { "(no tenant)" } } @else { (t.tenant_id) } }
-                                td.num { a href=(format!("/predictions{}", query([("tenant_id", t.tenant_id.as_str())]))) { (format::count(t.predictions)) } }
-                                td.num { (format::percent(t.predictions, total)) }
-                                td.num { a href=(format!("/actors{}", query([("tenant", t.tenant_id.as_str())]))) { (format::count(t.actors)) } }
-                                td { @if let Some(last) = t.last_prediction { (format::timestamp(last)) } @else { "—" } }
-                            }
+                (list_table("tenants", "Tenants", &[
+                    Text("Tenant"), Num("Predictions"), Num("Share"), Num("Actors"), Text("Last prediction (UTC)"),
+                ], html! {
+                    @for t in &tenants {
+                        tr data-tenant=(t.tenant_id) {
+                            td { @if t.tenant_id.is_empty() { em { "(no tenant)" } } @else { (t.tenant_id) } }
+                            td.num { a href=(format!("/predictions{}", query([("tenant_id", t.tenant_id.as_str())]))) { (format::count(t.predictions)) } }
+                            td.num { (format::percent(t.predictions, total)) }
+                            td.num { a href=(format!("/actors{}", query([("tenant", t.tenant_id.as_str())]))) { (format::count(t.actors)) } }
+                            td { @if let Some(last) = t.last_prediction { (format::timestamp(last)) } @else { "—" } }
                         }
                     }
-                }
+                }))
             }
         },
     ))

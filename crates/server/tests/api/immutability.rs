@@ -33,43 +33,39 @@ const POSTGRES_REWRITES: [&str; 2] =
 
 const TABLES: [&str; 5] = ["predictions", "explanations", "actors", "model_versions", "prediction_subjects"];
 
+/// What [`run_raw`] does on one connection: a macro, because sqlx's connection types differ per
+/// database.
+macro_rules! run_on {
+    ($conn:expr, $statements:expr) => {{
+        let mut conn = $conn;
+        for table in TABLES {
+            let count: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT COUNT(*) FROM {table}")))
+                .fetch_one(&mut conn)
+                .await
+                .unwrap();
+            assert!(count > 0, "{table} has rows, so the statements below have something to change");
+        }
+        let mut outcomes = Vec::new();
+        for sql in $statements {
+            let result = sqlx::query(*sql).execute(&mut conn).await;
+            outcomes.push(result.map(|done| done.rows_affected()).map_err(|e| e.to_string()));
+        }
+        conn.close().await.unwrap();
+        outcomes
+    }};
+}
+
 /// Runs each statement on its own raw connection to the database, bypassing the server, and
 /// returns what the database said: rows affected, or the error message.
 async fn run_raw(app: &TestApp, backend: Backend, statements: &[&'static str]) -> Vec<Result<u64, String>> {
-    let mut outcomes = Vec::new();
     match backend {
         Backend::Sqlite => {
-            let mut conn = sqlx::SqliteConnection::connect(&app.db_url).await.expect("raw SQLite connection");
-            for table in TABLES {
-                let count: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT COUNT(*) FROM {table}")))
-                    .fetch_one(&mut conn)
-                    .await
-                    .unwrap();
-                assert!(count > 0, "{table} has rows, so the statements below have something to change");
-            }
-            for sql in statements {
-                let result = sqlx::query(*sql).execute(&mut conn).await;
-                outcomes.push(result.map(|done| done.rows_affected()).map_err(|e| e.to_string()));
-            }
-            conn.close().await.unwrap();
+            run_on!(sqlx::SqliteConnection::connect(&app.db_url).await.expect("raw SQLite connection"), statements)
         }
         Backend::Postgres => {
-            let mut conn = sqlx::PgConnection::connect(&app.db_url).await.expect("raw PostgreSQL connection");
-            for table in TABLES {
-                let count: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT COUNT(*) FROM {table}")))
-                    .fetch_one(&mut conn)
-                    .await
-                    .unwrap();
-                assert!(count > 0, "{table} has rows, so the statements below have something to change");
-            }
-            for sql in statements {
-                let result = sqlx::query(*sql).execute(&mut conn).await;
-                outcomes.push(result.map(|done| done.rows_affected()).map_err(|e| e.to_string()));
-            }
-            conn.close().await.unwrap();
+            run_on!(sqlx::PgConnection::connect(&app.db_url).await.expect("raw PostgreSQL connection"), statements)
         }
     }
-    outcomes
 }
 
 async fn the_database_refuses_to_update_or_delete_recorded_history(backend: Backend) {

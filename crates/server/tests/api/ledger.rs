@@ -68,6 +68,23 @@ async fn verify(app: &TestApp) -> Report {
     verify_log(app.store.clone(), &verifier, None, &mut |_, _| {}).await.expect("verify runs")
 }
 
+/// Records `n` predictions in a new app (see [`filled`]), lets the attacker run `attack` on its
+/// database, and returns what `verify` reports, with the stored predictions.
+async fn verify_after_attack(backend: Backend, n: usize, attack: &[&str]) -> (Report, Vec<Value>) {
+    let app = TestApp::spawn(backend).await;
+    let stored = filled(&app, n).await;
+    let attacker = Attacker::connect(&app, backend).await;
+    for sql in attack {
+        attacker.run(sql).await;
+    }
+    (verify(&app).await, stored)
+}
+
+/// Asserts that one of the report's problems says `text`.
+fn assert_reported(report: &Report, text: &str) {
+    assert!(report.problems.iter().any(|p| p.message.contains(text)), "{:?}", report.problems);
+}
+
 fn hex_hash(value: &Value) -> Hash {
     hex::decode(value.as_str().unwrap()).unwrap().try_into().unwrap()
 }
@@ -179,11 +196,12 @@ async fn an_untouched_log_verifies(backend: Backend) {
 }
 
 async fn verify_catches_a_changed_prediction_field(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    let stored = filled(&app, 5).await;
-    let attacker = Attacker::connect(&app, backend).await;
-    attacker.run("UPDATE predictions SET decision_outcome = 'approved' WHERE prediction_id = 'p-3'").await;
-    let report = verify(&app).await;
+    let (report, stored) = verify_after_attack(
+        backend,
+        5,
+        &["UPDATE predictions SET decision_outcome = 'approved' WHERE prediction_id = 'p-3'"],
+    )
+    .await;
     let id = stored[3]["id"].as_str().unwrap();
     assert_eq!(report.problems.len(), 1, "{:?}", report.problems);
     assert!(
@@ -194,11 +212,7 @@ async fn verify_catches_a_changed_prediction_field(backend: Backend) {
 }
 
 async fn verify_catches_a_changed_explanation(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    filled(&app, 4).await;
-    let attacker = Attacker::connect(&app, backend).await;
-    attacker.run("UPDATE explanations SET summary_text = 'benign'").await;
-    let report = verify(&app).await;
+    let (report, _) = verify_after_attack(backend, 4, &["UPDATE explanations SET summary_text = 'benign'"]).await;
     assert_eq!(
         report.problems.iter().filter(|p| p.message.contains("explanation") && p.message.contains("altered")).count(),
         2,
@@ -208,18 +222,16 @@ async fn verify_catches_a_changed_explanation(backend: Backend) {
 }
 
 async fn verify_catches_a_changed_model_or_actor_row(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    filled(&app, 4).await;
-    let attacker = Attacker::connect(&app, backend).await;
-    attacker.run("UPDATE model_versions SET framework = 'forged' WHERE model_name = 'credit'").await;
-    let report = verify(&app).await;
+    let (report, _) = verify_after_attack(
+        backend,
+        4,
+        &["UPDATE model_versions SET framework = 'forged' WHERE model_name = 'credit'"],
+    )
+    .await;
     // p-1 and p-3 use the credit model.
     assert_eq!(report.problems.len(), 2, "{:?}", report.problems);
-    let app = TestApp::spawn(backend).await;
-    filled(&app, 4).await;
-    let attacker = Attacker::connect(&app, backend).await;
-    attacker.run("UPDATE actors SET actor_id = 'someone-else' WHERE actor_id = 'u0'").await;
-    let report = verify(&app).await;
+    let (report, _) =
+        verify_after_attack(backend, 4, &["UPDATE actors SET actor_id = 'someone-else' WHERE actor_id = 'u0'"]).await;
     // p-0 and p-3 were asked for by u0.
     assert_eq!(report.problems.len(), 2, "{:?}", report.problems);
 }
@@ -300,11 +312,7 @@ async fn verify_catches_text_shifted_between_json_columns(backend: Backend) {
 }
 
 async fn verify_catches_a_deleted_prediction(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    filled(&app, 5).await;
-    let attacker = Attacker::connect(&app, backend).await;
-    attacker.run("DELETE FROM predictions WHERE prediction_id = 'p-4'").await;
-    let report = verify(&app).await;
+    let (report, _) = verify_after_attack(backend, 5, &["DELETE FROM predictions WHERE prediction_id = 'p-4'"]).await;
     assert!(report.problems[0].message.contains("missing (deleted)"), "{:?}", report.problems);
 }
 
@@ -314,38 +322,30 @@ async fn verify_catches_an_inserted_prediction(backend: Backend) {
     let attacker = Attacker::connect(&app, backend).await;
     attacker.insert_copy_of("p-1", Uuid::now_v7(), "slipped-in").await;
     let report = verify(&app).await;
-    assert!(report.problems.iter().any(|p| p.message.contains("not in the ledger")), "{:?}", report.problems);
+    assert_reported(&report, "not in the ledger");
     // The inserted row is visible through the API, but never gets a ledger entry.
     let shown: Value = app.get("/api/v1/predictions/slipped-in", &app.admin_key).await.json().await.unwrap();
     assert!(shown["ledger"].is_null());
 }
 
 async fn verify_catches_two_swapped_entries(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    filled(&app, 4).await;
-    let attacker = Attacker::connect(&app, backend).await;
     // Reorder history: leaves 1 and 2 trade places (leaf hashes and records move together).
-    attacker.run("UPDATE ledger_entries SET seq = 1000 WHERE seq = 1").await;
-    attacker.run("UPDATE ledger_entries SET seq = 1 WHERE seq = 2").await;
-    attacker.run("UPDATE ledger_entries SET seq = 2 WHERE seq = 1000").await;
-    let report = verify(&app).await;
-    assert!(
-        report.problems.iter().any(|p| p.message.contains("do not match the signed checkpoint")),
-        "{:?}",
-        report.problems
-    );
+    let swap = [
+        "UPDATE ledger_entries SET seq = 1000 WHERE seq = 1",
+        "UPDATE ledger_entries SET seq = 1 WHERE seq = 2",
+        "UPDATE ledger_entries SET seq = 2 WHERE seq = 1000",
+    ];
+    let (report, _) = verify_after_attack(backend, 4, &swap).await;
+    assert_reported(&report, "do not match the signed checkpoint");
 }
 
 async fn verify_catches_a_truncated_tail(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    filled(&app, 4).await;
-    let attacker = Attacker::connect(&app, backend).await;
     // The newest leaf (p-3's explanation) and its record disappear without a trace.
-    attacker.run("DELETE FROM ledger_entries WHERE seq = (SELECT MAX(seq) FROM ledger_entries)").await;
-    attacker
-        .run("DELETE FROM explanations WHERE prediction_ref = (SELECT id FROM predictions WHERE prediction_id = 'p-3')")
-        .await;
-    let report = verify(&app).await;
+    let truncate = [
+        "DELETE FROM ledger_entries WHERE seq = (SELECT MAX(seq) FROM ledger_entries)",
+        "DELETE FROM explanations WHERE prediction_ref = (SELECT id FROM predictions WHERE prediction_id = 'p-3')",
+    ];
+    let (report, _) = verify_after_attack(backend, 4, &truncate).await;
     assert!(report.problems[0].message.contains("entries were removed from the end"), "{:?}", report.problems);
 }
 
@@ -360,11 +360,7 @@ async fn verify_catches_a_forged_or_re_signed_checkpoint(backend: Backend) {
     let attacker = Attacker::connect(&app, backend).await;
     attacker.insert_checkpoint(&tree, &forger.sign(&tree).unwrap()).await;
     let report = verify(&app).await;
-    assert!(
-        report.problems.iter().any(|p| p.message.contains("not signed by the ledger key")),
-        "{:?}",
-        report.problems
-    );
+    assert_reported(&report, "not signed by the ledger key");
     // The real checkpoint re-signed by another key (as after rewriting history) is caught too.
     let app = TestApp::spawn(backend).await;
     filled(&app, 3).await;
@@ -373,11 +369,18 @@ async fn verify_catches_a_forged_or_re_signed_checkpoint(backend: Backend) {
     let attacker = Attacker::connect(&app, backend).await;
     attacker.run(&format!("UPDATE ledger_checkpoints SET note = '{}'", forger.sign(&tree).unwrap())).await;
     let report = verify(&app).await;
-    assert!(
-        report.problems.iter().any(|p| p.message.contains("not signed by the ledger key")),
-        "{:?}",
-        report.problems
-    );
+    assert_reported(&report, "not signed by the ledger key");
+}
+
+/// Builds and runs the same query on whichever pool the attacker holds (sqlx's query types differ
+/// per database).
+macro_rules! on_pool {
+    ($attacker:expr, |$pool:ident| $query:expr) => {
+        match $attacker {
+            Attacker::Sqlite($pool) => $query,
+            Attacker::Postgres($pool) => $query,
+        }
+    };
 }
 
 /// A person with a SQL shell on the database: disables the append-only triggers and edits rows.
@@ -415,20 +418,13 @@ impl Attacker {
 
     async fn run(&self, sql: &str) {
         let sql = sqlx::AssertSqlSafe(sql.to_owned());
-        match self {
-            Attacker::Sqlite(pool) => sqlx::query(sql).execute(pool).await.map(drop),
-            Attacker::Postgres(pool) => sqlx::query(sql).execute(pool).await.map(drop),
-        }
-        .unwrap_or_else(|e| panic!("attack failed: {e}"));
+        on_pool!(self, |pool| sqlx::query(sql).execute(pool).await.map(drop))
+            .unwrap_or_else(|e| panic!("attack failed: {e}"));
     }
 
     async fn texts(&self, sql: &str) -> Vec<String> {
         let sql = sqlx::AssertSqlSafe(sql.to_owned());
-        match self {
-            Attacker::Sqlite(pool) => sqlx::query_scalar(sql).fetch_all(pool).await,
-            Attacker::Postgres(pool) => sqlx::query_scalar(sql).fetch_all(pool).await,
-        }
-        .unwrap()
+        on_pool!(self, |pool| sqlx::query_scalar(sql).fetch_all(pool).await).unwrap()
     }
 
     /// Inserts a copy of a recorded prediction under a new id, bypassing ml-audit.
@@ -439,22 +435,14 @@ impl Attacker {
         let sql = format!(
             "INSERT INTO predictions (id, prediction_id, {columns}) SELECT $1, $2, {columns} FROM predictions WHERE prediction_id = $3"
         );
-        match self {
-            Attacker::Sqlite(pool) => sqlx::query(sqlx::AssertSqlSafe(sql.replace('$', "?")))
-                .bind(id)
-                .bind(new_prediction_id)
-                .bind(prediction_id)
-                .execute(pool)
-                .await
-                .map(drop),
-            Attacker::Postgres(pool) => sqlx::query(sqlx::AssertSqlSafe(sql))
-                .bind(id)
-                .bind(new_prediction_id)
-                .bind(prediction_id)
-                .execute(pool)
-                .await
-                .map(drop),
-        }
+        let sql = match self {
+            Attacker::Sqlite(_) => sql.replace('$', "?"),
+            Attacker::Postgres(_) => sql,
+        };
+        on_pool!(self, |pool| {
+            let query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id).bind(new_prediction_id).bind(prediction_id);
+            query.execute(pool).await.map(drop)
+        })
         .unwrap();
     }
 
