@@ -5,8 +5,8 @@
 //! collects and sorts matches in no order only when it expects a few of them: its choices are
 //! by cost, which SQLite's plan test (by shape) does not have to allow for.
 //!
-//! `EXPLAIN` plans with the bound values, as PostgreSQL plans a prepared statement's first
-//! executions; it keeps a generic plan later only when that costs about as much.
+//! `EXPLAIN` plans with the bound values, as the store's connections always do
+//! (`plan_cache_mode = force_custom_plan`: never one generic plan for every value).
 
 mod common;
 
