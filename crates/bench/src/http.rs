@@ -434,11 +434,11 @@ impl Bench<'_> {
     /// What `ml-audit demo` does after its load (autovacuum would, later): PostgreSQL's planner
     /// chooses the list's indexes by statistics a bulk load leaves behind.
     async fn refresh_statistics(&mut self, db: &Database) -> anyhow::Result<()> {
-        if let Some((analyses, changed, rows)) = db.autoanalyze().await? {
+        if let Some((autovacuum, analyses, changed, rows)) = db.autoanalyze().await? {
             self.report.row(
                 "autovacuum during the preload (predictions)",
                 format!(
-                    "analysed {analyses} times; {} of {} rows changed since the last ({:.1}%)",
+                    "autovacuum {autovacuum}: analysed {analyses} times; {} of {} rows changed since the last ({:.1}%)",
                     thousands(changed as f64),
                     thousands(rows as f64),
                     100.0 * changed as f64 / rows.max(1) as f64

@@ -101,16 +101,17 @@ impl Database {
         Ok(size.try_into()?)
     }
 
-    /// PostgreSQL only: how often autovacuum has analysed `predictions`, and the rows changed
-    /// since its last analysis, out of the rows it has (`None` on SQLite, which keeps none).
-    pub async fn autoanalyze(&self) -> anyhow::Result<Option<(i64, i64, i64)>> {
+    /// PostgreSQL only: whether autovacuum is on, how often it has analysed `predictions`, and
+    /// the rows changed since its last analysis, out of the rows it has (`None` on SQLite,
+    /// which keeps no statistics).
+    pub async fn autoanalyze(&self) -> anyhow::Result<Option<(String, i64, i64, i64)>> {
         if self.postgres.is_none() {
             return Ok(None);
         }
         let mut conn = sqlx::PgConnection::connect(&self.url).await?;
         let counts = sqlx::query_as(
-            "SELECT autoanalyze_count, n_mod_since_analyze, n_live_tup FROM pg_stat_user_tables \
-             WHERE relname = 'predictions'",
+            "SELECT current_setting('autovacuum'), autoanalyze_count, n_mod_since_analyze, n_live_tup \
+             FROM pg_stat_user_tables WHERE relname = 'predictions'",
         )
         .fetch_one(&mut conn)
         .await?;
