@@ -62,6 +62,10 @@ pub struct Options {
     /// Requests per admin UI page [default: 50; 10 with --quick].
     #[arg(long, value_name = "N")]
     ui_requests: Option<usize>,
+    /// Leave the planner's statistics as the preload left them (no `ANALYZE` afterwards), to
+    /// measure a server the way it ran before it refreshed them.
+    #[arg(long)]
+    no_refresh_statistics: bool,
 }
 
 struct Sizes {
@@ -73,6 +77,7 @@ struct Sizes {
     list_requests: usize,
     lookups: usize,
     ui_requests: usize,
+    refresh_statistics: bool,
 }
 
 impl Sizes {
@@ -88,6 +93,7 @@ impl Sizes {
             list_requests: pick(o.list_requests, 200, 30),
             lookups: pick(o.lookups, 2_000, 200),
             ui_requests: pick(o.ui_requests, 50, 10),
+            refresh_statistics: !o.no_refresh_statistics,
         }
     }
 }
@@ -170,7 +176,7 @@ async fn measure(bin: &Path, backend: Backend, db: &Database, sizes: &Sizes) -> 
     bench.batches(sizes.batch_events).await?;
     bench.attach_explanations(32, sizes.explanations).await?;
     bench.preload(sizes.preload).await?;
-    bench.refresh_statistics(db).await?;
+    bench.statistics(db, sizes.refresh_statistics).await?;
     // Sealed before the reads, so that they do not compete with the sealer's backlog and the
     // UI's running totals count every prediction.
     bench.seal().await?;
@@ -433,7 +439,7 @@ impl Bench<'_> {
 
     /// What `ml-audit demo` does after its load (autovacuum would, later): PostgreSQL's planner
     /// chooses the list's indexes by statistics a bulk load leaves behind.
-    async fn refresh_statistics(&mut self, db: &Database) -> anyhow::Result<()> {
+    async fn statistics(&mut self, db: &Database, refresh: bool) -> anyhow::Result<()> {
         if let Some((autovacuum, analyses, changed, rows)) = db.autoanalyze().await? {
             self.report.row(
                 "autovacuum during the preload (predictions)",
@@ -445,6 +451,14 @@ impl Bench<'_> {
                 ),
                 NO_TARGET,
             );
+        }
+        if !refresh {
+            self.report.row(
+                "refresh the planner's statistics after the preload",
+                "not done (--no-refresh-statistics)",
+                NO_TARGET,
+            );
+            return Ok(());
         }
         let started = Instant::now();
         server::open_store(&db.url).await?.refresh_statistics().await?;
