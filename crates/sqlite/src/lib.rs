@@ -26,7 +26,7 @@ use ml_audit_core::model::Explanation;
 use ml_audit_sql::{Backend, SqlStore};
 use ml_audit_storage::{NewLeaf, RecordOutcome, Result, SealedLeaf, StorageError, StoredLeaves, StoredPending};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Sqlite, SqliteConnection, Transaction};
+use sqlx::{Connection as _, Sqlite, SqliteConnection, Transaction};
 
 pub use crate::dialect::LiteRow;
 
@@ -81,6 +81,11 @@ impl Backend for Lite {
             .min_connections(1)
             .idle_timeout(None)
             .max_lifetime(None)
+            // SQLite rolls a transaction back by itself on a full disk or an I/O error; sqlx
+            // still counts it as open, its own ROLLBACK fails, and every later BEGIN on that
+            // connection would fail until a restart. Such a connection is replaced by a fresh
+            // one when the writer is next taken (not in memory: that would lose the database).
+            .before_acquire(move |conn, _| Box::pin(async move { Ok(in_memory || !conn.is_in_transaction()) }))
             .connect_with(writer_options)
             .await
             .map_err(|e| StorageError::Config(format!("cannot open {url:?}: {e}")))?;
