@@ -3,13 +3,17 @@
 //! operators and never shown to clients.
 
 use axum::Json;
-use axum::http::StatusCode;
+use axum::http::header::RETRY_AFTER;
+use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use ml_audit_core::FieldError;
 use ml_audit_ledger::LedgerError;
 use ml_audit_storage::StorageError;
 use serde::Serialize;
 use utoipa::ToSchema;
+
+/// What `Retry-After` says on a 503: short, since a client's own backoff takes over from there.
+const RETRY_AFTER_SECONDS: u32 = 5;
 
 #[derive(Debug, Clone)]
 pub enum ApiError {
@@ -159,6 +163,18 @@ impl IntoResponse for ApiError {
             }
             _ => {}
         }
-        (self.status(), Json(ErrorBody { error: self.detail() })).into_response()
+        let mut response = (self.status(), Json(ErrorBody { error: self.detail() })).into_response();
+        if let Some(seconds) = self.retry_after() {
+            response.headers_mut().insert(RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        response
+    }
+}
+
+impl ApiError {
+    /// Seconds a client should wait before sending the same request again, for the failures
+    /// that pass by themselves (the database back, space freed); nothing was stored.
+    fn retry_after(&self) -> Option<u32> {
+        matches!(self, ApiError::Unavailable | ApiError::StorageFull).then_some(RETRY_AFTER_SECONDS)
     }
 }
