@@ -1,6 +1,7 @@
-//! Faults from outside, on a real `ml-audit serve`: a filesystem that fills up. Mounts a small
-//! tmpfs (needs root, as CI has; without it the test fails and says so). `scripts/test` runs this
-//! file on its own, after the suite, never beside tests that share the machine's resources.
+//! Faults from outside, on a real `ml-audit serve`: a filesystem that fills up (a small tmpfs
+//! this test mounts), and the machine's PostgreSQL stopped and started again. Both need root, as
+//! CI has; without it they fail and say so. `scripts/test` runs this file on its own, one test at
+//! a time, after the suite: never beside tests that need the database.
 
 mod common;
 
@@ -160,5 +161,95 @@ async fn a_full_disk_refuses_writes_with_503_keeps_reads_and_writes_resume_when_
     assert_eq!(stored, acknowledged, "exactly the acknowledged events are stored");
     assert!(server.terminate().success(), "the server stops cleanly");
     let verified = ml_audit(&["verify", "--db", &db], fs.path());
+    assert!(verified.status.success(), "the ledger verifies: {}", String::from_utf8_lossy(&verified.stdout));
+}
+
+/// The machine's PostgreSQL cluster, stopped; started again on drop whatever happened, so that
+/// what runs after this test finds it running.
+struct StoppedPostgres;
+
+impl StoppedPostgres {
+    fn stop() -> Self {
+        assert!(pg_ctlcluster("stop"), "the PostgreSQL fault test needs `pg_ctlcluster … stop` (as root)");
+        StoppedPostgres
+    }
+}
+
+impl Drop for StoppedPostgres {
+    fn drop(&mut self) {
+        if !pg_ctlcluster("start") {
+            eprintln!("could not start PostgreSQL again: run scripts/start-postgres");
+        }
+    }
+}
+
+/// `pg_ctlcluster --skip-systemctl-redirect <version> main <action>`, as `.ci/run` starts it.
+fn pg_ctlcluster(action: &str) -> bool {
+    let Some(version) = std::fs::read_dir("/etc/postgresql").ok().and_then(|mut dir| dir.next()?.ok()) else {
+        return false;
+    };
+    Command::new("pg_ctlcluster")
+        .arg("--skip-systemctl-redirect")
+        .arg(version.file_name())
+        .args(["main", action])
+        .status()
+        .is_ok_and(|status| status.success())
+}
+
+#[tokio::test]
+async fn with_postgresql_down_writes_fail_fast_with_503_and_resume_when_it_is_back() {
+    let database = ml_audit_conformance::postgres::TempDatabase::create("mla_fault_").await;
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let server = Server::start(dir.path(), &database.url());
+    let key = server.first_admin_key().expect("a first admin key");
+    let client = reqwest::Client::new();
+    let url = format!("{}/api/v1/predictions/batch", server.url);
+    let mut acknowledged = Vec::new();
+    for first in [0, 50] {
+        let answer: Value =
+            client.post(&url).bearer_auth(&key).json(&batch(first, 50)).send().await.unwrap().json().await.unwrap();
+        assert!(answer["results"].as_array().unwrap().iter().all(|r| r["status"] == 201), "{answer}");
+        acknowledged.extend((first..first + 50).map(|n| format!("full-{n:06}")));
+    }
+
+    let stopped = StoppedPostgres::stop();
+    let single = batch(100, 1)["events"][0].clone();
+    let post_single =
+        || client.post(format!("{}/api/v1/predictions", server.url)).bearer_auth(&key).json(&single).send();
+    let asked = Instant::now();
+    let answer = post_single().await.unwrap();
+    let refused_after = asked.elapsed();
+    assert_eq!(answer.status(), 503, "a write with the database down is a 503");
+    assert!(answer.headers().get("retry-after").is_some(), "a 503 says when to retry");
+    let body: Value = answer.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "unavailable", "{body}");
+    assert!(refused_after < Duration::from_secs(3), "the refusal took {refused_after:?}: it should fail fast");
+
+    drop(stopped);
+    let started = Instant::now();
+    let recovered = loop {
+        let answer = post_single().await.unwrap();
+        if answer.status() == 201 {
+            break started.elapsed();
+        }
+        assert_eq!(answer.status(), 503, "until the database is back, a 503");
+        assert!(started.elapsed() < Duration::from_secs(30), "writes did not resume within 30 s");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    acknowledged.push("full-000100".to_owned());
+    assert_eq!(post_single().await.unwrap().status(), 200, "the retried event is stored once: its retry is a replay");
+    println!(
+        "a write was refused {refused_after:?} after PostgreSQL stopped; writes resumed {recovered:?} after it was started"
+    );
+
+    let checkpoint =
+        client.post(format!("{}/api/v1/ledger/checkpoint", server.url)).bearer_auth(&key).send().await.unwrap();
+    assert!(checkpoint.status().is_success(), "the sealer works again: {}", checkpoint.status());
+    let mut stored = listed(&server, &client, &key).await;
+    stored.sort();
+    acknowledged.sort();
+    assert_eq!(stored, acknowledged, "exactly the acknowledged events are stored");
+    assert!(server.terminate().success(), "the server stops cleanly");
+    let verified = ml_audit(&["verify", "--db", &database.url()], dir.path());
     assert!(verified.status.success(), "the ledger verifies: {}", String::from_utf8_lossy(&verified.stdout));
 }

@@ -26,8 +26,11 @@ use sqlx::{PgConnection, Postgres, Transaction};
 
 pub use crate::dialect::PgSqlRow;
 
-/// How long a caller waits for a pooled connection, and `open` for the server to answer.
-const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a caller waits for a pooled connection: with the database down, a write answers
+/// 503 `unavailable` after this, instead of holding the client (and a writer task) longer.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(1);
+/// How long `open` keeps trying a server that may still be starting.
+const STARTUP_PATIENCE: Duration = Duration::from_secs(10);
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
@@ -68,23 +71,32 @@ impl Backend for Pg {
             options.get_port(),
             options.get_database().unwrap_or_default()
         );
-        let pool = PgPoolOptions::new()
-            .max_connections(16)
-            .acquire_timeout(ACQUIRE_TIMEOUT)
-            .connect_with(options)
-            .await
-            .map_err(|e| {
-                // A refused connection is retried until the timeout (the server may be
-                // starting), after which sqlx reports only the timeout.
-                let cause = match e {
-                    sqlx::Error::PoolTimedOut => format!(
-                        "no connection within {} s; is the server running and accepting connections there?",
-                        ACQUIRE_TIMEOUT.as_secs()
-                    ),
-                    other => other.to_string(),
-                };
-                StorageError::Config(format!("cannot connect to PostgreSQL at {server}: {cause}"))
-            })?;
+        let started = std::time::Instant::now();
+        let pool = loop {
+            let connected = PgPoolOptions::new()
+                .max_connections(16)
+                .acquire_timeout(ACQUIRE_TIMEOUT)
+                .connect_with(options.clone())
+                .await;
+            match connected {
+                Ok(pool) => break pool,
+                // A refused or timed-out connection is tried again until the patience runs out
+                // (the server may be starting), after which sqlx reports only the timeout.
+                Err(sqlx::Error::PoolTimedOut) if started.elapsed() < STARTUP_PATIENCE => {
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                Err(e) => {
+                    let cause = match e {
+                        sqlx::Error::PoolTimedOut => format!(
+                            "no connection within {} s; is the server running and accepting connections there?",
+                            STARTUP_PATIENCE.as_secs()
+                        ),
+                        other => other.to_string(),
+                    };
+                    return Err(StorageError::Config(format!("cannot connect to PostgreSQL at {server}: {cause}")));
+                }
+            }
+        };
         Ok(SqlStore { reader: pool.clone(), writer: pool, known: Default::default(), backend: Pg })
     }
 
