@@ -4,8 +4,10 @@
 //! it takes a body) are added here for all of them at once, so no route's document can forget
 //! one; each handler's annotation lists only its own (404, 409, 422, ...).
 
+use utoipa::openapi::header::HeaderBuilder;
 use utoipa::openapi::path::Operation;
 use utoipa::openapi::response::ResponseBuilder;
+use utoipa::openapi::schema::{ObjectBuilder, Type};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, Ref, RefOr};
 use utoipa::{Modify, OpenApi};
@@ -55,7 +57,10 @@ impl Modify for CommonAnswers {
 fn add_common_answers(operation: &mut Operation) {
     let protected = operation.security.as_ref().is_some_and(|s| !s.is_empty());
     let has_body = operation.request_body.is_some();
-    let mut answers = vec![("503", "The database is unavailable; nothing was stored (retry later)")];
+    let mut answers = vec![(
+        "503",
+        "The database is unavailable (`unavailable`) or out of space (`storage_full`); nothing was stored. `Retry-After` says when to try again",
+    )];
     if protected {
         answers.push(("401", "No `Authorization: Bearer <key>` header, or an unknown or revoked key"));
         answers.push((
@@ -76,15 +81,21 @@ fn add_common_answers(operation: &mut Operation) {
     }
     for (status, description) in answers {
         operation.responses.responses.entry(status.to_owned()).or_insert_with(|| {
-            RefOr::T(
-                ResponseBuilder::new()
-                    .description(description)
-                    .content(
-                        "application/json",
-                        ContentBuilder::new().schema(Some(Ref::from_schema_name("ErrorBody"))).build(),
-                    )
-                    .build(),
-            )
+            let mut response = ResponseBuilder::new().description(description).content(
+                "application/json",
+                ContentBuilder::new().schema(Some(Ref::from_schema_name("ErrorBody"))).build(),
+            );
+            if status == "503" {
+                let seconds = ObjectBuilder::new().schema_type(Type::Integer).minimum(Some(0));
+                response = response.header(
+                    "Retry-After",
+                    HeaderBuilder::new()
+                        .schema(Some(seconds))
+                        .description(Some("Seconds to wait before retrying"))
+                        .build(),
+                );
+            }
+            RefOr::T(response.build())
         });
     }
 }
