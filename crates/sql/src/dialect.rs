@@ -41,7 +41,7 @@ pub trait Dialect: Send + Sync + Sized + 'static {
     /// (SQLite's unary `+`; empty where the planner chooses by statistics).
     const NOT_AN_INDEX: &'static str;
 
-    /// ` AND {column} IN (…ids)` in the form this database plans best.
+    /// ` AND {column} IN (…ids)` (at least one id) in the form this database binds best.
     fn push_any_uuid(query: &mut QueryBuilder<Self::Db>, column: &str, ids: &[Uuid]);
 
     /// Runs a query on the pool.

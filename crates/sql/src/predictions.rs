@@ -162,22 +162,25 @@ pub fn list<D: Dialect>(
                 query.push(format!("SELECT id FROM (SELECT p.id FROM predictions p WHERE {column} = "));
                 D::bind_uuid(&mut query, *id);
                 push_filters::<D>(&mut query, visibility, filter, named, Some(column));
-                push_page::<D>(&mut query, page);
+                push_after::<D>(&mut query, page);
+                push_order_and_limit::<D>(&mut query, page);
                 query.push(format!(") AS scan{scan}"));
             }
+            // The scans already kept only rows after the cursor: their union is sorted once.
             query.push(")");
         }
         None => {
             query.push(" WHERE 1 = 1");
             push_filters::<D>(&mut query, visibility, filter, named, None);
+            push_after::<D>(&mut query, page);
         }
     }
-    push_page::<D>(&mut query, page);
+    push_order_and_limit::<D>(&mut query, page);
     query
 }
 
-/// The keyset condition, the order and the limit of a page.
-fn push_page<D: Dialect>(query: &mut QueryBuilder<D::Db>, page: &PageRequest) {
+/// The keyset condition of a page: rows strictly after its cursor.
+fn push_after<D: Dialect>(query: &mut QueryBuilder<D::Db>, page: &PageRequest) {
     if let Some(after) = page.after {
         query.push(" AND (p.ts, p.id) < (");
         D::bind_time(query, after.timestamp);
@@ -185,6 +188,10 @@ fn push_page<D: Dialect>(query: &mut QueryBuilder<D::Db>, page: &PageRequest) {
         D::bind_uuid(query, after.id);
         query.push(")");
     }
+}
+
+/// Newest first, one row more than the page holds.
+fn push_order_and_limit<D: Dialect>(query: &mut QueryBuilder<D::Db>, page: &PageRequest) {
     query.push(" ORDER BY p.ts DESC, p.id DESC LIMIT ");
     D::bind_int(query, i64::from(page.limit) + 1);
 }
@@ -220,11 +227,14 @@ fn push_filters<D: Dialect>(
     for (column, ids) in [("p.model_ref", &named.models), ("p.actor_ref", &named.actors)] {
         match ids.as_deref() {
             Some(_) if scanned == Some(column) => {}
+            // One id is an equality, which walks `(column, ts, id)` already in page order.
             Some([id]) => {
                 query.push(format!(" AND {column} = "));
                 D::bind_uuid(query, *id);
             }
-            Some(ids) => D::push_any_uuid(query, column, ids),
+            // Several, beside a narrower condition: kept off their index, whose ranges a
+            // planner cannot merge in order (it would sort every match).
+            Some(ids) => D::push_any_uuid(query, &format!("{}{column}", D::NOT_AN_INDEX), ids),
             None => {}
         }
     }

@@ -112,16 +112,9 @@ impl Dialect for Lite {
     /// SQLite plans by shape: an equality on an indexed column can win over a narrower one.
     const NOT_AN_INDEX: &'static str = "+";
 
-    /// One id is an equality, which SQLite walks in an index already in page order (the model
-    /// filter's `predictions_by_model`). Several are matched with `+column`, which keeps the
-    /// planner off that index: SQLite cannot merge several index ranges in order and would sort
-    /// every matching row instead of walking the time index.
+    /// One bind per id.
     fn push_any_uuid(query: &mut QueryBuilder<Sqlite>, column: &str, ids: &[Uuid]) {
-        if let [one] = ids {
-            query.push(format!(" AND {column} = ")).push_bind(*one);
-            return;
-        }
-        query.push(format!(" AND {}{column} IN (", Self::NOT_AN_INDEX));
+        query.push(format!(" AND {column} IN ("));
         let mut separated = query.separated(", ");
         for id in ids {
             separated.push_bind(*id);
