@@ -11,7 +11,7 @@
 mod common;
 
 use common::TestDb;
-use ml_audit_conformance::plans::{self, PRIMARY_KEY};
+use ml_audit_conformance::plans;
 use ml_audit_storage::prelude::*;
 use sqlx::{QueryBuilder, Row as _};
 
@@ -41,15 +41,12 @@ async fn every_filter_is_served_by_an_index_in_page_order() {
         let rows = query.build().fetch_all(&store.reader).await.expect("the plan is explained");
         let plan: Vec<String> = rows.iter().map(|row| row.get::<String, _>(0).trim().to_owned()).collect();
         let name = &case.name;
-        let allowed = |index: &str| {
-            case.indexes.iter().any(|a| if *a == PRIMARY_KEY { index == "predictions_pkey" } else { index == *a })
-        };
         for line in &plan {
             let node = line.trim_start_matches("-> ");
             let estimated = estimated_rows(node);
             if let Some(rest) = node.split(" using ").nth(1).filter(|rest| rest.contains(" on predictions p")) {
                 let index = rest.split_whitespace().next().unwrap_or_default();
-                if !allowed(index) {
+                if !case.allows(index, "predictions_pkey") {
                     failures.push(format!("{name}: `{node}` (allowed: {:?})", case.indexes));
                 }
             } else if node.starts_with("Seq Scan on predictions p") {
