@@ -44,15 +44,54 @@ impl Drop for SmallFilesystem {
     }
 }
 
-/// A batch of `count` ~1.5 KB events, numbered from `first`.
+const BATCH: &str = "/api/v1/predictions/batch";
+const SINGLE: &str = "/api/v1/predictions";
+
+fn prediction_id(n: usize) -> String {
+    format!("fault-{n:06}")
+}
+
+/// The n-th event, ~1.5 KB.
+fn event(n: usize) -> Value {
+    json!({"prediction_id": prediction_id(n), "model_name": "m", "model_version": "1",
+           "features": {"note": "x".repeat(1500)}, "output": {"score": 0.5}})
+}
+
+/// A batch of `count` events, numbered from `first`.
 fn batch(first: usize, count: usize) -> Value {
-    let events: Vec<Value> = (first..first + count)
-        .map(|n| {
-            json!({"prediction_id": format!("full-{n:06}"), "model_name": "m", "model_version": "1",
-                   "features": {"note": "x".repeat(1500)}, "output": {"score": 0.5}})
-        })
-        .collect();
-    json!({ "events": events })
+    json!({ "events": (first..first + count).map(event).collect::<Vec<_>>() })
+}
+
+/// Whether every event of a batch answer was stored as new.
+fn all_created(answer: &Value) -> bool {
+    answer["results"].as_array().is_some_and(|results| results.iter().all(|r| r["status"] == 201))
+}
+
+/// A refusal that passes by itself: 503, its code, and when to retry.
+async fn assert_retryable_503(answer: reqwest::Response, code: &str) {
+    assert_eq!(answer.status(), 503, "a {code} refusal is a 503");
+    assert!(answer.headers().get("retry-after").is_some(), "a 503 says when to retry");
+    let body: Value = answer.json().await.unwrap();
+    assert_eq!(body["error"]["code"], code, "{body}");
+}
+
+/// Exactly the acknowledged events are stored (nothing lost, nothing refused kept), the server
+/// stops cleanly, and its ledger verifies.
+async fn assert_only_acknowledged_stored(
+    server: Server,
+    client: &reqwest::Client,
+    key: &str,
+    mut acknowledged: Vec<String>,
+    db: &str,
+    dir: &Path,
+) {
+    let mut stored = listed(&server, client, key).await;
+    stored.sort();
+    acknowledged.sort();
+    assert_eq!(stored, acknowledged, "exactly the acknowledged events are stored");
+    assert!(server.terminate().success(), "the server stops cleanly");
+    let verified = ml_audit(&["verify", "--db", db], dir);
+    assert!(verified.status.success(), "the ledger verifies: {}", String::from_utf8_lossy(&verified.stdout));
 }
 
 /// Every `prediction_id` the server lists, following the cursor.
@@ -85,20 +124,17 @@ async fn a_full_disk_refuses_writes_with_503_keeps_reads_and_writes_resume_when_
     let server = Server::start(fs.path(), &db);
     let key = server.first_admin_key().expect("a first admin key");
     let client = reqwest::Client::new();
-    let url = format!("{}/api/v1/predictions/batch", server.url);
 
     // Batches until the disk is full: a batch is one transaction, so its events are either all
     // stored or all refused (each with its own result).
     let mut acknowledged = Vec::new();
     loop {
         let first = acknowledged.len();
-        let answer = client.post(&url).bearer_auth(&key).json(&batch(first, 50)).send().await.unwrap();
+        let answer = server.post(&client, &key, BATCH, &batch(first, 50)).await;
         assert!(answer.status().is_success(), "a batch answers per event: {}", answer.status());
         let body: Value = answer.json().await.unwrap();
-        let statuses: Vec<&Value> =
-            body["results"].as_array().expect("per-event results").iter().map(|r| &r["status"]).collect();
-        if statuses.iter().all(|s| **s == 201) {
-            acknowledged.extend((first..first + 50).map(|n| format!("full-{n:06}")));
+        if all_created(&body) {
+            acknowledged.extend((first..first + 50).map(prediction_id));
             assert!(acknowledged.len() < 20_000, "12 MB never filled");
             continue;
         }
@@ -115,27 +151,18 @@ async fn a_full_disk_refuses_writes_with_503_keeps_reads_and_writes_resume_when_
     // Then single events, which may still fit for a while: the first refused one is a 503 with
     // its code and when to retry.
     let answer = loop {
-        let single = batch(acknowledged.len(), 1)["events"][0].clone();
-        let answer = client
-            .post(format!("{}/api/v1/predictions", server.url))
-            .bearer_auth(&key)
-            .json(&single)
-            .send()
-            .await
-            .unwrap();
+        let n = acknowledged.len();
+        let answer = server.post(&client, &key, SINGLE, &event(n)).await;
         if answer.status() != 201 {
             break answer;
         }
-        acknowledged.push(single["prediction_id"].as_str().unwrap().to_owned());
+        acknowledged.push(prediction_id(n));
         assert!(acknowledged.len() < 20_000, "12 MB never filled");
     };
-    assert_eq!(answer.status(), 503, "a full disk is a 503");
-    assert!(answer.headers().get("retry-after").is_some(), "a 503 says when to retry");
-    let body: Value = answer.json().await.unwrap();
-    assert_eq!(body["error"]["code"], "storage_full", "{body}");
+    assert_retryable_503(answer, "storage_full").await;
 
     // Reads keep working while the disk is full.
-    let page = client.get(format!("{}/api/v1/predictions?limit=1", server.url)).bearer_auth(&key).send().await.unwrap();
+    let page = client.get(format!("{}{SINGLE}?limit=1", server.url)).bearer_auth(&key).send().await.unwrap();
     assert_eq!(page.status(), 200, "reads are served on a full disk");
 
     // Space comes back: writes resume by themselves, no restart.
@@ -143,25 +170,17 @@ async fn a_full_disk_refuses_writes_with_503_keeps_reads_and_writes_resume_when_
     let freed = Instant::now();
     let next = acknowledged.len();
     let recovered = loop {
-        let answer = client.post(&url).bearer_auth(&key).json(&batch(next, 50)).send().await.unwrap();
-        let body: Value = answer.json().await.unwrap();
-        if body["results"].as_array().is_some_and(|r| r.iter().all(|r| r["status"] == 201)) {
+        let body: Value = server.post(&client, &key, BATCH, &batch(next, 50)).await.json().await.unwrap();
+        if all_created(&body) {
             break freed.elapsed();
         }
         assert!(freed.elapsed() < Duration::from_secs(30), "writes did not resume within 30 s: {body}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
-    acknowledged.extend((next..next + 50).map(|n| format!("full-{n:06}")));
-    println!("disk full after {} events; writes resumed {recovered:?} after space was freed", next);
+    acknowledged.extend((next..next + 50).map(prediction_id));
+    println!("disk full after {next} events; writes resumed {recovered:?} after space was freed");
 
-    // Nothing acknowledged was lost, nothing refused was stored, and the ledger verifies.
-    let mut stored = listed(&server, &client, &key).await;
-    stored.sort();
-    acknowledged.sort();
-    assert_eq!(stored, acknowledged, "exactly the acknowledged events are stored");
-    assert!(server.terminate().success(), "the server stops cleanly");
-    let verified = ml_audit(&["verify", "--db", &db], fs.path());
-    assert!(verified.status.success(), "the ledger verifies: {}", String::from_utf8_lossy(&verified.stdout));
+    assert_only_acknowledged_stored(server, &client, &key, acknowledged, &db, fs.path()).await;
 }
 
 /// The machine's PostgreSQL cluster, stopped; started again on drop whatever happened, so that
@@ -203,53 +222,39 @@ async fn with_postgresql_down_writes_fail_fast_with_503_and_resume_when_it_is_ba
     let server = Server::start(dir.path(), &database.url());
     let key = server.first_admin_key().expect("a first admin key");
     let client = reqwest::Client::new();
-    let url = format!("{}/api/v1/predictions/batch", server.url);
     let mut acknowledged = Vec::new();
     for first in [0, 50] {
-        let answer: Value =
-            client.post(&url).bearer_auth(&key).json(&batch(first, 50)).send().await.unwrap().json().await.unwrap();
-        assert!(answer["results"].as_array().unwrap().iter().all(|r| r["status"] == 201), "{answer}");
-        acknowledged.extend((first..first + 50).map(|n| format!("full-{n:06}")));
+        let answer: Value = server.post(&client, &key, BATCH, &batch(first, 50)).await.json().await.unwrap();
+        assert!(all_created(&answer), "{answer}");
+        acknowledged.extend((first..first + 50).map(prediction_id));
     }
 
     let stopped = StoppedPostgres::stop();
-    let single = batch(100, 1)["events"][0].clone();
-    let post_single =
-        || client.post(format!("{}/api/v1/predictions", server.url)).bearer_auth(&key).json(&single).send();
     let asked = Instant::now();
-    let answer = post_single().await.unwrap();
+    let answer = server.post(&client, &key, SINGLE, &event(100)).await;
     let refused_after = asked.elapsed();
-    assert_eq!(answer.status(), 503, "a write with the database down is a 503");
-    assert!(answer.headers().get("retry-after").is_some(), "a 503 says when to retry");
-    let body: Value = answer.json().await.unwrap();
-    assert_eq!(body["error"]["code"], "unavailable", "{body}");
+    assert_retryable_503(answer, "unavailable").await;
     assert!(refused_after < Duration::from_secs(3), "the refusal took {refused_after:?}: it should fail fast");
 
     drop(stopped);
     let started = Instant::now();
     let recovered = loop {
-        let answer = post_single().await.unwrap();
-        if answer.status() == 201 {
+        let status = server.post(&client, &key, SINGLE, &event(100)).await.status();
+        if status == 201 {
             break started.elapsed();
         }
-        assert_eq!(answer.status(), 503, "until the database is back, a 503");
+        assert_eq!(status, 503, "until the database is back, a 503");
         assert!(started.elapsed() < Duration::from_secs(30), "writes did not resume within 30 s");
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
-    acknowledged.push("full-000100".to_owned());
-    assert_eq!(post_single().await.unwrap().status(), 200, "the retried event is stored once: its retry is a replay");
+    acknowledged.push(prediction_id(100));
+    let replayed = server.post(&client, &key, SINGLE, &event(100)).await.status();
+    assert_eq!(replayed, 200, "the retried event is stored once: its retry is a replay");
     println!(
         "a write was refused {refused_after:?} after PostgreSQL stopped; writes resumed {recovered:?} after it was started"
     );
 
-    let checkpoint =
-        client.post(format!("{}/api/v1/ledger/checkpoint", server.url)).bearer_auth(&key).send().await.unwrap();
+    let checkpoint = server.post(&client, &key, "/api/v1/ledger/checkpoint", &Value::Null).await;
     assert!(checkpoint.status().is_success(), "the sealer works again: {}", checkpoint.status());
-    let mut stored = listed(&server, &client, &key).await;
-    stored.sort();
-    acknowledged.sort();
-    assert_eq!(stored, acknowledged, "exactly the acknowledged events are stored");
-    assert!(server.terminate().success(), "the server stops cleanly");
-    let verified = ml_audit(&["verify", "--db", &database.url()], dir.path());
-    assert!(verified.status.success(), "the ledger verifies: {}", String::from_utf8_lossy(&verified.stdout));
+    assert_only_acknowledged_stored(server, &client, &key, acknowledged, &database.url(), dir.path()).await;
 }

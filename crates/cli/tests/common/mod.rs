@@ -59,8 +59,18 @@ impl Server {
 
     /// Records `event` with `key`; answers the status.
     pub async fn record(&self, client: &reqwest::Client, key: &str, event: &serde_json::Value) -> reqwest::StatusCode {
-        let url = format!("{}/api/v1/predictions", self.url);
-        client.post(url).bearer_auth(key).json(event).send().await.unwrap().status()
+        self.post(client, key, "/api/v1/predictions", event).await.status()
+    }
+
+    /// POSTs `body` as JSON to `path` with `key`.
+    pub async fn post(
+        &self,
+        client: &reqwest::Client,
+        key: &str,
+        path: &str,
+        body: &serde_json::Value,
+    ) -> reqwest::Response {
+        client.post(format!("{}{path}", self.url)).bearer_auth(key).json(body).send().await.unwrap()
     }
 
     /// GETs `path` with `key`, as JSON.
