@@ -12,6 +12,9 @@ use futures_util::StreamExt as _;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
+use ml_audit_storage::PredictionRef;
+use utoipa::IntoParams;
+
 use crate::error::ApiError;
 use crate::state::Limits;
 
@@ -26,6 +29,29 @@ impl<S: Send + Sync> FromRequestParts<S> for PathParam {
         let Path(value) =
             Path::<String>::from_request_parts(parts, state).await.map_err(|_| ApiError::NotFound("resource"))?;
         Ok(PathParam(value))
+    }
+}
+
+/// A prediction named in the path by its `id` or `prediction_id`: one extractor, and one
+/// OpenAPI description, for every route that takes one. A reference that nothing stored could
+/// match (a NUL, over 1 KiB) is a 404 before it reaches the store.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct PredictionPath {
+    /// The prediction's id (UUID) or prediction_id
+    #[param(value_type = String)]
+    pub reference: PredictionRef,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for PredictionPath {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let PathParam(reference) = PathParam::from_request_parts(parts, state).await?;
+        if reference.contains('\0') || reference.len() > 1024 {
+            return Err(ApiError::NotFound("prediction"));
+        }
+        Ok(PredictionPath { reference: PredictionRef(reference) })
     }
 }
 

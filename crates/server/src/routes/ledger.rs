@@ -12,10 +12,10 @@ use ml_audit_core::FieldError;
 use ml_audit_core::ledger::record::LedgerRecord;
 use ml_audit_core::timestamp::format_rfc3339;
 use ml_audit_ledger::{LedgerError, proofs};
-use ml_audit_storage::{PredictionRef, StoredCheckpoint};
+use ml_audit_storage::StoredCheckpoint;
 
 use crate::auth::{Admin, Authorized, Read};
-use crate::body::PathParam;
+use crate::body::PredictionPath;
 use crate::error::{ApiError, ErrorBody};
 use crate::query::{QueryParams, whole_number};
 use crate::state::AppState;
@@ -65,7 +65,7 @@ async fn public_key(_caller: Authorized<Read>, State(state): State<AppState>) ->
 /// Proof that a prediction is leaf `leaf_index` of the tree of `tree_size` leaves.
 #[utoipa::path(get, path = "/api/v1/predictions/{reference}/proof", tag = "ledger",
     params(
-        ("reference" = String, Path, description = "The prediction's id (UUID) or prediction_id"),
+        PredictionPath,
         ("tree_size" = Option<u64>, Query, minimum = 0,
             description = "Default: the latest checkpoint's size. Larger than the log: 400"),
     ),
@@ -78,10 +78,10 @@ async fn public_key(_caller: Authorized<Read>, State(state): State<AppState>) ->
 async fn inclusion_proof(
     caller: Authorized<Read, ProofQuery>,
     State(state): State<AppState>,
-    PathParam(reference): PathParam,
+    PredictionPath { reference }: PredictionPath,
 ) -> Result<Json<InclusionProofOut>, ApiError> {
     let tree_size = caller.query.tree_size;
-    let event = state.predictions.get_prediction(&caller.visibility, &PredictionRef(reference)).await?;
+    let event = state.predictions.get_prediction(&caller.visibility, &reference).await?;
     let entry = event.ledger.ok_or_else(|| ApiError::Conflict {
         message: "this prediction is not sealed yet; retry in a moment".into(),
         field: None,

@@ -12,11 +12,11 @@ use ml_audit_core::model::PredictionEvent;
 use ml_audit_core::query::PredictionFilter;
 use ml_audit_core::redaction::RedactionPolicy;
 use ml_audit_core::timestamp;
-use ml_audit_storage::{PredictionRef, RecordOutcome};
+use ml_audit_storage::RecordOutcome;
 
 use crate::auth::{Authorized, Ingest, Read};
 use crate::batch_body::{BatchBody, BatchEvent, Events};
-use crate::body::{JsonBody, PathParam};
+use crate::body::{JsonBody, PredictionPath};
 use crate::error::{ApiError, ErrorBody};
 use crate::metrics::EventOutcome;
 use crate::query::{ListQuery, QueryParams};
@@ -158,7 +158,7 @@ impl QueryParams for ResultsShown {
 
 /// Attach an explanation; an earlier one stays on record as an older revision.
 #[utoipa::path(post, path = "/api/v1/predictions/{reference}/explanation", tag = "predictions",
-    params(("reference" = String, Path, description = "The prediction's id (UUID) or prediction_id")),
+    params(PredictionPath),
     request_body = ref("#/components/schemas/ExplanationIn"), security(("bearer" = [])),
     responses(
         (status = 201, description = "Attached as the new current revision", body = ExplanationOut),
@@ -168,11 +168,11 @@ impl QueryParams for ResultsShown {
 async fn attach_explanation(
     caller: Authorized<Ingest>,
     State(state): State<AppState>,
-    PathParam(reference): PathParam,
+    PredictionPath { reference }: PredictionPath,
     JsonBody(body): JsonBody,
 ) -> Result<(StatusCode, Json<ExplanationOut>), ApiError> {
     let explanation = parse_explanation(body, timestamp::now()).map_err(ApiError::Invalid)?;
-    let stored = state.writer.attach_explanation(&caller.visibility, &prediction_ref(reference)?, explanation).await?;
+    let stored = state.writer.attach_explanation(&caller.visibility, &reference, explanation).await?;
     state.metrics.record_explanation();
     Ok((StatusCode::CREATED, Json(stored.into())))
 }
@@ -236,7 +236,7 @@ pub(crate) fn subject_to_token(policy: &RedactionPolicy, filter: &mut Prediction
 
 /// Show one prediction with its model, actor and current explanation.
 #[utoipa::path(get, path = "/api/v1/predictions/{reference}", tag = "predictions",
-    params(("reference" = String, Path, description = "The prediction's id (UUID) or prediction_id")),
+    params(PredictionPath),
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The prediction", body = PredictionOut),
@@ -245,15 +245,15 @@ pub(crate) fn subject_to_token(policy: &RedactionPolicy, filter: &mut Prediction
 async fn get_prediction(
     caller: Authorized<Read>,
     State(state): State<AppState>,
-    PathParam(reference): PathParam,
+    PredictionPath { reference }: PredictionPath,
 ) -> Result<Json<PredictionOut>, ApiError> {
-    let event = state.predictions.get_prediction(&caller.visibility, &prediction_ref(reference)?).await?;
+    let event = state.predictions.get_prediction(&caller.visibility, &reference).await?;
     Ok(Json(event.into()))
 }
 
 /// Every explanation revision of a prediction, oldest first.
 #[utoipa::path(get, path = "/api/v1/predictions/{reference}/explanations", tag = "predictions",
-    params(("reference" = String, Path, description = "The prediction's id (UUID) or prediction_id")),
+    params(PredictionPath),
     security(("bearer" = [])),
     responses(
         (status = 200, description = "All revisions", body = ExplanationList),
@@ -262,9 +262,9 @@ async fn get_prediction(
 async fn list_explanations(
     caller: Authorized<Read>,
     State(state): State<AppState>,
-    PathParam(reference): PathParam,
+    PredictionPath { reference }: PredictionPath,
 ) -> Result<Json<ExplanationList>, ApiError> {
-    let revisions = state.predictions.list_explanations(&caller.visibility, &prediction_ref(reference)?).await?;
+    let revisions = state.predictions.list_explanations(&caller.visibility, &reference).await?;
     Ok(Json(ExplanationList { items: revisions.into_iter().map(Into::into).collect() }))
 }
 
@@ -355,13 +355,6 @@ fn parse_event(event: BatchEvent) -> Result<PredictionInput, FieldError> {
 }
 
 /// A reference that no backend could hold (NUL bytes, absurd length) cannot name a prediction.
-fn prediction_ref(reference: String) -> Result<PredictionRef, ApiError> {
-    if reference.contains('\0') || reference.len() > 1024 {
-        return Err(ApiError::NotFound("prediction"));
-    }
-    Ok(PredictionRef(reference))
-}
-
 #[cfg(test)]
 mod tests {
     use serde_json::Value;

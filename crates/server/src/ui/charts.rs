@@ -43,18 +43,33 @@ pub fn by_magnitude(mut items: Vec<(String, f64)>) -> Vec<(String, f64)> {
     items
 }
 
+/// Where a chart's plot area sits in its SVG: the whole width and the margins that hold labels.
+struct Frame {
+    width: f64,
+    left: f64,
+    right: f64,
+    top: f64,
+    bottom: f64,
+}
+
+impl Frame {
+    const fn plot_width(&self) -> f64 {
+        self.width - self.left - self.right
+    }
+}
+
 /// Horizontal bars around a zero line, largest magnitude on top; positive bars go right in
 /// `POSITIVE`, negative ones left in `NEGATIVE`. `items` must already be sorted.
 pub fn attribution_chart(items: &[(String, f64)], title: &str) -> Markup {
-    const WIDTH: f64 = 720.0;
-    const LABEL: f64 = 210.0;
-    const VALUE: f64 = 70.0;
+    // Names on the left, values on the right; the height grows with the rows.
+    const FRAME: Frame = Frame { width: 720.0, left: 210.0, right: 70.0, top: 8.0, bottom: 26.0 };
     const ROW: f64 = 24.0;
-    const TOP: f64 = 8.0;
-    let plot = WIDTH - LABEL - VALUE;
-    let zero = LABEL + plot / 2.0;
+    const WIDTH: f64 = FRAME.width;
+    const TOP: f64 = FRAME.top;
+    let plot = FRAME.plot_width();
+    let zero = FRAME.left + plot / 2.0;
     let max = items.iter().map(|(_, v)| v.abs()).fold(0.0_f64, f64::max).max(f64::MIN_POSITIVE);
-    let height = TOP * 2.0 + ROW * items.len() as f64 + 18.0;
+    let height = TOP + ROW * items.len() as f64 + FRAME.bottom;
     html! {
         svg.chart.attribution-chart role="img" aria-labelledby="attr-title attr-desc"
             viewBox=(format!("0 0 {WIDTH} {}", px(height))) width=(WIDTH) height=(px(height))
@@ -69,7 +84,7 @@ pub fn attribution_chart(items: &[(String, f64)], title: &str) -> Markup {
                 @let x = if *value < 0.0 { zero - length } else { zero };
                 @let positive = *value >= 0.0;
                 g.bar-row data-feature=(name) data-value=(value) {
-                    text.label x=(px(LABEL - 8.0)) y=(px(y + ROW * 0.68)) text-anchor="end" { (truncate(name, 30)) }
+                    text.label x=(px(FRAME.left - 8.0)) y=(px(y + ROW * 0.68)) text-anchor="end" { (truncate(name, 30)) }
                     rect.bar.pos[positive].neg[!positive] x=(px(x)) y=(px(y + 4.0)) width=(px(length.max(1.0)))
                         height=(px(ROW - 8.0)) rx="2" fill=(if positive { POSITIVE } else { NEGATIVE }) {
                         title { (name) ": " (format::signed(*value)) }
@@ -104,14 +119,13 @@ pub struct Series {
 
 /// Predictions per hour, one line per series, with day ticks along the bottom.
 pub fn hourly_chart(series: &[Series], start: time::OffsetDateTime, hours: usize, title: &str) -> Markup {
-    const WIDTH: f64 = 960.0;
+    const FRAME: Frame = Frame { width: 960.0, left: 52.0, right: 12.0, top: 12.0, bottom: 30.0 };
     const HEIGHT: f64 = 280.0;
-    const LEFT: f64 = 52.0;
-    const RIGHT: f64 = 12.0;
-    const TOP: f64 = 12.0;
-    const BOTTOM: f64 = 30.0;
-    let plot_w = WIDTH - LEFT - RIGHT;
-    let plot_h = HEIGHT - TOP - BOTTOM;
+    const WIDTH: f64 = FRAME.width;
+    const LEFT: f64 = FRAME.left;
+    const TOP: f64 = FRAME.top;
+    let plot_w = FRAME.plot_width();
+    let plot_h = HEIGHT - TOP - FRAME.bottom;
     let max = series.iter().flat_map(|s| s.counts.iter().copied()).max().unwrap_or(0).max(1);
     let top = nice_ceiling(max);
     let x = |hour: usize| LEFT + plot_w * (hour as f64 + 0.5) / hours.max(1) as f64;
@@ -132,7 +146,7 @@ pub fn hourly_chart(series: &[Series], start: time::OffsetDateTime, hours: usize
             desc #hourly-desc { "One line per model version; the table below the chart has the totals." }
             @for step in 0..=4u64 {
                 @let value = top * step / 4;
-                line x1=(px(LEFT)) x2=(px(WIDTH - RIGHT)) y1=(px(y(value))) y2=(px(y(value)))
+                line x1=(px(LEFT)) x2=(px(WIDTH - FRAME.right)) y1=(px(y(value))) y2=(px(y(value)))
                     stroke="#e5e7eb" stroke-width="1" {}
                 text.axis x=(px(LEFT - 6.0)) y=(px(y(value) + 4.0)) text-anchor="end" { (format::count(value)) }
             }
@@ -143,7 +157,7 @@ pub fn hourly_chart(series: &[Series], start: time::OffsetDateTime, hours: usize
                     (if tick_every < 24 { format::short_time(at) } else { format::day(at) })
                 }
             }
-            line x1=(px(LEFT)) x2=(px(WIDTH - RIGHT)) y1=(px(TOP + plot_h)) y2=(px(TOP + plot_h)) stroke="#6b7280" {}
+            line x1=(px(LEFT)) x2=(px(WIDTH - FRAME.right)) y1=(px(TOP + plot_h)) y2=(px(TOP + plot_h)) stroke="#6b7280" {}
             @for s in series {
                 @let points: Vec<String> = s.counts.iter().enumerate().map(|(h, c)| format!("{},{}", px(x(h)), px(y(*c)))).collect();
                 polyline.series data-label=(s.label) points=(points.join(" ")) fill="none" stroke=(s.colour)

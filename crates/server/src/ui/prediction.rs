@@ -14,7 +14,8 @@ use serde_json::Value;
 use super::charts::{attribution_chart, attributions, by_magnitude};
 use super::format::{self, query};
 use super::{Section, Session, UiError, layout, not_found};
-use crate::body::PathParam;
+use crate::body::PredictionPath;
+use crate::error::ApiError;
 use crate::state::AppState;
 
 /// Bars drawn in the attribution chart; the rest are summed up below it.
@@ -23,12 +24,12 @@ const MAX_BARS: usize = 15;
 pub async fn page(
     session: Session,
     State(state): State<AppState>,
-    PathParam(reference): PathParam,
+    reference: Result<PredictionPath, ApiError>,
 ) -> Result<Response, UiError> {
-    if reference.contains('\0') || reference.len() > 1024 {
+    let Ok(PredictionPath { reference }) = reference else {
         return Ok(not_found(&session, "prediction"));
-    }
-    let p = match state.predictions.get_prediction(&session.visibility, &PredictionRef(reference)).await {
+    };
+    let p = match state.predictions.get_prediction(&session.visibility, &reference).await {
         Ok(p) => p,
         Err(StorageError::NotFound(_)) => return Ok(not_found(&session, "prediction")),
         Err(other) => return Err(other.into()),
