@@ -17,6 +17,7 @@ from ml_audit.services import ActorPayload, attach_explanation, record_predictio
 from ml_audit.testing import MLAuditServer
 
 from .conftest import closed_port
+from .example_event import example_event
 
 
 @pytest.fixture
@@ -36,16 +37,7 @@ def test_record_returns_the_stored_event(shared: Client, admin: Client, model_na
     )
     when = dt.datetime(2026, 11, 27, 8, 0, 0, 123456, tzinfo=dt.timezone.utc)
     prediction = record_prediction_event(
-        model_name=model_name,
-        model_version="1.0.0",
-        features={"age": 42, "income": 100_000, "email": "user@example.com"},
-        output={"score": 0.87, "is_fraud": True},
-        decision_outcome="flagged",
-        confidence=0.87,
-        actor=actor,
-        environment="prod",
-        trace_id="req-1",
-        latency_ms=12.3,
+        **example_event(model_name=model_name, actor=actor),
         metadata={"region": "eu"},
         input_fingerprint="fp",
         framework="sklearn",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import enum
+import inspect
 import json
 import logging
 import math
@@ -15,7 +16,7 @@ import uuid
 import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Dict, Iterator, List, Optional, Union
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Optional, TypeVar, Union, cast
 from urllib.parse import quote, urlencode
 
 from . import _config
@@ -24,7 +25,13 @@ from ._encoding import dumps, plain_copy
 from ._transport import RETRYABLE_ERRORS, Connection, decode
 from ._worker import Worker, _ExplanationItem
 from .errors import ConfigurationError, DeliveryError, api_error
-from .models import Explanation, PredictionEvent
+from .models import Explanation, PredictionEvent, PredictionStatus
+
+if TYPE_CHECKING:
+    from typing_extensions import Concatenate, ParamSpec
+
+    _P = ParamSpec("_P")
+    _R = TypeVar("_R")
 
 logger = logging.getLogger("ml_audit")
 
@@ -133,7 +140,7 @@ class Client:
         environment: Optional[str] = None,
         trace_id: Optional[str] = None,
         latency_ms: Optional[float] = None,
-        status: str = "success",
+        status: str = PredictionStatus.SUCCESS,
         confidence: Optional[float] = None,
         metadata: Optional[Dict[str, Any]] = None,
         input_fingerprint: Optional[str] = None,
@@ -273,7 +280,7 @@ class Client:
         prediction: PredictionRef,
         payload: Dict[str, Any],
         summary_text: Optional[str] = None,
-        status: str = "success",
+        status: str = PredictionStatus.SUCCESS,
         method_version: Optional[str] = None,
         generated_at: Optional[_dt.datetime] = None,
         mode: Optional[str] = None,
@@ -496,6 +503,38 @@ def get_client() -> Client:
     if client is None:
         client = _build_default()
     return client
+
+
+def shared_client_function(
+    method: "Callable[Concatenate[Client, _P], _R]", *, leaving_out: Optional[str] = None
+) -> "Callable[[Callable[..., Any]], Callable[_P, _R]]":
+    """Turns a module-level function that is only a name and a docstring into a call of
+    ``method`` on the shared client, taking the method's keyword parameters (but ``leaving_out``):
+    the signature is declared once, on the ``Client`` method, and still shown by ``help()``,
+    ``inspect.signature`` and ``typing.get_type_hints``, and to type checkers."""
+    signature = inspect.signature(method)
+    name = method.__name__
+
+    def decorate(documented: Callable[..., Any]) -> "Callable[_P, _R]":
+        def function(**arguments: Any) -> Any:
+            if leaving_out in arguments:  # the method would take it; the function must not
+                raise TypeError(
+                    f"{function.__name__}() got an unexpected keyword argument {leaving_out!r}"
+                )
+            return getattr(get_client(), name)(**arguments)
+
+        function.__name__ = function.__qualname__ = documented.__name__
+        function.__module__, function.__doc__ = documented.__module__, documented.__doc__
+        function.__signature__ = signature.replace(  # type: ignore[attr-defined]
+            parameters=[p for p in list(signature.parameters.values())[1:] if p.name != leaving_out]
+        )
+        # Type names resolve in this module, which has them all (typing.get_type_hints).
+        function.__annotations__ = {
+            key: hint for key, hint in method.__annotations__.items() if key != leaving_out
+        }
+        return cast("Callable[_P, _R]", function)
+
+    return decorate
 
 
 def _build_default() -> Client:
