@@ -279,7 +279,7 @@ async fn shutdown_signal() {
         _ = interrupt => {},
         _ = terminate => {},
     }
-    tracing::info!("shutting down: finishing in-flight requests");
+    tracing::info!("shutdown requested");
 }
 
 /// The public key to verify with: given on the command line (or in a file), else derived from

@@ -10,7 +10,7 @@ use ml_audit_core::redaction::{
     Action, DEFAULT_MASK, HashKey, Part, PolicyConfig, RedactionConfig, RedactionPolicy, RuleConfig,
 };
 use ml_audit_ledger::sealer::Schedule;
-use ml_audit_server::{Limits, ServerSettings};
+use ml_audit_server::{Limits, Resilience, ServerSettings};
 use serde::{Deserialize, Serialize};
 
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://ml-audit-data/ml-audit.db";
@@ -28,6 +28,7 @@ pub struct Settings {
     pub max_json_depth: usize,
     pub redaction: RedactionSettings,
     pub ledger: LedgerSettings,
+    pub server: ServerTable,
     /// The pseudonym key from `ML_AUDIT_REDACTION_HASH_KEY`: never read from or written to the
     /// file, so `ml-audit config` cannot print it.
     #[serde(skip)]
@@ -52,6 +53,35 @@ pub struct LedgerSettings {
 impl Default for LedgerSettings {
     fn default() -> Self {
         Self { key_path: None, witness_path: None, origin: "ml-audit".to_owned(), checkpoint_interval_secs: 60 }
+    }
+}
+
+/// How `serve` holds up under overload, slow clients and shutdown (`[server]`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerTable {
+    /// Events that may wait for a writer before new ones are refused with 503 `overloaded`.
+    pub queue_events: usize,
+    /// A connection must send a request's headers within this, or it is closed.
+    pub header_read_timeout_secs: u64,
+    /// A request's whole body must arrive within this, or it is refused with 408.
+    pub body_read_timeout_secs: u64,
+    /// After SIGTERM: how long in-flight requests may take, and then the last seal and checkpoint.
+    pub shutdown_timeout_secs: u64,
+    /// `/readyz` fails when the ledger's sealer is behind by more than this.
+    pub ready_max_sealer_lag_secs: u64,
+}
+
+impl Default for ServerTable {
+    fn default() -> Self {
+        let (limits, resilience) = (Limits::default(), Resilience::default());
+        Self {
+            queue_events: resilience.queue_events,
+            header_read_timeout_secs: resilience.header_read_timeout.as_secs(),
+            body_read_timeout_secs: limits.body_read_timeout.as_secs(),
+            shutdown_timeout_secs: resilience.shutdown_timeout.as_secs(),
+            ready_max_sealer_lag_secs: resilience.max_sealer_lag.as_secs(),
+        }
     }
 }
 
@@ -119,6 +149,7 @@ impl Default for Settings {
             max_json_depth: limits.max_json_depth,
             redaction: RedactionSettings::default(),
             ledger: LedgerSettings::default(),
+            server: ServerTable::default(),
             redaction_hash_key: None,
         }
     }
@@ -153,6 +184,11 @@ const ENV_VARS: &[&str] = &[
     "ML_AUDIT_LEDGER_WITNESS_PATH",
     "ML_AUDIT_LEDGER_ORIGIN",
     "ML_AUDIT_LEDGER_CHECKPOINT_INTERVAL_SECS",
+    "ML_AUDIT_SERVER_QUEUE_EVENTS",
+    "ML_AUDIT_SERVER_HEADER_READ_TIMEOUT_SECS",
+    "ML_AUDIT_SERVER_BODY_READ_TIMEOUT_SECS",
+    "ML_AUDIT_SERVER_SHUTDOWN_TIMEOUT_SECS",
+    "ML_AUDIT_SERVER_READY_MAX_SEALER_LAG_SECS",
     "ML_AUDIT_LOG",
     // Read by the Python client, often from the same environment: not typos.
     "ML_AUDIT_URL",
@@ -196,6 +232,19 @@ impl Settings {
                 "ML_AUDIT_LEDGER_CHECKPOINT_INTERVAL_SECS" => {
                     settings.ledger.checkpoint_interval_secs = parse_number(name, value)? as u64
                 }
+                "ML_AUDIT_SERVER_QUEUE_EVENTS" => settings.server.queue_events = parse_number(name, value)?,
+                "ML_AUDIT_SERVER_HEADER_READ_TIMEOUT_SECS" => {
+                    settings.server.header_read_timeout_secs = parse_number(name, value)? as u64
+                }
+                "ML_AUDIT_SERVER_BODY_READ_TIMEOUT_SECS" => {
+                    settings.server.body_read_timeout_secs = parse_number(name, value)? as u64
+                }
+                "ML_AUDIT_SERVER_SHUTDOWN_TIMEOUT_SECS" => {
+                    settings.server.shutdown_timeout_secs = parse_number(name, value)? as u64
+                }
+                "ML_AUDIT_SERVER_READY_MAX_SEALER_LAG_SECS" => {
+                    settings.server.ready_max_sealer_lag_secs = parse_number(name, value)? as u64
+                }
                 known if ENV_VARS.contains(&known) => {}
                 unknown => warnings.push(format!("ignoring unknown environment variable {unknown}")),
             }
@@ -213,6 +262,18 @@ impl Settings {
         }
         if self.ledger.checkpoint_interval_secs == 0 {
             bail!("ledger.checkpoint_interval_secs must be at least 1");
+        }
+        let server = &self.server;
+        for (name, value) in [
+            ("server.queue_events", server.queue_events as u64),
+            ("server.header_read_timeout_secs", server.header_read_timeout_secs),
+            ("server.body_read_timeout_secs", server.body_read_timeout_secs),
+            ("server.shutdown_timeout_secs", server.shutdown_timeout_secs),
+            ("server.ready_max_sealer_lag_secs", server.ready_max_sealer_lag_secs),
+        ] {
+            if value == 0 {
+                bail!("{name} must be at least 1");
+            }
         }
         Ok(())
     }
@@ -288,7 +349,17 @@ impl Settings {
 
     pub fn server_settings(&self) -> anyhow::Result<ServerSettings> {
         Ok(ServerSettings {
-            limits: Limits { max_body_bytes: self.max_body_bytes, max_json_depth: self.max_json_depth },
+            limits: Limits {
+                max_body_bytes: self.max_body_bytes,
+                max_json_depth: self.max_json_depth,
+                body_read_timeout: Duration::from_secs(self.server.body_read_timeout_secs),
+            },
+            resilience: Resilience {
+                queue_events: self.server.queue_events,
+                header_read_timeout: Duration::from_secs(self.server.header_read_timeout_secs),
+                shutdown_timeout: Duration::from_secs(self.server.shutdown_timeout_secs),
+                max_sealer_lag: Duration::from_secs(self.server.ready_max_sealer_lag_secs),
+            },
             redaction: self.redaction_policy()?,
             ledger_schedule: Schedule {
                 checkpoint_every: Duration::from_secs(self.ledger.checkpoint_interval_secs),

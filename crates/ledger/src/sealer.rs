@@ -6,6 +6,7 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 use ml_audit_core::ledger::checkpoint::Checkpoint;
@@ -37,6 +38,11 @@ pub struct Sealer {
     /// truncated together with its checkpoint table is still caught.
     witness: Option<PathBuf>,
     tree: Mutex<CompactRange>,
+    /// When (Unix ms) the last round that sealed everything queued before it started began:
+    /// how far behind the sealer is, for readiness and metrics.
+    caught_up_at: AtomicI64,
+    /// When (Unix ms) the latest checkpoint this sealer knows of was signed; 0 for none.
+    checkpoint_at: AtomicI64,
 }
 
 /// How often the background task seals and signs.
@@ -71,7 +77,30 @@ impl Sealer {
                 tree
             }
         };
-        Ok(Self { store, key, witness, tree: Mutex::new(tree) })
+        let checkpoint_at = match store.latest_checkpoint().await? {
+            Some(latest) => unix_millis(latest.created_at),
+            None => 0,
+        };
+        Ok(Self {
+            store,
+            key,
+            witness,
+            tree: Mutex::new(tree),
+            caught_up_at: AtomicI64::new(unix_millis(timestamp::now())),
+            checkpoint_at: AtomicI64::new(checkpoint_at),
+        })
+    }
+
+    /// How long ago the sealer last had nothing older left to seal: about its interval when it
+    /// keeps up; growing while it is behind or cannot reach the database.
+    pub fn lag(&self) -> Duration {
+        since(self.caught_up_at.load(Ordering::Relaxed))
+    }
+
+    /// How long ago the latest checkpoint was signed, if there is one.
+    pub fn checkpoint_age(&self) -> Option<Duration> {
+        let at = self.checkpoint_at.load(Ordering::Relaxed);
+        (at != 0).then(|| since(at))
     }
 
     pub fn key(&self) -> &LedgerKey {
@@ -80,6 +109,7 @@ impl Sealer {
 
     /// Seals everything queued now; returns how many leaves this sealer appended.
     pub async fn seal_pending(&self) -> Result<usize> {
+        let started = unix_millis(timestamp::now());
         let mut total = 0;
         let mut batch = SEAL_BATCH;
         loop {
@@ -87,6 +117,7 @@ impl Sealer {
             let full = pending.rows.len() == batch as usize;
             batch = (batch * 2).min(MAX_SEAL_BATCH);
             if pending.rows.is_empty() {
+                self.caught_up_at.fetch_max(started, Ordering::Relaxed);
                 return Ok(total);
             }
             let rows = RowCatalog::new(pending.models, pending.actors);
@@ -115,6 +146,7 @@ impl Sealer {
             }
             total += self.store.ledger_append(leaves).await?.len();
             if !full {
+                self.caught_up_at.fetch_max(started, Ordering::Relaxed);
                 return Ok(total);
             }
         }
@@ -128,6 +160,7 @@ impl Sealer {
         if let Some(latest) = self.store.latest_checkpoint().await?
             && latest.tree_size == tree.size()
         {
+            self.checkpoint_at.fetch_max(unix_millis(latest.created_at), Ordering::Relaxed);
             return Ok(latest);
         }
         let checkpoint = Checkpoint {
@@ -144,6 +177,7 @@ impl Sealer {
             created_at: checkpoint.time,
         };
         self.store.save_checkpoint(&stored).await?;
+        self.checkpoint_at.fetch_max(unix_millis(stored.created_at), Ordering::Relaxed);
         if let Some(path) = &self.witness {
             write_witness(path, &stored.note)?;
         }
@@ -205,6 +239,15 @@ impl Sealer {
             }
         })
     }
+}
+
+fn unix_millis(at: time::OffsetDateTime) -> i64 {
+    (at.unix_timestamp_nanos() / 1_000_000) as i64
+}
+
+/// Time since `millis` (Unix ms); zero if the clock went back.
+fn since(millis: i64) -> Duration {
+    Duration::from_millis(unix_millis(timestamp::now()).saturating_sub(millis).max(0) as u64)
 }
 
 /// Replaces the witness file atomically, so a crash never leaves half a checkpoint.

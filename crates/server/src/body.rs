@@ -76,19 +76,30 @@ where
             drain(body).await;
             return Err(too_large());
         }
-        let mut bytes = BytesMut::with_capacity(declared.unwrap_or(0));
-        while let Some(chunk) = body.next().await {
-            let chunk = chunk.map_err(|e| ApiError::BadRequest {
-                code: "invalid_body",
-                message: format!("the body could not be read: {e}"),
-                field: None,
-            })?;
-            if bytes.len() + chunk.len() > limits.max_body_bytes {
-                drain(body).await;
-                return Err(too_large());
+        // A client that sends its body slowly or not at all cannot hold the request (and, on
+        // shutdown, the server) longer than the timeout.
+        let read = async {
+            let mut bytes = BytesMut::with_capacity(declared.unwrap_or(0));
+            while let Some(chunk) = body.next().await {
+                let chunk = chunk.map_err(|e| ApiError::BadRequest {
+                    code: "invalid_body",
+                    message: format!("the body could not be read: {e}"),
+                    field: None,
+                })?;
+                if bytes.len() + chunk.len() > limits.max_body_bytes {
+                    drain(body).await;
+                    return Err(too_large());
+                }
+                bytes.extend_from_slice(&chunk);
             }
-            bytes.extend_from_slice(&chunk);
-        }
+            Ok(bytes)
+        };
+        let bytes = tokio::time::timeout(limits.body_read_timeout, read).await.map_err(|_| {
+            ApiError::BodyTimeout(format!(
+                "the body did not arrive within {} s; nothing was stored",
+                limits.body_read_timeout.as_secs()
+            ))
+        })??;
         if bytes.len() < OFF_THREAD_PARSE_BYTES {
             return parse_json(&bytes, limits.max_json_depth).map(JsonBody);
         }

@@ -12,8 +12,11 @@ use ml_audit_storage::StorageError;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-/// What `Retry-After` says on a 503: short, since a client's own backoff takes over from there.
+/// What `Retry-After` says on a 503 for a database that is gone or full: short, since a
+/// client's own backoff takes over from there.
 const RETRY_AFTER_SECONDS: u32 = 5;
+/// What it says when the server sheds load: a queue drains in milliseconds, so soon.
+const RETRY_AFTER_OVERLOADED_SECONDS: u32 = 1;
 
 #[derive(Debug, Clone)]
 pub enum ApiError {
@@ -38,6 +41,10 @@ pub enum ApiError {
     Unavailable,
     /// 503: the database is out of space; the request was not stored.
     StorageFull,
+    /// 503: the writers' queue is full; the request was refused at once, nothing was stored.
+    Overloaded,
+    /// 408: the client did not send its whole body in time.
+    BodyTimeout(String),
     /// 500: stored evidence does not check out (a row changed or removed behind ml-audit's
     /// back, a checkpoint that does not verify). Logged loudly; never the caller's fault.
     Integrity(String),
@@ -79,7 +86,8 @@ impl ApiError {
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict { .. } => StatusCode::CONFLICT,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::Unavailable | ApiError::StorageFull => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable | ApiError::StorageFull | ApiError::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::BodyTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             ApiError::Integrity(_) => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -109,6 +117,12 @@ impl ApiError {
             ApiError::StorageFull => {
                 ("storage_full", "the database is out of space; nothing was stored, retry later".into(), None)
             }
+            ApiError::Overloaded => (
+                "overloaded",
+                "the server is at capacity; nothing was stored, retry after the Retry-After delay".into(),
+                None,
+            ),
+            ApiError::BodyTimeout(message) => ("body_timeout", message.clone(), None),
             ApiError::Integrity(_) => (
                 "integrity_failure",
                 "stored evidence does not check out; the operator has been alerted (run `ml-audit verify`)".into(),
@@ -175,6 +189,10 @@ impl ApiError {
     /// Seconds a client should wait before sending the same request again, for the failures
     /// that pass by themselves (the database back, space freed); nothing was stored.
     fn retry_after(&self) -> Option<u32> {
-        matches!(self, ApiError::Unavailable | ApiError::StorageFull).then_some(RETRY_AFTER_SECONDS)
+        match self {
+            ApiError::Unavailable | ApiError::StorageFull => Some(RETRY_AFTER_SECONDS),
+            ApiError::Overloaded => Some(RETRY_AFTER_OVERLOADED_SECONDS),
+            _ => None,
+        }
     }
 }

@@ -4,8 +4,14 @@
 //! instead of queueing for their own. A batch request hands over its valid events together.
 //! Events are answered only after the transaction that holds them has committed, so an
 //! acknowledged event is durable.
+//!
+//! The queue in front of the writers is bounded in events. A submission that finds it full is
+//! refused at once (503 `overloaded`, `Retry-After`), as Envoy and Kafka shed load: a request
+//! either waits a bounded time or is told to come back, instead of every request waiting longer
+//! the harder the server is pushed.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use ml_audit_core::event::PreparedPrediction;
 use ml_audit_storage::{PredictionWriter, RecordOutcome};
@@ -16,8 +22,11 @@ use crate::metrics::Metrics;
 
 /// Most events in one group; bounds the transaction and the latency of its first event.
 const MAX_GROUP: usize = 512;
-/// Submissions waiting for a writer before new ones wait for room (backpressure, not loss).
-const QUEUE_DEPTH: usize = 4096;
+/// Events that may wait for a writer before new submissions are refused, by default: about
+/// 40 ms of work at the SQLite writer's measured rate (BENCHMARKS.md, "Overload"), so that an
+/// accepted event is committed well within 50 ms at any load. A submission is let in while the
+/// queue holds fewer, so a batch larger than the bound still gets in when the queue is short.
+pub const DEFAULT_QUEUE_EVENTS: usize = 256;
 
 type Outcomes = Result<Vec<RecordOutcome>, ApiError>;
 
@@ -38,21 +47,31 @@ impl Committed {
 
 #[derive(Clone)]
 pub struct GroupCommitter {
-    queue: mpsc::Sender<Submission>,
+    queue: mpsc::UnboundedSender<Submission>,
+    /// Events handed over and not yet taken by a writer: the bound's measure, and a metric.
+    queued: Arc<AtomicUsize>,
+    capacity: usize,
+    metrics: Arc<Metrics>,
 }
 
 impl GroupCommitter {
-    /// Starts the writer tasks: two for SQLite (it has one writer, but a store makes a group's
-    /// rows ready before taking it, so one group is prepared while the other is written), a
-    /// few for PostgreSQL so that one group commits while the next is being written.
-    /// Starts `writers` tasks, each committing one group at a time.
-    pub fn start(store: Arc<dyn PredictionWriter>, writers: usize, metrics: Arc<Metrics>) -> Self {
-        let (queue, receiver) = mpsc::channel(QUEUE_DEPTH);
+    /// Starts `writers` tasks, each committing one group at a time: the store says how many
+    /// (two for SQLite, which has one writer but prepares a group's rows before taking it, so one
+    /// group is prepared while the other is written; a few for PostgreSQL, so that one group
+    /// commits while the next is written). At most about `capacity` events wait for them.
+    pub fn start(store: Arc<dyn PredictionWriter>, writers: usize, capacity: usize, metrics: Arc<Metrics>) -> Self {
+        let (queue, receiver) = mpsc::unbounded_channel();
         let receiver = Arc::new(Mutex::new(receiver));
+        let queued = Arc::new(AtomicUsize::new(0));
         for _ in 0..writers {
-            tokio::spawn(write_groups(store.clone(), receiver.clone(), metrics.clone()));
+            tokio::spawn(write_groups(store.clone(), receiver.clone(), queued.clone(), metrics.clone()));
         }
-        Self { queue }
+        Self { queue, queued, capacity: capacity.max(1), metrics }
+    }
+
+    /// Events waiting for a writer now, and the bound.
+    pub fn depth(&self) -> (usize, usize) {
+        (self.queued.load(Ordering::Relaxed), self.capacity)
     }
 
     /// Records one event and waits for its transaction to commit.
@@ -61,17 +80,29 @@ impl GroupCommitter {
         outcomes.into_iter().next().ok_or_else(|| ApiError::Internal("the writer answered nothing".into()))
     }
 
-    /// Hands events to the writers without waiting for them to be stored.
+    /// Hands events to the writers without waiting for them to be stored; refuses them at once
+    /// when the queue is full.
     pub async fn submit(&self, events: Vec<PreparedPrediction>) -> Result<Committed, ApiError> {
+        let count = events.len();
+        let before = self.queued.fetch_add(count, Ordering::Relaxed);
+        if before >= self.capacity {
+            self.queued.fetch_sub(count, Ordering::Relaxed);
+            self.metrics.record_overloaded();
+            return Err(ApiError::Overloaded);
+        }
         let (reply, answer) = oneshot::channel();
-        self.queue.send(Submission { events, reply }).await.map_err(|_| ApiError::Unavailable)?;
+        if self.queue.send(Submission { events, reply }).is_err() {
+            self.queued.fetch_sub(count, Ordering::Relaxed);
+            return Err(ApiError::Unavailable);
+        }
         Ok(Committed(answer))
     }
 }
 
 async fn write_groups(
     store: Arc<dyn PredictionWriter>,
-    receiver: Arc<Mutex<mpsc::Receiver<Submission>>>,
+    receiver: Arc<Mutex<mpsc::UnboundedReceiver<Submission>>>,
+    queued: Arc<AtomicUsize>,
     metrics: Arc<Metrics>,
 ) {
     loop {
@@ -87,6 +118,7 @@ async fn write_groups(
                 size += next.events.len();
                 group.push(next);
             }
+            queued.fetch_sub(size, Ordering::Relaxed);
             group
         };
         let mut events = Vec::with_capacity(group.iter().map(|s| s.events.len()).sum());
@@ -98,6 +130,7 @@ async fn write_groups(
         metrics.record_commit(events.len());
         match store.record_predictions(events).await {
             Ok(outcomes) => {
+                metrics.record_write_ok();
                 let mut outcomes = outcomes.into_iter();
                 for (count, reply) in replies {
                     let _ = reply.send(Ok(outcomes.by_ref().take(count).collect()));
@@ -105,6 +138,7 @@ async fn write_groups(
             }
             Err(error) => {
                 // Every request of the group gets the same answer; the error is logged once.
+                metrics.record_write_error(&error);
                 let answer = ApiError::from(error);
                 for (_, reply) in replies {
                     let _ = reply.send(Err(answer.clone()));

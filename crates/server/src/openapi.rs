@@ -21,7 +21,7 @@ use crate::wire::request_schemas;
     paths(
         predictions::record_prediction, predictions::record_batch, predictions::attach_explanation,
         predictions::list_predictions, predictions::get_prediction, predictions::list_explanations,
-        models::list_models, models::get_model, system::healthz, system::metrics,
+        models::list_models, models::get_model, system::healthz, system::readyz, system::metrics,
         ledger::latest_checkpoint, ledger::create_checkpoint, ledger::public_key, ledger::inclusion_proof,
         ledger::consistency_proof,
     ),
@@ -59,7 +59,7 @@ fn add_common_answers(operation: &mut Operation) {
     let has_body = operation.request_body.is_some();
     let mut answers = vec![(
         "503",
-        "The database is unavailable (`unavailable`) or out of space (`storage_full`); nothing was stored. `Retry-After` says when to try again",
+        "The database is unavailable (`unavailable`) or out of space (`storage_full`), or the writers' queue is full (`overloaded`); nothing was stored. `Retry-After` says when to try again",
     )];
     if protected {
         answers.push(("401", "No `Authorization: Bearer <key>` header, or an unknown or revoked key"));

@@ -1,23 +1,52 @@
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::extract::FromRef;
 use ml_audit_core::redaction::RedactionPolicy;
 use ml_audit_ledger::sealer::{Schedule, Sealer};
 use ml_audit_storage::{InsightReader, KeyStore, LedgerStore, PredictionReader, PredictionWriter, Store};
 
-use crate::ingest::GroupCommitter;
+use crate::ingest::{DEFAULT_QUEUE_EVENTS, GroupCommitter};
 use crate::metrics::Metrics;
 
-/// Request limits; bodies over them are refused with 413 before any parsing.
+/// Request limits; bodies over them are refused with 413 before any parsing, bodies slower than
+/// them with 408.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
     pub max_body_bytes: usize,
     pub max_json_depth: usize,
+    /// The whole body must arrive within this, counted from the end of the headers.
+    pub body_read_timeout: Duration,
 }
 
 impl Default for Limits {
     fn default() -> Self {
-        Self { max_body_bytes: 10 * 1024 * 1024, max_json_depth: 64 }
+        Self { max_body_bytes: 10 * 1024 * 1024, max_json_depth: 64, body_read_timeout: Duration::from_secs(30) }
+    }
+}
+
+/// How the server holds up on a bad day: its queue bound, its timeouts, its readiness bound.
+#[derive(Debug, Clone, Copy)]
+pub struct Resilience {
+    /// Events that may wait for a writer before submissions are refused with 503 `overloaded`.
+    pub queue_events: usize,
+    /// A connection must send a request's headers within this, or it is closed.
+    pub header_read_timeout: Duration,
+    /// After SIGTERM, in-flight requests have this long to finish before their connections are
+    /// dropped; then the ledger is sealed and a last checkpoint signed.
+    pub shutdown_timeout: Duration,
+    /// `/readyz` fails when the sealer is behind by more than this.
+    pub max_sealer_lag: Duration,
+}
+
+impl Default for Resilience {
+    fn default() -> Self {
+        Self {
+            queue_events: DEFAULT_QUEUE_EVENTS,
+            header_read_timeout: Duration::from_secs(10),
+            shutdown_timeout: Duration::from_secs(20),
+            max_sealer_lag: Duration::from_secs(120),
+        }
     }
 }
 
@@ -25,6 +54,7 @@ impl Default for Limits {
 #[derive(Debug, Clone, Default)]
 pub struct ServerSettings {
     pub limits: Limits,
+    pub resilience: Resilience,
     pub redaction: RedactionPolicy,
     pub ledger_schedule: Schedule,
 }
@@ -43,6 +73,7 @@ pub struct AppState {
     pub backend: &'static str,
     pub redaction: Arc<RedactionPolicy>,
     pub limits: Limits,
+    pub resilience: Resilience,
     pub committer: GroupCommitter,
     pub sealer: Arc<Sealer>,
     pub metrics: Arc<Metrics>,
@@ -55,7 +86,12 @@ impl AppState {
         let metrics = Arc::new(Metrics::default());
         sealer.clone().spawn(settings.ledger_schedule);
         Self {
-            committer: GroupCommitter::start(store.clone(), store.writer_tasks(), metrics.clone()),
+            committer: GroupCommitter::start(
+                store.clone(),
+                store.writer_tasks(),
+                settings.resilience.queue_events,
+                metrics.clone(),
+            ),
             sealer,
             predictions: store.clone(),
             writer: store.clone(),
@@ -65,6 +101,7 @@ impl AppState {
             backend: store.backend(),
             redaction: Arc::new(settings.redaction),
             limits: settings.limits,
+            resilience: settings.resilience,
             metrics,
         }
     }

@@ -231,6 +231,65 @@ pub struct Health {
     pub version: &'static str,
 }
 
+/// Whether the server can take a write now, and why not.
+#[derive(Serialize, ToSchema)]
+pub struct ReadinessOut {
+    /// `ready` or `not_ready`.
+    pub status: &'static str,
+    /// What failed, one sentence per failed check; empty when ready.
+    pub reasons: Vec<String>,
+    pub checks: ReadinessChecks,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ReadinessChecks {
+    /// The database answers a query within a second.
+    pub database: CheckOut,
+    /// No write has failed for lack of space since the last one that succeeded (within 5 s).
+    pub storage: CheckOut,
+    /// The ledger's sealer is not behind by more than the configured bound.
+    pub sealer: CheckOut,
+    /// The writers' queue (informational: a full queue refuses writes for milliseconds).
+    pub queue: CheckOut,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct CheckOut {
+    pub ok: bool,
+    pub detail: String,
+}
+
+impl CheckOut {
+    pub fn ok(detail: String) -> Self {
+        Self { ok: true, detail }
+    }
+
+    pub fn failed(detail: String) -> Self {
+        Self { ok: false, detail }
+    }
+}
+
+impl ReadinessOut {
+    pub fn new(database: CheckOut, storage: CheckOut, sealer: CheckOut, queue: CheckOut) -> Self {
+        let checks = ReadinessChecks { database, storage, sealer, queue };
+        let reasons: Vec<String> = [
+            ("database", &checks.database),
+            ("storage", &checks.storage),
+            ("sealer", &checks.sealer),
+            ("queue", &checks.queue),
+        ]
+        .into_iter()
+        .filter(|(_, check)| !check.ok)
+        .map(|(name, check)| format!("{name}: {}", check.detail))
+        .collect();
+        Self { status: if reasons.is_empty() { "ready" } else { "not_ready" }, reasons, checks }
+    }
+
+    pub fn is_ready(&self) -> bool {
+        self.reasons.is_empty()
+    }
+}
+
 impl From<ModelVersion> for ModelOut {
     fn from(model: ModelVersion) -> Self {
         Self {

@@ -403,8 +403,10 @@ async fn json_nested_to_the_limit_is_accepted_and_one_deeper_is_not(backend: Bac
 }
 
 async fn the_body_limits_are_configurable(backend: Backend) {
-    let settings =
-        ServerSettings { limits: Limits { max_body_bytes: 2048, max_json_depth: 4 }, ..ServerSettings::default() };
+    let settings = ServerSettings {
+        limits: Limits { max_body_bytes: 2048, max_json_depth: 4, ..Limits::default() },
+        ..ServerSettings::default()
+    };
     let app = TestApp::spawn_with(backend, settings).await;
     let big = with(event("m"), "output", json!("x".repeat(4096)));
     let (code, _) =

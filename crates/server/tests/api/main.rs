@@ -36,4 +36,5 @@ mod ledger;
 mod parameters;
 mod query;
 mod redaction;
+mod resilience;
 mod ui;
