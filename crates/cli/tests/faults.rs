@@ -75,6 +75,21 @@ async fn assert_retryable_503(answer: reqwest::Response, code: &str) {
     assert_eq!(body["error"]["code"], code, "{body}");
 }
 
+/// `/readyz`: its status and body.
+async fn readiness(server: &Server, client: &reqwest::Client) -> (u16, Value) {
+    let answer = client.get(format!("{}/readyz", server.url)).send().await.unwrap();
+    (answer.status().as_u16(), answer.json().await.unwrap())
+}
+
+/// `/readyz` says not ready, and the first reason is about `check`.
+async fn assert_not_ready_because_of(server: &Server, client: &reqwest::Client, check: &str) {
+    let (status, body) = readiness(server, client).await;
+    assert_eq!(status, 503, "not ready: {body}");
+    assert_eq!(body["checks"][check]["ok"], false, "{body}");
+    let reason = body["reasons"][0].as_str().unwrap_or_default();
+    assert!(reason.starts_with(&format!("{check}: ")), "the reason names {check}: {body}");
+}
+
 /// Exactly the acknowledged events are stored (nothing lost, nothing refused kept), the server
 /// stops cleanly, and its ledger verifies.
 async fn assert_only_acknowledged_stored(
@@ -85,33 +100,13 @@ async fn assert_only_acknowledged_stored(
     db: &str,
     dir: &Path,
 ) {
-    let mut stored = listed(&server, client, key).await;
+    let mut stored = server.prediction_ids(client, key).await;
     stored.sort();
     acknowledged.sort();
     assert_eq!(stored, acknowledged, "exactly the acknowledged events are stored");
     assert!(server.terminate().success(), "the server stops cleanly");
     let verified = ml_audit(&["verify", "--db", db], dir);
     assert!(verified.status.success(), "the ledger verifies: {}", String::from_utf8_lossy(&verified.stdout));
-}
-
-/// Every `prediction_id` the server lists, following the cursor.
-async fn listed(server: &Server, client: &reqwest::Client, key: &str) -> Vec<String> {
-    let mut ids = Vec::new();
-    let mut cursor: Option<String> = None;
-    loop {
-        let path = match &cursor {
-            Some(cursor) => format!("/api/v1/predictions?limit=1000&cursor={cursor}"),
-            None => "/api/v1/predictions?limit=1000".to_owned(),
-        };
-        let page = server.get_json(client, key, &path).await;
-        ids.extend(
-            page["items"].as_array().expect("a page").iter().map(|p| p["prediction_id"].as_str().unwrap().to_owned()),
-        );
-        match page["next_cursor"].as_str() {
-            Some(next) => cursor = Some(next.to_owned()),
-            None => return ids,
-        }
-    }
 }
 
 #[tokio::test]
@@ -161,6 +156,7 @@ async fn a_full_disk_refuses_writes_with_503_keeps_reads_and_writes_resume_when_
     };
     assert_retryable_503(answer, "storage_full").await;
 
+    assert_not_ready_because_of(&server, &client, "storage").await;
     // Reads keep working while the disk is full.
     let page = client.get(format!("{}{SINGLE}?limit=1", server.url)).bearer_auth(&key).send().await.unwrap();
     assert_eq!(page.status(), 200, "reads are served on a full disk");
@@ -179,6 +175,8 @@ async fn a_full_disk_refuses_writes_with_503_keeps_reads_and_writes_resume_when_
     };
     acknowledged.extend((next..next + 50).map(prediction_id));
     println!("disk full after {next} events; writes resumed {recovered:?} after space was freed");
+    let (status, body) = readiness(&server, &client).await;
+    assert_eq!(status, 200, "ready again once a write found space: {body}");
 
     assert_only_acknowledged_stored(server, &client, &key, acknowledged, &db, fs.path()).await;
 }
@@ -235,6 +233,9 @@ async fn with_postgresql_down_writes_fail_fast_with_503_and_resume_when_it_is_ba
     let refused_after = asked.elapsed();
     assert_retryable_503(answer, "unavailable").await;
     assert!(refused_after < Duration::from_secs(3), "the refusal took {refused_after:?}: it should fail fast");
+    assert_not_ready_because_of(&server, &client, "database").await;
+    let page = client.get(format!("{}/healthz", server.url)).send().await.unwrap();
+    assert_eq!(page.status(), 200, "alive all the same: an orchestrator must not restart it");
 
     drop(stopped);
     let started = Instant::now();
@@ -248,6 +249,8 @@ async fn with_postgresql_down_writes_fail_fast_with_503_and_resume_when_it_is_ba
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     acknowledged.push(prediction_id(100));
+    let (status, body) = readiness(&server, &client).await;
+    assert_eq!(status, 200, "ready again: {body}");
     let replayed = server.post(&client, &key, SINGLE, &event(100)).await.status();
     assert_eq!(replayed, 200, "the retried event is stored once: its retry is a replay");
     println!(
@@ -257,4 +260,113 @@ async fn with_postgresql_down_writes_fail_fast_with_503_and_resume_when_it_is_ba
     let checkpoint = server.post(&client, &key, "/api/v1/ledger/checkpoint", &Value::Null).await;
     assert!(checkpoint.status().is_success(), "the sealer works again: {}", checkpoint.status());
     assert_only_acknowledged_stored(server, &client, &key, acknowledged, &database.url(), dir.path()).await;
+}
+
+/// Clients that each record their own events in order until told to stop, retrying an event
+/// after a 503 or a broken connection until it is answered 201 (stored now) or 200 (stored by
+/// an earlier try whose answer was lost), as the Python client does.
+struct RetryingClients {
+    tasks: Vec<tokio::task::JoinHandle<Vec<(String, u16, usize)>>>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl RetryingClients {
+    fn start(server: &Server, key: &str, clients: usize) -> Self {
+        let client = reqwest::Client::new();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let tasks = (0..clients)
+            .map(|c| {
+                let (client, url, key, stop) = (client.clone(), server.url.clone(), key.to_owned(), stop.clone());
+                tokio::spawn(async move {
+                    let mut answered = Vec::new();
+                    for n in 0.. {
+                        if stop.load(std::sync::atomic::Ordering::Relaxed) {
+                            break;
+                        }
+                        let id = format!("retried-{c}-{n}");
+                        let event = json!({"prediction_id": id, "model_name": "m", "model_version": "1",
+                                           "features": {"n": n}, "output": {"score": 0.5}});
+                        let mut retries = 0;
+                        loop {
+                            let sent =
+                                client.post(format!("{url}{SINGLE}")).bearer_auth(&key).json(&event).send().await;
+                            match sent.map(|answer| answer.status().as_u16()) {
+                                Ok(status @ (200 | 201)) => {
+                                    answered.push((id, status, retries));
+                                    break;
+                                }
+                                Ok(503) | Err(_) => {
+                                    retries += 1;
+                                    tokio::time::sleep(Duration::from_millis(100)).await;
+                                }
+                                Ok(other) => panic!("{id}: unexpected {other}"),
+                            }
+                        }
+                    }
+                    answered
+                })
+            })
+            .collect();
+        RetryingClients { tasks, stop }
+    }
+
+    /// Every event's id, final status and retries, once each client's last event is answered.
+    async fn finish(self) -> Vec<(String, u16, usize)> {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let mut all = Vec::new();
+        for task in self.tasks {
+            all.extend(task.await.expect("a client task"));
+        }
+        all
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgresql_restarted_under_load_loses_nothing_stores_each_retried_event_once_and_the_sealer_resumes() {
+    let database = ml_audit_conformance::postgres::TempDatabase::create("mla_fault_").await;
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let server = Server::start(dir.path(), &database.url());
+    let key = server.first_admin_key().expect("a first admin key");
+    let client = reqwest::Client::new();
+    let clients = 4;
+    let load = RetryingClients::start(&server, &key, clients);
+
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let stopped = StoppedPostgres::stop();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_not_ready_because_of(&server, &client, "database").await;
+    drop(stopped);
+    let started = Instant::now();
+    let ready_after = loop {
+        if readiness(&server, &client).await.0 == 200 {
+            break started.elapsed();
+        }
+        assert!(started.elapsed() < Duration::from_secs(60), "not ready again within 60 s");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    // Load goes on after the restart, then every client's last event is answered.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let answered = load.finish().await;
+
+    let retried = answered.iter().filter(|(_, _, retries)| *retries > 0).count();
+    let replayed = answered.iter().filter(|(_, status, _)| *status == 200).count();
+    assert!(retried >= clients, "each client had an event refused during the outage");
+    let mut expected: Vec<String> = answered.into_iter().map(|(id, _, _)| id).collect();
+    expected.sort();
+    let mut stored = server.prediction_ids(&client, &key).await;
+    stored.sort();
+    assert_eq!(stored, expected, "every event stored, each once");
+
+    // The sealer resumes where it stopped: a checkpoint over everything, and a ledger that verifies.
+    let checkpoint: Value =
+        server.post(&client, &key, "/api/v1/ledger/checkpoint", &Value::Null).await.json().await.unwrap();
+    assert_eq!(checkpoint["tree_size"].as_u64(), Some(expected.len() as u64), "{checkpoint}");
+    println!(
+        "PostgreSQL stopped for 2 s under {clients} clients: {retried} events retried ({replayed} answered as replays), \
+         ready {ready_after:?} after it was started; all {} events stored once",
+        expected.len()
+    );
+    assert!(server.terminate().success(), "the server stops cleanly");
+    let verified = ml_audit(&["verify", "--db", &database.url()], dir.path());
+    assert!(verified.status.success(), "the ledger verifies: {}", String::from_utf8_lossy(&verified.stdout));
 }

@@ -18,15 +18,20 @@ mod ui;
 mod wire;
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::MatchedPath;
+use axum::body::Body;
+use axum::extract::{MatchedPath, State};
 use axum::http::Request;
+use axum::middleware::Next;
+use axum::response::Response;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
+use tokio::sync::watch;
 use tower_http::trace::TraceLayer;
 
 pub use crate::error::ApiError;
@@ -56,6 +61,45 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// How long answers written after the last in-flight request finished get to reach the client
+/// before a stopping server closes the remaining connections.
+const FLUSH_GRACE: Duration = Duration::from_millis(250);
+
+/// Requests being handled now: shutdown waits for them, not for connections with none.
+#[derive(Clone)]
+struct InFlight(Arc<watch::Sender<usize>>);
+
+impl Default for InFlight {
+    fn default() -> Self {
+        InFlight(Arc::new(watch::Sender::new(0)))
+    }
+}
+
+impl InFlight {
+    async fn track(State(in_flight): State<InFlight>, request: Request<Body>, next: Next) -> Response {
+        in_flight.0.send_modify(|n| *n += 1);
+        let _done = scopeguard(move || in_flight.0.send_modify(|n| *n -= 1));
+        next.run(request).await
+    }
+
+    async fn none_left(&self) {
+        let _ = self.0.subscribe().wait_for(|n| *n == 0).await;
+    }
+}
+
+/// Runs `f` when dropped, also when the request's future is dropped half-way.
+fn scopeguard(f: impl FnOnce()) -> impl Drop {
+    struct Guard<F: FnOnce()>(Option<F>);
+    impl<F: FnOnce()> Drop for Guard<F> {
+        fn drop(&mut self) {
+            if let Some(f) = self.0.take() {
+                f();
+            }
+        }
+    }
+    Guard(Some(f))
+}
+
 /// Serves until `shutdown` resolves; then stops accepting, lets in-flight requests finish (each
 /// is answered after its commit) for up to `shutdown_timeout`, seals what is committed and signs
 /// a last checkpoint. A connection that does not send its headers within `header_read_timeout`
@@ -67,7 +111,8 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let resilience = state.resilience;
     let sealer = state.sealer.clone();
-    let app = router(state);
+    let in_flight = InFlight::default();
+    let app = router(state).layer(axum::middleware::from_fn_with_state(in_flight.clone(), InFlight::track));
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new()).header_read_timeout(resilience.header_read_timeout);
     let connections = GracefulShutdown::new();
@@ -95,7 +140,20 @@ pub async fn serve(
     }
     drop(listener);
     tracing::info!("shutting down: no new connections; finishing in-flight requests");
-    if tokio::time::timeout(resilience.shutdown_timeout, connections.shutdown()).await.is_err() {
+    // Done when every connection has closed, or when no request is in flight any more and the
+    // last answers have had a moment to go out: a client idle or stalled in its headers has
+    // nothing in flight and does not hold the server.
+    let answered = async {
+        in_flight.none_left().await;
+        tokio::time::sleep(FLUSH_GRACE).await;
+    };
+    let drained = async {
+        tokio::select! {
+            () = connections.shutdown() => {},
+            () = answered => {},
+        }
+    };
+    if tokio::time::timeout(resilience.shutdown_timeout, drained).await.is_err() {
         tracing::warn!(
             timeout = ?resilience.shutdown_timeout,
             "requests still in flight at the shutdown timeout are dropped unanswered (not acknowledged)"

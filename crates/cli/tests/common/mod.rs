@@ -20,16 +20,23 @@ pub struct Server {
 
 impl Server {
     pub fn start(dir: &std::path::Path, db: &str) -> Server {
-        Self::start_logging(dir, db, "warn", Stdio::inherit())
+        Self::start_with(dir, db, &[], Stdio::inherit())
     }
 
     /// Starts with this log filter, its log (stderr) going to `log`.
     pub fn start_logging(dir: &std::path::Path, db: &str, filter: &str, log: Stdio) -> Server {
+        Self::start_with(dir, db, &[("ML_AUDIT_LOG", filter)], log)
+    }
+
+    /// Starts with these environment variables (`ML_AUDIT_LOG` is `warn` unless they set it),
+    /// its log (stderr) going to `log`.
+    pub fn start_with(dir: &std::path::Path, db: &str, env: &[(&str, &str)], log: Stdio) -> Server {
         let mut child = Command::new(BIN)
             .args(["serve", "--db", db, "--bind", "127.0.0.1:0"])
             .current_dir(dir)
             .env_remove("ML_AUDIT_DATABASE_URL")
-            .env("ML_AUDIT_LOG", filter)
+            .env("ML_AUDIT_LOG", "warn")
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(log)
             .spawn()
@@ -48,9 +55,13 @@ impl Server {
 
     /// Asks for a graceful shutdown (SIGTERM, as an orchestrator would) and waits for the exit.
     pub fn terminate(mut self) -> std::process::ExitStatus {
+        self.send_sigterm();
+        self.child.wait().unwrap()
+    }
+
+    pub fn send_sigterm(&self) {
         let killed = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().unwrap();
         assert!(killed.success());
-        self.child.wait().unwrap()
     }
 
     pub fn first_admin_key(&self) -> Option<String> {
@@ -71,6 +82,25 @@ impl Server {
         body: &serde_json::Value,
     ) -> reqwest::Response {
         client.post(format!("{}{path}", self.url)).bearer_auth(key).json(body).send().await.unwrap()
+    }
+
+    /// Every `prediction_id` the server lists, following the cursor.
+    pub async fn prediction_ids(&self, client: &reqwest::Client, key: &str) -> Vec<String> {
+        let mut ids = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let path = match &cursor {
+                Some(cursor) => format!("/api/v1/predictions?limit=1000&cursor={cursor}"),
+                None => "/api/v1/predictions?limit=1000".to_owned(),
+            };
+            let page = self.get_json(client, key, &path).await;
+            let items = page["items"].as_array().expect("a page");
+            ids.extend(items.iter().map(|p| p["prediction_id"].as_str().unwrap().to_owned()));
+            match page["next_cursor"].as_str() {
+                Some(next) => cursor = Some(next.to_owned()),
+                None => return ids,
+            }
+        }
     }
 
     /// GETs `path` with `key`, as JSON.
