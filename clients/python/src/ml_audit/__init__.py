@@ -21,6 +21,7 @@ from .errors import (
     MLAuditError,
     NotFound,
     PermissionDenied,
+    ServiceUnavailable,
     ValidationError,
 )
 from .models import (
@@ -51,6 +52,7 @@ __all__ = [
     "PredictionStatus",
     "RedactionRules",
     "RequestingActor",
+    "ServiceUnavailable",
     "Settings",
     "ValidationError",
     "configure",

@@ -38,7 +38,8 @@ class Settings:
     mode: Optional[str] = None
     #: Seconds for one HTTP request (connect + answer).
     timeout: float = 10.0
-    #: Extra attempts of a ``sync`` call after a connection error, 5xx or 429.
+    #: Extra attempts of a ``sync`` call after a connection error, 5xx or 429 (never sooner
+    #: than the server's ``Retry-After``, capped at ``max_backoff``).
     sync_retries: int = 2
     #: Most events waiting in the background queue; beyond it events are dropped and counted.
     queue_size: int = 10_000
@@ -50,7 +51,8 @@ class Settings:
     flush_interval: float = 0.05
     #: First retry delay (seconds) of the background worker; doubles on each failure.
     retry_backoff: float = 0.1
-    #: Longest retry delay (seconds) of the background worker.
+    #: Longest retry delay (seconds) of the background worker; also caps how long a retry
+    #: waits for the server's ``Retry-After``.
     max_backoff: float = 5.0
     #: How long (seconds) interpreter exit waits for queued events to be delivered.
     shutdown_timeout: float = 5.0

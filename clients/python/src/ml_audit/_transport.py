@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import math
 import socket
 import ssl
 from typing import Any, Optional, Tuple
@@ -117,3 +118,18 @@ def decode(data: bytes) -> Any:
         return json.loads(data)
     except ValueError:
         return data.decode("utf-8", "replace")
+
+
+def retry_after_seconds(headers: Any) -> Optional[float]:
+    """The ``Retry-After`` of an answer's headers in seconds; ``None`` when there is none, or
+    when it is not a number of seconds (the HTTP-date form, which the server never sends)."""
+    if headers is None:
+        return None
+    value = headers.get("Retry-After")
+    if not value:
+        return None
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, seconds) if math.isfinite(seconds) else None

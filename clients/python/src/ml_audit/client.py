@@ -22,7 +22,7 @@ from urllib.parse import quote, urlencode
 from . import _config
 from ._config import BACKGROUND, SYNC, Settings
 from ._encoding import dumps, plain_copy
-from ._transport import RETRYABLE_ERRORS, Connection, decode
+from ._transport import RETRYABLE_ERRORS, Connection, decode, retry_after_seconds
 from ._worker import Worker, _ExplanationItem
 from .errors import ConfigurationError, DeliveryError, api_error
 from .models import Explanation, PredictionEvent, PredictionStatus
@@ -408,25 +408,35 @@ class Client:
 
     def _call(self, method: str, path: str, body: Optional[bytes]) -> Any:
         """One request, retried on connection errors, 5xx and 429 (safe: writes carry a fixed
-        ``prediction_id``); raises an :class:`~ml_audit.errors.MLAuditError` on failure."""
+        ``prediction_id``); raises an :class:`~ml_audit.errors.MLAuditError` on failure.
+
+        A retry never comes sooner than the answer's ``Retry-After`` (capped at ``max_backoff``);
+        when that wait would take the call past its time budget (``timeout`` per attempt), the
+        error is raised at once instead (with its ``retry_after``)."""
         settings = self.settings
         deadline = time.monotonic() + settings.timeout * (settings.sync_retries + 1)
         attempt = 0
         while True:
+            attempt += 1
+            delay = min(1.0, settings.retry_backoff * (2 ** (attempt - 1))) * random.uniform(0.5, 1.0)
             try:
-                status, data, _headers = self._connection().request(method, path, body)
+                status, data, headers = self._connection().request(method, path, body)
             except RETRYABLE_ERRORS as exc:
-                if attempt >= settings.sync_retries or time.monotonic() >= deadline:
+                if attempt > settings.sync_retries or time.monotonic() >= deadline:
                     raise DeliveryError(
                         f"cannot reach the ml-audit server at {settings.url}: {exc}"
                     ) from exc
             else:
                 if status < 300:
                     return decode(data)
-                if (status != 429 and status < 500) or attempt >= settings.sync_retries:
-                    raise api_error(status, decode(data))
-            attempt += 1
-            time.sleep(min(1.0, settings.retry_backoff * (2 ** (attempt - 1))) * random.uniform(0.5, 1.0))
+                if (status != 429 and status < 500) or attempt > settings.sync_retries:
+                    raise api_error(status, decode(data), headers)
+                asked = retry_after_seconds(headers)
+                if asked is not None:
+                    delay = max(delay, min(asked, settings.max_backoff))
+                    if time.monotonic() + delay > deadline:
+                        raise api_error(status, decode(data), headers)
+            time.sleep(delay)
 
 
 def _actor(actor: Any) -> Dict[str, Any]:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
+from ._transport import retry_after_seconds
+
 
 class MLAuditError(Exception):
     """Base class of every error the client raises."""
@@ -18,7 +20,8 @@ class DeliveryError(MLAuditError):
 
 
 class APIError(MLAuditError):
-    """The server answered with an error (``{"error": {"code", "message", "field"}}``)."""
+    """The server answered with an error (``{"error": {"code", "message", "field"}}``).
+    ``retry_after`` is the server's ``Retry-After`` in seconds, ``None`` when it sent none."""
 
     def __init__(
         self,
@@ -27,12 +30,14 @@ class APIError(MLAuditError):
         message: str = "",
         field: Optional[str] = None,
         body: Any = None,
+        retry_after: Optional[float] = None,
     ) -> None:
         self.status = status
         self.code = code
         self.message = message
         self.field = field
         self.body = body
+        self.retry_after = retry_after
         text = f"ml-audit server answered {status}"
         if code:
             text += f" {code}"
@@ -40,6 +45,8 @@ class APIError(MLAuditError):
             text += f": {message}"
         if field:
             text += f" (field {field})"
+        if retry_after is not None:
+            text += f" (retry after {retry_after:g} s)"
         super().__init__(text)
 
 
@@ -63,7 +70,15 @@ class ValidationError(APIError):
     """422 (or 400): the event is not valid; ``field`` names the culprit."""
 
 
-def api_error(status: int, body: Any) -> APIError:
+class ServiceUnavailable(APIError):
+    """503: nothing was stored; try again after ``retry_after`` seconds. ``code`` says why:
+    ``overloaded`` (the server sheds load: too many events wait for its database; ``Retry-After:
+    1``), ``unavailable`` (the database is down) or ``storage_full`` (it is full; both
+    ``Retry-After: 5``)."""
+
+
+def api_error(status: int, body: Any, headers: Any = None) -> APIError:
+    """The exception for an error answer: its status, its JSON body and its headers."""
     detail = body.get("error") if isinstance(body, dict) else None
     if not isinstance(detail, dict):
         detail = {}
@@ -77,5 +92,6 @@ def api_error(status: int, body: Any) -> APIError:
         409: Conflict,
         400: ValidationError,
         422: ValidationError,
+        503: ServiceUnavailable,
     }.get(status, APIError)
-    return cls(status, code, message, field, body)
+    return cls(status, code, message, field, body, retry_after_seconds(headers))

@@ -62,7 +62,12 @@ def _server_env(extra: Optional[dict] = None) -> dict:
 
 
 class MLAuditServer:
-    """One ``ml-audit serve`` process on a SQLite database; restartable on the same port."""
+    """One ``ml-audit serve`` process on a SQLite database; restartable on the same port.
+
+    ``env`` adds environment variables for the server process, which reads its settings from
+    them: ``MLAuditServer(env={"ML_AUDIT_SERVER_QUEUE_EVENTS": "1"})`` starts a server that
+    sheds load (503 ``overloaded``) as soon as one event waits for its database writer. The
+    test process's own ``ML_AUDIT_*`` variables never reach the server."""
 
     def __init__(
         self,
@@ -207,7 +212,8 @@ if pytest is not None:
 
     @pytest.fixture
     def ml_audit_server_factory(tmp_path: Path) -> Iterator[Callable[..., MLAuditServer]]:
-        """Make servers a test can stop and restart; all are stopped at teardown."""
+        """Make servers a test can stop and restart (``make(port=0, start=True, env=None)``;
+        ``env`` as for :class:`MLAuditServer`); all are stopped at teardown."""
         made: List[MLAuditServer] = []
 
         def make(port: int = 0, start: bool = True, env: Optional[dict] = None) -> MLAuditServer:
