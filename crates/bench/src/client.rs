@@ -99,6 +99,11 @@ pub struct Connection {
 }
 
 impl Connection {
+    /// Whether the server has closed this connection (a new one must be opened to go on).
+    pub fn is_closed(&self) -> bool {
+        self.sender.is_closed()
+    }
+
     /// Sends the call and reads the whole answer, whatever its status.
     pub async fn send(&mut self, call: &Call) -> anyhow::Result<Reply> {
         let mut request = Request::builder()
@@ -147,9 +152,14 @@ impl Measured {
 
     /// The nearest-rank percentile, `p` in (0, 1].
     pub fn percentile(&self, p: f64) -> Duration {
-        let count = self.latencies.len();
-        self.latencies[((p * count as f64).ceil() as usize).clamp(1, count) - 1]
+        nearest_rank(&self.latencies, p)
     }
+}
+
+/// The nearest-rank percentile of sorted, non-empty latencies, `p` in (0, 1].
+pub fn nearest_rank(sorted: &[Duration], p: f64) -> Duration {
+    let count = sorted.len();
+    sorted[((p * count as f64).ceil() as usize).clamp(1, count) - 1]
 }
 
 /// Sends `count` calls over `concurrency` connections, each connection sending its next call as

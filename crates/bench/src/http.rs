@@ -220,7 +220,7 @@ async fn measure(bin: &Path, backend: Backend, db: &Database, sizes: &Sizes) -> 
     )))
 }
 
-async fn wait_until_healthy(client: &Client) -> anyhow::Result<()> {
+pub async fn wait_until_healthy(client: &Client) -> anyhow::Result<()> {
     let started = Instant::now();
     loop {
         let answered = match client.connect().await {

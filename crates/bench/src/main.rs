@@ -9,11 +9,19 @@
 //! over loopback HTTP: ingestion, a preload to 1M predictions, list queries, lookups and the
 //! admin UI at that size, verify, memory and storage; one markdown table per backend.
 //!
+//! `ml-audit-bench overload [--backend sqlite,postgres] [--factor 4] [--seconds 10]
+//! [--queue-events N] [--quick]` — the sustainable rate R of single-event POSTs (closed loop, 32
+//! connections), then an open loop at factor × R against the server's bounded writers' queue:
+//! accepted (201) and refused (503 `overloaded`) shares and latencies, slots sent late, and a
+//! check that the stored predictions are exactly the accepted ones; one markdown table per
+//! backend, with the verdict on "accepted p99 < 50 ms".
+//!
 //! `ml-audit-bench events --count N` — the same events as JSON lines, for other tools.
 
 mod client;
 mod events;
 mod http;
+mod overload;
 mod report;
 mod server;
 
@@ -59,6 +67,9 @@ enum Command {
     },
     /// A real `ml-audit serve` over loopback HTTP: throughput, latency, memory and storage.
     Http(http::Options),
+    /// An open loop at a multiple of the sustainable rate: what is accepted, how fast, what is
+    /// refused, and that everything accepted is stored.
+    Overload(overload::Options),
     /// Writes the benchmark's events as JSON lines (the request bodies), so that other tools —
     /// the django-ml-audit comparison — record exactly the same events.
     Events {
@@ -77,6 +88,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Ledger { events, db } => ledger(events, db).await,
         Command::Cpu { events } => cpu(events),
         Command::Http(options) => http::run(options).await,
+        Command::Overload(options) => overload::run(options).await,
         Command::Events { count, seed } => write_events(count, seed),
     }
 }

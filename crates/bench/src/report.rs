@@ -44,6 +44,11 @@ impl Report {
     }
 }
 
+/// Whether a figure meets its target, for the value column: `met` or `NOT met`.
+pub fn verdict(met: bool) -> &'static str {
+    if met { "met" } else { "NOT met" }
+}
+
 /// `1,234 req/s · p50 0.81 ms · p99 3.2 ms`
 pub fn throughput(measured: &Measured, unit: &str) -> String {
     format!(

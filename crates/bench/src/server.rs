@@ -217,7 +217,7 @@ pub async fn verify(bin: &Path, db: &Database) -> anyhow::Result<VerifyRun> {
 }
 
 /// User + system time of a running process, from `/proc/<pid>/stat` (in clock ticks of 10 ms).
-fn cpu_time(pid: u32) -> anyhow::Result<Duration> {
+pub fn cpu_time(pid: u32) -> anyhow::Result<Duration> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
     // Fields after the command name (which may hold spaces) start after its closing parenthesis.
     let fields: Vec<&str> = stat.rsplit_once(')').context("no command name")?.1.split_whitespace().collect();
@@ -256,8 +256,14 @@ const START_TIMEOUT: Duration = Duration::from_secs(60);
 impl Server {
     /// Starts the server on a free loopback port and returns once it listens.
     pub async fn start(bin: &Path, db: &Database) -> anyhow::Result<Self> {
+        Self::start_with(bin, db, &[]).await
+    }
+
+    /// The same, with `ML_AUDIT_*` settings of the benchmark's choosing (name, value).
+    pub async fn start_with(bin: &Path, db: &Database, settings: &[(&str, String)]) -> anyhow::Result<Self> {
         let (out, err) = (db.path("serve.out"), db.path("serve.err"));
         let mut child = command(bin, db, &["serve", "--bind", "127.0.0.1:0"])
+            .envs(settings.iter().map(|(name, value)| (name, value)))
             .stdout(std::fs::File::create(&out)?)
             .stderr(std::fs::File::create(&err)?)
             .kill_on_drop(true)
@@ -288,6 +294,11 @@ impl Server {
 
     pub fn memory(&self) -> anyhow::Result<Memory> {
         memory(self.pid).context("reading the server's memory")
+    }
+
+    /// User + system CPU time the server has used so far (to 10 ms).
+    pub fn cpu(&self) -> anyhow::Result<Duration> {
+        cpu_time(self.pid).context("reading the server's CPU time")
     }
 
     /// The once-a-second RSS samples taken between two instants.
