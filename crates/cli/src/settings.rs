@@ -60,6 +60,8 @@ impl Default for LedgerSettings {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ServerTable {
+    /// Write requests handled at once; more are refused with 503 `overloaded` at once.
+    pub max_ingest_requests: usize,
     /// Events that may wait for a writer before new ones are refused with 503 `overloaded`.
     pub queue_events: usize,
     /// A connection must send a request's headers within this, or it is closed.
@@ -76,6 +78,7 @@ impl Default for ServerTable {
     fn default() -> Self {
         let (limits, resilience) = (Limits::default(), Resilience::default());
         Self {
+            max_ingest_requests: resilience.max_ingest_requests,
             queue_events: resilience.queue_events,
             header_read_timeout_secs: resilience.header_read_timeout.as_secs(),
             body_read_timeout_secs: limits.body_read_timeout.as_secs(),
@@ -184,6 +187,7 @@ const ENV_VARS: &[&str] = &[
     "ML_AUDIT_LEDGER_WITNESS_PATH",
     "ML_AUDIT_LEDGER_ORIGIN",
     "ML_AUDIT_LEDGER_CHECKPOINT_INTERVAL_SECS",
+    "ML_AUDIT_SERVER_MAX_INGEST_REQUESTS",
     "ML_AUDIT_SERVER_QUEUE_EVENTS",
     "ML_AUDIT_SERVER_HEADER_READ_TIMEOUT_SECS",
     "ML_AUDIT_SERVER_BODY_READ_TIMEOUT_SECS",
@@ -232,6 +236,9 @@ impl Settings {
                 "ML_AUDIT_LEDGER_CHECKPOINT_INTERVAL_SECS" => {
                     settings.ledger.checkpoint_interval_secs = parse_number(name, value)? as u64
                 }
+                "ML_AUDIT_SERVER_MAX_INGEST_REQUESTS" => {
+                    settings.server.max_ingest_requests = parse_number(name, value)?
+                }
                 "ML_AUDIT_SERVER_QUEUE_EVENTS" => settings.server.queue_events = parse_number(name, value)?,
                 "ML_AUDIT_SERVER_HEADER_READ_TIMEOUT_SECS" => {
                     settings.server.header_read_timeout_secs = parse_number(name, value)? as u64
@@ -265,6 +272,7 @@ impl Settings {
         }
         let server = &self.server;
         for (name, value) in [
+            ("server.max_ingest_requests", server.max_ingest_requests as u64),
             ("server.queue_events", server.queue_events as u64),
             ("server.header_read_timeout_secs", server.header_read_timeout_secs),
             ("server.body_read_timeout_secs", server.body_read_timeout_secs),
@@ -355,6 +363,7 @@ impl Settings {
                 body_read_timeout: Duration::from_secs(self.server.body_read_timeout_secs),
             },
             resilience: Resilience {
+                max_ingest_requests: self.server.max_ingest_requests,
                 queue_events: self.server.queue_events,
                 header_read_timeout: Duration::from_secs(self.server.header_read_timeout_secs),
                 shutdown_timeout: Duration::from_secs(self.server.shutdown_timeout_secs),

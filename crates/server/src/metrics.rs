@@ -54,6 +54,8 @@ impl WriteErrorKind {
 
 /// What `/metrics` reads from elsewhere at the moment it is asked.
 pub struct Gauges {
+    pub ingest_requests: usize,
+    pub ingest_requests_capacity: usize,
     pub queue_depth: usize,
     pub queue_capacity: usize,
     pub sealer_lag: Duration,
@@ -151,6 +153,12 @@ impl Metrics {
         }
         let checkpoint_age = gauges.checkpoint_age.map_or(f64::NAN, |age| age.as_secs_f64());
         for (name, help, value) in [
+            ("ml_audit_ingest_requests", "Write requests being handled.", gauges.ingest_requests as f64),
+            (
+                "ml_audit_ingest_requests_capacity",
+                "Write requests handled at once before more are refused.",
+                gauges.ingest_requests_capacity as f64,
+            ),
             ("ml_audit_ingest_queue_events", "Events waiting for a writer.", gauges.queue_depth as f64),
             (
                 "ml_audit_ingest_queue_capacity_events",

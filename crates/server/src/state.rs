@@ -5,8 +5,9 @@ use axum::extract::FromRef;
 use ml_audit_core::redaction::RedactionPolicy;
 use ml_audit_ledger::sealer::{Schedule, Sealer};
 use ml_audit_storage::{InsightReader, KeyStore, LedgerStore, PredictionReader, PredictionWriter, Store};
+use tokio::sync::Semaphore;
 
-use crate::ingest::{DEFAULT_QUEUE_EVENTS, GroupCommitter};
+use crate::ingest::{DEFAULT_MAX_INGEST_REQUESTS, DEFAULT_QUEUE_EVENTS, GroupCommitter, ingest_slots};
 use crate::metrics::Metrics;
 
 /// Request limits; bodies over them are refused with 413 before any parsing, bodies slower than
@@ -28,6 +29,9 @@ impl Default for Limits {
 /// How the server holds up on a bad day: its queue bound, its timeouts, its readiness bound.
 #[derive(Debug, Clone, Copy)]
 pub struct Resilience {
+    /// Write requests handled at once; one more is refused with 503 `overloaded` before its key
+    /// is checked or its body read.
+    pub max_ingest_requests: usize,
     /// Events that may wait for a writer before submissions are refused with 503 `overloaded`.
     pub queue_events: usize,
     /// A connection must send a request's headers within this, or it is closed.
@@ -42,6 +46,7 @@ pub struct Resilience {
 impl Default for Resilience {
     fn default() -> Self {
         Self {
+            max_ingest_requests: DEFAULT_MAX_INGEST_REQUESTS,
             queue_events: DEFAULT_QUEUE_EVENTS,
             header_read_timeout: Duration::from_secs(10),
             shutdown_timeout: Duration::from_secs(20),
@@ -75,6 +80,8 @@ pub struct AppState {
     pub limits: Limits,
     pub resilience: Resilience,
     pub committer: GroupCommitter,
+    /// Places for write requests being handled (see `ingest::IngestSlot`).
+    pub ingest_slots: Arc<Semaphore>,
     pub sealer: Arc<Sealer>,
     pub metrics: Arc<Metrics>,
 }
@@ -92,6 +99,7 @@ impl AppState {
                 settings.resilience.queue_events,
                 metrics.clone(),
             ),
+            ingest_slots: ingest_slots(settings.resilience.max_ingest_requests),
             sealer,
             predictions: store.clone(),
             writer: store.clone(),

@@ -18,6 +18,7 @@ use crate::auth::{Authorized, Ingest, Read};
 use crate::batch_body::{BatchBody, BatchEvent, Events};
 use crate::body::{JsonBody, PredictionPath};
 use crate::error::{ApiError, ErrorBody};
+use crate::ingest::IngestSlot;
 use crate::metrics::EventOutcome;
 use crate::query::{ListQuery, QueryParams};
 use crate::state::AppState;
@@ -50,6 +51,7 @@ pub fn router() -> Router<AppState> {
         (status = 403, description = "Wrong scope, or an actor.tenant_id other than the key's tenant", body = ErrorBody),
     ))]
 async fn record_prediction(
+    _slot: IngestSlot,
     caller: Authorized<Ingest>,
     State(state): State<AppState>,
     JsonBody(body): JsonBody,
@@ -73,6 +75,7 @@ async fn record_prediction(
             `field` names it", body = ErrorBody),
     ))]
 async fn record_batch(
+    _slot: IngestSlot,
     caller: Authorized<Ingest, ResultsShown>,
     State(state): State<AppState>,
     JsonBody(body): JsonBody<BatchBody>,
@@ -166,6 +169,7 @@ impl QueryParams for ResultsShown {
         (status = 422, description = "Not a valid explanation", body = ErrorBody),
     ))]
 async fn attach_explanation(
+    _slot: IngestSlot,
     caller: Authorized<Ingest>,
     State(state): State<AppState>,
     PredictionPath { reference }: PredictionPath,

@@ -13,6 +13,7 @@ use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use crate::helpers::{Backend, ON_DEMAND_SEALING, TestApp, event, expect_error, with};
 
 on_both_backends!(
+    past_its_write_requests_the_server_refuses_at_once_before_reading_the_request,
     a_full_queue_refuses_at_once_with_503_overloaded_and_keeps_everything_it_accepted,
     readyz_is_ready_and_says_why_when_the_sealer_falls_behind,
     metrics_show_write_errors_queue_sealer_lag_and_checkpoint_age,
@@ -113,6 +114,41 @@ async fn a_full_queue_refuses_at_once_with_503_overloaded_and_keeps_everything_i
     let mut expected: Vec<String> = (0..sent).map(|n| format!("accepted-{n}")).collect();
     expected.sort();
     assert_eq!(stored, expected, "exactly the accepted events are stored; the refused ones are not");
+}
+
+async fn past_its_write_requests_the_server_refuses_at_once_before_reading_the_request(backend: Backend) {
+    let resilience = Resilience { max_ingest_requests: 1, ..Resilience::default() };
+    let settings = ServerSettings { resilience, ledger_schedule: ON_DEMAND_SEALING, ..ServerSettings::default() };
+    let app = std::sync::Arc::new(TestApp::spawn_with(backend, settings).await);
+    let lock = WriteLock::hold(&app).await;
+    // One write request in hand, waiting on the lock.
+    let sender = app.clone();
+    let held = tokio::spawn(async move {
+        let body = with(event("slots"), "prediction_id", json!("held"));
+        sender.post("/api/v1/predictions", &sender.admin_key, &body).await.status()
+    });
+    for _ in 0..100 {
+        if series(&metrics(&app).await, "ml_audit_ingest_requests") >= 1.0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(series(&metrics(&app).await, "ml_audit_ingest_requests_capacity"), 1.0);
+
+    // The next one is refused now, whatever its body: it is not read.
+    let response = app.post_bytes("/api/v1/predictions", &app.admin_key, "not even JSON").await;
+    assert_eq!(response.headers().get("retry-after").and_then(|v| v.to_str().ok()), Some("1"));
+    let (code, _) = expect_error(response, StatusCode::SERVICE_UNAVAILABLE).await;
+    assert_eq!(code, "overloaded");
+    // Reads are not write requests.
+    assert_eq!(app.get("/api/v1/predictions", &app.admin_key).await.status(), StatusCode::OK);
+
+    lock.release().await;
+    assert_eq!(held.await.unwrap(), StatusCode::CREATED);
+    let after = with(event("slots"), "prediction_id", json!("after"));
+    assert_eq!(app.post("/api/v1/predictions", &app.admin_key, &after).await.status(), StatusCode::CREATED);
+    let stored: Vec<Value> = app.all_predictions().await;
+    assert_eq!(stored.len(), 2, "the held one and the one after: {stored:?}");
 }
 
 async fn readyz(app: &TestApp) -> (StatusCode, Value) {
