@@ -60,8 +60,12 @@ impl Default for LedgerSettings {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ServerTable {
-    /// Write requests handled at once; more are refused with 503 `overloaded` at once.
+    /// The most write requests handled at once; the limit adapts below it (see
+    /// `ingest_latency_target_ms`), and one more is refused at once with 503 `overloaded`.
     pub max_ingest_requests: usize,
+    /// The latency that nine write requests in ten should stay under; the limit on requests in
+    /// flight shrinks when more are slower and grows while they are faster.
+    pub ingest_latency_target_ms: u64,
     /// Events that may wait for a writer before new ones are refused with 503 `overloaded`.
     pub queue_events: usize,
     /// A connection must send a request's headers within this, or it is closed.
@@ -79,6 +83,7 @@ impl Default for ServerTable {
         let (limits, resilience) = (Limits::default(), Resilience::default());
         Self {
             max_ingest_requests: resilience.max_ingest_requests,
+            ingest_latency_target_ms: resilience.ingest_latency_target.as_millis() as u64,
             queue_events: resilience.queue_events,
             header_read_timeout_secs: resilience.header_read_timeout.as_secs(),
             body_read_timeout_secs: limits.body_read_timeout.as_secs(),
@@ -188,6 +193,7 @@ const ENV_VARS: &[&str] = &[
     "ML_AUDIT_LEDGER_ORIGIN",
     "ML_AUDIT_LEDGER_CHECKPOINT_INTERVAL_SECS",
     "ML_AUDIT_SERVER_MAX_INGEST_REQUESTS",
+    "ML_AUDIT_SERVER_INGEST_LATENCY_TARGET_MS",
     "ML_AUDIT_SERVER_QUEUE_EVENTS",
     "ML_AUDIT_SERVER_HEADER_READ_TIMEOUT_SECS",
     "ML_AUDIT_SERVER_BODY_READ_TIMEOUT_SECS",
@@ -239,6 +245,9 @@ impl Settings {
                 "ML_AUDIT_SERVER_MAX_INGEST_REQUESTS" => {
                     settings.server.max_ingest_requests = parse_number(name, value)?
                 }
+                "ML_AUDIT_SERVER_INGEST_LATENCY_TARGET_MS" => {
+                    settings.server.ingest_latency_target_ms = parse_number(name, value)? as u64
+                }
                 "ML_AUDIT_SERVER_QUEUE_EVENTS" => settings.server.queue_events = parse_number(name, value)?,
                 "ML_AUDIT_SERVER_HEADER_READ_TIMEOUT_SECS" => {
                     settings.server.header_read_timeout_secs = parse_number(name, value)? as u64
@@ -273,6 +282,7 @@ impl Settings {
         let server = &self.server;
         for (name, value) in [
             ("server.max_ingest_requests", server.max_ingest_requests as u64),
+            ("server.ingest_latency_target_ms", server.ingest_latency_target_ms),
             ("server.queue_events", server.queue_events as u64),
             ("server.header_read_timeout_secs", server.header_read_timeout_secs),
             ("server.body_read_timeout_secs", server.body_read_timeout_secs),
@@ -364,6 +374,7 @@ impl Settings {
             },
             resilience: Resilience {
                 max_ingest_requests: self.server.max_ingest_requests,
+                ingest_latency_target: Duration::from_millis(self.server.ingest_latency_target_ms),
                 queue_events: self.server.queue_events,
                 header_read_timeout: Duration::from_secs(self.server.header_read_timeout_secs),
                 shutdown_timeout: Duration::from_secs(self.server.shutdown_timeout_secs),

@@ -5,27 +5,21 @@
 //! Events are answered only after the transaction that holds them has committed, so an
 //! acknowledged event is durable.
 //!
-//! Load is shed in two places, as Envoy and Kafka do, so that a request either waits a bounded
-//! time or is told at once to come back (503 `overloaded`, `Retry-After`), instead of every
-//! request waiting longer the harder the server is pushed:
-//! - [`IngestSlot`]: a write request is handled only if fewer than `max_ingest_requests` are
-//!   being handled; otherwise it is refused before its key is checked or its body read, so a
-//!   refusal costs next to nothing. On a busy machine most of a request's time is spent waiting
-//!   for a core, so this bound is what keeps accepted requests fast.
-//! - the queue in front of the writers is bounded in events (a batch carries up to 1,000).
+//! The queue in front of the writers is bounded in events (a batch carries up to 1,000): a
+//! submission that finds it full is refused at once (503 `overloaded`, `Retry-After`). With the
+//! bound on write requests in flight (`admission.rs`), a request either waits a bounded time or
+//! is told at once to come back, instead of every request waiting longer the harder the server
+//! is pushed, as Envoy and Kafka shed load.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use axum::extract::{FromRef, FromRequestParts};
-use axum::http::request::Parts;
 use ml_audit_core::event::PreparedPrediction;
 use ml_audit_storage::{PredictionWriter, RecordOutcome};
-use tokio::sync::{Mutex, OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
+use tokio::sync::{Mutex, mpsc, oneshot};
 
 use crate::error::ApiError;
 use crate::metrics::Metrics;
-use crate::state::AppState;
 
 /// Most events in one group; bounds the transaction and the latency of its first event.
 const MAX_GROUP: usize = 512;
@@ -34,35 +28,6 @@ const MAX_GROUP: usize = 512;
 /// accepted event is committed well within 50 ms at any load. A submission is let in while the
 /// queue holds fewer, so a batch larger than the bound still gets in when the queue is short.
 pub const DEFAULT_QUEUE_EVENTS: usize = 256;
-
-/// Write requests handled at once by default: about 10 ms of the SQLite server's throughput on
-/// the benchmark machine, which keeps accepted requests' p99 far under 50 ms at 4× the
-/// sustainable rate (BENCHMARKS.md, "Overload").
-pub const DEFAULT_MAX_INGEST_REQUESTS: usize = 64;
-
-/// A place among the write requests being handled, held until the answer is ready.
-pub struct IngestSlot(#[allow(dead_code, reason = "held, never read")] OwnedSemaphorePermit);
-
-impl<S: Send + Sync> FromRequestParts<S> for IngestSlot
-where
-    AppState: FromRef<S>,
-{
-    type Rejection = ApiError;
-
-    async fn from_request_parts(_parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let state = AppState::from_ref(state);
-        let slot = state.ingest_slots.clone().try_acquire_owned();
-        slot.map(IngestSlot).map_err(|_| {
-            state.metrics.record_overloaded();
-            ApiError::Overloaded
-        })
-    }
-}
-
-/// The bound on write requests handled at once.
-pub fn ingest_slots(max_ingest_requests: usize) -> Arc<Semaphore> {
-    Arc::new(Semaphore::new(max_ingest_requests.max(1)))
-}
 
 type Outcomes = Result<Vec<RecordOutcome>, ApiError>;
 

@@ -3,6 +3,7 @@
 //! Handlers are thin: they authenticate (the scope is in their signature), hand the body to the
 //! core to parse and redact, and call the store. The store sees only domain types.
 
+mod admission;
 mod auth;
 mod batch_body;
 mod body;

@@ -55,7 +55,7 @@ impl WriteErrorKind {
 /// What `/metrics` reads from elsewhere at the moment it is asked.
 pub struct Gauges {
     pub ingest_requests: usize,
-    pub ingest_requests_capacity: usize,
+    pub ingest_requests_limit: usize,
     pub queue_depth: usize,
     pub queue_capacity: usize,
     pub sealer_lag: Duration,
@@ -155,9 +155,9 @@ impl Metrics {
         for (name, help, value) in [
             ("ml_audit_ingest_requests", "Write requests being handled.", gauges.ingest_requests as f64),
             (
-                "ml_audit_ingest_requests_capacity",
-                "Write requests handled at once before more are refused.",
-                gauges.ingest_requests_capacity as f64,
+                "ml_audit_ingest_requests_limit",
+                "Write requests handled at once before more are refused (adapts to their latency).",
+                gauges.ingest_requests_limit as f64,
             ),
             ("ml_audit_ingest_queue_events", "Events waiting for a writer.", gauges.queue_depth as f64),
             (

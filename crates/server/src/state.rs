@@ -5,9 +5,9 @@ use axum::extract::FromRef;
 use ml_audit_core::redaction::RedactionPolicy;
 use ml_audit_ledger::sealer::{Schedule, Sealer};
 use ml_audit_storage::{InsightReader, KeyStore, LedgerStore, PredictionReader, PredictionWriter, Store};
-use tokio::sync::Semaphore;
 
-use crate::ingest::{DEFAULT_MAX_INGEST_REQUESTS, DEFAULT_QUEUE_EVENTS, GroupCommitter, ingest_slots};
+use crate::admission::Admission;
+use crate::ingest::{DEFAULT_QUEUE_EVENTS, GroupCommitter};
 use crate::metrics::Metrics;
 
 /// Request limits; bodies over them are refused with 413 before any parsing, bodies slower than
@@ -29,9 +29,11 @@ impl Default for Limits {
 /// How the server holds up on a bad day: its queue bound, its timeouts, its readiness bound.
 #[derive(Debug, Clone, Copy)]
 pub struct Resilience {
-    /// Write requests handled at once; one more is refused with 503 `overloaded` before its key
-    /// is checked or its body read.
+    /// The most write requests handled at once; the limit adapts below it so that nine answers
+    /// in ten come within `ingest_latency_target`. One more is refused with 503 `overloaded`
+    /// before its key is checked or its body read.
     pub max_ingest_requests: usize,
+    pub ingest_latency_target: Duration,
     /// Events that may wait for a writer before submissions are refused with 503 `overloaded`.
     pub queue_events: usize,
     /// A connection must send a request's headers within this, or it is closed.
@@ -46,7 +48,8 @@ pub struct Resilience {
 impl Default for Resilience {
     fn default() -> Self {
         Self {
-            max_ingest_requests: DEFAULT_MAX_INGEST_REQUESTS,
+            max_ingest_requests: 256,
+            ingest_latency_target: Duration::from_millis(25),
             queue_events: DEFAULT_QUEUE_EVENTS,
             header_read_timeout: Duration::from_secs(10),
             shutdown_timeout: Duration::from_secs(20),
@@ -80,8 +83,8 @@ pub struct AppState {
     pub limits: Limits,
     pub resilience: Resilience,
     pub committer: GroupCommitter,
-    /// Places for write requests being handled (see `ingest::IngestSlot`).
-    pub ingest_slots: Arc<Semaphore>,
+    /// The adaptive bound on write requests in flight.
+    pub admission: Arc<Admission>,
     pub sealer: Arc<Sealer>,
     pub metrics: Arc<Metrics>,
 }
@@ -99,7 +102,10 @@ impl AppState {
                 settings.resilience.queue_events,
                 metrics.clone(),
             ),
-            ingest_slots: ingest_slots(settings.resilience.max_ingest_requests),
+            admission: Admission::new(
+                settings.resilience.max_ingest_requests,
+                settings.resilience.ingest_latency_target,
+            ),
             sealer,
             predictions: store.clone(),
             writer: store.clone(),

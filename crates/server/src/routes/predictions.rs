@@ -14,11 +14,11 @@ use ml_audit_core::redaction::RedactionPolicy;
 use ml_audit_core::timestamp;
 use ml_audit_storage::RecordOutcome;
 
+use crate::admission::{BatchSlot, WriteSlot};
 use crate::auth::{Authorized, Ingest, Read};
 use crate::batch_body::{BatchBody, BatchEvent, Events};
 use crate::body::{JsonBody, PredictionPath};
 use crate::error::{ApiError, ErrorBody};
-use crate::ingest::IngestSlot;
 use crate::metrics::EventOutcome;
 use crate::query::{ListQuery, QueryParams};
 use crate::state::AppState;
@@ -51,7 +51,7 @@ pub fn router() -> Router<AppState> {
         (status = 403, description = "Wrong scope, or an actor.tenant_id other than the key's tenant", body = ErrorBody),
     ))]
 async fn record_prediction(
-    _slot: IngestSlot,
+    _slot: WriteSlot,
     caller: Authorized<Ingest>,
     State(state): State<AppState>,
     JsonBody(body): JsonBody,
@@ -75,7 +75,7 @@ async fn record_prediction(
             `field` names it", body = ErrorBody),
     ))]
 async fn record_batch(
-    _slot: IngestSlot,
+    _slot: BatchSlot,
     caller: Authorized<Ingest, ResultsShown>,
     State(state): State<AppState>,
     JsonBody(body): JsonBody<BatchBody>,
@@ -169,7 +169,7 @@ impl QueryParams for ResultsShown {
         (status = 422, description = "Not a valid explanation", body = ErrorBody),
     ))]
 async fn attach_explanation(
-    _slot: IngestSlot,
+    _slot: WriteSlot,
     caller: Authorized<Ingest>,
     State(state): State<AppState>,
     PredictionPath { reference }: PredictionPath,

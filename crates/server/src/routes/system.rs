@@ -53,10 +53,10 @@ async fn readyz(_query: StrictQuery<NoQuery>, State(state): State<AppState>) -> 
     responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
 async fn metrics(_caller: Authorized<Admin>, State(state): State<AppState>) -> impl IntoResponse {
     let (queue_depth, queue_capacity) = state.committer.depth();
-    let capacity = state.resilience.max_ingest_requests.max(1);
+    let (ingest_requests, ingest_requests_limit) = state.admission.load();
     let gauges = Gauges {
-        ingest_requests: capacity.saturating_sub(state.ingest_slots.available_permits()),
-        ingest_requests_capacity: capacity,
+        ingest_requests,
+        ingest_requests_limit,
         queue_depth,
         queue_capacity,
         sealer_lag: state.sealer.lag(),

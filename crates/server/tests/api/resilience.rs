@@ -117,23 +117,30 @@ async fn a_full_queue_refuses_at_once_with_503_overloaded_and_keeps_everything_i
 }
 
 async fn past_its_write_requests_the_server_refuses_at_once_before_reading_the_request(backend: Backend) {
-    let resilience = Resilience { max_ingest_requests: 1, ..Resilience::default() };
+    // The limit starts at a quarter of the maximum and never goes under 4.
+    let resilience = Resilience { max_ingest_requests: 4, ..Resilience::default() };
     let settings = ServerSettings { resilience, ledger_schedule: ON_DEMAND_SEALING, ..ServerSettings::default() };
     let app = std::sync::Arc::new(TestApp::spawn_with(backend, settings).await);
     let lock = WriteLock::hold(&app).await;
-    // One write request in hand, waiting on the lock.
-    let sender = app.clone();
-    let held = tokio::spawn(async move {
-        let body = with(event("slots"), "prediction_id", json!("held"));
-        sender.post("/api/v1/predictions", &sender.admin_key, &body).await.status()
-    });
-    for _ in 0..100 {
-        if series(&metrics(&app).await, "ml_audit_ingest_requests") >= 1.0 {
+    // Four write requests in hand, waiting on the lock.
+    let held: Vec<_> = (0..4)
+        .map(|n| {
+            let sender = app.clone();
+            tokio::spawn(async move {
+                let body = with(event("slots"), "prediction_id", json!(format!("held-{n}")));
+                sender.post("/api/v1/predictions", &sender.admin_key, &body).await.status()
+            })
+        })
+        .collect();
+    for _ in 0..250 {
+        if series(&metrics(&app).await, "ml_audit_ingest_requests") >= 4.0 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    assert_eq!(series(&metrics(&app).await, "ml_audit_ingest_requests_capacity"), 1.0);
+    let text = metrics(&app).await;
+    assert_eq!(series(&text, "ml_audit_ingest_requests"), 4.0);
+    assert_eq!(series(&text, "ml_audit_ingest_requests_limit"), 4.0);
 
     // The next one is refused now, whatever its body: it is not read.
     let response = app.post_bytes("/api/v1/predictions", &app.admin_key, "not even JSON").await;
@@ -144,11 +151,12 @@ async fn past_its_write_requests_the_server_refuses_at_once_before_reading_the_r
     assert_eq!(app.get("/api/v1/predictions", &app.admin_key).await.status(), StatusCode::OK);
 
     lock.release().await;
-    assert_eq!(held.await.unwrap(), StatusCode::CREATED);
+    for request in held {
+        assert_eq!(request.await.unwrap(), StatusCode::CREATED);
+    }
     let after = with(event("slots"), "prediction_id", json!("after"));
     assert_eq!(app.post("/api/v1/predictions", &app.admin_key, &after).await.status(), StatusCode::CREATED);
-    let stored: Vec<Value> = app.all_predictions().await;
-    assert_eq!(stored.len(), 2, "the held one and the one after: {stored:?}");
+    assert_eq!(app.all_predictions().await.len(), 5, "the four held ones and the one after");
 }
 
 async fn readyz(app: &TestApp) -> (StatusCode, Value) {

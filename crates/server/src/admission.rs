@@ -1,0 +1,211 @@
+//! Admission of write requests: how many are handled at once, adapted to how fast they are.
+//!
+//! On a busy machine most of a request's time is spent waiting for a core, not for the database:
+//! the more requests are handled at once, the longer each takes. So a write request is handled
+//! only if fewer than a limit are in flight; otherwise it is refused at once (503 `overloaded`,
+//! `Retry-After`) before its key is checked or its body read, which costs next to nothing. The
+//! limit adapts like TCP's congestion window (additive increase, multiplicative decrease) and
+//! Envoy's adaptive concurrency filter: every window of answers, when more than one in ten took
+//! longer than the latency target the limit shrinks by a quarter, and when answers were fast and
+//! the limit was reached it grows by an eighth. A machine twice as fast admits twice as many,
+//! and no setting has to be measured per machine.
+
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use axum::extract::{FromRef, FromRequestParts};
+use axum::http::request::Parts;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// The fewest write requests handled at once, whatever the latency: the writers always get
+/// something to group.
+const MIN_LIMIT: usize = 4;
+/// Answers per adjustment of the limit.
+const WINDOW_ANSWERS: u32 = 64;
+/// Share of a window's answers allowed over the target before the limit shrinks.
+const SLOW_SHARE: f64 = 0.1;
+
+/// The adaptive bound on write requests in flight. Cheap to share: one per server.
+pub struct Admission {
+    in_flight: AtomicUsize,
+    limit: AtomicUsize,
+    max_limit: usize,
+    target: Duration,
+    window: Mutex<Window>,
+}
+
+#[derive(Default)]
+struct Window {
+    answers: u32,
+    slow: u32,
+    /// The limit was reached during this window: the demand was there to use more.
+    saturated: bool,
+}
+
+impl Admission {
+    /// Starts at `max_limit / 4` (at least [`MIN_LIMIT`]) and adapts between [`MIN_LIMIT`] and
+    /// `max_limit` so that about nine answers in ten come within `target`.
+    pub fn new(max_limit: usize, target: Duration) -> Arc<Self> {
+        let max_limit = max_limit.max(MIN_LIMIT);
+        Arc::new(Self {
+            in_flight: AtomicUsize::new(0),
+            limit: AtomicUsize::new((max_limit / 4).max(MIN_LIMIT)),
+            max_limit,
+            target,
+            window: Mutex::new(Window::default()),
+        })
+    }
+
+    /// A place among the requests in flight, or `None` when the limit is reached.
+    /// `sampled`: whether its latency steers the limit (a batch's does not: it is slow by size,
+    /// not because the server is busy).
+    pub fn try_admit(self: &Arc<Self>, sampled: bool) -> Option<Admitted> {
+        let limit = self.limit.load(Ordering::Relaxed);
+        let before = self.in_flight.fetch_add(1, Ordering::Relaxed);
+        if before >= limit {
+            self.in_flight.fetch_sub(1, Ordering::Relaxed);
+            self.window.lock().expect("not poisoned").saturated = true;
+            return None;
+        }
+        if before + 1 == limit {
+            self.window.lock().expect("not poisoned").saturated = true;
+        }
+        Some(Admitted { admission: self.clone(), since: Instant::now(), sampled })
+    }
+
+    /// Requests in flight now, and the current limit.
+    pub fn load(&self) -> (usize, usize) {
+        (self.in_flight.load(Ordering::Relaxed), self.limit.load(Ordering::Relaxed))
+    }
+
+    fn answered(&self, took: Duration, sampled: bool) {
+        self.in_flight.fetch_sub(1, Ordering::Relaxed);
+        if !sampled {
+            return;
+        }
+        let mut window = self.window.lock().expect("not poisoned");
+        window.answers += 1;
+        window.slow += u32::from(took > self.target);
+        if window.answers < WINDOW_ANSWERS {
+            return;
+        }
+        let limit = self.limit.load(Ordering::Relaxed);
+        let next = if f64::from(window.slow) > SLOW_SHARE * f64::from(window.answers) {
+            (limit - limit / 4).max(MIN_LIMIT)
+        } else if window.saturated {
+            (limit + (limit / 8).max(1)).min(self.max_limit)
+        } else {
+            limit
+        };
+        self.limit.store(next, Ordering::Relaxed);
+        *window = Window::default();
+    }
+}
+
+/// A write request's place, given back (with its latency) when the answer is ready.
+pub struct Admitted {
+    admission: Arc<Admission>,
+    since: Instant,
+    sampled: bool,
+}
+
+impl Drop for Admitted {
+    fn drop(&mut self) {
+        self.admission.answered(self.since.elapsed(), self.sampled);
+    }
+}
+
+/// The extractor for a single write (an event, an explanation): admitted or refused.
+pub struct WriteSlot(#[allow(dead_code, reason = "held, never read")] Admitted);
+
+/// The extractor for a batch: admitted like a single write, but its latency does not steer.
+pub struct BatchSlot(#[allow(dead_code, reason = "held, never read")] Admitted);
+
+fn admit<S: Send + Sync>(state: &S, sampled: bool) -> Result<Admitted, ApiError>
+where
+    AppState: FromRef<S>,
+{
+    let state = AppState::from_ref(state);
+    state.admission.try_admit(sampled).ok_or_else(|| {
+        state.metrics.record_overloaded();
+        ApiError::Overloaded
+    })
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for WriteSlot
+where
+    AppState: FromRef<S>,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(_parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        admit(state, true).map(WriteSlot)
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for BatchSlot
+where
+    AppState: FromRef<S>,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(_parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        admit(state, false).map(BatchSlot)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One window of sampled answers, `slow` of them over the target.
+    fn answer_window(admission: &Arc<Admission>, slow: u32) {
+        for i in 0..WINDOW_ANSWERS {
+            std::mem::forget(admission.try_admit(true).expect("room"));
+            let took = if i < slow { Duration::from_secs(1) } else { Duration::from_millis(1) };
+            admission.answered(took, true);
+        }
+    }
+
+    #[test]
+    fn the_limit_is_enforced_and_places_come_back() {
+        let admission = Admission::new(16, Duration::from_millis(25));
+        let held: Vec<_> = (0..4).map(|_| admission.try_admit(true).expect("within the limit")).collect();
+        assert!(admission.try_admit(true).is_none(), "the fifth is refused at a limit of 4");
+        drop(held);
+        assert_eq!(admission.load().0, 0);
+        assert!(admission.try_admit(false).is_some());
+    }
+
+    #[test]
+    fn slow_answers_shrink_the_limit_and_fast_saturated_ones_grow_it_within_bounds() {
+        let admission = Admission::new(64, Duration::from_millis(25));
+        assert_eq!(admission.load().1, 16);
+        // Fast answers while the limit is reached: it grows by an eighth a window, up to the maximum.
+        for _ in 0..40 {
+            let held: Vec<_> = std::iter::from_fn(|| admission.try_admit(false)).collect();
+            drop(held);
+            answer_window(&admission, 0);
+        }
+        assert_eq!(admission.load().1, 64);
+        // More than one in ten slow: it shrinks by a quarter a window, down to the minimum.
+        answer_window(&admission, WINDOW_ANSWERS / 5);
+        assert_eq!(admission.load().1, 48);
+        for _ in 0..20 {
+            answer_window(&admission, WINDOW_ANSWERS / 2);
+        }
+        assert_eq!(admission.load().1, MIN_LIMIT);
+        // A few slow ones (not more than one in ten) and no demand: it stays.
+        answer_window(&admission, WINDOW_ANSWERS / 20);
+        assert_eq!(admission.load().1, MIN_LIMIT);
+        // Batches do not steer it.
+        for _ in 0..WINDOW_ANSWERS {
+            drop(admission.try_admit(false));
+        }
+        assert_eq!(admission.load().1, MIN_LIMIT);
+    }
+}
