@@ -53,6 +53,11 @@ pub struct Options {
     /// [default: 15,000; 2,000 with --quick].
     #[arg(long, value_name = "N")]
     sustainable_events: Option<usize>,
+    /// A server setting as an environment variable, `NAME=VALUE` (repeatable), e.g.
+    /// `ML_AUDIT_SERVER_INGEST_LATENCY_TARGET_MS=15`: the server is otherwise isolated from the
+    /// caller's `ML_AUDIT_*` variables.
+    #[arg(long = "server-env", value_name = "NAME=VALUE")]
+    server_env: Vec<String>,
     /// Connections of the open loop, each with one request at a time.
     #[arg(long, value_name = "N", default_value_t = 1024)]
     connections: usize,
@@ -67,6 +72,7 @@ struct Plan {
     sustainable: usize,
     connections: usize,
     queue_events: Option<usize>,
+    server_env: Vec<(String, String)>,
 }
 
 const TARGET: &str = "accepted p99 < 50 ms";
@@ -94,6 +100,14 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
         sustainable: options.sustainable_events.unwrap_or(if options.quick { 2_000 } else { 15_000 }),
         connections: options.connections,
         queue_events: options.queue_events,
+        server_env: options
+            .server_env
+            .iter()
+            .map(|pair| {
+                let (name, value) = pair.split_once('=').with_context(|| format!("--server-env {pair:?}: not NAME=VALUE"))?;
+                Ok((name.to_owned(), value.to_owned()))
+            })
+            .collect::<anyhow::Result<_>>()?,
     };
     ensure!(plan.factor > 0.0 && plan.seconds > 0.0, "--factor and --seconds must be positive");
     ensure!(plan.sustainable > 0 && plan.connections > 0, "--sustainable-events and --connections must be positive");
@@ -132,7 +146,9 @@ async fn on_backend(bin: &Path, backend: Backend, pg_url: &str, plan: &Plan) -> 
 
 async fn measure(bin: &Path, backend: Backend, db: &Database, plan: &Plan) -> anyhow::Result<(Report, Vec<String>)> {
     let key = server::create_key(bin, db).await?;
-    let settings: Vec<_> = plan.queue_events.map(|n| (QUEUE_SETTING, n.to_string())).into_iter().collect();
+    let mut settings: Vec<(&str, String)> =
+        plan.queue_events.map(|n| (QUEUE_SETTING, n.to_string())).into_iter().collect();
+    settings.extend(plan.server_env.iter().map(|(name, value)| (name.as_str(), value.clone())));
     let server = Server::start_with(bin, db, &settings).await?;
     let client = Client::with_key(server.addr, &key)?;
     wait_until_healthy(&client).await?;
@@ -350,13 +366,16 @@ async fn measure(bin: &Path, backend: Backend, db: &Database, plan: &Plan) -> an
         ));
     }
     server.stop().await?;
-    let title = format!(
+    let mut title = format!(
         "ml-audit overload benchmark — {} backend, {} × the sustainable rate for {} s, queue_events {}",
         backend.name(),
         plan.factor,
         plan.seconds,
         thousands(after.capacity)
     );
+    for (name, value) in &plan.server_env {
+        title.push_str(&format!(", {name}={value}"));
+    }
     Ok((report.titled(title), failures))
 }
 

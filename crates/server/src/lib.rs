@@ -20,6 +20,7 @@ mod wire;
 
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use axum::Router;
@@ -32,7 +33,6 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
-use tokio::sync::watch;
 use tower_http::trace::TraceLayer;
 
 pub use crate::error::ApiError;
@@ -54,10 +54,14 @@ pub fn router(state: AppState) -> Router {
         .layer(
             // Log the route template, never the URI: paths and query strings can hold
             // identifiers of people.
-            TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
-                let route = request.extensions().get::<MatchedPath>().map_or("unmatched", MatchedPath::as_str);
-                tracing::info_span!("request", method = %request.method(), route)
-            }),
+            TraceLayer::new_for_http()
+                .make_span_with(|request: &Request<_>| {
+                    let route = request.extensions().get::<MatchedPath>().map_or("unmatched", MatchedPath::as_str);
+                    tracing::info_span!("request", method = %request.method(), route)
+                })
+                // A 5xx's cause is logged where it is known (`ApiError`); a line per refused
+                // request would flood the log, and cost the CPU, exactly when overloaded.
+                .on_failure(()),
         )
         .with_state(state)
 }
@@ -67,24 +71,23 @@ pub fn router(state: AppState) -> Router {
 const FLUSH_GRACE: Duration = Duration::from_millis(250);
 
 /// Requests being handled now: shutdown waits for them, not for connections with none.
-#[derive(Clone)]
-struct InFlight(Arc<watch::Sender<usize>>);
-
-impl Default for InFlight {
-    fn default() -> Self {
-        InFlight(Arc::new(watch::Sender::new(0)))
-    }
-}
+#[derive(Clone, Default)]
+struct InFlight(Arc<AtomicUsize>);
 
 impl InFlight {
     async fn track(State(in_flight): State<InFlight>, request: Request<Body>, next: Next) -> Response {
-        in_flight.0.send_modify(|n| *n += 1);
-        let _done = scopeguard(move || in_flight.0.send_modify(|n| *n -= 1));
+        in_flight.0.fetch_add(1, Ordering::Relaxed);
+        let _done = scopeguard(move || {
+            in_flight.0.fetch_sub(1, Ordering::Relaxed);
+        });
         next.run(request).await
     }
 
+    /// Polls: it only runs once, at shutdown, and costs the requests nothing.
     async fn none_left(&self) {
-        let _ = self.0.subscribe().wait_for(|n| *n == 0).await;
+        while self.0.load(Ordering::Relaxed) > 0 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
     }
 }
 

@@ -49,7 +49,7 @@ impl Default for Resilience {
     fn default() -> Self {
         Self {
             max_ingest_requests: 256,
-            ingest_latency_target: Duration::from_millis(25),
+            ingest_latency_target: Duration::from_millis(15),
             queue_events: DEFAULT_QUEUE_EVENTS,
             header_read_timeout: Duration::from_secs(10),
             shutdown_timeout: Duration::from_secs(20),

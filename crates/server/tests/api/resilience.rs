@@ -117,7 +117,7 @@ async fn a_full_queue_refuses_at_once_with_503_overloaded_and_keeps_everything_i
 }
 
 async fn past_its_write_requests_the_server_refuses_at_once_before_reading_the_request(backend: Backend) {
-    // The limit starts at a quarter of the maximum and never goes under 4.
+    // A maximum this low is the limit.
     let resilience = Resilience { max_ingest_requests: 4, ..Resilience::default() };
     let settings = ServerSettings { resilience, ledger_schedule: ON_DEMAND_SEALING, ..ServerSettings::default() };
     let app = std::sync::Arc::new(TestApp::spawn_with(backend, settings).await);
@@ -140,7 +140,7 @@ async fn past_its_write_requests_the_server_refuses_at_once_before_reading_the_r
     }
     let text = metrics(&app).await;
     assert_eq!(series(&text, "ml_audit_ingest_requests"), 4.0);
-    assert_eq!(series(&text, "ml_audit_ingest_requests_limit"), 4.0);
+    assert_eq!(series(&text, "ml_audit_ingest_requests_limit"), 4.0, "{text}");
 
     // The next one is refused now, whatever its body: it is not read.
     let response = app.post_bytes("/api/v1/predictions", &app.admin_key, "not even JSON").await;
