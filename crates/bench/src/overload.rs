@@ -104,7 +104,8 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
             .server_env
             .iter()
             .map(|pair| {
-                let (name, value) = pair.split_once('=').with_context(|| format!("--server-env {pair:?}: not NAME=VALUE"))?;
+                let (name, value) =
+                    pair.split_once('=').with_context(|| format!("--server-env {pair:?}: not NAME=VALUE"))?;
                 Ok((name.to_owned(), value.to_owned()))
             })
             .collect::<anyhow::Result<_>>()?,

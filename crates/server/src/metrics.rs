@@ -142,7 +142,11 @@ impl Metrics {
             ("ml_audit_explanations_total", "Explanation revisions attached.", &self.explanations),
             ("ml_audit_group_commits_total", "Transactions written by the group committer.", &self.commits),
             ("ml_audit_group_committed_events_total", "Events written by the group committer.", &self.committed_events),
-            ("ml_audit_overloaded_total", "Submissions refused because the writers' queue was full.", &self.overloaded),
+            (
+                "ml_audit_overloaded_total",
+                "Write requests refused with 503 overloaded (too many in flight, or the writers' queue full).",
+                &self.overloaded,
+            ),
         ] {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}", counter.load(Relaxed));
         }
