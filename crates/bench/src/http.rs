@@ -5,7 +5,7 @@
 //! bytes stored per prediction. Any failed request or rejected event aborts the run: an error is never counted
 //! as throughput.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -20,20 +20,12 @@ use serde_json::{Value, json};
 use crate::client::{self, Call, Client, Measured};
 use crate::events::{self, MODELS, OUTCOMES, Rng, TENANTS, VERSIONS};
 use crate::report::{self, NO_TARGET, Report, duration, latency, mb, thousands, throughput};
-use crate::server::{self, Backend, Database, Server};
+use crate::server::{self, Backend, Database, Server, Targets};
 
 #[derive(clap::Args)]
 pub struct Options {
-    /// The backends to measure, one table each (e.g. `sqlite,postgres`).
-    #[arg(long, value_enum, value_delimiter = ',', default_value = "sqlite")]
-    backend: Vec<Backend>,
-    /// PostgreSQL's maintenance database; the run creates `mla_bench_<pid>` beside it and drops
-    /// it at the end.
-    #[arg(long, value_name = "URL", default_value = "postgres://postgres@127.0.0.1:5432/test")]
-    pg_url: String,
-    /// The `ml-audit` binary [default: the one beside this executable].
-    #[arg(long, value_name = "PATH")]
-    server_bin: Option<PathBuf>,
+    #[command(flatten)]
+    targets: Targets,
     /// Small sizes everywhere, to try the tool in seconds.
     #[arg(long)]
     quick: bool,
@@ -118,16 +110,12 @@ const UI_TARGET: &str = "p95 < 100 ms";
 const VERIFY_TARGET: &str = "≥ 500,000 leaves/s";
 
 pub async fn run(options: Options) -> anyhow::Result<()> {
-    let bin = match &options.server_bin {
-        Some(path) => path.clone(),
-        None => std::env::current_exe()?.with_file_name("ml-audit"),
-    };
-    ensure!(bin.is_file(), "no server binary at {} (build it, or pass --server-bin)", bin.display());
+    let bin = options.targets.server_bin()?;
     let sizes = Sizes::new(&options);
     let mut reports = Vec::new();
-    for &backend in &options.backend {
+    for &backend in &options.targets.backend {
         eprintln!("{} backend:", backend.name());
-        reports.push(on_backend(&bin, backend, &options.pg_url, &sizes).await?);
+        reports.push(on_backend(&bin, backend, &options.targets.pg_url, &sizes).await?);
     }
     println!("{}", report::machine());
     for report in reports {

@@ -10,7 +10,7 @@
 //! model name are listed: they must be exactly the accepted ones.
 
 use std::collections::HashSet;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -25,20 +25,12 @@ use crate::client::{self, Call, Client, Connection, Reply};
 use crate::events::{self, Rng};
 use crate::http::wait_until_healthy;
 use crate::report::{self, NO_TARGET, Report, duration, thousands, throughput, verdict};
-use crate::server::{self, Backend, Database, Server};
+use crate::server::{self, Backend, Database, Server, Targets};
 
 #[derive(clap::Args)]
 pub struct Options {
-    /// The backends to measure, one table each (e.g. `sqlite,postgres`).
-    #[arg(long, value_enum, value_delimiter = ',', default_value = "sqlite")]
-    backend: Vec<Backend>,
-    /// PostgreSQL's maintenance database; the run creates `mla_bench_<pid>` beside it and drops
-    /// it at the end.
-    #[arg(long, value_name = "URL", default_value = "postgres://postgres@127.0.0.1:5432/test")]
-    pg_url: String,
-    /// The `ml-audit` binary [default: the one beside this executable].
-    #[arg(long, value_name = "PATH")]
-    server_bin: Option<PathBuf>,
+    #[command(flatten)]
+    targets: Targets,
     /// The open loop's rate, in multiples of the sustainable rate.
     #[arg(long, default_value_t = 4.0)]
     factor: f64,
@@ -89,11 +81,7 @@ const QUEUE_SETTING: &str = "ML_AUDIT_SERVER_QUEUE_EVENTS";
 const ERRORS_SHOWN: usize = 3;
 
 pub async fn run(options: Options) -> anyhow::Result<()> {
-    let bin = match &options.server_bin {
-        Some(path) => path.clone(),
-        None => std::env::current_exe()?.with_file_name("ml-audit"),
-    };
-    ensure!(bin.is_file(), "no server binary at {} (build it, or pass --server-bin)", bin.display());
+    let bin = options.targets.server_bin()?;
     let plan = Plan {
         factor: options.factor,
         seconds: options.seconds.unwrap_or(if options.quick { 2.0 } else { 10.0 }),
@@ -114,9 +102,9 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
     ensure!(plan.sustainable > 0 && plan.connections > 0, "--sustainable-events and --connections must be positive");
     let mut reports = Vec::new();
     let mut failures = Vec::new();
-    for &backend in &options.backend {
+    for &backend in &options.targets.backend {
         eprintln!("{} backend:", backend.name());
-        let (report, failed) = on_backend(&bin, backend, &options.pg_url, &plan).await?;
+        let (report, failed) = on_backend(&bin, backend, &options.targets.pg_url, &plan).await?;
         reports.push(report);
         failures.extend(failed.into_iter().map(|failure| format!("{}: {failure}", backend.name())));
     }

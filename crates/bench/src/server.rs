@@ -16,6 +16,33 @@ use tempfile::TempDir;
 use tokio::process::{Child, Command};
 use tokio::task::JoinHandle;
 
+/// What the HTTP benchmarks run against: which backends, PostgreSQL's URL, and the binary.
+#[derive(clap::Args)]
+pub struct Targets {
+    /// The backends to measure, one table each (e.g. `sqlite,postgres`).
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "sqlite")]
+    pub backend: Vec<Backend>,
+    /// PostgreSQL's maintenance database; the run creates `mla_bench_<pid>` beside it and drops
+    /// it at the end.
+    #[arg(long, value_name = "URL", default_value = "postgres://postgres@127.0.0.1:5432/test")]
+    pub pg_url: String,
+    /// The `ml-audit` binary [default: the one beside this executable].
+    #[arg(long, value_name = "PATH")]
+    server_bin: Option<PathBuf>,
+}
+
+impl Targets {
+    /// The server binary to run, checked to exist.
+    pub fn server_bin(&self) -> anyhow::Result<PathBuf> {
+        let bin = match &self.server_bin {
+            Some(path) => path.clone(),
+            None => std::env::current_exe()?.with_file_name("ml-audit"),
+        };
+        anyhow::ensure!(bin.is_file(), "no server binary at {} (build it, or pass --server-bin)", bin.display());
+        Ok(bin)
+    }
+}
+
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Backend {
     Sqlite,
