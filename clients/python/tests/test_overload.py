@@ -39,14 +39,9 @@ SLACK = 0.01
 @pytest.fixture(scope="module")
 def shedding(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MLAuditServer]:
     """A server that refuses submissions as soon as one event waits for its writer."""
-    server = MLAuditServer(
-        str(tmp_path_factory.mktemp("ml-audit-shedding")), env={"ML_AUDIT_SERVER_QUEUE_EVENTS": "1"}
-    )
-    server.start()
-    try:
+    folder = str(tmp_path_factory.mktemp("ml-audit-shedding"))
+    with MLAuditServer(folder, env={"ML_AUDIT_SERVER_QUEUE_EVENTS": "1"}) as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture

@@ -125,42 +125,28 @@ impl Drop for Admitted {
     }
 }
 
-/// The extractor for a single write (an event, an explanation): admitted or refused.
-pub struct WriteSlot(#[allow(dead_code, reason = "held, never read")] Admitted);
+/// The extractor that admits a write request or refuses it. `SAMPLED`: whether its latency
+/// steers the limit.
+pub struct Slot<const SAMPLED: bool>(#[allow(dead_code, reason = "held, never read")] Admitted);
 
-/// The extractor for a batch: admitted like a single write, but its latency does not steer.
-pub struct BatchSlot(#[allow(dead_code, reason = "held, never read")] Admitted);
+/// A single write (an event, an explanation).
+pub type WriteSlot = Slot<true>;
+/// A batch: admitted like a single write, but slow by its size, so its latency does not steer.
+pub type BatchSlot = Slot<false>;
 
-fn admit<S: Send + Sync>(state: &S, sampled: bool) -> Result<Admitted, ApiError>
-where
-    AppState: FromRef<S>,
-{
-    let state = AppState::from_ref(state);
-    state.admission.try_admit(sampled).ok_or_else(|| {
-        state.metrics.record_overloaded();
-        ApiError::Overloaded
-    })
-}
-
-impl<S: Send + Sync> FromRequestParts<S> for WriteSlot
+impl<S: Send + Sync, const SAMPLED: bool> FromRequestParts<S> for Slot<SAMPLED>
 where
     AppState: FromRef<S>,
 {
     type Rejection = ApiError;
 
     async fn from_request_parts(_parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        admit(state, true).map(WriteSlot)
-    }
-}
-
-impl<S: Send + Sync> FromRequestParts<S> for BatchSlot
-where
-    AppState: FromRef<S>,
-{
-    type Rejection = ApiError;
-
-    async fn from_request_parts(_parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        admit(state, false).map(BatchSlot)
+        let state = AppState::from_ref(state);
+        let admitted = state.admission.try_admit(SAMPLED).ok_or_else(|| {
+            state.metrics.record_overloaded();
+            ApiError::Overloaded
+        })?;
+        Ok(Slot(admitted))
     }
 }
 
