@@ -23,11 +23,13 @@ use crate::metrics::Metrics;
 
 /// Most events in one group; bounds the transaction and the latency of its first event.
 const MAX_GROUP: usize = 512;
-/// Events that may wait for a writer before new submissions are refused, by default: about
-/// 40 ms of work at the SQLite writer's measured rate (BENCHMARKS.md, "Overload"), so that an
-/// accepted event is committed well within 50 ms at any load. A submission is let in while the
-/// queue holds fewer, so a batch larger than the bound still gets in when the queue is short.
-pub const DEFAULT_QUEUE_EVENTS: usize = 256;
+/// Events that may wait for a writer before new submissions are refused, by default: ten full
+/// batches. Single events' latency is bounded by admission (few requests in flight), so this
+/// bound is for batches: it keeps memory and a batch's wait bounded (a fraction of a second of
+/// writing) while a few clients uploading batches back to back are never refused (256 refused
+/// the benchmark's four). A submission is let in while the queue holds fewer, so a batch larger
+/// than the bound still gets in when the queue is short.
+pub const DEFAULT_QUEUE_EVENTS: usize = 10_000;
 
 type Outcomes = Result<Vec<RecordOutcome>, ApiError>;
 
