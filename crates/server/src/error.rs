@@ -2,6 +2,10 @@
 //! `{"error": {"code", "message", "field"}}` with the status below; 5xx details are logged for
 //! operators and never shown to clients.
 
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
 use axum::Json;
 use axum::http::header::RETRY_AFTER;
 use axum::http::{HeaderValue, StatusCode};
@@ -139,11 +143,15 @@ impl From<StorageError> for ApiError {
         match error {
             StorageError::NotFound(what) => ApiError::NotFound(what.as_str()),
             StorageError::Unavailable(source) => {
-                tracing::error!(error = %source, "database unavailable");
+                if let Some(suppressed) = UNAVAILABLE_LOG.admit() {
+                    tracing::error!(error = %source, suppressed, "database unavailable");
+                }
                 ApiError::Unavailable
             }
             StorageError::Full(source) => {
-                tracing::error!(error = %source, "database out of space");
+                if let Some(suppressed) = FULL_LOG.admit() {
+                    tracing::error!(error = %source, suppressed, "database out of space");
+                }
                 ApiError::StorageFull
             }
             StorageError::Conflict(message) => ApiError::Conflict { message, field: None },
@@ -152,6 +160,41 @@ impl From<StorageError> for ApiError {
                 ApiError::Internal(other.to_string())
             }
         }
+    }
+}
+
+/// At most one line per [`LOG_EVERY`] for a failure that every request meets while it lasts
+/// (the database gone, the disk full): thousands of identical lines a second would bury
+/// everything else and cost the CPU the server needs to recover.
+struct LogThrottle {
+    /// When the last line was written, in ms since the process started; `u64::MAX` for never.
+    last: AtomicU64,
+    suppressed: AtomicU64,
+}
+
+const LOG_EVERY: Duration = Duration::from_secs(5);
+static UNAVAILABLE_LOG: LogThrottle = LogThrottle::new();
+static FULL_LOG: LogThrottle = LogThrottle::new();
+
+impl LogThrottle {
+    const fn new() -> Self {
+        Self { last: AtomicU64::new(u64::MAX), suppressed: AtomicU64::new(0) }
+    }
+
+    /// `Some(lines suppressed since the last one)` when a line may be written now.
+    fn admit(&self) -> Option<u64> {
+        static START: OnceLock<Instant> = OnceLock::new();
+        self.admit_at(START.get_or_init(Instant::now).elapsed().as_millis() as u64)
+    }
+
+    fn admit_at(&self, now: u64) -> Option<u64> {
+        let last = self.last.load(Ordering::Relaxed);
+        let due = last == u64::MAX || now.saturating_sub(last) >= LOG_EVERY.as_millis() as u64;
+        if due && self.last.compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed).is_ok() {
+            return Some(self.suppressed.swap(0, Ordering::Relaxed));
+        }
+        self.suppressed.fetch_add(1, Ordering::Relaxed);
+        None
     }
 }
 
@@ -194,5 +237,21 @@ impl ApiError {
             ApiError::Overloaded => Some(RETRY_AFTER_OVERLOADED_SECONDS),
             _ => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_repeated_failure_is_logged_once_per_interval_with_the_count_it_held_back() {
+        let throttle = LogThrottle::new();
+        let every = LOG_EVERY.as_millis() as u64;
+        assert_eq!(throttle.admit_at(1_000), Some(0), "the first one is written");
+        assert_eq!(throttle.admit_at(1_001), None);
+        assert_eq!(throttle.admit_at(1_000 + every - 1), None);
+        assert_eq!(throttle.admit_at(1_000 + every), Some(2), "the next one says how many were held back");
+        assert_eq!(throttle.admit_at(1_000 + every + 1), None);
     }
 }
