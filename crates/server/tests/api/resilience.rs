@@ -169,6 +169,7 @@ async fn readyz_is_ready_and_says_why_when_the_sealer_falls_behind(backend: Back
     let resilience = Resilience { max_sealer_lag: Duration::from_secs(1), ..Resilience::default() };
     let settings = ServerSettings { resilience, ledger_schedule: ON_DEMAND_SEALING, ..ServerSettings::default() };
     let app = TestApp::spawn_with(backend, settings).await;
+    app.seal().await; // caught up just now, however long the start took
     let (status, body) = readyz(&app).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["status"], "ready");
