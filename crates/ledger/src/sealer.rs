@@ -62,7 +62,9 @@ impl Sealer {
     /// Resumes from the latest checkpoint's compact range, after checking it against the
     /// checkpoint's signed root.
     pub async fn new(store: Arc<dyn LedgerStore>, key: Arc<LedgerKey>, witness: Option<PathBuf>) -> Result<Self> {
-        let tree = match store.latest_checkpoint().await? {
+        let latest = store.latest_checkpoint().await?;
+        let checkpoint_at = latest.as_ref().map_or(0, |latest| unix_millis(latest.created_at));
+        let tree = match latest {
             None => CompactRange::new(),
             Some(stored) => {
                 let signed = key.verify(&stored.note)?;
@@ -76,10 +78,6 @@ impl Sealer {
                 }
                 tree
             }
-        };
-        let checkpoint_at = match store.latest_checkpoint().await? {
-            Some(latest) => unix_millis(latest.created_at),
-            None => 0,
         };
         Ok(Self {
             store,

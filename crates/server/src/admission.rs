@@ -99,15 +99,15 @@ impl Admission {
             return;
         }
         let limit = self.limit.load(Ordering::Relaxed);
+        let saturated = self.saturated.swap(false, Ordering::Relaxed);
         let next = if f64::from(window.slow) > SLOW_SHARE * f64::from(window.answers) {
             (limit - limit / 4).max(self.min_limit)
-        } else if self.saturated.swap(false, Ordering::Relaxed) {
+        } else if saturated {
             (limit + (limit / 8).max(1)).min(self.max_limit)
         } else {
             limit
         };
         self.limit.store(next, Ordering::Relaxed);
-        self.saturated.store(false, Ordering::Relaxed);
         *window = Window::default();
     }
 }

@@ -45,7 +45,8 @@ pub enum ApiError {
     Unavailable,
     /// 503: the database is out of space; the request was not stored.
     StorageFull,
-    /// 503: the writers' queue is full; the request was refused at once, nothing was stored.
+    /// 503: too many write requests in flight, or the writers' queue is full; the request was
+    /// refused at once, nothing was stored.
     Overloaded,
     /// 408: the client did not send its whole body in time.
     BodyTimeout(String),

@@ -131,9 +131,10 @@ async fn write_groups(
             events.extend(submission.events);
         }
         metrics.record_commit(events.len());
-        match store.record_predictions(events).await {
+        let written = store.record_predictions(events).await;
+        metrics.record_write(&written);
+        match written {
             Ok(outcomes) => {
-                metrics.record_write_ok();
                 let mut outcomes = outcomes.into_iter();
                 for (count, reply) in replies {
                     let _ = reply.send(Ok(outcomes.by_ref().take(count).collect()));
@@ -141,7 +142,6 @@ async fn write_groups(
             }
             Err(error) => {
                 // Every request of the group gets the same answer; the error is logged once.
-                metrics.record_write_error(&error);
                 let answer = ApiError::from(error);
                 for (_, reply) in replies {
                     let _ = reply.send(Err(answer.clone()));

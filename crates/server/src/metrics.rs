@@ -22,7 +22,7 @@ pub struct Metrics {
     storage_full_at: Mutex<Option<Instant>>,
 }
 
-/// Why a write failed, as `/metrics` and `/readyz` tell it.
+/// Why a write failed, as `/metrics` and `/readyz` tell it; its discriminant indexes the counters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WriteErrorKind {
     StorageFull,
@@ -34,7 +34,7 @@ impl WriteErrorKind {
     const ALL: [WriteErrorKind; 3] = [WriteErrorKind::StorageFull, WriteErrorKind::Unavailable, WriteErrorKind::Other];
 
     /// None for the answers that are not failures of the database (not found, conflict).
-    pub fn of(error: &StorageError) -> Option<Self> {
+    fn of(error: &StorageError) -> Option<Self> {
         match error {
             StorageError::NotFound(_) | StorageError::Conflict(_) => None,
             StorageError::Full(_) => Some(WriteErrorKind::StorageFull),
@@ -92,22 +92,21 @@ impl Metrics {
         self.committed_events.fetch_add(events as u64, Relaxed);
     }
 
-    /// A write transaction failed (the same failure answers every request of its group).
-    pub fn record_write_error(&self, error: &StorageError) {
+    /// The outcome of a write transaction (one answers every request of its group): a failure
+    /// of the database is counted by kind; a commit shows there was space.
+    pub fn record_write<T>(&self, outcome: &Result<T, StorageError>) {
+        let error = match outcome {
+            Ok(_) => {
+                *self.storage_full_at.lock().expect("not poisoned") = None;
+                return;
+            }
+            Err(error) => error,
+        };
         let Some(kind) = WriteErrorKind::of(error) else { return };
         if kind == WriteErrorKind::StorageFull {
             *self.storage_full_at.lock().expect("not poisoned") = Some(Instant::now());
         }
-        self.write_errors[WriteErrorKind::ALL.iter().position(|k| *k == kind).expect("every kind is listed")]
-            .fetch_add(1, Relaxed);
-    }
-
-    /// A write transaction committed: there was space.
-    pub fn record_write_ok(&self) {
-        let mut full_at = self.storage_full_at.lock().expect("not poisoned");
-        if full_at.is_some() {
-            *full_at = None;
-        }
+        self.write_errors[kind as usize].fetch_add(1, Relaxed);
     }
 
     /// How long ago a write failed for lack of space, if none has succeeded since and it was

@@ -13,7 +13,7 @@ const DATABASE_TIMEOUT: Duration = Duration::from_secs(1);
 /// How long after a write failed for lack of space the server says it is full, unless a write
 /// has succeeded since. It then says ready again, so that a balancer that stopped sending
 /// writes sends one, and that write finds out: a probe cannot see a PostgreSQL volume.
-pub const STORAGE_FULL_HOLD: Duration = Duration::from_secs(5);
+const STORAGE_FULL_HOLD: Duration = Duration::from_secs(5);
 
 /// The answer of `/readyz`, and `ml_audit_ready` in `/metrics`.
 pub async fn check(state: &AppState) -> ReadinessOut {

@@ -176,11 +176,9 @@ async fn attach_explanation(
     JsonBody(body): JsonBody,
 ) -> Result<(StatusCode, Json<ExplanationOut>), ApiError> {
     let explanation = parse_explanation(body, timestamp::now()).map_err(ApiError::Invalid)?;
-    let stored = state
-        .writer
-        .attach_explanation(&caller.visibility, &reference, explanation)
-        .await
-        .inspect_err(|error| state.metrics.record_write_error(error))?;
+    let stored = state.writer.attach_explanation(&caller.visibility, &reference, explanation).await;
+    state.metrics.record_write(&stored);
+    let stored = stored?;
     state.metrics.record_explanation();
     Ok((StatusCode::CREATED, Json(stored.into())))
 }
