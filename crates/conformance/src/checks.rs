@@ -875,7 +875,7 @@ fn insight_specs() -> Vec<Spec> {
             let mut spec = Spec::new(&format!("i{i:02}"), i as i64 * 11).model(name, version);
             spec = match i % 5 {
                 0 => spec.actor(ActorType::User, &format!("u{}", i % 3), "acme"),
-                // Two actors named `svc`, one per tenant: a name the list query matches by two ids.
+                // Two actors named `svc`, one per tenant: the actors page lists both, each in its tenant.
                 1 => spec.actor(ActorType::Service, "svc", if i % 8 == 1 { "globex" } else { "acme" }),
                 2 => spec,
                 3 => spec.actor(ActorType::Job, "nightly", "acme"),

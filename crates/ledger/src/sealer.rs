@@ -12,7 +12,7 @@ use std::time::Duration;
 use ml_audit_core::ledger::checkpoint::Checkpoint;
 use ml_audit_core::ledger::merkle::CompactRange;
 use ml_audit_core::ledger::stored::RowCatalog;
-use ml_audit_core::timestamp;
+use ml_audit_core::timestamp::{self, to_unix_micros};
 use ml_audit_storage::{LedgerStore, NewLeaf, Queued, StoredCheckpoint};
 use tokio::sync::Mutex;
 
@@ -38,10 +38,10 @@ pub struct Sealer {
     /// truncated together with its checkpoint table is still caught.
     witness: Option<PathBuf>,
     tree: Mutex<CompactRange>,
-    /// When (Unix ms) the last round that sealed everything queued before it started began:
+    /// When (Unix µs) the last round that sealed everything queued before it started began:
     /// how far behind the sealer is, for readiness and metrics.
     caught_up_at: AtomicI64,
-    /// When (Unix ms) the latest checkpoint this sealer knows of was signed; 0 for none.
+    /// When (Unix µs) the latest checkpoint this sealer knows of was signed; 0 for none.
     checkpoint_at: AtomicI64,
 }
 
@@ -63,7 +63,7 @@ impl Sealer {
     /// checkpoint's signed root.
     pub async fn new(store: Arc<dyn LedgerStore>, key: Arc<LedgerKey>, witness: Option<PathBuf>) -> Result<Self> {
         let latest = store.latest_checkpoint().await?;
-        let checkpoint_at = latest.as_ref().map_or(0, |latest| unix_millis(latest.created_at));
+        let checkpoint_at = latest.as_ref().map_or(0, |latest| to_unix_micros(latest.created_at));
         let tree = match latest {
             None => CompactRange::new(),
             Some(stored) => {
@@ -84,7 +84,7 @@ impl Sealer {
             key,
             witness,
             tree: Mutex::new(tree),
-            caught_up_at: AtomicI64::new(unix_millis(timestamp::now())),
+            caught_up_at: AtomicI64::new(to_unix_micros(timestamp::now())),
             checkpoint_at: AtomicI64::new(checkpoint_at),
         })
     }
@@ -107,7 +107,7 @@ impl Sealer {
 
     /// Seals everything queued now; returns how many leaves this sealer appended.
     pub async fn seal_pending(&self) -> Result<usize> {
-        let started = unix_millis(timestamp::now());
+        let started = to_unix_micros(timestamp::now());
         let mut total = 0;
         let mut batch = SEAL_BATCH;
         loop {
@@ -158,7 +158,7 @@ impl Sealer {
         if let Some(latest) = self.store.latest_checkpoint().await?
             && latest.tree_size == tree.size()
         {
-            self.checkpoint_at.fetch_max(unix_millis(latest.created_at), Ordering::Relaxed);
+            self.checkpoint_at.fetch_max(to_unix_micros(latest.created_at), Ordering::Relaxed);
             return Ok(latest);
         }
         let checkpoint = Checkpoint {
@@ -175,7 +175,7 @@ impl Sealer {
             created_at: checkpoint.time,
         };
         self.store.save_checkpoint(&stored).await?;
-        self.checkpoint_at.fetch_max(unix_millis(stored.created_at), Ordering::Relaxed);
+        self.checkpoint_at.fetch_max(to_unix_micros(stored.created_at), Ordering::Relaxed);
         if let Some(path) = &self.witness {
             write_witness(path, &stored.note)?;
         }
@@ -239,13 +239,9 @@ impl Sealer {
     }
 }
 
-fn unix_millis(at: time::OffsetDateTime) -> i64 {
-    (at.unix_timestamp_nanos() / 1_000_000) as i64
-}
-
-/// Time since `millis` (Unix ms); zero if the clock went back.
-fn since(millis: i64) -> Duration {
-    Duration::from_millis(unix_millis(timestamp::now()).saturating_sub(millis).max(0) as u64)
+/// Time since `micros` (Unix µs); zero if the clock went back.
+fn since(micros: i64) -> Duration {
+    Duration::from_micros(to_unix_micros(timestamp::now()).saturating_sub(micros).max(0) as u64)
 }
 
 /// Replaces the witness file atomically, so a crash never leaves half a checkpoint.

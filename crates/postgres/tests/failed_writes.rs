@@ -35,7 +35,8 @@ async fn a_failed_commit_stores_nothing_and_the_next_write_succeeds() {
     let failed = store.record_predictions(vec![event(body("doomed-1")), event(body("doomed-2"))]).await;
     assert!(failed.is_err(), "the commit failed: {failed:?}");
 
-    // Every writer connection of the pool gets a turn: none is left inside the failed transaction.
+    // The next writes run on the pool the failed one left behind: the connection it used is
+    // back among the idle ones, and no write finds it inside the failed transaction.
     for n in 0..8 {
         store.record_predictions(vec![event(body(&format!("kept-{}", n + 1)))]).await.expect("the next writes succeed");
     }

@@ -16,17 +16,11 @@ use ml_audit_storage::{
 use sqlx::{Pool, QueryBuilder};
 
 use crate::dialect::Dialect;
+use crate::predictions::push_tenant;
 use crate::row::{Columns, SqlRow};
 
 fn count(value: i64) -> u64 {
     u64::try_from(value).unwrap_or(0)
-}
-
-fn push_tenant<D: Dialect>(query: &mut QueryBuilder<D::Db>, column: &str, visibility: &Visibility) {
-    if let Some(tenant) = visibility.tenant() {
-        query.push(format!(" AND {column} = "));
-        D::bind_text(query, tenant);
-    }
 }
 
 /// Maps every row of a query with `map`.

@@ -107,7 +107,7 @@ pub fn named_actors<D: Dialect>(filter: &PredictionFilter) -> Option<QueryBuilde
 
 /// The rows a filter names by value that the list query matches by id: what [`named_models`]
 /// and [`named_actors`] found (`None`: the filter names none).
-#[derive(Debug, Default, Clone, PartialEq)]
+#[derive(Debug)]
 pub struct NamedRows {
     pub models: Option<Vec<Uuid>>,
     pub actors: Option<Vec<Uuid>>,
@@ -206,7 +206,13 @@ fn push_equal<D: Dialect>(query: &mut QueryBuilder<D::Db>, column: &str, value: 
 
 /// ` AND p.tenant_id = …` for a tenant-bound caller: every read of predictions adds it.
 pub fn push_visibility<D: Dialect>(query: &mut QueryBuilder<D::Db>, visibility: &Visibility) {
-    push_equal::<D>(query, "p.tenant_id", visibility.tenant());
+    push_tenant::<D>(query, "p.tenant_id", visibility);
+}
+
+/// ` AND {column} = <the caller's tenant>` for a tenant-bound caller: the one place tenant
+/// isolation is written, whatever the table or the column's spelling.
+pub fn push_tenant<D: Dialect>(query: &mut QueryBuilder<D::Db>, column: &str, visibility: &Visibility) {
+    push_equal::<D>(query, column, visibility.tenant());
 }
 
 /// Every condition of `filter` but `scanned` (the column a per-value scan already matches).
@@ -223,7 +229,7 @@ fn push_filters<D: Dialect>(
         Some(_) => format!("{}p.tenant_id", D::NOT_AN_INDEX),
         None => "p.tenant_id".to_owned(),
     };
-    push_equal::<D>(query, &tenant, visibility.tenant());
+    push_tenant::<D>(query, &tenant, visibility);
     for (column, ids) in [("p.model_ref", &named.models), ("p.actor_ref", &named.actors)] {
         match ids.as_deref() {
             Some(_) if scanned == Some(column) => {}

@@ -111,10 +111,13 @@ impl<B: Backend> SqlStore<B> {
         filter: &PredictionFilter,
         page: &PageRequest,
     ) -> Result<Option<QueryBuilder<B::Db>>> {
-        let named = NamedRows {
-            models: self.ids(predictions::named_models::<B>(filter)).await?,
-            actors: self.ids(predictions::named_actors::<B>(filter)).await?,
+        let models = self.ids(predictions::named_models::<B>(filter)).await?;
+        // A model that does not exist matches nothing, whatever the actor: no second lookup.
+        let actors = match &models {
+            Some(ids) if ids.is_empty() => None,
+            _ => self.ids(predictions::named_actors::<B>(filter)).await?,
         };
+        let named = NamedRows { models, actors };
         Ok((!named.match_nothing()).then(|| predictions::list::<B>(start, visibility, filter, &named, page)))
     }
 
