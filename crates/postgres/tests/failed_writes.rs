@@ -3,9 +3,11 @@
 
 mod common;
 
-use common::{TestDb, count, event};
+use std::sync::Arc;
+
+use common::{TestDb, count, race};
+use ml_audit_conformance::fixtures::Spec;
 use ml_audit_storage::prelude::*;
-use serde_json::json;
 
 #[tokio::test]
 async fn a_failed_commit_stores_nothing_and_the_next_write_succeeds() {
@@ -27,19 +29,21 @@ async fn a_failed_commit_stores_nothing_and_the_next_write_succeeds() {
     .await
     .expect("the test trigger is created");
 
-    let body = |id: &str| {
-        json!({"prediction_id": id, "model_name": "m", "model_version": "1",
-                                 "features": {"age": 42}, "output": {"score": 0.5}})
-    };
-    store.record_predictions(vec![event(body("kept-0"))]).await.expect("a first write");
-    let failed = store.record_predictions(vec![event(body("doomed-1")), event(body("doomed-2"))]).await;
+    let prediction = |id: &str, minute: i64| vec![Spec::new(id, minute).prepare()];
+    store.record_predictions(prediction("kept-0", 0)).await.expect("a first write");
+    let doomed = vec![Spec::new("doomed-1", 1).prepare(), Spec::new("doomed-2", 2).prepare()];
+    let failed = store.record_predictions(doomed).await;
     assert!(failed.is_err(), "the commit failed: {failed:?}");
 
-    // The next writes run on the pool the failed one left behind: the connection it used is
-    // back among the idle ones, and no write finds it inside the failed transaction.
-    for n in 0..8 {
-        store.record_predictions(vec![event(body(&format!("kept-{}", n + 1)))]).await.expect("the next writes succeed");
-    }
+    // Eight writes at once take the pool's idle connections, the one the failed commit ran on
+    // among them: none is left inside the failed transaction.
+    let store = Arc::new(store);
+    let written = race(8, |n| {
+        let store = store.clone();
+        async move { store.record_predictions(prediction(&format!("kept-{}", n + 1), n as i64 + 3)).await }
+    })
+    .await;
+    assert!(written.iter().all(Result::is_ok), "the next writes succeed: {written:?}");
     assert_eq!(count(&mut conn, "predictions").await, 9, "the kept ones, nothing of the failed write");
     assert_eq!(count(&mut conn, "ledger_queue").await, 9, "nor its ledger entries");
 }

@@ -115,3 +115,22 @@ impl Drop for Server {
         let _ = self.child.wait();
     }
 }
+
+/// Exactly `expected` is stored, in any order (nothing acknowledged lost, nothing refused kept);
+/// then the server stops cleanly and `ml-audit verify` passes on its database.
+pub async fn assert_exactly_stored(
+    server: Server,
+    client: &reqwest::Client,
+    key: &str,
+    mut expected: Vec<String>,
+    db: &str,
+    dir: &std::path::Path,
+) {
+    let mut stored = server.prediction_ids(client, key).await;
+    stored.sort();
+    expected.sort();
+    assert_eq!(stored, expected, "exactly the acknowledged events are stored");
+    assert!(server.terminate().success(), "the server stops cleanly");
+    let verified = ml_audit(&["verify", "--db", db], dir);
+    assert!(verified.status.success(), "the ledger verifies: {}", String::from_utf8_lossy(&verified.stdout));
+}
