@@ -41,22 +41,32 @@ from typing import Any, Dict, List, Optional, Tuple
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "src"))
-sys.path.insert(0, str(HERE.parent))  # for tests.example_event
 
 import ml_audit  # noqa: E402
 from ml_audit import Client  # noqa: E402
+from ml_audit.services import ActorPayload  # noqa: E402
 from ml_audit.testing import MLAuditServer  # noqa: E402
-from tests.example_event import example_event  # noqa: E402
 
 CALL_TARGET_US = 20.0
 THROUGHPUT_TARGET = 20_000
 
+ACTOR = ActorPayload(actor_type="user", actor_id="42", tenant_id="acme", ip_address="203.0.113.7", user_agent="bench")
+
 
 def event_kwargs(index: int) -> Dict[str, Any]:
-    """The tests' example event (the README quickstart's), its income changed by ``index``."""
-    event = example_event()
-    event["features"]["income"] += index
-    return event
+    """A typical fraud-scoring event (the django-ml-audit example's shape)."""
+    return dict(
+        model_name="fraud_model",
+        model_version="1.0.0",
+        features={"amount": 1500.0 + index, "is_new_customer": True, "email": "user@example.com", "age": 42, "country": "FR"},
+        output={"fraud_probability": 0.7, "is_fraud": False},
+        decision_outcome="clean",
+        confidence=0.7,
+        actor=ACTOR,
+        environment="prod",
+        trace_id="req-1234",
+        latency_ms=3.2,
+    )
 
 
 def find_binary(explicit: Optional[str]) -> str:

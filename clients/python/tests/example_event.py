@@ -1,4 +1,4 @@
-"""One example event, shared by the tests and the benchmark (``bench/bench_client.py``)."""
+"""One example event for the tests (the README quickstart's)."""
 
 from __future__ import annotations
 

@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 import uuid
 from typing import Callable, List
@@ -16,7 +17,8 @@ from typing import Callable, List
 import pytest
 
 from ml_audit import Client
-from ml_audit._worker import _PIPELINE
+from ml_audit._config import resolve
+from ml_audit._worker import _PIPELINE, Worker
 from ml_audit.services import ActorPayload
 from ml_audit.testing import MLAuditServer
 
@@ -215,13 +217,62 @@ def test_full_queue_drops_counts_and_warns(
     kept = [record(client, model_name, index) for index in range(50)][:10]
     stats = client.stats()
     assert (stats["dropped"], stats["queued"]) == (40, 10)
-    assert any("queue is full" in r.getMessage() for r in caplog.records if r.levelno == logging.WARNING)
+    full = [r for r in caplog.records if "queue is full" in r.getMessage()]
+    assert len(full) == 1 and full[0].levelno == logging.WARNING  # at most every 10 s
 
     prepared.start()
     assert client.flush(30)
     assert client.stats()["sent"] == 10
     admin = make_client(url=prepared.url, api_key=prepared.admin_key)
     assert sorted(stored_ids(admin, model_name)) == sorted(kept)
+
+
+def held_worker(**settings: object) -> Worker:
+    """A worker whose delivery is held: nothing leaves its queue (no server needed)."""
+    url = f"http://127.0.0.1:{closed_port()}"
+    worker = Worker(resolve({"url": url, "api_key": "mla_x", "flush_interval": 0, **settings}))
+    worker._hold.clear()
+    return worker
+
+
+def test_flushes_that_time_out_leave_one_marker() -> None:
+    # The host calling flush(timeout) again and again during an outage: one marker stays queued
+    # behind the events, not one per call, and it takes a place in the bounded queue.
+    worker = held_worker(queue_size=5)
+    try:
+        assert all(worker.put({"prediction_id": f"p{index}"}) for index in range(3))
+        for _ in range(100):
+            assert not worker.flush(0)
+        assert len(worker._queue) == 4 and worker.stats()["queued"] == 3
+        assert worker.put({"prediction_id": "p3"})
+        assert not worker.put({"prediction_id": "late"})
+        assert worker.stats()["dropped"] == 1
+    finally:
+        worker.close(0)
+
+
+def test_the_queue_bound_holds_with_many_threads() -> None:
+    # Give or take one event per thread putting at the moment the queue fills.
+    worker = held_worker(queue_size=50)
+    threads_count, per_thread = 8, 200
+    start = threading.Barrier(threads_count)
+
+    def puts(thread_index: int) -> None:
+        start.wait()
+        for index in range(per_thread):
+            worker.put({"prediction_id": f"t{thread_index}-{index}"})
+
+    try:
+        threads = [threading.Thread(target=puts, args=(n,)) for n in range(threads_count)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(30)
+        stats = worker.stats()
+        assert 50 <= stats["queued"] <= 50 + threads_count, stats
+        assert stats["queued"] + stats["dropped"] == threads_count * per_thread, stats
+    finally:
+        worker.close(0)
 
 
 def test_slow_server_does_not_slow_the_caller(make_client: Callable[..., Client], model_name: str) -> None:

@@ -16,7 +16,6 @@ import sqlite3
 import threading
 import time
 from collections import defaultdict
-from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 import pytest
@@ -27,7 +26,7 @@ from ml_audit._transport import Connection, retry_after_seconds
 from ml_audit._worker import BATCH_PATH, Worker, _Stop
 from ml_audit.testing import MLAuditServer
 
-from .conftest import closed_port, stored_ids
+from .conftest import stored_ids
 
 # The cap on the worker's waits in these tests: below the server's Retry-After (1 s), so that a
 # honoured Retry-After shows as waits of exactly this, without the tests sleeping long.
@@ -53,8 +52,7 @@ def shedding_admin(shedding: MLAuditServer, make_client: Callable[..., Client]) 
 def database_write_locked(server: MLAuditServer) -> Iterator[None]:
     """Holds the server's SQLite write lock: its writers wait for it (their busy timeout is 10 s,
     far longer than any test holds it), so submissions stay in the server's queue."""
-    path = Path(server.database_url[len("sqlite://") :])
-    conn = sqlite3.connect(str(path), timeout=10, isolation_level=None)
+    conn = sqlite3.connect(str(server.directory / "ml-audit.db"), timeout=10, isolation_level=None)
     try:
         conn.execute("BEGIN IMMEDIATE")
         try:
@@ -159,6 +157,20 @@ def test_sync_calls_under_overload_raise_and_store_nothing(
     assert not set(stored) & set(refused)
 
 
+def requests_sent(client: Client) -> List[str]:
+    """The paths of the requests the client's connection (this thread's) sends from now on."""
+    conn = client._connection()
+    request = conn.request
+    sent: List[str] = []
+
+    def counted(method: str, path: str, body: Optional[bytes] = None) -> Any:
+        sent.append(path)
+        return request(method, path, body)
+
+    conn.request = counted  # type: ignore[method-assign]
+    return sent
+
+
 def test_a_sync_retry_waits_for_retry_after(
     shedding: MLAuditServer, make_client: Callable[..., Client], shedding_admin: Client, model_name: str
 ) -> None:
@@ -172,6 +184,7 @@ def test_a_sync_retry_waits_for_retry_after(
         retry_backoff=0.001, timeout=0.4,
     )  # fmt: skip
     event = dict(model_name=model_name, model_version="1", features={}, output=1)
+    patient_sent, hurried_sent = requests_sent(patient), requests_sent(hurried)
     with overloaded(shedding, f"{model_name}-filler"):
         started = time.monotonic()
         with pytest.raises(errors.ServiceUnavailable) as caught:
@@ -179,6 +192,7 @@ def test_a_sync_retry_waits_for_retry_after(
         # Refused, retried after the Retry-After (capped at max_backoff), refused again.
         assert time.monotonic() - started >= MAX_BACKOFF - SLACK
         assert (caught.value.code, caught.value.retry_after) == ("overloaded", 1.0)
+        assert len(patient_sent) == 2, patient_sent
 
         started = time.monotonic()
         with pytest.raises(errors.ServiceUnavailable) as caught:
@@ -186,6 +200,7 @@ def test_a_sync_retry_waits_for_retry_after(
         # No retry that the server said would be refused: the error comes at once.
         assert time.monotonic() - started < 0.8
         assert caught.value.retry_after == 1.0
+        assert len(hurried_sent) == 1, hurried_sent
     assert stored_ids(shedding_admin, model_name) == []
 
 
@@ -313,27 +328,27 @@ def test_backoff_honours_retry_after_through_flushes() -> None:
     # at once after an outage), but not before the server's Retry-After; close() ends it.
     worker = Worker(resolve({"url": "http://127.0.0.1:9", "api_key": "mla_x", "retry_backoff": 0.001}))
 
-    def waited(headers: Any, attempt: int = 0, flush_after: float = 0.05) -> float:
+    def waited(retry_after: Optional[float], attempt: int = 0, flush_after: float = 0.05) -> float:
         flush = threading.Timer(flush_after, worker._retry_now.set)  # what flush() does
         flush.start()
         started = time.monotonic()
-        worker._backoff(attempt, "HTTP 503 overloaded", headers)
+        worker._backoff(attempt, "HTTP 503 overloaded", retry_after)
         flush.join()
         return time.monotonic() - started
 
-    assert waited({"Retry-After": "0.3"}) >= 0.3 - SLACK
+    assert waited(0.3) >= 0.3 - SLACK
     # Without Retry-After the flush cuts the worker's own backoff (here a second or more) short.
     assert waited(None, attempt=11) < 0.5
     # Retry-After is capped at max_backoff.
     capped = Worker(resolve({"url": "http://127.0.0.1:9", "api_key": "mla_x", "max_backoff": 0.2}))
     started = time.monotonic()
-    capped._backoff(0, "HTTP 503 overloaded", {"Retry-After": "60"})
+    capped._backoff(0, "HTTP 503 overloaded", 60.0)
     assert 0.2 - SLACK <= time.monotonic() - started < 2
     # close() ends the wait.
     threading.Timer(0.05, lambda: (setattr(worker, "_stopping", True), worker._retry_now.set())).start()
     started = time.monotonic()
     with pytest.raises(_Stop):
-        worker._backoff(0, "HTTP 503 overloaded", {"Retry-After": "5"})
+        worker._backoff(0, "HTTP 503 overloaded", 5.0)
     assert time.monotonic() - started < 1
 
 
@@ -349,48 +364,3 @@ def test_service_unavailable_carries_retry_after() -> None:
     assert errors.api_error(503, body).retry_after is None
     assert errors.api_error(409, {"error": {"code": "conflict"}}).retry_after is None
 
-
-def test_the_background_queue_is_bounded(caplog: pytest.LogCaptureFixture) -> None:
-    # Unit level, no server: delivery is held, so nothing leaves the queue.
-    settings = {"url": f"http://127.0.0.1:{closed_port()}", "api_key": "mla_x", "flush_interval": 0}
-    worker = Worker(resolve({**settings, "queue_size": 5}))
-    worker._hold.clear()
-    try:
-        accepted = [worker.put({"prediction_id": f"p{index}"}) for index in range(12)]
-        assert accepted == [True] * 5 + [False] * 7
-        stats = worker.stats()
-        assert (stats["queued"], stats["dropped"]) == (5, 7), stats
-        full = [r for r in caplog.records if "queue is full" in r.getMessage()]
-        assert len(full) == 1 and full[0].levelno == logging.WARNING  # at most every 10 s
-        # Flushes that time out (the host calling flush(timeout) during an outage) leave one
-        # marker behind, not one each.
-        for _ in range(100):
-            assert not worker.flush(0)
-        assert len(worker._queue) == 6 and worker.stats()["queued"] == 5
-        assert not worker.put({"prediction_id": "late"})
-        assert worker.stats()["dropped"] == 8
-    finally:
-        worker.close(0)
-
-    # Many threads at once: the bound holds, give or take one per thread at the moment it fills.
-    crowded = Worker(resolve({**settings, "queue_size": 50}))
-    crowded._hold.clear()
-    threads_count, per_thread = 8, 200
-    start = threading.Barrier(threads_count)
-
-    def puts(thread_index: int) -> None:
-        start.wait()
-        for index in range(per_thread):
-            crowded.put({"prediction_id": f"t{thread_index}-{index}"})
-
-    try:
-        threads = [threading.Thread(target=puts, args=(n,)) for n in range(threads_count)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(30)
-        stats = crowded.stats()
-        assert 50 <= stats["queued"] <= 50 + threads_count, stats
-        assert stats["queued"] + stats["dropped"] == threads_count * per_thread, stats
-    finally:
-        crowded.close(0)

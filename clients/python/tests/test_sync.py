@@ -4,6 +4,7 @@ failures raise clear errors."""
 from __future__ import annotations
 
 import datetime as dt
+import inspect
 import time
 import uuid
 from typing import Callable
@@ -24,6 +25,26 @@ from .example_event import example_event
 def shared(server: MLAuditServer, ingest_key: str) -> Client:
     """The shared client (module-level functions), configured in code with an ingest key."""
     return ml_audit.configure(url=server.url, api_key=ingest_key, redaction={})
+
+
+def test_module_functions_take_the_client_methods_arguments() -> None:
+    # Each module function spells out its signature and forwards by name: this keeps it equal
+    # to the Client method's (names, order, defaults, annotations), but for the method's
+    # ``explanation``, which django-ml-audit's record_prediction_event does not take.
+    for function, method, leaving_out in (
+        (record_prediction_event, Client.record_prediction_event, {"self", "explanation"}),
+        (attach_explanation, Client.attach_explanation, {"self"}),
+    ):
+        expected = inspect.signature(method)
+        assert leaving_out <= set(expected.parameters)
+        expected = expected.replace(
+            parameters=[p for name, p in expected.parameters.items() if name not in leaving_out]
+        )
+        assert inspect.signature(function) == expected, function.__name__
+    with pytest.raises(TypeError, match="explanation"):
+        record_prediction_event(  # type: ignore[call-arg]
+            model_name="m", model_version="1", features={}, output=1, explanation={}
+        )
 
 
 def test_record_returns_the_stored_event(shared: Client, admin: Client, model_name: str) -> None:

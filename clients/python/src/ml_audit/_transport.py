@@ -133,3 +133,10 @@ def retry_after_seconds(headers: Any) -> Optional[float]:
     except (TypeError, ValueError):
         return None
     return max(0.0, seconds) if math.isfinite(seconds) else None
+
+
+def retry_delay(own: float, retry_after: Optional[float], cap: float) -> float:
+    """The wait before a retry: the client's ``own`` backoff, but never less than the server's
+    ``retry_after`` (seconds; ``None`` when it sent none), itself capped at ``cap``
+    (``max_backoff``): a retry sooner would only be refused again."""
+    return own if retry_after is None else max(own, min(retry_after, cap))

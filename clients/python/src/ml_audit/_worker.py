@@ -22,7 +22,8 @@ from urllib.parse import quote
 
 from ._config import Settings
 from ._encoding import dumps
-from ._transport import RETRYABLE_ERRORS, Answer, Connection, decode, retry_after_seconds
+from ._transport import RETRYABLE_ERRORS, Answer, Connection, decode, retry_delay
+from .errors import APIError, api_error
 
 logger = logging.getLogger("ml_audit")
 
@@ -91,7 +92,6 @@ class Worker:
         self._stopping = False
         self._retired = False
         self._flushes = 0
-        self._marker: Optional[_Flush] = None
         self._hold = threading.Event()
         self._hold.set()
         self._conns: List[Connection] = []
@@ -126,8 +126,9 @@ class Worker:
 
     def put(self, item: Any) -> bool:
         """Queues an event (or an explanation); drops and counts it when ``queue_size`` items
-        wait already. The check takes no lock, to keep the call cheap: threads calling at the
-        very moment the queue fills may each add one more (bounded by the number of threads)."""
+        wait already (events, explanations and flush markers alike). The check takes no lock, to
+        keep the call cheap: threads calling at the very moment the queue fills may each add one
+        more (bounded by the number of threads)."""
         queue = self._queue
         if len(queue) >= self._max_queue:
             self._drop(1, "the queue is full")
@@ -194,16 +195,15 @@ class Worker:
             if thread is None or not thread.is_alive():
                 return self.pending() == 0
             queue = self._queue
-            marker = self._marker
             try:
-                # A flush that timed out left its marker queued: while nothing came after it,
-                # it serves this flush as well (repeated flushes during an outage must not
-                # grow the queue, nor crowd events out of it).
-                reuse = marker is not None and queue[-1] is marker
+                marker = queue[-1]
             except IndexError:
-                reuse = False
-            if not reuse or marker is None:
-                marker = self._marker = _Flush()
+                marker = None
+            # A flush that timed out left its marker queued: while nothing came after it, it
+            # serves this flush as well (repeated flushes during an outage must not grow the
+            # queue, nor crowd events out of it).
+            if type(marker) is not _Flush:
+                marker = _Flush()
                 with self._lock:
                     self._flushes += 1
                 queue.append(marker)
@@ -405,7 +405,8 @@ class Worker:
                     attempt = self._backoff(attempt, "some events failed on the server; retrying them")
                 continue
             if status == 429 or status >= 500:
-                attempt = self._backoff(attempt, _failure(status, data, headers), headers)
+                error = api_error(status, decode(data), headers)
+                attempt = self._backoff(attempt, _failure(error), error.retry_after)
                 continue
             if status in (400, 413, 422) and len(events) > 1:
                 # The request as a whole was refused (too big, or one event broke it): halve it
@@ -521,7 +522,8 @@ class Worker:
                 attempt = self._backoff(attempt, f"{type(exc).__name__}: {exc}")
                 continue
             if status == 429 or status >= 500:
-                attempt = self._backoff(attempt, _failure(status, data, headers), headers)
+                error = api_error(status, decode(data), headers)
+                attempt = self._backoff(attempt, _failure(error), error.retry_after)
                 continue
             self._recovered()
             if status in (200, 201):
@@ -537,9 +539,9 @@ class Worker:
                 )
             return
 
-    def _backoff(self, attempt: int, reason: str, headers: Any = None) -> int:
+    def _backoff(self, attempt: int, reason: str, retry_after: Optional[float] = None) -> int:
         """Sleep before the next attempt (exponential, with jitter, and never less than the
-        answer's ``Retry-After``, capped at ``max_backoff``); returns the next attempt number.
+        server's ``retry_after``, capped at ``max_backoff``); returns the next attempt number.
         A ``flush()`` cuts the sleep short, down to the server's ``Retry-After``; ``close()``
         ends the retries."""
         if self._stopping:
@@ -551,27 +553,22 @@ class Worker:
             self._failing_since = time.monotonic()
             logger.warning("ml_audit: cannot deliver audit events yet (%s); retrying", reason)
         s = self.settings
-        delay = min(s.max_backoff, s.retry_backoff * (2 ** min(attempt, 30)))
-        delay = delay / 2 + random.uniform(0, delay / 2)
-        retry_after = retry_after_seconds(headers)
-        asked = 0.0 if retry_after is None else min(retry_after, s.max_backoff)
-        delay = max(delay, asked)
+        own = min(s.max_backoff, s.retry_backoff * (2 ** min(attempt, 30)))
+        own = own / 2 + random.uniform(0, own / 2)
         started = time.monotonic()
-        self._retry_now.clear()
-        if not self._stopping:  # close() may have come after the check above
-            self._retry_now.wait(delay)
-        # A flush ends this backoff early, but the server said when it can take more: a retry
-        # sooner would only be refused again (503 overloaded), adding to the load it sheds.
-        while not self._stopping:
-            left = started + asked - time.monotonic()
-            if left <= 0:
-                break
+        deadline = started + retry_delay(own, retry_after, s.max_backoff)
+        while True:
             self._retry_now.clear()
-            if not self._stopping:
-                self._retry_now.wait(left)
-        if self._stopping:
-            raise _Stop()
-        return attempt + 1
+            if self._stopping:  # close() sets _stopping, then wakes this wait
+                raise _Stop()
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return attempt + 1
+            if self._retry_now.wait(left):
+                # A flush ends the backoff early, but the server said when it can take more:
+                # a retry sooner would only be refused again (503 overloaded), adding to the
+                # load it sheds.
+                deadline = started + retry_delay(0.0, retry_after, s.max_backoff)
 
     def _recovered(self) -> None:
         if self._failing_since is not None:
@@ -582,15 +579,11 @@ class Worker:
             self._failing_since = None
 
 
-def _failure(status: int, data: bytes, headers: Any) -> str:
+def _failure(error: APIError) -> str:
     """A failed answer for the log and ``last_error``: ``HTTP 503 overloaded, Retry-After 1 s``."""
-    body = decode(data)
-    detail = body.get("error") if isinstance(body, dict) else None
-    code = detail.get("code") if isinstance(detail, dict) else None
-    text = f"HTTP {status} {code}" if code else f"HTTP {status}"
-    retry_after = retry_after_seconds(headers)
-    if retry_after is not None:
-        text += f", Retry-After {retry_after:g} s"
+    text = f"HTTP {error.status} {error.code}" if error.code else f"HTTP {error.status}"
+    if error.retry_after is not None:
+        text += f", Retry-After {error.retry_after:g} s"
     return text
 
 

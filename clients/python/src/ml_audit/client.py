@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import enum
-import inspect
 import json
 import logging
 import math
@@ -16,22 +15,16 @@ import uuid
 import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Optional, TypeVar, Union, cast
+from typing import Any, Dict, Iterator, Optional, Union
 from urllib.parse import quote, urlencode
 
 from . import _config
 from ._config import BACKGROUND, SYNC, Settings
 from ._encoding import dumps, plain_copy
-from ._transport import RETRYABLE_ERRORS, Connection, decode, retry_after_seconds
+from ._transport import RETRYABLE_ERRORS, Connection, decode, retry_delay
 from ._worker import Worker, _ExplanationItem
-from .errors import ConfigurationError, DeliveryError, api_error
+from .errors import APIError, ConfigurationError, DeliveryError, api_error
 from .models import Explanation, PredictionEvent, PredictionStatus
-
-if TYPE_CHECKING:
-    from typing_extensions import Concatenate, ParamSpec
-
-    _P = ParamSpec("_P")
-    _R = TypeVar("_R")
 
 logger = logging.getLogger("ml_audit")
 
@@ -418,7 +411,7 @@ class Client:
         attempt = 0
         while True:
             attempt += 1
-            delay = min(1.0, settings.retry_backoff * (2 ** (attempt - 1))) * random.uniform(0.5, 1.0)
+            error: Optional[APIError] = None
             try:
                 status, data, headers = self._connection().request(method, path, body)
             except RETRYABLE_ERRORS as exc:
@@ -429,13 +422,15 @@ class Client:
             else:
                 if status < 300:
                     return decode(data)
+                error = api_error(status, decode(data), headers)
                 if (status != 429 and status < 500) or attempt > settings.sync_retries:
-                    raise api_error(status, decode(data), headers)
-                asked = retry_after_seconds(headers)
-                if asked is not None:
-                    delay = max(delay, min(asked, settings.max_backoff))
-                    if time.monotonic() + delay > deadline:
-                        raise api_error(status, decode(data), headers)
+                    raise error
+            # Only after a failure (a successful attempt has returned above).
+            own = min(1.0, settings.retry_backoff * (2 ** (attempt - 1))) * random.uniform(0.5, 1.0)
+            asked = None if error is None else error.retry_after
+            delay = retry_delay(own, asked, settings.max_backoff)
+            if error is not None and asked is not None and time.monotonic() + delay > deadline:
+                raise error
             time.sleep(delay)
 
 
@@ -513,38 +508,6 @@ def get_client() -> Client:
     if client is None:
         client = _build_default()
     return client
-
-
-def shared_client_function(
-    method: "Callable[Concatenate[Client, _P], _R]", *, leaving_out: Optional[str] = None
-) -> "Callable[[Callable[..., Any]], Callable[_P, _R]]":
-    """Turns a module-level function that is only a name and a docstring into a call of
-    ``method`` on the shared client, taking the method's keyword parameters (but ``leaving_out``):
-    the signature is declared once, on the ``Client`` method, and still shown by ``help()``,
-    ``inspect.signature`` and ``typing.get_type_hints``, and to type checkers."""
-    signature = inspect.signature(method)
-    name = method.__name__
-
-    def decorate(documented: Callable[..., Any]) -> "Callable[_P, _R]":
-        def function(**arguments: Any) -> Any:
-            if leaving_out in arguments:  # the method would take it; the function must not
-                raise TypeError(
-                    f"{function.__name__}() got an unexpected keyword argument {leaving_out!r}"
-                )
-            return getattr(get_client(), name)(**arguments)
-
-        function.__name__ = function.__qualname__ = documented.__name__
-        function.__module__, function.__doc__ = documented.__module__, documented.__doc__
-        function.__signature__ = signature.replace(  # type: ignore[attr-defined]
-            parameters=[p for p in list(signature.parameters.values())[1:] if p.name != leaving_out]
-        )
-        # Type names resolve in this module, which has them all (typing.get_type_hints).
-        function.__annotations__ = {
-            key: hint for key, hint in method.__annotations__.items() if key != leaving_out
-        }
-        return cast("Callable[_P, _R]", function)
-
-    return decorate
 
 
 def _build_default() -> Client:

@@ -2,13 +2,26 @@
 
 from __future__ import annotations
 
-from ..client import Client, PredictionRef, shared_client_function
+import datetime as _dt
+from typing import Any, Dict, Optional
+
+from ..client import PredictionRef, get_client
+from ..models import Explanation, PredictionStatus
 
 __all__ = ["PredictionRef", "attach_explanation"]
 
 
-@shared_client_function(Client.attach_explanation)
-def attach_explanation():
+def attach_explanation(
+    *,
+    method: str,
+    prediction: PredictionRef,
+    payload: Dict[str, Any],
+    summary_text: Optional[str] = None,
+    status: str = PredictionStatus.SUCCESS,
+    method_version: Optional[str] = None,
+    generated_at: Optional[_dt.datetime] = None,
+    mode: Optional[str] = None,
+) -> Explanation:
     """Attach an explanation (SHAP, LIME, reason codes, ...) to a recorded prediction.
 
     ``prediction`` is the object ``record_prediction_event`` returned, its ``id`` (UUID), or
@@ -18,3 +31,13 @@ def attach_explanation():
     ``sync`` (default) returns the stored :class:`~ml_audit.models.Explanation` (with
     ``revision``); ``background`` queues it behind the prediction and returns at once.
     """
+    return get_client().attach_explanation(
+        method=method,
+        prediction=prediction,
+        payload=payload,
+        summary_text=summary_text,
+        status=status,
+        method_version=method_version,
+        generated_at=generated_at,
+        mode=mode,
+    )

@@ -2,14 +2,38 @@
 
 from __future__ import annotations
 
-from ..client import ActorPayload, Client, shared_client_function
+import datetime as _dt
+from typing import Any, Dict, Optional
+
+from ..client import ActorPayload, get_client
+from ..models import PredictionEvent, PredictionStatus
 
 __all__ = ["ActorPayload", "record_prediction_event"]
 
 
-# ``explanation`` is the Client method's alone: django-ml-audit's function has no such parameter.
-@shared_client_function(Client.record_prediction_event, leaving_out="explanation")
-def record_prediction_event():
+def record_prediction_event(
+    *,
+    model_name: str,
+    model_version: str,
+    features: Dict[str, Any],
+    output: Any,
+    decision_outcome: Optional[str] = None,
+    actor: Optional[ActorPayload] = None,
+    environment: Optional[str] = None,
+    trace_id: Optional[str] = None,
+    latency_ms: Optional[float] = None,
+    status: str = PredictionStatus.SUCCESS,
+    confidence: Optional[float] = None,
+    metadata: Optional[Dict[str, Any]] = None,
+    input_fingerprint: Optional[str] = None,
+    framework: Optional[str] = None,
+    build_id: Optional[str] = None,
+    commit_hash: Optional[str] = None,
+    config_snapshot: Optional[Dict[str, Any]] = None,
+    prediction_id: Optional[str] = None,
+    timestamp: Optional[_dt.datetime] = None,
+    mode: Optional[str] = None,
+) -> PredictionEvent:
     """Record one prediction in the audit trail.
 
     Features are redacted by key name (``ML_AUDIT_REDACTION``) before they leave the process;
@@ -23,3 +47,25 @@ def record_prediction_event():
     ``mode="background"`` queues the event and returns at once a pending ``PredictionEvent``
     whose ``prediction_id`` is already final (``id`` is None); it never raises.
     """
+    return get_client().record_prediction_event(
+        model_name=model_name,
+        model_version=model_version,
+        features=features,
+        output=output,
+        decision_outcome=decision_outcome,
+        actor=actor,
+        environment=environment,
+        trace_id=trace_id,
+        latency_ms=latency_ms,
+        status=status,
+        confidence=confidence,
+        metadata=metadata,
+        input_fingerprint=input_fingerprint,
+        framework=framework,
+        build_id=build_id,
+        commit_hash=commit_hash,
+        config_snapshot=config_snapshot,
+        prediction_id=prediction_id,
+        timestamp=timestamp,
+        mode=mode,
+    )
