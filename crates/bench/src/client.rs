@@ -3,6 +3,7 @@
 //! pre-serialized bodies, and latencies kept in a plain Vec that is sorted once at the end.
 
 use std::net::SocketAddr;
+use std::ops::Range;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -16,6 +17,8 @@ use hyper::{Method, Request, StatusCode, Uri};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 use tokio::task::JoinSet;
+
+use crate::events::{self, Rng};
 
 /// Where the server is and how requests authenticate: a bearer key, or the UI's session cookie.
 #[derive(Clone)]
@@ -138,28 +141,67 @@ impl Connection {
     }
 }
 
-/// What a closed-loop run measured: every request's latency (sorted) and the wall time.
+/// Where predictions are recorded (`POST`), listed (`GET`) and looked up (`GET …/{ref}`).
+pub const PREDICTIONS: &str = "/api/v1/predictions";
+
+/// Single-event `POST /api/v1/predictions` of the benchmark's events numbered `numbers`, drawn
+/// from a generator seeded with `seed`.
+pub fn single_event_calls(seed: u64, numbers: Range<usize>) -> anyhow::Result<Vec<Call>> {
+    let mut rng = Rng::new(seed);
+    numbers.map(|n| Call::post_json(PREDICTIONS, serde_json::to_vec(&events::event(&mut rng, n as u64))?)).collect()
+}
+
+/// What a run measured: every request's latency (sorted) and the wall time.
 pub struct Measured {
     latencies: Vec<Duration>,
     pub wall: Duration,
 }
 
 impl Measured {
-    /// Requests per second of wall time.
-    pub fn rate(&self) -> f64 {
-        self.latencies.len() as f64 / self.wall.as_secs_f64()
+    /// The latencies in any order, and the wall time they were measured in.
+    pub fn new(mut latencies: Vec<Duration>, wall: Duration) -> Self {
+        latencies.sort_unstable();
+        Self { latencies, wall }
     }
 
-    /// The nearest-rank percentile, `p` in (0, 1].
+    /// How many requests were measured.
+    pub fn count(&self) -> usize {
+        self.latencies.len()
+    }
+
+    /// Requests per second of wall time.
+    pub fn rate(&self) -> f64 {
+        self.count() as f64 / self.wall.as_secs_f64()
+    }
+
+    /// The nearest-rank percentile, `p` in (0, 1]; at least one request must have been measured.
     pub fn percentile(&self, p: f64) -> Duration {
-        nearest_rank(&self.latencies, p)
+        let count = self.count();
+        self.latencies[((p * count as f64).ceil() as usize).clamp(1, count) - 1]
+    }
+
+    /// The largest latency (zero when nothing was measured).
+    pub fn max(&self) -> Duration {
+        self.latencies.last().copied().unwrap_or_default()
     }
 }
 
-/// The nearest-rank percentile of sorted, non-empty latencies, `p` in (0, 1].
-pub fn nearest_rank(sorted: &[Duration], p: f64) -> Duration {
-    let count = sorted.len();
-    sorted[((p * count as f64).ceil() as usize).clamp(1, count) - 1]
+/// Sends prepared calls on `concurrency` connections in a closed loop (see [`run`]); `check`
+/// judges each 2xx answer.
+pub async fn closed_loop(
+    client: &Client,
+    concurrency: usize,
+    calls: Vec<Call>,
+    check: impl Fn(usize, &Bytes) -> anyhow::Result<()> + Send + Sync + 'static,
+) -> anyhow::Result<Measured> {
+    let calls = Arc::new(calls);
+    let count = calls.len();
+    run(client, concurrency, count, move |i| Ok(calls[i].clone()), check).await
+}
+
+/// A `check` for runs where any 2xx answer will do.
+pub fn no_check(_: usize, _: &Bytes) -> anyhow::Result<()> {
+    Ok(())
 }
 
 /// Sends `count` calls over `concurrency` connections, each connection sending its next call as
@@ -202,7 +244,5 @@ where
     while let Some(worker) = workers.join_next().await {
         latencies.extend(worker??);
     }
-    let wall = started.elapsed();
-    latencies.sort_unstable();
-    Ok(Measured { latencies, wall })
+    Ok(Measured::new(latencies, started.elapsed()))
 }

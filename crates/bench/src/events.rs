@@ -40,6 +40,12 @@ pub const USERS: usize = 3000;
 pub const OUTCOMES: [&str; 2] = ["approved", "flagged"];
 const COUNTRIES: [&str; 6] = ["DE", "FR", "US", "GB", "NL", "ES"];
 
+/// The ledger leaves that recording events `0..count` adds: one per prediction, and one per
+/// inline explanation (events whose `n` is a multiple of 4, as [`event`] makes them).
+pub fn leaves(count: usize) -> u64 {
+    (count + count.div_ceil(4)) as u64
+}
+
 /// One event as a client would send it; `n` makes its prediction_id unique.
 pub fn event(rng: &mut Rng, n: u64) -> Value {
     let user = rng.below(USERS as u64);

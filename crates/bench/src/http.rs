@@ -8,7 +8,7 @@
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::{Context as _, bail, ensure};
 use bytes::Bytes;
@@ -17,10 +17,10 @@ use hyper::header::SET_COOKIE;
 use ml_audit_core::timestamp;
 use serde_json::{Value, json};
 
-use crate::client::{self, Call, Client, Measured};
+use crate::client::{self, Call, Client, PREDICTIONS, closed_loop, no_check};
 use crate::events::{self, MODELS, OUTCOMES, Rng, TENANTS, VERSIONS};
-use crate::report::{self, NO_TARGET, Report, duration, latency, mb, thousands, throughput};
-use crate::server::{self, Backend, Database, Server, Targets};
+use crate::report::{NO_TARGET, Report, duration, latency, mb, thousands, throughput};
+use crate::server::{self, Backend, Database, Server, Targets, wait_until_healthy};
 
 #[derive(clap::Args)]
 pub struct Options {
@@ -95,7 +95,6 @@ const BATCH: usize = 500;
 /// next batches are parsed.
 const PRELOAD_IN_FLIGHT: usize = 4;
 const PRELOAD_DAYS: i64 = 30;
-const LIST: &str = "/api/v1/predictions";
 /// Pages followed (at the default 50 per page) to get the deep page's cursor.
 const DEEP_PAGES: usize = 100;
 /// Recorded predictions whose trace ids the trace lookups ask for.
@@ -110,32 +109,12 @@ const UI_TARGET: &str = "p95 < 100 ms";
 const VERIFY_TARGET: &str = "≥ 500,000 leaves/s";
 
 pub async fn run(options: Options) -> anyhow::Result<()> {
-    let bin = options.targets.server_bin()?;
     let sizes = Sizes::new(&options);
-    let mut reports = Vec::new();
-    for &backend in &options.targets.backend {
-        eprintln!("{} backend:", backend.name());
-        reports.push(on_backend(&bin, backend, &options.targets.pg_url, &sizes).await?);
-    }
-    println!("{}", report::machine());
-    for report in reports {
-        report.print();
-    }
+    options
+        .targets
+        .each_backend("http", async |bin, backend, db| Ok((measure(bin, backend, db, &sizes).await?, ())))
+        .await?;
     Ok(())
-}
-
-/// One backend from a fresh database to its table; the database is removed whatever happens.
-async fn on_backend(bin: &Path, backend: Backend, pg_url: &str, sizes: &Sizes) -> anyhow::Result<Report> {
-    let db = Database::create(backend, pg_url).await?;
-    // Interrupting drops the run, which kills the server, and still removes the database.
-    let measured = tokio::select! {
-        report = measure(bin, backend, &db, sizes) => report,
-        _ = tokio::signal::ctrl_c() => Err(anyhow::anyhow!("interrupted")),
-    };
-    let removed = db.remove().await.context("removing the benchmark's database");
-    let report = measured.with_context(|| format!("the {} benchmark failed", backend.name()))?;
-    removed?;
-    Ok(report)
 }
 
 /// The state the phases share: the server, the client, what has been recorded so far.
@@ -208,39 +187,6 @@ async fn measure(bin: &Path, backend: Backend, db: &Database, sizes: &Sizes) -> 
     )))
 }
 
-pub async fn wait_until_healthy(client: &Client) -> anyhow::Result<()> {
-    let started = Instant::now();
-    loop {
-        let answered = match client.connect().await {
-            Ok(mut conn) => conn.call(&Call::get("/healthz")?).await,
-            Err(error) => Err(error),
-        };
-        match answered {
-            Ok(_) => return Ok(()),
-            Err(error) if started.elapsed() > Duration::from_secs(30) => {
-                return Err(error.context("the server did not answer /healthz within 30 s"));
-            }
-            Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
-        }
-    }
-}
-
-/// Sends prepared calls on `concurrency` connections; `check` judges each 2xx answer.
-async fn closed_loop(
-    client: &Client,
-    concurrency: usize,
-    calls: Vec<Call>,
-    check: impl Fn(usize, &Bytes) -> anyhow::Result<()> + Send + Sync + 'static,
-) -> anyhow::Result<Measured> {
-    let calls = Arc::new(calls);
-    let count = calls.len();
-    client::run(client, concurrency, count, move |i| Ok(calls[i].clone()), check).await
-}
-
-fn no_check(_: usize, _: &Bytes) -> anyhow::Result<()> {
-    Ok(())
-}
-
 /// Every event of a batch must be recorded (201, or 200 for an identical retry); a sample of
 /// the new ids is kept.
 fn check_batch(body: &Bytes, events: usize, ids: &Mutex<Vec<String>>) -> anyhow::Result<()> {
@@ -270,10 +216,7 @@ fn batch_body(events: Vec<Value>) -> anyhow::Result<Bytes> {
 impl Bench<'_> {
     /// Single-event `POST /api/v1/predictions`: requests/s and latency.
     async fn single_events(&mut self, concurrency: usize, count: usize) -> anyhow::Result<()> {
-        let mut rng = Rng::new(self.recorded as u64 + 1);
-        let calls = (self.recorded..self.recorded + count)
-            .map(|n| Call::post_json("/api/v1/predictions", serde_json::to_vec(&events::event(&mut rng, n as u64))?))
-            .collect::<anyhow::Result<Vec<_>>>()?;
+        let calls = client::single_event_calls(self.recorded as u64 + 1, self.recorded..self.recorded + count)?;
         let before = self.server.memory()?;
         let started = Instant::now();
         let measured = closed_loop(&self.client, concurrency, calls, no_check)
@@ -304,7 +247,7 @@ impl Bench<'_> {
             .step_by(BATCH)
             .map(|start| {
                 let events = (start..(start + BATCH).min(first + count)).map(|n| events::event(&mut rng, n as u64));
-                Call::post_json("/api/v1/predictions/batch", batch_body(events.collect())?)
+                Call::post_json(&format!("{PREDICTIONS}/batch"), batch_body(events.collect())?)
             })
             .collect::<anyhow::Result<Vec<_>>>()?;
         let ids = self.ids.clone();
@@ -340,7 +283,7 @@ impl Bench<'_> {
                                 "account_age_days": rng.unit() - 0.5},
                     "summary_text": "Re-explained with the new background set.",
                 });
-                let target = format!("/api/v1/predictions/bench-{:012}/explanation", i % targets);
+                let target = format!("{PREDICTIONS}/bench-{:012}/explanation", i % targets);
                 Call::post_json(&target, serde_json::to_vec(&body)?)
             })
             .collect::<anyhow::Result<Vec<_>>>()?;
@@ -386,7 +329,7 @@ impl Bench<'_> {
                     Ok(event)
                 })
                 .collect::<anyhow::Result<Vec<_>>>()?;
-            Call::post_json("/api/v1/predictions/batch", batch_body(events)?)
+            Call::post_json(&format!("{PREDICTIONS}/batch"), batch_body(events)?)
         };
         let batches = count.div_ceil(BATCH);
         let done = AtomicUsize::new(0);
@@ -462,8 +405,8 @@ impl Bench<'_> {
         let mut depth = 0;
         while depth < DEEP_PAGES {
             let target = match &cursor {
-                Some(cursor) => format!("{LIST}?cursor={cursor}"),
-                None => LIST.to_owned(),
+                Some(cursor) => format!("{PREDICTIONS}?cursor={cursor}"),
+                None => PREDICTIONS.to_owned(),
             };
             match conn.get_json(&target).await?["next_cursor"].as_str() {
                 Some(next) => cursor = Some(next.to_owned()),
@@ -476,7 +419,7 @@ impl Bench<'_> {
         // Trace ids of recorded predictions and their tenants, read back as a client has them.
         let mut traces = Vec::new();
         for id in self.sample_ids(&mut Rng::new(6), TRACE_SAMPLES)? {
-            let prediction = conn.get_json(&format!("{LIST}/{id}")).await?;
+            let prediction = conn.get_json(&format!("{PREDICTIONS}/{id}")).await?;
             let text =
                 |value: &Value| value.as_str().map(str::to_owned).context("a prediction without trace or tenant");
             traces.push((text(&prediction["trace_id"])?, text(&prediction["actor"]["tenant_id"])?));
@@ -494,56 +437,63 @@ impl Bench<'_> {
         let user = |i: usize| (i * 7919) % events::USERS;
         let model = |i: usize| MODELS[i % MODELS.len()];
         let outcome = |i: usize| OUTCOMES[i / TENANTS.len() % OUTCOMES.len()];
-        let trace = move |i: usize| traces[i % traces.len()].clone();
-        let trace_and_tenant = trace.clone();
-        let (day_for_model, week_for_model) = (day.clone(), week.clone());
+        let traces_alone = traces.clone();
+        let day_for_model = day.clone();
         let queries: Vec<(String, Varied)> = vec![
-            ("first page".into(), Box::new(|_| LIST.into())),
-            (format!("page {} (cursor)", depth + 1), Box::new(move |_| format!("{LIST}?cursor={cursor}"))),
-            ("last 24 h".into(), Box::new(move |_| format!("{LIST}?time_from={day}"))),
-            ("tenant_id".into(), Box::new(move |i| format!("{LIST}?tenant_id={}", tenant(i)))),
-            ("model_name".into(), Box::new(move |i| format!("{LIST}?model_name={}", model(i)))),
-            ("model_version".into(), Box::new(|i| format!("{LIST}?model_version={}", VERSIONS[i % VERSIONS.len()]))),
-            ("actor_type".into(), Box::new(|_| format!("{LIST}?actor_type=user"))),
-            ("actor_id".into(), Box::new(move |i| format!("{LIST}?actor_id={}", user(i)))),
-            ("decision_outcome".into(), Box::new(move |i| format!("{LIST}?decision_outcome={}", outcome(i)))),
-            ("environment".into(), Box::new(|_| format!("{LIST}?environment=prod"))),
-            ("status=failed (1 in 97)".into(), Box::new(|_| format!("{LIST}?status=failed"))),
+            ("first page".into(), Box::new(|_| PREDICTIONS.into())),
+            (format!("page {} (cursor)", depth + 1), Box::new(move |_| format!("{PREDICTIONS}?cursor={cursor}"))),
+            ("last 24 h".into(), Box::new(move |_| format!("{PREDICTIONS}?time_from={day}"))),
+            ("tenant_id".into(), Box::new(move |i| format!("{PREDICTIONS}?tenant_id={}", tenant(i)))),
+            ("model_name".into(), Box::new(move |i| format!("{PREDICTIONS}?model_name={}", model(i)))),
+            (
+                "model_version".into(),
+                Box::new(|i| format!("{PREDICTIONS}?model_version={}", VERSIONS[i % VERSIONS.len()])),
+            ),
+            ("actor_type".into(), Box::new(|_| format!("{PREDICTIONS}?actor_type=user"))),
+            ("actor_id".into(), Box::new(move |i| format!("{PREDICTIONS}?actor_id={}", user(i)))),
+            ("decision_outcome".into(), Box::new(move |i| format!("{PREDICTIONS}?decision_outcome={}", outcome(i)))),
+            ("environment".into(), Box::new(|_| format!("{PREDICTIONS}?environment=prod"))),
+            ("status=failed (1 in 97)".into(), Box::new(|_| format!("{PREDICTIONS}?status=failed"))),
             (
                 "min_confidence 0.90–0.95, max_confidence 1".into(),
-                Box::new(|i| format!("{LIST}?min_confidence={:.3}&max_confidence=1", 0.9 + (i % 10) as f64 * 0.005)),
+                Box::new(|i| {
+                    format!("{PREDICTIONS}?min_confidence={:.3}&max_confidence=1", 0.9 + (i % 10) as f64 * 0.005)
+                }),
             ),
-            ("has_explanation=true".into(), Box::new(|_| format!("{LIST}?has_explanation=true"))),
-            ("has_explanation=false".into(), Box::new(|_| format!("{LIST}?has_explanation=false"))),
-            ("trace_id".into(), Box::new(move |i| format!("{LIST}?trace_id={}", trace(i).0))),
+            ("has_explanation=true".into(), Box::new(|_| format!("{PREDICTIONS}?has_explanation=true"))),
+            ("has_explanation=false".into(), Box::new(|_| format!("{PREDICTIONS}?has_explanation=false"))),
+            (
+                "trace_id".into(),
+                Box::new(move |i| format!("{PREDICTIONS}?trace_id={}", traces_alone[i % traces_alone.len()].0)),
+            ),
             (
                 "model_name + last 24 h".into(),
-                Box::new(move |i| format!("{LIST}?model_name={}&time_from={day_for_model}", model(i))),
+                Box::new(move |i| format!("{PREDICTIONS}?model_name={}&time_from={day_for_model}", model(i))),
             ),
             (
                 "tenant_id + decision_outcome".into(),
-                Box::new(move |i| format!("{LIST}?tenant_id={}&decision_outcome={}", tenant(i), outcome(i))),
+                Box::new(move |i| format!("{PREDICTIONS}?tenant_id={}&decision_outcome={}", tenant(i), outcome(i))),
             ),
             (
                 "tenant_id + status=failed".into(),
-                Box::new(move |i| format!("{LIST}?tenant_id={}&status=failed", tenant(i))),
+                Box::new(move |i| format!("{PREDICTIONS}?tenant_id={}&status=failed", tenant(i))),
             ),
             (
                 "tenant_id + actor_id".into(),
-                Box::new(move |i| format!("{LIST}?tenant_id={}&actor_id={}", tenant(user(i)), user(i))),
+                Box::new(move |i| format!("{PREDICTIONS}?tenant_id={}&actor_id={}", tenant(user(i)), user(i))),
             ),
             (
                 "tenant_id + trace_id".into(),
                 Box::new(move |i| {
-                    let (trace, tenant) = trace_and_tenant(i);
-                    format!("{LIST}?tenant_id={tenant}&trace_id={trace}")
+                    let (trace, tenant) = &traces[i % traces.len()];
+                    format!("{PREDICTIONS}?tenant_id={tenant}&trace_id={trace}")
                 }),
             ),
             (
                 "model_name + model_version + tenant_id + 7 days".into(),
                 Box::new(move |i| {
                     format!(
-                        "{LIST}?model_name={}&model_version={}&tenant_id={}&time_from={week_for_model}",
+                        "{PREDICTIONS}?model_name={}&model_version={}&tenant_id={}&time_from={week}",
                         model(i),
                         VERSIONS[i / MODELS.len() % VERSIONS.len()],
                         tenant(i)
@@ -567,8 +517,7 @@ impl Bench<'_> {
         let by_prediction_id: Vec<_> =
             (0..count).map(|_| format!("bench-{:012}", rng.below(self.recorded as u64))).collect();
         for (name, refs) in [("id", by_id), ("prediction_id", by_prediction_id)] {
-            let calls =
-                refs.iter().map(|r| Call::get(&format!("/api/v1/predictions/{r}"))).collect::<Result<_, _>>()?;
+            let calls = refs.iter().map(|r| Call::get(&format!("{PREDICTIONS}/{r}"))).collect::<Result<_, _>>()?;
             let measured =
                 closed_loop(&self.client, 1, calls, no_check).await.with_context(|| format!("lookups by {name}"))?;
             self.report.row(
@@ -614,39 +563,20 @@ impl Bench<'_> {
     /// Every prediction, every inline explanation (one event in four) and every attached one
     /// is a leaf of the ledger.
     fn leaves_written(&self) -> u64 {
-        (self.recorded + self.recorded.div_ceil(4) + self.explanations) as u64
+        events::leaves(self.recorded) + self.explanations as u64
     }
 
-    /// `POST /api/v1/ledger/checkpoint` (seal what is queued, sign) until the checkpoint covers
-    /// every leaf written. One POST should do; more means a checkpoint left part of the backlog
-    /// out, which the row shows.
+    /// Seals the backlog until the checkpoint covers every leaf written. One POST should do;
+    /// more means a checkpoint left part of the backlog out, which the row shows.
     async fn seal(&mut self) -> anyhow::Result<()> {
-        const PATIENCE: Duration = Duration::from_secs(300);
         let written = self.leaves_written();
-        let mut conn = self.client.connect().await?;
-        let checkpoint = Call::post_json("/api/v1/ledger/checkpoint", "")?;
-        let started = Instant::now();
-        let mut posts = 0;
-        loop {
-            posts += 1;
-            let answer: Value = serde_json::from_slice(&conn.call(&checkpoint).await?)?;
-            let tree_size = answer["tree_size"].as_u64().context("the checkpoint has no tree_size")?;
-            ensure!(tree_size <= written, "the ledger has {tree_size} leaves, the benchmark wrote only {written}");
-            if tree_size == written {
-                break;
-            }
-            ensure!(
-                started.elapsed() < PATIENCE,
-                "after {posts} checkpoints in {PATIENCE:?} the ledger has {tree_size} of the {written} leaves written"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        let (took, posts) = server::seal(&self.client, written).await?;
         self.report.row(
             format!(
                 "seal the backlog: POST /ledger/checkpoint until it covers all {} leaves",
                 thousands(written as f64)
             ),
-            format!("{} ({posts} POST{})", duration(started.elapsed()), if posts == 1 { "" } else { "s" }),
+            format!("{} ({posts} POST{})", duration(took), if posts == 1 { "" } else { "s" }),
             NO_TARGET,
         );
         Ok(())

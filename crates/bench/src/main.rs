@@ -10,11 +10,12 @@
 //! admin UI at that size, verify, memory and storage; one markdown table per backend.
 //!
 //! `ml-audit-bench overload [--backend sqlite,postgres] [--factor 4] [--seconds 10]
-//! [--queue-events N] [--quick]` — the sustainable rate R of single-event POSTs (closed loop, 32
-//! connections), then an open loop at factor × R against the server's bounded writers' queue:
-//! accepted (201) and refused (503 `overloaded`) shares and latencies, slots sent late, and a
-//! check that the stored predictions are exactly the accepted ones; one markdown table per
-//! backend, with the verdict on "accepted p99 < 50 ms".
+//! [--server-env NAME=VALUE]… [--connections 1024] [--quick]` — the sustainable rate R of
+//! single-event POSTs (closed loop, 32 connections), then an open loop at factor × R against the
+//! server's admission limit (write requests in flight) and its bounded writers' queue: accepted
+//! (201) and refused (503 `overloaded`) shares and latencies, slots sent late, and a check that
+//! the stored predictions are exactly the accepted ones; one markdown table per backend, with the
+//! verdict on "accepted p99 < 50 ms".
 //!
 //! `ml-audit-bench events --count N` — the same events as JSON lines, for other tools.
 

@@ -5,7 +5,7 @@
 //! open loop at `factor` × R: the i-th request is due at i / rate from the start whatever the
 //! answers, sent on the first free connection of a large pool; a slot that finds every
 //! connection busy leaves late, and those more than 10 ms late are counted, so that coordinated
-//! omission shows. Every answer is 201 (accepted), 503 `overloaded` with `Retry-After`
+//! omission shows. Every answer is 201 (accepted), 503 `overloaded` with `Retry-After: 1`
 //! (refused), or an error that fails the run. Last, the predictions stored under the run's own
 //! model name are listed: they must be exactly the accepted ones.
 
@@ -21,11 +21,10 @@ use hyper::header::RETRY_AFTER;
 use serde_json::Value;
 use tokio::task::JoinSet;
 
-use crate::client::{self, Call, Client, Connection, Reply};
+use crate::client::{self, Call, Client, Connection, Measured, PREDICTIONS, Reply};
 use crate::events::{self, Rng};
-use crate::http::wait_until_healthy;
-use crate::report::{self, NO_TARGET, Report, duration, thousands, throughput, verdict};
-use crate::server::{self, Backend, Database, Server, Targets};
+use crate::report::{NO_TARGET, Report, duration, latency, thousands, throughput, verdict};
+use crate::server::{self, Backend, Database, Server, Targets, wait_until_healthy};
 
 #[derive(clap::Args)]
 pub struct Options {
@@ -37,19 +36,15 @@ pub struct Options {
     /// How long the open loop offers requests [default: 10; 2 with --quick].
     #[arg(long, value_name = "S")]
     seconds: Option<f64>,
-    /// The server's bound on events waiting for the writer (`ML_AUDIT_SERVER_QUEUE_EVENTS`)
-    /// [default: the server's own].
-    #[arg(long, value_name = "N")]
-    queue_events: Option<usize>,
     /// Single-event POSTs of the closed loop that measures the sustainable rate
     /// [default: 15,000; 2,000 with --quick].
     #[arg(long, value_name = "N")]
     sustainable_events: Option<usize>,
     /// A server setting as an environment variable, `NAME=VALUE` (repeatable), e.g.
-    /// `ML_AUDIT_SERVER_INGEST_LATENCY_TARGET_MS=15`: the server is otherwise isolated from the
-    /// caller's `ML_AUDIT_*` variables.
-    #[arg(long = "server-env", value_name = "NAME=VALUE")]
-    server_env: Vec<String>,
+    /// `ML_AUDIT_SERVER_QUEUE_EVENTS=256`: the server is otherwise isolated from the caller's
+    /// `ML_AUDIT_*` variables.
+    #[arg(long = "server-env", value_name = "NAME=VALUE", value_parser = name_and_value)]
+    server_env: Vec<(String, String)>,
     /// Connections of the open loop, each with one request at a time.
     #[arg(long, value_name = "N", default_value_t = 1024)]
     connections: usize,
@@ -63,11 +58,18 @@ struct Plan {
     seconds: f64,
     sustainable: usize,
     connections: usize,
-    queue_events: Option<usize>,
     server_env: Vec<(String, String)>,
 }
 
-const TARGET: &str = "accepted p99 < 50 ms";
+/// `NAME=VALUE`, split at the first `=`.
+fn name_and_value(setting: &str) -> Result<(String, String), String> {
+    match setting.split_once('=') {
+        Some((name, value)) if !name.is_empty() => Ok((name.to_owned(), value.to_owned())),
+        _ => Err(format!("{setting:?} is not NAME=VALUE")),
+    }
+}
+
+/// The target: accepted requests' p99 under this.
 const TARGET_P99: Duration = Duration::from_millis(50);
 /// Connections of the closed loop that measures the sustainable rate (as `http`'s c32 phase).
 const SUSTAINABLE_CONNECTIONS: usize = 32;
@@ -75,70 +77,38 @@ const SUSTAINABLE_CONNECTIONS: usize = 32;
 const LATE: Duration = Duration::from_millis(10);
 /// How often the server's queue depth is read from /metrics during the open loop.
 const DEPTH_SAMPLE: Duration = Duration::from_millis(100);
-const POST: &str = "/api/v1/predictions";
-const QUEUE_SETTING: &str = "ML_AUDIT_SERVER_QUEUE_EVENTS";
+/// What `Retry-After` must say on a 503 `overloaded`.
+const RETRY_AFTER_OVERLOADED: &str = "1";
 /// Error messages kept to show, of all the errors counted.
 const ERRORS_SHOWN: usize = 3;
 
 pub async fn run(options: Options) -> anyhow::Result<()> {
-    let bin = options.targets.server_bin()?;
     let plan = Plan {
         factor: options.factor,
         seconds: options.seconds.unwrap_or(if options.quick { 2.0 } else { 10.0 }),
         sustainable: options.sustainable_events.unwrap_or(if options.quick { 2_000 } else { 15_000 }),
         connections: options.connections,
-        queue_events: options.queue_events,
-        server_env: options
-            .server_env
-            .iter()
-            .map(|pair| {
-                let (name, value) =
-                    pair.split_once('=').with_context(|| format!("--server-env {pair:?}: not NAME=VALUE"))?;
-                Ok((name.to_owned(), value.to_owned()))
-            })
-            .collect::<anyhow::Result<_>>()?,
+        server_env: options.server_env,
     };
     ensure!(plan.factor > 0.0 && plan.seconds > 0.0, "--factor and --seconds must be positive");
     ensure!(plan.sustainable > 0 && plan.connections > 0, "--sustainable-events and --connections must be positive");
-    let mut reports = Vec::new();
-    let mut failures = Vec::new();
-    for &backend in &options.targets.backend {
-        eprintln!("{} backend:", backend.name());
-        let (report, failed) = on_backend(&bin, backend, &options.targets.pg_url, &plan).await?;
-        reports.push(report);
-        failures.extend(failed.into_iter().map(|failure| format!("{}: {failure}", backend.name())));
-    }
-    println!("{}", report::machine());
-    for report in reports {
-        report.print();
-    }
+    let failures: Vec<_> = options
+        .targets
+        .each_backend("overload", async |bin, backend, db| measure(bin, backend, db, &plan).await)
+        .await?
+        .into_iter()
+        .flat_map(|(backend, failed)| failed.into_iter().map(move |failure| format!("{}: {failure}", backend.name())))
+        .collect();
     if !failures.is_empty() {
         bail!("the overload benchmark failed: {}", failures.join("; "));
     }
     Ok(())
 }
 
-/// One backend from a fresh database to its table and the checks it failed; the database is
-/// removed whatever happens.
-async fn on_backend(bin: &Path, backend: Backend, pg_url: &str, plan: &Plan) -> anyhow::Result<(Report, Vec<String>)> {
-    let db = Database::create(backend, pg_url).await?;
-    // Interrupting drops the run, which kills the server, and still removes the database.
-    let measured = tokio::select! {
-        report = measure(bin, backend, &db, plan) => report,
-        _ = tokio::signal::ctrl_c() => Err(anyhow::anyhow!("interrupted")),
-    };
-    let removed = db.remove().await.context("removing the benchmark's database");
-    let report = measured.with_context(|| format!("the {} overload benchmark failed", backend.name()))?;
-    removed?;
-    Ok(report)
-}
-
+/// One backend from a fresh database to its table and the checks it failed.
 async fn measure(bin: &Path, backend: Backend, db: &Database, plan: &Plan) -> anyhow::Result<(Report, Vec<String>)> {
     let key = server::create_key(bin, db).await?;
-    let mut settings: Vec<(&str, String)> =
-        plan.queue_events.map(|n| (QUEUE_SETTING, n.to_string())).into_iter().collect();
-    settings.extend(plan.server_env.iter().map(|(name, value)| (name.as_str(), value.clone())));
-    let server = Server::start_with(bin, db, &settings).await?;
+    let server = Server::start_with(bin, db, &plan.server_env).await?;
     let client = Client::with_key(server.addr, &key)?;
     wait_until_healthy(&client).await?;
     let before = Metrics::read(&client).await?;
@@ -146,24 +116,10 @@ async fn measure(bin: &Path, backend: Backend, db: &Database, plan: &Plan) -> an
     let mut failures = Vec::new();
 
     // 1. The sustainable rate: the `http` benchmark's events, a closed loop on 32 connections.
-    let mut rng = Rng::new(1);
-    let calls = (0..plan.sustainable)
-        .map(|n| Call::post_json(POST, serde_json::to_vec(&events::event(&mut rng, n as u64))?))
-        .collect::<anyhow::Result<Vec<_>>>()?;
-    let calls = Arc::new(calls);
-    let measured = client::run(
-        &client,
-        SUSTAINABLE_CONNECTIONS,
-        plan.sustainable,
-        {
-            let calls = calls.clone();
-            move |i| Ok(calls[i].clone())
-        },
-        |_, _| Ok(()),
-    )
-    .await
-    .context("the closed loop that measures the sustainable rate")?;
-    drop(calls);
+    let calls = client::single_event_calls(1, 0..plan.sustainable)?;
+    let measured = client::closed_loop(&client, SUSTAINABLE_CONNECTIONS, calls, client::no_check)
+        .await
+        .context("the closed loop that measures the sustainable rate")?;
     let sustainable = measured.rate();
     report.row(
         format!(
@@ -173,9 +129,8 @@ async fn measure(bin: &Path, backend: Backend, db: &Database, plan: &Plan) -> an
         throughput(&measured, "req/s"),
         NO_TARGET,
     );
-    // The open loop starts from an idle server: nothing left for the sealer from the closed loop.
-    let checkpoint = Call::post_json("/api/v1/ledger/checkpoint", "")?;
-    client.connect().await?.call(&checkpoint).await.context("sealing the closed loop's events")?;
+    // The open loop starts from an idle server: the closed loop's events all sealed.
+    server::seal(&client, events::leaves(plan.sustainable)).await.context("sealing the closed loop's events")?;
 
     // 2. The open loop at factor × R, each request a distinct event of a model of its own.
     let rate = plan.factor * sustainable;
@@ -193,7 +148,7 @@ async fn measure(bin: &Path, backend: Backend, db: &Database, plan: &Plan) -> an
             let mut event = events::event(&mut rng, n as u64);
             event["prediction_id"] = Value::String(prediction_id(n));
             event["model_name"] = Value::String(model.clone());
-            Call::post_json(POST, serde_json::to_vec(&event)?)
+            Call::post_json(PREDICTIONS, serde_json::to_vec(&event)?)
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
     let depth = DepthSampler::start(&client).await?;
@@ -204,8 +159,9 @@ async fn measure(bin: &Path, backend: Backend, db: &Database, plan: &Plan) -> an
     let after = Metrics::read(&client).await?;
 
     // 3. What is stored under the run's model, against what was accepted.
+    let answers = &run.worked.answers;
     let accepted: HashSet<String> =
-        run.answers.iter().filter(|a| a.outcome == Outcome::Accepted).map(|a| prediction_id(a.index)).collect();
+        answers.iter().filter(|a| a.outcome == Outcome::Accepted).map(|a| prediction_id(a.index)).collect();
     let stored = stored_ids(&client, &model).await?;
     let listed = stored.len();
     let stored: HashSet<String> = stored.into_iter().collect();
@@ -214,19 +170,18 @@ async fn measure(bin: &Path, backend: Backend, db: &Database, plan: &Plan) -> an
     let exact = missing == 0 && unexpected == 0 && listed == stored.len();
 
     // 4. The table.
-    let latencies = |outcome: Outcome| {
-        let mut latencies: Vec<_> = run.answers.iter().filter(|a| a.outcome == outcome).map(|a| a.latency).collect();
-        latencies.sort_unstable();
-        latencies
+    // Each over the time to the last answer, as the accepted rate is.
+    let latencies = |outcome: Outcome, time: fn(&Answer) -> Duration| {
+        Measured::new(answers.iter().filter(|a| a.outcome == outcome).map(time).collect(), run.wall)
     };
-    let (accepted_latencies, refused_latencies) = (latencies(Outcome::Accepted), latencies(Outcome::Refused));
-    let refused = refused_latencies.len();
-    let mut latencies_from_due: Vec<_> =
-        run.answers.iter().filter(|a| a.outcome == Outcome::Accepted).map(|a| a.late + a.latency).collect();
-    latencies_from_due.sort_unstable();
-    let late: Vec<_> = run.answers.iter().map(|a| a.late).filter(|late| *late > LATE).collect();
-    let latest = run.answers.iter().map(|a| a.late).max().unwrap_or_default();
-    let last_sent = run.answers.iter().map(|a| a.due + a.late).max().unwrap_or_default();
+    let accepted_latency = latencies(Outcome::Accepted, |a| a.latency);
+    let refused_latency = latencies(Outcome::Refused, |a| a.latency);
+    let accepted_from_due = latencies(Outcome::Accepted, |a| a.late + a.latency);
+    let refused = refused_latency.count();
+    let failed = answers.iter().filter(|a| a.outcome == Outcome::Failed).count();
+    let late: Vec<_> = answers.iter().map(|a| a.late).filter(|late| *late > LATE).collect();
+    let latest = answers.iter().map(|a| a.late).max().unwrap_or_default();
+    let last_sent = answers.iter().map(|a| a.due + a.late).max().unwrap_or_default();
     let share = |count: usize| format!("{:.1}%", 100.0 * count as f64 / total as f64);
 
     report.row(
@@ -242,7 +197,11 @@ async fn measure(bin: &Path, backend: Backend, db: &Database, plan: &Plan) -> an
             thousands(total as f64),
             thousands(total as f64 / last_sent.as_secs_f64()),
             last_sent.as_secs_f64(),
-            if run.reopened > 0 { format!("; {} connections reopened", run.reopened) } else { String::new() }
+            if run.worked.reopened > 0 {
+                format!("; {} connections reopened", run.worked.reopened)
+            } else {
+                String::new()
+            }
         ),
         NO_TARGET,
     );
@@ -250,9 +209,9 @@ async fn measure(bin: &Path, backend: Backend, db: &Database, plan: &Plan) -> an
         "accepted (201), over the time to the last answer",
         format!(
             "{} req/s ({} requests, {} of offered, in {:.2} s)",
-            thousands(accepted.len() as f64 / run.wall.as_secs_f64()),
-            thousands(accepted.len() as f64),
-            share(accepted.len()),
+            thousands(accepted_latency.rate()),
+            thousands(accepted_latency.count() as f64),
+            share(accepted_latency.count()),
             run.wall.as_secs_f64()
         ),
         NO_TARGET,
@@ -262,17 +221,14 @@ async fn measure(bin: &Path, backend: Backend, db: &Database, plan: &Plan) -> an
         format!("{} ({} requests)", share(refused), thousands(refused as f64)),
         NO_TARGET,
     );
-    report.row(
-        "accepted latency, send to full answer",
-        spread(&accepted_latencies, true),
-        &format!("p99 < {} ms", TARGET_P99.as_millis()),
-    );
+    let target = format!("p99 < {} ms", TARGET_P99.as_millis());
+    report.row("accepted latency, send to full answer", spread(&accepted_latency, true), &target);
     report.row(
         "accepted latency from the slot's due time (what a client at the offered rate waits)",
-        spread(&latencies_from_due, true),
+        spread(&accepted_from_due, true),
         NO_TARGET,
     );
-    report.row("refused latency: how fast a 503 comes back", spread(&refused_latencies, false), NO_TARGET);
+    report.row("refused latency: how fast a 503 comes back", spread(&refused_latency, false), NO_TARGET);
     report.row(
         format!("slots sent more than {} ms late (every connection busy)", LATE.as_millis()),
         format!(
@@ -297,10 +253,10 @@ async fn measure(bin: &Path, backend: Backend, db: &Database, plan: &Plan) -> an
     );
     report.row(
         "errors (any other status, transport errors)",
-        if run.errors == 0 {
+        if failed == 0 {
             "0".to_owned()
         } else {
-            format!("{}: {}", thousands(run.errors as f64), run.error_samples.join(" | "))
+            format!("{}: {}", thousands(failed as f64), run.worked.error_samples.join(" | "))
         },
         "0",
     );
@@ -308,11 +264,10 @@ async fn measure(bin: &Path, backend: Backend, db: &Database, plan: &Plan) -> an
     report.row(
         "server: ml_audit_overloaded_total during the run; queue bound; largest queue sampled",
         format!(
-            "{} (= refused: {}); {} events{}; {} events (every {} ms)",
+            "{} (= refused: {}); {} events; {} events (every {} ms)",
             thousands(counted),
             if counted as usize == refused { "yes" } else { "no" },
             thousands(after.capacity),
-            if plan.queue_events.is_some() { " (--queue-events)" } else { " (the server's default)" },
             thousands(largest_depth),
             DEPTH_SAMPLE.as_millis()
         ),
@@ -332,22 +287,22 @@ async fn measure(bin: &Path, backend: Backend, db: &Database, plan: &Plan) -> an
         },
         "yes",
     );
-    let p99 = (!accepted_latencies.is_empty()).then(|| client::nearest_rank(&accepted_latencies, 0.99));
+    let p99 = (accepted_latency.count() > 0).then(|| accepted_latency.percentile(0.99));
     report.row(
-        format!("verdict: {TARGET} at {} × R", plan.factor),
+        format!("verdict: accepted {target} at {} × R", plan.factor),
         match p99 {
             Some(p99) => format!("{} (p99 {})", verdict(p99 < TARGET_P99), duration(p99)),
             None => format!("{} (nothing accepted)", verdict(false)),
         },
-        TARGET,
+        &format!("accepted {target}"),
     );
     report.note(format!(
         "Events: the `http` benchmark's (~1.1 KB); the open loop's have prediction_ids `overload-<n>` and the \
          model `{model}`. Latencies are measured by the client, which shares the machine's cores with the server."
     ));
 
-    if run.errors > 0 {
-        failures.push(format!("{} requests failed: {}", run.errors, run.error_samples.join(" | ")));
+    if failed > 0 {
+        failures.push(format!("{failed} requests failed: {}", run.worked.error_samples.join(" | ")));
     }
     if !exact {
         failures.push(format!(
@@ -372,17 +327,16 @@ fn prediction_id(n: usize) -> String {
     format!("overload-{n:012}")
 }
 
-/// `p50 … · p99 … · max …` of sorted latencies (without the max unless asked), or `none`.
-fn spread(sorted: &[Duration], with_max: bool) -> String {
-    let Some(max) = sorted.last() else { return "none".to_owned() };
-    let mut parts = vec![
-        format!("p50 {}", duration(client::nearest_rank(sorted, 0.50))),
-        format!("p99 {}", duration(client::nearest_rank(sorted, 0.99))),
-    ];
-    if with_max {
-        parts.push(format!("max {}", duration(*max)));
+/// `p50 … · p99 … · max …` (without the max unless asked), or `none` when nothing was measured.
+fn spread(measured: &Measured, with_max: bool) -> String {
+    if measured.count() == 0 {
+        return "none".to_owned();
     }
-    parts.join(" · ")
+    let mut spread = latency(measured, &[50, 99]);
+    if with_max {
+        spread.push_str(&format!(" · max {}", duration(measured.max())));
+    }
+    spread
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -404,19 +358,26 @@ struct Answer {
     latency: Duration,
 }
 
+/// What workers of the open loop sent and got back.
 #[derive(Default)]
 struct Worked {
     answers: Vec<Answer>,
-    errors: usize,
+    /// The first few errors' messages, of the answers that [`Outcome::Failed`].
     error_samples: Vec<String>,
     reopened: usize,
 }
 
+impl Worked {
+    fn add(&mut self, other: Worked) {
+        self.answers.extend(other.answers);
+        self.reopened += other.reopened;
+        let room = ERRORS_SHOWN.saturating_sub(self.error_samples.len());
+        self.error_samples.extend(other.error_samples.into_iter().take(room));
+    }
+}
+
 struct OpenLoop {
-    answers: Vec<Answer>,
-    errors: usize,
-    error_samples: Vec<String>,
-    reopened: usize,
+    worked: Worked,
     connections: usize,
     /// From the start to the last answer.
     wall: Duration,
@@ -438,28 +399,12 @@ async fn open_loop(client: &Client, calls: Arc<Vec<Call>>, rate: f64, connection
     for connection in pool {
         workers.spawn(work(client.clone(), connection, calls.clone(), next.clone(), start, rate));
     }
-    let mut run = OpenLoop {
-        answers: Vec::with_capacity(calls.len()),
-        errors: 0,
-        error_samples: Vec::new(),
-        reopened: 0,
-        connections,
-        wall: Duration::ZERO,
-    };
+    let mut worked = Worked { answers: Vec::with_capacity(calls.len()), ..Worked::default() };
     // Returning early drops the JoinSet, which aborts the other workers.
     while let Some(worker) = workers.join_next().await {
-        let worked = worker??;
-        run.answers.extend(worked.answers);
-        run.errors += worked.errors;
-        run.reopened += worked.reopened;
-        for sample in worked.error_samples {
-            if run.error_samples.len() < ERRORS_SHOWN {
-                run.error_samples.push(sample);
-            }
-        }
+        worked.add(worker??);
     }
-    run.wall = start.elapsed();
-    Ok(run)
+    Ok(OpenLoop { worked, connections, wall: start.elapsed() })
 }
 
 async fn work(
@@ -488,7 +433,6 @@ async fn work(
         let outcome = match answer.map_err(|error| format!("{error:#}")).and_then(|reply| judge(&reply)) {
             Ok(outcome) => outcome,
             Err(error) => {
-                worked.errors += 1;
                 if worked.error_samples.len() < ERRORS_SHOWN {
                     worked.error_samples.push(error);
                 }
@@ -500,7 +444,7 @@ async fn work(
     }
 }
 
-/// 201 is accepted; 503 `overloaded` with a `Retry-After` is refused; anything else is an error.
+/// 201 is accepted; 503 `overloaded` with `Retry-After: 1` is refused; anything else is an error.
 fn judge(reply: &Reply) -> Result<Outcome, String> {
     let body = || String::from_utf8_lossy(&reply.body).chars().take(200).collect::<String>();
     match reply.status {
@@ -508,11 +452,12 @@ fn judge(reply: &Reply) -> Result<Outcome, String> {
         StatusCode::SERVICE_UNAVAILABLE => {
             let answer: Value = serde_json::from_slice(&reply.body).unwrap_or_default();
             if answer["error"]["code"] != "overloaded" {
-                Err(format!("503 that is not `overloaded`: {}", body()))
-            } else if !reply.headers.contains_key(RETRY_AFTER) {
-                Err("503 overloaded without Retry-After".to_owned())
-            } else {
-                Ok(Outcome::Refused)
+                return Err(format!("503 that is not `overloaded`: {}", body()));
+            }
+            match reply.headers.get(RETRY_AFTER) {
+                Some(value) if value == RETRY_AFTER_OVERLOADED => Ok(Outcome::Refused),
+                Some(value) => Err(format!("503 overloaded with Retry-After {value:?}, not {RETRY_AFTER_OVERLOADED}")),
+                None => Err("503 overloaded without Retry-After".to_owned()),
             }
         }
         status => Err(format!("{status}: {}", body())),
@@ -525,7 +470,7 @@ async fn stored_ids(client: &Client, model: &str) -> anyhow::Result<Vec<String>>
     let mut ids = Vec::new();
     let mut cursor: Option<String> = None;
     loop {
-        let mut target = format!("{POST}?model_name={model}&limit=1000");
+        let mut target = format!("{PREDICTIONS}?model_name={model}&limit=1000");
         if let Some(cursor) = &cursor {
             target.push_str(&format!("&cursor={cursor}"));
         }

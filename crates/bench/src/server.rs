@@ -8,13 +8,16 @@ use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context as _, bail};
+use anyhow::{Context as _, bail, ensure};
 use clap::ValueEnum;
 use ml_audit_storage::Store;
 use sqlx::Connection as _;
 use tempfile::TempDir;
 use tokio::process::{Child, Command};
 use tokio::task::JoinHandle;
+
+use crate::client::{Call, Client};
+use crate::report::{self, Report};
 
 /// What the HTTP benchmarks run against: which backends, PostgreSQL's URL, and the binary.
 #[derive(clap::Args)]
@@ -38,8 +41,41 @@ impl Targets {
             Some(path) => path.clone(),
             None => std::env::current_exe()?.with_file_name("ml-audit"),
         };
-        anyhow::ensure!(bin.is_file(), "no server binary at {} (build it, or pass --server-bin)", bin.display());
+        ensure!(bin.is_file(), "no server binary at {} (build it, or pass --server-bin)", bin.display());
         Ok(bin)
+    }
+
+    /// `measure(bin, backend, db)` on each backend in turn, each on a fresh database that is
+    /// removed whatever happens; then the machine and every backend's table are printed. Returns
+    /// what else each backend's measure gave. `bench` names the benchmark in errors.
+    pub async fn each_backend<T>(
+        &self,
+        bench: &str,
+        measure: impl AsyncFn(&Path, Backend, &Database) -> anyhow::Result<(Report, T)>,
+    ) -> anyhow::Result<Vec<(Backend, T)>> {
+        let bin = self.server_bin()?;
+        let mut reports = Vec::new();
+        let mut results = Vec::new();
+        for &backend in &self.backend {
+            eprintln!("{} backend:", backend.name());
+            let db = Database::create(backend, &self.pg_url).await?;
+            // Interrupting drops the run, which kills the server, and still removes the database.
+            let measured = tokio::select! {
+                measured = measure(&bin, backend, &db) => measured,
+                _ = tokio::signal::ctrl_c() => Err(anyhow::anyhow!("interrupted")),
+            };
+            let removed = db.remove().await.context("removing the benchmark's database");
+            let (report, result) =
+                measured.with_context(|| format!("the {} {bench} benchmark failed", backend.name()))?;
+            removed?;
+            reports.push(report);
+            results.push((backend, result));
+        }
+        println!("{}", report::machine());
+        for report in reports {
+            report.print();
+        }
+        Ok(results)
     }
 }
 
@@ -287,10 +323,10 @@ impl Server {
     }
 
     /// The same, with `ML_AUDIT_*` settings of the benchmark's choosing (name, value).
-    pub async fn start_with(bin: &Path, db: &Database, settings: &[(&str, String)]) -> anyhow::Result<Self> {
+    pub async fn start_with(bin: &Path, db: &Database, settings: &[(String, String)]) -> anyhow::Result<Self> {
         let (out, err) = (db.path("serve.out"), db.path("serve.err"));
         let mut child = command(bin, db, &["serve", "--bind", "127.0.0.1:0"])
-            .envs(settings.iter().map(|(name, value)| (name, value)))
+            .envs(settings.iter().cloned())
             .stdout(std::fs::File::create(&out)?)
             .stderr(std::fs::File::create(&err)?)
             .kill_on_drop(true)
@@ -348,6 +384,49 @@ impl Server {
             bail!("the server exited with {status}");
         }
         Ok(())
+    }
+}
+
+/// Returns once the server answers `GET /healthz` (within 30 s).
+pub async fn wait_until_healthy(client: &Client) -> anyhow::Result<()> {
+    let started = Instant::now();
+    loop {
+        let answered = match client.connect().await {
+            Ok(mut conn) => conn.call(&Call::get("/healthz")?).await,
+            Err(error) => Err(error),
+        };
+        match answered {
+            Ok(_) => return Ok(()),
+            Err(error) if started.elapsed() > Duration::from_secs(30) => {
+                return Err(error.context("the server did not answer /healthz within 30 s"));
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+        }
+    }
+}
+
+/// `POST /api/v1/ledger/checkpoint` (seal what is queued, sign) until the checkpoint covers
+/// all `written` leaves: how long it took and how many POSTs. One POST should do; more means a
+/// checkpoint left part of the backlog out.
+pub async fn seal(client: &Client, written: u64) -> anyhow::Result<(Duration, usize)> {
+    const PATIENCE: Duration = Duration::from_secs(300);
+    let mut conn = client.connect().await?;
+    let checkpoint = Call::post_json("/api/v1/ledger/checkpoint", "")?;
+    let started = Instant::now();
+    let mut posts = 0;
+    loop {
+        posts += 1;
+        let answer: serde_json::Value = serde_json::from_slice(&conn.call(&checkpoint).await?)?;
+        let tree_size = answer["tree_size"].as_u64().context("the checkpoint has no tree_size")?;
+        ensure!(tree_size <= written, "the ledger has {tree_size} leaves, the benchmark wrote only {written}");
+        if tree_size == written {
+            return Ok((started.elapsed(), posts));
+        }
+        ensure!(
+            started.elapsed() < PATIENCE,
+            "after {posts} checkpoints in {PATIENCE:?} the ledger has {tree_size} of the {written} leaves written"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 
