@@ -16,6 +16,7 @@ use crate::error::FieldError;
 use crate::model::{ActorType, Status};
 use crate::redaction::{Part, Redacted, RedactionEntry, RedactionPolicy, RedactionReport};
 use crate::timestamp;
+use crate::ledger::record::{Salt, new_salt};
 
 /// Longest accepted identifier-like text (names, versions, ids, outcomes).
 pub const MAX_SHORT_TEXT: usize = 255;
@@ -51,6 +52,8 @@ pub struct NewActor {
 #[non_exhaustive]
 pub struct NewExplanation {
     pub id: Uuid,
+    /// The secret its ledger leaf commits through.
+    pub salt: Salt,
     pub method: String,
     pub method_version: String,
     pub payload: Value,
@@ -114,6 +117,8 @@ pub struct PreparedPrediction {
     /// The `hash` pseudonyms (`pii_…`) the event's values became, sorted, each once: what the
     /// store indexes so that a subject's predictions can be found.
     pub subjects: Vec<String>,
+    /// The secret its ledger leaf commits through (see [`crate::ledger::record`]).
+    pub salt: Salt,
 }
 
 impl PredictionInput {
@@ -190,6 +195,7 @@ impl PredictionInput {
         let RedactionReport { log: redaction_log, subjects } = redaction.finish();
         let mut prepared = PreparedPrediction {
             id: Uuid::now_v7(),
+            salt: new_salt(),
             prediction_id: String::new(),
             timestamp: self.timestamp.unwrap_or_else(timestamp::now),
             model: self.model,
@@ -349,6 +355,7 @@ pub fn parse_explanation(value: Value, now: OffsetDateTime) -> Result<NewExplana
     let mut obj = Fields::new(value)?;
     let explanation = NewExplanation {
         id: Uuid::now_v7(),
+        salt: new_salt(),
         method: obj.required_text("method", MAX_SHORT_TEXT)?,
         method_version: obj.optional_text("method_version", MAX_SHORT_TEXT)?,
         payload: Value::Object(obj.required_object("payload")?),
@@ -362,14 +369,14 @@ pub fn parse_explanation(value: Value, now: OffsetDateTime) -> Result<NewExplana
 
 /// Reads the fields of one JSON object, remembering which were consumed so that anything left
 /// over can be reported as unknown. A JSON `null` counts as absent for optional fields.
-struct Fields {
+pub(crate) struct Fields {
     /// The object's members in its order, each removed once read: a short list scanned by name
     /// costs far less than removing from the `BTreeMap` (which rebalances and frees nodes).
     members: Vec<(String, Value)>,
 }
 
 impl Fields {
-    fn new(value: Value) -> Result<Self, FieldError> {
+    pub(crate) fn new(value: Value) -> Result<Self, FieldError> {
         match value {
             Value::Object(map) => Ok(Self { members: map.into_iter().collect() }),
             other => Err(FieldError::new("", format!("must be a JSON object, not {}", kind(&other)))),
@@ -379,7 +386,7 @@ impl Fields {
     /// Members in any order, names possibly repeated, put in the form `new` gives: sorted by
     /// name (so that the unknown field reported is the first by name) and each name once with its
     /// last value. The sort is stable and O(n log n) even for a hostile event with many members.
-    fn from_members(mut members: Vec<(String, Value)>) -> Self {
+    pub(crate) fn from_members(mut members: Vec<(String, Value)>) -> Self {
         members.sort_by(|a, b| a.0.cmp(&b.0));
         // `dedup_by` keeps the earlier of two equal names: give it the later one's value.
         members.dedup_by(|later, kept| {
@@ -393,21 +400,21 @@ impl Fields {
     }
 
     /// The member `key`, removed (order kept, so the first one left is the map's first).
-    fn remove(&mut self, key: &str) -> Option<Value> {
+    pub(crate) fn remove(&mut self, key: &str) -> Option<Value> {
         let at = self.members.iter().position(|(name, _)| name == key)?;
         Some(self.members.remove(at).1)
     }
 
-    fn take(&mut self, key: &str) -> Option<Value> {
+    pub(crate) fn take(&mut self, key: &str) -> Option<Value> {
         self.remove(key).filter(|value| !value.is_null())
     }
 
-    fn required_any(&mut self, key: &str) -> Result<Value, FieldError> {
+    pub(crate) fn required_any(&mut self, key: &str) -> Result<Value, FieldError> {
         // `output` may legitimately be null, so presence is what is required.
         self.remove(key).ok_or_else(|| FieldError::new(key, "is required"))
     }
 
-    fn required_text(&mut self, key: &str, max: usize) -> Result<String, FieldError> {
+    pub(crate) fn required_text(&mut self, key: &str, max: usize) -> Result<String, FieldError> {
         let text = self.optional_text(key, max)?;
         if text.trim().is_empty() {
             return Err(FieldError::new(key, "is required and must be a non-empty string"));
@@ -415,7 +422,7 @@ impl Fields {
         Ok(text)
     }
 
-    fn optional_nonempty_text(&mut self, key: &str, max: usize) -> Result<Option<String>, FieldError> {
+    pub(crate) fn optional_nonempty_text(&mut self, key: &str, max: usize) -> Result<Option<String>, FieldError> {
         let text = self.optional_text(key, max)?;
         if text.is_empty() {
             return Ok(None);
@@ -426,7 +433,7 @@ impl Fields {
         Ok(Some(text))
     }
 
-    fn optional_text(&mut self, key: &str, max: usize) -> Result<String, FieldError> {
+    pub(crate) fn optional_text(&mut self, key: &str, max: usize) -> Result<String, FieldError> {
         match self.take(key) {
             None => Ok(String::new()),
             Some(Value::String(text)) => check_text(key, text, max),
@@ -434,11 +441,11 @@ impl Fields {
         }
     }
 
-    fn required_object(&mut self, key: &str) -> Result<Map<String, Value>, FieldError> {
+    pub(crate) fn required_object(&mut self, key: &str) -> Result<Map<String, Value>, FieldError> {
         self.optional_object(key)?.ok_or_else(|| FieldError::new(key, "is required and must be a JSON object"))
     }
 
-    fn optional_object(&mut self, key: &str) -> Result<Option<Map<String, Value>>, FieldError> {
+    pub(crate) fn optional_object(&mut self, key: &str) -> Result<Option<Map<String, Value>>, FieldError> {
         match self.take(key) {
             None => Ok(None),
             Some(Value::Object(map)) => Ok(Some(map)),
@@ -446,7 +453,7 @@ impl Fields {
         }
     }
 
-    fn optional_number(&mut self, key: &str, range: Option<(f64, f64)>) -> Result<Option<f64>, FieldError> {
+    pub(crate) fn optional_number(&mut self, key: &str, range: Option<(f64, f64)>) -> Result<Option<f64>, FieldError> {
         let number = match self.take(key) {
             None => return Ok(None),
             Some(Value::Number(number)) => number.as_f64(),
@@ -465,7 +472,7 @@ impl Fields {
         }
     }
 
-    fn optional_enum<T>(&mut self, key: &str, parse: fn(&str) -> Result<T, String>) -> Result<Option<T>, FieldError> {
+    pub(crate) fn optional_enum<T>(&mut self, key: &str, parse: fn(&str) -> Result<T, String>) -> Result<Option<T>, FieldError> {
         match self.take(key) {
             None => Ok(None),
             Some(Value::String(text)) => parse(&text).map(Some).map_err(|message| FieldError::new(key, message)),
@@ -473,7 +480,7 @@ impl Fields {
         }
     }
 
-    fn optional_timestamp(&mut self, key: &str) -> Result<Option<OffsetDateTime>, FieldError> {
+    pub(crate) fn optional_timestamp(&mut self, key: &str) -> Result<Option<OffsetDateTime>, FieldError> {
         match self.take(key) {
             None => Ok(None),
             Some(Value::String(text)) => {
@@ -483,7 +490,7 @@ impl Fields {
         }
     }
 
-    fn reject_unknown(self) -> Result<(), FieldError> {
+    pub(crate) fn reject_unknown(self) -> Result<(), FieldError> {
         match self.members.into_iter().next() {
             None => Ok(()),
             Some((key, _)) => Err(FieldError::new(key, "is not a known field")),
@@ -503,7 +510,7 @@ pub fn check_text(field: &str, text: String, max: usize) -> Result<String, Field
     Ok(text)
 }
 
-fn kind(value: &Value) -> &'static str {
+pub(crate) fn kind(value: &Value) -> &'static str {
     match value {
         Value::Null => "null",
         Value::Bool(_) => "a boolean",

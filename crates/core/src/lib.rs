@@ -8,6 +8,7 @@
 pub mod auth;
 pub mod error;
 pub mod event;
+pub mod lifecycle;
 pub mod ledger;
 pub mod model;
 pub mod query;

@@ -7,6 +7,8 @@ use serde_json::Value;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use crate::ledger::record::Salt;
+
 use crate::redaction::RedactionEntry;
 
 /// Gives a fieldless enum its one spelling on the wire and in the database: `as_str`, `parse`
@@ -103,6 +105,9 @@ pub struct Explanation {
     pub generated_at: OffsetDateTime,
     pub created_at: OffsetDateTime,
     pub revision: u32,
+    /// The secret its ledger leaf commits through (v2); `None` for a revision written before
+    /// salts, or erased.
+    pub salt: Option<Salt>,
 }
 
 /// A recorded prediction, as read back: its model, its actor, and its current explanation.
@@ -134,6 +139,19 @@ pub struct PredictionEvent {
     /// The prediction's leaf in the tamper-evident ledger, once sealed.
     pub ledger: Option<LedgerEntry>,
     pub created_at: OffsetDateTime,
+    /// The secret its ledger leaf commits through (v2); `None` for a prediction written before
+    /// salts, or erased.
+    pub salt: Option<Salt>,
+    /// Set when an erasure destroyed its personal content (which then reads as empty).
+    pub erased: Option<ErasureMark>,
+}
+
+/// When, by which erasure and why a record's personal content was destroyed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ErasureMark {
+    pub erasure_id: Uuid,
+    pub at: OffsetDateTime,
+    pub reason: String,
 }
 
 /// A record's place in the ledger: its 0-based leaf index and leaf hash.

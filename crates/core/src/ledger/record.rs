@@ -6,6 +6,14 @@
 //! stored field of the record, of its model row or of its actor row changes the leaf.
 //!
 //! The `"v"` member versions this layout; a change to it is a new version, never an edit.
+//!
+//! **v1** (records written before erasure existed): the leaf data is the record itself.
+//! **v2** (every prediction and explanation written since): the record carries a per-record secret
+//! salt, and the leaf data is a small *seal* — the fields an erasure keeps, in clear, and
+//! `commitment = SHA-256(salt ‖ record bytes)`. While the salt is kept beside the record anyone
+//! holding both recomputes the leaf; once an erasure destroys the record's personal content and
+//! its salt, the seal still proves the fields that stay, and the commitment reveals nothing (a
+//! guessed record cannot be checked against it without the salt). See `docs/ledger.md`.
 
 use serde_json::{Value, json};
 use time::OffsetDateTime;
@@ -17,17 +25,49 @@ use crate::event::PreparedPrediction;
 use crate::model::{Explanation, ModelVersion, PredictionEvent};
 use crate::timestamp::format_rfc3339;
 
-/// The layout version of the canonical records.
+/// The layout version of records without a salt (written before v2).
 pub const RECORD_VERSION: u32 = 1;
+/// The layout version of salted records, whose leaf is their seal.
+pub const SALTED_RECORD_VERSION: u32 = 2;
 
-/// The two kinds of leaf, in one total order.
+/// A record's secret salt: 32 random bytes, kept beside the record, destroyed by its erasure.
+pub type Salt = [u8; 32];
+
+/// A fresh salt from the operating system's random source.
+pub fn new_salt() -> Salt {
+    let mut salt = [0u8; 32];
+    getrandom::fill(&mut salt).expect("the operating system's random source is available");
+    salt
+}
+
+/// `SHA-256(salt ‖ record)`: what a v2 seal commits to instead of the record.
+pub fn commitment(salt: &[u8], record: &[u8]) -> Hash {
+    use sha2::{Digest as _, Sha256};
+    Sha256::new().chain_update(salt).chain_update(record).finalize().into()
+}
+
+fn layout_version(salted: bool) -> u32 {
+    if salted { SALTED_RECORD_VERSION } else { RECORD_VERSION }
+}
+
+/// The kinds of leaf: the records (predictions, explanation revisions) and the life events of
+/// records (erasures, legal holds and their releases).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum LeafKind {
     Prediction,
     Explanation,
+    Erasure,
+    Hold,
+    HoldRelease,
 }
 
-crate::model::text_enum_impls!(LeafKind { Prediction => "prediction", Explanation => "explanation" });
+crate::model::text_enum_impls!(LeafKind {
+    Prediction => "prediction",
+    Explanation => "explanation",
+    Erasure => "erasure",
+    Hold => "hold",
+    HoldRelease => "hold_release",
+});
 
 /// A stored record as the ledger sees it.
 #[derive(Debug, Clone, PartialEq)]
@@ -50,6 +90,14 @@ impl LedgerRecord {
         match self {
             LedgerRecord::Prediction(event) => event.id,
             LedgerRecord::Explanation(explanation) => explanation.id,
+        }
+    }
+
+    /// The record's salt (v2), or `None` (v1).
+    pub fn salt(&self) -> Option<&Salt> {
+        match self {
+            LedgerRecord::Prediction(event) => event.salt.as_ref(),
+            LedgerRecord::Explanation(explanation) => explanation.salt.as_ref(),
         }
     }
 
@@ -80,30 +128,73 @@ impl LedgerRecord {
         }
     }
 
-    pub fn leaf_hash(&self) -> Hash {
-        leaf_hash(&self.canonical_bytes())
+    /// What the leaf hashes: the record's bytes (v1), or its seal (v2).
+    pub fn leaf_data(&self) -> Vec<u8> {
+        let mut record = self.canonical_bytes();
+        if let Some(salt) = self.salt() {
+            let commitment = commitment(salt, &record);
+            record.clear();
+            self.write_seal(&mut record, &commitment);
+        }
+        record
     }
+
+    /// Writes the v2 seal of this record with `commitment`.
+    fn write_seal(&self, out: &mut Vec<u8>, commitment: &Hash) {
+        match self {
+            LedgerRecord::Prediction(event) => PredictionSeal::of(event, commitment).write(out),
+            LedgerRecord::Explanation(explanation) => ExplanationSeal::of(explanation, commitment).write(out),
+        }
+    }
+
+    pub fn leaf_hash(&self) -> Hash {
+        leaf_hash(&self.leaf_data())
+    }
+}
+
+/// The leaf hash of a record whose canonical bytes `write_record` appends: of the bytes
+/// themselves (v1, no salt), else of the seal `write_seal` writes for their commitment.
+fn sealed_leaf_hash(
+    capacity: usize,
+    salt: Option<&Salt>,
+    write_record: impl FnOnce(&mut Vec<u8>),
+    write_seal: impl FnOnce(&mut Vec<u8>, &Hash),
+) -> Hash {
+    let mut out = Vec::with_capacity(capacity);
+    write_record(&mut out);
+    if let Some(salt) = salt {
+        let commitment = commitment(salt, &out);
+        out.clear();
+        write_seal(&mut out, &commitment);
+    }
+    leaf_hash(&out)
 }
 
 /// The leaf hash of a prediction's record, from a borrowed event. Stores get the same hash from
 /// the text they write ([`PredictionColumns::leaf_hash`]); this is its reference.
 pub fn prediction_leaf_hash(event: &PredictionEvent) -> Hash {
-    let mut out = Vec::with_capacity(2048);
-    write_prediction(&mut out, event);
-    leaf_hash(&out)
+    sealed_leaf_hash(
+        2048,
+        event.salt.as_ref(),
+        |out| write_prediction(out, event),
+        |out, commitment| PredictionSeal::of(event, commitment).write(out),
+    )
 }
 
 /// The leaf hash of an explanation revision's record, from a borrowed explanation.
 pub fn explanation_leaf_hash(explanation: &Explanation) -> Hash {
-    let mut out = Vec::with_capacity(1024);
-    write_explanation(&mut out, explanation);
-    leaf_hash(&out)
+    sealed_leaf_hash(
+        1024,
+        explanation.salt.as_ref(),
+        |out| write_explanation(out, explanation),
+        |out, commitment| ExplanationSeal::of(explanation, commitment).write(out),
+    )
 }
 
 fn prediction_document(event: &PredictionEvent) -> Value {
     let model = &event.model;
     json!({
-        "v": RECORD_VERSION,
+        "v": layout_version(event.salt.is_some()),
         "kind": LeafKind::Prediction.as_str(),
         "id": event.id,
         "prediction_id": event.prediction_id,
@@ -139,6 +230,8 @@ fn prediction_document(event: &PredictionEvent) -> Value {
 /// members are anything [`Canonical`] — parsed values for a decoded record, checked stored text
 /// for `verify`'s fast path — so both write through this one layout and cannot drift apart.
 pub(crate) struct PredictionLayout<'a> {
+    /// [`RECORD_VERSION`] or [`SALTED_RECORD_VERSION`].
+    pub version: u32,
     pub id: Uuid,
     pub prediction_id: &'a str,
     pub timestamp: OffsetDateTime,
@@ -172,6 +265,7 @@ pub(crate) struct ActorLayout<'a> {
 }
 
 pub(crate) struct ExplanationLayout<'a> {
+    pub version: u32,
     pub id: Uuid,
     pub prediction: Uuid,
     pub revision: i64,
@@ -220,7 +314,7 @@ impl PredictionLayout<'_> {
             .member("status", self.status)
             .member("timestamp", &Rfc3339(self.timestamp))
             .member("trace_id", self.trace_id)
-            .member("v", &RECORD_VERSION);
+            .member("v", &self.version);
         document.finish();
     }
 }
@@ -241,8 +335,87 @@ impl ExplanationLayout<'_> {
             .member("revision", &self.revision)
             .member("status", self.status)
             .member("summary_text", self.summary_text)
-            .member("v", &RECORD_VERSION);
+            .member("v", &self.version);
         document.finish();
+    }
+}
+
+/// A v2 prediction leaf: what an erasure keeps of the prediction, and the commitment to the whole
+/// record. Members in RFC 8785 order.
+pub(crate) struct PredictionSeal<'a> {
+    pub id: Uuid,
+    pub timestamp: OffsetDateTime,
+    pub created_at: OffsetDateTime,
+    pub model: &'a dyn Canonical,
+    pub tenant_id: &'a str,
+    pub status: &'a str,
+    pub decision_outcome: &'a str,
+    pub confidence: Option<f64>,
+    pub commitment: &'a Hash,
+}
+
+impl<'a> PredictionSeal<'a> {
+    fn of(event: &'a PredictionEvent, commitment: &'a Hash) -> Self {
+        Self {
+            id: event.id,
+            timestamp: event.timestamp,
+            created_at: event.created_at,
+            model: &event.model,
+            tenant_id: event.tenant_id(),
+            status: event.status.as_str(),
+            decision_outcome: &event.decision_outcome,
+            confidence: event.confidence,
+            commitment,
+        }
+    }
+
+    pub(crate) fn write(&self, out: &mut Vec<u8>) {
+        let mut seal = ObjectWriter::new(out);
+        seal.member("commitment", &hex::encode(self.commitment))
+            .member("confidence", &self.confidence)
+            .member("created_at", &Rfc3339(self.created_at))
+            .member("decision_outcome", self.decision_outcome)
+            .member("id", &self.id)
+            .member("kind", LeafKind::Prediction.as_str())
+            .member("model", self.model)
+            .member("status", self.status)
+            .member("tenant_id", self.tenant_id)
+            .member("timestamp", &Rfc3339(self.timestamp))
+            .member("v", &SALTED_RECORD_VERSION);
+        seal.finish();
+    }
+}
+
+/// A v2 explanation leaf: which prediction and revision it was, and the commitment.
+pub(crate) struct ExplanationSeal<'a> {
+    pub id: Uuid,
+    pub prediction: Uuid,
+    pub revision: i64,
+    pub created_at: OffsetDateTime,
+    pub commitment: &'a Hash,
+}
+
+impl<'a> ExplanationSeal<'a> {
+    fn of(explanation: &Explanation, commitment: &'a Hash) -> Self {
+        Self {
+            id: explanation.id,
+            prediction: explanation.prediction_ref,
+            revision: i64::from(explanation.revision),
+            created_at: explanation.created_at,
+            commitment,
+        }
+    }
+
+    pub(crate) fn write(&self, out: &mut Vec<u8>) {
+        let mut seal = ObjectWriter::new(out);
+        seal.member("commitment", &hex::encode(self.commitment))
+            .member("created_at", &Rfc3339(self.created_at))
+            .member("id", &self.id)
+            .member("kind", LeafKind::Explanation.as_str())
+            .member("prediction", &self.prediction)
+            .member("revision", &self.revision)
+            .member("v", &SALTED_RECORD_VERSION);
+        seal.finish();
     }
 }
 
@@ -290,6 +463,7 @@ struct JsonMembers<'a> {
 
 fn write_prediction_with(out: &mut Vec<u8>, event: &PredictionEvent, json: JsonMembers<'_>) {
     PredictionLayout {
+        version: layout_version(event.salt.is_some()),
         id: event.id,
         prediction_id: &event.prediction_id,
         timestamp: event.timestamp,
@@ -378,14 +552,18 @@ impl PredictionColumns {
             output: &self.output,
             auth_context: &self.auth_context,
         };
-        let mut out = Vec::with_capacity(2048);
-        write_prediction_with(&mut out, event, members);
-        leaf_hash(&out)
+        sealed_leaf_hash(
+            2048,
+            event.salt.as_ref(),
+            |out| write_prediction_with(out, event, members),
+            |out, commitment| PredictionSeal::of(event, commitment).write(out),
+        )
     }
 }
 
 fn write_explanation(out: &mut Vec<u8>, explanation: &Explanation) {
     ExplanationLayout {
+        version: layout_version(explanation.salt.is_some()),
         id: explanation.id,
         prediction: explanation.prediction_ref,
         revision: i64::from(explanation.revision),
@@ -402,7 +580,7 @@ fn write_explanation(out: &mut Vec<u8>, explanation: &Explanation) {
 
 fn explanation_document(explanation: &Explanation) -> Value {
     json!({
-        "v": RECORD_VERSION,
+        "v": layout_version(explanation.salt.is_some()),
         "kind": LeafKind::Explanation.as_str(),
         "id": explanation.id,
         "prediction": explanation.prediction_ref,

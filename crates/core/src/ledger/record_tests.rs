@@ -74,6 +74,8 @@ pub(crate) fn event() -> PredictionEvent {
         explanation: None,
         ledger: None,
         created_at: datetime!(2026-11-27 08:00:00.5 UTC),
+        salt: None,
+        erased: None,
     }
 }
 
@@ -89,6 +91,7 @@ pub(crate) fn explanation() -> Explanation {
         generated_at: datetime!(2026-11-27 08:00:01 UTC),
         created_at: datetime!(2026-11-27 08:00:02.000001 UTC),
         revision: 2,
+        salt: None,
     }
 }
 
@@ -248,6 +251,7 @@ prop_compose! {
         metadata_redactions in prop::collection::vec(arb_text(), 0..3),
         is_active in any::<bool>(),
         status in prop::sample::select(Status::ALL),
+        salt in prop::option::of(any::<[u8; 32]>()),
     ) -> PredictionEvent {
         let mut values = values.into_iter();
         let mut texts = texts.into_iter();
@@ -284,6 +288,8 @@ prop_compose! {
             explanation: None,
             ledger: None,
             created_at: times.2,
+            salt,
+            erased: None,
         }
     }
 }
@@ -292,6 +298,7 @@ prop_compose! {
     pub(crate) fn arb_explanation()(
         texts in prop::collection::vec(arb_text(), 3), payload in arb_json(), times in (arb_time(), arb_time()),
         revision in any::<u32>(), status in prop::sample::select(Status::ALL),
+        salt in prop::option::of(any::<[u8; 32]>()),
     ) -> Explanation {
         Explanation {
             id: Uuid::from_u128(9),
@@ -304,6 +311,7 @@ prop_compose! {
             generated_at: times.0,
             created_at: times.1,
             revision,
+            salt,
         }
     }
 }

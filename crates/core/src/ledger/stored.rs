@@ -16,7 +16,11 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::canonical::{Canonical, JsonText};
-use super::record::{ActorLayout, ExplanationLayout, LeafKind, LedgerRecord, PredictionLayout};
+use super::merkle::{Hash, leaf_hash};
+use super::record::{
+    ActorLayout, ExplanationLayout, ExplanationSeal, LeafKind, LedgerRecord, PredictionLayout, PredictionSeal,
+    RECORD_VERSION, SALTED_RECORD_VERSION, Salt, commitment,
+};
 use crate::model::{ActorType, Explanation, ModelVersion, PredictionEvent, RequestingActor, Status};
 
 /// Why a stored record cannot be read as the record it was: each names the column.
@@ -65,6 +69,17 @@ pub struct StoredPrediction {
     pub decision_outcome: String,
     pub status: String,
     pub latency_ms: Option<f64>,
+    /// The v2 salt (`None`: a v1 record, or an erased one).
+    pub salt: Option<Vec<u8>>,
+    pub erasure: Option<StoredErasure>,
+}
+
+/// The `erased_records` row of an erased record: the erasure that names it, and the commitment
+/// its v2 seal keeps (`None` for a v1 record, whose leaf committed to the content itself).
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredErasure {
+    pub erasure_ref: Uuid,
+    pub commitment: Option<Vec<u8>>,
 }
 
 /// The columns of an `actors` row that a prediction's record includes.
@@ -89,6 +104,8 @@ pub struct StoredExplanation {
     pub status: String,
     pub generated_at: OffsetDateTime,
     pub created_at: OffsetDateTime,
+    pub salt: Option<Vec<u8>>,
+    pub erasure: Option<StoredErasure>,
 }
 
 /// A `model_versions` row.
@@ -156,15 +173,72 @@ impl StoredRecord {
         }
     }
 
+    pub fn salt(&self) -> Option<&[u8]> {
+        match self {
+            StoredRecord::Prediction(row) => row.salt.as_deref(),
+            StoredRecord::Explanation(row) => row.salt.as_deref(),
+        }
+    }
+
+    pub fn erasure(&self) -> Option<&StoredErasure> {
+        match self {
+            StoredRecord::Prediction(row) => row.erasure.as_ref(),
+            StoredRecord::Explanation(row) => row.erasure.as_ref(),
+        }
+    }
+
+    /// The leaf recomputed from the stored text (the fast path): the record's canonical bytes,
+    /// or for a v2 record its seal over their commitment, or for an erased v2 record its seal
+    /// over the kept commitment. `None` for an erased v1 record, whose leaf hashed content that
+    /// is gone. `scratch` is reused between calls.
+    pub fn spliced_leaf_hash(&self, rows: &RowCatalog, scratch: &mut Vec<u8>) -> Result<Option<Hash>> {
+        scratch.clear();
+        if let Some(erasure) = self.erasure() {
+            let Some(commitment) = &erasure.commitment else { return Ok(None) };
+            let commitment = hash_column("commitment", commitment)?;
+            self.write_seal(scratch, rows, &commitment)?;
+            return Ok(Some(leaf_hash(scratch)));
+        }
+        self.write_spliced(scratch, rows)?;
+        if let Some(salt) = self.salt() {
+            let commitment = commitment(salt, scratch);
+            scratch.clear();
+            self.write_seal(scratch, rows, &commitment)?;
+        }
+        Ok(Some(leaf_hash(scratch)))
+    }
+
+    /// The commitment of an intact v2 record whose sealed leaf is `leaf` (what its erasure
+    /// keeps): from the stored text, or where that does not give `leaf`, from the decoded record
+    /// (see the module's two paths). `None` for a v1 record. A record altered since it was
+    /// sealed gives neither; its spliced commitment is returned, and `verify` reports it.
+    pub fn commitment_for(&self, rows: &RowCatalog, leaf: &Hash) -> Result<Option<Hash>> {
+        let Some(salt) = self.salt() else { return Ok(None) };
+        let mut record = Vec::with_capacity(2048);
+        self.write_spliced(&mut record, rows)?;
+        let spliced = commitment(salt, &record);
+        let mut seal = Vec::with_capacity(512);
+        self.write_seal(&mut seal, rows, &spliced)?;
+        if leaf_hash(&seal) == *leaf {
+            return Ok(Some(spliced));
+        }
+        match self.decode(rows) {
+            Ok(decoded) => Ok(Some(commitment(salt, &decoded.canonical_bytes()))),
+            Err(_) => Ok(Some(spliced)),
+        }
+    }
+
     /// Appends the canonical bytes assembled from the stored text (the fast path). For a row
     /// ml-audit wrote, they equal [`LedgerRecord::canonical_bytes`] of [`Self::decode`].
     pub fn write_spliced(&self, out: &mut Vec<u8>, rows: &RowCatalog) -> Result<()> {
+        let version = if self.salt().is_some() { SALTED_RECORD_VERSION } else { RECORD_VERSION };
         match self {
             StoredRecord::Prediction(row) => {
                 let (_, model) = rows.model(row.model_ref)?;
                 let auth_context = row.actor_auth_context.as_deref().map(|t| json("auth_context", t)).transpose()?;
                 let actor = row.actor_layout(rows, &auth_context as &dyn Canonical)?;
                 PredictionLayout {
+                    version,
                     id: row.id,
                     prediction_id: &row.prediction_id,
                     timestamp: row.timestamp,
@@ -187,6 +261,7 @@ impl StoredRecord {
                 .write(out);
             }
             StoredRecord::Explanation(row) => ExplanationLayout {
+                version,
                 id: row.id,
                 prediction: row.prediction_ref,
                 revision: row.revision,
@@ -197,6 +272,37 @@ impl StoredRecord {
                 status: &row.status,
                 generated_at: row.generated_at,
                 created_at: row.created_at,
+            }
+            .write(out),
+        }
+        Ok(())
+    }
+
+    /// Appends the v2 seal of the stored record over `commitment`: only the columns an erasure
+    /// keeps are read.
+    fn write_seal(&self, out: &mut Vec<u8>, rows: &RowCatalog, commitment: &Hash) -> Result<()> {
+        match self {
+            StoredRecord::Prediction(row) => {
+                let (_, model) = rows.model(row.model_ref)?;
+                PredictionSeal {
+                    id: row.id,
+                    timestamp: row.timestamp,
+                    created_at: row.created_at,
+                    model: &JsonText::canonical(model),
+                    tenant_id: &row.tenant_id,
+                    status: &row.status,
+                    decision_outcome: &row.decision_outcome,
+                    confidence: row.confidence,
+                    commitment,
+                }
+                .write(out);
+            }
+            StoredRecord::Explanation(row) => ExplanationSeal {
+                id: row.id,
+                prediction: row.prediction_ref,
+                revision: row.revision,
+                created_at: row.created_at,
+                commitment,
             }
             .write(out),
         }
@@ -269,6 +375,8 @@ impl StoredPrediction {
             explanation: None,
             ledger: None,
             created_at: self.created_at,
+            salt: salt_column(self.salt.as_deref())?,
+            erased: None,
         })
     }
 }
@@ -290,6 +398,7 @@ impl StoredExplanation {
                 value: self.revision.to_string(),
                 reason: "a revision is a positive 32-bit number".into(),
             })?,
+            salt: salt_column(self.salt.as_deref())?,
         })
     }
 }
@@ -308,6 +417,25 @@ impl StoredModel {
             created_at: self.created_at,
         })
     }
+}
+
+fn salt_column(salt: Option<&[u8]>) -> Result<Option<Salt>> {
+    salt.map(|bytes| {
+        Salt::try_from(bytes).map_err(|_| StoredRecordError::BadValue {
+            column: "salt",
+            value: hex::encode(bytes),
+            reason: "a salt is 32 bytes".into(),
+        })
+    })
+    .transpose()
+}
+
+fn hash_column(column: &'static str, bytes: &[u8]) -> Result<Hash> {
+    Hash::try_from(bytes).map_err(|_| StoredRecordError::BadValue {
+        column,
+        value: hex::encode(bytes),
+        reason: "a SHA-256 hash is 32 bytes".into(),
+    })
 }
 
 fn json<'a>(column: &'static str, text: &'a str) -> Result<JsonText<'a>> {

@@ -56,6 +56,8 @@ fn stored(event: &PredictionEvent) -> (StoredRecord, RowCatalog) {
         decision_outcome: event.decision_outcome.clone(),
         status: event.status.as_str().into(),
         latency_ms: event.latency_ms.filter(|l| l.is_finite()),
+        salt: event.salt.map(|salt| salt.to_vec()),
+        erasure: None,
     };
     (StoredRecord::Prediction(Box::new(row)), catalog)
 }
@@ -72,6 +74,8 @@ fn stored_explanation(explanation: &Explanation) -> StoredRecord {
         status: explanation.status.as_str().into(),
         generated_at: explanation.generated_at,
         created_at: explanation.created_at,
+        salt: explanation.salt.map(|salt| salt.to_vec()),
+        erasure: None,
     })
 }
 
@@ -190,6 +194,11 @@ proptest! {
 
     #[test]
     fn stored_predictions_splice_and_decode_to_their_bytes(event in arb_prediction()) {
+        let (record, models) = stored(&event);
+        let leaf = LedgerRecord::Prediction(Box::new(event.clone())).leaf_hash();
+        let spliced_leaf = record.spliced_leaf_hash(&models, &mut Vec::new()).unwrap();
+        // Text that splices differently (numbers beyond 2^53) is the decode path's to match.
+        prop_assert!(spliced_leaf == Some(leaf) || record.decode(&models).unwrap().leaf_hash() == leaf);
         let expected = canonical(&LedgerRecord::Prediction(Box::new(event.clone())));
         let (record, models) = stored(&event);
         prop_assert_eq!(canonical(&record.decode(&models).unwrap()), expected.clone());
@@ -239,4 +248,70 @@ proptest! {
             prop_assert!(crate::ledger::canonical::JsonText::checked(&text[..at]).is_err(), "{}", &text[..at]);
         }
     }
+}
+
+fn erased(record: &mut StoredRecord, commitment: Option<Hash>) {
+    let mark = Some(StoredErasure { erasure_ref: Uuid::from_u128(99), commitment: commitment.map(|c| c.to_vec()) });
+    match record {
+        StoredRecord::Prediction(row) => {
+            row.salt = None;
+            row.erasure = mark;
+            (row.features, row.output, row.metadata) = ("null".into(), "null".into(), "null".into());
+            (row.trace_id, row.input_fingerprint, row.actor_user_agent) = (String::new(), String::new(), String::new());
+            row.actor_ip = None;
+        }
+        StoredRecord::Explanation(row) => {
+            row.salt = None;
+            row.erasure = mark;
+            (row.payload, row.summary_text) = ("null".into(), String::new());
+        }
+    }
+}
+
+/// A v2 record's leaf is its seal; once erased (content and salt gone, the commitment kept) the
+/// seal still recomputes from the columns that stay, and a change to one of those is caught.
+#[test]
+fn an_erased_v2_record_keeps_its_leaf_and_its_kept_fields_are_still_proven() {
+    let mut event = event();
+    event.salt = Some([7; 32]);
+    let leaf = LedgerRecord::Prediction(Box::new(event.clone())).leaf_hash();
+    let (mut record, models) = stored(&event);
+    let mut scratch = Vec::new();
+    assert_eq!(record.spliced_leaf_hash(&models, &mut scratch).unwrap(), Some(leaf));
+    let commitment = record.commitment_for(&models, &leaf).unwrap().unwrap();
+    erased(&mut record, Some(commitment));
+    assert_eq!(record.spliced_leaf_hash(&models, &mut scratch).unwrap(), Some(leaf));
+    prediction_row(&mut record).decision_outcome = "approved-after-all".into();
+    assert_ne!(record.spliced_leaf_hash(&models, &mut scratch).unwrap(), Some(leaf));
+
+    let mut explanation = explanation();
+    explanation.salt = Some([9; 32]);
+    let leaf = LedgerRecord::Explanation(explanation.clone()).leaf_hash();
+    let mut record = stored_explanation(&explanation);
+    let commitment = record.commitment_for(&RowCatalog::default(), &leaf).unwrap().unwrap();
+    erased(&mut record, Some(commitment));
+    assert_eq!(record.spliced_leaf_hash(&RowCatalog::default(), &mut scratch).unwrap(), Some(leaf));
+}
+
+/// The seal shows no content, and without the salt the record cannot be confirmed from it: the
+/// same record under another salt gives another commitment.
+#[test]
+fn a_seal_reveals_nothing_of_the_content() {
+    let mut event = event();
+    event.salt = Some([1; 32]);
+    let seal = String::from_utf8(LedgerRecord::Prediction(Box::new(event.clone())).leaf_data()).unwrap();
+    for secret in ["velocity_score", "198.51.100.7", "checkout-service", "bench-000000000042", "4bf92f35"] {
+        assert!(!seal.contains(secret), "{secret} in {seal}");
+    }
+    assert!(seal.contains(r#""v":2"#) && seal.contains(r#""tenant_id":"acme""#), "{seal}");
+    let guessed = LedgerRecord::Prediction(Box::new(PredictionEvent { salt: Some([2; 32]), ..event.clone() }));
+    assert_ne!(guessed.leaf_hash(), LedgerRecord::Prediction(Box::new(event)).leaf_hash());
+}
+
+/// An erased v1 record's leaf hashed the content itself: nothing recomputes it.
+#[test]
+fn an_erased_v1_record_has_no_leaf_to_recompute() {
+    let (mut record, models) = stored(&event());
+    erased(&mut record, None);
+    assert_eq!(record.spliced_leaf_hash(&models, &mut Vec::new()).unwrap(), None);
 }
