@@ -6,8 +6,10 @@
 PROOF.json is what `GET /api/v1/predictions/{ref}/proof` returned, CHECKPOINT.txt a signed
 checkpoint note of the same tree size, PUBLIC_KEY the log's verifier key (the `vkey` of
 `GET /api/v1/ledger/public-key`, or a file holding it). Exit 0 when the record is proven to be in
-the log the checkpoint signs, 1 otherwise. The formats are in docs/ledger.md; this script is meant
-to be read: it trusts nothing from the server but the public key you obtained out of band.
+the log the checkpoint signs, and the proof's `record` is what that leaf commits to (the leaf data
+itself, or for a salted record the seal of its commitment); 1 otherwise. The formats are in
+docs/ledger.md; this script is meant to be read: it trusts nothing from the server but the public
+key you obtained out of band.
 """
 
 import base64
@@ -160,6 +162,117 @@ def verify_inclusion(leaf, index, size, path, root):
     return sn == 0 and r == root
 
 
+# --- RFC 8785 (JCS) canonical JSON, and what a leaf commits to ----------------------------------
+
+_ESCAPES = {'"': '\\"', "\\": "\\\\", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _jcs_number(value):
+    """ECMAScript's Number::toString of the double nearest to `value` (RFC 8785 §3.2.2.3)."""
+    try:
+        value = float(value)  # an integer becomes its nearest double, as in JavaScript
+    except OverflowError:
+        raise ValueError("a number is beyond the range of a double")
+    if value != value or value in (float("inf"), float("-inf")):
+        raise ValueError("NaN and infinities are not JSON")
+    if value == 0:
+        return "0"  # -0 too
+    # repr() gives the shortest digits that round-trip; value = 0.<digits> * 10**point.
+    mantissa, _, exponent = repr(abs(value)).partition("e")
+    whole, _, fraction = mantissa.partition(".")
+    digits = (whole + fraction).lstrip("0")
+    point = len(whole) + int(exponent or 0) - (len(whole + fraction) - len(digits))
+    digits = digits.rstrip("0")
+    k, n, sign = len(digits), point, "-" if value < 0 else ""
+    if k <= n <= 21:
+        return sign + digits + "0" * (n - k)
+    if 0 < n <= 21:
+        return sign + digits[:n] + "." + digits[n:]
+    if -6 < n <= 0:
+        return sign + "0." + "0" * -n + digits
+    significand = digits[0] + ("." + digits[1:] if k > 1 else "")
+    return "%s%se%s%d" % (sign, significand, "+" if n > 0 else "-", abs(n - 1))
+
+
+def _jcs(value):
+    if value is None:
+        return "null"
+    if value is True or value is False:
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return _jcs_number(value)
+    if isinstance(value, str):
+        return '"%s"' % "".join(_ESCAPES.get(c) or ("\\u%04x" % ord(c) if c < " " else c) for c in value)
+    if isinstance(value, list):
+        return "[%s]" % ",".join(_jcs(item) for item in value)
+    if isinstance(value, dict):
+        # Members sorted by the UTF-16 code units of their names (§3.2.3).
+        names = sorted(value, key=lambda name: name.encode("utf-16-be"))
+        return "{%s}" % ",".join("%s:%s" % (_jcs(name), _jcs(value[name])) for name in names)
+    raise ValueError("not a JSON value: %r" % (value,))
+
+
+def canonical_json(value):
+    """The RFC 8785 bytes of a parsed JSON value (UnicodeEncodeError, a ValueError, for lone
+    surrogates)."""
+    return _jcs(value).encode("utf-8")
+
+
+_ABSENT = object()
+
+
+def _is_int(value, number):
+    return type(value) is int and value == number
+
+
+def check_record(record, salt, data):
+    """Raises ValueError unless `record` is what the leaf data `data` commits to: v1 (no salt),
+    the record's canonical bytes are the leaf data; v2, the leaf data is the seal of
+    SHA-256(salt || canonical record), and its members in clear are the record's."""
+    if not isinstance(record, dict):
+        raise ValueError("the proof's record is not a JSON object")
+    if salt is None:
+        if _is_int(record.get("v"), 2) and record.get("kind") in ("prediction", "explanation"):
+            raise ValueError("the record is a v2 %s (salted), but the proof gives no salt" % record["kind"])
+        if canonical_json(record) != data:
+            raise ValueError("the record's canonical bytes are not the leaf data")
+        return
+    try:
+        salt_bytes = bytes.fromhex(salt) if isinstance(salt, str) and len(salt) == 64 else b""
+    except ValueError:
+        salt_bytes = b""
+    if len(salt_bytes) != 32:
+        raise ValueError("the salt is not 64 hex digits (32 bytes)")
+    try:
+        seal = json.loads(data, parse_constant=_not_json)
+    except ValueError:
+        seal = None
+    if not isinstance(seal, dict):
+        raise ValueError("the leaf data is not a JSON seal")
+    if not _is_int(seal.get("v"), 2):
+        raise ValueError("the leaf is not a v2 seal, but the proof gives a salt")
+    if not _is_int(record.get("v"), 2):
+        raise ValueError("the record is not a v2 record, but its leaf is a seal")
+    # The members in clear first: they name what differs, where the commitment cannot.
+    for name, sealed in seal.items():
+        if name in ("commitment", "v"):
+            continue
+        shown = record.get(name, _ABSENT)
+        if name == "tenant_id":  # a prediction's seal holds its actor's tenant, "" without one
+            if "actor" not in record:
+                raise ValueError("the seal holds a tenant_id, but the record has no actor member")
+            actor = record["actor"]
+            shown = "" if actor is None else actor.get("tenant_id", _ABSENT) if isinstance(actor, dict) else _ABSENT
+        if shown is _ABSENT or canonical_json(shown) != canonical_json(sealed):
+            raise ValueError("the record's %s differs from the sealed one" % name)
+    if hashlib.sha256(salt_bytes + canonical_json(record)).hexdigest() != seal.get("commitment"):
+        raise ValueError("the record does not hash to the sealed commitment (with this salt)")
+
+
+def _not_json(constant):
+    raise ValueError("%s is not JSON" % constant)
+
+
 def main(argv):
     if len(argv) != 4:
         print(__doc__.strip().splitlines()[2].strip(), file=sys.stderr)
@@ -176,6 +289,10 @@ def main(argv):
         leaf = leaf_hash(data)
         if leaf.hex() != proof["leaf_hash"]:
             raise ValueError("leaf_data does not hash to leaf_hash: the record was altered")
+        try:
+            check_record(proof["record"], proof.get("salt"), data)
+        except ValueError as error:
+            raise ValueError("the record does not match its leaf: %s" % error)
         if proof["tree_size"] != size:
             raise ValueError("the proof is for %d leaves, the checkpoint for %d" % (proof["tree_size"], size))
         path = [bytes.fromhex(h) for h in proof["inclusion_path"]]
@@ -184,7 +301,7 @@ def main(argv):
     except (ValueError, KeyError, TypeError) as error:
         print("RECORD NOT VERIFIED: %s" % error)
         return 1
-    record = json.loads(data)
+    record = proof["record"]
     print("record verified: %s %s is leaf %d of the %d-entry log %s"
           % (record.get("kind"), record.get("prediction_id", record.get("id")), proof["leaf_index"], size, origin))
     return 0

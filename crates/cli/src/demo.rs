@@ -167,7 +167,7 @@ pub async fn fill(
         for outcome in store.record_predictions(batch).await? {
             match outcome {
                 RecordOutcome::Created(_) => filled.predictions += 1,
-                RecordOutcome::Replayed(_) | RecordOutcome::Conflict { .. } => {}
+                RecordOutcome::Replayed(_) | RecordOutcome::Conflict { .. } | RecordOutcome::Erased { .. } => {}
             }
         }
     }

@@ -215,6 +215,7 @@ fn check_roots<'a>(
 /// the public key. Returns the checkpoint the record is proven to be in.
 pub fn verify_exported_proof(proof: &serde_json::Value, note: &str, verifier: &LedgerVerifier) -> Result<Checkpoint> {
     use base64::Engine as _;
+    use ml_audit_core::ledger::proof_record::check_record_against_leaf;
 
     let field = |name: &str| proof.get(name).ok_or_else(|| malformed(format!("the proof has no {name:?}")));
     let number = |name: &str| field(name)?.as_u64().ok_or_else(|| malformed(format!("{name:?} is not a whole number")));
@@ -232,6 +233,12 @@ pub fn verify_exported_proof(proof: &serde_json::Value, note: &str, verifier: &L
     if leaf_hash != hash(field("leaf_hash")?.as_str(), "\"leaf_hash\"")? {
         return Err(invalid("leaf_data does not hash to leaf_hash: the record was altered".into()));
     }
+    let salt = match proof.get("salt") {
+        None | Some(serde_json::Value::Null) => None,
+        Some(salt) => Some(salt.as_str().ok_or_else(|| malformed("\"salt\" is not a string".into()))?),
+    };
+    check_record_against_leaf(field("record")?, salt, &leaf_data)
+        .map_err(|e| invalid(format!("the record does not match its leaf: {e}")))?;
     let path = field("inclusion_path")?
         .as_array()
         .ok_or_else(|| malformed("\"inclusion_path\" is not a list".into()))?

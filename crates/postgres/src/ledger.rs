@@ -8,7 +8,9 @@ use std::collections::HashSet;
 use ml_audit_core::timestamp;
 use ml_audit_sql::ledger::NEXT_SEQ_SQL;
 use ml_audit_sql::{Backend as _, SqlStore};
-use ml_audit_storage::{NewLeaf, RecordLeaf, Result, SealedLeaf, decode_seq, encode_seq, number_claimed_leaves};
+use ml_audit_storage::{
+    NewLeaf, Queued, RecordLeaf, Result, SealedLeaf, decode_seq, encode_seq, number_claimed_leaves, number_leaves,
+};
 use sqlx::{PgConnection, Row as _};
 use uuid::Uuid;
 
@@ -22,10 +24,72 @@ const LEDGER_LOCK: i64 = 0x6D6C_2D61_7564_6974;
 /// Appends leaves after the last one, under the advisory lock every replica's sealer takes.
 pub async fn append(store: &SqlStore<Pg>, leaves: Vec<NewLeaf>) -> Result<Vec<SealedLeaf>> {
     let mut tx = Pg::begin_write(store).await?;
-    // One sealer at a time, whichever replica it runs on; released at commit or rollback.
-    // Each later statement of this READ COMMITTED transaction takes a new snapshot, so it
-    // sees everything the previous holder committed (its leaves, its emptied queue rows).
-    sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(LEDGER_LOCK).execute(&mut *tx).await.map_err(db_err)?;
+    lock(&mut tx).await?;
+    let sealed = append_claimed(&mut tx, leaves).await?;
+    if sealed.is_empty() {
+        tx.rollback().await.map_err(db_err)?; // nothing appended; releases the lock now
+    } else {
+        tx.commit().await.map_err(db_err)?;
+    }
+    Ok(sealed)
+}
+
+/// Takes the sealers' lock for the rest of the transaction: one appender at a time, whichever
+/// replica it runs on; released at commit or rollback. Each later statement of this READ
+/// COMMITTED transaction takes a new snapshot, so it sees everything the previous holder
+/// committed (its leaves, its emptied queue rows).
+async fn lock(conn: &mut PgConnection) -> Result<()> {
+    sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(LEDGER_LOCK).execute(&mut *conn).await.map_err(db_err)?;
+    Ok(())
+}
+
+/// Takes the sealers' lock and seals every record queued with its hash, in the caller's
+/// transaction: what it then reads has its seq, and it may append leaves of its own
+/// ([`append_in_transaction`]). For erasures and holds.
+pub async fn lock_and_seal_queue(conn: &mut PgConnection) -> Result<()> {
+    lock(conn).await?;
+    loop {
+        let pending = ml_audit_sql::ledger::read_pending::<Pg>(conn, QUEUE_READ).await?;
+        let read = pending.rows.len();
+        let leaves: Vec<NewLeaf> = pending
+            .rows
+            .into_iter()
+            .filter_map(|queued| match queued.content {
+                Queued::Hashed(leaf_hash) => Some(NewLeaf {
+                    queue_id: queued.queue_id,
+                    kind: queued.kind,
+                    record_id: queued.record_id,
+                    leaf_hash,
+                }),
+                // Entries older versions queued without a hash are the sealer's to hash.
+                Queued::Row(_) => None,
+            })
+            .collect();
+        append_claimed(conn, leaves).await?;
+        if read < QUEUE_READ as usize {
+            return Ok(());
+        }
+    }
+}
+
+/// Queue entries read at a time by [`lock_and_seal_queue`].
+const QUEUE_READ: u32 = 10_000;
+
+/// Appends leaves of records that are not queued (an erasure, a hold, a release) after the last
+/// one, in a transaction that holds the sealers' lock ([`lock_and_seal_queue`]).
+pub async fn append_in_transaction(conn: &mut PgConnection, leaves: Vec<RecordLeaf>) -> Result<Vec<SealedLeaf>> {
+    let next: i64 = sqlx::query_scalar(NEXT_SEQ_SQL).fetch_one(&mut *conn).await.map_err(db_err)?;
+    let sealed = number_leaves(leaves, decode_seq(next)?);
+    insert_entries(conn, &sealed).await?;
+    Ok(sealed)
+}
+
+/// Claims the queue rows of `leaves` and appends those it claimed, with the UI's totals, under
+/// the lock the caller holds. Returns the entries written (none when another sealer took them).
+async fn append_claimed(tx: &mut PgConnection, leaves: Vec<NewLeaf>) -> Result<Vec<SealedLeaf>> {
+    if leaves.is_empty() {
+        return Ok(Vec::new());
+    }
     let queue_ids: Vec<i64> = leaves.iter().map(|leaf| leaf.queue_id).collect();
     let record_ids: Vec<Uuid> = leaves.iter().map(|leaf| leaf.record_id).collect();
     // Queue rows another sealer already took are gone: their leaves are skipped.
@@ -45,11 +109,17 @@ pub async fn append(store: &SqlStore<Pg>, leaves: Vec<NewLeaf>) -> Result<Vec<Se
         .collect::<Result<HashSet<_>, sqlx::Error>>()
         .map_err(db_err)?;
     if claimed.is_empty() {
-        tx.rollback().await.map_err(db_err)?; // nothing to append; releases the lock now
         return Ok(Vec::new());
     }
     let next: i64 = sqlx::query_scalar(NEXT_SEQ_SQL).fetch_one(&mut *tx).await.map_err(db_err)?;
     let sealed = number_claimed_leaves(leaves, claimed, decode_seq(next)?);
+    insert_entries(tx, &sealed).await?;
+    fold_rollups(tx, next).await?;
+    Ok(sealed)
+}
+
+/// Writes numbered leaves, in the caller's transaction.
+async fn insert_entries(tx: &mut PgConnection, sealed: &[SealedLeaf]) -> Result<()> {
     let seqs: Vec<i64> = sealed.iter().map(|leaf| encode_seq(leaf.seq)).collect();
     let kinds: Vec<&str> = sealed.iter().map(|leaf| leaf.kind.as_str()).collect();
     let ids: Vec<Uuid> = sealed.iter().map(|leaf| leaf.record_id).collect();
@@ -67,9 +137,7 @@ pub async fn append(store: &SqlStore<Pg>, leaves: Vec<NewLeaf>) -> Result<Vec<Se
     .execute(&mut *tx)
     .await
     .map_err(db_err)?;
-    fold_rollups(&mut tx, next).await?;
-    tx.commit().await.map_err(db_err)?;
-    Ok(sealed)
+    Ok(())
 }
 
 /// Queues new records for the sealer, in this order, in the transaction that writes them.

@@ -162,6 +162,20 @@ impl Backend for Pg {
     async fn ledger_append(store: &SqlStore<Pg>, leaves: Vec<NewLeaf>) -> Result<Vec<SealedLeaf>> {
         ledger::append(store, leaves).await
     }
+
+    /// Holds the sealers' advisory lock, with the queue sealed first.
+    async fn begin_ledger_write(store: &SqlStore<Pg>) -> Result<Transaction<'static, Postgres>> {
+        let mut tx = Self::begin_write(store).await?;
+        ledger::lock_and_seal_queue(&mut tx).await?;
+        Ok(tx)
+    }
+
+    async fn append_leaves(conn: &mut PgConnection, leaves: Vec<RecordLeaf>) -> Result<Vec<SealedLeaf>> {
+        ledger::append_in_transaction(conn, leaves).await
+    }
+
+    /// Updated rows leave dead versions that autovacuum removes; nothing to run.
+    const RECLAIM_SPACE: &'static [&'static str] = &[];
 }
 
 #[cfg(test)]

@@ -143,10 +143,9 @@ async fn record_batch(
         let existing = stored.get(&event.prediction_id).ok_or_else(|| {
             StorageError::Integrity(format!("prediction_id {:?} was neither inserted nor found", event.prediction_id))
         })?;
-        outcomes.push(if existing.content_hash == event.content_hash {
-            RecordOutcome::Replayed(predictions::fetch::<Pg>(conn, existing.id).await?)
-        } else {
-            RecordOutcome::Conflict { prediction_id: event.prediction_id }
+        outcomes.push(match RecordOutcome::refusal(&existing.content_hash, &event.content_hash, &event.prediction_id) {
+            None => RecordOutcome::Replayed(predictions::fetch::<Pg>(conn, existing.id).await?),
+            Some(refusal) => refusal,
         });
     }
     enqueue(conn, &queued).await?;
@@ -195,19 +194,19 @@ async fn insert_predictions(
         "INSERT INTO predictions (id, prediction_id, ts, model_ref, actor_ref, tenant_id, actor_ip, actor_user_agent,
             actor_auth_context, trace_id, environment, decision_outcome, input_fingerprint, features, redactions,
             metadata, metadata_redactions, output, confidence, status, latency_ms, content_hash, created_at,
-            redaction_log)
+            redaction_log, salt)
          SELECT id, prediction_id, ts, model_ref, actor_ref, tenant_id, actor_ip, actor_user_agent,
             actor_auth_context, trace_id, environment, decision_outcome, input_fingerprint, features, redactions,
             metadata, metadata_redactions, output, confidence, status, latency_ms, content_hash, created_at,
-            redaction_log
+            redaction_log, salt
            FROM UNNEST($1::uuid[], $2::text[], $3::timestamptz[], $4::uuid[], $5::uuid[], $6::text[], $7::text[],
                        $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[],
                        $15::text[], $16::text[], $17::text[], $18::text[], $19::float8[], $20::text[],
-                       $21::float8[], $22::text[], $23::timestamptz[], $24::text[])
+                       $21::float8[], $22::text[], $23::timestamptz[], $24::text[], $25::bytea[])
                 WITH ORDINALITY AS r (id, prediction_id, ts, model_ref, actor_ref, tenant_id, actor_ip,
                     actor_user_agent, actor_auth_context, trace_id, environment, decision_outcome,
                     input_fingerprint, features, redactions, metadata, metadata_redactions, output, confidence,
-                    status, latency_ms, content_hash, created_at, redaction_log, n)
+                    status, latency_ms, content_hash, created_at, redaction_log, salt, n)
           ORDER BY n
          ON CONFLICT (prediction_id) DO NOTHING
          RETURNING prediction_id",
@@ -238,6 +237,7 @@ async fn insert_predictions(
     .bind(texts(&|e| e.content_hash.clone()))
     .bind(events().map(|e| e.created_at).collect::<Vec<_>>())
     .bind(texts(&|e| encode_redaction_log(&e.redaction_log)))
+    .bind(events().map(|e| e.salt.to_vec()).collect::<Vec<_>>())
     .fetch_all(&mut *conn)
     .await
     .map_err(db_err)?;

@@ -36,9 +36,10 @@ pub enum ApiError {
     NotFound(&'static str),
     /// 405: the route exists, the method does not.
     MethodNotAllowed,
-    /// 409: the `prediction_id` is already recorded with different content, or the ledger
-    /// cannot answer yet.
-    Conflict { message: String, field: Option<String> },
+    /// 409: the `prediction_id` is already recorded with different content (`conflict`) or
+    /// was erased (`erased`), a legal hold stands in the way (`held`), or the ledger cannot
+    /// answer yet.
+    Conflict { code: &'static str, message: String, field: Option<String> },
     /// 413: the body exceeds the size or nesting limit.
     TooLarge(String),
     /// 503: the storage backend is unavailable; the request was not stored.
@@ -81,6 +82,11 @@ impl ApiError {
         }
     }
 
+    /// 409 `conflict`.
+    pub fn conflict(message: String, field: Option<String>) -> Self {
+        ApiError::Conflict { code: "conflict", message, field }
+    }
+
     pub fn status(&self) -> StatusCode {
         match self {
             ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
@@ -114,7 +120,7 @@ impl ApiError {
             ApiError::Forbidden(message) => ("forbidden", message.clone(), None),
             ApiError::NotFound(what) => ("not_found", format!("{what} not found"), None),
             ApiError::MethodNotAllowed => ("method_not_allowed", "this method is not allowed here".into(), None),
-            ApiError::Conflict { message, field } => ("conflict", message.clone(), field.clone()),
+            ApiError::Conflict { code, message, field } => (*code, message.clone(), field.clone()),
             ApiError::TooLarge(message) => ("too_large", message.clone(), None),
             ApiError::Unavailable => {
                 ("unavailable", "the database is unavailable; nothing was stored, retry later".into(), None)
@@ -155,7 +161,12 @@ impl From<StorageError> for ApiError {
                 }
                 ApiError::StorageFull
             }
-            StorageError::Conflict(message) => ApiError::Conflict { message, field: None },
+            StorageError::Conflict(message) => ApiError::conflict(message, None),
+            StorageError::Held(hold) => ApiError::Conflict {
+                code: "held",
+                message: format!("the legal hold {hold} covers records this would erase; nothing was changed"),
+                field: None,
+            },
             StorageError::Integrity(message) => ApiError::Integrity(message),
             other @ (StorageError::Database(_) | StorageError::Config(_) | StorageError::Migration(_)) => {
                 ApiError::Internal(other.to_string())

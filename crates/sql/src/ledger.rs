@@ -6,7 +6,9 @@
 //! look up once each by id rather than join to every row.
 
 use ml_audit_core::ledger::record::LeafKind;
-use ml_audit_core::ledger::stored::{StoredActor, StoredExplanation, StoredModel, StoredPrediction, StoredRecord};
+use ml_audit_core::ledger::stored::{
+    StoredActor, StoredErasure, StoredExplanation, StoredModel, StoredPrediction, StoredRecord,
+};
 use ml_audit_storage::{
     Queued, QueuedRecord, Result, SealedLeaf, StorageError, StoredLeaf, decode_enum, decode_hash, decode_seq,
 };
@@ -20,15 +22,16 @@ use crate::row::{Columns, MODEL_COLUMNS, SqlRow};
 use crate::store::{Backend, SqlStore};
 
 /// The columns of a record's row, in the order [`record`] reads them, for a query that
-/// joins `p` (predictions) and `e` (explanations) by `record_id`.
+/// joins `p` (predictions), `e` (explanations) and `x` (its `erased_records` row) by `record_id`.
 macro_rules! record_columns {
     () => {
         "p.id, p.prediction_id, p.ts, p.created_at, p.trace_id, p.environment, p.model_ref, p.actor_ref,
          p.tenant_id, p.actor_ip, p.actor_user_agent, p.actor_auth_context,
          p.features, p.redactions, p.metadata, p.metadata_redactions, p.input_fingerprint, p.output,
-         p.confidence, p.decision_outcome, p.status, p.latency_ms,
+         p.confidence, p.decision_outcome, p.status, p.latency_ms, p.salt,
          e.id, e.prediction_ref, CAST(e.revision AS bigint), e.method, e.method_version, e.payload,
-         e.summary_text, e.status, e.generated_at, e.created_at"
+         e.summary_text, e.status, e.generated_at, e.created_at, e.salt,
+         x.erasure_ref, x.commitment"
     };
 }
 
@@ -49,6 +52,10 @@ macro_rules! record_joins {
             $from,
             ".kind = 'explanation' AND e.id = ",
             $from,
+            ".record_id LEFT JOIN erased_records x ON ",
+            $when,
+            " AND x.record_id = ",
+            $from,
             ".record_id"
         )
     };
@@ -62,6 +69,15 @@ pub const LEDGER_RECORDS_SQL: &str = concat!(
     " FROM ledger_entries l",
     record_joins!("l", "TRUE"),
     " WHERE l.seq >= $1 AND l.seq < $2 ORDER BY l.seq"
+);
+
+/// An erasure's read of the records it is about to erase, by seq (bound after `IN (`).
+const RECORDS_BY_SEQ_SQL: &str = concat!(
+    "SELECT l.seq, l.kind, l.record_id, l.leaf_hash, ",
+    record_columns!(),
+    " FROM ledger_entries l",
+    record_joins!("l", "TRUE"),
+    " WHERE 1 = 1"
 );
 
 /// The sealer's read: the oldest `$1` queued records, mapped by [`queued_record`]. An entry
@@ -142,47 +158,73 @@ pub fn stored_actor(row: &impl SqlRow) -> Result<StoredActor> {
 
 /// The columns of [`record_columns`] at the cursor: a prediction's, else an explanation's, else none.
 fn record<R: SqlRow>(c: &mut Columns<'_, R>) -> Result<Option<StoredRecord>> {
-    const PREDICTION_COLUMNS: usize = 22;
-    if let Some(id) = c.take(SqlRow::uuid)? {
-        return Ok(Some(StoredRecord::Prediction(Box::new(StoredPrediction {
-            id,
-            prediction_id: c.text()?,
-            timestamp: c.time()?,
-            created_at: c.time()?,
-            trace_id: c.text()?,
-            environment: c.text()?,
-            model_ref: c.required(SqlRow::uuid)?,
-            actor_ref: c.take(SqlRow::uuid)?,
-            tenant_id: c.text()?,
-            actor_ip: c.take(SqlRow::text)?,
-            actor_user_agent: c.text()?,
-            actor_auth_context: c.take(SqlRow::text)?,
-            features: c.text()?,
-            redactions: c.text()?,
-            metadata: c.text()?,
-            metadata_redactions: c.text()?,
-            input_fingerprint: c.text()?,
-            output: c.text()?,
-            confidence: c.take(SqlRow::float)?,
-            decision_outcome: c.text()?,
-            status: c.text()?,
-            latency_ms: c.take(SqlRow::float)?,
-        }))));
+    const PREDICTION_COLUMNS: usize = 23;
+    const EXPLANATION_COLUMNS: usize = 11;
+    let mut record = match c.take(SqlRow::uuid)? {
+        Some(id) => {
+            let prediction = StoredRecord::Prediction(Box::new(StoredPrediction {
+                id,
+                prediction_id: c.text()?,
+                timestamp: c.time()?,
+                created_at: c.time()?,
+                trace_id: c.text()?,
+                environment: c.text()?,
+                model_ref: c.required(SqlRow::uuid)?,
+                actor_ref: c.take(SqlRow::uuid)?,
+                tenant_id: c.text()?,
+                actor_ip: c.take(SqlRow::text)?,
+                actor_user_agent: c.text()?,
+                actor_auth_context: c.take(SqlRow::text)?,
+                features: c.text()?,
+                redactions: c.text()?,
+                metadata: c.text()?,
+                metadata_redactions: c.text()?,
+                input_fingerprint: c.text()?,
+                output: c.text()?,
+                confidence: c.take(SqlRow::float)?,
+                decision_outcome: c.text()?,
+                status: c.text()?,
+                latency_ms: c.take(SqlRow::float)?,
+                salt: c.take(SqlRow::bytes)?,
+                erasure: None,
+            }));
+            c.skip(EXPLANATION_COLUMNS);
+            Some(prediction)
+        }
+        None => {
+            c.skip(PREDICTION_COLUMNS - 1);
+            match c.take(SqlRow::uuid)? {
+                None => {
+                    c.skip(EXPLANATION_COLUMNS - 1);
+                    None
+                }
+                Some(id) => Some(StoredRecord::Explanation(StoredExplanation {
+                    id,
+                    prediction_ref: c.required(SqlRow::uuid)?,
+                    revision: c.required(SqlRow::integer)?,
+                    method: c.text()?,
+                    method_version: c.text()?,
+                    payload: c.text()?,
+                    summary_text: c.text()?,
+                    status: c.text()?,
+                    generated_at: c.time()?,
+                    created_at: c.time()?,
+                    salt: c.take(SqlRow::bytes)?,
+                    erasure: None,
+                })),
+            }
+        }
+    };
+    let erasure = match c.take(SqlRow::uuid)? {
+        None => None,
+        Some(erasure_ref) => Some(StoredErasure { erasure_ref, commitment: c.take(SqlRow::bytes)? }),
+    };
+    match &mut record {
+        Some(StoredRecord::Prediction(row)) => row.erasure = erasure,
+        Some(StoredRecord::Explanation(row)) => row.erasure = erasure,
+        None => {}
     }
-    c.skip(PREDICTION_COLUMNS - 1);
-    let Some(id) = c.take(SqlRow::uuid)? else { return Ok(None) };
-    Ok(Some(StoredRecord::Explanation(StoredExplanation {
-        id,
-        prediction_ref: c.required(SqlRow::uuid)?,
-        revision: c.required(SqlRow::integer)?,
-        method: c.text()?,
-        method_version: c.text()?,
-        payload: c.text()?,
-        summary_text: c.text()?,
-        status: c.text()?,
-        generated_at: c.time()?,
-        created_at: c.time()?,
-    })))
+    Ok(record)
 }
 
 /// [`read_pending`] in a snapshot of its own.
@@ -221,6 +263,22 @@ pub async fn read_records<D: Dialect>(conn: &mut Conn<D>, from: u64, to: u64) ->
     query.push(middle);
     D::bind_int(&mut query, encode_seq(to));
     query.push(end);
+    let leaves = collect::<D, _>(conn, query, |row| stored_leaf(row)).await?;
+    with_referenced_rows::<D, _>(conn, leaves, |leaf: &StoredLeaf| leaf.record.as_ref()).await
+}
+
+/// The leaves of `seqs` with their records as stored now and the rows those reference, on
+/// `conn` (an erasure's transaction).
+pub async fn records_by_seq<D: Dialect>(conn: &mut Conn<D>, seqs: &[u64]) -> Result<StoredLeaves> {
+    let mut query = QueryBuilder::new(RECORDS_BY_SEQ_SQL);
+    query.push(" AND l.seq IN (");
+    for (i, seq) in seqs.iter().enumerate() {
+        if i > 0 {
+            query.push(", ");
+        }
+        D::bind_int(&mut query, encode_seq(*seq));
+    }
+    query.push(") ORDER BY l.seq");
     let leaves = collect::<D, _>(conn, query, |row| stored_leaf(row)).await?;
     with_referenced_rows::<D, _>(conn, leaves, |leaf: &StoredLeaf| leaf.record.as_ref()).await
 }

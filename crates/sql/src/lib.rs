@@ -15,6 +15,7 @@ pub mod dialect;
 pub mod first_use;
 pub mod insights;
 pub mod ledger;
+pub mod lifecycle;
 pub mod predictions;
 pub mod row;
 pub mod store;

@@ -71,6 +71,9 @@ pub fn visible_by_prediction_id<D: Dialect>(
 ) -> QueryBuilder<D::Db> {
     let mut query = QueryBuilder::new("SELECT p.id FROM predictions p WHERE p.prediction_id = ");
     D::bind_text(&mut query, &prediction.0);
+    // An erased prediction keeps its prediction_id (so that a retry is refused), but no longer
+    // answers to it.
+    query.push(" AND NOT EXISTS (SELECT 1 FROM erased_records x WHERE x.record_id = p.id)");
     push_visibility::<D>(&mut query, visibility);
     query
 }

@@ -3,8 +3,9 @@
 //! ([`SqlRow`]); [`Columns`] walks a row in order, so a mapping reads like the list it maps.
 
 use ml_audit_core::auth::{ApiKey, KeyScope};
+use ml_audit_core::ledger::record::Salt;
 use ml_audit_core::model::{
-    ActorType, Explanation, LedgerEntry, ModelVersion, PredictionEvent, RequestingActor, Status,
+    ActorType, ErasureMark, Explanation, LedgerEntry, ModelVersion, PredictionEvent, RequestingActor, Status,
 };
 use ml_audit_storage::{
     Result, StorageError, StoredCheckpoint, decode_enum, decode_hash, decode_json, decode_redaction_log, decode_seq,
@@ -88,7 +89,7 @@ pub const MODEL_COLUMNS: &str =
 
 /// The columns of an `explanations` row that [`explanation`] reads, in order.
 pub const EXPLANATION_COLUMNS: &str = "id, prediction_ref, CAST(revision AS bigint), method, method_version, payload, \
-     summary_text, status, generated_at, created_at";
+     summary_text, status, generated_at, created_at, salt";
 
 /// The columns of an `api_keys` row that [`api_key`] reads, in order.
 pub const KEY_COLUMNS: &str = "id, name, scope, tenant_id, prefix, created_at, revoked_at";
@@ -96,8 +97,9 @@ pub const KEY_COLUMNS: &str = "id, name, scope, tenant_id, prefix, created_at, r
 /// The columns of a `ledger_checkpoints` row that [`checkpoint`] reads, in order.
 pub const CHECKPOINT_COLUMNS: &str = "tree_size, root_hash, note, frontier, created_at";
 
-/// A prediction with its model, its actor, its current (highest) explanation revision and its
-/// ledger entry once sealed, in the column order [`prediction`] reads.
+/// A prediction with its model, its actor, its current (highest) explanation revision, its
+/// ledger entry once sealed, its salt and its erasure if it was erased, in the column order
+/// [`prediction`] reads.
 pub const SELECT_PREDICTION: &str = "SELECT p.id, p.prediction_id, p.ts, p.trace_id, p.environment,
     p.tenant_id, p.actor_ip, p.actor_user_agent, p.actor_auth_context, p.features, p.redactions,
     p.input_fingerprint, p.output, p.confidence, p.decision_outcome, p.status, p.latency_ms, p.metadata,
@@ -106,14 +108,17 @@ pub const SELECT_PREDICTION: &str = "SELECT p.id, p.prediction_id, p.ts, p.trace
     m.created_at,
     a.id, a.actor_type, a.actor_id, a.created_at,
     e.id, e.prediction_ref, CAST(e.revision AS bigint), e.method, e.method_version, e.payload, e.summary_text,
-    e.status, e.generated_at, e.created_at,
-    l.seq, l.leaf_hash
+    e.status, e.generated_at, e.created_at, e.salt,
+    l.seq, l.leaf_hash,
+    p.salt, x.erasure_ref, er.created_at, er.reason
   FROM predictions p
   JOIN model_versions m ON m.id = p.model_ref
   LEFT JOIN actors a ON a.id = p.actor_ref
   LEFT JOIN explanations e ON e.prediction_ref = p.id
     AND e.revision = (SELECT MAX(x.revision) FROM explanations x WHERE x.prediction_ref = p.id)
-  LEFT JOIN ledger_entries l ON l.record_id = p.id";
+  LEFT JOIN ledger_entries l ON l.record_id = p.id
+  LEFT JOIN erased_records x ON x.record_id = p.id
+  LEFT JOIN erasures er ON er.id = x.erasure_ref";
 
 /// Maps a row of [`SELECT_PREDICTION`].
 pub fn prediction(row: &impl SqlRow) -> Result<PredictionEvent> {
@@ -161,6 +166,11 @@ pub fn prediction(row: &impl SqlRow) -> Result<PredictionEvent> {
         None => None,
         Some(seq) => Some(LedgerEntry { seq: decode_seq(seq)?, leaf_hash: decode_hash(c.required(SqlRow::bytes)?)? }),
     };
+    let salt = salt(&mut c)?;
+    let erased = match c.take(SqlRow::uuid)? {
+        None => None,
+        Some(erasure_id) => Some(ErasureMark { erasure_id, at: c.time()?, reason: c.text()? }),
+    };
     Ok(PredictionEvent {
         id,
         prediction_id,
@@ -183,7 +193,16 @@ pub fn prediction(row: &impl SqlRow) -> Result<PredictionEvent> {
         explanation,
         ledger,
         created_at,
+        salt,
+        erased,
     })
+}
+
+/// A `salt` column: 32 bytes, or NULL (a v1 record, or an erased one).
+fn salt<R: SqlRow>(c: &mut Columns<'_, R>) -> Result<Option<Salt>> {
+    c.take(SqlRow::bytes)?
+        .map(|bytes| Salt::try_from(bytes.as_slice()).map_err(|_| StorageError::Integrity("a salt is not 32 bytes".into())))
+        .transpose()
 }
 
 /// Maps a row of [`MODEL_COLUMNS`].
@@ -215,7 +234,7 @@ pub fn explanation(row: &impl SqlRow) -> Result<Explanation> {
 /// NULL, as in a prediction without an explanation.
 fn explanation_columns<R: SqlRow>(c: &mut Columns<'_, R>) -> Result<Option<Explanation>> {
     let Some(id) = c.take(SqlRow::uuid)? else {
-        c.skip(9);
+        c.skip(10);
         return Ok(None);
     };
     let prediction_ref = c.uuid()?;
@@ -231,6 +250,7 @@ fn explanation_columns<R: SqlRow>(c: &mut Columns<'_, R>) -> Result<Option<Expla
         status: c.status()?,
         generated_at: c.time()?,
         created_at: c.time()?,
+        salt: salt(c)?,
     }))
 }
 

@@ -16,8 +16,8 @@ use ml_audit_core::timestamp;
 use ml_audit_storage::known::KnownRows;
 use ml_audit_storage::{
     ActorPage, ActorPageRequest, Entity, HourlyCount, InsightReader, KeyStore, LedgerStore, ModelVersionStats, NewLeaf,
-    PredictionReader, PredictionRef, PredictionWriter, RecordOutcome, Result, SealedLeaf, StorageError, StoreInfo,
-    StoredCheckpoint, StoredLeaves, StoredPending, TenantSummary, TimeWindow, decode_enum, decode_hash, decode_seq,
+    PredictionReader, PredictionRef, PredictionWriter, RecordLeaf, RecordOutcome, Result, SealedLeaf, StorageError,
+    StoreInfo, StoredCheckpoint, StoredLeaves, StoredLifecycle, StoredPending, TenantSummary, TimeWindow, decode_enum, decode_hash, decode_seq,
     encode_seq, split_page, stored_explanation,
 };
 use sqlx::{Pool, QueryBuilder, Transaction};
@@ -78,6 +78,14 @@ pub trait Backend: Dialect {
     /// A read-only transaction whose reads all see one snapshot.
     async fn begin_snapshot(store: &SqlStore<Self>) -> Result<Transaction<'static, Self::Db>>;
     async fn ledger_append(store: &SqlStore<Self>, leaves: Vec<NewLeaf>) -> Result<Vec<SealedLeaf>>;
+
+    /// A write transaction that may append leaves itself ([`Self::append_leaves`]), with every
+    /// committed record sealed first, so that it sees each record's seq (see each backend).
+    async fn begin_ledger_write(store: &SqlStore<Self>) -> Result<Transaction<'static, Self::Db>>;
+    /// Appends leaves after the last one, in a transaction [`Self::begin_ledger_write`] opened.
+    async fn append_leaves(conn: &mut Conn<Self>, leaves: Vec<RecordLeaf>) -> Result<Vec<SealedLeaf>>;
+    /// The statements that give the space erasures freed back (run outside a transaction).
+    const RECLAIM_SPACE: &'static [&'static str];
 
     /// The sealer's read of the queue, in one snapshot.
     async fn ledger_pending(store: &SqlStore<Self>, limit: u32) -> Result<StoredPending> {
@@ -238,7 +246,7 @@ impl<B: Backend> PredictionReader for SqlStore<B> {
 pub fn insert_explanation<D: Dialect>(explanation: &Explanation) -> QueryBuilder<D::Db> {
     let mut query = QueryBuilder::new(
         "INSERT INTO explanations (id, prediction_ref, revision, method, method_version, payload, summary_text, \
-         status, generated_at, created_at) VALUES (",
+         status, generated_at, created_at, salt) VALUES (",
     );
     D::bind_uuid(&mut query, explanation.id);
     query.push(", ");
@@ -259,6 +267,13 @@ pub fn insert_explanation<D: Dialect>(explanation: &Explanation) -> QueryBuilder
     D::bind_time(&mut query, explanation.generated_at);
     query.push(", ");
     D::bind_time(&mut query, explanation.created_at);
+    query.push(", ");
+    match &explanation.salt {
+        Some(salt) => D::bind_bytes(&mut query, salt),
+        None => {
+            query.push("NULL");
+        }
+    }
     query.push(")");
     query
 }
@@ -393,6 +408,10 @@ impl<B: Backend> LedgerStore for SqlStore<B> {
     async fn latest_checkpoint(&self) -> Result<Option<StoredCheckpoint>> {
         let query = Self::select(CHECKPOINT_COLUMNS, "ledger_checkpoints", "ORDER BY tree_size DESC LIMIT 1");
         self.optional(query, |row| row::checkpoint(row)).await
+    }
+
+    async fn ledger_lifecycle(&self) -> Result<StoredLifecycle> {
+        crate::lifecycle::ledger_lifecycle(self).await
     }
 
     async fn checkpoints(&self) -> Result<Vec<StoredCheckpoint>> {

@@ -24,8 +24,10 @@ use async_trait::async_trait;
 use ml_audit_core::event::PreparedPrediction;
 use ml_audit_core::model::Explanation;
 use ml_audit_sql::{Backend, SqlStore};
-use ml_audit_storage::{NewLeaf, RecordOutcome, Result, SealedLeaf, StorageError, StoredLeaves, StoredPending};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use ml_audit_storage::{
+    NewLeaf, RecordLeaf, RecordOutcome, Result, RollupDelta, SealedLeaf, StorageError, StoredLeaves, StoredPending,
+};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteAutoVacuum, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Connection as _, Sqlite, SqliteConnection, Transaction};
 
 pub use crate::dialect::LiteRow;
@@ -69,7 +71,17 @@ impl Backend for Lite {
         // A larger page cache than SQLite's 2 MiB default keeps the upper levels of the
         // predictions indexes in memory at millions of rows (bounded: 16 + 4 × 4 MiB). A WAL
         // checkpoint every 40 MiB instead of 4 writes a hot index page once for many commits.
-        let writer_options = options.clone().pragma("cache_size", "-16384").pragma("wal_autocheckpoint", "10000");
+        //
+        // The writer overwrites erased content with zeros where it stood rather than leaving
+        // it in free space (`docs/lifecycle.md`), and on a new database gives the pages that
+        // erasures and purges free back to the file system (`PRAGMA incremental_vacuum` after
+        // each; auto_vacuum takes effect only when set before the first table is created).
+        let writer_options = options
+            .clone()
+            .pragma("cache_size", "-16384")
+            .pragma("wal_autocheckpoint", "10000")
+            .pragma("secure_delete", "ON")
+            .auto_vacuum(SqliteAutoVacuum::Incremental);
         let reader_options = options.clone().read_only(true).pragma("cache_size", "-4096");
         let in_memory = url.contains(":memory:") || url.contains("mode=memory");
         if !in_memory && let Some(parent) = options.get_filename().parent().filter(|p| !p.as_os_str().is_empty()) {
@@ -141,6 +153,20 @@ impl Backend for Lite {
     async fn ledger_append(store: &SqlStore<Lite>, leaves: Vec<NewLeaf>) -> Result<Vec<SealedLeaf>> {
         ledger::append(store, leaves).await
     }
+
+    /// The single writer: records are sealed as they are written, so every committed one has
+    /// its seq already.
+    async fn begin_ledger_write(store: &SqlStore<Lite>) -> Result<Transaction<'static, Sqlite>> {
+        Self::begin_write(store).await
+    }
+
+    async fn append_leaves(conn: &mut SqliteConnection, leaves: Vec<RecordLeaf>) -> Result<Vec<SealedLeaf>> {
+        ledger::seal_in_transaction(conn, leaves, &RollupDelta::default()).await
+    }
+
+    /// Freed pages go back to the file system (on a database created with auto_vacuum), and the
+    /// WAL, which still holds the pages as they were before an erasure, is emptied.
+    const RECLAIM_SPACE: &'static [&'static str] = &["PRAGMA incremental_vacuum", "PRAGMA wal_checkpoint(TRUNCATE)"];
 
     /// From the file through rusqlite (see `log_reader.rs`); in memory through the pool.
     async fn ledger_records(store: &SqlStore<Lite>, from: u64, to: u64) -> Result<StoredLeaves> {

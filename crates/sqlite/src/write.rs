@@ -84,8 +84,8 @@ impl Batch<'_> {
                 "INSERT INTO predictions (id, prediction_id, ts, model_ref, actor_ref, tenant_id, actor_ip, \
                  actor_user_agent, actor_auth_context, trace_id, environment, decision_outcome, input_fingerprint, \
                  features, redactions, metadata, metadata_redactions, output, confidence, status, latency_ms, \
-                 content_hash, created_at, redaction_log) ",
-                24,
+                 content_hash, created_at, redaction_log, salt) ",
+                25,
             );
             for UnwrittenPrediction { index, content_hash, json } in unwritten.by_ref().take(PREDICTIONS_PER_STATEMENT)
             {
@@ -119,14 +119,15 @@ impl Batch<'_> {
                     .bind(event.latency_ms)
                     .bind(content_hash)
                     .bind(to_unix_micros(event.created_at))
-                    .bind(redaction_log);
+                    .bind(redaction_log)
+                    .bind(event.salt.map(|salt| salt.to_vec()));
             }
             values.execute(conn).await?;
         }
         for chunk in std::mem::take(&mut self.explanations).chunks(500) {
             let mut query = QueryBuilder::<Sqlite>::new(
                 "INSERT INTO explanations (id, prediction_ref, revision, method, method_version, payload, summary_text, \
-                 status, generated_at, created_at) ",
+                 status, generated_at, created_at, salt) ",
             );
             query.push_values(chunk, |mut row, e| {
                 row.push_bind(e.id)
@@ -138,7 +139,8 @@ impl Batch<'_> {
                     .push_bind(e.summary_text.clone())
                     .push_bind(e.status.as_str())
                     .push_bind(to_unix_micros(e.generated_at))
-                    .push_bind(to_unix_micros(e.created_at));
+                    .push_bind(to_unix_micros(e.created_at))
+                    .push_bind(e.salt.map(|salt| salt.to_vec()));
             });
             query.build().execute(&mut *conn).await.map_err(db_err)?;
         }
@@ -319,8 +321,8 @@ async fn record_one(
     event: Staged,
 ) -> Result<()> {
     if let Some((id, content_hash)) = batch.stored.get(event.prediction_id()) {
-        if content_hash != event.content_hash() {
-            outcomes.push(RecordOutcome::Conflict { prediction_id: event.prediction_id().to_owned() });
+        if let Some(refusal) = RecordOutcome::refusal(content_hash, event.content_hash(), event.prediction_id()) {
+            outcomes.push(refusal);
             return Ok(());
         }
         let id = *id;

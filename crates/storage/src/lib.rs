@@ -22,12 +22,14 @@ use uuid::Uuid;
 
 pub mod insights;
 pub mod known;
+pub mod lifecycle;
 pub mod stored_log;
 
 pub use crate::insights::{
     ActorPage, ActorPageRequest, ActorPosition, ActorSummary, HourlyCount, ModelVersionStats, RollupDelta,
     TenantSummary, TimeWindow,
 };
+pub use crate::lifecycle::{ErasurePlan, ErasureResult, LifecycleStore, StoredHold, StoredLifecycle};
 pub use crate::stored_log::{
     Queued, QueuedRecord, StoredLeaf, StoredLeaves, StoredPending, StoredRows, referenced_rows,
 };
@@ -41,7 +43,29 @@ pub enum RecordOutcome {
     Replayed(PredictionEvent),
     /// The `prediction_id` was already stored with different content; nothing was written.
     Conflict { prediction_id: String },
+    /// The `prediction_id` belongs to an erased prediction, which a retry must not recreate;
+    /// nothing was written.
+    Erased { prediction_id: String },
 }
+
+impl RecordOutcome {
+    /// What an event whose `prediction_id` is already stored with `stored_hash` becomes:
+    /// `None` for a replay of the same content (answer with the stored prediction), else the
+    /// refusal — the record was erased (its content hash blanked), or the content differs.
+    pub fn refusal(stored_hash: &str, content_hash: &str, prediction_id: &str) -> Option<RecordOutcome> {
+        let prediction_id = prediction_id.to_owned();
+        if stored_hash == content_hash {
+            None
+        } else if stored_hash == ERASED_CONTENT_HASH {
+            Some(RecordOutcome::Erased { prediction_id })
+        } else {
+            Some(RecordOutcome::Conflict { prediction_id })
+        }
+    }
+}
+
+/// The content hash an erasure leaves (a real one is 64 hex digits).
+pub const ERASED_CONTENT_HASH: &str = "";
 
 /// How a prediction is referred to in a URL: its `id`, else its external `prediction_id`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,6 +85,8 @@ pub enum Entity {
     Prediction,
     ModelVersion,
     ApiKey,
+    Erasure,
+    Hold,
 }
 
 impl Entity {
@@ -69,6 +95,8 @@ impl Entity {
             Entity::Prediction => "prediction",
             Entity::ModelVersion => "model version",
             Entity::ApiKey => "API key",
+            Entity::Erasure => "erasure",
+            Entity::Hold => "hold",
         }
     }
 }
@@ -99,6 +127,9 @@ pub enum StorageError {
     /// A write collided with a stored record that a retry cannot resolve.
     #[error("conflict: {0}")]
     Conflict(String),
+    /// A legal hold covers a record the operation would erase; nothing was changed.
+    #[error("the hold {0} covers records this would erase")]
+    Held(Uuid),
     /// What is stored is not what ml-audit wrote (a row changed or removed behind its back, a
     /// value that cannot be decoded): evidence may have been tampered with.
     #[error("integrity failure: {0}")]
@@ -125,7 +156,9 @@ pub type Result<T, E = StorageError> = std::result::Result<T, E>;
 /// Every capability trait, for code that calls a store's methods on a concrete store or an
 /// `Arc<dyn Store>` (`use ml_audit_storage::prelude::*`).
 pub mod prelude {
-    pub use crate::{InsightReader, KeyStore, LedgerStore, PredictionReader, PredictionWriter, Store, StoreInfo};
+    pub use crate::{
+        InsightReader, KeyStore, LedgerStore, LifecycleStore, PredictionReader, PredictionWriter, Store, StoreInfo,
+    };
 }
 
 /// Which store this is and what it needs around it.
@@ -228,6 +261,9 @@ pub trait LedgerStore: Send + Sync + 'static {
     /// Stores a signed checkpoint; one per tree size (a second for the same size is ignored).
     async fn save_checkpoint(&self, checkpoint: &StoredCheckpoint) -> Result<()>;
     async fn latest_checkpoint(&self) -> Result<Option<StoredCheckpoint>>;
+    /// Every erasure, hold and release stored, for `verify` (few rows: one per erasure batch
+    /// or hold, however many records they name).
+    async fn ledger_lifecycle(&self) -> Result<StoredLifecycle>;
     /// Every stored checkpoint, by tree size.
     async fn checkpoints(&self) -> Result<Vec<StoredCheckpoint>>;
 }
@@ -259,9 +295,15 @@ pub trait InsightReader: Send + Sync + 'static {
 
 /// Every capability at once: what a backend implements and what `serve` opens. Code that needs
 /// only one capability takes that trait (an `Arc<dyn Store>` upcasts to any of them).
-pub trait Store: StoreInfo + PredictionWriter + PredictionReader + KeyStore + LedgerStore + InsightReader {}
+pub trait Store:
+    StoreInfo + PredictionWriter + PredictionReader + KeyStore + LedgerStore + InsightReader + LifecycleStore
+{
+}
 
-impl<T> Store for T where T: StoreInfo + PredictionWriter + PredictionReader + KeyStore + LedgerStore + InsightReader {}
+impl<T> Store for T where
+    T: StoreInfo + PredictionWriter + PredictionReader + KeyStore + LedgerStore + InsightReader + LifecycleStore
+{
+}
 
 /// A record's ledger leaf, computed by the store from the record as it writes it. PostgreSQL
 /// queues it in that transaction for the sealer; SQLite, which has one writer, appends it to the
@@ -391,6 +433,8 @@ pub fn recorded_event(
         explanation,
         ledger: None,
         created_at: prepared.created_at,
+        salt: Some(prepared.salt),
+        erased: None,
     }
 }
 
@@ -412,6 +456,7 @@ pub fn stored_explanation(
         generated_at: new.generated_at,
         created_at,
         revision,
+        salt: Some(new.salt),
     }
 }
 

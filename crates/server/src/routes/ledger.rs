@@ -83,6 +83,7 @@ async fn inclusion_proof(
     let tree_size = caller.query.tree_size;
     let event = state.predictions.get_prediction(&caller.visibility, &reference).await?;
     let entry = event.ledger.ok_or_else(|| ApiError::Conflict {
+        code: "conflict",
         message: "this prediction is not sealed yet; retry in a moment".into(),
         field: None,
     })?;
@@ -90,6 +91,7 @@ async fn inclusion_proof(
     let tree_size = tree_size.unwrap_or_else(|| latest.as_ref().map_or(0, |c| c.tree_size));
     if tree_size <= entry.seq {
         return Err(ApiError::Conflict {
+            code: "conflict",
             message: format!(
                 "leaf {} is not in a tree of {tree_size} leaves; ask for a larger tree_size or sign a newer checkpoint",
                 entry.seq

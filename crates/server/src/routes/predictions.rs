@@ -301,8 +301,19 @@ fn accepted(state: &AppState, outcome: RecordOutcome) -> Result<(StatusCode, Pre
         RecordOutcome::Conflict { prediction_id } => {
             state.metrics.record_event(EventOutcome::Conflict);
             Err(ApiError::Conflict {
+                code: "conflict",
                 message: format!(
                     "prediction_id {prediction_id:?} is already recorded with different content; nothing was changed"
+                ),
+                field: Some("prediction_id".into()),
+            })
+        }
+        RecordOutcome::Erased { prediction_id } => {
+            state.metrics.record_event(EventOutcome::Conflict);
+            Err(ApiError::Conflict {
+                code: "erased",
+                message: format!(
+                    "prediction_id {prediction_id:?} belongs to an erased prediction, which is not recorded again"
                 ),
                 field: Some("prediction_id".into()),
             })
