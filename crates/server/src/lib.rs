@@ -34,7 +34,8 @@ pub fn router(state: AppState) -> Router {
     let api = Router::new()
         .merge(routes::predictions::router())
         .merge(routes::models::router())
-        .merge(routes::ledger::router());
+        .merge(routes::ledger::router())
+        .merge(routes::lifecycle::router());
     Router::new()
         .nest("/api/v1", api)
         .merge(routes::system::router())

@@ -4,7 +4,7 @@ use std::time::Duration;
 use axum::extract::FromRef;
 use ml_audit_core::redaction::RedactionPolicy;
 use ml_audit_ledger::sealer::{Schedule, Sealer};
-use ml_audit_storage::{InsightReader, KeyStore, LedgerStore, PredictionReader, PredictionWriter, Store};
+use ml_audit_storage::{InsightReader, KeyStore, LedgerStore, LifecycleStore, PredictionReader, PredictionWriter, Store};
 
 use crate::admission::Admission;
 use crate::ingest::{DEFAULT_QUEUE_EVENTS, GroupCommitter};
@@ -77,6 +77,8 @@ pub struct AppState {
     pub keys: Arc<dyn KeyStore>,
     pub ledger: Arc<dyn LedgerStore>,
     pub insights: Arc<dyn InsightReader>,
+    /// Erasures and legal holds.
+    pub lifecycle: Arc<dyn LifecycleStore>,
     /// Which backend the store is (`sqlite`, `postgres`).
     pub backend: &'static str,
     pub redaction: Arc<RedactionPolicy>,
@@ -112,6 +114,7 @@ impl AppState {
             keys: store.clone(),
             ledger: store.clone(),
             insights: store.clone(),
+            lifecycle: store.clone(),
             backend: store.backend(),
             redaction: Arc::new(settings.redaction),
             limits: settings.limits,

@@ -2,7 +2,8 @@
 //! about the wire. Field names follow django-ml-audit's serializers.
 
 use ml_audit_core::event::{MAX_LONG_TEXT, MAX_SHORT_TEXT};
-use ml_audit_core::model::{Explanation, ModelVersion, PredictionEvent, RequestingActor};
+use ml_audit_core::lifecycle::MAX_REFS;
+use ml_audit_core::model::{Explanation, LedgerEntry, ModelVersion, PredictionEvent, RequestingActor};
 use ml_audit_core::redaction::{Action, RedactionEntry};
 use ml_audit_core::timestamp::format_rfc3339;
 use serde::Serialize;
@@ -72,6 +73,12 @@ pub struct LedgerOut {
     pub leaf_hash: String,
 }
 
+impl From<LedgerEntry> for LedgerOut {
+    fn from(entry: LedgerEntry) -> Self {
+        Self { seq: entry.seq, leaf_hash: hex::encode(entry.leaf_hash) }
+    }
+}
+
 /// A signed tree head.
 #[derive(Serialize, ToSchema)]
 pub struct CheckpointOut {
@@ -98,10 +105,14 @@ pub struct InclusionProofOut {
     pub tree_size: u64,
     /// Hex of SHA-256(0x00 ‖ leaf_data).
     pub leaf_hash: String,
-    /// Base64 of the record's RFC 8785 canonical JSON: the exact bytes the leaf commits to.
+    /// Base64 of the exact bytes the leaf hashes: the record's RFC 8785 canonical JSON (v1), or
+    /// its seal (v2; docs/ledger.md).
     pub leaf_data: String,
-    /// The same record, as JSON.
+    /// The record, as JSON.
     pub record: Value,
+    /// Hex of the record's secret salt (v2), null for a v1 record. With it, anyone holding the
+    /// record recomputes the seal's commitment.
+    pub salt: Option<String>,
     /// Hex sibling hashes, leaf to root (RFC 9162 §2.1.3).
     pub inclusion_path: Vec<String>,
     /// The signed checkpoint of `tree_size`, when one exists.
@@ -119,23 +130,31 @@ pub struct ConsistencyProofOut {
 #[derive(Serialize, ToSchema)]
 pub struct PredictionOut {
     pub id: Uuid,
-    pub prediction_id: String,
+    /// Null once erased (the erased prediction no longer answers to it).
+    pub prediction_id: Option<String>,
     #[schema(format = DateTime)]
     pub timestamp: String,
-    pub trace_id: String,
-    pub environment: String,
+    /// Null once erased.
+    pub trace_id: Option<String>,
+    /// Null once erased.
+    pub environment: Option<String>,
+    /// The actor's tenant (`""` without an actor); kept by an erasure.
+    pub tenant_id: String,
     pub model: ModelOut,
+    /// Null without an actor, and once erased.
     pub actor: Option<ActorOut>,
-    /// The features after redaction.
+    /// The features after redaction; null once erased.
     pub features: Value,
-    /// JSON paths (`$.customer.email`) of the feature values that were masked.
-    pub redactions: Vec<String>,
-    /// JSON paths of the metadata values that were masked.
-    pub metadata_redactions: Vec<String>,
+    /// JSON paths (`$.customer.email`) of the feature values that were masked; null once erased.
+    pub redactions: Option<Vec<String>>,
+    /// JSON paths of the metadata values that were masked; null once erased.
+    pub metadata_redactions: Option<Vec<String>>,
     /// Every redacted location: the part, the path, the rule that fired and the action. Never
-    /// the value.
-    pub redaction_log: Vec<RedactionEntryOut>,
-    pub input_fingerprint: String,
+    /// the value. Null once erased.
+    pub redaction_log: Option<Vec<RedactionEntryOut>>,
+    /// Null once erased.
+    pub input_fingerprint: Option<String>,
+    /// Null once erased.
     pub output: Value,
     pub confidence: Option<f64>,
     pub decision_outcome: String,
@@ -143,10 +162,21 @@ pub struct PredictionOut {
     pub status: String,
     pub latency_ms: Option<f64>,
     pub metadata: Value,
-    /// The current (latest) explanation revision.
+    /// The current (latest) explanation revision; null once erased.
     pub explanation: Option<ExplanationOut>,
     /// Null until the ledger has sealed this prediction.
     pub ledger: Option<LedgerOut>,
+    /// Set once an erasure destroyed this prediction's personal content (`docs/lifecycle.md`).
+    pub erased: Option<ErasedOut>,
+}
+
+/// When, by which erasure and why a prediction was erased.
+#[derive(Serialize, ToSchema)]
+pub struct ErasedOut {
+    #[schema(format = DateTime)]
+    pub at: String,
+    pub erasure_id: Uuid,
+    pub reason: String,
 }
 
 /// One redacted location of a prediction.
@@ -340,27 +370,36 @@ impl From<Explanation> for ExplanationOut {
 
 impl From<PredictionEvent> for PredictionOut {
     fn from(event: PredictionEvent) -> Self {
+        // What an erasure destroyed reads as null (its columns hold blanks, not values).
+        let kept = event.erased.is_none();
+        let unless_erased = |text: String| kept.then_some(text);
         Self {
             id: event.id,
-            prediction_id: event.prediction_id,
+            tenant_id: event.tenant_id().to_owned(),
+            prediction_id: unless_erased(event.prediction_id),
             timestamp: format_rfc3339(event.timestamp),
-            trace_id: event.trace_id,
-            environment: event.environment,
+            trace_id: unless_erased(event.trace_id),
+            environment: unless_erased(event.environment),
             model: event.model.into(),
-            actor: event.actor.map(Into::into),
+            actor: event.actor.filter(|_| kept).map(Into::into),
             features: event.features,
-            redactions: event.redactions,
-            metadata_redactions: event.metadata_redactions,
-            redaction_log: event.redaction_log.into_iter().map(Into::into).collect(),
-            input_fingerprint: event.input_fingerprint,
+            redactions: kept.then_some(event.redactions),
+            metadata_redactions: kept.then_some(event.metadata_redactions),
+            redaction_log: kept.then(|| event.redaction_log.into_iter().map(Into::into).collect()),
+            input_fingerprint: unless_erased(event.input_fingerprint),
             output: event.output,
             confidence: event.confidence,
             decision_outcome: event.decision_outcome,
             status: event.status.to_string(),
             latency_ms: event.latency_ms,
             metadata: event.metadata,
-            explanation: event.explanation.map(Into::into),
-            ledger: event.ledger.map(|entry| LedgerOut { seq: entry.seq, leaf_hash: hex::encode(entry.leaf_hash) }),
+            explanation: event.explanation.filter(|_| kept).map(Into::into),
+            ledger: event.ledger.map(LedgerOut::from),
+            erased: event.erased.map(|mark| ErasedOut {
+                at: format_rfc3339(mark.at),
+                erasure_id: mark.erasure_id,
+                reason: mark.reason,
+            }),
         }
     }
 }
@@ -538,5 +577,74 @@ pub fn request_schemas() -> Vec<(&'static str, Value)> {
             },
         },
     });
-    vec![("ActorIn", actor), ("ExplanationIn", explanation), ("PredictionIn", prediction), ("BatchIn", batch)]
+    let actor_key = json!({
+        "type": "object",
+        "description": "An actor by its identity",
+        "required": ["actor_type", "actor_id"],
+        "additionalProperties": false,
+        "properties": {
+            "actor_type": {"type": "string", "enum": ["user", "service", "api_key", "job", "other"]},
+            "actor_id": required_text(short, ""),
+            "tenant_id": text(short, "A tenant-bound key may only name its own tenant"),
+        },
+    });
+    let refs = json!({
+        "type": ["array", "null"], "maxItems": MAX_REFS,
+        "items": required_text(short, "A prediction's id or prediction_id"),
+    });
+    let erasure = json!({
+        "type": "object",
+        "description": "At least one selector (subject, actor, predictions); the records of any are erased",
+        "required": ["reason"],
+        "additionalProperties": false,
+        "anyOf": [
+            {"required": ["subject"], "properties": {"subject": {"type": "string", "minLength": 1}}},
+            {"required": ["actor"], "properties": {"actor": {"type": "object"}}},
+            {"required": ["predictions"], "properties": {"predictions": {"type": "array", "minItems": 1}}},
+        ],
+        "properties": {
+            "subject": text(short, "The raw value, found through its pseudonyms as `?subject=` does; never stored"),
+            "actor": {"anyOf": [actor_key.clone(), {"type": "null"}]},
+            "predictions": refs.clone(),
+            "reason": required_text(long, "Why (a request's reference); stored and sealed"),
+            "dry_run": {"type": ["boolean", "null"], "description": "Count only; change nothing"},
+        },
+    });
+    let hold = json!({
+        "type": "object",
+        "description": "At least one scope; the hold covers the records matching every scope given",
+        "required": ["reason"],
+        "additionalProperties": false,
+        "anyOf": [
+            {"required": ["tenant_id"], "properties": {"tenant_id": {"type": "string", "minLength": 1}}},
+            {"required": ["model_name"], "properties": {"model_name": {"type": "string", "minLength": 1}}},
+            {"required": ["subject"], "properties": {"subject": {"type": "string", "minLength": 1}}},
+            {"required": ["actor"], "properties": {"actor": {"type": "object"}}},
+            {"required": ["predictions"], "properties": {"predictions": {"type": "array", "minItems": 1}}},
+        ],
+        "properties": {
+            "reason": required_text(long, "Why (a case reference)"),
+            "tenant_id": text(short, ""),
+            "model_name": text(short, ""),
+            "subject": text(short, "The raw value; stored as its pseudonym token"),
+            "actor": {"anyOf": [actor_key, {"type": "null"}]},
+            "predictions": refs,
+            "until": timestamp("RFC 3339, in the future: the hold lapses then"),
+        },
+    });
+    let release = json!({
+        "type": "object",
+        "required": ["reason"],
+        "additionalProperties": false,
+        "properties": {"reason": required_text(long, "Why the hold ends")},
+    });
+    vec![
+        ("ActorIn", actor),
+        ("ExplanationIn", explanation),
+        ("PredictionIn", prediction),
+        ("BatchIn", batch),
+        ("ErasureIn", erasure),
+        ("HoldIn", hold),
+        ("ReleaseIn", release),
+    ]
 }

@@ -82,6 +82,17 @@ async fn inclusion_proof(
 ) -> Result<Json<InclusionProofOut>, ApiError> {
     let tree_size = caller.query.tree_size;
     let event = state.predictions.get_prediction(&caller.visibility, &reference).await?;
+    if let Some(erased) = &event.erased {
+        return Err(ApiError::Conflict {
+            code: "erased",
+            message: format!(
+                "this prediction was erased at {} (erasure {}): its content is gone, its leaf stays in the log",
+                format_rfc3339(erased.at),
+                erased.erasure_id
+            ),
+            field: None,
+        });
+    }
     let entry = event.ledger.ok_or_else(|| ApiError::Conflict {
         code: "conflict",
         message: "this prediction is not sealed yet; retry in a moment".into(),
@@ -110,7 +121,8 @@ async fn inclusion_proof(
         leaf_index: entry.seq,
         tree_size,
         leaf_hash: hex::encode(entry.leaf_hash),
-        leaf_data: STANDARD.encode(record.canonical_bytes()),
+        leaf_data: STANDARD.encode(record.leaf_data()),
+        salt: record.salt().map(hex::encode),
         record: record.canonical_document(),
         inclusion_path: path.iter().map(hex::encode).collect(),
         checkpoint,
