@@ -10,7 +10,8 @@ use ml_audit_core::redaction::{
     Action, DEFAULT_MASK, HashKey, Part, PolicyConfig, RedactionConfig, RedactionPolicy, RuleConfig,
 };
 use ml_audit_ledger::sealer::Schedule;
-use ml_audit_server::{Limits, Resilience, ServerSettings};
+use ml_audit_core::lifecycle::{RetentionPolicy, RetentionRule};
+use ml_audit_server::{Limits, Resilience, RetentionSchedule, ServerSettings};
 use serde::{Deserialize, Serialize};
 
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://ml-audit-data/ml-audit.db";
@@ -29,6 +30,7 @@ pub struct Settings {
     pub redaction: RedactionSettings,
     pub ledger: LedgerSettings,
     pub server: ServerTable,
+    pub retention: RetentionSettings,
     /// The pseudonym key from `ML_AUDIT_REDACTION_HASH_KEY`: never read from or written to the
     /// file, so `ml-audit config` cannot print it.
     #[serde(skip)]
@@ -53,6 +55,46 @@ pub struct LedgerSettings {
 impl Default for LedgerSettings {
     fn default() -> Self {
         Self { key_path: None, witness_path: None, origin: "ml-audit".to_owned(), checkpoint_interval_secs: 60 }
+    }
+}
+
+/// How long records are kept (`[retention]`, `[[retention.rules]]`; docs/lifecycle.md).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetentionSettings {
+    /// Days a record is kept when no rule names it; 0 keeps it forever.
+    pub default_days: i64,
+    /// No rule may keep records for less (the EU AI Act's six months by default); lower it only
+    /// on purpose.
+    pub min_days: i64,
+    /// Seconds between the purges `serve` runs.
+    pub purge_interval_secs: u64,
+    /// Most predictions one purge erasure takes (one ledger leaf a batch).
+    pub purge_batch: u32,
+    pub rules: Vec<RetentionRuleSetting>,
+}
+
+/// One `[[retention.rules]]` entry: the records of a tenant, a model, or both.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetentionRuleSetting {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model_name: Option<String>,
+    pub days: i64,
+}
+
+impl Default for RetentionSettings {
+    fn default() -> Self {
+        let (policy, schedule) = (RetentionPolicy::default(), RetentionSchedule::default());
+        Self {
+            default_days: i64::from(policy.default_days),
+            min_days: i64::from(policy.min_days),
+            purge_interval_secs: schedule.interval.as_secs(),
+            purge_batch: schedule.batch,
+            rules: Vec::new(),
+        }
     }
 }
 
@@ -158,6 +200,7 @@ impl Default for Settings {
             redaction: RedactionSettings::default(),
             ledger: LedgerSettings::default(),
             server: ServerTable::default(),
+            retention: RetentionSettings::default(),
             redaction_hash_key: None,
         }
     }
@@ -199,6 +242,8 @@ const ENV_VARS: &[&str] = &[
     "ML_AUDIT_SERVER_BODY_READ_TIMEOUT_SECS",
     "ML_AUDIT_SERVER_SHUTDOWN_TIMEOUT_SECS",
     "ML_AUDIT_SERVER_READY_MAX_SEALER_LAG_SECS",
+    "ML_AUDIT_RETENTION_DEFAULT_DAYS",
+    "ML_AUDIT_RETENTION_MIN_DAYS",
     "ML_AUDIT_LOG",
     // Read by the Python client, often from the same environment: not typos.
     "ML_AUDIT_URL",
@@ -261,6 +306,8 @@ impl Settings {
                 "ML_AUDIT_SERVER_READY_MAX_SEALER_LAG_SECS" => {
                     settings.server.ready_max_sealer_lag_secs = parse_number(name, value)? as u64
                 }
+                "ML_AUDIT_RETENTION_DEFAULT_DAYS" => settings.retention.default_days = parse_number(name, value)? as i64,
+                "ML_AUDIT_RETENTION_MIN_DAYS" => settings.retention.min_days = parse_number(name, value)? as i64,
                 known if ENV_VARS.contains(&known) => {}
                 unknown => warnings.push(format!("ignoring unknown environment variable {unknown}")),
             }
@@ -279,6 +326,7 @@ impl Settings {
         if self.ledger.checkpoint_interval_secs == 0 {
             bail!("ledger.checkpoint_interval_secs must be at least 1");
         }
+        self.retention_policy()?;
         let server = &self.server;
         for (name, value) in [
             ("server.max_ingest_requests", server.max_ingest_requests as u64),
@@ -288,6 +336,8 @@ impl Settings {
             ("server.body_read_timeout_secs", server.body_read_timeout_secs),
             ("server.shutdown_timeout_secs", server.shutdown_timeout_secs),
             ("server.ready_max_sealer_lag_secs", server.ready_max_sealer_lag_secs),
+            ("retention.purge_interval_secs", self.retention.purge_interval_secs),
+            ("retention.purge_batch", u64::from(self.retention.purge_batch)),
         ] {
             if value == 0 {
                 bail!("{name} must be at least 1");
@@ -365,6 +415,37 @@ impl Settings {
         RedactionPolicy::build(config, self.hash_key()?).map_err(policy_error)
     }
 
+    /// The `[retention]` table as a checked policy; a mistake is an error naming the setting
+    /// (`retention.rules[2] (tenant_id "acme"): 30 days is below the minimum …`).
+    pub fn retention_policy(&self) -> anyhow::Result<RetentionPolicy> {
+        let days = |name: String, days: i64, at_least: i64| {
+            if days < at_least {
+                bail!("{name}: days must be at least {at_least}, not {days}");
+            }
+            u32::try_from(days).map_err(|_| anyhow::anyhow!("{name}: {days} days is too many"))
+        };
+        let rules = self
+            .retention
+            .rules
+            .iter()
+            .enumerate()
+            .map(|(i, rule)| {
+                Ok(RetentionRule {
+                    tenant_id: rule.tenant_id.clone(),
+                    model_name: rule.model_name.clone(),
+                    days: days(format!("retention.rules[{i}]"), rule.days, 1)?,
+                })
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let policy = RetentionPolicy {
+            default_days: days("retention.default_days".into(), self.retention.default_days, 0)?,
+            min_days: days("retention.min_days".into(), self.retention.min_days, 0)?,
+            rules,
+        };
+        policy.validate().map_err(|e| anyhow::anyhow!("invalid [retention] config: {e}"))?;
+        Ok(policy)
+    }
+
     pub fn server_settings(&self) -> anyhow::Result<ServerSettings> {
         Ok(ServerSettings {
             limits: Limits {
@@ -384,6 +465,11 @@ impl Settings {
             ledger_schedule: Schedule {
                 checkpoint_every: Duration::from_secs(self.ledger.checkpoint_interval_secs),
                 ..Schedule::default()
+            },
+            retention: RetentionSchedule {
+                policy: self.retention_policy()?,
+                interval: Duration::from_secs(self.retention.purge_interval_secs),
+                batch: self.retention.purge_batch,
             },
         })
     }

@@ -317,9 +317,10 @@ impl RetentionRule {
     }
 
     /// Whether `other` decides over this rule for a record both match: more specific, or as
-    /// specific and keeping longer.
-    fn yields_to(&self, other: &RetentionRule) -> bool {
-        other.specificity() > self.specificity() || (other.specificity() == self.specificity() && other.days > self.days)
+    /// specific and keeping longer, or (a tie) listed first.
+    fn yields_to(&self, other: &RetentionRule, other_first: bool) -> bool {
+        let (mine, theirs) = (self.specificity(), other.specificity());
+        theirs > mine || (theirs == mine && (other.days > self.days || (other.days == self.days && other_first)))
     }
 
     fn describe(&self) -> String {
@@ -404,13 +405,15 @@ impl RetentionPolicy {
         let all: Vec<&RetentionRule> =
             self.rules.iter().chain((self.default_days > 0).then_some(&default)).collect();
         all.iter()
-            .map(|rule| PurgeStep {
+            .enumerate()
+            .map(|(i, rule)| PurgeStep {
                 rule: (*rule).clone(),
                 before: now - Duration::days(i64::from(rule.days)),
                 except: all
                     .iter()
-                    .filter(|other| !std::ptr::eq(**other, *rule) && rule.overlaps(other) && rule.yields_to(other))
-                    .map(|other| (*other).clone())
+                    .enumerate()
+                    .filter(|(j, other)| *j != i && rule.overlaps(other) && rule.yields_to(other, *j < i))
+                    .map(|(_, other)| (*other).clone())
                     .collect(),
             })
             .collect()

@@ -10,6 +10,7 @@
 //! - [`key`]: the Ed25519 signing key, kept in a file outside the database.
 
 pub mod key;
+mod life_events;
 pub mod proofs;
 pub mod sealer;
 pub mod verify;

@@ -7,8 +7,11 @@ use std::sync::Arc;
 
 use ml_audit_core::ledger::checkpoint::Checkpoint;
 use ml_audit_core::ledger::merkle::{self, CompactRange};
+use ml_audit_core::ledger::record::LeafKind;
 use ml_audit_core::ledger::stored::RowCatalog;
 use ml_audit_storage::{LedgerStore, StorageError, StoredLeaf};
+
+use crate::life_events::LifeEvents;
 
 use crate::Result;
 use crate::key::LedgerVerifier;
@@ -40,6 +43,13 @@ impl std::fmt::Display for Problem {
 pub struct Report {
     pub leaves: u64,
     pub checkpoints: usize,
+    /// Predictions and explanation revisions whose content is kept (and checked).
+    pub intact: u64,
+    /// Records an erasure emptied: their leaves checked from the fields kept (v2) or counted as
+    /// erased (v1, whose leaf hashed content that is gone).
+    pub erased: u64,
+    /// Erasures, holds and releases: the life events of records.
+    pub life_events: u64,
     /// In the order found: the first is the first bad entry.
     pub problems: Vec<Problem>,
 }
@@ -60,6 +70,7 @@ pub async fn verify_log(
 ) -> Result<Report> {
     let mut report = Report::default();
     let size = store.ledger_size().await?;
+    let mut life = LifeEvents::new(store.ledger_lifecycle().await?);
     let mut checkpoints = signed_checkpoints(store.as_ref(), verifier, witness, &mut report).await?;
     checkpoints.sort_by_key(|c| c.tree_size);
     checkpoints.dedup_by(|a, b| a.tree_size == b.tree_size && a.root == b.root);
@@ -104,8 +115,15 @@ pub async fn verify_log(
                     message: format!("missing: the next stored entry is {seq}"),
                 });
             }
-            if let Some(problem) = check_record(&stored, &rows, &mut scratch) {
-                report.problems.push(Problem { seq: Some(seq), message: problem });
+            let checked = match stored.leaf.kind {
+                LeafKind::Prediction | LeafKind::Explanation => check_record(&stored, &rows, &mut scratch, &mut life),
+                LeafKind::Erasure | LeafKind::Hold | LeafKind::HoldRelease => life.check_leaf(&stored).map(|()| Kept::LifeEvent),
+            };
+            match checked {
+                Ok(Kept::Intact) => report.intact += 1,
+                Ok(Kept::Erased) => report.erased += 1,
+                Ok(Kept::LifeEvent) => report.life_events += 1,
+                Err(problem) => report.problems.push(Problem { seq: Some(seq), message: problem }),
             }
             tree.append(stored.leaf.leaf_hash);
             check_roots(&tree, &mut next_checkpoint, &mut report);
@@ -121,28 +139,60 @@ pub async fn verify_log(
             ),
         });
     }
+    report.problems.extend(life.finish());
     report.leaves = tree.size();
     report.checkpoints = checkpoints.len();
     Ok(report)
 }
 
+/// What a checked leaf's record is now.
+enum Kept {
+    Intact,
+    Erased,
+    LifeEvent,
+}
+
 /// What is wrong with a leaf's record, if anything. The leaf is recomputed from the stored text
 /// first (the bytes ml-audit stores are already canonical); only when that differs is the row
 /// decoded as the API shows it and written canonically — rows stored before JSON columns were
-/// canonical, or holding integers kept exact, are intact that way.
-fn check_record(stored: &StoredLeaf, rows: &RowCatalog, scratch: &mut Vec<u8>) -> Option<String> {
+/// canonical, or holding integers kept exact, are intact that way. An erased record must be
+/// named by its erasure; its v2 seal is recomputed from the fields an erasure keeps.
+fn check_record(
+    stored: &StoredLeaf,
+    rows: &RowCatalog,
+    scratch: &mut Vec<u8>,
+    life: &mut LifeEvents,
+) -> Result<Kept, String> {
     let leaf = &stored.leaf;
     let Some(record) = &stored.record else {
-        return Some(format!("the {} {} it seals is missing (deleted)", leaf.kind, leaf.record_id));
+        return Err(format!("the {} {} it seals is missing (deleted)", leaf.kind, leaf.record_id));
     };
-    scratch.clear();
-    if record.write_spliced(scratch, rows).is_ok() && merkle::leaf_hash(scratch) == leaf.leaf_hash {
-        return None;
+    if let Some(erasure) = record.erasure() {
+        life.check_erased(leaf.seq, erasure.erasure_ref, record, rows).map_err(|problem| {
+            format!("the {} {} was blanked {problem}", leaf.kind, leaf.record_id)
+        })?;
+        return match record.spliced_leaf_hash(rows, scratch) {
+            Ok(None) => Ok(Kept::Erased),
+            Ok(Some(hash)) if hash == leaf.leaf_hash => Ok(Kept::Erased),
+            Ok(Some(hash)) => Err(format!(
+                "the erased {} {} was altered: the fields its erasure kept hash to {}, its sealed leaf is {}",
+                leaf.kind,
+                leaf.record_id,
+                hex::encode(hash),
+                hex::encode(leaf.leaf_hash)
+            )),
+            Err(error) => Err(format!("the erased {} {} was altered: {error}", leaf.kind, leaf.record_id)),
+        };
+    }
+    if let Ok(Some(hash)) = record.spliced_leaf_hash(rows, scratch)
+        && hash == leaf.leaf_hash
+    {
+        return Ok(Kept::Intact);
     }
     match record.decode(rows) {
-        Err(error) => Some(format!("the {} {} was altered: {error}", leaf.kind, leaf.record_id)),
-        Ok(decoded) if decoded.leaf_hash() == leaf.leaf_hash => None,
-        Ok(decoded) => Some(format!(
+        Err(error) => Err(format!("the {} {} was altered: {error}", leaf.kind, leaf.record_id)),
+        Ok(decoded) if decoded.leaf_hash() == leaf.leaf_hash => Ok(Kept::Intact),
+        Ok(decoded) => Err(format!(
             "the {} {} was altered: its stored content hashes to {}, its sealed leaf is {}",
             leaf.kind,
             leaf.record_id,

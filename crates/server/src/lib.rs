@@ -13,6 +13,7 @@ mod metrics;
 mod openapi;
 mod query;
 mod readiness;
+mod retention;
 mod routes;
 mod serve;
 mod state;
@@ -27,6 +28,7 @@ use tower_http::trace::TraceLayer;
 pub use crate::error::ApiError;
 pub use crate::openapi::api_document;
 pub use crate::serve::serve;
+pub use crate::retention::RetentionSchedule;
 pub use crate::state::{AppState, Limits, Resilience, ServerSettings};
 
 /// The whole application; also what tests drive.

@@ -2,6 +2,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::FromRef;
+use ml_audit_core::lifecycle::RetentionPolicy;
 use ml_audit_core::redaction::RedactionPolicy;
 use ml_audit_ledger::sealer::{Schedule, Sealer};
 use ml_audit_storage::{InsightReader, KeyStore, LedgerStore, LifecycleStore, PredictionReader, PredictionWriter, Store};
@@ -9,6 +10,7 @@ use ml_audit_storage::{InsightReader, KeyStore, LedgerStore, LifecycleStore, Pre
 use crate::admission::Admission;
 use crate::ingest::{DEFAULT_QUEUE_EVENTS, GroupCommitter};
 use crate::metrics::Metrics;
+use crate::retention::RetentionSchedule;
 
 /// Request limits; bodies over them are refused with 413 before any parsing, bodies slower than
 /// them with 408.
@@ -65,6 +67,8 @@ pub struct ServerSettings {
     pub resilience: Resilience,
     pub redaction: RedactionPolicy,
     pub ledger_schedule: Schedule,
+    /// What `serve` purges, how often and in what batches.
+    pub retention: RetentionSchedule,
 }
 
 /// Shared by every handler; cheap to clone. The store is handed out by capability, so a
@@ -79,6 +83,8 @@ pub struct AppState {
     pub insights: Arc<dyn InsightReader>,
     /// Erasures and legal holds.
     pub lifecycle: Arc<dyn LifecycleStore>,
+    /// The retention in force (`serve` purges by it; the UI shows it).
+    pub retention: Arc<RetentionPolicy>,
     /// Which backend the store is (`sqlite`, `postgres`).
     pub backend: &'static str,
     pub redaction: Arc<RedactionPolicy>,
@@ -97,6 +103,8 @@ impl AppState {
     pub fn new(store: Arc<dyn Store>, sealer: Arc<Sealer>, settings: ServerSettings) -> Self {
         let metrics = Arc::new(Metrics::default());
         sealer.clone().spawn(settings.ledger_schedule);
+        let retention = Arc::new(settings.retention.policy.clone());
+        crate::retention::spawn(store.clone(), settings.retention);
         Self {
             committer: GroupCommitter::start(
                 store.clone(),
@@ -115,6 +123,7 @@ impl AppState {
             ledger: store.clone(),
             insights: store.clone(),
             lifecycle: store.clone(),
+            retention,
             backend: store.backend(),
             redaction: Arc::new(settings.redaction),
             limits: settings.limits,

@@ -29,7 +29,9 @@ pub use crate::insights::{
     ActorPage, ActorPageRequest, ActorPosition, ActorSummary, HourlyCount, ModelVersionStats, RollupDelta,
     TenantSummary, TimeWindow,
 };
-pub use crate::lifecycle::{ErasurePlan, ErasureResult, LifecycleStore, StoredHold, StoredLifecycle};
+pub use crate::lifecycle::{
+    ErasurePlan, ErasureResult, LifecycleStore, PurgeSummary, StoredHold, StoredLifecycle, purge,
+};
 pub use crate::stored_log::{
     Queued, QueuedRecord, StoredLeaf, StoredLeaves, StoredPending, StoredRows, referenced_rows,
 };

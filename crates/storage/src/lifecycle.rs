@@ -2,7 +2,9 @@
 
 use async_trait::async_trait;
 use ml_audit_core::auth::Visibility;
-use ml_audit_core::lifecycle::{Erasure, ErasureCounts, Hold, HoldRelease, HoldScope, PurgeStep, Selection};
+use ml_audit_core::lifecycle::{
+    Erasure, ErasureCounts, Hold, HoldRelease, HoldScope, PurgeStep, RetentionPolicy, Selection,
+};
 use ml_audit_core::model::LedgerEntry;
 use uuid::Uuid;
 
@@ -76,8 +78,44 @@ pub trait LifecycleStore: Send + Sync + 'static {
     async fn list_holds(&self, visibility: &Visibility) -> Result<Vec<StoredHold>>;
 }
 
-/// Counts of an erasure, added up.
-pub fn add_counts(a: ErasureCounts, b: ErasureCounts) -> ErasureCounts {
+/// What a purge erased (or, in a dry run, would).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PurgeSummary {
+    pub counts: ErasureCounts,
+    /// Erasures written, one a batch (none in a dry run).
+    pub erasures: u64,
+}
+
+/// Erases every record past its retention that no standing hold covers, in batches of at most
+/// `batch` predictions (one erasure leaf each, reason `retention`), then gives the space back.
+/// With `dry_run`, counts them and changes nothing.
+pub async fn purge(
+    store: &dyn LifecycleStore,
+    policy: &RetentionPolicy,
+    now: time::OffsetDateTime,
+    batch: u32,
+    dry_run: bool,
+) -> Result<PurgeSummary> {
+    let mut summary = PurgeSummary::default();
+    for step in policy.purge_steps(now) {
+        while let Some(done) = store.purge_batch(&step, batch, dry_run).await? {
+            summary.counts = add_counts(summary.counts, done.erasure.counts);
+            if dry_run {
+                break;
+            }
+            summary.erasures += 1;
+            if done.erasure.counts.predictions < u64::from(batch) {
+                break;
+            }
+        }
+    }
+    if summary.erasures > 0 {
+        store.reclaim_space().await?;
+    }
+    Ok(summary)
+}
+
+fn add_counts(a: ErasureCounts, b: ErasureCounts) -> ErasureCounts {
     ErasureCounts {
         predictions: a.predictions + b.predictions,
         explanations: a.explanations + b.explanations,

@@ -146,6 +146,11 @@ impl RowCatalog {
         Self { models, actors: actors.into_iter().map(|actor| (actor.id, actor)).collect() }
     }
 
+    /// The name of the model version `id`, if it was read and decodes.
+    pub fn model_name(&self, id: Uuid) -> Option<&str> {
+        self.model(id).ok().map(|(model, _)| model.model_name.as_str())
+    }
+
     fn model(&self, id: Uuid) -> Result<&(ModelVersion, Vec<u8>)> {
         match self.models.get(&id) {
             None => Err(StoredRecordError::MissingModel(id)),
