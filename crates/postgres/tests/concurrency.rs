@@ -70,8 +70,8 @@ async fn batches_naming_new_rows_in_opposite_orders_do_not_deadlock() {
             match outcome {
                 RecordOutcome::Created(_) => created += 1,
                 RecordOutcome::Replayed(_) => {}
-                RecordOutcome::Conflict { prediction_id } => {
-                    panic!("identical retries conflicted on {prediction_id}")
+                RecordOutcome::Conflict { prediction_id } | RecordOutcome::Erased { prediction_id } => {
+                    panic!("identical retries were refused on {prediction_id}")
                 }
             }
         }

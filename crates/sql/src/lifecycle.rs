@@ -21,7 +21,7 @@ use ml_audit_core::model::{ActorType, LedgerEntry};
 use ml_audit_core::timestamp;
 use ml_audit_storage::{
     Entity, ErasurePlan, ErasureResult, LifecycleStore, PredictionRef, RecordLeaf, Result, StorageError, StoredHold,
-    StoredLifecycle, decode_enum, decode_hash, decode_json, decode_seq,
+    StoredLifecycle, decode_enum, decode_json, decode_seq,
 };
 use sqlx::QueryBuilder;
 use time::OffsetDateTime;
@@ -30,7 +30,7 @@ use uuid::Uuid;
 use crate::dialect::{Conn, Dialect, bind_optional_text, collect};
 use crate::ledger::records_by_seq;
 use crate::predictions::{self, push_visibility};
-use crate::row::{Columns, SqlRow};
+use crate::row::{Columns, SqlRow, ledger_entry};
 use crate::store::{Backend, SqlStore};
 
 /// Records changed per statement (SQLite binds at most 32,766 values a statement).
@@ -358,17 +358,6 @@ fn erasure<R: SqlRow>(c: &mut Columns<'_, R>) -> Result<Erasure> {
     })
 }
 
-/// The ledger entry of the row read after a record's columns (`l.seq, l.leaf_hash`).
-fn entry<R: SqlRow>(c: &mut Columns<'_, R>) -> Result<Option<LedgerEntry>> {
-    match c.take(SqlRow::integer)? {
-        None => {
-            c.skip(1);
-            Ok(None)
-        }
-        Some(seq) => Ok(Some(LedgerEntry { seq: decode_seq(seq)?, leaf_hash: decode_hash(c.required(SqlRow::bytes)?)? })),
-    }
-}
-
 const RELEASE_COLUMNS: &str = "r.id, r.hold_ref, r.reason, r.created_at";
 
 fn release<R: SqlRow>(c: &mut Columns<'_, R>) -> Result<Option<HoldRelease>> {
@@ -392,7 +381,7 @@ fn holds_query<D: Dialect>(visibility: &Visibility) -> QueryBuilder<D::Db> {
 
 fn stored_hold<R: SqlRow>(row: &R) -> Result<StoredHold> {
     let mut c = Columns::new(row);
-    Ok(StoredHold { hold: hold(&mut c)?, release: release(&mut c)?, ledger: entry(&mut c)? })
+    Ok(StoredHold { hold: hold(&mut c)?, release: release(&mut c)?, ledger: ledger_entry(&mut c)? })
 }
 
 impl<B: Backend> SqlStore<B> {
@@ -495,7 +484,7 @@ impl<B: Backend> LifecycleStore for SqlStore<B> {
             .map(|row| {
                 let row = B::row(row);
                 let mut c = Columns::new(&row);
-                Ok(ErasureResult { erasure: erasure(&mut c)?, ledger: entry(&mut c)? })
+                Ok(ErasureResult { erasure: erasure(&mut c)?, ledger: ledger_entry(&mut c)? })
             })
             .collect()
     }

@@ -162,10 +162,7 @@ pub fn prediction(row: &impl SqlRow) -> Result<PredictionEvent> {
         }),
     };
     let explanation = explanation_columns(&mut c)?;
-    let ledger = match c.take(SqlRow::integer)? {
-        None => None,
-        Some(seq) => Some(LedgerEntry { seq: decode_seq(seq)?, leaf_hash: decode_hash(c.required(SqlRow::bytes)?)? }),
-    };
+    let ledger = ledger_entry(&mut c)?;
     let salt = salt(&mut c)?;
     let erased = match c.take(SqlRow::uuid)? {
         None => None,
@@ -196,6 +193,17 @@ pub fn prediction(row: &impl SqlRow) -> Result<PredictionEvent> {
         salt,
         erased,
     })
+}
+
+/// `l.seq, l.leaf_hash` of a LEFT JOIN of `ledger_entries`: `None` when not sealed (yet).
+pub fn ledger_entry<R: SqlRow>(c: &mut Columns<'_, R>) -> Result<Option<LedgerEntry>> {
+    match c.take(SqlRow::integer)? {
+        None => {
+            c.skip(1);
+            Ok(None)
+        }
+        Some(seq) => Ok(Some(LedgerEntry { seq: decode_seq(seq)?, leaf_hash: decode_hash(c.required(SqlRow::bytes)?)? })),
+    }
 }
 
 /// A `salt` column: 32 bytes, or NULL (a v1 record, or an erased one).
