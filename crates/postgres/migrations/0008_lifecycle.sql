@@ -86,7 +86,7 @@ BEGIN
     THEN
         RETURN NEW;
     END IF;
-    RAISE EXCEPTION 'predictions are append-only: % is allowed only to erase a record an erasure names', TG_OP
+    RAISE EXCEPTION 'predictions are append-only: % is not allowed, except to erase a record that an erasure names', TG_OP
         USING TABLE = TG_TABLE_NAME;
 END;
 $$;
@@ -102,7 +102,7 @@ BEGIN
     THEN
         RETURN NEW;
     END IF;
-    RAISE EXCEPTION 'explanations are append-only: % is allowed only to erase a record an erasure names', TG_OP
+    RAISE EXCEPTION 'explanations are append-only: % is not allowed, except to erase a record that an erasure names', TG_OP
         USING TABLE = TG_TABLE_NAME;
 END;
 $$;
@@ -112,7 +112,7 @@ BEGIN
     IF TG_OP = 'DELETE' AND EXISTS (SELECT 1 FROM erased_records x WHERE x.record_id = OLD.prediction_ref) THEN
         RETURN OLD;
     END IF;
-    RAISE EXCEPTION 'prediction subjects are append-only: % is allowed only for an erased prediction', TG_OP
+    RAISE EXCEPTION 'prediction subjects are append-only: % is not allowed, except for an erased prediction', TG_OP
         USING TABLE = TG_TABLE_NAME;
 END;
 $$;

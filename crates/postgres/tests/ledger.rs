@@ -12,7 +12,6 @@ use common::{TestDb, count, event, race};
 use ml_audit_conformance::fixtures::pending_leaves;
 use ml_audit_core::auth::Visibility;
 use ml_audit_core::event::{PreparedPrediction, parse_explanation};
-use ml_audit_core::ledger::merkle::leaf_hash;
 use ml_audit_core::ledger::record::{LeafKind, prediction_leaf_hash};
 use ml_audit_core::ledger::stored::{RowCatalog, StoredRecord};
 use ml_audit_core::timestamp;
@@ -101,9 +100,8 @@ async fn assert_sealed_exactly_once(db: &TestDb, store: &PgStore, appends: Vec<V
         assert_eq!(&stored.leaf, appended);
         let record = stored.record.as_ref().expect("every sealed record is stored");
         assert_eq!((record.kind(), record.record_id()), (appended.kind, appended.record_id));
-        let mut spliced = Vec::new();
-        record.write_spliced(&mut spliced, &models).unwrap();
-        assert_eq!(leaf_hash(&spliced), appended.leaf_hash, "the leaf recomputes from the stored text");
+        let spliced = record.spliced_leaf_hash(&models, &mut Vec::new()).unwrap();
+        assert_eq!(spliced, Some(appended.leaf_hash), "the leaf recomputes from the stored text");
         let decoded = record.decode(&models).unwrap();
         assert_eq!(decoded.leaf_hash(), appended.leaf_hash, "and from the decoded record");
     }

@@ -86,7 +86,7 @@ WHEN NOT (
     AND NEW.actor_ip IS NULL AND NEW.actor_user_agent = '' AND NEW.actor_auth_context IS NULL
     AND NEW.latency_ms IS NULL AND NEW.salt IS NULL
 )
-BEGIN SELECT RAISE(ABORT, 'predictions are append-only: UPDATE is allowed only to erase a record an erasure names'); END;
+BEGIN SELECT RAISE(ABORT, 'predictions are append-only: UPDATE is not allowed, except to erase a record that an erasure names'); END;
 
 DROP TRIGGER explanations_are_append_only_update;
 CREATE TRIGGER explanations_are_append_only_update BEFORE UPDATE ON explanations
@@ -97,10 +97,10 @@ WHEN NOT (
     AND NEW.method = '' AND NEW.method_version = '' AND NEW.payload = 'null' AND NEW.summary_text = ''
     AND NEW.salt IS NULL
 )
-BEGIN SELECT RAISE(ABORT, 'explanations are append-only: UPDATE is allowed only to erase a record an erasure names'); END;
+BEGIN SELECT RAISE(ABORT, 'explanations are append-only: UPDATE is not allowed, except to erase a record that an erasure names'); END;
 
 -- An erased prediction's subject tokens go with it.
 DROP TRIGGER prediction_subjects_are_append_only_delete;
 CREATE TRIGGER prediction_subjects_are_append_only_delete BEFORE DELETE ON prediction_subjects
 WHEN NOT EXISTS (SELECT 1 FROM erased_records x WHERE x.record_id = OLD.prediction_ref)
-BEGIN SELECT RAISE(ABORT, 'prediction subjects are append-only: DELETE is allowed only for an erased prediction'); END;
+BEGIN SELECT RAISE(ABORT, 'prediction subjects are append-only: DELETE is not allowed, except for an erased prediction'); END;

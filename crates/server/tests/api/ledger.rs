@@ -137,11 +137,21 @@ async fn an_inclusion_proof_verifies_against_the_signed_checkpoint_offline(backe
     let verifier = ml_audit_ledger::key::LedgerVerifier::from_vkey(public["vkey"].as_str().unwrap()).unwrap();
     let signed: Checkpoint = verify_exported_proof(&proof, &note, &verifier).expect("the record verifies");
     assert_eq!(signed.tree_size, proof["tree_size"].as_u64().unwrap());
-    // The leaf commits to the record as the API shows it.
+    // The leaf is the v2 seal: the fields an erasure keeps, in clear, and the commitment to the
+    // record as the API shows it through its salt.
     let data = base64::engine::general_purpose::STANDARD.decode(proof["leaf_data"].as_str().unwrap()).unwrap();
-    let document: Value = serde_json::from_slice(&data).unwrap();
-    assert_eq!(document, proof["record"]);
-    assert_eq!(document["prediction_id"], "p-2");
+    let seal: Value = serde_json::from_slice(&data).unwrap();
+    assert_eq!((seal["v"].clone(), seal["id"].clone()), (json!(2), proof["record"]["id"].clone()));
+    assert!(seal.get("prediction_id").is_none() && seal.get("features").is_none(), "{seal}");
+    assert_eq!(proof["record"]["prediction_id"], "p-2");
+    let salt = hex::decode(proof["salt"].as_str().expect("a v2 record's salt")).unwrap();
+    let record = ml_audit_core::ledger::canonical::to_canonical_vec(&proof["record"]);
+    let commitment = ml_audit_core::ledger::record::commitment(&salt, &record);
+    assert_eq!(seal["commitment"], json!(hex::encode(commitment)));
+    // A changed record no longer matches its seal.
+    let mut altered = proof.clone();
+    altered["record"]["features"]["age"] = json!(43);
+    assert!(verify_exported_proof(&altered, &note, &verifier).is_err());
     // Any flipped bit in the record or the path fails.
     let mut altered = proof.clone();
     let mut bytes = data.clone();

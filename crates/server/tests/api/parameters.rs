@@ -35,6 +35,11 @@ async fn documented_operations(app: &TestApp, prediction: &Value) -> Vec<Operati
                 "/api/v1/predictions" => event("m"),
                 "/api/v1/predictions/batch" => json!({"events": [event("m")]}),
                 "/api/v1/predictions/{reference}/explanation" => json!({"method": "shap", "payload": {"a": 1}}),
+                "/api/v1/erasures" => {
+                    json!({"predictions": [prediction["prediction_id"]], "reason": "a test", "dry_run": true})
+                }
+                "/api/v1/holds" => json!({"predictions": [prediction["prediction_id"]], "reason": "a test"}),
+                "/api/v1/holds/{id}/release" => json!({"reason": "a test"}),
                 other => panic!("a request body this test does not know: {other}"),
             });
             let parameters = operation["parameters"]
