@@ -1,6 +1,7 @@
 //! `ml-audit`: the server and its operator commands. Errors end here as `anyhow` reports.
 
 mod demo;
+mod lifecycle;
 mod settings;
 
 use std::collections::BTreeMap;
@@ -78,6 +79,45 @@ enum Command {
         #[arg(long, value_name = "FILE", requires = "proof")]
         checkpoint: Option<PathBuf>,
     },
+    /// Erase the records a data subject, an actor or listed predictions reach (GDPR Art. 17):
+    /// their personal content is destroyed, their ledger leaves stay. Refused whole (exit 1) if
+    /// a legal hold covers any of them.
+    #[command(group(clap::ArgGroup::new("selector").required(true).multiple(true)
+        .args(["subject", "actor", "predictions"])))]
+    Erase {
+        /// A data subject's raw value (an email address, a customer id …), found through its
+        /// pseudonym token as `?subject=` finds it; needs the redaction hash key.
+        #[arg(long, value_name = "RAW")]
+        subject: Option<String>,
+        /// Every prediction of one actor: its type, id and tenant (empty when omitted).
+        #[arg(long, value_name = "TYPE:ID[:TENANT]")]
+        actor: Option<String>,
+        /// A prediction by its id or prediction_id (repeatable).
+        #[arg(long = "prediction", value_name = "REF")]
+        predictions: Vec<String>,
+        /// Why (kept in the erasure's ledger leaf).
+        #[arg(long)]
+        reason: String,
+        /// Count what would be erased; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        #[command(flatten)]
+        db: DbArg,
+    },
+    /// Erase once every record past its retention ([retention]), in batches, as `serve` does
+    /// every hour.
+    Purge {
+        /// Count what would be purged; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        #[command(flatten)]
+        db: DbArg,
+    },
+    /// Legal holds: nothing a standing hold covers is erased or purged.
+    Holds {
+        #[command(subcommand)]
+        command: HoldsCommand,
+    },
     /// Print the effective settings as TOML (defaults, file and environment applied).
     Config,
     /// Show what the configured redaction policy would store for one event (the JSON body of
@@ -122,6 +162,52 @@ enum KeysCommand {
     /// Revoke a key by id; it stops working at once.
     Revoke {
         id: Uuid,
+        #[command(flatten)]
+        db: DbArg,
+    },
+}
+
+#[derive(Subcommand)]
+enum HoldsCommand {
+    /// List every hold, newest first: standing, released or lapsed.
+    List {
+        #[command(flatten)]
+        db: DbArg,
+    },
+    /// Place a hold on the records matching every scope given (at least one).
+    #[command(group(clap::ArgGroup::new("scope").required(true).multiple(true)
+        .args(["tenant", "model", "subject", "actor", "predictions"])))]
+    Create {
+        /// Why (kept in the hold's ledger leaf).
+        #[arg(long)]
+        reason: String,
+        /// The records of this tenant.
+        #[arg(long)]
+        tenant: Option<String>,
+        /// The records of this model (every version).
+        #[arg(long, value_name = "MODEL_NAME")]
+        model: Option<String>,
+        /// The records about this data subject (raw value; needs the redaction hash key).
+        #[arg(long, value_name = "RAW")]
+        subject: Option<String>,
+        /// The records of this actor.
+        #[arg(long, value_name = "TYPE:ID[:TENANT]")]
+        actor: Option<String>,
+        /// This prediction, by id or prediction_id (repeatable).
+        #[arg(long = "prediction", value_name = "REF")]
+        predictions: Vec<String>,
+        /// The hold lapses by itself at this time (RFC 3339) [default: it stands until released].
+        #[arg(long, value_name = "RFC3339")]
+        until: Option<String>,
+        #[command(flatten)]
+        db: DbArg,
+    },
+    /// Release a standing hold.
+    Release {
+        id: Uuid,
+        /// Why (kept in the release's ledger leaf).
+        #[arg(long)]
+        reason: String,
         #[command(flatten)]
         db: DbArg,
     },
@@ -189,6 +275,12 @@ fn main() -> anyhow::Result<()> {
                 }
                 Ok(())
             }
+            Command::Erase { subject, actor, predictions, reason, dry_run, db } => {
+                let request = lifecycle::EraseRequest { subject, actor, predictions, reason, dry_run };
+                lifecycle::erase(request, db, &settings).await
+            }
+            Command::Purge { dry_run, db } => lifecycle::purge(dry_run, db, &settings).await,
+            Command::Holds { command } => lifecycle::holds(command, &settings).await,
             Command::Demo { db, bind, predictions } => demo::run(settings, db, bind, predictions).await,
             Command::Config => {
                 print!("{}", toml::to_string_pretty(&settings)?);
@@ -259,8 +351,11 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     }
     // Scripts (and the tests) read this line to find the port when binding to port 0.
     println!("ml-audit listening on {url} ({} backend)", store.backend());
-    let state = AppState::new(store, sealer, server_settings);
+    let state = AppState::new(store.clone(), sealer, server_settings);
     ml_audit_server::serve(listener, state, shutdown_signal()).await?;
+    // SQLite: fold the WAL back into the file and empty it, so that nothing an erasure removed
+    // lingers in the WAL's older frames between runs.
+    store.reclaim_space().await.context("reclaiming space on shutdown")?;
     tracing::info!("stopped; every acknowledged event is committed");
     Ok(())
 }
@@ -320,7 +415,11 @@ async fn verify_database(url: &str, verifier: &LedgerVerifier, witness: Option<&
     bar.finish_and_clear();
     match report.problems.first() {
         None => {
-            println!("ledger intact: {} entries, {} signed checkpoints verified", report.leaves, report.checkpoints);
+            println!(
+                "ledger intact: {} entries ({} records intact, {} erased, {} erasures/holds/releases), \
+                 {} signed checkpoints verified",
+                report.leaves, report.intact, report.erased, report.life_events, report.checkpoints
+            );
             Ok(true)
         }
         Some(first) => {

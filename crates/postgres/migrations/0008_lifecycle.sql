@@ -117,6 +117,27 @@ BEGIN
 END;
 $$;
 
+-- Actor rows hold the identity; the request context is kept per prediction. Rows written
+-- before this migration also kept the context first seen (in no ledger leaf): an erasure of one
+-- of its predictions may blank it, and nothing else of an actor row may change.
+CREATE FUNCTION ml_audit_blank_actor_context() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'UPDATE'
+        AND EXISTS (SELECT 1 FROM predictions p JOIN erased_records x ON x.record_id = p.id WHERE p.actor_ref = OLD.id)
+        AND NEW.id = OLD.id AND NEW.actor_type = OLD.actor_type AND NEW.actor_id = OLD.actor_id
+        AND NEW.tenant_id = OLD.tenant_id AND NEW.created_at = OLD.created_at
+        AND NEW.ip_address IS NULL AND NEW.user_agent = '' AND NEW.auth_context IS NULL
+    THEN
+        RETURN NEW;
+    END IF;
+    RAISE EXCEPTION 'actors are append-only: % is not allowed, except to blank the request context an erasure removes', TG_OP
+        USING TABLE = TG_TABLE_NAME;
+END;
+$$;
+
+DROP TRIGGER actors_are_append_only ON actors;
+CREATE TRIGGER actors_are_append_only BEFORE UPDATE OR DELETE ON actors
+    FOR EACH ROW EXECUTE FUNCTION ml_audit_blank_actor_context();
 DROP TRIGGER predictions_are_append_only ON predictions;
 CREATE TRIGGER predictions_are_append_only BEFORE UPDATE OR DELETE ON predictions
     FOR EACH ROW EXECUTE FUNCTION ml_audit_erase_prediction();

@@ -81,13 +81,9 @@ pub async fn actor_row<D: Dialect>(
         insert.push(", ");
         D::bind_text(&mut insert, text);
     }
-    insert.push(", ");
-    bind_optional_text::<D>(&mut insert, actor.ip_address.clone());
-    insert.push(", ");
-    D::bind_text(&mut insert, &actor.user_agent);
-    insert.push(", ");
-    bind_optional_text::<D>(&mut insert, actor.auth_context.as_ref().map(column_text));
-    insert.push(", ");
+    // The request context (IP, user agent, auth context) is kept on each prediction only, where
+    // an erasure can reach it: the actor row holds the identity (migration 0008).
+    insert.push(", NULL, '', NULL, ");
     D::bind_time(&mut insert, now);
     insert.push(") ON CONFLICT (actor_type, actor_id, tenant_id) DO NOTHING");
     collect::<D, _>(conn, insert, |_| Ok(())).await?;

@@ -194,6 +194,11 @@ async fn erase_in<B: Backend>(
     }
     for chunk in predictions.chunks(CHUNK) {
         let ids: Vec<Uuid> = chunk.iter().map(|(id, _)| *id).collect();
+        // Actor rows written before migration 0008 also kept the request context first seen.
+        let mut context = QueryBuilder::new(BLANK_ACTOR_CONTEXT);
+        B::push_any_uuid(&mut context, "p.id", &ids);
+        context.push(")");
+        run::<B>(conn, context).await?;
         let mut forget = QueryBuilder::new("DELETE FROM prediction_subjects WHERE 1 = 1");
         B::push_any_uuid(&mut forget, "prediction_ref", &ids);
         run::<B>(conn, forget).await?;
@@ -217,6 +222,12 @@ const BLANK_PREDICTIONS: &str = "UPDATE predictions SET features = 'null', outpu
     redactions = '[]', metadata_redactions = '[]', redaction_log = '[]', trace_id = '', environment = '',
     input_fingerprint = '', content_hash = '', actor_ref = NULL, actor_ip = NULL, actor_user_agent = '',
     actor_auth_context = NULL, latency_ms = NULL, salt = NULL WHERE 1 = 1";
+
+/// The request context an actor row written before migration 0008 kept (in no leaf), blanked
+/// for the actors of erased predictions (bound: their ids, then `)`).
+const BLANK_ACTOR_CONTEXT: &str = "UPDATE actors SET ip_address = NULL, user_agent = '', auth_context = NULL
+    WHERE (ip_address IS NOT NULL OR user_agent <> '' OR auth_context IS NOT NULL)
+      AND id IN (SELECT p.actor_ref FROM predictions p WHERE 1 = 1";
 
 /// What an erasure leaves of an explanation revision.
 const BLANK_EXPLANATIONS: &str = "UPDATE explanations SET method = '', method_version = '', payload = 'null',

@@ -99,6 +99,19 @@ WHEN NOT (
 )
 BEGIN SELECT RAISE(ABORT, 'explanations are append-only: UPDATE is not allowed, except to erase a record that an erasure names'); END;
 
+-- Actor rows hold the identity; the request context is kept per prediction. Rows written
+-- before this migration also kept the context first seen (in no ledger leaf): an erasure of one
+-- of its predictions may blank it, and nothing else of an actor row may change.
+DROP TRIGGER actors_are_append_only_update;
+CREATE TRIGGER actors_are_append_only_update BEFORE UPDATE ON actors
+WHEN NOT (
+    EXISTS (SELECT 1 FROM predictions p JOIN erased_records x ON x.record_id = p.id WHERE p.actor_ref = OLD.id)
+    AND NEW.id = OLD.id AND NEW.actor_type = OLD.actor_type AND NEW.actor_id = OLD.actor_id
+    AND NEW.tenant_id = OLD.tenant_id AND NEW.created_at = OLD.created_at
+    AND NEW.ip_address IS NULL AND NEW.user_agent = '' AND NEW.auth_context IS NULL
+)
+BEGIN SELECT RAISE(ABORT, 'actors are append-only: UPDATE is not allowed, except to blank the request context an erasure removes'); END;
+
 -- An erased prediction's subject tokens go with it.
 DROP TRIGGER prediction_subjects_are_append_only_delete;
 CREATE TRIGGER prediction_subjects_are_append_only_delete BEFORE DELETE ON prediction_subjects

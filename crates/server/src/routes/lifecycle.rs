@@ -175,6 +175,13 @@ async fn erase(
     let dry_run = request.dry_run;
     let plan = ErasurePlan { selection, reason: request.reason, dry_run };
     let result = state.lifecycle.erase(&caller.visibility, plan).await?;
+    if !dry_run {
+        // The erased values may still sit in the database's own files (SQLite's WAL): give the
+        // space back now rather than at the next restart. The erasure is committed either way.
+        if let Err(error) = state.lifecycle.reclaim_space().await {
+            tracing::warn!(%error, "could not reclaim the space of an erasure yet");
+        }
+    }
     let status = if dry_run { StatusCode::OK } else { StatusCode::CREATED };
     Ok((status, Json(ErasureOut::of(result, dry_run))))
 }

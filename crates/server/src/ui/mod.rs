@@ -7,7 +7,9 @@
 
 mod actors;
 mod charts;
+mod erasures;
 mod format;
+mod holds;
 mod login;
 mod models;
 mod overview;
@@ -51,6 +53,8 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/models", get(models::page))
         .route("/actors", get(actors::page))
         .route("/tenants", get(tenants::page))
+        .route("/erasures", get(erasures::page))
+        .route("/holds", get(holds::page))
         .route("/ui/style.css", get(stylesheet))
         .layer(map_response(security_headers))
         .layer(Extension(signer))
@@ -89,14 +93,19 @@ pub enum Section {
     Models,
     Actors,
     Tenants,
+    Erasures,
+    Holds,
 }
 
-const SECTIONS: &[(Section, &str, &str)] = &[
-    (Section::Overview, "/", "Overview"),
-    (Section::Predictions, "/predictions", "Predictions"),
-    (Section::Models, "/models", "Models"),
-    (Section::Actors, "/actors", "Actors"),
-    (Section::Tenants, "/tenants", "Tenants"),
+/// Each section with its path, its label, and whether only admin keys see it (as in the API).
+const SECTIONS: &[(Section, &str, &str, bool)] = &[
+    (Section::Overview, "/", "Overview", false),
+    (Section::Predictions, "/predictions", "Predictions", false),
+    (Section::Models, "/models", "Models", false),
+    (Section::Actors, "/actors", "Actors", false),
+    (Section::Tenants, "/tenants", "Tenants", false),
+    (Section::Erasures, "/erasures", "Erasures", true),
+    (Section::Holds, "/holds", "Holds", true),
 ];
 
 /// On every page of totals: they come from running totals that the ledger's sealer keeps.
@@ -120,14 +129,14 @@ pub fn layout(title: &str, section: Option<Section>, session: Option<&Session>, 
                     @if let Some(session) = session {
                         nav aria-label="Main" {
                             ul {
-                                @for (item, href, label) in SECTIONS {
-                                    li {
+                                @for (item, href, label, admin_only) in SECTIONS {
+                                    @if !admin_only || session.is_admin() { li {
                                         @if section == Some(*item) {
                                             a href=(href) aria-current="page" { (label) }
                                         } @else {
                                             a href=(href) { (label) }
                                         }
-                                    }
+                                    } }
                                 }
                             }
                         }
@@ -207,6 +216,21 @@ pub fn not_found(session: &Session, what: &str) -> Response {
         },
     );
     (StatusCode::NOT_FOUND, body).into_response()
+}
+
+/// A 403 page inside the session's frame: the page needs an admin key, as its API does.
+pub fn forbidden(session: &Session, title: &str) -> Response {
+    let body = layout(
+        title,
+        None,
+        Some(session),
+        html! {
+            h1 { (title) }
+            p.error role="alert" { "This page needs an admin key; this session's key is a " (session.key.scope) " key." }
+            p { a href="/" { "Back to the overview" } }
+        },
+    );
+    (StatusCode::FORBIDDEN, body).into_response()
 }
 
 impl IntoResponse for UiError {

@@ -1,10 +1,11 @@
 //! `/models`: every model version with its prediction count, outcome mix and confidence
-//! histogram (over the predictions this session may see).
+//! histogram (over the predictions this session may see), and the retention in force for it.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 use axum::extract::State;
 use maud::{Markup, html};
+use ml_audit_core::lifecycle::{RetentionPolicy, RetentionRule};
 use ml_audit_storage::ModelVersionStats;
 
 use super::charts::{PALETTE, histogram, stacked_bar, swatch};
@@ -35,6 +36,13 @@ pub async fn page(session: Session, State(state): State<AppState>) -> Result<Mar
                 @if let Some(tenant) = &session.key.tenant_id { "of tenant " strong { (tenant) } } @else { "of every tenant" }
                 ". " (SEALED_TOTALS)
             }
+            p.hint #retention-policy {
+                "Retention: records are kept "
+                @if state.retention.default_days == 0 { "forever" } @else { (days_text(Some(state.retention.default_days))) }
+                " unless a rule for their tenant or model says otherwise; the most specific rule applies, the longest "
+                "among equally specific ones. Past it, " code { "serve" } " erases them hourly (reason "
+                code { "retention" } "), except what a legal hold covers."
+            }
             @if models.is_empty() { p.empty { "No model version has been recorded yet." } }
             div.models {
                 @for model in &models {
@@ -46,6 +54,9 @@ pub async fn page(session: Session, State(state): State<AppState>) -> Result<Mar
                                 @if !model.framework.is_empty() { (model.framework) " · " }
                                 "first seen " (format::timestamp(model.created_at))
                                 @if !model.commit_hash.is_empty() { " · commit " code { (model.commit_hash) } }
+                            }
+                            p.retention title="How long its predictions are kept (the retention rule that applies)" {
+                                "Retention: " strong { (retention_text(&state.retention, &model.model_name, session.key.tenant_id.as_deref())) }
                             }
                         }
                         p.count {
@@ -85,4 +96,113 @@ pub async fn page(session: Session, State(state): State<AppState>) -> Result<Mar
             }
         },
     ))
+}
+
+/// `365 days`, `1 day`, or `forever` for no limit.
+fn days_text(days: Option<u32>) -> String {
+    match days {
+        None => "forever".into(),
+        Some(1) => "1 day".into(),
+        Some(days) => format!("{days} days"),
+    }
+}
+
+/// How many of tenant and model a rule names: the more, the more specific.
+fn specificity(rule: &RetentionRule) -> u8 {
+    u8::from(rule.tenant_id.is_some()) + u8::from(rule.model_name.is_some())
+}
+
+/// The days a record of `tenant` (`None`: a tenant no rule names) and `model_name` is kept, by
+/// the rule that applies to it: the most specific that matches, the longest among equals, the
+/// default (`default_days`, 0: forever) when none matches. `None` is forever.
+fn retention_days(policy: &RetentionPolicy, tenant: Option<&str>, model_name: &str) -> Option<u32> {
+    let default = RetentionRule { tenant_id: None, model_name: None, days: policy.default_days };
+    policy
+        .rules
+        .iter()
+        .filter(|rule| {
+            rule.tenant_id.as_deref().is_none_or(|t| Some(t) == tenant)
+                && rule.model_name.as_deref().is_none_or(|m| m == model_name)
+        })
+        .chain((policy.default_days > 0).then_some(&default))
+        .max_by_key(|rule| (specificity(rule), rule.days))
+        .map(|rule| rule.days)
+}
+
+/// The retention of a model's records, short: `forever`, `365 days`, or `365 days; acme: 200
+/// days` when a tenant's rule gives it another. A tenant-bound session sees its tenant's only
+/// (and no other tenant's name).
+fn retention_text(policy: &RetentionPolicy, model_name: &str, session_tenant: Option<&str>) -> String {
+    if let Some(own) = session_tenant {
+        return days_text(retention_days(policy, Some(own), model_name));
+    }
+    let base = retention_days(policy, None, model_name);
+    let named: BTreeSet<&str> = policy
+        .rules
+        .iter()
+        .filter(|rule| rule.model_name.as_deref().is_none_or(|m| m == model_name))
+        .filter_map(|rule| rule.tenant_id.as_deref())
+        .collect();
+    let mut text = days_text(base);
+    for tenant in named {
+        let days = retention_days(policy, Some(tenant), model_name);
+        if days != base {
+            text.push_str(&format!("; {tenant}: {}", days_text(days)));
+        }
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rule(tenant: Option<&str>, model: Option<&str>, days: u32) -> RetentionRule {
+        RetentionRule { tenant_id: tenant.map(Into::into), model_name: model.map(Into::into), days }
+    }
+
+    fn policy(default_days: u32, rules: Vec<RetentionRule>) -> RetentionPolicy {
+        RetentionPolicy { default_days, min_days: 1, rules }
+    }
+
+    #[test]
+    fn without_rules_the_default_applies_and_zero_is_forever() {
+        assert_eq!(retention_text(&RetentionPolicy::default(), "fraud", None), "forever");
+        assert_eq!(retention_text(&policy(365, vec![]), "fraud", None), "365 days");
+        assert_eq!(retention_text(&policy(365, vec![]), "fraud", Some("acme")), "365 days");
+        assert_eq!(days_text(Some(1)), "1 day");
+    }
+
+    #[test]
+    fn the_most_specific_rule_applies_and_the_longest_among_equals() {
+        let p = policy(
+            365,
+            vec![
+                rule(Some("acme"), None, 200),
+                rule(None, Some("fraud"), 730),
+                rule(Some("acme"), Some("credit"), 400),
+                rule(Some("globex"), None, 1000),
+            ],
+        );
+        // fraud: the model rule (730) for every tenant but globex, whose tenant rule is as
+        // specific and longer; acme's tenant rule (200) is as specific and shorter.
+        assert_eq!(retention_days(&p, Some("acme"), "fraud"), Some(730));
+        assert_eq!(retention_days(&p, Some("globex"), "fraud"), Some(1000));
+        assert_eq!(retention_text(&p, "fraud", None), "730 days; globex: 1000 days");
+        // credit: acme's tenant-and-model rule beats its tenant rule; others have the default.
+        assert_eq!(retention_text(&p, "credit", None), "365 days; acme: 400 days; globex: 1000 days");
+        // another model: acme's tenant rule, shorter than the default, still applies (more specific).
+        assert_eq!(retention_text(&p, "churn", None), "365 days; acme: 200 days; globex: 1000 days");
+        // A tenant-bound session sees its own retention only.
+        assert_eq!(retention_text(&p, "churn", Some("acme")), "200 days");
+        assert_eq!(retention_text(&p, "churn", Some("initech")), "365 days");
+    }
+
+    #[test]
+    fn a_rule_keeps_records_for_a_limit_even_when_the_default_is_forever() {
+        let p = policy(0, vec![rule(Some("acme"), None, 200), rule(None, Some("fraud"), 400)]);
+        assert_eq!(retention_text(&p, "credit", None), "forever; acme: 200 days");
+        assert_eq!(retention_text(&p, "fraud", None), "400 days");
+        assert_eq!(retention_days(&p, Some("acme"), "fraud"), Some(400), "as specific, longer");
+    }
 }

@@ -7,7 +7,7 @@ use std::collections::HashSet;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use maud::{Markup, html};
-use ml_audit_core::model::{Explanation, PredictionEvent};
+use ml_audit_core::model::{ErasureMark, Explanation, PredictionEvent};
 use ml_audit_storage::{PredictionRef, StorageError};
 use serde_json::Value;
 
@@ -34,6 +34,9 @@ pub async fn page(
         Err(StorageError::NotFound(_)) => return Ok(not_found(&session, "prediction")),
         Err(other) => return Err(other.into()),
     };
+    if let Some(mark) = &p.erased {
+        return Ok(render_erased(&session, &p, mark).into_response());
+    }
     let revisions = state.predictions.list_explanations(&session.visibility, &PredictionRef(p.id.to_string())).await?;
     Ok(render(&session, &p, &revisions).into_response())
 }
@@ -77,23 +80,7 @@ fn render(session: &Session, p: &PredictionEvent, revisions: &[Explanation]) -> 
                         dt { "Recorded" } dd { (format::timestamp(p.created_at)) }
                     }
                 }
-                section.card aria-labelledby="h-model" {
-                    h2 #h-model { "Model version" }
-                    dl {
-                        dt { "Model" } dd {
-                            a href=(format!("/predictions{}", query([("model_name", p.model.model_name.as_str()), ("model_version", p.model.version.as_str())]))) {
-                                (p.model.model_name) " " (p.model.version)
-                            }
-                        }
-                        dt { "Framework" } dd { @if p.model.framework.is_empty() { "—" } @else { (p.model.framework) } }
-                        dt { "Build" } dd { @if p.model.build_id.is_empty() { "—" } @else { code { (p.model.build_id) } } }
-                        dt { "Commit" } dd { @if p.model.commit_hash.is_empty() { "—" } @else { code { (p.model.commit_hash) } } }
-                        dt { "First seen" } dd { (format::timestamp(p.model.created_at)) }
-                    }
-                    @if let Some(config) = &p.model.config_snapshot {
-                        details { summary { "Config snapshot" } pre { (format::pretty(config)) } }
-                    }
-                }
+                (model_card(p))
                 section.card aria-labelledby="h-actor" {
                     h2 #h-actor { "Requested by" }
                     @if let Some(actor) = &p.actor {
@@ -155,19 +142,130 @@ fn render(session: &Session, p: &PredictionEvent, revisions: &[Explanation]) -> 
                     (document_table("metadata", &p.metadata, &p.metadata_redactions, "Metadata as stored, after redaction"))
                 }
             }
-            section aria-labelledby="h-ledger" {
-                h2 #h-ledger { "Ledger" }
-                @match &p.ledger {
-                    Some(entry) => dl.ledger {
-                        dt { "Sequence number" } dd #ledger-seq { (entry.seq) }
-                        dt { "Leaf hash" } dd { code #ledger-leaf { (hex::encode(entry.leaf_hash)) } }
-                    },
-                    None => p.empty { "Not sealed yet: the sealer adds new records to the ledger within seconds." },
-                }
-                p.hint { "An inclusion proof for this record is at " code { "GET /api/v1/predictions/" (p.id) "/proof" } "." }
-            }
+            (ledger_section(p))
         },
     )
+}
+
+/// An erased prediction: the banner saying when, by which erasure and why; what the erasure
+/// kept (id, timestamp, model version, status, outcome, confidence, ledger entry); the rest
+/// marked erased, never shown as the blanks its columns now hold.
+fn render_erased(session: &Session, p: &PredictionEvent, mark: &ErasureMark) -> Markup {
+    let erased = || html! { span.badge.erased title="Destroyed by an erasure" { "erased" } };
+    layout(
+        &format!("Prediction {} (erased)", p.id),
+        Some(Section::Predictions),
+        Some(session),
+        html! {
+            nav.crumbs aria-label="Breadcrumb" { a href="/predictions" { "Predictions" } " / " }
+            h1 { "Prediction " code { (p.id) } " " span.badge.erased.big { "erased" } }
+            div.erased-banner #erased role="note" data-erasure=(mark.erasure_id) {
+                p.erased-line {
+                    strong { "Erased " (format::timestamp(mark.at)) " UTC" } " by erasure "
+                    a href=(format!("/erasures#erasure-{}", mark.erasure_id)) { code { (mark.erasure_id) } }
+                    ": " span.erasure-reason { (mark.reason) }
+                }
+                p {
+                    "Its personal content (features, output, metadata, trace id, environment, input fingerprint, "
+                    "the actor's identity and request context, every explanation, outcome and review) was destroyed. "
+                    "What is shown below is what an erasure keeps. Its ledger leaf stays, so every checkpoint and "
+                    "proof still verifies, and the leaf reveals nothing of what was erased."
+                }
+            }
+            p.lede {
+                span.badge.(format!("status-{}", p.status)) { (p.status) }
+                @if !p.decision_outcome.is_empty() { " " span.badge.outcome.big { (p.decision_outcome) } }
+                " by " strong { (p.model.model_name) " " (p.model.version) }
+                " at " (format::timestamp(p.timestamp)) " UTC"
+            }
+            div.cards {
+                section.card aria-labelledby="h-decision" {
+                    h2 #h-decision { "Decision" }
+                    dl {
+                        dt { "Outcome" } dd { @if p.decision_outcome.is_empty() { "—" } @else { (p.decision_outcome) } }
+                        dt { "Confidence" } dd { (format::confidence(p.confidence)) }
+                        dt { "Status" } dd { (p.status) }
+                        dt { "Latency" } dd { (erased()) }
+                        dt { "Environment" } dd { (erased()) }
+                        dt { "Trace id" } dd { (erased()) }
+                        dt { "prediction_id" } dd { (erased()) }
+                        dt { "id" } dd { code { (p.id) } }
+                        dt { "Input fingerprint" } dd { (erased()) }
+                        dt { "Recorded" } dd { (format::timestamp(p.created_at)) }
+                    }
+                }
+                (model_card(p))
+                section.card aria-labelledby="h-actor" {
+                    h2 #h-actor { "Requested by" }
+                    dl {
+                        dt { "Actor" } dd { (erased()) }
+                        dt { "Tenant" } dd #erased-tenant {
+                            @if p.tenant_id().is_empty() {
+                                span title="The tenant stays on the record (its visibility is unchanged) but is not read back with an erased actor" { "—" }
+                            } @else { (p.tenant_id()) }
+                        }
+                        dt { "IP address" } dd { (erased()) }
+                        dt { "User agent" } dd { (erased()) }
+                    }
+                }
+            }
+            section aria-labelledby="h-explanation" {
+                h2 #h-explanation { "Explanation" }
+                p.empty { "Erased, with every earlier revision." }
+            }
+            section aria-labelledby="h-features" {
+                h2 #h-features { "Features" }
+                p.erased-part #features-erased { (erased()) " The features (after redaction) were destroyed." }
+            }
+            section aria-labelledby="h-output" {
+                h2 #h-output { "Output" }
+                p.erased-part { (erased()) " The model's output was destroyed; the outcome and confidence above stay." }
+            }
+            section aria-labelledby="h-metadata" {
+                h2 #h-metadata { "Metadata" }
+                p.erased-part { (erased()) }
+            }
+            (ledger_section(p))
+        },
+    )
+}
+
+fn model_card(p: &PredictionEvent) -> Markup {
+    html! {
+        section.card aria-labelledby="h-model" {
+            h2 #h-model { "Model version" }
+            dl {
+                dt { "Model" } dd {
+                    a href=(format!("/predictions{}", query([("model_name", p.model.model_name.as_str()), ("model_version", p.model.version.as_str())]))) {
+                        (p.model.model_name) " " (p.model.version)
+                    }
+                }
+                dt { "Framework" } dd { @if p.model.framework.is_empty() { "—" } @else { (p.model.framework) } }
+                dt { "Build" } dd { @if p.model.build_id.is_empty() { "—" } @else { code { (p.model.build_id) } } }
+                dt { "Commit" } dd { @if p.model.commit_hash.is_empty() { "—" } @else { code { (p.model.commit_hash) } } }
+                dt { "First seen" } dd { (format::timestamp(p.model.created_at)) }
+            }
+            @if let Some(config) = &p.model.config_snapshot {
+                details { summary { "Config snapshot" } pre { (format::pretty(config)) } }
+            }
+        }
+    }
+}
+
+fn ledger_section(p: &PredictionEvent) -> Markup {
+    html! {
+        section aria-labelledby="h-ledger" {
+            h2 #h-ledger { "Ledger" }
+            @match &p.ledger {
+                Some(entry) => dl.ledger {
+                    dt { "Sequence number" } dd #ledger-seq { (entry.seq) }
+                    dt { "Leaf hash" } dd { code #ledger-leaf { (hex::encode(entry.leaf_hash)) } }
+                },
+                None => p.empty { "Not sealed yet: the sealer adds new records to the ledger within seconds." },
+            }
+            p.hint { "An inclusion proof for this record is at " code { "GET /api/v1/predictions/" (p.id) "/proof" } "." }
+        }
+    }
 }
 
 fn explanation(e: &Explanation, revisions: usize) -> Markup {

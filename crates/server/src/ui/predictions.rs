@@ -6,7 +6,7 @@ use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use maud::{Markup, html};
-use ml_audit_core::model::{ActorType, PredictionEvent, Status};
+use ml_audit_core::model::{ActorType, ErasureMark, PredictionEvent, Status};
 use ml_audit_core::query::parse_list_query;
 use ml_audit_storage::{PredictionRef, StorageError};
 
@@ -205,6 +205,9 @@ fn has_filters(values: &FormValues) -> bool {
 }
 
 pub fn row(p: &PredictionEvent) -> Markup {
+    if let Some(mark) = &p.erased {
+        return erased_row(p, mark);
+    }
     html! {
         tr {
             td { a href=(format!("/predictions/{}", p.id)) { (p.prediction_id) } }
@@ -217,6 +220,26 @@ pub fn row(p: &PredictionEvent) -> Markup {
             td { span.badge.(format!("status-{}", p.status)) { (p.status) } }
             td { (format::timestamp(p.timestamp)) }
             td { @if let Some(e) = &p.explanation { span.yes title=(format!("{} (revision {})", e.method, e.revision)) { "✓ " (e.method) } } @else { span.no { "—" } } }
+        }
+    }
+}
+
+/// An erased prediction's row: what an erasure keeps, the rest marked erased. Its
+/// `prediction_id` no longer names it (as in the API), so the link is by `id`.
+fn erased_row(p: &PredictionEvent, mark: &ErasureMark) -> Markup {
+    let erased = html! { span.badge.erased title=(format!("Erased by erasure {}: {}", mark.erasure_id, mark.reason)) { "erased" } };
+    html! {
+        tr.erased data-erasure=(mark.erasure_id) {
+            td { a href=(format!("/predictions/{}", p.id)) { code { (p.id) } } " " (erased) }
+            td { (p.model.model_name) }
+            td { (p.model.version) }
+            td { span.no { "erased" } }
+            td { @if p.tenant_id().is_empty() { "—" } @else { (p.tenant_id()) } }
+            td { @if !p.decision_outcome.is_empty() { span.badge.outcome { (p.decision_outcome) } } }
+            td.num { (format::confidence(p.confidence)) }
+            td { span.badge.(format!("status-{}", p.status)) { (p.status) } }
+            td { (format::timestamp(p.timestamp)) }
+            td { @if p.explanation.is_some() { span.no { "erased" } } @else { span.no { "—" } } }
         }
     }
 }

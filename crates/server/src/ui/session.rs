@@ -103,6 +103,11 @@ impl Session {
     pub fn is_tenant_bound(&self) -> bool {
         self.key.tenant_id.is_some()
     }
+
+    /// Whether its key is an admin key: erasures and holds are shown to admins only.
+    pub fn is_admin(&self) -> bool {
+        self.key.scope.allows(KeyScope::Admin)
+    }
 }
 
 /// Why a request has no session: it is sent to the login page, or gets an error page.
