@@ -68,6 +68,17 @@ async function login(page, key) {
   await page.waitForLoadState();
 }
 
+/** A call of the API with the admin key: its status and its JSON body. */
+async function api(method, path, body) {
+  const response = await fetch(`${BASE}${path}`, {
+    method,
+    headers: { Authorization: `Bearer ${ADMIN_KEY}`, 'Content-Type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await response.text();
+  return { status: response.status, json: text ? JSON.parse(text) : null, text };
+}
+
 /** The text of one column (by header) of the predictions table, row by row. */
 async function column(page, header) {
   const headers = await page.locator('#predictions thead th').allInnerTexts();
@@ -258,6 +269,8 @@ describe('the admin UI, as an admin', () => {
       assert.ok(count > 1000, `${model} ${version}: ${count}`);
       assert.equal(await card.locator('svg.histogram rect.bin').count(), 10);
       assert.ok((await card.locator('svg.stacked rect').count()) >= 3, 'an outcome mix');
+      // The demo runs with the default retention: kept forever.
+      assert.equal(await card.locator('.retention').innerText(), 'Retention: forever');
     }
     await shot(page, '08-models');
   });
@@ -270,6 +283,117 @@ describe('the admin UI, as an admin', () => {
     await page.goto(`${BASE}/actors`);
     assert.ok((await page.locator('#actors tbody tr').count()) > 10);
     await shot(page, '10-actors');
+  });
+
+  test('an erased prediction shows what remains, and when, by which erasure and why it was erased', async () => {
+    // An explained fraud prediction of a tenant other than E2E_TENANT (the tenant-bound test
+    // below expects its newest 200 predictions intact), erased through the API.
+    await page.goto(`${BASE}/tenants`);
+    const tenants = await page.locator('#tenants tbody tr').evaluateAll((rows) => rows.map((r) => r.dataset.tenant));
+    const other = tenants.find((t) => t !== TENANT);
+    await page.goto(
+      `${BASE}/predictions?tenant_id=${encodeURIComponent(other)}&model_name=fraud_detector&has_explanation=true&limit=25`,
+    );
+    const link = page.locator('#predictions tbody tr a').nth(5);
+    const predictionId = await link.innerText();
+    const id = (await link.getAttribute('href')).split('/').pop();
+    const before = await api('GET', `/api/v1/predictions/${id}`);
+    assert.equal(before.status, 200, before.text);
+    assert.ok(before.json.explanation, 'it had an explanation');
+
+    const erased = await api('POST', '/api/v1/erasures', { predictions: [id], reason: 'e2e' });
+    assert.equal(erased.status, 201, erased.text);
+    assert.equal(erased.json.erased.predictions, 1);
+    const erasureId = erased.json.id;
+
+    await page.goto(`${BASE}/predictions/${id}`);
+    assert.match(await page.locator('h1').innerText(), new RegExp(`${id}\\s+erased`));
+    const banner = await page.locator('#erased .erased-line').innerText();
+    assert.match(banner, new RegExp(`^Erased \\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\d UTC by erasure ${erasureId}: e2e$`));
+    // What an erasure keeps.
+    assert.match(await page.locator('.lede').innerText(), /by fraud_detector 3\.2\.0 at /);
+    assert.equal(await page.locator('dt:text("Outcome") + dd').innerText(), before.json.decision_outcome);
+    assert.equal(await page.locator('dt:text("Confidence") + dd').innerText(), before.json.confidence.toFixed(3));
+    assert.equal(await page.locator('dt:text("Status") + dd').innerText(), before.json.status);
+    assert.equal(await page.locator('#ledger-seq').innerText(), String(before.json.ledger.seq));
+    // What it destroyed: marked erased, never shown as empty documents.
+    for (const field of ['Trace id', 'Actor', 'IP address', 'Input fingerprint']) {
+      assert.equal(await page.locator(`dt:text("${field}") + dd`).innerText(), 'erased', field);
+    }
+    assert.match(await page.locator('#features-erased').innerText(), /^erased/);
+    assert.equal(await page.locator('#features, #metadata, pre.output').count(), 0, 'no document tables');
+    assert.equal(await page.locator('blockquote.summary, svg.attribution-chart').count(), 0, 'no explanation');
+    assert.match(await page.locator('#h-explanation + p').innerText(), /Erased/);
+    const html = await page.content();
+    assert.ok(!html.includes(predictionId), 'its prediction_id is not shown');
+    assert.ok(!html.includes(before.json.trace_id), 'nor its trace id');
+    assert.doesNotMatch(html, />null</, 'no blank JSON');
+    await shot(page, '14-erased-prediction');
+
+    // The banner links to the erasure, listed first with its counts and its own ledger leaf.
+    await page.locator('#erased a').click();
+    await page.waitForLoadState();
+    assert.equal(new URL(page.url()).pathname, '/erasures');
+    assert.equal(await page.locator('h1').innerText(), 'Erasures');
+    assert.equal(await page.locator('nav[aria-label="Main"] a[aria-current="page"]').innerText(), 'Erasures');
+    const row = page.locator(`#erasures tbody tr[data-erasure="${erasureId}"]`);
+    assert.equal(await row.count(), 1);
+    assert.equal(await page.locator('#erasures tbody tr').first().getAttribute('data-erasure'), erasureId, 'newest first');
+    const cells = await row.locator('td').allInnerTexts();
+    assert.deepEqual(cells.slice(2, 7), ['e2e', '1', String(erased.json.erased.explanations), '0', '0']);
+    assert.equal(cells[7], 'any', 'asked for by an unbound admin key');
+    assert.equal(cells[8], String(erased.json.ledger.seq));
+    assert.match(await page.locator('.how-to').innerText(), /POST[\s\S]*\/api\/v1\/erasures/);
+    await shot(page, '15-erasures');
+
+    // The list marks the erased row, found by its id (its prediction_id no longer finds it).
+    await page.goto(`${BASE}/predictions?q=${id}`);
+    assert.equal(await page.locator('#predictions tbody tr.erased').count(), 1);
+    assert.match((await column(page, 'Prediction'))[0], new RegExp(`${id}\\s+erased`));
+    await page.goto(`${BASE}/predictions?q=${encodeURIComponent(predictionId)}`);
+    assert.equal(await page.locator('#predictions tbody tr.erased').count(), 0);
+  });
+
+  test('the holds page shows each hold with its scope, until, reason, state and ledger seq', async () => {
+    const until = new Date(Date.now() + 30 * 86400e3).toISOString().replace(/\.\d+Z$/, 'Z');
+    const standing = await api('POST', '/api/v1/holds', {
+      reason: 'e2e litigation',
+      tenant_id: TENANT,
+      model_name: 'credit_risk',
+      until,
+    });
+    assert.equal(standing.status, 201, standing.text);
+    await page.goto(`${BASE}/predictions?limit=25`);
+    const held = (await page.locator('#predictions tbody tr a').first().getAttribute('href')).split('/').pop();
+    const released = await api('POST', '/api/v1/holds', { reason: 'e2e audit', predictions: [held] });
+    assert.equal(released.status, 201, released.text);
+    const release = await api('POST', `/api/v1/holds/${released.json.id}/release`, { reason: 'e2e done' });
+    assert.equal(release.status, 200, release.text);
+
+    await page.goto(`${BASE}/holds`);
+    assert.equal(await page.locator('h1').innerText(), 'Legal holds');
+    const rows = await page.locator('#holds tbody tr').evaluateAll((trs) => trs.map((tr) => tr.dataset.hold));
+    assert.deepEqual(rows.slice(0, 2), [released.json.id, standing.json.id], 'newest first');
+
+    const active = page.locator(`#holds tr[data-hold="${standing.json.id}"]`);
+    assert.equal(await active.getAttribute('data-state'), 'active');
+    const scope = await active.locator('ul.scope').innerText();
+    assert.match(scope, new RegExp(`tenant ${TENANT}`));
+    assert.match(scope, /model credit_risk/);
+    assert.equal(await active.locator('td:nth-child(4) time').getAttribute('datetime'), until);
+    assert.equal(await active.locator('td.reason').innerText(), 'e2e litigation');
+    assert.equal(await active.locator('td.state').innerText(), 'active');
+    assert.match(await active.locator('td.num').innerText(), /^\d+$/);
+
+    const done = page.locator(`#holds tr[data-hold="${released.json.id}"]`);
+    assert.equal(await done.getAttribute('data-state'), 'released');
+    assert.match(await done.locator('td.state').innerText(), /^released \d{4}-\d\d-\d\d \d\d:\d\d:\d\d: e2e done$/);
+    assert.match(await done.locator('ul.scope').innerText(), /1 prediction/);
+    assert.equal(await done.locator(`ul.scope a[href="/predictions/${held}"]`).count(), 1);
+    assert.match(await done.locator('td:nth-child(4)').innerText(), /until released/);
+    assert.ok(Number(await page.locator('#holds-active').innerText()) >= 1);
+    assert.match(await page.locator('.how-to').innerText(), /\/api\/v1\/holds/);
+    await shot(page, '16-holds');
   });
 
   test('logging out clears the cookie, and pages send to the login page again', async () => {
@@ -334,6 +458,22 @@ describe('the admin UI, as a tenant-bound read key', () => {
     assert.ok(actorTenants.length > 0 && actorTenants.every((t) => t === TENANT));
     await page.goto(`${BASE}/`);
     await shot(page, '13-tenant-key-overview');
+    await context.close();
+  });
+
+  test('a read key sees no erasures or holds: not in the navigation, and 403 as in the API', async () => {
+    const { context, page } = await newPage();
+    await login(page, TENANT_KEY);
+    const nav = await page.locator('nav[aria-label="Main"] a').allInnerTexts();
+    assert.ok(!nav.includes('Erasures') && !nav.includes('Holds'), nav.join());
+    for (const path of ['/erasures', '/holds']) {
+      const response = await page.goto(`${BASE}${path}`);
+      assert.equal(response.status(), 403, path);
+      assert.match(await page.getByRole('alert').innerText(), /needs an admin key/);
+      assert.equal(await page.locator('#erasures, #holds').count(), 0);
+    }
+    await page.goto(`${BASE}/models`);
+    assert.equal(await page.locator('article.model .retention').first().innerText(), 'Retention: forever');
     await context.close();
   });
 });

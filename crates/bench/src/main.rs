@@ -17,9 +17,14 @@
 //! the stored predictions are exactly the accepted ones; one markdown table per backend, with the
 //! verdict on "accepted p99 < 50 ms".
 //!
+//! `ml-audit-bench erase [--events N] [--subject-events M] [--old-events K] [--db URL]` — one
+//! subject's M predictions erased among N (dry run, then for real), `verify` after it, a purge of
+//! the K older than a year, and the database's size before and after each.
+//!
 //! `ml-audit-bench events --count N` — the same events as JSON lines, for other tools.
 
 mod client;
+mod erase;
 mod events;
 mod http;
 mod overload;
@@ -71,6 +76,9 @@ enum Command {
     /// An open loop at a multiple of the sustainable rate: what is accepted, how fast, what is
     /// refused, and that everything accepted is stored.
     Overload(overload::Options),
+    /// Erasure and retention at scale: one subject's erasure among many predictions, verify after
+    /// it, a purge of the expired ones, and the database's size before and after.
+    Erase(erase::Options),
     /// Writes the benchmark's events as JSON lines (the request bodies), so that other tools —
     /// the django-ml-audit comparison — record exactly the same events.
     Events {
@@ -90,6 +98,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Cpu { events } => cpu(events),
         Command::Http(options) => http::run(options).await,
         Command::Overload(options) => overload::run(options).await,
+        Command::Erase(options) => erase::run(options).await,
         Command::Events { count, seed } => write_events(count, seed),
     }
 }

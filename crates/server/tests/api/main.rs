@@ -33,6 +33,7 @@ mod explanations;
 mod immutability;
 mod ingest;
 mod ledger;
+mod lifecycle;
 mod parameters;
 mod query;
 mod redaction;
