@@ -146,7 +146,10 @@ pub async fn holds(command: HoldsCommand, settings: &Settings) -> anyhow::Result
             let at = stored.ledger.as_ref().map(|l| format!(" at {}", describe_ledger(l))).unwrap_or_default();
             println!("created hold {}{at}", stored.hold.id);
             println!("  scope: {}", describe_scope(&stored.hold.scope));
-            println!("  until: {}", stored.hold.until.map_or_else(|| "- (stands until released)".into(), format_rfc3339));
+            println!(
+                "  until: {}",
+                stored.hold.until.map_or_else(|| "- (stands until released)".into(), format_rfc3339)
+            );
         }
         HoldsCommand::Release { id, reason, db } => {
             let reason = parse_release(json!({"reason": reason})).map_err(flag_error)?;

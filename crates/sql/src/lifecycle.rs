@@ -114,7 +114,9 @@ fn push_scope<D: Dialect>(query: &mut QueryBuilder<D::Db>, scope: &HoldScope) {
         query.push(")");
     }
     if let Some(actor) = &scope.actor {
-        query.push(" AND p.actor_ref IN (SELECT a.id FROM actors a WHERE a.actor_type = ");
+        // `IS NOT NULL` first: a prediction without an actor is outside the scope, not unknown
+        // (a NULL here would also drop it from a purge's `NOT (…)`).
+        query.push(" AND p.actor_ref IS NOT NULL AND p.actor_ref IN (SELECT a.id FROM actors a WHERE a.actor_type = ");
         D::bind_text(query, actor.actor_type.as_str());
         query.push(" AND a.actor_id = ");
         D::bind_text(query, &actor.actor_id);
