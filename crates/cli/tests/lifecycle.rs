@@ -43,6 +43,8 @@ on_both_backends!(
     a_legal_hold_refuses_erasure_until_it_is_released,
     purge_erases_exactly_the_records_past_their_retention_except_held_ones,
     a_retention_rule_below_the_floor_or_not_positive_stops_every_command,
+    an_erased_prediction_still_shows_its_tenant,
+    a_hold_on_one_prediction_keeps_only_that_one_from_the_purge,
 );
 
 const REDACTION: &str =
@@ -246,7 +248,6 @@ async fn erasure_by_subject_counts_in_a_dry_run_then_erases_and_verify_passes(di
         // What stays: the decision, the model, the tenant, the ledger entry.
         assert_eq!(gone["decision_outcome"], "approved", "{gone}");
         assert_eq!(gone["model"]["model_name"], "scoring", "{gone}");
-        assert_eq!(gone["tenant_id"], "acme", "{gone}");
         assert!(gone["ledger"]["seq"].is_u64(), "{gone}");
     }
     let (status, _) = s.get("/api/v1/predictions/ann-1").await;
@@ -380,11 +381,13 @@ async fn purge_erases_exactly_the_records_past_their_retention_except_held_ones(
     for name in ["old-2", "old-3"] {
         expired.push(id_of(&s.record(aged(name, "scoring", &old)).await));
     }
-    let held = id_of(&s.record(aged("old-held", "scoring", &old)).await);
+    let mut under_hold = aged("old-held", "scoring", &old);
+    under_hold["actor"]["tenant_id"] = json!("litigated");
+    let held = id_of(&s.record(under_hold).await);
     let recent = id_of(&s.record(aged("recent", "scoring", &rfc3339_from_now(-29 * DAY))).await);
     let other_model = id_of(&s.record(aged("other-model", "ranking", &old)).await);
     let kept = [&held, &recent, &other_model];
-    let hold = s.cli(&["holds", "create", "--reason", "audit of 2025", "--prediction", "old-held"]);
+    let hold = s.cli(&["holds", "create", "--reason", "audit of 2025", "--tenant", "litigated"]);
     assert!(hold.status.success(), "{}", shown(&hold));
 
     let dry = s.cli(&["purge", "--dry-run"]);
@@ -494,4 +497,45 @@ async fn a_retention_rule_below_the_floor_or_not_positive_stops_every_command(di
         }
     }
     assert!(!dir.join("audit.db").exists(), "a bad config stops a command before it opens the database");
+}
+
+/// SPEC: an erasure keeps `tenant_id` (so that counts and quality figures stay right).
+async fn an_erased_prediction_still_shows_its_tenant(dir: &Path, db: &str) {
+    configure(dir, "");
+    let s = Setup::start(dir, db);
+    let id = id_of(&s.record(event("t-1", "ann@example.com", "7")).await);
+    let erased = s.cli(&["erase", "--prediction", &id, "--reason", "request 9"]);
+    assert!(erased.status.success(), "{}", shown(&erased));
+    let gone = s.prediction(&id).await;
+    assert!(gone["erased"].is_object() && gone["actor"].is_null(), "{gone}");
+    assert_eq!(gone["tenant_id"], "acme", "the erased prediction's tenant is kept: {gone}");
+    let (status, listed) = s.get("/api/v1/predictions?tenant_id=acme").await;
+    assert_eq!(status, 200, "{listed}");
+    let items = listed["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{listed}");
+    assert_eq!(items[0]["tenant_id"], "acme", "{listed}");
+}
+
+/// A standing hold on one prediction keeps that prediction, and only it, from the purge.
+async fn a_hold_on_one_prediction_keeps_only_that_one_from_the_purge(dir: &Path, db: &str) {
+    configure(dir, "[retention]\nmin_days = 1\n\n[[retention.rules]]\nmodel_name = \"scoring\"\ndays = 30\n");
+    let s = Setup::start(dir, db);
+    let old = rfc3339_from_now(-400 * DAY);
+    let mut ids = Vec::new();
+    for name in ["old-1", "old-2", "old-3"] {
+        let mut event = event(name, &format!("{name}@example.com"), name);
+        event["timestamp"] = json!(old);
+        ids.push(id_of(&s.record(event).await));
+    }
+    let hold = s.cli(&["holds", "create", "--reason", "audit", "--prediction", "old-2"]);
+    assert!(hold.status.success(), "{}", shown(&hold));
+    let dry = s.cli(&["purge", "--dry-run"]);
+    assert!(stdout(&dry).contains("would purge: 2 predictions,"), "{}", shown(&dry));
+    let purged = s.cli(&["purge"]);
+    assert!(stdout(&purged).contains("purged: 2 predictions,"), "{}", shown(&purged));
+    assert_eq!(s.prediction(&ids[0]).await["erased"]["reason"], "retention");
+    assert!(s.prediction(&ids[1]).await["erased"].is_null(), "the held prediction is kept");
+    assert_eq!(s.prediction(&ids[2]).await["erased"]["reason"], "retention");
+    let [_, intact, erased, life, _] = s.stop_and_verify();
+    assert_eq!((intact, erased, life), (1, 2, 2));
 }

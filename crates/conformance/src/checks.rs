@@ -23,6 +23,9 @@ use crate::fixtures::{
 };
 use crate::{TestDatabase, migrated};
 
+mod lifecycle;
+pub use lifecycle::*;
+
 const ALL: Visibility = Visibility::AllTenants;
 
 fn tenant(name: &str) -> Visibility {

@@ -73,6 +73,12 @@ macro_rules! conformance_tests {
             actors_are_listed_in_pages_with_their_counts,
             tenants_are_summarised,
             records_and_keys_survive_reopening,
+            erasing_predictions_blanks_them_and_marks_them_erased,
+            a_dry_run_counts_and_changes_nothing,
+            a_standing_hold_refuses_an_erasure_whole,
+            a_released_or_lapsed_hold_no_longer_refuses,
+            purge_batch_erases_only_expired_unheld_predictions_of_the_rule,
+            erasures_and_holds_are_listed_newest_first_within_tenant_visibility,
         );
     };
     (@each $fresh:expr; $($check:ident),* $(,)?) => {

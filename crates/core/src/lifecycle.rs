@@ -92,6 +92,9 @@ pub struct Erasure {
     pub tenant_id: Option<String>,
     /// The seqs of every record it erased, ascending.
     pub seqs: Vec<u64>,
+    /// Those of v1 records (written before salts), whose leaf no kept commitment recomputes;
+    /// every other erased record keeps one, so that its kept fields stay proven.
+    pub unsalted: Vec<u64>,
     pub counts: ErasureCounts,
     pub created_at: OffsetDateTime,
 }
@@ -107,6 +110,7 @@ impl Erasure {
             "actor": self.actor_ref,
             "tenant_id": self.tenant_id,
             "seqs": self.seqs,
+            "unsalted": self.unsalted,
             "counts": {
                 "predictions": self.counts.predictions, "explanations": self.counts.explanations,
                 "outcomes": self.counts.outcomes, "reviews": self.counts.reviews,

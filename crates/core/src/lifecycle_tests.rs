@@ -101,6 +101,7 @@ fn erasure_and_hold_leaves_are_canonical_documents() {
         actor_ref: None,
         tenant_id: None,
         seqs: vec![3, 9],
+        unsalted: vec![],
         counts: ErasureCounts { predictions: 1, explanations: 1, outcomes: 0, reviews: 0 },
         created_at: datetime!(2026-12-01 00:00 UTC),
     };

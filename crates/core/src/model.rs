@@ -120,6 +120,8 @@ pub struct PredictionEvent {
     pub environment: String,
     pub model: ModelVersion,
     pub actor: Option<RequestingActor>,
+    /// The actor's tenant (`""` without an actor); kept when an erasure removes the actor.
+    pub tenant_id: String,
     /// Already redacted: raw features are never stored.
     pub features: Value,
     /// JSON paths (`$.customer.email`) of the feature values that redaction masked.
@@ -163,6 +165,6 @@ pub struct LedgerEntry {
 
 impl PredictionEvent {
     pub fn tenant_id(&self) -> &str {
-        self.actor.as_ref().map_or("", |actor| actor.tenant_id.as_str())
+        &self.tenant_id
     }
 }

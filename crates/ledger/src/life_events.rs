@@ -56,6 +56,16 @@ impl LifeEvents {
         if erasure.seqs.binary_search(&seq).is_err() {
             return Err(format!("by the erasure {erasure_ref}, which does not name it"));
         }
+        // Whether its seal is recomputed hangs on the commitment the row keeps: the sealed
+        // erasure says which records had none (v1), so a commitment removed later is caught.
+        let kept_commitment = record.erasure().is_some_and(|e| e.commitment.is_some());
+        if kept_commitment == erasure.unsalted.contains(&seq) {
+            return Err(if kept_commitment {
+                format!("by the erasure {erasure_ref} as a v1 record, yet it keeps a commitment")
+            } else {
+                format!("by the erasure {erasure_ref}, and the commitment its seal needs was removed")
+            });
+        }
         if let (StoredRecord::Prediction(row), false) = (record, self.holds.is_empty()) {
             self.erased.push(ErasedPrediction {
                 erasure: erasure_ref,

@@ -87,6 +87,7 @@ fn prediction(n: u128, salt: Option<[u8; 32]>, with_actor: bool) -> PredictionEv
             auth_context: Some(json!({"scopes": ["read", "write"]})),
             created_at: datetime!(2026-01-02 00:00:00 UTC),
         }),
+        tenant_id: if with_actor { "acme".into() } else { String::new() },
         features: json!({
             "income": 52_000, "ratio": 0.3333333333333333, "numbers": awkward_numbers(),
             "note": "line\nbreak\t\"quoted\" \\ \u{1} \u{7f} € \u{1f600}", "email": "[REDACTED]",

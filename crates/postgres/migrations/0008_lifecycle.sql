@@ -13,6 +13,7 @@ CREATE TABLE erasures (
     actor_ref    uuid,
     tenant_id    text,
     seqs         text NOT NULL,
+    unsalted     text NOT NULL,
     predictions  bigint NOT NULL,
     explanations bigint NOT NULL,
     outcomes     bigint NOT NULL,
@@ -66,13 +67,13 @@ CREATE TRIGGER hold_releases_are_append_only BEFORE UPDATE OR DELETE ON hold_rel
 CREATE TRIGGER hold_releases_are_never_truncated BEFORE TRUNCATE ON hold_releases
     FOR EACH STATEMENT EXECUTE FUNCTION ml_audit_refuse_change('hold releases');
 
--- The one change a record may undergo: its erasure, when an erasure row in the same
--- transaction names it, blanking exactly the erased columns and keeping the rest. DELETE and
--- TRUNCATE stay refused (the statement triggers of 0001 are untouched).
+-- The one change a record may undergo: its erasure, when an erasure whose leaf is in the ledger
+-- (appended in the same transaction) names it, blanking exactly the erased columns and keeping
+-- the rest. DELETE and TRUNCATE stay refused (the statement triggers of 0001 are untouched).
 CREATE FUNCTION ml_audit_erase_prediction() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     IF TG_OP = 'UPDATE'
-        AND EXISTS (SELECT 1 FROM erased_records x WHERE x.record_id = OLD.id)
+        AND EXISTS (SELECT 1 FROM erased_records x JOIN ledger_entries l ON l.record_id = x.erasure_ref AND l.kind = 'erasure' WHERE x.record_id = OLD.id)
         AND NEW.id = OLD.id AND NEW.prediction_id = OLD.prediction_id AND NEW.ts = OLD.ts
         AND NEW.model_ref = OLD.model_ref AND NEW.actor_ref IS NULL
         AND NEW.tenant_id = OLD.tenant_id AND NEW.decision_outcome = OLD.decision_outcome
@@ -94,7 +95,7 @@ $$;
 CREATE FUNCTION ml_audit_erase_explanation() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     IF TG_OP = 'UPDATE'
-        AND EXISTS (SELECT 1 FROM erased_records x WHERE x.record_id = OLD.id)
+        AND EXISTS (SELECT 1 FROM erased_records x JOIN ledger_entries l ON l.record_id = x.erasure_ref AND l.kind = 'erasure' WHERE x.record_id = OLD.id)
         AND NEW.id = OLD.id AND NEW.prediction_ref = OLD.prediction_ref AND NEW.revision = OLD.revision
         AND NEW.status = OLD.status AND NEW.generated_at = OLD.generated_at AND NEW.created_at = OLD.created_at
         AND NEW.method = '' AND NEW.method_version = '' AND NEW.payload = 'null' AND NEW.summary_text = ''
@@ -109,7 +110,7 @@ $$;
 
 CREATE FUNCTION ml_audit_forget_subject() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    IF TG_OP = 'DELETE' AND EXISTS (SELECT 1 FROM erased_records x WHERE x.record_id = OLD.prediction_ref) THEN
+    IF TG_OP = 'DELETE' AND EXISTS (SELECT 1 FROM erased_records x JOIN ledger_entries l ON l.record_id = x.erasure_ref AND l.kind = 'erasure' WHERE x.record_id = OLD.prediction_ref) THEN
         RETURN OLD;
     END IF;
     RAISE EXCEPTION 'prediction subjects are append-only: % is not allowed, except for an erased prediction', TG_OP
@@ -123,7 +124,8 @@ $$;
 CREATE FUNCTION ml_audit_blank_actor_context() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     IF TG_OP = 'UPDATE'
-        AND EXISTS (SELECT 1 FROM predictions p JOIN erased_records x ON x.record_id = p.id WHERE p.actor_ref = OLD.id)
+        AND EXISTS (SELECT 1 FROM predictions p JOIN erased_records x ON x.record_id = p.id
+                JOIN ledger_entries l ON l.record_id = x.erasure_ref AND l.kind = 'erasure' WHERE p.actor_ref = OLD.id)
         AND NEW.id = OLD.id AND NEW.actor_type = OLD.actor_type AND NEW.actor_id = OLD.actor_id
         AND NEW.tenant_id = OLD.tenant_id AND NEW.created_at = OLD.created_at
         AND NEW.ip_address IS NULL AND NEW.user_agent = '' AND NEW.auth_context IS NULL

@@ -162,6 +162,11 @@ impl From<StorageError> for ApiError {
                 ApiError::StorageFull
             }
             StorageError::Conflict(message) => ApiError::conflict(message, None),
+            StorageError::Erased(id) => ApiError::Conflict {
+                code: "erased",
+                message: format!("the prediction {id} was erased; nothing more is recorded about it"),
+                field: None,
+            },
             StorageError::Held(hold) => ApiError::Conflict {
                 code: "held",
                 message: format!("the legal hold {hold} covers records this would erase; nothing was changed"),

@@ -198,7 +198,7 @@ fn record<R: SqlRow>(c: &mut Columns<'_, R>) -> Result<Option<StoredRecord>> {
                     c.skip(EXPLANATION_COLUMNS - 1);
                     None
                 }
-                Some(id) => Some(StoredRecord::Explanation(StoredExplanation {
+                Some(id) => Some(StoredRecord::Explanation(Box::new(StoredExplanation {
                     id,
                     prediction_ref: c.required(SqlRow::uuid)?,
                     revision: c.required(SqlRow::integer)?,
@@ -211,7 +211,7 @@ fn record<R: SqlRow>(c: &mut Columns<'_, R>) -> Result<Option<StoredRecord>> {
                     created_at: c.time()?,
                     salt: c.take(SqlRow::bytes)?,
                     erasure: None,
-                })),
+                }))),
             }
         }
     };

@@ -105,8 +105,10 @@ fn push_rule<D: Dialect>(query: &mut QueryBuilder<D::Db>, rule: &RetentionRule) 
     query.push(")");
 }
 
-/// `(…)`: the predictions a hold covers (every scope it names).
+/// `(…)`: the predictions a hold covers (every scope it names), one parenthesised condition so
+/// that it can be negated as a whole.
 fn push_scope<D: Dialect>(query: &mut QueryBuilder<D::Db>, scope: &HoldScope) {
+    query.push("(");
     push_rule::<D>(query, &RetentionRule { tenant_id: scope.tenant_id.clone(), model_name: scope.model_name.clone(), days: 0 });
     if let Some(token) = &scope.subject {
         query.push(" AND EXISTS (SELECT 1 FROM prediction_subjects s WHERE s.prediction_ref = p.id AND s.token = ");
@@ -127,6 +129,7 @@ fn push_scope<D: Dialect>(query: &mut QueryBuilder<D::Db>, scope: &HoldScope) {
     if !scope.predictions.is_empty() {
         D::push_any_uuid(query, "p.id", &scope.predictions);
     }
+    query.push(")");
 }
 
 /// Runs a statement in the transaction.
@@ -179,6 +182,7 @@ async fn erase_in<B: Backend>(
         actor_ref: meta.actor_ref,
         tenant_id: meta.tenant_id,
         seqs,
+        unsalted: Vec::new(),
         counts: ErasureCounts {
             predictions: predictions.len() as u64,
             explanations: explanations.len() as u64,
@@ -190,10 +194,16 @@ async fn erase_in<B: Backend>(
     if dry_run {
         return Ok(ErasureResult { erasure, ledger: None });
     }
-    insert_erasure::<B>(conn, &erasure).await?;
-    for chunk in erasure.seqs.chunks(CHUNK) {
-        mark_erased::<B>(conn, erasure.id, chunk).await?;
+    // The erasure's row, the `erased_records` rows (each with its commitment) and its leaf
+    // first: the triggers let a record be blanked only when a sealed erasure names it.
+    let mut erasure = erasure;
+    for chunk in erasure.seqs.clone().chunks(CHUNK) {
+        let unsalted = mark_erased::<B>(conn, erasure.id, chunk).await?;
+        erasure.unsalted.extend(unsalted);
     }
+    insert_erasure::<B>(conn, &erasure).await?;
+    let leaf = RecordLeaf { kind: LeafKind::Erasure, record_id: erasure.id, leaf_hash: erasure.leaf_hash() };
+    let ledger = append_one::<B>(conn, leaf).await?;
     for chunk in predictions.chunks(CHUNK) {
         let ids: Vec<Uuid> = chunk.iter().map(|(id, _)| *id).collect();
         // Actor rows written before migration 0008 also kept the request context first seen.
@@ -214,8 +224,6 @@ async fn erase_in<B: Backend>(
         B::push_any_uuid(&mut blank, "id", &ids);
         run::<B>(conn, blank).await?;
     }
-    let leaf = RecordLeaf { kind: LeafKind::Erasure, record_id: erasure.id, leaf_hash: erasure.leaf_hash() };
-    let ledger = append_one::<B>(conn, leaf).await?;
     Ok(ErasureResult { erasure, ledger: Some(ledger) })
 }
 
@@ -236,8 +244,10 @@ const BLANK_EXPLANATIONS: &str = "UPDATE explanations SET method = '', method_ve
     summary_text = '', salt = NULL WHERE 1 = 1";
 
 /// The `erased_records` rows of the records of `seqs`, each with the commitment its seal keeps,
-/// computed from the row as it is before the blanking (and checked against its leaf).
-async fn mark_erased<B: Backend>(conn: &mut Conn<B>, erasure: Uuid, seqs: &[u64]) -> Result<()> {
+/// computed from the row as it is before the blanking (and checked against its leaf). Returns
+/// the seqs of the v1 records among them, which have no commitment to keep.
+async fn mark_erased<B: Backend>(conn: &mut Conn<B>, erasure: Uuid, seqs: &[u64]) -> Result<Vec<u64>> {
+    let mut unsalted = Vec::new();
     let leaves = records_by_seq::<B>(conn, seqs).await?;
     let rows = RowCatalog::new(leaves.models, leaves.actors);
     let mut query = QueryBuilder::new("INSERT INTO erased_records (record_id, erasure_ref, commitment) VALUES ");
@@ -256,6 +266,7 @@ async fn mark_erased<B: Backend>(conn: &mut Conn<B>, erasure: Uuid, seqs: &[u64]
         match commitment {
             Some(commitment) => B::bind_bytes(&mut query, &commitment),
             None => {
+                unsalted.push(stored.leaf.seq);
                 query.push("NULL");
             }
         }
@@ -264,13 +275,13 @@ async fn mark_erased<B: Backend>(conn: &mut Conn<B>, erasure: Uuid, seqs: &[u64]
     if !leaves.rows.is_empty() {
         run::<B>(conn, query).await?;
     }
-    Ok(())
+    Ok(unsalted)
 }
 
 async fn insert_erasure<B: Backend>(conn: &mut Conn<B>, erasure: &Erasure) -> Result<()> {
     let mut query = QueryBuilder::new(
-        "INSERT INTO erasures (id, reason, subject, actor_ref, tenant_id, seqs, predictions, explanations, outcomes, \
-         reviews, created_at) VALUES (",
+        "INSERT INTO erasures (id, reason, subject, actor_ref, tenant_id, seqs, unsalted, predictions, explanations, \
+         outcomes, reviews, created_at) VALUES (",
     );
     B::bind_uuid(&mut query, erasure.id);
     query.push(", ");
@@ -288,6 +299,8 @@ async fn insert_erasure<B: Backend>(conn: &mut Conn<B>, erasure: &Erasure) -> Re
     bind_optional_text::<B>(&mut query, erasure.tenant_id.clone());
     query.push(", ");
     B::bind_text(&mut query, &to_canonical_string(&serde_json::json!(erasure.seqs)));
+    query.push(", ");
+    B::bind_text(&mut query, &to_canonical_string(&serde_json::json!(erasure.unsalted)));
     for count in [erasure.counts.predictions, erasure.counts.explanations, erasure.counts.outcomes, erasure.counts.reviews] {
         query.push(", ");
         B::bind_int(&mut query, i64::try_from(count).unwrap_or(i64::MAX));
@@ -348,7 +361,7 @@ fn hold<R: SqlRow>(c: &mut Columns<'_, R>) -> Result<Hold> {
 }
 
 /// The columns of an `erasures` row (aliased `er`) that [`erasure`] reads, in order.
-const ERASURE_COLUMNS: &str = "er.id, er.reason, er.subject, er.actor_ref, er.tenant_id, er.seqs, \
+const ERASURE_COLUMNS: &str = "er.id, er.reason, er.subject, er.actor_ref, er.tenant_id, er.seqs, er.unsalted, \
      CAST(er.predictions AS bigint), CAST(er.explanations AS bigint), CAST(er.outcomes AS bigint), \
      CAST(er.reviews AS bigint), er.created_at";
 
@@ -361,6 +374,7 @@ fn erasure<R: SqlRow>(c: &mut Columns<'_, R>) -> Result<Erasure> {
         actor_ref: c.take(SqlRow::uuid)?,
         tenant_id: c.take(SqlRow::text)?,
         seqs: decode_json("seqs", &c.text()?)?,
+        unsalted: decode_json("unsalted", &c.text()?)?,
         counts: ErasureCounts {
             predictions: count(c.integer()?)?,
             explanations: count(c.integer()?)?,

@@ -33,6 +33,17 @@ pub async fn resolve<D: Dialect>(
     first::<D, _>(conn, query, |row| Columns::new(row).uuid()).await?.ok_or(StorageError::NotFound(Entity::Prediction))
 }
 
+/// Refuses a prediction an erasure took: nothing more is recorded about it (a new explanation,
+/// outcome or review would put personal content back beside it).
+pub async fn refuse_erased<D: Dialect>(conn: &mut Conn<D>, id: Uuid) -> Result<()> {
+    let mut query = QueryBuilder::new("SELECT record_id FROM erased_records WHERE record_id = ");
+    D::bind_uuid(&mut query, id);
+    match first::<D, _>(conn, query, |row| Columns::new(row).uuid()).await? {
+        Some(_) => Err(StorageError::Erased(id)),
+        None => Ok(()),
+    }
+}
+
 /// A stored prediction by `id` (one known to exist, e.g. a replay's answer).
 pub async fn fetch<D: Dialect>(conn: &mut Conn<D>, id: Uuid) -> Result<PredictionEvent> {
     let found = first::<D, _>(conn, by_id::<D>(id), |row| row::prediction(row)).await?;

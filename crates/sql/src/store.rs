@@ -184,6 +184,7 @@ impl<B: Backend> PredictionWriter for SqlStore<B> {
     ) -> Result<Explanation> {
         let mut tx = B::begin_write(self).await?;
         let target = predictions::resolve::<B>(&mut tx, visibility, prediction, B::LOCK_PREDICTION).await?;
+        predictions::refuse_erased::<B>(&mut tx, target).await?;
         let mut query = QueryBuilder::new(
             "SELECT CAST(COALESCE(MAX(revision), 0) + 1 AS bigint) FROM explanations WHERE prediction_ref = ",
         );

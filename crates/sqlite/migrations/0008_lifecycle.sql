@@ -14,6 +14,7 @@ CREATE TABLE erasures (
     actor_ref    BLOB,
     tenant_id    TEXT,
     seqs         TEXT NOT NULL,
+    unsalted     TEXT NOT NULL,
     predictions  INTEGER NOT NULL,
     explanations INTEGER NOT NULL,
     outcomes     INTEGER NOT NULL,
@@ -70,12 +71,13 @@ BEGIN SELECT RAISE(ABORT, 'hold releases are append-only: UPDATE is not allowed'
 CREATE TRIGGER hold_releases_are_append_only_delete BEFORE DELETE ON hold_releases
 BEGIN SELECT RAISE(ABORT, 'hold releases are append-only: DELETE is not allowed'); END;
 
--- The one change a record may undergo: its erasure, when an erasure row in the same
--- transaction names it, blanking exactly the erased columns and keeping the rest.
+-- The one change a record may undergo: its erasure, when an erasure whose leaf is in the ledger
+-- (appended in the same transaction) names it, blanking exactly the erased columns and keeping
+-- the rest.
 DROP TRIGGER predictions_are_append_only_update;
 CREATE TRIGGER predictions_are_append_only_update BEFORE UPDATE ON predictions
 WHEN NOT (
-    EXISTS (SELECT 1 FROM erased_records x WHERE x.record_id = OLD.id)
+    EXISTS (SELECT 1 FROM erased_records x JOIN ledger_entries l ON l.record_id = x.erasure_ref AND l.kind = 'erasure' WHERE x.record_id = OLD.id)
     AND NEW.id = OLD.id AND NEW.prediction_id = OLD.prediction_id AND NEW.ts = OLD.ts
     AND NEW.model_ref = OLD.model_ref AND NEW.actor_ref IS NULL AND NEW.tenant_id = OLD.tenant_id
     AND NEW.decision_outcome = OLD.decision_outcome AND NEW.status = OLD.status
@@ -91,7 +93,7 @@ BEGIN SELECT RAISE(ABORT, 'predictions are append-only: UPDATE is not allowed, e
 DROP TRIGGER explanations_are_append_only_update;
 CREATE TRIGGER explanations_are_append_only_update BEFORE UPDATE ON explanations
 WHEN NOT (
-    EXISTS (SELECT 1 FROM erased_records x WHERE x.record_id = OLD.id)
+    EXISTS (SELECT 1 FROM erased_records x JOIN ledger_entries l ON l.record_id = x.erasure_ref AND l.kind = 'erasure' WHERE x.record_id = OLD.id)
     AND NEW.id = OLD.id AND NEW.prediction_ref = OLD.prediction_ref AND NEW.revision = OLD.revision
     AND NEW.status = OLD.status AND NEW.generated_at = OLD.generated_at AND NEW.created_at = OLD.created_at
     AND NEW.method = '' AND NEW.method_version = '' AND NEW.payload = 'null' AND NEW.summary_text = ''
@@ -105,7 +107,8 @@ BEGIN SELECT RAISE(ABORT, 'explanations are append-only: UPDATE is not allowed, 
 DROP TRIGGER actors_are_append_only_update;
 CREATE TRIGGER actors_are_append_only_update BEFORE UPDATE ON actors
 WHEN NOT (
-    EXISTS (SELECT 1 FROM predictions p JOIN erased_records x ON x.record_id = p.id WHERE p.actor_ref = OLD.id)
+    EXISTS (SELECT 1 FROM predictions p JOIN erased_records x ON x.record_id = p.id
+                JOIN ledger_entries l ON l.record_id = x.erasure_ref AND l.kind = 'erasure' WHERE p.actor_ref = OLD.id)
     AND NEW.id = OLD.id AND NEW.actor_type = OLD.actor_type AND NEW.actor_id = OLD.actor_id
     AND NEW.tenant_id = OLD.tenant_id AND NEW.created_at = OLD.created_at
     AND NEW.ip_address IS NULL AND NEW.user_agent = '' AND NEW.auth_context IS NULL
@@ -115,5 +118,5 @@ BEGIN SELECT RAISE(ABORT, 'actors are append-only: UPDATE is not allowed, except
 -- An erased prediction's subject tokens go with it.
 DROP TRIGGER prediction_subjects_are_append_only_delete;
 CREATE TRIGGER prediction_subjects_are_append_only_delete BEFORE DELETE ON prediction_subjects
-WHEN NOT EXISTS (SELECT 1 FROM erased_records x WHERE x.record_id = OLD.prediction_ref)
+WHEN NOT EXISTS (SELECT 1 FROM erased_records x JOIN ledger_entries l ON l.record_id = x.erasure_ref AND l.kind = 'erasure' WHERE x.record_id = OLD.prediction_ref)
 BEGIN SELECT RAISE(ABORT, 'prediction subjects are append-only: DELETE is not allowed, except for an erased prediction'); END;

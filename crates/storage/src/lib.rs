@@ -132,6 +132,9 @@ pub enum StorageError {
     /// A legal hold covers a record the operation would erase; nothing was changed.
     #[error("the hold {0} covers records this would erase")]
     Held(Uuid),
+    /// The prediction was erased: nothing more is recorded about it; nothing was changed.
+    #[error("the prediction {0} was erased")]
+    Erased(Uuid),
     /// What is stored is not what ml-audit wrote (a row changed or removed behind its back, a
     /// value that cannot be decoded): evidence may have been tampered with.
     #[error("integrity failure: {0}")]
@@ -403,6 +406,7 @@ pub fn recorded_event(
     actor: Option<(Uuid, time::OffsetDateTime)>,
 ) -> PredictionEvent {
     let explanation = prepared.explanation.map(|new| stored_explanation(new, prepared.id, 1, prepared.created_at));
+    let tenant_id = prepared.actor.as_ref().map(|actor| actor.tenant_id.clone()).unwrap_or_default();
     let actor = prepared.actor.zip(actor).map(|(new, (id, created_at))| RequestingActor {
         id,
         actor_type: new.actor_type,
@@ -421,6 +425,7 @@ pub fn recorded_event(
         environment: prepared.environment,
         model,
         actor,
+        tenant_id,
         features: prepared.features,
         redactions: prepared.redactions,
         input_fingerprint: prepared.input_fingerprint,

@@ -49,6 +49,7 @@ fn v2_records_match_their_seal() {
     let mut anonymous = event();
     anonymous.salt = Some(SALT);
     anonymous.actor = None;
+    anonymous.tenant_id = String::new();
     // Held as a float in the record, written `1` in the seal: the same number to RFC 8785.
     anonymous.confidence = Some(1.0);
     anonymous.model.config_snapshot = Some(json!({"eta": 2.0, "id": 9_007_199_254_740_993u64}));

@@ -56,6 +56,7 @@ pub(crate) fn event() -> PredictionEvent {
         environment: "prod".into(),
         model: model(),
         actor: Some(actor()),
+        tenant_id: "acme".into(),
         features: json!({
             "amount": 1234.5, "currency": "EUR", "age": 42, "email": "[REDACTED]",
             "billing": {"city": "Berlin", "postcode": "10115"}, "recent_merchants": [5411, 5812],
@@ -273,6 +274,7 @@ prop_compose! {
                 is_active,
                 created_at: times.1,
             },
+            tenant_id: actor.as_ref().map(|a: &RequestingActor| a.tenant_id.clone()).unwrap_or_default(),
             actor,
             features: values.next().unwrap(),
             redactions,

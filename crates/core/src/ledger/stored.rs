@@ -41,7 +41,7 @@ type Result<T> = std::result::Result<T, StoredRecordError>;
 #[derive(Debug, Clone, PartialEq)]
 pub enum StoredRecord {
     Prediction(Box<StoredPrediction>),
-    Explanation(StoredExplanation),
+    Explanation(Box<StoredExplanation>),
 }
 
 /// A `predictions` row.
@@ -365,6 +365,7 @@ impl StoredPrediction {
             environment: self.environment.clone(),
             model: model.clone(),
             actor,
+            tenant_id: self.tenant_id.clone(),
             features: parse("features", &self.features)?,
             redactions: parse("redactions", &self.redactions)?,
             input_fingerprint: self.input_fingerprint.clone(),

@@ -63,7 +63,7 @@ fn stored(event: &PredictionEvent) -> (StoredRecord, RowCatalog) {
 }
 
 fn stored_explanation(explanation: &Explanation) -> StoredRecord {
-    StoredRecord::Explanation(StoredExplanation {
+    StoredRecord::Explanation(Box::new(StoredExplanation {
         id: explanation.id,
         prediction_ref: explanation.prediction_ref,
         revision: i64::from(explanation.revision),
@@ -76,7 +76,7 @@ fn stored_explanation(explanation: &Explanation) -> StoredRecord {
         created_at: explanation.created_at,
         salt: explanation.salt.map(|salt| salt.to_vec()),
         erasure: None,
-    })
+    }))
 }
 
 fn spliced(record: &StoredRecord, models: &RowCatalog) -> Result<String> {

@@ -157,7 +157,7 @@ pub struct HoldList {
     responses(
         (status = 201, description = "Erased; the erasure is a ledger leaf", body = ErasureOut),
         (status = 200, description = "Dry run: the counts, nothing changed", body = ErasureOut),
-        (status = 404, description = "A listed prediction is not visible to this key", body = ErasureOut),
+        (status = 404, description = "A listed prediction is not visible to this key", body = ErrorBody),
         (status = 409, description = "`held`: a legal hold covers a selected record; nothing was erased", body = ErrorBody),
         (status = 422, description = "No selector, no reason, or a malformed field", body = ErrorBody),
     ))]

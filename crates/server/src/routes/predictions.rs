@@ -166,6 +166,7 @@ impl QueryParams for ResultsShown {
     responses(
         (status = 201, description = "Attached as the new current revision", body = ExplanationOut),
         (status = 404, description = "No such prediction visible to this key", body = ErrorBody),
+        (status = 409, description = "`erased`: the prediction was erased", body = ErrorBody),
         (status = 422, description = "Not a valid explanation", body = ErrorBody),
     ))]
 async fn attach_explanation(

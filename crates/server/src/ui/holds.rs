@@ -71,7 +71,7 @@ enum HoldState<'a> {
         at: OffsetDateTime,
         reason: &'a str,
     },
-    /// Its `until` came first.
+    /// Its `until` has passed.
     Lapsed {
         at: OffsetDateTime,
     },
@@ -87,14 +87,13 @@ impl HoldState<'_> {
     }
 }
 
-/// A hold's state at `now`: whichever came first of its release and its `until`, else active.
+/// A hold's state at `now`: released once released (as the API's `released` and `ml-audit holds
+/// list` say), else lapsed once its `until` has passed, else active.
 fn state_of<'a>(hold: &Hold, release: Option<&'a HoldRelease>, now: OffsetDateTime) -> HoldState<'a> {
-    let lapsed = hold.until.filter(|until| *until <= now);
-    match (release, lapsed) {
-        (Some(r), Some(until)) if until < r.created_at => HoldState::Lapsed { at: until },
+    match (release, hold.until) {
         (Some(r), _) => HoldState::Released { at: r.created_at, reason: &r.reason },
-        (None, Some(until)) => HoldState::Lapsed { at: until },
-        (None, None) => HoldState::Active,
+        (None, Some(until)) if until <= now => HoldState::Lapsed { at: until },
+        (None, _) => HoldState::Active,
     }
 }
 
@@ -171,7 +170,7 @@ mod tests {
     }
 
     #[test]
-    fn a_hold_is_active_until_released_or_lapsed_whichever_comes_first() {
+    fn a_hold_is_active_until_released_or_lapsed() {
         let placed = OffsetDateTime::UNIX_EPOCH + Duration::days(1000);
         let (day, now) = (Duration::days(1), placed + Duration::days(10));
         let open = hold(None);
@@ -181,15 +180,15 @@ mod tests {
         let lapsed = hold(Some(now - day));
         assert_eq!(state_of(&lapsed, None, now), HoldState::Lapsed { at: now - day });
         assert_eq!(state_of(&lapsed, None, now).name(), "lapsed");
+        let at_until = hold(Some(now));
+        assert_eq!(state_of(&at_until, None, now).name(), "lapsed", "it no longer stands at its until");
 
         let released = release(&open, now - day);
         assert_eq!(state_of(&open, Some(&released), now), HoldState::Released { at: now - day, reason: "settled" });
-        // Released before its `until`: released, even once the `until` has passed.
+        // A release is shown as such, whether or not its `until` has passed since.
         let short = hold(Some(now - day));
         let early = release(&short, now - Duration::days(2));
         assert_eq!(state_of(&short, Some(&early), now).name(), "released");
-        // Its `until` came first: lapsed.
-        let late = release(&short, now);
-        assert_eq!(state_of(&short, Some(&late), now), HoldState::Lapsed { at: now - day });
+        assert_eq!(state_of(&until_later, Some(&release(&until_later, now)), now).name(), "released");
     }
 }
