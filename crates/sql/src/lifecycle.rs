@@ -11,6 +11,7 @@
 use async_trait::async_trait;
 use ml_audit_core::auth::Visibility;
 use ml_audit_core::ledger::canonical::to_canonical_string;
+use ml_audit_core::ledger::merkle::Hash;
 use ml_audit_core::ledger::record::LeafKind;
 use ml_audit_core::ledger::stored::RowCatalog;
 use ml_audit_core::lifecycle::{
@@ -197,11 +198,15 @@ async fn erase_in<B: Backend>(
     // The erasure's row, the `erased_records` rows (each with its commitment) and its leaf
     // first: the triggers let a record be blanked only when a sealed erasure names it.
     let mut erasure = erasure;
-    for chunk in erasure.seqs.clone().chunks(CHUNK) {
-        let unsalted = mark_erased::<B>(conn, erasure.id, chunk).await?;
-        erasure.unsalted.extend(unsalted);
+    let mut erased = Vec::with_capacity(erasure.seqs.len());
+    for chunk in erasure.seqs.chunks(CHUNK) {
+        erased.extend(commitments::<B>(conn, chunk).await?);
     }
+    erasure.unsalted = erased.iter().filter(|row| row.commitment.is_none()).map(|row| row.seq).collect();
     insert_erasure::<B>(conn, &erasure).await?;
+    for chunk in erased.chunks(CHUNK) {
+        insert_erased::<B>(conn, erasure.id, chunk).await?;
+    }
     let leaf = RecordLeaf { kind: LeafKind::Erasure, record_id: erasure.id, leaf_hash: erasure.leaf_hash() };
     let ledger = append_one::<B>(conn, leaf).await?;
     for chunk in predictions.chunks(CHUNK) {
@@ -243,39 +248,56 @@ const BLANK_ACTOR_CONTEXT: &str = "UPDATE actors SET ip_address = NULL, user_age
 const BLANK_EXPLANATIONS: &str = "UPDATE explanations SET method = '', method_version = '', payload = 'null',
     summary_text = '', salt = NULL WHERE 1 = 1";
 
-/// The `erased_records` rows of the records of `seqs`, each with the commitment its seal keeps,
-/// computed from the row as it is before the blanking (and checked against its leaf). Returns
-/// the seqs of the v1 records among them, which have no commitment to keep.
-async fn mark_erased<B: Backend>(conn: &mut Conn<B>, erasure: Uuid, seqs: &[u64]) -> Result<Vec<u64>> {
-    let mut unsalted = Vec::new();
+/// An erased record's `erased_records` row: its seq, and the commitment its seal keeps (`None`
+/// for a v1 record).
+struct ErasedRecord {
+    record_id: Uuid,
+    seq: u64,
+    commitment: Option<Hash>,
+}
+
+/// The records of `seqs` with the commitments their seals keep, computed from each row as it is
+/// before the blanking (and checked against its leaf).
+async fn commitments<B: Backend>(conn: &mut Conn<B>, seqs: &[u64]) -> Result<Vec<ErasedRecord>> {
     let leaves = records_by_seq::<B>(conn, seqs).await?;
     let rows = RowCatalog::new(leaves.models, leaves.actors);
+    leaves
+        .rows
+        .iter()
+        .map(|stored| {
+            let leaf = &stored.leaf;
+            let missing = || StorageError::Integrity(format!("the {} {} is missing", leaf.kind, leaf.record_id));
+            let commitment = stored
+                .record
+                .as_ref()
+                .ok_or_else(missing)?
+                .commitment_for(&rows, &leaf.leaf_hash)
+                .map_err(|e| StorageError::Integrity(format!("the {} {}: {e}", leaf.kind, leaf.record_id)))?;
+            Ok(ErasedRecord { record_id: leaf.record_id, seq: leaf.seq, commitment })
+        })
+        .collect()
+}
+
+async fn insert_erased<B: Backend>(conn: &mut Conn<B>, erasure: Uuid, records: &[ErasedRecord]) -> Result<()> {
     let mut query = QueryBuilder::new("INSERT INTO erased_records (record_id, erasure_ref, commitment) VALUES ");
-    for (i, stored) in leaves.rows.iter().enumerate() {
-        let record = stored.record.as_ref().ok_or_else(|| {
-            StorageError::Integrity(format!("the {} {} is missing", stored.leaf.kind, stored.leaf.record_id))
-        })?;
-        let commitment = record
-            .commitment_for(&rows, &stored.leaf.leaf_hash)
-            .map_err(|e| StorageError::Integrity(format!("the {} {}: {e}", stored.leaf.kind, stored.leaf.record_id)))?;
+    for (i, record) in records.iter().enumerate() {
         query.push(if i == 0 { "(" } else { ", (" });
-        B::bind_uuid(&mut query, stored.leaf.record_id);
+        B::bind_uuid(&mut query, record.record_id);
         query.push(", ");
         B::bind_uuid(&mut query, erasure);
         query.push(", ");
-        match commitment {
-            Some(commitment) => B::bind_bytes(&mut query, &commitment),
+        match &record.commitment {
+            Some(commitment) => B::bind_bytes(&mut query, commitment),
             None => {
-                unsalted.push(stored.leaf.seq);
                 query.push("NULL");
             }
         }
         query.push(")");
     }
-    if !leaves.rows.is_empty() {
+    if !records.is_empty() {
         run::<B>(conn, query).await?;
     }
-    Ok(unsalted)
+    Ok(())
 }
 
 async fn insert_erasure<B: Backend>(conn: &mut Conn<B>, erasure: &Erasure) -> Result<()> {

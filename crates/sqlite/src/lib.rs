@@ -27,7 +27,7 @@ use ml_audit_sql::{Backend, SqlStore};
 use ml_audit_storage::{
     NewLeaf, RecordLeaf, RecordOutcome, Result, RollupDelta, SealedLeaf, StorageError, StoredLeaves, StoredPending,
 };
-use sqlx::sqlite::{SqliteConnectOptions, SqliteAutoVacuum, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Connection as _, Sqlite, SqliteConnection, Transaction};
 
 pub use crate::dialect::LiteRow;
@@ -73,15 +73,14 @@ impl Backend for Lite {
         // checkpoint every 40 MiB instead of 4 writes a hot index page once for many commits.
         //
         // The writer overwrites erased content with zeros where it stood rather than leaving
-        // it in free space (`docs/lifecycle.md`), and on a new database gives the pages that
-        // erasures and purges free back to the file system (`PRAGMA incremental_vacuum` after
-        // each; auto_vacuum takes effect only when set before the first table is created).
+        // it in free space (`docs/lifecycle.md`). The space erasures free is reused by later
+        // writes (the file stops growing); no auto_vacuum, with which a write failed for lack
+        // of space kept failing after space was freed (`crates/cli/tests/faults.rs`).
         let writer_options = options
             .clone()
             .pragma("cache_size", "-16384")
             .pragma("wal_autocheckpoint", "10000")
-            .pragma("secure_delete", "ON")
-            .auto_vacuum(SqliteAutoVacuum::Incremental);
+            .pragma("secure_delete", "ON");
         let reader_options = options.clone().read_only(true).pragma("cache_size", "-4096");
         let in_memory = url.contains(":memory:") || url.contains("mode=memory");
         if !in_memory && let Some(parent) = options.get_filename().parent().filter(|p| !p.as_os_str().is_empty()) {
@@ -164,9 +163,9 @@ impl Backend for Lite {
         ledger::seal_in_transaction(conn, leaves, &RollupDelta::default()).await
     }
 
-    /// Freed pages go back to the file system (on a database created with auto_vacuum), and the
-    /// WAL, which still holds the pages as they were before an erasure, is emptied.
-    const RECLAIM_SPACE: &'static [&'static str] = &["PRAGMA incremental_vacuum", "PRAGMA wal_checkpoint(TRUNCATE)"];
+    /// The WAL, which still holds the pages as they were before an erasure, is folded into the
+    /// file and emptied (freed space in the file is reused by later writes).
+    const RECLAIM_SPACE: &'static [&'static str] = &["PRAGMA wal_checkpoint(TRUNCATE)"];
 
     /// From the file through rusqlite (see `log_reader.rs`); in memory through the pool.
     async fn ledger_records(store: &SqlStore<Lite>, from: u64, to: u64) -> Result<StoredLeaves> {

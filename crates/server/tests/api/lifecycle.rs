@@ -903,14 +903,16 @@ async fn verify_catches_an_erasure_inserted_behind_ml_audits_back(backend: Backe
     let (app, stored) = filled(backend).await;
     let victim = &stored[3];
     let seq = victim["ledger"]["seq"].as_u64().unwrap();
-    // With the triggers in place: they let a record be blanked when an `erased_records` row names
-    // it, and nothing stops that row (or an erasure row) from being inserted by hand.
+    // An erasure row and an `erased_records` row can be inserted by hand, but the triggers let a
+    // record be blanked only when the erasure's leaf is in the ledger: with them in place the
+    // blanking is refused; with them dropped, verify catches it.
     let shell = Shell::connect(&app).await;
     let forged = Uuid::now_v7().to_string();
     shell
         .run(&format!(
-            "INSERT INTO erasures (id, reason, subject, actor_ref, tenant_id, seqs, predictions, explanations, \
-             outcomes, reviews, created_at) VALUES ({}, 'quietly', NULL, NULL, NULL, '[{seq}]', 1, 0, 0, 0, {})",
+            "INSERT INTO erasures (id, reason, subject, actor_ref, tenant_id, seqs, unsalted, predictions, \
+             explanations, outcomes, reviews, created_at) \
+             VALUES ({}, 'quietly', NULL, NULL, NULL, '[{seq}]', '[]', 1, 0, 0, 0, {})",
             shell.uuid(&forged),
             shell.now()
         ))
@@ -922,6 +924,9 @@ async fn verify_catches_an_erasure_inserted_behind_ml_audits_back(backend: Backe
             shell.uuid(&forged)
         ))
         .await;
+    let refused = shell.try_run(&format!("{BLANK} WHERE id = {}", shell.uuid(&id_of(victim)))).await;
+    assert!(refused.is_err_and(|e| e.contains("append-only")), "blanked without a sealed erasure");
+    shell.unlock().await;
     shell.run(&format!("{BLANK} WHERE id = {}", shell.uuid(&id_of(victim)))).await;
     let after = shown(&app, &id_of(victim)).await;
     assert!(after["features"].is_null() && after["erased"]["erasure_id"] == forged.as_str(), "{after}");
