@@ -192,6 +192,7 @@ mod migration_tests {
             (4, "214a5faf33e422548b851d3ff4d1247fe1d1949df21b49a4c2afc548a6fc2446bdcea964d42099641ee9b87df98ca21f"),
             (5, "fd976701ec625ed32721e94492916abcbfa2a18612539089df47f7b085b76edbebdc9a1cd72b78bcc225da464c508942"),
             (6, "9074d7b503b324b5adab6f5525610e67a7506d551fd3167770e3ec30433a09126e241bd77cc8721c49d064e843b08884"),
+            (7, "6a8c62c821534a0f916a68c3996581e843ed0c97fc0b01b07148b3605d5f3bdcd6904ebc9caf025086efc4998a603ac3"),
         ];
         let found = super::MIGRATOR.iter().map(|m| (m.version, m.checksum.as_ref()));
         assert_eq!(
