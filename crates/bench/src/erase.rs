@@ -74,6 +74,8 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
         store.record_predictions(batch).await?;
     }
     let fill = started.elapsed();
+    // What autovacuum does after a bulk load in production (it is off on the bench machines).
+    store.refresh_statistics().await?;
     let key = std::sync::Arc::new(LedgerKey::ephemeral("ml-audit.bench/log")?);
     let sealer = Sealer::new(store.clone(), key.clone(), None).await?;
     sealer.seal_pending().await?;
@@ -113,6 +115,10 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
     let purged = purge(store.as_ref(), &retention, timestamp::now(), 1000, false).await?;
     let purge_took = started.elapsed();
     sizes.push(size("after the purge").await);
+    let started = Instant::now();
+    store.compact().await?;
+    let compact = started.elapsed();
+    sizes.push(size("after `purge --vacuum`").await);
 
     println!(
         "ml-audit erasure benchmark — {} backend, {} predictions, {} of one subject, {} older than a year",
@@ -123,11 +129,19 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
     );
     println!("| step | time | what |");
     println!("|---|---|---|");
-    println!("| fill (batches of {BATCH}) | {:.1} s | {:.0} events/s |", fill.as_secs_f64(), n as f64 / fill.as_secs_f64());
+    println!(
+        "| fill (batches of {BATCH}) | {:.1} s | {:.0} events/s |",
+        fill.as_secs_f64(),
+        n as f64 / fill.as_secs_f64()
+    );
     let counts = |c: ml_audit_core::lifecycle::ErasureCounts| {
         format!("{} predictions, {} explanations", c.predictions, c.explanations)
     };
-    println!("| erase the subject, dry run | {:.2} s | counts {} |", dry_run.as_secs_f64(), counts(counted.erasure.counts));
+    println!(
+        "| erase the subject, dry run | {:.2} s | counts {} |",
+        dry_run.as_secs_f64(),
+        counts(counted.erasure.counts)
+    );
     println!(
         "| erase the subject | {:.2} s | {} ({} seqs in one erasure leaf) |",
         erase.as_secs_f64(),
@@ -148,6 +162,7 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
         counts(purged.counts),
         purged.erasures
     );
+    println!("| compact (`ml-audit purge --vacuum`) | {:.1} s | |", compact.as_secs_f64());
     for (label, (file, wal)) in sizes {
         println!("| database size {label} | | {:.1} MB (+ WAL {:.1} MB) |", file as f64 / 1e6, wal as f64 / 1e6);
     }

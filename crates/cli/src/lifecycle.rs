@@ -82,24 +82,26 @@ pub async fn erase(request: EraseRequest, db: DbArg, settings: &Settings) -> any
 }
 
 /// `ml-audit purge`: one retention purge, as `serve` runs every hour.
-pub async fn purge(dry_run: bool, db: DbArg, settings: &Settings) -> anyhow::Result<()> {
+pub async fn purge(dry_run: bool, vacuum: bool, db: DbArg, settings: &Settings) -> anyhow::Result<()> {
     let policy = settings.retention_policy()?;
-    if policy.is_forever() {
-        println!("retention keeps everything (retention.default_days = 0 and no rules)");
-        return Ok(());
-    }
     let store = open(db, settings).await?;
     let lifecycle: &dyn LifecycleStore = store.as_ref();
     let batch = settings.retention.purge_batch;
     let summary = ml_audit_storage::purge(lifecycle, &policy, timestamp::now(), batch, dry_run).await?;
     let counts = describe_counts(summary.counts);
-    if dry_run {
+    if policy.is_forever() {
+        println!("retention keeps everything (retention.default_days = 0 and no rules)");
+    } else if dry_run {
         println!("would purge: {counts}");
         println!("dry run: nothing changed");
     } else {
         let erasures = summary.erasures;
         println!("purged: {counts}");
         println!("{erasures} {} (reason retention, at most {batch} predictions each)", plural(erasures, "erasure"));
+    }
+    if vacuum {
+        lifecycle.compact().await?;
+        println!("vacuumed: the space of erased records is returned");
     }
     Ok(())
 }

@@ -110,6 +110,10 @@ enum Command {
         /// Count what would be purged; change nothing.
         #[arg(long)]
         dry_run: bool,
+        /// Then rewrite the database so that the purged space is returned (SQLite: `VACUUM`,
+        /// which shrinks the file but blocks writes while it runs: a maintenance window).
+        #[arg(long, conflicts_with = "dry_run")]
+        vacuum: bool,
         #[command(flatten)]
         db: DbArg,
     },
@@ -279,7 +283,7 @@ fn main() -> anyhow::Result<()> {
                 let request = lifecycle::EraseRequest { subject, actor, predictions, reason, dry_run };
                 lifecycle::erase(request, db, &settings).await
             }
-            Command::Purge { dry_run, db } => lifecycle::purge(dry_run, db, &settings).await,
+            Command::Purge { dry_run, vacuum, db } => lifecycle::purge(dry_run, vacuum, db, &settings).await,
             Command::Holds { command } => lifecycle::holds(command, &settings).await,
             Command::Demo { db, bind, predictions } => demo::run(settings, db, bind, predictions).await,
             Command::Config => {

@@ -6,11 +6,11 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
+use ml_audit_core::lifecycle::{RetentionPolicy, RetentionRule};
 use ml_audit_core::redaction::{
     Action, DEFAULT_MASK, HashKey, Part, PolicyConfig, RedactionConfig, RedactionPolicy, RuleConfig,
 };
 use ml_audit_ledger::sealer::Schedule;
-use ml_audit_core::lifecycle::{RetentionPolicy, RetentionRule};
 use ml_audit_server::{Limits, Resilience, RetentionSchedule, ServerSettings};
 use serde::{Deserialize, Serialize};
 
@@ -306,7 +306,9 @@ impl Settings {
                 "ML_AUDIT_SERVER_READY_MAX_SEALER_LAG_SECS" => {
                     settings.server.ready_max_sealer_lag_secs = parse_number(name, value)? as u64
                 }
-                "ML_AUDIT_RETENTION_DEFAULT_DAYS" => settings.retention.default_days = parse_number(name, value)? as i64,
+                "ML_AUDIT_RETENTION_DEFAULT_DAYS" => {
+                    settings.retention.default_days = parse_number(name, value)? as i64
+                }
                 "ML_AUDIT_RETENTION_MIN_DAYS" => settings.retention.min_days = parse_number(name, value)? as i64,
                 known if ENV_VARS.contains(&known) => {}
                 unknown => warnings.push(format!("ignoring unknown environment variable {unknown}")),

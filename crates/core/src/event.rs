@@ -13,10 +13,10 @@ use uuid::Uuid;
 
 use crate::auth::Visibility;
 use crate::error::FieldError;
+use crate::ledger::record::{Salt, new_salt};
 use crate::model::{ActorType, Status};
 use crate::redaction::{Part, Redacted, RedactionEntry, RedactionPolicy, RedactionReport};
 use crate::timestamp;
-use crate::ledger::record::{Salt, new_salt};
 
 /// Longest accepted identifier-like text (names, versions, ids, outcomes).
 pub const MAX_SHORT_TEXT: usize = 255;
@@ -472,7 +472,11 @@ impl Fields {
         }
     }
 
-    pub(crate) fn optional_enum<T>(&mut self, key: &str, parse: fn(&str) -> Result<T, String>) -> Result<Option<T>, FieldError> {
+    pub(crate) fn optional_enum<T>(
+        &mut self,
+        key: &str,
+        parse: fn(&str) -> Result<T, String>,
+    ) -> Result<Option<T>, FieldError> {
         match self.take(key) {
             None => Ok(None),
             Some(Value::String(text)) => parse(&text).map(Some).map_err(|message| FieldError::new(key, message)),

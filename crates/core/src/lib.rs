@@ -8,8 +8,8 @@
 pub mod auth;
 pub mod error;
 pub mod event;
-pub mod lifecycle;
 pub mod ledger;
+pub mod lifecycle;
 pub mod model;
 pub mod query;
 pub mod redaction;

@@ -271,8 +271,9 @@ pub fn parse_release(body: Value) -> Result<String, FieldError> {
 
 fn parse_actor_key(value: Value) -> Result<ActorKey, FieldError> {
     let mut obj = Fields::new(value)?;
-    let actor_type =
-        obj.optional_enum("actor_type", ActorType::parse)?.ok_or_else(|| FieldError::new("actor_type", "is required"))?;
+    let actor_type = obj
+        .optional_enum("actor_type", ActorType::parse)?
+        .ok_or_else(|| FieldError::new("actor_type", "is required"))?;
     let actor_id = obj.required_text("actor_id", MAX_SHORT_TEXT)?;
     let tenant_id = obj.optional_text("tenant_id", MAX_SHORT_TEXT)?;
     obj.reject_unknown()?;
@@ -283,7 +284,9 @@ fn parse_refs(obj: &mut Fields, key: &str) -> Result<Vec<String>, FieldError> {
     let items = match obj.take(key) {
         None => return Ok(Vec::new()),
         Some(Value::Array(items)) => items,
-        Some(other) => return Err(FieldError::new(key, format!("must be a list of prediction refs, not {}", kind(&other)))),
+        Some(other) => {
+            return Err(FieldError::new(key, format!("must be a list of prediction refs, not {}", kind(&other))));
+        }
     };
     if items.len() > MAX_REFS {
         return Err(FieldError::new(key, format!("lists at most {MAX_REFS} prediction refs")));
@@ -396,6 +399,23 @@ impl RetentionPolicy {
         Ok(())
     }
 
+    /// The days a record of `tenant` (`None`: a tenant no rule names) and `model_name` is kept:
+    /// those of the rule that applies to it (the most specific that matches, the longest among
+    /// equals), else `default_days`; `None` is forever. [`Self::purge_steps`] is the same choice,
+    /// written as conditions a store can run.
+    pub fn days_for(&self, tenant: Option<&str>, model_name: &str) -> Option<u32> {
+        let default = RetentionRule { tenant_id: None, model_name: None, days: self.default_days };
+        self.rules
+            .iter()
+            .filter(|rule| {
+                rule.tenant_id.as_deref().is_none_or(|t| Some(t) == tenant)
+                    && rule.model_name.as_deref().is_none_or(|m| m == model_name)
+            })
+            .chain((self.default_days > 0).then_some(&default))
+            .max_by_key(|rule| (rule.specificity(), rule.days))
+            .map(|rule| rule.days)
+    }
+
     /// Whether anything is ever purged.
     pub fn is_forever(&self) -> bool {
         self.default_days == 0 && self.rules.is_empty()
@@ -406,8 +426,7 @@ impl RetentionPolicy {
     /// that applies to it: the most specific that matches it, the longest among equals.
     pub fn purge_steps(&self, now: OffsetDateTime) -> Vec<PurgeStep> {
         let default = RetentionRule { tenant_id: None, model_name: None, days: self.default_days };
-        let all: Vec<&RetentionRule> =
-            self.rules.iter().chain((self.default_days > 0).then_some(&default)).collect();
+        let all: Vec<&RetentionRule> = self.rules.iter().chain((self.default_days > 0).then_some(&default)).collect();
         all.iter()
             .enumerate()
             .map(|(i, rule)| PurgeStep {

@@ -19,9 +19,10 @@ fn an_erasure_needs_a_selector_and_a_reason() {
     assert_eq!(error.field, "predictions[1]");
     let error = ErasureRequest::parse(json!({"actor": {"actor_id": "7"}, "reason": "x"})).unwrap_err();
     assert_eq!(error.field, "actor.actor_type");
-    let request =
-        ErasureRequest::parse(json!({"actor": {"actor_type": "user", "actor_id": "7"}, "reason": "x", "dry_run": true}))
-            .unwrap();
+    let request = ErasureRequest::parse(
+        json!({"actor": {"actor_type": "user", "actor_id": "7"}, "reason": "x", "dry_run": true}),
+    )
+    .unwrap();
     assert!(request.dry_run);
     assert_eq!(request.actor.unwrap().tenant_id, "");
 }
@@ -74,7 +75,11 @@ fn the_most_specific_rule_decides_and_the_longest_among_equals() {
     let policy = RetentionPolicy {
         default_days: 365,
         min_days: 183,
-        rules: vec![rule(Some("acme"), None, 200), rule(None, Some("credit"), 800), rule(Some("acme"), Some("credit"), 300)],
+        rules: vec![
+            rule(Some("acme"), None, 200),
+            rule(None, Some("credit"), 800),
+            rule(Some("acme"), Some("credit"), 300),
+        ],
     };
     let steps = policy.purge_steps(now);
     assert_eq!(steps.len(), 4);
@@ -90,6 +95,40 @@ fn the_most_specific_rule_decides_and_the_longest_among_equals() {
     assert_eq!(default.rule, rule(None, None, 365));
     assert_eq!(default.except.len(), 3);
     assert!(RetentionPolicy::default().purge_steps(now).is_empty());
+}
+
+/// The purge's steps and `days_for` make the same choice for every record: exactly one step
+/// takes a record, and at the cutoff of the days `days_for` gives it.
+#[test]
+fn the_purge_steps_decide_as_days_for_does() {
+    let now = datetime!(2026-12-01 00:00 UTC);
+    let policy = RetentionPolicy {
+        default_days: 365,
+        min_days: 1,
+        rules: vec![
+            rule(Some("acme"), None, 200),
+            rule(None, Some("credit"), 800),
+            rule(Some("acme"), Some("credit"), 300),
+            rule(Some("globex"), None, 800),
+        ],
+    };
+    let matches = |rule: &RetentionRule, tenant: &str, model: &str| {
+        rule.tenant_id.as_deref().is_none_or(|t| t == tenant) && rule.model_name.as_deref().is_none_or(|m| m == model)
+    };
+    let steps = policy.purge_steps(now);
+    for tenant in ["acme", "globex", "initech"] {
+        for model in ["credit", "fraud"] {
+            let deciding: Vec<&PurgeStep> = steps
+                .iter()
+                .filter(|step| {
+                    matches(&step.rule, tenant, model) && !step.except.iter().any(|e| matches(e, tenant, model))
+                })
+                .collect();
+            assert_eq!(deciding.len(), 1, "{tenant}/{model}: {deciding:?}");
+            let days = policy.days_for(Some(tenant), model).unwrap();
+            assert_eq!(deciding[0].before, now - Duration::days(i64::from(days)), "{tenant}/{model}");
+        }
+    }
 }
 
 #[test]

@@ -115,7 +115,9 @@ impl LifeEvents {
         let mut problems = Vec::new();
         let unsealed = |kind: &str, id: &Uuid| Problem {
             seq: None,
-            message: format!("the {kind} {id} is in the database but not in the ledger: inserted behind ml-audit's back"),
+            message: format!(
+                "the {kind} {id} is in the database but not in the ledger: inserted behind ml-audit's back"
+            ),
         };
         for id in self.erasures.keys().filter(|id| !self.sealed_at.contains_key(id)) {
             problems.push(unsealed("erasure", id));

@@ -117,7 +117,9 @@ pub async fn verify_log(
             }
             let checked = match stored.leaf.kind {
                 LeafKind::Prediction | LeafKind::Explanation => check_record(&stored, &rows, &mut scratch, &mut life),
-                LeafKind::Erasure | LeafKind::Hold | LeafKind::HoldRelease => life.check_leaf(&stored).map(|()| Kept::LifeEvent),
+                LeafKind::Erasure | LeafKind::Hold | LeafKind::HoldRelease => {
+                    life.check_leaf(&stored).map(|()| Kept::LifeEvent)
+                }
             };
             match checked {
                 Ok(Kept::Intact) => report.intact += 1,
@@ -168,9 +170,8 @@ fn check_record(
         return Err(format!("the {} {} it seals is missing (deleted)", leaf.kind, leaf.record_id));
     };
     if let Some(erasure) = record.erasure() {
-        life.check_erased(leaf.seq, erasure.erasure_ref, record, rows).map_err(|problem| {
-            format!("the {} {} was blanked {problem}", leaf.kind, leaf.record_id)
-        })?;
+        life.check_erased(leaf.seq, erasure.erasure_ref, record, rows)
+            .map_err(|problem| format!("the {} {} was blanked {problem}", leaf.kind, leaf.record_id))?;
         return match record.spliced_leaf_hash(rows, scratch) {
             Ok(None) => Ok(Kept::Erased),
             Ok(Some(hash)) if hash == leaf.leaf_hash => Ok(Kept::Erased),

@@ -176,6 +176,9 @@ impl Backend for Pg {
 
     /// Updated rows leave dead versions that autovacuum removes; nothing to run.
     const RECLAIM_SPACE: &'static [&'static str] = &[];
+    /// Dead row versions become reusable space (the files do not shrink, they stop growing).
+    const COMPACT: &'static [&'static str] =
+        &["VACUUM predictions", "VACUUM explanations", "VACUUM prediction_subjects", "VACUUM actors"];
 }
 
 #[cfg(test)]

@@ -143,10 +143,12 @@ async fn record_batch(
         let existing = stored.get(&event.prediction_id).ok_or_else(|| {
             StorageError::Integrity(format!("prediction_id {:?} was neither inserted nor found", event.prediction_id))
         })?;
-        outcomes.push(match RecordOutcome::refusal(&existing.content_hash, &event.content_hash, &event.prediction_id) {
-            None => RecordOutcome::Replayed(predictions::fetch::<Pg>(conn, existing.id).await?),
-            Some(refusal) => refusal,
-        });
+        outcomes.push(
+            match RecordOutcome::refusal(&existing.content_hash, &event.content_hash, &event.prediction_id) {
+                None => RecordOutcome::Replayed(predictions::fetch::<Pg>(conn, existing.id).await?),
+                Some(refusal) => refusal,
+            },
+        );
     }
     enqueue(conn, &queued).await?;
     Ok(outcomes)

@@ -27,8 +27,8 @@ use tower_http::trace::TraceLayer;
 
 pub use crate::error::ApiError;
 pub use crate::openapi::api_document;
-pub use crate::serve::serve;
 pub use crate::retention::RetentionSchedule;
+pub use crate::serve::serve;
 pub use crate::state::{AppState, Limits, Resilience, ServerSettings};
 
 /// The whole application; also what tests drive.

@@ -5,7 +5,9 @@ use axum::extract::FromRef;
 use ml_audit_core::lifecycle::RetentionPolicy;
 use ml_audit_core::redaction::RedactionPolicy;
 use ml_audit_ledger::sealer::{Schedule, Sealer};
-use ml_audit_storage::{InsightReader, KeyStore, LedgerStore, LifecycleStore, PredictionReader, PredictionWriter, Store};
+use ml_audit_storage::{
+    InsightReader, KeyStore, LedgerStore, LifecycleStore, PredictionReader, PredictionWriter, Store,
+};
 
 use crate::admission::Admission;
 use crate::ingest::{DEFAULT_QUEUE_EVENTS, GroupCommitter};

@@ -110,7 +110,10 @@ fn push_rule<D: Dialect>(query: &mut QueryBuilder<D::Db>, rule: &RetentionRule) 
 /// that it can be negated as a whole.
 fn push_scope<D: Dialect>(query: &mut QueryBuilder<D::Db>, scope: &HoldScope) {
     query.push("(");
-    push_rule::<D>(query, &RetentionRule { tenant_id: scope.tenant_id.clone(), model_name: scope.model_name.clone(), days: 0 });
+    push_rule::<D>(
+        query,
+        &RetentionRule { tenant_id: scope.tenant_id.clone(), model_name: scope.model_name.clone(), days: 0 },
+    );
     if let Some(token) = &scope.subject {
         query.push(" AND EXISTS (SELECT 1 FROM prediction_subjects s WHERE s.prediction_ref = p.id AND s.token = ");
         D::bind_text(query, token);
@@ -162,7 +165,8 @@ async fn erase_in<B: Backend>(
     meta: ErasureMeta,
     dry_run: bool,
 ) -> Result<ErasureResult> {
-    let mut query = QueryBuilder::new("SELECT p.id, l.seq FROM predictions p JOIN ledger_entries l ON l.record_id = p.id");
+    let mut query =
+        QueryBuilder::new("SELECT p.id, l.seq FROM predictions p JOIN ledger_entries l ON l.record_id = p.id");
     target.push::<B>(&mut query);
     let predictions = sealed_ids::<B>(conn, query).await?;
     let mut explanations = Vec::new();
@@ -323,7 +327,9 @@ async fn insert_erasure<B: Backend>(conn: &mut Conn<B>, erasure: &Erasure) -> Re
     B::bind_text(&mut query, &to_canonical_string(&serde_json::json!(erasure.seqs)));
     query.push(", ");
     B::bind_text(&mut query, &to_canonical_string(&serde_json::json!(erasure.unsalted)));
-    for count in [erasure.counts.predictions, erasure.counts.explanations, erasure.counts.outcomes, erasure.counts.reviews] {
+    for count in
+        [erasure.counts.predictions, erasure.counts.explanations, erasure.counts.outcomes, erasure.counts.reviews]
+    {
         query.push(", ");
         B::bind_int(&mut query, i64::try_from(count).unwrap_or(i64::MAX));
     }
@@ -520,6 +526,13 @@ impl<B: Backend> LifecycleStore for SqlStore<B> {
         Ok(())
     }
 
+    async fn compact(&self) -> Result<()> {
+        for statement in B::COMPACT.iter().chain(B::RECLAIM_SPACE) {
+            B::execute(&self.writer, QueryBuilder::new(*statement)).await?;
+        }
+        Ok(())
+    }
+
     async fn list_erasures(&self, visibility: &Visibility, limit: u32) -> Result<Vec<ErasureResult>> {
         let mut query = QueryBuilder::new(format!(
             "SELECT {ERASURE_COLUMNS}, l.seq, l.leaf_hash FROM erasures er
@@ -633,4 +646,3 @@ pub async fn ledger_lifecycle<B: Backend>(store: &SqlStore<B>) -> Result<StoredL
     snapshot.commit().await.map_err(B::classify)?;
     Ok(StoredLifecycle { erasures, holds, releases })
 }
-

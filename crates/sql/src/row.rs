@@ -203,14 +203,18 @@ pub fn ledger_entry<R: SqlRow>(c: &mut Columns<'_, R>) -> Result<Option<LedgerEn
             c.skip(1);
             Ok(None)
         }
-        Some(seq) => Ok(Some(LedgerEntry { seq: decode_seq(seq)?, leaf_hash: decode_hash(c.required(SqlRow::bytes)?)? })),
+        Some(seq) => {
+            Ok(Some(LedgerEntry { seq: decode_seq(seq)?, leaf_hash: decode_hash(c.required(SqlRow::bytes)?)? }))
+        }
     }
 }
 
 /// A `salt` column: 32 bytes, or NULL (a v1 record, or an erased one).
 fn salt<R: SqlRow>(c: &mut Columns<'_, R>) -> Result<Option<Salt>> {
     c.take(SqlRow::bytes)?
-        .map(|bytes| Salt::try_from(bytes.as_slice()).map_err(|_| StorageError::Integrity("a salt is not 32 bytes".into())))
+        .map(|bytes| {
+            Salt::try_from(bytes.as_slice()).map_err(|_| StorageError::Integrity("a salt is not 32 bytes".into()))
+        })
         .transpose()
 }
 

@@ -17,8 +17,8 @@ use ml_audit_storage::known::KnownRows;
 use ml_audit_storage::{
     ActorPage, ActorPageRequest, Entity, HourlyCount, InsightReader, KeyStore, LedgerStore, ModelVersionStats, NewLeaf,
     PredictionReader, PredictionRef, PredictionWriter, RecordLeaf, RecordOutcome, Result, SealedLeaf, StorageError,
-    StoreInfo, StoredCheckpoint, StoredLeaves, StoredLifecycle, StoredPending, TenantSummary, TimeWindow, decode_enum, decode_hash, decode_seq,
-    encode_seq, split_page, stored_explanation,
+    StoreInfo, StoredCheckpoint, StoredLeaves, StoredLifecycle, StoredPending, TenantSummary, TimeWindow, decode_enum,
+    decode_hash, decode_seq, encode_seq, split_page, stored_explanation,
 };
 use sqlx::{Pool, QueryBuilder, Transaction};
 use uuid::Uuid;
@@ -84,8 +84,11 @@ pub trait Backend: Dialect {
     async fn begin_ledger_write(store: &SqlStore<Self>) -> Result<Transaction<'static, Self::Db>>;
     /// Appends leaves after the last one, in a transaction [`Self::begin_ledger_write`] opened.
     async fn append_leaves(conn: &mut Conn<Self>, leaves: Vec<RecordLeaf>) -> Result<Vec<SealedLeaf>>;
-    /// The statements that give the space erasures freed back (run outside a transaction).
+    /// The statements that empty what still holds erased values outside the tables (run
+    /// outside a transaction, after every erasure).
     const RECLAIM_SPACE: &'static [&'static str];
+    /// The statements that return the space of blanked records (see `LifecycleStore::compact`).
+    const COMPACT: &'static [&'static str];
 
     /// The sealer's read of the queue, in one snapshot.
     async fn ledger_pending(store: &SqlStore<Self>, limit: u32) -> Result<StoredPending> {

@@ -31,6 +31,10 @@ CREATE TABLE erased_records (
     commitment  BLOB
 ) WITHOUT ROWID;
 
+-- An erasure removes its predictions' subject tokens by prediction: without this index each
+-- batch of an erasure would read every token.
+CREATE INDEX prediction_subjects_by_prediction ON prediction_subjects (prediction_ref);
+
 -- Legal holds: the records matching every scope given. A hold row never changes; its release
 -- is a row of its own.
 CREATE TABLE holds (

@@ -166,6 +166,9 @@ impl Backend for Lite {
     /// The WAL, which still holds the pages as they were before an erasure, is folded into the
     /// file and emptied (freed space in the file is reused by later writes).
     const RECLAIM_SPACE: &'static [&'static str] = &["PRAGMA wal_checkpoint(TRUNCATE)"];
+    /// A blanked row frees most of its page, which new rows (appended in time order) never
+    /// fill: only rewriting the file gives that space back.
+    const COMPACT: &'static [&'static str] = &["VACUUM"];
 
     /// From the file through rusqlite (see `log_reader.rs`); in memory through the pool.
     async fn ledger_records(store: &SqlStore<Lite>, from: u64, to: u64) -> Result<StoredLeaves> {

@@ -60,16 +60,26 @@ pub trait LifecycleStore: Send + Sync + 'static {
     /// when none is left. With `dry_run`, counts every such prediction and changes nothing.
     async fn purge_batch(&self, step: &PurgeStep, limit: u32, dry_run: bool) -> Result<Option<ErasureResult>>;
 
-    /// Gives the space that erasures freed back where the backend can (SQLite: incremental
-    /// vacuum and a WAL checkpoint; PostgreSQL leaves it to autovacuum).
+    /// Empties what still holds erased values outside the tables (SQLite: its WAL); cheap, run
+    /// after every erasure. PostgreSQL leaves dead row versions to autovacuum.
     async fn reclaim_space(&self) -> Result<()>;
+
+    /// Rewrites the tables so that the space blanked records gave up is returned (SQLite:
+    /// `VACUUM`, which shrinks the file and holds the write lock while it runs; PostgreSQL:
+    /// `VACUUM` of the record tables, which makes the space reusable). For a maintenance window
+    /// (`ml-audit purge --vacuum`), not for a busy server.
+    async fn compact(&self) -> Result<()>;
 
     /// Erasures the caller sees (a tenant-bound key: those it asked for), newest first.
     async fn list_erasures(&self, visibility: &Visibility, limit: u32) -> Result<Vec<ErasureResult>>;
 
     /// Places a hold; `scope` is already within the caller's tenant.
-    async fn create_hold(&self, reason: String, scope: HoldScope, until: Option<time::OffsetDateTime>)
-    -> Result<StoredHold>;
+    async fn create_hold(
+        &self,
+        reason: String,
+        scope: HoldScope,
+        until: Option<time::OffsetDateTime>,
+    ) -> Result<StoredHold>;
 
     /// Releases a standing hold the caller sees; a released one is a conflict.
     async fn release_hold(&self, visibility: &Visibility, id: Uuid, reason: String) -> Result<StoredHold>;

@@ -189,7 +189,10 @@ async fn erase(
 /// The erasures this key sees (a tenant-bound key: those it asked for), newest first (at most 1000).
 #[utoipa::path(get, path = "/api/v1/erasures", tag = "lifecycle", security(("bearer" = [])),
     responses((status = 200, description = "Newest first", body = ErasureList)))]
-async fn list_erasures(caller: Authorized<Admin>, State(state): State<AppState>) -> Result<Json<ErasureList>, ApiError> {
+async fn list_erasures(
+    caller: Authorized<Admin>,
+    State(state): State<AppState>,
+) -> Result<Json<ErasureList>, ApiError> {
     let erasures = state.lifecycle.list_erasures(&caller.visibility, LISTED_ERASURES).await?;
     Ok(Json(ErasureList { items: erasures.into_iter().map(|e| ErasureOut::of(e, false)).collect() }))
 }

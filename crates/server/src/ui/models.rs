@@ -5,7 +5,7 @@ use std::collections::{BTreeSet, HashMap};
 
 use axum::extract::State;
 use maud::{Markup, html};
-use ml_audit_core::lifecycle::{RetentionPolicy, RetentionRule};
+use ml_audit_core::lifecycle::RetentionPolicy;
 use ml_audit_storage::ModelVersionStats;
 
 use super::charts::{PALETTE, histogram, stacked_bar, swatch};
@@ -107,36 +107,14 @@ fn days_text(days: Option<u32>) -> String {
     }
 }
 
-/// How many of tenant and model a rule names: the more, the more specific.
-fn specificity(rule: &RetentionRule) -> u8 {
-    u8::from(rule.tenant_id.is_some()) + u8::from(rule.model_name.is_some())
-}
-
-/// The days a record of `tenant` (`None`: a tenant no rule names) and `model_name` is kept, by
-/// the rule that applies to it: the most specific that matches, the longest among equals, the
-/// default (`default_days`, 0: forever) when none matches. `None` is forever.
-fn retention_days(policy: &RetentionPolicy, tenant: Option<&str>, model_name: &str) -> Option<u32> {
-    let default = RetentionRule { tenant_id: None, model_name: None, days: policy.default_days };
-    policy
-        .rules
-        .iter()
-        .filter(|rule| {
-            rule.tenant_id.as_deref().is_none_or(|t| Some(t) == tenant)
-                && rule.model_name.as_deref().is_none_or(|m| m == model_name)
-        })
-        .chain((policy.default_days > 0).then_some(&default))
-        .max_by_key(|rule| (specificity(rule), rule.days))
-        .map(|rule| rule.days)
-}
-
 /// The retention of a model's records, short: `forever`, `365 days`, or `365 days; acme: 200
 /// days` when a tenant's rule gives it another. A tenant-bound session sees its tenant's only
 /// (and no other tenant's name).
 fn retention_text(policy: &RetentionPolicy, model_name: &str, session_tenant: Option<&str>) -> String {
     if let Some(own) = session_tenant {
-        return days_text(retention_days(policy, Some(own), model_name));
+        return days_text(policy.days_for(Some(own), model_name));
     }
-    let base = retention_days(policy, None, model_name);
+    let base = policy.days_for(None, model_name);
     let named: BTreeSet<&str> = policy
         .rules
         .iter()
@@ -145,7 +123,7 @@ fn retention_text(policy: &RetentionPolicy, model_name: &str, session_tenant: Op
         .collect();
     let mut text = days_text(base);
     for tenant in named {
-        let days = retention_days(policy, Some(tenant), model_name);
+        let days = policy.days_for(Some(tenant), model_name);
         if days != base {
             text.push_str(&format!("; {tenant}: {}", days_text(days)));
         }
@@ -155,6 +133,8 @@ fn retention_text(policy: &RetentionPolicy, model_name: &str, session_tenant: Op
 
 #[cfg(test)]
 mod tests {
+    use ml_audit_core::lifecycle::RetentionRule;
+
     use super::*;
 
     fn rule(tenant: Option<&str>, model: Option<&str>, days: u32) -> RetentionRule {
@@ -186,8 +166,8 @@ mod tests {
         );
         // fraud: the model rule (730) for every tenant but globex, whose tenant rule is as
         // specific and longer; acme's tenant rule (200) is as specific and shorter.
-        assert_eq!(retention_days(&p, Some("acme"), "fraud"), Some(730));
-        assert_eq!(retention_days(&p, Some("globex"), "fraud"), Some(1000));
+        assert_eq!(p.days_for(Some("acme"), "fraud"), Some(730));
+        assert_eq!(p.days_for(Some("globex"), "fraud"), Some(1000));
         assert_eq!(retention_text(&p, "fraud", None), "730 days; globex: 1000 days");
         // credit: acme's tenant-and-model rule beats its tenant rule; others have the default.
         assert_eq!(retention_text(&p, "credit", None), "365 days; acme: 400 days; globex: 1000 days");
@@ -203,6 +183,6 @@ mod tests {
         let p = policy(0, vec![rule(Some("acme"), None, 200), rule(None, Some("fraud"), 400)]);
         assert_eq!(retention_text(&p, "credit", None), "forever; acme: 200 days");
         assert_eq!(retention_text(&p, "fraud", None), "400 days");
-        assert_eq!(retention_days(&p, Some("acme"), "fraud"), Some(400), "as specific, longer");
+        assert_eq!(p.days_for(Some("acme"), "fraud"), Some(400), "as specific, longer");
     }
 }
