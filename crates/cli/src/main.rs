@@ -104,7 +104,7 @@ enum Command {
         #[command(flatten)]
         db: DbArg,
     },
-    /// Erase once every record past its retention ([retention]), in batches, as `serve` does
+    /// Erase once every record past its retention (`[retention]`), in batches, as `serve` does
     /// every hour.
     Purge {
         /// Count what would be purged; change nothing.

@@ -194,6 +194,7 @@ mod migration_tests {
             (5, "b895f1562abca7a00f3cb5de742cac0b61495c809c20094beb4f560c27cf70ee1d8f5bf548a45badd5cc5c8107c110cd"),
             (6, "21281c7edd9055b39817e6ae89beab99b40f77e8fffdea181f9e5f52ac4f5c8da7b227178418331fb35292e5e43f4a31"),
             (7, "1d4fb6e204346a7eaa14684e4de9cb2cb7991039f39fb84928694def19986e3974eec0a193667888e1d17c595972f396"),
+            (8, "36f27ad12f3ddf11e8b820da8fdca9734da7e99831217e08b840703a5470fc7a426e44390957b7d47869c8865e16413c"),
         ];
         let found = super::MIGRATOR.iter().map(|m| (m.version, m.checksum.as_ref()));
         assert_eq!(
