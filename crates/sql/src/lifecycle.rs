@@ -4,9 +4,9 @@
 //! ([`Backend::begin_ledger_write`]: on PostgreSQL under the sealers' lock, with the queue sealed
 //! first, so every record it selects has its seq): it selects the sealed, unerased records,
 //! refuses if a standing hold covers one, computes each v2 record's commitment from its row,
-//! writes the erasure and its `erased_records` rows, blanks the records (the triggers allow
-//! exactly this, and only for a record an `erased_records` row names), removes their subject
-//! tokens and appends the erasure's leaf.
+//! writes the erasure, its `erased_records` rows and its leaf, and only then blanks the records
+//! and removes their subject tokens (the triggers allow exactly this, and only for a record a
+//! sealed erasure names).
 
 use async_trait::async_trait;
 use ml_audit_core::auth::Visibility;
