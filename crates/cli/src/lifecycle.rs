@@ -21,12 +21,40 @@ use uuid::Uuid;
 use crate::settings::Settings;
 use crate::{DbArg, HoldsCommand, open_store};
 
+/// The records an erasure or a hold names (`erase` and `holds create` take the same flags).
+#[derive(clap::Args)]
+pub struct Records {
+    /// A data subject's raw value (an email address, a customer id …), found through its
+    /// pseudonym token as `?subject=` finds it; needs the redaction hash key.
+    #[arg(long, value_name = "RAW")]
+    pub subject: Option<String>,
+    /// One actor's records: its type, id and tenant (empty when omitted).
+    #[arg(long, value_name = "TYPE:ID[:TENANT]")]
+    pub actor: Option<String>,
+    /// A prediction by its id or prediction_id (repeatable).
+    #[arg(long = "prediction", value_name = "REF")]
+    pub predictions: Vec<String>,
+}
+
+impl Records {
+    /// Adds the flags given to a request body in the API's form, which its parser then checks.
+    fn insert_into(self, body: &mut Map<String, Value>) -> anyhow::Result<()> {
+        if let Some(subject) = self.subject {
+            body.insert("subject".into(), json!(subject));
+        }
+        if let Some(actor) = &self.actor {
+            body.insert("actor".into(), actor_json(actor)?);
+        }
+        if !self.predictions.is_empty() {
+            body.insert("predictions".into(), json!(self.predictions));
+        }
+        Ok(())
+    }
+}
+
 /// `ml-audit erase`'s flags, as given.
 pub struct EraseRequest {
-    pub subject: Option<String>,
-    /// `TYPE:ID[:TENANT]`.
-    pub actor: Option<String>,
-    pub predictions: Vec<String>,
+    pub records: Records,
     pub reason: String,
     pub dry_run: bool,
 }
@@ -35,15 +63,7 @@ pub struct EraseRequest {
 /// `--dry-run`, the counts alone). A legal hold over any selected record refuses it whole.
 pub async fn erase(request: EraseRequest, db: DbArg, settings: &Settings) -> anyhow::Result<()> {
     let mut body = Map::new();
-    if let Some(subject) = &request.subject {
-        body.insert("subject".into(), json!(subject));
-    }
-    if let Some(actor) = &request.actor {
-        body.insert("actor".into(), actor_json(actor)?);
-    }
-    if !request.predictions.is_empty() {
-        body.insert("predictions".into(), json!(request.predictions));
-    }
+    request.records.insert_into(&mut body)?;
     body.insert("reason".into(), json!(request.reason));
     body.insert("dry_run".into(), json!(request.dry_run));
     let parsed = ErasureRequest::parse(Value::Object(body)).map_err(flag_error)?;
@@ -113,20 +133,15 @@ pub async fn holds(command: HoldsCommand, settings: &Settings) -> anyhow::Result
             let store = open(db, settings).await?;
             list_holds(&store.list_holds(&Visibility::AllTenants).await?);
         }
-        HoldsCommand::Create { reason, tenant, model, subject, actor, predictions, until, db } => {
+        HoldsCommand::Create { reason, tenant, model, records, until, db } => {
             let mut body = Map::new();
             body.insert("reason".into(), json!(reason));
-            for (key, value) in [("tenant_id", tenant), ("model_name", model), ("subject", subject), ("until", until)] {
+            for (key, value) in [("tenant_id", tenant), ("model_name", model), ("until", until)] {
                 if let Some(value) = value {
                     body.insert(key.into(), json!(value));
                 }
             }
-            if let Some(actor) = &actor {
-                body.insert("actor".into(), actor_json(actor)?);
-            }
-            if !predictions.is_empty() {
-                body.insert("predictions".into(), json!(predictions));
-            }
+            records.insert_into(&mut body)?;
             let request = HoldRequest::parse(Value::Object(body), timestamp::now()).map_err(flag_error)?;
             let subject = request.subject.as_deref().map(|raw| subject_token(settings, raw)).transpose()?;
             let store = open(db, settings).await?;

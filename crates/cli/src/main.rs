@@ -85,16 +85,8 @@ enum Command {
     #[command(group(clap::ArgGroup::new("selector").required(true).multiple(true)
         .args(["subject", "actor", "predictions"])))]
     Erase {
-        /// A data subject's raw value (an email address, a customer id …), found through its
-        /// pseudonym token as `?subject=` finds it; needs the redaction hash key.
-        #[arg(long, value_name = "RAW")]
-        subject: Option<String>,
-        /// Every prediction of one actor: its type, id and tenant (empty when omitted).
-        #[arg(long, value_name = "TYPE:ID[:TENANT]")]
-        actor: Option<String>,
-        /// A prediction by its id or prediction_id (repeatable).
-        #[arg(long = "prediction", value_name = "REF")]
-        predictions: Vec<String>,
+        #[command(flatten)]
+        records: lifecycle::Records,
         /// Why (kept in the erasure's ledger leaf).
         #[arg(long)]
         reason: String,
@@ -191,15 +183,8 @@ enum HoldsCommand {
         /// The records of this model (every version).
         #[arg(long, value_name = "MODEL_NAME")]
         model: Option<String>,
-        /// The records about this data subject (raw value; needs the redaction hash key).
-        #[arg(long, value_name = "RAW")]
-        subject: Option<String>,
-        /// The records of this actor.
-        #[arg(long, value_name = "TYPE:ID[:TENANT]")]
-        actor: Option<String>,
-        /// This prediction, by id or prediction_id (repeatable).
-        #[arg(long = "prediction", value_name = "REF")]
-        predictions: Vec<String>,
+        #[command(flatten)]
+        records: lifecycle::Records,
         /// The hold lapses by itself at this time (RFC 3339) [default: it stands until released].
         #[arg(long, value_name = "RFC3339")]
         until: Option<String>,
@@ -279,8 +264,8 @@ fn main() -> anyhow::Result<()> {
                 }
                 Ok(())
             }
-            Command::Erase { subject, actor, predictions, reason, dry_run, db } => {
-                let request = lifecycle::EraseRequest { subject, actor, predictions, reason, dry_run };
+            Command::Erase { records, reason, dry_run, db } => {
+                let request = lifecycle::EraseRequest { records, reason, dry_run };
                 lifecycle::erase(request, db, &settings).await
             }
             Command::Purge { dry_run, vacuum, db } => lifecycle::purge(dry_run, vacuum, db, &settings).await,
