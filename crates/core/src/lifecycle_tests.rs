@@ -69,18 +69,15 @@ fn retention_rules_below_the_floor_or_of_zero_days_are_named() {
     assert_eq!(lowered.validate(), Ok(()));
 }
 
+/// A tenant rule, a model rule and one for both: every kind of precedence between them.
+fn acme_and_credit() -> Vec<RetentionRule> {
+    vec![rule(Some("acme"), None, 200), rule(None, Some("credit"), 800), rule(Some("acme"), Some("credit"), 300)]
+}
+
 #[test]
 fn the_most_specific_rule_decides_and_the_longest_among_equals() {
     let now = datetime!(2026-12-01 00:00 UTC);
-    let policy = RetentionPolicy {
-        default_days: 365,
-        min_days: 183,
-        rules: vec![
-            rule(Some("acme"), None, 200),
-            rule(None, Some("credit"), 800),
-            rule(Some("acme"), Some("credit"), 300),
-        ],
-    };
+    let policy = RetentionPolicy { default_days: 365, min_days: 183, rules: acme_and_credit() };
     let steps = policy.purge_steps(now);
     assert_eq!(steps.len(), 4);
     let acme = &steps[0];
@@ -105,12 +102,7 @@ fn the_purge_steps_decide_as_days_for_does() {
     let policy = RetentionPolicy {
         default_days: 365,
         min_days: 1,
-        rules: vec![
-            rule(Some("acme"), None, 200),
-            rule(None, Some("credit"), 800),
-            rule(Some("acme"), Some("credit"), 300),
-            rule(Some("globex"), None, 800),
-        ],
+        rules: [acme_and_credit(), vec![rule(Some("globex"), None, 800)]].concat(),
     };
     let matches = |rule: &RetentionRule, tenant: &str, model: &str| {
         rule.tenant_id.as_deref().is_none_or(|t| t == tenant) && rule.model_name.as_deref().is_none_or(|m| m == model)

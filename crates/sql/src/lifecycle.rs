@@ -93,12 +93,18 @@ impl Target<'_> {
 
 /// `(…)`: the predictions a retention rule names.
 fn push_rule<D: Dialect>(query: &mut QueryBuilder<D::Db>, rule: &RetentionRule) {
+    push_tenant_and_model::<D>(query, rule.tenant_id.as_deref(), rule.model_name.as_deref());
+}
+
+/// `(…)`: the predictions of `tenant` and of the model named `model`, where given (both rules
+/// and holds scope by them).
+fn push_tenant_and_model<D: Dialect>(query: &mut QueryBuilder<D::Db>, tenant: Option<&str>, model: Option<&str>) {
     query.push("(1 = 1");
-    if let Some(tenant) = &rule.tenant_id {
+    if let Some(tenant) = tenant {
         query.push(" AND p.tenant_id = ");
         D::bind_text(query, tenant);
     }
-    if let Some(model) = &rule.model_name {
+    if let Some(model) = model {
         query.push(" AND p.model_ref IN (SELECT m.id FROM model_versions m WHERE m.model_name = ");
         D::bind_text(query, model);
         query.push(")");
@@ -110,10 +116,7 @@ fn push_rule<D: Dialect>(query: &mut QueryBuilder<D::Db>, rule: &RetentionRule) 
 /// that it can be negated as a whole.
 fn push_scope<D: Dialect>(query: &mut QueryBuilder<D::Db>, scope: &HoldScope) {
     query.push("(");
-    push_rule::<D>(
-        query,
-        &RetentionRule { tenant_id: scope.tenant_id.clone(), model_name: scope.model_name.clone(), days: 0 },
-    );
+    push_tenant_and_model::<D>(query, scope.tenant_id.as_deref(), scope.model_name.as_deref());
     if let Some(token) = &scope.subject {
         query.push(" AND EXISTS (SELECT 1 FROM prediction_subjects s WHERE s.prediction_ref = p.id AND s.token = ");
         D::bind_text(query, token);

@@ -87,7 +87,6 @@ pub enum Entity {
     Prediction,
     ModelVersion,
     ApiKey,
-    Erasure,
     Hold,
 }
 
@@ -97,7 +96,6 @@ impl Entity {
             Entity::Prediction => "prediction",
             Entity::ModelVersion => "model version",
             Entity::ApiKey => "API key",
-            Entity::Erasure => "erasure",
             Entity::Hold => "hold",
         }
     }
