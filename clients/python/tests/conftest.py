@@ -3,14 +3,17 @@ and clients pointed at it. Every client made here is closed at the end of its te
 
 from __future__ import annotations
 
+import json
 import socket
 import uuid
-from typing import Any, Callable, Iterator, List
+from typing import Any, Callable, Iterator, List, Tuple
 
 import pytest
 
 import ml_audit
 from ml_audit import Client
+from ml_audit._encoding import dumps
+from ml_audit._transport import Connection
 from ml_audit.testing import MLAuditServer
 
 
@@ -69,3 +72,14 @@ def closed_port() -> int:
 def stored_ids(admin: Client, model_name: str) -> List[str]:
     """prediction_ids stored for a model, one entry per stored row (duplicates would show)."""
     return [event.prediction_id for event in admin.iter_predictions(model_name=model_name)]
+
+
+def raw_post(server: MLAuditServer, key: str, path: str, body: Any) -> Tuple[int, Any]:
+    """One request as the server answers it, status included (a client call returns only the
+    body): ``(status, decoded JSON)``."""
+    conn = Connection(server.url, key, 10)
+    try:
+        status, data, _ = conn.request("POST", path, dumps(body))
+    finally:
+        conn.close()
+    return status, json.loads(data) if data else None

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 use ml_audit_core::lifecycle::{RetentionPolicy, RetentionRule};
+use ml_audit_core::review::ReviewPolicy;
 use ml_audit_core::redaction::{
     Action, DEFAULT_MASK, HashKey, Part, PolicyConfig, RedactionConfig, RedactionPolicy, RuleConfig,
 };
@@ -31,6 +32,7 @@ pub struct Settings {
     pub ledger: LedgerSettings,
     pub server: ServerTable,
     pub retention: RetentionSettings,
+    pub review: ReviewSettings,
     /// The pseudonym key from `ML_AUDIT_REDACTION_HASH_KEY`: never read from or written to the
     /// file, so `ml-audit config` cannot print it.
     #[serde(skip)]
@@ -56,6 +58,15 @@ impl Default for LedgerSettings {
     fn default() -> Self {
         Self { key_path: None, witness_path: None, origin: "ml-audit".to_owned(), checkpoint_interval_secs: 60 }
     }
+}
+
+/// Human review (`[review]`; docs/outcomes.md).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReviewSettings {
+    /// Models whose override or reverse takes effect only once a second, different reviewer
+    /// confirms it (the four-eyes principle).
+    pub two_person_models: Vec<String>,
 }
 
 /// How long records are kept (`[retention]`, `[[retention.rules]]`; docs/lifecycle.md).
@@ -201,6 +212,7 @@ impl Default for Settings {
             ledger: LedgerSettings::default(),
             server: ServerTable::default(),
             retention: RetentionSettings::default(),
+            review: ReviewSettings::default(),
             redaction_hash_key: None,
         }
     }
@@ -244,6 +256,7 @@ const ENV_VARS: &[&str] = &[
     "ML_AUDIT_SERVER_READY_MAX_SEALER_LAG_SECS",
     "ML_AUDIT_RETENTION_DEFAULT_DAYS",
     "ML_AUDIT_RETENTION_MIN_DAYS",
+    "ML_AUDIT_REVIEW_TWO_PERSON_MODELS",
     "ML_AUDIT_LOG",
     // Read by the Python client, often from the same environment: not typos.
     "ML_AUDIT_URL",
@@ -310,6 +323,7 @@ impl Settings {
                     settings.retention.default_days = parse_number(name, value)? as i64
                 }
                 "ML_AUDIT_RETENTION_MIN_DAYS" => settings.retention.min_days = parse_number(name, value)? as i64,
+                "ML_AUDIT_REVIEW_TWO_PERSON_MODELS" => settings.review.two_person_models = split_list(value),
                 known if ENV_VARS.contains(&known) => {}
                 unknown => warnings.push(format!("ignoring unknown environment variable {unknown}")),
             }
@@ -468,6 +482,7 @@ impl Settings {
                 checkpoint_every: Duration::from_secs(self.ledger.checkpoint_interval_secs),
                 ..Schedule::default()
             },
+            review: ReviewPolicy { two_person_models: self.review.two_person_models.iter().cloned().collect() },
             retention: RetentionSchedule {
                 policy: self.retention_policy()?,
                 interval: Duration::from_secs(self.retention.purge_interval_secs),

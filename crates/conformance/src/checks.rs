@@ -300,7 +300,7 @@ pub async fn explanation_revisions_are_gap_free_and_the_newest_is_current(db: &d
         for (pid, event) in [("plain", &created[0]), ("inline", &created[1])] {
             let reference = if round % 2 == 0 { by_pid(pid) } else { by_id(event.id) };
             let new = explanation(&format!("method-{round}"));
-            let explanation = store.attach_explanation(&ALL, &reference, new.clone()).await.unwrap();
+            let explanation = store.attach_explanation(&ALL, &reference, new.clone()).await.unwrap().into_record();
             let revisions = attached.get_mut(pid).unwrap();
             assert_eq!(explanation.revision as usize, revisions.len() + 1, "{pid}: the next revision");
             assert_eq!((explanation.id, explanation.prediction_ref), (new.id, event.id));
@@ -359,7 +359,7 @@ pub async fn attaching_to_an_unknown_or_invisible_prediction_is_not_found(db: &d
     }
     seal_all(&*store).await;
     assert_eq!(store.ledger_size().await.unwrap(), size, "nothing sealed");
-    let own = store.attach_explanation(&acme, &by_pid("acme-1"), explanation("lime")).await.unwrap();
+    let own = store.attach_explanation(&acme, &by_pid("acme-1"), explanation("lime")).await.unwrap().into_record();
     assert_eq!((own.revision, own.prediction_ref), (1, created[0].id), "a tenant attaches to its own predictions");
 }
 
@@ -749,10 +749,10 @@ pub async fn sealing_seals_every_record_once_in_write_order(db: &dyn TestDatabas
     assert!(matches!(again.as_slice(), [RecordOutcome::Replayed(_)]), "{again:?}");
     let conflict = store.record_predictions(vec![Spec { score: 0.1, ..Spec::new("p1", 1) }.prepare()]).await;
     assert!(matches!(conflict.unwrap().as_slice(), [RecordOutcome::Conflict { .. }]));
-    let attached = store.attach_explanation(&ALL, &by_pid("p1"), explanation("lime")).await.unwrap();
+    let attached = store.attach_explanation(&ALL, &by_pid("p1"), explanation("lime")).await.unwrap().into_record();
     let midway = seal_all(&*store).await.len();
     let second = record_new(&*store, &[Spec::new("p2", 2).explained(), Spec::new("p3", 3)]).await;
-    let attached_0 = store.attach_explanation(&ALL, &by_pid("p0"), explanation("lime")).await.unwrap();
+    let attached_0 = store.attach_explanation(&ALL, &by_pid("p0"), explanation("lime")).await.unwrap().into_record();
     let sealed = seal_all(&*store).await;
     assert_eq!(seal_all(&*store).await, vec![], "nothing is left to seal");
 

@@ -52,6 +52,10 @@ pub struct NewActor {
 #[non_exhaustive]
 pub struct NewExplanation {
     pub id: Uuid,
+    /// The client's id, on an attach only (an inline explanation is its prediction's).
+    pub explanation_id: Option<String>,
+    /// SHA-256 (hex) of the explanation as sent; equal for an identical retry.
+    pub content_hash: String,
     /// The secret its ledger leaf commits through.
     pub salt: Salt,
     pub method: String,
@@ -350,20 +354,48 @@ fn parse_actor(value: Value) -> Result<NewActor, FieldError> {
     Ok(actor)
 }
 
-/// Parses an explanation body; `now` fills `generated_at` when it is not given.
+/// Parses an explanation inline in an event; `now` fills `generated_at` when it is not given.
 pub fn parse_explanation(value: Value, now: OffsetDateTime) -> Result<NewExplanation, FieldError> {
+    parse_explanation_fields(Fields::new(value)?, None, now)
+}
+
+/// Parses the body of `POST /predictions/{ref}/explanation`, which may carry the client's
+/// `explanation_id`.
+pub fn parse_attached_explanation(value: Value, now: OffsetDateTime) -> Result<NewExplanation, FieldError> {
     let mut obj = Fields::new(value)?;
-    let explanation = NewExplanation {
+    let explanation_id = obj.optional_nonempty_text("explanation_id", MAX_SHORT_TEXT)?;
+    parse_explanation_fields(obj, explanation_id, now)
+}
+
+fn parse_explanation_fields(
+    mut obj: Fields,
+    explanation_id: Option<String>,
+    now: OffsetDateTime,
+) -> Result<NewExplanation, FieldError> {
+    let generated_at = obj.optional_timestamp("generated_at")?;
+    let mut explanation = NewExplanation {
         id: Uuid::now_v7(),
+        explanation_id,
+        content_hash: String::new(),
         salt: new_salt(),
         method: obj.required_text("method", MAX_SHORT_TEXT)?,
         method_version: obj.optional_text("method_version", MAX_SHORT_TEXT)?,
         payload: Value::Object(obj.required_object("payload")?),
         summary_text: obj.optional_text("summary_text", MAX_LONG_TEXT)?,
         status: obj.optional_enum("status", Status::parse)?.unwrap_or(Status::Success),
-        generated_at: obj.optional_timestamp("generated_at")?.unwrap_or(now),
+        generated_at: generated_at.unwrap_or(now),
     };
     obj.reject_unknown()?;
+    explanation.content_hash = crate::outcome::fingerprint(&(
+        ExplanationContent {
+            method: &explanation.method,
+            method_version: &explanation.method_version,
+            payload: &explanation.payload,
+            status: explanation.status.as_str(),
+            summary_text: &explanation.summary_text,
+        },
+        generated_at.map(timestamp::format_rfc3339),
+    ));
     Ok(explanation)
 }
 

@@ -11,8 +11,11 @@ pub mod event;
 pub mod ledger;
 pub mod lifecycle;
 pub mod model;
+pub mod outcome;
+pub mod quality;
 pub mod query;
 pub mod redaction;
+pub mod review;
 pub mod timestamp;
 
 pub use error::FieldError;

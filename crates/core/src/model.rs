@@ -94,6 +94,9 @@ pub struct RequestingActor {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Explanation {
     pub id: Uuid,
+    /// The client's id for an attach (`None`: not given): a retry with it is answered, not
+    /// stored as a new revision.
+    pub explanation_id: Option<String>,
     /// The `id` of the prediction it explains, not its external `prediction_id` (the wire keeps
     /// django-ml-audit's name, `prediction_id`, for this field).
     pub prediction_ref: Uuid,
@@ -146,6 +149,12 @@ pub struct PredictionEvent {
     pub salt: Option<Salt>,
     /// Set when an erasure destroyed its personal content (which then reads as empty).
     pub erased: Option<ErasureMark>,
+    /// Its current outcome (ground truth), if any has arrived.
+    pub outcome: Option<Outcome>,
+    /// Its reviews, oldest first (filled by reads that show them; empty in the ledger's view).
+    pub reviews: Vec<Review>,
+    /// Its decision after review.
+    pub decision: Decision,
 }
 
 /// When, by which erasure and why a record's personal content was destroyed.
@@ -166,5 +175,104 @@ pub struct LedgerEntry {
 impl PredictionEvent {
     pub fn tenant_id(&self) -> &str {
         &self.tenant_id
+    }
+}
+
+/// Ground truth for a prediction, arriving later (a chargeback, a default, an appeal's result).
+/// A prediction may get several over time; the latest by `observed_at` (then by arrival,
+/// `position`) is its current one.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outcome {
+    pub id: Uuid,
+    /// The `id` of the prediction it is the outcome of.
+    pub prediction_ref: Uuid,
+    /// The client's id (generated when absent): a retry with it is answered, not stored again.
+    pub outcome_id: String,
+    /// 1 for the prediction's first outcome, 2 for the next one to arrive, …
+    pub position: u32,
+    pub label: Option<String>,
+    pub value: Option<f64>,
+    pub source: String,
+    pub observed_at: OffsetDateTime,
+    /// Already redacted.
+    pub metadata: Value,
+    pub metadata_redactions: Vec<String>,
+    pub created_at: OffsetDateTime,
+    /// The secret its ledger leaf commits through; `None` once erased.
+    pub salt: Option<Salt>,
+}
+
+/// What a human reviewer did with a prediction's decision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ReviewAction {
+    /// Agrees with the decision as it stands (and, under the two-person rule, with a pending
+    /// change by another reviewer).
+    Confirm,
+    /// Replaces the decision with the review's `final_decision`.
+    Override,
+    /// Reverses the decision (the final decision reads `reversed`).
+    Reverse,
+    /// Hands the decision on to another reviewer.
+    Escalate,
+}
+
+text_enum_impls!(ReviewAction {
+    Confirm => "confirm",
+    Override => "override",
+    Reverse => "reverse",
+    Escalate => "escalate",
+});
+
+/// Where a prediction's review stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ReviewState {
+    /// Not reviewed.
+    None,
+    /// A change (or an escalation) waits for a second, different reviewer.
+    PendingSecond,
+    /// Reviewed, and nothing waits.
+    Final,
+}
+
+text_enum_impls!(ReviewState { None => "none", PendingSecond => "pending_second", Final => "final" });
+
+/// One human review of a prediction.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Review {
+    pub id: Uuid,
+    pub prediction_ref: Uuid,
+    /// The client's id (generated when absent), idempotent like `outcome_id`.
+    pub review_id: String,
+    /// 1 for the prediction's first review, 2 for the next, …: the order the rule applies them in.
+    pub position: u32,
+    pub reviewer_id: String,
+    pub reviewer_name: String,
+    pub action: ReviewAction,
+    /// The decision an `override` sets (`""` when not given).
+    pub final_decision: String,
+    pub reason_codes: Vec<String>,
+    /// Already redacted.
+    pub comment: String,
+    pub reviewed_at: OffsetDateTime,
+    pub created_at: OffsetDateTime,
+    /// The secret its ledger leaf commits through; `None` once erased.
+    pub salt: Option<Salt>,
+}
+
+/// A prediction's decision after its reviews (see [`crate::review::ReviewFold`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decision {
+    /// The decision in force: the latest effective override's, `reversed`, or the model's.
+    pub final_decision: String,
+    pub state: ReviewState,
+    pub reviewed: bool,
+    /// An effective override or reverse changed the model's decision.
+    pub overridden: bool,
+}
+
+impl Decision {
+    /// The decision of a prediction no one reviewed: the model's.
+    pub fn unreviewed(decision_outcome: &str) -> Self {
+        Self { final_decision: decision_outcome.to_owned(), state: ReviewState::None, reviewed: false, overridden: false }
     }
 }

@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use crate::error::FieldError;
 use crate::event::{MAX_SHORT_TEXT, check_text};
-use crate::model::{ActorType, Status};
+use crate::model::{ActorType, ReviewState, Status};
 use crate::timestamp;
 
 pub const DEFAULT_LIMIT: u32 = 50;
@@ -41,6 +41,28 @@ pub struct PredictionFilter {
     /// Never the raw value: `parse_list_query` reads the raw `subject` parameter into it, and
     /// the server replaces it by its token (`RedactionPolicy::subject_token`) before any query.
     pub subject: Option<String>,
+    /// Whether a prediction has an outcome.
+    pub has_outcome: Option<bool>,
+    /// The label of the current outcome.
+    pub outcome_label: Option<String>,
+    pub reviewed: Option<bool>,
+    /// Whether an effective override or reverse changed the decision.
+    pub overridden: Option<bool>,
+    /// The decision in force after review (the model's when no review changed it).
+    pub final_decision: Option<String>,
+    pub review_state: Option<ReviewState>,
+}
+
+impl PredictionFilter {
+    /// Whether the filter names a review or outcome condition that only predictions with a
+    /// state row (an outcome or a review) can meet: the list then walks that state's indexes.
+    pub fn needs_state(&self) -> bool {
+        self.has_outcome == Some(true)
+            || self.outcome_label.is_some()
+            || self.reviewed == Some(true)
+            || self.overridden == Some(true)
+            || self.review_state.is_some_and(|state| state != ReviewState::None)
+    }
 }
 
 /// One page of a newest-first listing: at most `limit` rows strictly after `after`.
@@ -111,6 +133,14 @@ pub fn parse_list_query<'a>(
             "max_confidence" => filter.max_confidence = Some(parse_confidence(name, value)?),
             "trace_id" => filter.trace_id = text()?,
             "subject" => filter.subject = text()?,
+            "has_outcome" => filter.has_outcome = Some(parse_bool(name, value)?),
+            "outcome_label" => filter.outcome_label = text()?,
+            "reviewed" => filter.reviewed = Some(parse_bool(name, value)?),
+            "overridden" => filter.overridden = Some(parse_bool(name, value)?),
+            "final_decision" => filter.final_decision = text()?,
+            "review_state" => {
+                filter.review_state = Some(ReviewState::parse(value).map_err(|m| FieldError::new(name, m))?)
+            }
             "limit" => page.limit = parse_limit(value)?,
             "cursor" => {
                 page.after = Some(Cursor::decode(value).ok_or_else(|| {

@@ -92,7 +92,9 @@ impl LifeEvents {
             },
             LeafKind::Hold => (self.holds.get(&leaf.record_id).map(Hold::leaf_hash), "hold"),
             LeafKind::HoldRelease => (self.releases.get(&leaf.record_id).map(HoldRelease::leaf_hash), "hold release"),
-            LeafKind::Prediction | LeafKind::Explanation => unreachable!("records are checked by check_record"),
+            LeafKind::Prediction | LeafKind::Explanation | LeafKind::Outcome | LeafKind::Review => {
+                unreachable!("records are checked by check_record")
+            }
         };
         let Some(hash) = hash else {
             return Err(format!("the {named} {} it seals is missing (deleted)", leaf.record_id));

@@ -18,7 +18,6 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use ml_audit_core::event::PreparedPrediction;
-use ml_audit_core::model::Explanation;
 use ml_audit_sql::{Backend, SqlStore};
 use ml_audit_storage::{NewLeaf, RecordLeaf, RecordOutcome, Result, SealedLeaf, StorageError};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
@@ -134,6 +133,7 @@ impl Backend for Pg {
     /// NO KEY UPDATE because nothing updates the row (its triggers would refuse): it only has to
     /// exclude other attaches, not the foreign-key checks of explanation inserts.
     const LOCK_PREDICTION: &'static str = " FOR NO KEY UPDATE";
+    const LOCK_PREDICTION_ROWS: &'static str = " FOR NO KEY UPDATE OF p";
     /// Replicas starting at once on an empty database: the second waits until the first
     /// commits, then sees its key. EXCLUSIVE still lets readers authenticate.
     const LOCK_KEYS: Option<&'static str> = Some("LOCK TABLE api_keys IN EXCLUSIVE MODE");
@@ -149,9 +149,8 @@ impl Backend for Pg {
         write::record_predictions(store, events).await
     }
 
-    async fn insert_explanation(conn: &mut PgConnection, explanation: &Explanation) -> Result<()> {
-        write::insert_explanation(conn, explanation).await?;
-        ledger::enqueue(conn, &[RecordLeaf::explanation(explanation)]).await
+    async fn seal_records(conn: &mut PgConnection, leaves: Vec<RecordLeaf>) -> Result<()> {
+        ledger::enqueue(conn, &leaves).await
     }
 
     async fn begin_snapshot(store: &SqlStore<Pg>) -> Result<Transaction<'static, Postgres>> {

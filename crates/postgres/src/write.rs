@@ -268,6 +268,6 @@ async fn insert_predictions(
 }
 
 pub async fn insert_explanation(conn: &mut PgConnection, explanation: &Explanation) -> Result<()> {
-    ml_audit_sql::insert_explanation::<Pg>(explanation).build().execute(conn).await.map_err(db_err)?;
+    ml_audit_sql::insert_explanation::<Pg>(explanation, None).build().execute(conn).await.map_err(db_err)?;
     Ok(())
 }

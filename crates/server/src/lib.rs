@@ -36,6 +36,7 @@ pub fn router(state: AppState) -> Router {
     let api = Router::new()
         .merge(routes::predictions::router())
         .merge(routes::models::router())
+        .merge(routes::outcomes::router())
         .merge(routes::ledger::router())
         .merge(routes::lifecycle::router());
     Router::new()

@@ -12,7 +12,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, Ref, RefOr};
 use utoipa::{Modify, OpenApi};
 
-use crate::routes::{ledger, lifecycle, models, predictions, system};
+use crate::routes::{ledger, lifecycle, models, outcomes, predictions, system};
 use crate::wire::request_schemas;
 
 #[derive(OpenApi)]
@@ -24,7 +24,8 @@ use crate::wire::request_schemas;
         models::list_models, models::get_model, system::healthz, system::readyz, system::metrics,
         ledger::latest_checkpoint, ledger::create_checkpoint, ledger::public_key, ledger::inclusion_proof,
         ledger::consistency_proof, lifecycle::erase, lifecycle::list_erasures, lifecycle::create_hold,
-        lifecycle::list_holds, lifecycle::release_hold,
+        lifecycle::list_holds, lifecycle::release_hold, outcomes::record_outcome, outcomes::record_outcome_batch,
+        outcomes::list_outcomes, outcomes::record_review, outcomes::list_reviews, outcomes::model_quality,
     ),
     components(schemas(crate::error::ErrorBody)),
     modifiers(&BearerAuth, &CommonAnswers),

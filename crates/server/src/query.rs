@@ -82,6 +82,12 @@ impl QueryParams for ListQuery {
         "max_confidence",
         "trace_id",
         "subject",
+        "has_outcome",
+        "outcome_label",
+        "reviewed",
+        "overridden",
+        "final_decision",
+        "review_state",
         "limit",
         "cursor",
     ];
@@ -90,6 +96,24 @@ impl QueryParams for ListQuery {
         let (filter, page) =
             parse_list_query(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str()))).map_err(ApiError::bad_query)?;
         Ok(ListQuery { filter, page })
+    }
+}
+
+/// `GET /api/v1/models/{id}/quality`: the window and tenant, read (and checked) as the list reads
+/// the same parameters.
+pub struct QualityQuery(pub ml_audit_storage::QualityWindow);
+
+impl QueryParams for QualityQuery {
+    const NAMES: &'static [&'static str] = &["time_from", "time_to", "tenant_id"];
+
+    fn parse(pairs: Vec<(String, String)>) -> Result<Self, ApiError> {
+        let (filter, _) =
+            parse_list_query(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str()))).map_err(ApiError::bad_query)?;
+        Ok(QualityQuery(ml_audit_storage::QualityWindow {
+            from: filter.time_from,
+            to: filter.time_to,
+            tenant_id: filter.tenant_id,
+        }))
     }
 }
 

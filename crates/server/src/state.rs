@@ -4,9 +4,10 @@ use std::time::Duration;
 use axum::extract::FromRef;
 use ml_audit_core::lifecycle::RetentionPolicy;
 use ml_audit_core::redaction::RedactionPolicy;
+use ml_audit_core::review::ReviewPolicy;
 use ml_audit_ledger::sealer::{Schedule, Sealer};
 use ml_audit_storage::{
-    InsightReader, KeyStore, LedgerStore, LifecycleStore, PredictionReader, PredictionWriter, Store,
+    InsightReader, KeyStore, LedgerStore, LifecycleStore, OutcomeStore, PredictionReader, PredictionWriter, Store,
 };
 
 use crate::admission::Admission;
@@ -71,6 +72,7 @@ pub struct ServerSettings {
     pub ledger_schedule: Schedule,
     /// What `serve` purges, how often and in what batches.
     pub retention: RetentionSchedule,
+    pub review: ReviewPolicy,
 }
 
 /// Shared by every handler; cheap to clone. The store is handed out by capability, so a
@@ -85,6 +87,10 @@ pub struct AppState {
     pub insights: Arc<dyn InsightReader>,
     /// Erasures and legal holds.
     pub lifecycle: Arc<dyn LifecycleStore>,
+    /// Outcomes, reviews and model quality.
+    pub outcomes: Arc<dyn OutcomeStore>,
+    /// Which models need two reviewers for a change (`[review]`).
+    pub review: Arc<ReviewPolicy>,
     /// The retention in force (`serve` purges by it; the UI shows it).
     pub retention: Arc<RetentionPolicy>,
     /// Which backend the store is (`sqlite`, `postgres`).
@@ -125,6 +131,8 @@ impl AppState {
             ledger: store.clone(),
             insights: store.clone(),
             lifecycle: store.clone(),
+            outcomes: store.clone(),
+            review: Arc::new(settings.review),
             retention,
             backend: store.backend(),
             redaction: Arc::new(settings.redaction),

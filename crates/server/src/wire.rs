@@ -3,7 +3,8 @@
 
 use ml_audit_core::event::{MAX_LONG_TEXT, MAX_SHORT_TEXT};
 use ml_audit_core::lifecycle::MAX_REFS;
-use ml_audit_core::model::{Explanation, LedgerEntry, ModelVersion, PredictionEvent, RequestingActor};
+use ml_audit_core::model::{Explanation, LedgerEntry, ModelVersion, Outcome, PredictionEvent, RequestingActor, Review};
+use ml_audit_core::quality::QualityReport;
 use ml_audit_core::redaction::{Action, RedactionEntry};
 use ml_audit_core::timestamp::format_rfc3339;
 use serde::Serialize;
@@ -62,6 +63,127 @@ pub struct ExplanationOut {
     pub created_at: String,
     /// 1 for the first explanation of a prediction, n + 1 for each one attached after.
     pub revision: u32,
+    /// The client's id of an attach (null when none was given).
+    pub explanation_id: Option<String>,
+}
+
+/// Ground truth for a prediction.
+#[derive(Serialize, ToSchema)]
+pub struct OutcomeOut {
+    pub id: Uuid,
+    /// The client's id (generated when absent).
+    pub outcome_id: String,
+    /// The `id` (UUID) of the prediction it is the outcome of.
+    pub prediction_id: Uuid,
+    pub label: Option<String>,
+    pub value: Option<f64>,
+    pub source: String,
+    #[schema(format = DateTime)]
+    pub observed_at: String,
+    /// Redacted like features.
+    pub metadata: Value,
+    #[schema(format = DateTime)]
+    pub created_at: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ReviewerOut {
+    pub reviewer_id: String,
+    pub name: String,
+}
+
+/// One human review of a prediction.
+#[derive(Serialize, ToSchema)]
+pub struct ReviewOut {
+    pub id: Uuid,
+    /// The client's id (generated when absent).
+    pub review_id: String,
+    /// The `id` (UUID) of the prediction reviewed.
+    pub prediction_id: Uuid,
+    pub reviewer: ReviewerOut,
+    /// `confirm`, `override`, `reverse` or `escalate`.
+    pub action: String,
+    /// The decision an override sets (`""` otherwise).
+    pub final_decision: String,
+    pub reason_codes: Vec<String>,
+    /// Redacted like metadata.
+    pub comment: String,
+    #[schema(format = DateTime)]
+    pub reviewed_at: String,
+    #[schema(format = DateTime)]
+    pub created_at: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct OutcomeList {
+    pub items: Vec<OutcomeOut>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ReviewList {
+    pub items: Vec<ReviewOut>,
+}
+
+/// One outcome's result in a batch, in request order.
+#[derive(Serialize, ToSchema)]
+pub struct OutcomeBatchItem {
+    pub index: usize,
+    /// 201 created, 200 identical replay, 404 unknown prediction_id, 409 conflict or erased, 422 invalid.
+    pub status: u16,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<Uuid>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub outcome_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<ErrorDetail>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct OutcomeBatchResults {
+    pub results: Vec<OutcomeBatchItem>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct LabelQualityOut {
+    /// Null when the model never decided this label.
+    pub precision: Option<f64>,
+    /// Null when no outcome had this label.
+    pub recall: Option<f64>,
+    pub support: i64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ConfusionOut {
+    pub predicted: String,
+    pub actual: String,
+    pub count: i64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ClassificationOut {
+    pub accuracy: f64,
+    pub labels: std::collections::BTreeMap<String, LabelQualityOut>,
+    pub confusion: Vec<ConfusionOut>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RegressionOut {
+    pub mae: f64,
+    pub rmse: f64,
+    pub count: i64,
+}
+
+/// A model version's quality over a window (`docs/outcomes.md`).
+#[derive(Serialize, ToSchema)]
+pub struct QualityOut {
+    pub predictions: i64,
+    pub with_outcome: i64,
+    /// The decision (`decision_outcome`) against the current outcome's label; null without such pairs.
+    pub classification: Option<ClassificationOut>,
+    /// The numeric output (or `output.score` / `output.value`) against the outcome's value.
+    pub regression: Option<RegressionOut>,
+    pub reviewed: i64,
+    pub overridden: i64,
 }
 
 /// The prediction's place in the tamper-evident ledger, once sealed.
@@ -168,6 +290,14 @@ pub struct PredictionOut {
     pub ledger: Option<LedgerOut>,
     /// Set once an erasure destroyed this prediction's personal content (`docs/lifecycle.md`).
     pub erased: Option<ErasedOut>,
+    /// The current outcome (latest by `observed_at`, then by arrival); null without one.
+    pub outcome: Option<OutcomeOut>,
+    /// Every review, oldest first.
+    pub reviews: Vec<ReviewOut>,
+    /// The decision in force: the latest effective override's, `reversed`, or the model's.
+    pub final_decision: String,
+    /// `none`, `pending_second` or `final`.
+    pub review_state: String,
 }
 
 /// When, by which erasure and why a prediction was erased.
@@ -364,6 +494,67 @@ impl From<Explanation> for ExplanationOut {
             generated_at: format_rfc3339(explanation.generated_at),
             created_at: format_rfc3339(explanation.created_at),
             revision: explanation.revision,
+            explanation_id: explanation.explanation_id,
+        }
+    }
+}
+
+impl From<Outcome> for OutcomeOut {
+    fn from(outcome: Outcome) -> Self {
+        Self {
+            id: outcome.id,
+            outcome_id: outcome.outcome_id,
+            prediction_id: outcome.prediction_ref,
+            label: outcome.label,
+            value: outcome.value,
+            source: outcome.source,
+            observed_at: format_rfc3339(outcome.observed_at),
+            metadata: outcome.metadata,
+            created_at: format_rfc3339(outcome.created_at),
+        }
+    }
+}
+
+impl From<Review> for ReviewOut {
+    fn from(review: Review) -> Self {
+        Self {
+            id: review.id,
+            review_id: review.review_id,
+            prediction_id: review.prediction_ref,
+            reviewer: ReviewerOut { reviewer_id: review.reviewer_id, name: review.reviewer_name },
+            action: review.action.to_string(),
+            final_decision: review.final_decision,
+            reason_codes: review.reason_codes,
+            comment: review.comment,
+            reviewed_at: format_rfc3339(review.reviewed_at),
+            created_at: format_rfc3339(review.created_at),
+        }
+    }
+}
+
+impl From<QualityReport> for QualityOut {
+    fn from(report: QualityReport) -> Self {
+        Self {
+            predictions: report.predictions,
+            with_outcome: report.with_outcome,
+            classification: report.classification.map(|c| ClassificationOut {
+                accuracy: c.accuracy,
+                labels: c
+                    .labels
+                    .into_iter()
+                    .map(|(label, q)| {
+                        (label, LabelQualityOut { precision: q.precision, recall: q.recall, support: q.support })
+                    })
+                    .collect(),
+                confusion: c
+                    .confusion
+                    .into_iter()
+                    .map(|(predicted, actual, count)| ConfusionOut { predicted, actual, count })
+                    .collect(),
+            }),
+            regression: report.regression.map(|r| RegressionOut { mae: r.mae, rmse: r.rmse, count: r.count }),
+            reviewed: report.reviewed,
+            overridden: report.overridden,
         }
     }
 }
@@ -400,6 +591,10 @@ impl From<PredictionEvent> for PredictionOut {
                 erasure_id: mark.erasure_id,
                 reason: mark.reason,
             }),
+            outcome: event.outcome.map(Into::into),
+            reviews: event.reviews.into_iter().map(Into::into).collect(),
+            final_decision: event.decision.final_decision,
+            review_state: event.decision.state.to_string(),
         }
     }
 }
@@ -416,6 +611,16 @@ pub enum ActorTypeParam {
     ApiKey,
     Job,
     Other,
+}
+
+/// `none`, `pending_second` or `final`.
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code)]
+pub enum ReviewStateParam {
+    None,
+    PendingSecond,
+    Final,
 }
 
 /// `success`, `failed` or `partial`.
@@ -577,6 +782,78 @@ pub fn request_schemas() -> Vec<(&'static str, Value)> {
             },
         },
     });
+    let mut attached_explanation = explanation.clone();
+    attached_explanation["properties"]["explanation_id"] = json!({
+        "type": ["string", "null"], "maxLength": short,
+        "pattern": format!(r"^([^\u0000]*[^\u0000{WHITESPACE}][^\u0000]*)?$"),
+        "description": "The client's id: resending it with the same content answers 200 (no new revision), \
+            with other content 409",
+    });
+    let client_id = |what: &str| {
+        json!({
+            "type": ["string", "null"], "maxLength": short,
+            "pattern": format!(r"^([^\u0000]*[^\u0000{WHITESPACE}][^\u0000]*)?$"),
+            "description": format!("The client's id of the {what}, unique across the store; generated when absent. \
+                Resending it with the same content answers 200, with other content 409"),
+        })
+    };
+    let outcome_properties = json!({
+        "outcome_id": client_id("outcome"),
+        "label": {"type": ["string", "null"], "maxLength": short, "pattern": r"^[^\u0000]*$",
+                  "description": "The actual class (at least one of label and value)"},
+        "value": {"type": ["number", "null"], "description": "The actual value (at least one of label and value)"},
+        "source": required_text(short, "Where the outcome came from (chargeback, repayment, appeal, ...)"),
+        "observed_at": timestamp("RFC 3339 with a time zone; defaults to the time of receipt"),
+        "metadata": nullable_object("Redacted like features"),
+    });
+    let outcome = json!({
+        "type": "object",
+        "required": ["source"],
+        "additionalProperties": false,
+        "anyOf": [
+            {"required": ["label"], "properties": {"label": {"type": "string", "minLength": 1}}},
+            {"required": ["value"], "properties": {"value": {"type": "number"}}},
+        ],
+        "properties": outcome_properties.clone(),
+    });
+    let mut batch_outcome = outcome.clone();
+    batch_outcome["required"] = json!(["source", "prediction_id"]);
+    batch_outcome["properties"]["prediction_id"] = required_text(short, "The prediction's external prediction_id");
+    let outcome_batch = json!({
+        "type": "object",
+        "required": ["outcomes"],
+        "additionalProperties": false,
+        "properties": {
+            "outcomes": {
+                "type": "array", "minItems": 1, "maxItems": MAX_BATCH,
+                "description": "1 to 1000 outcomes, each joined to its prediction by prediction_id and stored \
+                    or rejected on its own (an invalid one gets its 422 in `results`)",
+                "items": {"anyOf": [batch_outcome, {}]},
+            },
+        },
+    });
+    let review = json!({
+        "type": "object",
+        "required": ["reviewer", "action"],
+        "additionalProperties": false,
+        "properties": {
+            "review_id": client_id("review"),
+            "reviewer": {
+                "type": "object", "required": ["reviewer_id"], "additionalProperties": false,
+                "properties": {"reviewer_id": required_text(short, ""), "name": text(short, "")},
+            },
+            "action": {"type": "string", "enum": ["confirm", "override", "reverse", "escalate"]},
+            "final_decision": text(short, "Required (non-blank) for override"),
+            "reason_codes": {
+                "type": ["array", "null"], "maxItems": ml_audit_core::review::MAX_REASON_CODES,
+                "items": required_text(short, ""),
+            },
+            "comment": text(long, "Redacted like metadata"),
+            "reviewed_at": timestamp("RFC 3339 with a time zone; defaults to the time of receipt"),
+        },
+        "if": {"properties": {"action": {"const": "override"}}},
+        "then": {"required": ["final_decision"], "properties": {"final_decision": {"type": "string", "pattern": r"\S"}}},
+    });
     let actor_key = json!({
         "type": "object",
         "description": "An actor by its identity",
@@ -641,6 +918,10 @@ pub fn request_schemas() -> Vec<(&'static str, Value)> {
     vec![
         ("ActorIn", actor),
         ("ExplanationIn", explanation),
+        ("ExplanationAttachIn", attached_explanation),
+        ("OutcomeIn", outcome),
+        ("OutcomeBatchIn", outcome_batch),
+        ("ReviewIn", review),
         ("PredictionIn", prediction),
         ("BatchIn", batch),
         ("ErasureIn", erasure),

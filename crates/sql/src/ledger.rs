@@ -7,7 +7,8 @@
 
 use ml_audit_core::ledger::record::LeafKind;
 use ml_audit_core::ledger::stored::{
-    StoredActor, StoredErasure, StoredExplanation, StoredModel, StoredPrediction, StoredRecord,
+    StoredActor, StoredErasure, StoredExplanation, StoredModel, StoredOutcome, StoredPrediction, StoredRecord,
+    StoredReview,
 };
 use ml_audit_storage::{
     Queued, QueuedRecord, Result, SealedLeaf, StorageError, StoredLeaf, decode_enum, decode_hash, decode_seq,
@@ -22,7 +23,8 @@ use crate::row::{Columns, MODEL_COLUMNS, SqlRow};
 use crate::store::{Backend, SqlStore};
 
 /// The columns of a record's row, in the order [`record`] reads them, for a query that
-/// joins `p` (predictions), `e` (explanations) and `x` (its `erased_records` row) by `record_id`.
+/// joins `p` (predictions), `e` (explanations), `o` (outcomes), `r` (reviews) and `x` (its
+/// `erased_records` row) by `record_id`.
 macro_rules! record_columns {
     () => {
         "p.id, p.prediction_id, p.ts, p.created_at, p.trace_id, p.environment, p.model_ref, p.actor_ref,
@@ -30,7 +32,11 @@ macro_rules! record_columns {
          p.features, p.redactions, p.metadata, p.metadata_redactions, p.input_fingerprint, p.output,
          p.confidence, p.decision_outcome, p.status, p.latency_ms, p.salt,
          e.id, e.prediction_ref, CAST(e.revision AS bigint), e.method, e.method_version, e.payload,
-         e.summary_text, e.status, e.generated_at, e.created_at, e.salt,
+         e.summary_text, e.status, e.generated_at, e.created_at, e.salt, e.explanation_id,
+         o.id, o.prediction_ref, o.outcome_id, CAST(o.position AS bigint), o.label, o.value, o.source, o.observed_at,
+         o.metadata, o.metadata_redactions, o.created_at, o.salt,
+         r.id, r.prediction_ref, r.review_id, CAST(r.position AS bigint), r.reviewer_id, r.reviewer_name, r.action,
+         r.final_decision, r.reason_codes, r.comment, r.reviewed_at, r.created_at, r.salt,
          x.erasure_ref, x.commitment"
     };
 }
@@ -51,6 +57,18 @@ macro_rules! record_joins {
             " AND ",
             $from,
             ".kind = 'explanation' AND e.id = ",
+            $from,
+            ".record_id LEFT JOIN outcomes o ON ",
+            $when,
+            " AND ",
+            $from,
+            ".kind = 'outcome' AND o.id = ",
+            $from,
+            ".record_id LEFT JOIN reviews r ON ",
+            $when,
+            " AND ",
+            $from,
+            ".kind = 'review' AND r.id = ",
             $from,
             ".record_id LEFT JOIN erased_records x ON ",
             $when,
@@ -89,7 +107,8 @@ pub const LEDGER_PENDING_SQL: &str = concat!(
     record_columns!(),
     " FROM ledger_queue q",
     record_joins!("q", "q.leaf_hash IS NULL"),
-    " WHERE q.leaf_hash IS NOT NULL OR p.id IS NOT NULL OR e.id IS NOT NULL ORDER BY q.queue_id LIMIT $1"
+    " WHERE q.leaf_hash IS NOT NULL OR p.id IS NOT NULL OR e.id IS NOT NULL OR o.id IS NOT NULL OR r.id IS NOT NULL \
+       ORDER BY q.queue_id LIMIT $1"
 );
 
 /// The columns of an `actors` row that [`stored_actor`] reads, in order.
@@ -102,6 +121,14 @@ pub const STRAYS_SQL: &str = "SELECT 'prediction' AS kind, id FROM predictions r
          AND NOT EXISTS (SELECT 1 FROM ledger_queue q WHERE q.record_id = r.id)
      UNION ALL
      SELECT 'explanation' AS kind, id FROM explanations r
+       WHERE NOT EXISTS (SELECT 1 FROM ledger_entries l WHERE l.record_id = r.id)
+         AND NOT EXISTS (SELECT 1 FROM ledger_queue q WHERE q.record_id = r.id)
+     UNION ALL
+     SELECT 'outcome' AS kind, id FROM outcomes r
+       WHERE NOT EXISTS (SELECT 1 FROM ledger_entries l WHERE l.record_id = r.id)
+         AND NOT EXISTS (SELECT 1 FROM ledger_queue q WHERE q.record_id = r.id)
+     UNION ALL
+     SELECT 'review' AS kind, id FROM reviews r
        WHERE NOT EXISTS (SELECT 1 FROM ledger_entries l WHERE l.record_id = r.id)
          AND NOT EXISTS (SELECT 1 FROM ledger_queue q WHERE q.record_id = r.id)
      LIMIT ";
@@ -156,75 +183,118 @@ pub fn stored_actor(row: &impl SqlRow) -> Result<StoredActor> {
     Ok(StoredActor { id: c.required(SqlRow::uuid)?, actor_type: c.text()?, actor_id: c.text()?, created_at: c.time()? })
 }
 
-/// The columns of [`record_columns`] at the cursor: a prediction's, else an explanation's, else none.
+/// The columns of [`record_columns`] at the cursor: the record of whichever kind's block is
+/// there (at most one is), else none, with its erasure.
 fn record<R: SqlRow>(c: &mut Columns<'_, R>) -> Result<Option<StoredRecord>> {
-    const PREDICTION_COLUMNS: usize = 23;
-    const EXPLANATION_COLUMNS: usize = 11;
-    let mut record = match c.take(SqlRow::uuid)? {
-        Some(id) => {
-            let prediction = StoredRecord::Prediction(Box::new(StoredPrediction {
-                id,
-                prediction_id: c.text()?,
-                timestamp: c.time()?,
-                created_at: c.time()?,
-                trace_id: c.text()?,
-                environment: c.text()?,
-                model_ref: c.required(SqlRow::uuid)?,
-                actor_ref: c.take(SqlRow::uuid)?,
-                tenant_id: c.text()?,
-                actor_ip: c.take(SqlRow::text)?,
-                actor_user_agent: c.text()?,
-                actor_auth_context: c.take(SqlRow::text)?,
-                features: c.text()?,
-                redactions: c.text()?,
-                metadata: c.text()?,
-                metadata_redactions: c.text()?,
-                input_fingerprint: c.text()?,
-                output: c.text()?,
-                confidence: c.take(SqlRow::float)?,
-                decision_outcome: c.text()?,
-                status: c.text()?,
-                latency_ms: c.take(SqlRow::float)?,
-                salt: c.take(SqlRow::bytes)?,
-                erasure: None,
-            }));
-            c.skip(EXPLANATION_COLUMNS);
-            Some(prediction)
-        }
-        None => {
-            c.skip(PREDICTION_COLUMNS - 1);
-            match c.take(SqlRow::uuid)? {
-                None => {
-                    c.skip(EXPLANATION_COLUMNS - 1);
-                    None
-                }
-                Some(id) => Some(StoredRecord::Explanation(Box::new(StoredExplanation {
-                    id,
-                    prediction_ref: c.required(SqlRow::uuid)?,
-                    revision: c.required(SqlRow::integer)?,
-                    method: c.text()?,
-                    method_version: c.text()?,
-                    payload: c.text()?,
-                    summary_text: c.text()?,
-                    status: c.text()?,
-                    generated_at: c.time()?,
-                    created_at: c.time()?,
-                    salt: c.take(SqlRow::bytes)?,
-                    erasure: None,
-                }))),
-            }
-        }
-    };
+    let prediction = block(c, 23, |id, c| {
+        Ok(StoredRecord::Prediction(Box::new(StoredPrediction {
+            id,
+            prediction_id: c.text()?,
+            timestamp: c.time()?,
+            created_at: c.time()?,
+            trace_id: c.text()?,
+            environment: c.text()?,
+            model_ref: c.required(SqlRow::uuid)?,
+            actor_ref: c.take(SqlRow::uuid)?,
+            tenant_id: c.text()?,
+            actor_ip: c.take(SqlRow::text)?,
+            actor_user_agent: c.text()?,
+            actor_auth_context: c.take(SqlRow::text)?,
+            features: c.text()?,
+            redactions: c.text()?,
+            metadata: c.text()?,
+            metadata_redactions: c.text()?,
+            input_fingerprint: c.text()?,
+            output: c.text()?,
+            confidence: c.take(SqlRow::float)?,
+            decision_outcome: c.text()?,
+            status: c.text()?,
+            latency_ms: c.take(SqlRow::float)?,
+            salt: c.take(SqlRow::bytes)?,
+            erasure: None,
+        })))
+    })?;
+    let explanation = block(c, 12, |id, c| {
+        Ok(StoredRecord::Explanation(Box::new(StoredExplanation {
+            id,
+            prediction_ref: c.required(SqlRow::uuid)?,
+            revision: c.required(SqlRow::integer)?,
+            method: c.text()?,
+            method_version: c.text()?,
+            payload: c.text()?,
+            summary_text: c.text()?,
+            status: c.text()?,
+            generated_at: c.time()?,
+            created_at: c.time()?,
+            salt: c.take(SqlRow::bytes)?,
+            explanation_id: c.take(SqlRow::text)?,
+            erasure: None,
+        })))
+    })?;
+    let outcome = block(c, 12, |id, c| {
+        Ok(StoredRecord::Outcome(Box::new(StoredOutcome {
+            id,
+            prediction_ref: c.required(SqlRow::uuid)?,
+            outcome_id: c.text()?,
+            position: c.required(SqlRow::integer)?,
+            label: c.take(SqlRow::text)?,
+            value: c.take(SqlRow::float)?,
+            source: c.text()?,
+            observed_at: c.time()?,
+            metadata: c.text()?,
+            metadata_redactions: c.text()?,
+            created_at: c.time()?,
+            salt: c.take(SqlRow::bytes)?,
+            erasure: None,
+        })))
+    })?;
+    let review = block(c, 13, |id, c| {
+        Ok(StoredRecord::Review(Box::new(StoredReview {
+            id,
+            prediction_ref: c.required(SqlRow::uuid)?,
+            review_id: c.text()?,
+            position: c.required(SqlRow::integer)?,
+            reviewer_id: c.text()?,
+            reviewer_name: c.text()?,
+            action: c.text()?,
+            final_decision: c.text()?,
+            reason_codes: c.text()?,
+            comment: c.text()?,
+            reviewed_at: c.time()?,
+            created_at: c.time()?,
+            salt: c.take(SqlRow::bytes)?,
+            erasure: None,
+        })))
+    })?;
     let erasure = match c.take(SqlRow::uuid)? {
         None => None,
         Some(erasure_ref) => Some(StoredErasure { erasure_ref, commitment: c.take(SqlRow::bytes)? }),
     };
+    let mut record = prediction.or(explanation).or(outcome).or(review);
     match &mut record {
         Some(StoredRecord::Prediction(row)) => row.erasure = erasure,
         Some(StoredRecord::Explanation(row)) => row.erasure = erasure,
+        Some(StoredRecord::Outcome(row)) => row.erasure = erasure,
+        Some(StoredRecord::Review(row)) => row.erasure = erasure,
         None => {}
     }
     Ok(record)
+}
+
+/// One kind's block of `width` columns at the cursor, led by its id: mapped by `map` when the id
+/// is there, else passed over.
+fn block<R: SqlRow>(
+    c: &mut Columns<'_, R>,
+    width: usize,
+    map: impl FnOnce(Uuid, &mut Columns<'_, R>) -> Result<StoredRecord>,
+) -> Result<Option<StoredRecord>> {
+    match c.take(SqlRow::uuid)? {
+        Some(id) => map(id, c).map(Some),
+        None => {
+            c.skip(width - 1);
+            Ok(None)
+        }
+    }
 }
 
 /// [`read_pending`] in a snapshot of its own.

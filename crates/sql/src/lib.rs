@@ -16,6 +16,7 @@ pub mod first_use;
 pub mod insights;
 pub mod ledger;
 pub mod lifecycle;
+pub mod outcomes;
 pub mod predictions;
 pub mod row;
 pub mod store;

@@ -172,16 +172,20 @@ async fn erase_in<B: Backend>(
         QueryBuilder::new("SELECT p.id, l.seq FROM predictions p JOIN ledger_entries l ON l.record_id = p.id");
     target.push::<B>(&mut query);
     let predictions = sealed_ids::<B>(conn, query).await?;
-    let mut explanations = Vec::new();
+    // Explanations, outcomes and reviews, by table (in `FOLLOWERS`' order).
+    let mut followers: [Vec<(Uuid, u64)>; 3] = Default::default();
     for chunk in predictions.chunks(CHUNK) {
         let ids: Vec<Uuid> = chunk.iter().map(|(id, _)| *id).collect();
-        let mut query = QueryBuilder::new(
-            "SELECT e.id, l.seq FROM explanations e JOIN ledger_entries l ON l.record_id = e.id WHERE 1 = 1",
-        );
-        B::push_any_uuid(&mut query, "e.prediction_ref", &ids);
-        explanations.extend(sealed_ids::<B>(conn, query).await?);
+        for ((table, _), found) in FOLLOWERS.iter().zip(&mut followers) {
+            let mut query = QueryBuilder::new(format!(
+                "SELECT f.id, l.seq FROM {table} f JOIN ledger_entries l ON l.record_id = f.id WHERE 1 = 1"
+            ));
+            B::push_any_uuid(&mut query, "f.prediction_ref", &ids);
+            found.extend(sealed_ids::<B>(conn, query).await?);
+        }
     }
-    let mut seqs: Vec<u64> = predictions.iter().chain(&explanations).map(|(_, seq)| *seq).collect();
+    let [explanations, outcomes, reviews] = &followers;
+    let mut seqs: Vec<u64> = predictions.iter().chain(followers.iter().flatten()).map(|(_, seq)| *seq).collect();
     seqs.sort_unstable();
     let erasure = Erasure {
         id: Uuid::now_v7(),
@@ -194,8 +198,8 @@ async fn erase_in<B: Backend>(
         counts: ErasureCounts {
             predictions: predictions.len() as u64,
             explanations: explanations.len() as u64,
-            outcomes: 0,
-            reviews: 0,
+            outcomes: outcomes.len() as u64,
+            reviews: reviews.len() as u64,
         },
         created_at: timestamp::now(),
     };
@@ -226,15 +230,21 @@ async fn erase_in<B: Backend>(
         let mut forget = QueryBuilder::new("DELETE FROM prediction_subjects WHERE 1 = 1");
         B::push_any_uuid(&mut forget, "prediction_ref", &ids);
         run::<B>(conn, forget).await?;
+        // The derived copies of their current outcome and decision go too.
+        let mut state = QueryBuilder::new("DELETE FROM prediction_state WHERE 1 = 1");
+        B::push_any_uuid(&mut state, "prediction_ref", &ids);
+        run::<B>(conn, state).await?;
         let mut blank = QueryBuilder::new(BLANK_PREDICTIONS);
         B::push_any_uuid(&mut blank, "id", &ids);
         run::<B>(conn, blank).await?;
     }
-    for chunk in explanations.chunks(CHUNK) {
-        let ids: Vec<Uuid> = chunk.iter().map(|(id, _)| *id).collect();
-        let mut blank = QueryBuilder::new(BLANK_EXPLANATIONS);
-        B::push_any_uuid(&mut blank, "id", &ids);
-        run::<B>(conn, blank).await?;
+    for ((_, blank_statement), found) in FOLLOWERS.iter().zip(&followers) {
+        for chunk in found.chunks(CHUNK) {
+            let ids: Vec<Uuid> = chunk.iter().map(|(id, _)| *id).collect();
+            let mut blank = QueryBuilder::new(*blank_statement);
+            B::push_any_uuid(&mut blank, "id", &ids);
+            run::<B>(conn, blank).await?;
+        }
     }
     Ok(ErasureResult { erasure, ledger: Some(ledger) })
 }
@@ -251,9 +261,25 @@ const BLANK_ACTOR_CONTEXT: &str = "UPDATE actors SET ip_address = NULL, user_age
     WHERE (ip_address IS NOT NULL OR user_agent <> '' OR auth_context IS NOT NULL)
       AND id IN (SELECT p.actor_ref FROM predictions p WHERE 1 = 1";
 
-/// What an erasure leaves of an explanation revision.
-const BLANK_EXPLANATIONS: &str = "UPDATE explanations SET method = '', method_version = '', payload = 'null',
-    summary_text = '', salt = NULL WHERE 1 = 1";
+/// The records that follow a prediction and are erased with it: their table, and what an
+/// erasure leaves of them — exactly what the triggers accept (migrations 0008 and 0009).
+const FOLLOWERS: [(&str, &str); 3] = [
+    (
+        "explanations",
+        "UPDATE explanations SET method = '', method_version = '', payload = 'null', summary_text = '',
+         content_hash = '', salt = NULL WHERE 1 = 1",
+    ),
+    (
+        "outcomes",
+        "UPDATE outcomes SET label = NULL, value = NULL, source = '', metadata = 'null', metadata_redactions = '[]',
+         content_hash = '', salt = NULL WHERE 1 = 1",
+    ),
+    (
+        "reviews",
+        "UPDATE reviews SET reviewer_id = '', reviewer_name = '', final_decision = '', reason_codes = '[]',
+         comment = '', content_hash = '', salt = NULL WHERE 1 = 1",
+    ),
+];
 
 /// An erased record's `erased_records` row: its seq, and the commitment its seal keeps (`None`
 /// for a v1 record).

@@ -3,14 +3,14 @@
 //! its dialect, so the write paths (inside their own transactions) run the same SQL as the reads.
 
 use ml_audit_core::auth::Visibility;
-use ml_audit_core::model::PredictionEvent;
+use ml_audit_core::model::{PredictionEvent, ReviewState};
 use ml_audit_core::query::{PageRequest, PredictionFilter};
 use ml_audit_storage::{Entity, PredictionRef, Result, StorageError};
 use sqlx::QueryBuilder;
 use uuid::Uuid;
 
 use crate::dialect::{Conn, Dialect};
-use crate::row::{self, Columns, SELECT_PREDICTION};
+use crate::row::{self, Columns, SELECT_PREDICTION, SELECT_PREDICTION_BY_STATE};
 
 /// The `id` of a visible prediction: a UUID-shaped reference as `id` first, then any reference
 /// as `prediction_id`. Invisible and missing are both `NotFound`. `locking` ends the query (a
@@ -139,7 +139,13 @@ impl NamedRows {
     /// with two versions) is what the scans that each stop at the page's size avoid.
     fn scanned_per_value(&self, filter: &PredictionFilter) -> Option<(&'static str, &[Uuid])> {
         let one_value = |ids: &Option<Vec<Uuid>>| ids.as_ref().is_some_and(|ids| ids.len() == 1);
-        if filter.trace_id.is_some() || filter.subject.is_some() || one_value(&self.actors) || one_value(&self.models) {
+        if filter.trace_id.is_some()
+            || filter.subject.is_some()
+            || one_value(&self.actors)
+            || one_value(&self.models)
+            || filter.needs_state()
+            || filter.final_decision.is_some()
+        {
             return None;
         }
         [("p.actor_ref", &self.actors), ("p.model_ref", &self.models)].into_iter().find_map(|(column, ids)| {
@@ -165,6 +171,19 @@ pub fn list<D: Dialect>(
     named: &NamedRows,
     page: &PageRequest,
 ) -> QueryBuilder<D::Db> {
+    if let Some(decision) = filter.final_decision.as_deref() {
+        return list_by_final_decision::<D>(query, visibility, filter, named, page, decision);
+    }
+    if filter.needs_state() {
+        // Only predictions with an outcome or a review can match: walk their state's index in
+        // page order, and join each one's prediction.
+        query.push(SELECT_PREDICTION_BY_STATE);
+        query.push(" WHERE 1 = 1");
+        push_filters::<D>(&mut query, visibility, filter, named, None);
+        push_after_on::<D>(&mut query, page, STATE_ORDER);
+        push_order_and_limit_on::<D>(&mut query, page, STATE_ORDER);
+        return query;
+    }
     query.push(SELECT_PREDICTION);
     match named.scanned_per_value(filter) {
         Some((column, ids)) => {
@@ -173,7 +192,9 @@ pub fn list<D: Dialect>(
                 if scan > 0 {
                     query.push(" UNION ALL ");
                 }
-                query.push(format!("SELECT id FROM (SELECT p.id FROM predictions p WHERE {column} = "));
+                query.push(format!(
+                    "SELECT id FROM (SELECT p.id FROM predictions p {STATE_JOIN} WHERE {column} = "
+                ));
                 D::bind_uuid(&mut query, *id);
                 push_filters::<D>(&mut query, visibility, filter, named, Some(column));
                 push_after::<D>(&mut query, page);
@@ -193,10 +214,50 @@ pub fn list<D: Dialect>(
     query
 }
 
+/// `final_decision = X` is met by predictions whose review changed the decision to X (their
+/// state's index) and by those no review changed whose model decided X (the decision's index):
+/// one scan of each, each stopping at the page's size, merged and sorted once.
+fn list_by_final_decision<D: Dialect>(
+    mut query: QueryBuilder<D::Db>,
+    visibility: &Visibility,
+    filter: &PredictionFilter,
+    named: &NamedRows,
+    page: &PageRequest,
+    decision: &str,
+) -> QueryBuilder<D::Db> {
+    query.push(SELECT_PREDICTION);
+    query.push(format!(" WHERE p.id IN (SELECT id FROM (SELECT p.id FROM predictions p {STATE_JOIN} WHERE p.decision_outcome = "));
+    D::bind_text(&mut query, decision);
+    query.push(" AND s.final_decision IS NULL");
+    push_filters::<D>(&mut query, visibility, filter, named, None);
+    push_after::<D>(&mut query, page);
+    push_order_and_limit::<D>(&mut query, page);
+    query.push(") AS kept UNION ALL SELECT id FROM (SELECT s.prediction_ref AS id FROM prediction_state s JOIN predictions p ON p.id = s.prediction_ref WHERE s.final_decision = ");
+    D::bind_text(&mut query, decision);
+    push_filters::<D>(&mut query, visibility, filter, named, None);
+    push_after_on::<D>(&mut query, page, STATE_ORDER);
+    push_order_and_limit_on::<D>(&mut query, page, STATE_ORDER);
+    query.push(") AS changed)");
+    push_order_and_limit::<D>(&mut query, page);
+    query
+}
+
+/// The columns of the page order: a prediction's (`ts`, `id`), or the same values copied into its
+/// state row, whose indexes a state-driven list walks.
+const PREDICTION_ORDER: (&str, &str) = ("p.ts", "p.id");
+const STATE_ORDER: (&str, &str) = ("s.ts", "s.prediction_ref");
+
+/// Joins a prediction's state (absent without an outcome or review) to a scan of `predictions p`.
+const STATE_JOIN: &str = "LEFT JOIN prediction_state s ON s.prediction_ref = p.id";
+
 /// The keyset condition of a page: rows strictly after its cursor.
 fn push_after<D: Dialect>(query: &mut QueryBuilder<D::Db>, page: &PageRequest) {
+    push_after_on::<D>(query, page, PREDICTION_ORDER)
+}
+
+fn push_after_on<D: Dialect>(query: &mut QueryBuilder<D::Db>, page: &PageRequest, (ts, id): (&str, &str)) {
     if let Some(after) = page.after {
-        query.push(" AND (p.ts, p.id) < (");
+        query.push(format!(" AND ({ts}, {id}) < ("));
         D::bind_time(query, after.timestamp);
         query.push(", ");
         D::bind_uuid(query, after.id);
@@ -206,7 +267,11 @@ fn push_after<D: Dialect>(query: &mut QueryBuilder<D::Db>, page: &PageRequest) {
 
 /// Newest first, one row more than the page holds.
 fn push_order_and_limit<D: Dialect>(query: &mut QueryBuilder<D::Db>, page: &PageRequest) {
-    query.push(" ORDER BY p.ts DESC, p.id DESC LIMIT ");
+    push_order_and_limit_on::<D>(query, page, PREDICTION_ORDER)
+}
+
+fn push_order_and_limit_on<D: Dialect>(query: &mut QueryBuilder<D::Db>, page: &PageRequest, (ts, id): (&str, &str)) {
+    query.push(format!(" ORDER BY {ts} DESC, {id} DESC LIMIT "));
     D::bind_int(query, i64::from(page.limit) + 1);
 }
 
@@ -303,4 +368,28 @@ fn push_filters<D: Dialect>(
         Some(false) => query.push(" AND NOT EXISTS (SELECT 1 FROM explanations x WHERE x.prediction_ref = p.id)"),
         None => query,
     };
+    push_state_filters::<D>(query, filter);
+}
+
+/// The outcome and review conditions, on the prediction's state `s` (joined to every query and
+/// scan of the list; NULL for a prediction without an outcome or review, which counts as "no").
+/// `final_decision` is not among them: [`list_by_final_decision`] splits it over two scans.
+fn push_state_filters<D: Dialect>(query: &mut QueryBuilder<D::Db>, filter: &PredictionFilter) {
+    for (column, wanted) in
+        [("s.has_outcome", filter.has_outcome), ("s.reviewed", filter.reviewed), ("s.overridden", filter.overridden)]
+    {
+        match wanted {
+            Some(true) => query.push(format!(" AND {column} = 1")),
+            Some(false) => query.push(format!(" AND COALESCE({column}, 0) = 0")),
+            None => query,
+        };
+    }
+    push_equal::<D>(query, "s.outcome_label", filter.outcome_label.as_deref());
+    match filter.review_state {
+        Some(ReviewState::None) => {
+            query.push(" AND COALESCE(s.review_state, 'none') = 'none'");
+        }
+        Some(state) => push_equal::<D>(query, "s.review_state", Some(state.as_str())),
+        None => {}
+    }
 }

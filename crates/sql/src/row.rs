@@ -5,7 +5,8 @@
 use ml_audit_core::auth::{ApiKey, KeyScope};
 use ml_audit_core::ledger::record::Salt;
 use ml_audit_core::model::{
-    ActorType, ErasureMark, Explanation, LedgerEntry, ModelVersion, PredictionEvent, RequestingActor, Status,
+    ActorType, Decision, ErasureMark, Explanation, LedgerEntry, ModelVersion, Outcome, PredictionEvent,
+    RequestingActor, Review, ReviewAction, ReviewState, Status,
 };
 use ml_audit_storage::{
     Result, StorageError, StoredCheckpoint, decode_enum, decode_hash, decode_json, decode_redaction_log, decode_seq,
@@ -89,7 +90,15 @@ pub const MODEL_COLUMNS: &str =
 
 /// The columns of an `explanations` row that [`explanation`] reads, in order.
 pub const EXPLANATION_COLUMNS: &str = "id, prediction_ref, CAST(revision AS bigint), method, method_version, payload, \
-     summary_text, status, generated_at, created_at, salt";
+     summary_text, status, generated_at, created_at, salt, explanation_id";
+
+/// The columns of an `outcomes` row that [`outcome`] reads, in order.
+pub const OUTCOME_COLUMNS: &str = "id, prediction_ref, outcome_id, CAST(position AS bigint), label, value, source, \
+     observed_at, metadata, metadata_redactions, created_at, salt";
+
+/// The columns of a `reviews` row that [`review`] reads, in order.
+pub const REVIEW_COLUMNS: &str = "id, prediction_ref, review_id, CAST(position AS bigint), reviewer_id, reviewer_name, \
+     action, final_decision, reason_codes, comment, reviewed_at, created_at, salt";
 
 /// The columns of an `api_keys` row that [`api_key`] reads, in order.
 pub const KEY_COLUMNS: &str = "id, name, scope, tenant_id, prefix, created_at, revoked_at";
@@ -100,7 +109,9 @@ pub const CHECKPOINT_COLUMNS: &str = "tree_size, root_hash, note, frontier, crea
 /// A prediction with its model, its actor, its current (highest) explanation revision, its
 /// ledger entry once sealed, its salt and its erasure if it was erased, in the column order
 /// [`prediction`] reads.
-pub const SELECT_PREDICTION: &str = "SELECT p.id, p.prediction_id, p.ts, p.trace_id, p.environment,
+macro_rules! prediction_columns {
+    () => {
+        "SELECT p.id, p.prediction_id, p.ts, p.trace_id, p.environment,
     p.tenant_id, p.actor_ip, p.actor_user_agent, p.actor_auth_context, p.features, p.redactions,
     p.input_fingerprint, p.output, p.confidence, p.decision_outcome, p.status, p.latency_ms, p.metadata,
     p.metadata_redactions, p.redaction_log, p.created_at,
@@ -108,17 +119,47 @@ pub const SELECT_PREDICTION: &str = "SELECT p.id, p.prediction_id, p.ts, p.trace
     m.created_at,
     a.id, a.actor_type, a.actor_id, a.created_at,
     e.id, e.prediction_ref, CAST(e.revision AS bigint), e.method, e.method_version, e.payload, e.summary_text,
-    e.status, e.generated_at, e.created_at, e.salt,
+    e.status, e.generated_at, e.created_at, e.salt, e.explanation_id,
     l.seq, l.leaf_hash,
-    p.salt, x.erasure_ref, er.created_at, er.reason
-  FROM predictions p
+    p.salt, x.erasure_ref, er.created_at, er.reason,
+    o.id, o.prediction_ref, o.outcome_id, CAST(o.position AS bigint), o.label, o.value, o.source, o.observed_at,
+    o.metadata, o.metadata_redactions, o.created_at, o.salt,
+    s.reviewed, s.overridden, s.final_decision, s.review_state"
+    };
+}
+
+/// The joins of [`SELECT_PREDICTION`] after `predictions p` and its state `s`.
+macro_rules! prediction_joins {
+    () => {
+        "
   JOIN model_versions m ON m.id = p.model_ref
   LEFT JOIN actors a ON a.id = p.actor_ref
   LEFT JOIN explanations e ON e.prediction_ref = p.id
     AND e.revision = (SELECT MAX(x.revision) FROM explanations x WHERE x.prediction_ref = p.id)
   LEFT JOIN ledger_entries l ON l.record_id = p.id
   LEFT JOIN erased_records x ON x.record_id = p.id
-  LEFT JOIN erasures er ON er.id = x.erasure_ref";
+  LEFT JOIN erasures er ON er.id = x.erasure_ref
+  LEFT JOIN outcomes o ON o.id = s.outcome_ref"
+    };
+}
+
+pub const SELECT_PREDICTION: &str = concat!(
+    prediction_columns!(),
+    "
+  FROM predictions p
+  LEFT JOIN prediction_state s ON s.prediction_ref = p.id",
+    prediction_joins!()
+);
+
+/// [`SELECT_PREDICTION`] led by the state of predictions with an outcome or a review, for a list
+/// whose filters only those can meet.
+pub const SELECT_PREDICTION_BY_STATE: &str = concat!(
+    prediction_columns!(),
+    "
+  FROM prediction_state s
+  JOIN predictions p ON p.id = s.prediction_ref",
+    prediction_joins!()
+);
 
 /// Maps a row of [`SELECT_PREDICTION`].
 pub fn prediction(row: &impl SqlRow) -> Result<PredictionEvent> {
@@ -165,8 +206,30 @@ pub fn prediction(row: &impl SqlRow) -> Result<PredictionEvent> {
     let ledger = ledger_entry(&mut c)?;
     let salt = salt(&mut c)?;
     let erased = match c.take(SqlRow::uuid)? {
-        None => None,
+        None => {
+            c.skip(2);
+            None
+        }
         Some(erasure_id) => Some(ErasureMark { erasure_id, at: c.time()?, reason: c.text()? }),
+    };
+    let outcome = match c.take(SqlRow::uuid)? {
+        None => {
+            c.skip(11);
+            None
+        }
+        Some(id) => Some(outcome_after_id(id, &mut c)?),
+    };
+    let decision = match c.take(SqlRow::integer)? {
+        None => {
+            c.skip(3);
+            Decision::unreviewed(&decision_outcome)
+        }
+        Some(reviewed) => Decision {
+            reviewed: reviewed != 0,
+            overridden: c.integer()? != 0,
+            final_decision: c.take(SqlRow::text)?.unwrap_or_else(|| decision_outcome.clone()),
+            state: decode_enum("review_state", &c.text()?, ReviewState::parse)?,
+        },
     };
     Ok(PredictionEvent {
         id,
@@ -193,7 +256,57 @@ pub fn prediction(row: &impl SqlRow) -> Result<PredictionEvent> {
         created_at,
         salt,
         erased,
+        outcome,
+        reviews: Vec::new(),
+        decision,
     })
+}
+
+/// Maps the [`OUTCOME_COLUMNS`] at the cursor.
+pub fn outcome<R: SqlRow>(c: &mut Columns<'_, R>) -> Result<Outcome> {
+    let id = c.uuid()?;
+    outcome_after_id(id, c)
+}
+
+fn outcome_after_id<R: SqlRow>(id: Uuid, c: &mut Columns<'_, R>) -> Result<Outcome> {
+    Ok(Outcome {
+        id,
+        prediction_ref: c.uuid()?,
+        outcome_id: c.text()?,
+        position: position(c)?,
+        label: c.take(SqlRow::text)?,
+        value: c.take(SqlRow::float)?,
+        source: c.text()?,
+        observed_at: c.time()?,
+        metadata: c.json("metadata")?,
+        metadata_redactions: c.json("metadata_redactions")?,
+        created_at: c.time()?,
+        salt: salt(c)?,
+    })
+}
+
+/// Maps the [`REVIEW_COLUMNS`] at the cursor.
+pub fn review<R: SqlRow>(c: &mut Columns<'_, R>) -> Result<Review> {
+    Ok(Review {
+        id: c.uuid()?,
+        prediction_ref: c.uuid()?,
+        review_id: c.text()?,
+        position: position(c)?,
+        reviewer_id: c.text()?,
+        reviewer_name: c.text()?,
+        action: decode_enum("action", &c.text()?, ReviewAction::parse)?,
+        final_decision: c.text()?,
+        reason_codes: c.json("reason_codes")?,
+        comment: c.text()?,
+        reviewed_at: c.time()?,
+        created_at: c.time()?,
+        salt: salt(c)?,
+    })
+}
+
+fn position<R: SqlRow>(c: &mut Columns<'_, R>) -> Result<u32> {
+    let position = c.integer()?;
+    u32::try_from(position).map_err(|_| StorageError::Integrity(format!("bad position {position}")))
 }
 
 /// `l.seq, l.leaf_hash` of a LEFT JOIN of `ledger_entries`: `None` when not sealed (yet).
@@ -239,15 +352,19 @@ fn model_columns<R: SqlRow>(c: &mut Columns<'_, R>) -> Result<ModelVersion> {
 
 /// Maps a row of [`EXPLANATION_COLUMNS`].
 pub fn explanation(row: &impl SqlRow) -> Result<Explanation> {
-    explanation_columns(&mut Columns::new(row))?
-        .ok_or_else(|| StorageError::Integrity("an explanation row has no id".into()))
+    explanation_at(&mut Columns::new(row))
+}
+
+/// Maps the [`EXPLANATION_COLUMNS`] at the cursor.
+pub fn explanation_at<R: SqlRow>(c: &mut Columns<'_, R>) -> Result<Explanation> {
+    explanation_columns(c)?.ok_or_else(|| StorageError::Integrity("an explanation row has no id".into()))
 }
 
 /// The [`EXPLANATION_COLUMNS`] at the cursor; `None` (and the columns passed over) when its id is
 /// NULL, as in a prediction without an explanation.
 fn explanation_columns<R: SqlRow>(c: &mut Columns<'_, R>) -> Result<Option<Explanation>> {
     let Some(id) = c.take(SqlRow::uuid)? else {
-        c.skip(10);
+        c.skip(11);
         return Ok(None);
     };
     let prediction_ref = c.uuid()?;
@@ -264,6 +381,7 @@ fn explanation_columns<R: SqlRow>(c: &mut Columns<'_, R>) -> Result<Option<Expla
         generated_at: c.time()?,
         created_at: c.time()?,
         salt: salt(c)?,
+        explanation_id: c.take(SqlRow::text)?,
     }))
 }
 

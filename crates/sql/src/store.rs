@@ -16,7 +16,7 @@ use ml_audit_core::timestamp;
 use ml_audit_storage::known::KnownRows;
 use ml_audit_storage::{
     ActorPage, ActorPageRequest, Entity, HourlyCount, InsightReader, KeyStore, LedgerStore, ModelVersionStats, NewLeaf,
-    PredictionReader, PredictionRef, PredictionWriter, RecordLeaf, RecordOutcome, Result, SealedLeaf, StorageError,
+    PredictionReader, PredictionRef, PredictionWriter, RecordLeaf, RecordOutcome, Recorded, Result, SealedLeaf, StorageError,
     StoreInfo, StoredCheckpoint, StoredLeaves, StoredLifecycle, StoredPending, TenantSummary, TimeWindow, decode_enum,
     decode_hash, decode_seq, encode_seq, split_page, stored_explanation,
 };
@@ -26,7 +26,7 @@ use uuid::Uuid;
 use crate::dialect::{Conn, Dialect, bind_optional_text, collect};
 use crate::predictions::NamedRows;
 use crate::row::{self, CHECKPOINT_COLUMNS, Columns, EXPLANATION_COLUMNS, KEY_COLUMNS, MODEL_COLUMNS, SqlRow};
-use crate::{insights, ledger, predictions};
+use crate::{insights, ledger, outcomes, predictions};
 
 /// A store over one SQL database: the pool reads go through, the pool writes go through (the
 /// same pool on PostgreSQL; SQLite's single writer connection), the cache of committed model and
@@ -65,6 +65,10 @@ pub trait Backend: Dialect {
     /// Appended to the query that finds the prediction an explanation is attached to: concurrent
     /// attaches to one prediction then number their revisions one after the other.
     const LOCK_PREDICTION: &'static str;
+    /// Ends a query that reads predictions (`p`) joined to other tables, locking only the
+    /// predictions' rows: concurrent outcomes and reviews of one prediction then apply one after
+    /// the other.
+    const LOCK_PREDICTION_ROWS: &'static str;
     /// Run first in the transaction that creates the first API key, so that two first starts
     /// cannot both find no key and insert one.
     const LOCK_KEYS: Option<&'static str>;
@@ -72,8 +76,9 @@ pub trait Backend: Dialect {
     /// A transaction for writing (see each backend for its isolation and locking).
     async fn begin_write(store: &SqlStore<Self>) -> Result<Transaction<'static, Self::Db>>;
     async fn record_predictions(store: &SqlStore<Self>, events: Vec<PreparedPrediction>) -> Result<Vec<RecordOutcome>>;
-    /// Inserts an explanation revision and, in the same transaction, seals it or queues its leaf.
-    async fn insert_explanation(conn: &mut Conn<Self>, explanation: &Explanation) -> Result<()>;
+    /// Seals records written in this transaction (SQLite: appends their leaves) or queues their
+    /// leaves for the sealer (PostgreSQL).
+    async fn seal_records(conn: &mut Conn<Self>, leaves: Vec<RecordLeaf>) -> Result<()>;
 
     /// A read-only transaction whose reads all see one snapshot.
     async fn begin_snapshot(store: &SqlStore<Self>) -> Result<Transaction<'static, Self::Db>>;
@@ -184,10 +189,31 @@ impl<B: Backend> PredictionWriter for SqlStore<B> {
         visibility: &Visibility,
         prediction: &PredictionRef,
         explanation: NewExplanation,
-    ) -> Result<Explanation> {
+    ) -> Result<Recorded<Explanation>> {
         let mut tx = B::begin_write(self).await?;
         let target = predictions::resolve::<B>(&mut tx, visibility, prediction, B::LOCK_PREDICTION).await?;
         predictions::refuse_erased::<B>(&mut tx, target).await?;
+        if let Some(explanation_id) = &explanation.explanation_id {
+            let mut query = Self::select(
+                &format!("{EXPLANATION_COLUMNS}, content_hash"),
+                "explanations",
+                "WHERE explanation_id = ",
+            );
+            B::bind_text(&mut query, explanation_id);
+            let stored = collect::<B, _>(&mut tx, query, |row| {
+                let mut c = Columns::new(row);
+                Ok((row::explanation_at(&mut c)?, c.take(SqlRow::text)?.unwrap_or_default()))
+            })
+            .await?;
+            if let Some((stored, hash)) = stored.into_iter().next() {
+                if stored.prediction_ref == target && hash == explanation.content_hash {
+                    return Ok(Recorded::Replayed(stored));
+                }
+                return Err(StorageError::Conflict(format!(
+                    "explanation_id {explanation_id:?} is already stored with other content or for another prediction"
+                )));
+            }
+        }
         let mut query = QueryBuilder::new(
             "SELECT CAST(COALESCE(MAX(revision), 0) + 1 AS bigint) FROM explanations WHERE prediction_ref = ",
         );
@@ -196,10 +222,12 @@ impl<B: Backend> PredictionWriter for SqlStore<B> {
         let revision = next.first().copied().unwrap_or(1);
         let revision =
             u32::try_from(revision).map_err(|_| StorageError::Integrity(format!("bad revision {revision}")))?;
+        let content_hash = explanation.content_hash.clone();
         let stored = stored_explanation(explanation, target, revision, timestamp::now());
-        B::insert_explanation(&mut tx, &stored).await?;
+        collect::<B, _>(&mut tx, insert_explanation::<B>(&stored, Some(&content_hash)), |_| Ok(())).await?;
+        B::seal_records(&mut tx, vec![RecordLeaf::explanation(&stored)]).await?;
         tx.commit().await.map_err(B::classify)?;
-        Ok(stored)
+        Ok(Recorded::Created(stored))
     }
 }
 
@@ -208,7 +236,11 @@ impl<B: Backend> PredictionReader for SqlStore<B> {
     async fn get_prediction(&self, visibility: &Visibility, prediction: &PredictionRef) -> Result<PredictionEvent> {
         let mut conn = self.reader.acquire().await.map_err(B::classify)?;
         let id = predictions::resolve::<B>(&mut conn, visibility, prediction, "").await?;
-        predictions::fetch::<B>(&mut conn, id).await
+        let mut event = predictions::fetch::<B>(&mut conn, id).await?;
+        if event.decision.reviewed {
+            event.reviews = outcomes::reviews_of::<B>(&mut conn, id).await?;
+        }
+        Ok(event)
     }
 
     async fn list_predictions(
@@ -221,8 +253,16 @@ impl<B: Backend> PredictionReader for SqlStore<B> {
             return Ok(Page { items: Vec::new(), next_cursor: None });
         };
         let items = self.all(query, |row| row::prediction(row)).await?;
-        let (items, next_cursor) =
+        let (mut items, next_cursor) =
             split_page(items, page.limit, |last| Cursor { timestamp: last.timestamp, id: last.id });
+        let reviewed: Vec<Uuid> = items.iter().filter(|e| e.decision.reviewed).map(|e| e.id).collect();
+        if !reviewed.is_empty() {
+            let mut conn = self.reader.acquire().await.map_err(B::classify)?;
+            let mut reviews = outcomes::reviews_of_many::<B>(&mut conn, &reviewed).await?;
+            for item in &mut items {
+                item.reviews = reviews.remove(&item.id).unwrap_or_default();
+            }
+        }
         Ok(Page { items, next_cursor })
     }
 
@@ -246,11 +286,12 @@ impl<B: Backend> PredictionReader for SqlStore<B> {
     }
 }
 
-/// `INSERT INTO explanations …` for one revision (without sealing it).
-pub fn insert_explanation<D: Dialect>(explanation: &Explanation) -> QueryBuilder<D::Db> {
+/// `INSERT INTO explanations …` for one revision (without sealing it); `content_hash` is the
+/// fingerprint an attach with an `explanation_id` is replayed by (`None` inline in an event).
+pub fn insert_explanation<D: Dialect>(explanation: &Explanation, content_hash: Option<&str>) -> QueryBuilder<D::Db> {
     let mut query = QueryBuilder::new(
         "INSERT INTO explanations (id, prediction_ref, revision, method, method_version, payload, summary_text, \
-         status, generated_at, created_at, salt) VALUES (",
+         status, generated_at, created_at, explanation_id, content_hash, salt) VALUES (",
     );
     D::bind_uuid(&mut query, explanation.id);
     query.push(", ");
@@ -271,6 +312,10 @@ pub fn insert_explanation<D: Dialect>(explanation: &Explanation) -> QueryBuilder
     D::bind_time(&mut query, explanation.generated_at);
     query.push(", ");
     D::bind_time(&mut query, explanation.created_at);
+    query.push(", ");
+    bind_optional_text::<D>(&mut query, explanation.explanation_id.clone());
+    query.push(", ");
+    bind_optional_text::<D>(&mut query, content_hash.map(str::to_owned));
     query.push(", ");
     match &explanation.salt {
         Some(salt) => D::bind_bytes(&mut query, salt),

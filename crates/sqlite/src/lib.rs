@@ -22,7 +22,6 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use ml_audit_core::event::PreparedPrediction;
-use ml_audit_core::model::Explanation;
 use ml_audit_sql::{Backend, SqlStore};
 use ml_audit_storage::{
     NewLeaf, RecordLeaf, RecordOutcome, Result, RollupDelta, SealedLeaf, StorageError, StoredLeaves, StoredPending,
@@ -119,6 +118,8 @@ impl Backend for Lite {
 
     /// `BEGIN IMMEDIATE` already holds the database's one write lock.
     const LOCK_PREDICTION: &'static str = "";
+    /// One writer: nothing to lock.
+    const LOCK_PREDICTION_ROWS: &'static str = "";
     const LOCK_KEYS: Option<&'static str> = None;
 
     /// Takes the write lock up front (`BEGIN IMMEDIATE`): a deferred transaction that reads first
@@ -132,8 +133,8 @@ impl Backend for Lite {
         write::record_predictions(store, events).await
     }
 
-    async fn insert_explanation(conn: &mut SqliteConnection, explanation: &Explanation) -> Result<()> {
-        write::insert_explanation(conn, explanation).await
+    async fn seal_records(conn: &mut SqliteConnection, leaves: Vec<RecordLeaf>) -> Result<()> {
+        write::seal_records(conn, leaves).await
     }
 
     /// A deferred transaction on a read-only connection: its first read fixes the snapshot.

@@ -354,11 +354,10 @@ async fn record_one(
     Ok(())
 }
 
-/// Inserts an explanation revision and seals it.
-pub async fn insert_explanation(conn: &mut SqliteConnection, explanation: &Explanation) -> Result<()> {
-    ml_audit_sql::insert_explanation::<Lite>(explanation).build().execute(&mut *conn).await.map_err(db_err)?;
-    let no_predictions = RollupDelta::default();
-    seal_in_transaction(conn, vec![RecordLeaf::explanation(explanation)], &no_predictions).await.map(drop)
+/// Seals records other than predictions (which fold into the rollups) written in this
+/// transaction.
+pub async fn seal_records(conn: &mut SqliteConnection, leaves: Vec<RecordLeaf>) -> Result<()> {
+    seal_in_transaction(conn, leaves, &RollupDelta::default()).await.map(drop)
 }
 
 /// The model version row, created on first use (the first event's metadata wins).

@@ -14,8 +14,8 @@
 use async_trait::async_trait;
 use ml_audit_core::auth::{ApiKey, IssuedKey, KeyHash, Visibility};
 use ml_audit_core::event::{NewExplanation, PreparedPrediction};
-use ml_audit_core::ledger::record::{LeafKind, PredictionColumns, explanation_leaf_hash};
-use ml_audit_core::model::{Explanation, ModelVersion, PredictionEvent, RequestingActor};
+use ml_audit_core::ledger::record::{LeafKind, LedgerRecord, PredictionColumns, explanation_leaf_hash};
+use ml_audit_core::model::{Decision, Explanation, ModelVersion, PredictionEvent, RequestingActor};
 use ml_audit_core::query::{Page, PageRequest, PredictionFilter};
 use ml_audit_core::redaction::{Action, RedactionEntry};
 use uuid::Uuid;
@@ -23,6 +23,7 @@ use uuid::Uuid;
 pub mod insights;
 pub mod known;
 pub mod lifecycle;
+pub mod outcomes;
 pub mod stored_log;
 
 pub use crate::insights::{
@@ -32,6 +33,7 @@ pub use crate::insights::{
 pub use crate::lifecycle::{
     ErasurePlan, ErasureResult, LifecycleStore, PurgeSummary, StoredHold, StoredLifecycle, purge,
 };
+pub use crate::outcomes::{OutcomeStore, QualityWindow, Recorded};
 pub use crate::stored_log::{
     Queued, QueuedRecord, StoredLeaf, StoredLeaves, StoredPending, StoredRows, referenced_rows,
 };
@@ -160,7 +162,8 @@ pub type Result<T, E = StorageError> = std::result::Result<T, E>;
 /// `Arc<dyn Store>` (`use ml_audit_storage::prelude::*`).
 pub mod prelude {
     pub use crate::{
-        InsightReader, KeyStore, LedgerStore, LifecycleStore, PredictionReader, PredictionWriter, Store, StoreInfo,
+        InsightReader, KeyStore, LedgerStore, LifecycleStore, OutcomeStore, PredictionReader, PredictionWriter, Store,
+        StoreInfo,
     };
 }
 
@@ -190,13 +193,15 @@ pub trait PredictionWriter: Send + Sync + 'static {
     /// sealed or queued for the sealer in that transaction.
     async fn record_predictions(&self, events: Vec<PreparedPrediction>) -> Result<Vec<RecordOutcome>>;
 
-    /// Adds an explanation revision to a visible prediction; it becomes the current one.
+    /// Adds an explanation revision to a visible prediction; it becomes the current one. An
+    /// `explanation_id` already stored with the same content for that prediction answers
+    /// [`Recorded::Replayed`] (nothing added), with other content `Conflict`.
     async fn attach_explanation(
         &self,
         visibility: &Visibility,
         prediction: &PredictionRef,
         explanation: NewExplanation,
-    ) -> Result<Explanation>;
+    ) -> Result<Recorded<Explanation>>;
 }
 
 /// Reading predictions, their explanations and the model versions.
@@ -299,12 +304,19 @@ pub trait InsightReader: Send + Sync + 'static {
 /// Every capability at once: what a backend implements and what `serve` opens. Code that needs
 /// only one capability takes that trait (an `Arc<dyn Store>` upcasts to any of them).
 pub trait Store:
-    StoreInfo + PredictionWriter + PredictionReader + KeyStore + LedgerStore + InsightReader + LifecycleStore
+    StoreInfo + PredictionWriter + PredictionReader + KeyStore + LedgerStore + InsightReader + LifecycleStore + OutcomeStore
 {
 }
 
 impl<T> Store for T where
-    T: StoreInfo + PredictionWriter + PredictionReader + KeyStore + LedgerStore + InsightReader + LifecycleStore
+    T: StoreInfo
+        + PredictionWriter
+        + PredictionReader
+        + KeyStore
+        + LedgerStore
+        + InsightReader
+        + LifecycleStore
+        + OutcomeStore
 {
 }
 
@@ -324,6 +336,11 @@ impl RecordLeaf {
     /// not serialised a second time).
     pub fn prediction(event: &PredictionEvent, columns: &PredictionColumns) -> Self {
         Self { kind: LeafKind::Prediction, record_id: event.id, leaf_hash: columns.leaf_hash(event) }
+    }
+
+    /// An outcome's or a review's leaf.
+    pub fn follow_up(record: &LedgerRecord) -> Self {
+        Self { kind: record.kind(), record_id: record.record_id(), leaf_hash: record.leaf_hash() }
     }
 
     pub fn explanation(explanation: &Explanation) -> Self {
@@ -405,6 +422,7 @@ pub fn recorded_event(
 ) -> PredictionEvent {
     let explanation = prepared.explanation.map(|new| stored_explanation(new, prepared.id, 1, prepared.created_at));
     let tenant_id = prepared.actor.as_ref().map(|actor| actor.tenant_id.clone()).unwrap_or_default();
+    let decision = Decision::unreviewed(&prepared.decision_outcome);
     let actor = prepared.actor.zip(actor).map(|(new, (id, created_at))| RequestingActor {
         id,
         actor_type: new.actor_type,
@@ -440,6 +458,9 @@ pub fn recorded_event(
         created_at: prepared.created_at,
         salt: Some(prepared.salt),
         erased: None,
+        outcome: None,
+        reviews: Vec::new(),
+        decision,
     }
 }
 
@@ -452,6 +473,7 @@ pub fn stored_explanation(
 ) -> Explanation {
     Explanation {
         id: new.id,
+        explanation_id: new.explanation_id,
         prediction_ref: prediction,
         method: new.method,
         method_version: new.method_version,

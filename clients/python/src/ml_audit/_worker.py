@@ -28,6 +28,7 @@ from .errors import APIError, api_error
 logger = logging.getLogger("ml_audit")
 
 BATCH_PATH = "/api/v1/predictions/batch"
+OUTCOMES_BATCH_PATH = "/api/v1/outcomes/batch"
 # Only the events that failed are listed in the answer, with counts of the others: 1,000 results
 # cost the server and this thread more than the whole batch's bookkeeping. A server that does not
 # know the parameter lists every event, which is read as well.
@@ -55,12 +56,51 @@ class _Flush:
         self.done = threading.Event()
 
 
-class _ExplanationItem:
+class _Item:
+    """A queued request of its own (not an event): sent alone, after everything queued before
+    it, to ``/api/v1/predictions/{ref}/<suffix>``; retried like events."""
+
     __slots__ = ("ref", "body")
+    # What it is (for the log), the stats counter of the delivered ones, the path after the ref.
+    what = ""
+    counter = ""
+    suffix = ""
 
     def __init__(self, ref: str, body: Dict[str, Any]) -> None:
         self.ref = ref
         self.body = body
+
+
+class _ExplanationItem(_Item):
+    __slots__ = ()
+    what = "an explanation"
+    counter = "explanations"
+    suffix = "explanation"
+
+
+class _OutcomeItem(_Item):
+    """An outcome. ``body`` carries its client-generated (or given) ``outcome_id``, so sending
+    it again after any failure is safe: the server answers an identical replay with 200."""
+
+    __slots__ = ("batch",)
+    what = "an outcome"
+    counter = "outcomes"
+    suffix = "outcomes"
+
+    def __init__(self, ref: str, body: Dict[str, Any], batch: bool = False) -> None:
+        super().__init__(ref, body)
+        # From record_outcomes: ``body`` holds the external ``prediction_id`` too, and
+        # consecutive ones travel together to POST /api/v1/outcomes/batch.
+        self.batch = batch
+
+
+class _ReviewItem(_Item):
+    """A review, with its client-generated (or given) ``review_id`` (a replay is safe)."""
+
+    __slots__ = ()
+    what = "a review"
+    counter = "reviews"
+    suffix = "reviews"
 
 
 class _Stop(Exception):
@@ -119,14 +159,17 @@ class Worker:
             "retries": 0,  # requests sent again after a failure
             "batches": 0,  # batch requests answered
             "explanations": 0,  # explanations attached
+            "outcomes": 0,  # outcomes stored (201) or already stored (200, an identical replay)
+            "reviews": 0,  # reviews stored (201) or already stored (200)
             "last_error": None,
         }
 
     # -- calling side: must stay cheap and never raise ---------------------------------------
 
     def put(self, item: Any) -> bool:
-        """Queues an event (or an explanation); drops and counts it when ``queue_size`` items
-        wait already (events, explanations and flush markers alike). The check takes no lock, to
+        """Queues an event (or an explanation, outcome or review); drops and counts it when
+        ``queue_size`` items wait already (events, explanations, outcomes, reviews and flush
+        markers alike). The check takes no lock, to
         keep the call cheap: threads calling at the very moment the queue fills may each add one
         more (bounded by the number of threads)."""
         queue = self._queue
@@ -178,7 +221,7 @@ class Worker:
     # -- control ------------------------------------------------------------------------------
 
     def pending(self) -> int:
-        """Events (and explanations) queued or being sent."""
+        """Events (and explanations, outcomes, reviews) queued or being sent."""
         return max(0, len(self._queue) - self._flushes) + self._inflight
 
     def stats(self) -> Dict[str, Any]:
@@ -290,18 +333,26 @@ class Worker:
                     self._inflight -= len(answering)
                     answering = []
                     continue
-                # A flush marker or an explanation: after everything queued before it.
+                # A flush marker, an explanation, an outcome or a review: after everything
+                # queued before it.
+                head = queue[0]
+                if type(head) is _OutcomeItem and head.batch:
+                    self._send_outcomes(queue)
+                    continue
                 item = queue.popleft()
                 if type(item) is _Flush:
                     with self._lock:
                         self._flushes -= 1
                     item.done.set()
-                elif type(item) is _ExplanationItem:
+                elif isinstance(item, _Item):
+                    self._inflight += 1
                     try:
-                        self._send_explanation(item)
+                        self._send_item(item)
                     except _Stop:
                         queue.appendleft(item)
                         raise
+                    finally:
+                        self._inflight -= 1
         except _Stop:
             # Stopped: what was in flight is queued again, in order, still counted as pending
             # (sending it again later is safe).
@@ -506,12 +557,13 @@ class Worker:
             "ml_audit: the server rejected audit event %s (HTTP %s): %s", prediction_id, status, error
         )
 
-    def _send_explanation(self, item: _ExplanationItem) -> None:
-        path = f"/api/v1/predictions/{quote(item.ref, safe='')}/explanation"
+    def _send_item(self, item: _Item) -> None:
+        """Sends an explanation, outcome or review alone, retrying as long as it takes."""
+        path = f"/api/v1/predictions/{quote(item.ref, safe='')}/{item.suffix}"
         try:
             body = dumps(item.body)
         except Exception:
-            logger.exception("ml_audit: could not encode an explanation")
+            logger.exception("ml_audit: could not encode %s", item.what)
             self._drop(1, "it could not be encoded")
             return
         attempt = 0
@@ -527,17 +579,143 @@ class Worker:
                 continue
             self._recovered()
             if status in (200, 201):
-                self._count(explanations=1)
+                self._count(**{item.counter: 1})
             else:
-                body = decode(data)
+                answer = decode(data)
+                error_body = answer.get("error") if isinstance(answer, dict) else answer
                 self._count(rejected=1)
+                self._note_error(f"HTTP {status}: {error_body}")
                 logger.warning(
-                    "ml_audit: the server rejected an explanation for prediction %s (HTTP %s): %s",
+                    "ml_audit: the server rejected %s for prediction %s (HTTP %s): %s",
+                    item.what,
                     item.ref,
                     status,
-                    body.get("error") if isinstance(body, dict) else body,
+                    error_body,
                 )
             return
+
+    def _send_outcomes(self, queue: Deque[Any]) -> None:
+        """Takes the batchable outcomes at the head of the queue (up to the batch size and byte
+        limit) and delivers them in one ``POST /api/v1/outcomes/batch``. Stopped: they go back
+        to the head of the queue (sending them again is safe)."""
+        items: List[_OutcomeItem] = []
+        parts: List[bytes] = []
+        size = 0
+        max_bytes = self.settings.batch_bytes
+        while queue and len(items) < self._batch_size:
+            item = queue[0]
+            if type(item) is not _OutcomeItem or not item.batch:
+                break
+            try:
+                encoded = dumps(item.body)
+            except Exception:
+                queue.popleft()
+                logger.exception("ml_audit: could not encode an outcome")
+                self._drop(1, "it could not be encoded")
+                continue
+            if items and size + len(encoded) > max_bytes:
+                break
+            items.append(queue.popleft())
+            parts.append(encoded)
+            size += len(encoded) + 1
+        if not items:
+            return
+        self._inflight += len(items)
+        try:
+            self._send_outcome_batch(items, parts)
+        except _Stop:
+            queue.extendleft(reversed(items))
+            raise
+        finally:
+            self._inflight -= len(items)
+
+    def _send_outcome_batch(self, items: List[_OutcomeItem], parts: List[bytes]) -> None:
+        """Delivers a batch of outcomes, retrying the request (and the outcomes answered with a
+        5xx or 429 of their own) as long as it takes; the others are counted and never sent
+        again. A batch refused as a whole (400, 413, 422) is halved until the culprit is
+        alone."""
+        attempt = 0
+        while items:
+            body = b'{"outcomes":[' + b",".join(parts) + b"]}"
+            try:
+                status, data, headers = self._connection().request("POST", OUTCOMES_BATCH_PATH, body)
+            except RETRYABLE_ERRORS as exc:
+                attempt = self._backoff(attempt, f"{type(exc).__name__}: {exc}")
+                continue
+            if status == 429 or status >= 500:
+                error = api_error(status, decode(data), headers)
+                attempt = self._backoff(attempt, _failure(error), error.retry_after)
+                continue
+            answer = decode(data)
+            if status == 200:
+                results = answer.get("results") if isinstance(answer, dict) else None
+                if not isinstance(results, list):
+                    attempt = self._backoff(attempt, "outcome batch answer without results")
+                    continue
+                self._recovered()
+                again = self._read_outcome_results(items, results)
+                if again:
+                    items = [items[index] for index in again]
+                    parts = [parts[index] for index in again]
+                    attempt = self._backoff(attempt, "some outcomes failed on the server; retrying them")
+                    continue
+                return
+            self._recovered()
+            if status in (400, 413, 422) and len(items) > 1:
+                middle = len(items) // 2
+                self._send_outcome_batch(items[:middle], parts[:middle])
+                self._send_outcome_batch(items[middle:], parts[middle:])
+                return
+            error_body = answer.get("error") if isinstance(answer, dict) else answer
+            self._count(rejected=len(items))
+            self._note_error(f"HTTP {status}: {error_body}")
+            logger.warning(
+                "ml_audit: the server rejected %d outcome(s) (POST %s%s answered HTTP %s: %s)",
+                len(items),
+                self.settings.url,
+                OUTCOMES_BATCH_PATH,
+                status,
+                error_body,
+            )
+            return
+
+    def _read_outcome_results(self, items: List[_OutcomeItem], results: List[Any]) -> List[int]:
+        """Counts a batch of outcomes' answer; returns the indexes to send again (those
+        answered 5xx or 429, and those not answered at all)."""
+        again: List[int] = []
+        seen = set()
+        stored = rejected = 0
+        for result in results:
+            if not isinstance(result, dict):
+                continue
+            index = result.get("index")
+            status = result.get("status")
+            if not isinstance(index, int) or not 0 <= index < len(items) or index in seen:
+                continue
+            seen.add(index)
+            if status in (200, 201):
+                stored += 1
+            elif status == 429 or (isinstance(status, int) and status >= 500):
+                again.append(index)
+            else:
+                rejected += 1
+                error = result.get("error")
+                self._note_error(f"HTTP {status}: {error}")
+                if rejected <= _LOGGED_REJECTIONS:
+                    logger.warning(
+                        "ml_audit: the server rejected an outcome for prediction %s (HTTP %s): %s",
+                        items[index].ref,
+                        status,
+                        error,
+                    )
+        if rejected > _LOGGED_REJECTIONS:
+            logger.warning(
+                "ml_audit: the server rejected %d more outcome(s) of this batch",
+                rejected - _LOGGED_REJECTIONS,
+            )
+        again.extend(index for index in range(len(items)) if index not in seen)
+        self._count(outcomes=stored, rejected=rejected)
+        return sorted(again)
 
     def _backoff(self, attempt: int, reason: str, retry_after: Optional[float] = None) -> int:
         """Sleep before the next attempt (exponential, with jitter, and never less than the

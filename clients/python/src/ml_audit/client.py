@@ -1,4 +1,5 @@
-"""The client: builds events, sends them now (``sync``) or queues them (``background``)."""
+"""The client: builds events (and explanations, outcomes, reviews), sends them now (``sync``) or
+queues them (``background``)."""
 
 from __future__ import annotations
 
@@ -15,16 +16,24 @@ import uuid
 import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Dict, Iterator, Optional, Union
+from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Union
 from urllib.parse import quote, urlencode
 
 from . import _config
 from ._config import BACKGROUND, SYNC, Settings
 from ._encoding import dumps, plain_copy
 from ._transport import RETRYABLE_ERRORS, Connection, decode, retry_delay
-from ._worker import Worker, _ExplanationItem
+from ._worker import Worker, _ExplanationItem, _OutcomeItem, _ReviewItem
 from .errors import APIError, ConfigurationError, DeliveryError, api_error
-from .models import Explanation, PredictionEvent, PredictionStatus
+from .models import (
+    _TIMESTAMP,
+    Explanation,
+    Outcome,
+    PredictionEvent,
+    PredictionStatus,
+    Review,
+    ReviewAction,
+)
 
 logger = logging.getLogger("ml_audit")
 
@@ -95,6 +104,46 @@ def _timestamp(value: Any) -> Any:
         # TIME_ZONE), never sent as is: the server refuses timestamps without a zone.
         return value.astimezone(_UTC).isoformat()
     return value
+
+
+def _aware_timestamp(name: str, value: Any) -> str:
+    """An outcome's or review's time as RFC 3339 with an offset. Unlike an event's timestamp, a
+    naive datetime is refused (ValueError), not taken as local time: when ground truth was
+    observed, or a human decided, is evidence, and must not depend on the zone of the process
+    that forwards it."""
+    if isinstance(value, _dt.datetime):
+        if value.tzinfo is None or value.tzinfo.utcoffset(value) is None:
+            raise ValueError(
+                f"{name} must be a timezone-aware datetime (e.g. datetime.now(timezone.utc)), "
+                f"not the naive {value.isoformat()!r}"
+            )
+        return value.isoformat()
+    if isinstance(value, str) and _TIMESTAMP.match(value):
+        return value
+    raise ValueError(
+        f"{name} must be a timezone-aware datetime or RFC 3339 text with an offset "
+        f"(2026-11-27T08:00:00Z), not {value!r}"
+    )
+
+
+def _label(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return value if type(value) is str else _text(value)
+
+
+def _outcome_value(value: Any) -> Any:
+    if isinstance(value, (int, float, str)):
+        return value  # a bool or a string: the server answers 422 naming the field
+    try:  # Decimal, NumPy scalars: the server takes a JSON number
+        return float(value)
+    except (TypeError, ValueError):
+        return plain_copy(value)
+
+
+_OUTCOME_FIELDS = frozenset(
+    ("prediction_id", "outcome_id", "label", "value", "source", "observed_at", "metadata")
+)
 
 
 class Client:
@@ -310,6 +359,227 @@ class Client:
         shown.update({"id": None, "prediction_id": None, "created_at": None, "revision": None})
         return Explanation(shown, prediction=parent)
 
+    # -- what happened after the prediction: outcomes and reviews ------------------------------
+
+    def record_outcome(
+        self,
+        prediction_ref: PredictionRef,
+        *,
+        label: Optional[str] = None,
+        value: Optional[float] = None,
+        source: str,
+        outcome_id: Optional[str] = None,
+        observed_at: Optional[Union[_dt.datetime, str]] = None,
+        metadata: Optional[Dict[str, Any]] = None,
+        mode: Optional[str] = None,
+    ) -> Outcome:
+        """Record the ground truth of a prediction. See :func:`ml_audit.services.record_outcome`."""
+        background = self._background(mode)
+        try:
+            body = self._outcome_body(label, value, source, outcome_id, observed_at, metadata, background)
+            ref = _reference(prediction_ref)
+        except Exception:
+            if not background:
+                raise
+            # Never into the host application: log, count, hand back what is known.
+            logger.exception("ml_audit: could not queue an outcome")
+            self._drop_quietly("it could not be built (see the error logged above)")
+            body = {"outcome_id": _text(outcome_id) if outcome_id else None, "source": source}
+            return Outcome(_pending_outcome(body), prediction=_parent(prediction_ref))
+        parent = _parent(prediction_ref)
+        if not background:
+            path = f"/api/v1/predictions/{quote(ref, safe='')}/outcomes"
+            return Outcome(self._call("POST", path, dumps(body)), prediction=parent)
+        try:
+            self._worker().put(_OutcomeItem(ref, body))
+        except Exception:
+            logger.exception("ml_audit: could not queue an outcome")
+        return Outcome(_pending_outcome(plain_copy(body)), prediction=parent)
+
+    def record_outcomes(
+        self, outcomes: Iterable[Mapping[str, Any]], *, mode: Optional[str] = None
+    ) -> List[Dict[str, Any]]:
+        """Record many outcomes. See :func:`ml_audit.services.record_outcomes`."""
+        background = self._background(mode)
+        items = list(outcomes)
+        if not background:
+            bodies = [self._batch_outcome(index, item, False) for index, item in enumerate(items)]
+            return self._post_outcome_batches(bodies)
+        results: List[Dict[str, Any]] = []
+        for index, item in enumerate(items):
+            try:
+                body = self._batch_outcome(index, item, True)
+            except Exception as exc:
+                logger.error("ml_audit: could not queue an outcome: %s", exc)
+                self._drop_quietly("it could not be built (see the error logged above)")
+                results.append(_pending_result(index, None, str(exc)))
+                continue
+            try:
+                queued = self._worker().put(_OutcomeItem(body["prediction_id"], body, batch=True))
+            except Exception:
+                logger.exception("ml_audit: could not queue an outcome")
+                queued = False
+            if queued:
+                results.append(_pending_result(index, body["outcome_id"], None))
+            else:
+                results.append(_pending_result(index, body["outcome_id"], "it could not be queued"))
+        return results
+
+    def _batch_outcome(self, index: int, item: Any, background: bool) -> Dict[str, Any]:
+        """One item of ``record_outcomes`` as the batch request carries it; ValueError (naming
+        the item) when it is not a valid outcome."""
+        try:
+            if not isinstance(item, Mapping):
+                raise TypeError(f"an outcome must be a dict, not {type(item).__name__}")
+            unknown = sorted(str(key) for key in item if key not in _OUTCOME_FIELDS)
+            if unknown:
+                raise ValueError(f"unknown field(s) {', '.join(unknown)}")
+            for required in ("prediction_id", "source"):
+                if item.get(required) is None:
+                    raise ValueError(f"{required} is required")
+            prediction_id = item["prediction_id"]
+            if isinstance(prediction_id, PredictionEvent):
+                prediction_id = prediction_id.prediction_id
+            body = {"prediction_id": _text(prediction_id)}
+            body.update(
+                self._outcome_body(
+                    item.get("label"), item.get("value"), item["source"], item.get("outcome_id"),
+                    item.get("observed_at"), item.get("metadata"), background,
+                )
+            )  # fmt: skip
+            return body
+        except (TypeError, ValueError) as exc:
+            raise type(exc)(f"outcomes[{index}]: {exc}") from None
+
+    def _post_outcome_batches(self, bodies: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
+        """``POST /api/v1/outcomes/batch`` in chunks of ``batch_size`` (at most the server's
+        1000); the per-item results of all chunks, indexes counted in the caller's list."""
+        results: List[Dict[str, Any]] = []
+        size = self.settings.batch_size
+        for start in range(0, len(bodies), size):
+            chunk = bodies[start : start + size]
+            answer = self._call("POST", "/api/v1/outcomes/batch", dumps({"outcomes": chunk}))
+            answered = answer.get("results") if isinstance(answer, dict) else None
+            if not isinstance(answered, list):
+                raise APIError(200, "", "the outcome batch answer has no results", body=answer)
+            for result in sorted(answered, key=lambda r: r.get("index", 0) if isinstance(r, dict) else 0):
+                if isinstance(result, dict) and isinstance(result.get("index"), int):
+                    result = dict(result)
+                    result["index"] += start
+                results.append(result)
+        return results
+
+    def _outcome_body(
+        self, label: Any, value: Any, source: Any, outcome_id: Any, observed_at: Any,
+        metadata: Any, background: bool,
+    ) -> Dict[str, Any]:  # fmt: skip
+        if label is None and value is None:
+            raise ValueError("an outcome needs a label or a value (or both)")
+        body: Dict[str, Any] = {
+            # Fixed here, so that a retry (sync or background) can never store it twice.
+            "outcome_id": _text(outcome_id) if outcome_id else new_prediction_id(),
+            "source": source if type(source) is str else _text(source),
+        }
+        if label is not None:
+            body["label"] = _label(label)
+        if value is not None:
+            body["value"] = _outcome_value(value)
+        if observed_at is not None:
+            body["observed_at"] = _aware_timestamp("observed_at", observed_at)
+        elif background:
+            # The time of the call, not of delivery; sent again unchanged on every retry.
+            body["observed_at"] = utc_now_text()
+        if metadata is not None:
+            body["metadata"] = plain_copy(metadata)
+        return body
+
+    def record_review(
+        self,
+        prediction_ref: PredictionRef,
+        *,
+        reviewer_id: str,
+        action: str,
+        reviewer_name: Optional[str] = None,
+        final_decision: Optional[str] = None,
+        reason_codes: Optional[Sequence[str]] = None,
+        comment: Optional[str] = None,
+        review_id: Optional[str] = None,
+        reviewed_at: Optional[Union[_dt.datetime, str]] = None,
+        mode: Optional[str] = None,
+    ) -> Review:
+        """Record a human review of a prediction. See :func:`ml_audit.services.record_review`."""
+        background = self._background(mode)
+        try:
+            ref = _reference(prediction_ref)
+            body = self._review_body(
+                reviewer_id, action, reviewer_name, final_decision, reason_codes, comment,
+                review_id, reviewed_at, background,
+            )  # fmt: skip
+        except Exception:
+            if not background:
+                raise
+            logger.exception("ml_audit: could not queue a review")
+            self._drop_quietly("it could not be built (see the error logged above)")
+            body = {
+                "review_id": _text(review_id) if review_id else None,
+                "reviewer": {"reviewer_id": reviewer_id, "name": reviewer_name},
+                "action": action,
+            }
+            return Review(_pending_review(body), prediction=_parent(prediction_ref))
+        parent = _parent(prediction_ref)
+        if not background:
+            path = f"/api/v1/predictions/{quote(ref, safe='')}/reviews"
+            return Review(self._call("POST", path, dumps(body)), prediction=parent)
+        try:
+            self._worker().put(_ReviewItem(ref, body))
+        except Exception:
+            logger.exception("ml_audit: could not queue a review")
+        return Review(_pending_review(plain_copy(body)), prediction=parent)
+
+    @staticmethod
+    def _review_body(
+        reviewer_id: Any, action: Any, reviewer_name: Any, final_decision: Any, reason_codes: Any,
+        comment: Any, review_id: Any, reviewed_at: Any, background: bool,
+    ) -> Dict[str, Any]:  # fmt: skip
+        if reviewer_id is None or reviewer_id == "":
+            raise ValueError("reviewer_id is required")
+        action = action if type(action) is str else _text(action)
+        if action == ReviewAction.OVERRIDE.value and final_decision is None:
+            raise ValueError("an override needs a final_decision")
+        reviewer: Dict[str, Any] = {"reviewer_id": _text(reviewer_id)}
+        if reviewer_name is not None:
+            reviewer["name"] = _text(reviewer_name)
+        body: Dict[str, Any] = {
+            # Fixed here, so that a retry can never store it twice.
+            "review_id": _text(review_id) if review_id else new_prediction_id(),
+            "reviewer": reviewer,
+            "action": action,
+        }
+        if final_decision is not None:
+            body["final_decision"] = _label(final_decision)
+        if reason_codes is not None:
+            if isinstance(reason_codes, (str, bytes)) or not isinstance(reason_codes, Iterable):
+                raise TypeError("reason_codes must be a list of strings")
+            body["reason_codes"] = [_text(code) for code in reason_codes]
+        if comment is not None:
+            body["comment"] = _text(comment)
+        if reviewed_at is not None:
+            body["reviewed_at"] = _aware_timestamp("reviewed_at", reviewed_at)
+        elif background:
+            body["reviewed_at"] = utc_now_text()
+        return body
+
+    def _background(self, mode: Optional[str]) -> bool:
+        if mode is not None and mode not in _config.MODES:
+            raise ConfigurationError(f"mode must be 'sync' or 'background', not {mode!r}")
+        return (mode or self.settings.mode or SYNC) == BACKGROUND
+
+    def _drop_quietly(self, why: str) -> None:
+        try:
+            self._worker()._drop(1, why)
+        except Exception:
+            pass
+
     # -- reading (needs a key with the read scope) -------------------------------------------
 
     def get_prediction(self, ref: PredictionRef) -> PredictionEvent:
@@ -484,6 +754,52 @@ def _reference(prediction: Any) -> str:
         "prediction must be a PredictionEvent, a UUID or a prediction_id string, "
         f"not {type(prediction).__name__}"
     )
+
+
+def _parent(prediction: Any) -> Optional[PredictionEvent]:
+    return prediction if isinstance(prediction, PredictionEvent) else None
+
+
+def _pending_outcome(body: Dict[str, Any]) -> Dict[str, Any]:
+    """The server's shape for an outcome the client has only queued (what is known of it)."""
+    shown = {
+        "id": None,
+        "outcome_id": body.get("outcome_id"),
+        "prediction_id": None,
+        "label": body.get("label"),
+        "value": body.get("value"),
+        "source": body.get("source"),
+        "observed_at": body.get("observed_at"),
+        "metadata": body.get("metadata"),
+        "created_at": None,
+    }
+    return shown
+
+
+def _pending_review(body: Dict[str, Any]) -> Dict[str, Any]:
+    """The server's shape for a review the client has only queued."""
+    reviewer = dict(body.get("reviewer") or {})
+    reviewer.setdefault("name", None)
+    return {
+        "id": None,
+        "review_id": body.get("review_id"),
+        "prediction_id": None,
+        "reviewer": reviewer,
+        "action": body.get("action"),
+        "final_decision": body.get("final_decision"),
+        "reason_codes": body.get("reason_codes") or [],
+        "comment": body.get("comment"),
+        "reviewed_at": body.get("reviewed_at"),
+        "created_at": None,
+    }
+
+
+def _pending_result(index: int, outcome_id: Optional[str], dropped: Optional[str]) -> Dict[str, Any]:
+    """A ``record_outcomes`` result in background mode: ``status`` is None (not sent yet)."""
+    result: Dict[str, Any] = {"index": index, "status": None, "id": None, "outcome_id": outcome_id}
+    if dropped is not None:
+        result["error"] = {"code": "dropped", "message": dropped, "field": None}
+    return result
 
 
 def _query_value(value: Any) -> str:

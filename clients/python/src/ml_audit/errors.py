@@ -63,7 +63,10 @@ class NotFound(APIError):
 
 
 class Conflict(APIError):
-    """409: the ``prediction_id`` is already recorded with different content."""
+    """409: the ``prediction_id`` (or ``outcome_id``, ``review_id``) is already recorded with
+    different content (``code`` ``conflict``), a review breaks the two-person rule (the same
+    reviewer confirming their own change: ``conflict``), or the prediction was erased
+    (``code`` ``erased``)."""
 
 
 class ValidationError(APIError):

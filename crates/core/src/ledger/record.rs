@@ -22,7 +22,7 @@ use uuid::Uuid;
 use super::canonical::{Canonical, ColumnText, JsonText, ObjectWriter, Rfc3339, canonical_text};
 use super::merkle::{Hash, leaf_hash};
 use crate::event::PreparedPrediction;
-use crate::model::{Explanation, ModelVersion, PredictionEvent};
+use crate::model::{Explanation, ModelVersion, Outcome, PredictionEvent, Review};
 use crate::timestamp::format_rfc3339;
 
 /// The layout version of records without a salt (written before v2).
@@ -56,6 +56,8 @@ fn layout_version(salted: bool) -> u32 {
 pub enum LeafKind {
     Prediction,
     Explanation,
+    Outcome,
+    Review,
     Erasure,
     Hold,
     HoldRelease,
@@ -64,6 +66,8 @@ pub enum LeafKind {
 crate::model::text_enum_impls!(LeafKind {
     Prediction => "prediction",
     Explanation => "explanation",
+    Outcome => "outcome",
+    Review => "review",
     Erasure => "erasure",
     Hold => "hold",
     HoldRelease => "hold_release",
@@ -76,6 +80,8 @@ pub enum LedgerRecord {
     /// and without its ledger entry (which is derived from this).
     Prediction(Box<PredictionEvent>),
     Explanation(Explanation),
+    Outcome(Outcome),
+    Review(Review),
 }
 
 impl LedgerRecord {
@@ -83,6 +89,8 @@ impl LedgerRecord {
         match self {
             LedgerRecord::Prediction(_) => LeafKind::Prediction,
             LedgerRecord::Explanation(_) => LeafKind::Explanation,
+            LedgerRecord::Outcome(_) => LeafKind::Outcome,
+            LedgerRecord::Review(_) => LeafKind::Review,
         }
     }
 
@@ -90,6 +98,8 @@ impl LedgerRecord {
         match self {
             LedgerRecord::Prediction(event) => event.id,
             LedgerRecord::Explanation(explanation) => explanation.id,
+            LedgerRecord::Outcome(outcome) => outcome.id,
+            LedgerRecord::Review(review) => review.id,
         }
     }
 
@@ -98,6 +108,8 @@ impl LedgerRecord {
         match self {
             LedgerRecord::Prediction(event) => event.salt.as_ref(),
             LedgerRecord::Explanation(explanation) => explanation.salt.as_ref(),
+            LedgerRecord::Outcome(outcome) => outcome.salt.as_ref(),
+            LedgerRecord::Review(review) => review.salt.as_ref(),
         }
     }
 
@@ -108,6 +120,8 @@ impl LedgerRecord {
         match self {
             LedgerRecord::Prediction(event) => prediction_document(event),
             LedgerRecord::Explanation(explanation) => explanation_document(explanation),
+            LedgerRecord::Outcome(outcome) => outcome_document(outcome),
+            LedgerRecord::Review(review) => review_document(review),
         }
     }
 
@@ -125,6 +139,10 @@ impl LedgerRecord {
         match self {
             LedgerRecord::Prediction(event) => write_prediction(out, event),
             LedgerRecord::Explanation(explanation) => write_explanation(out, explanation),
+            // Small records: written through their document.
+            LedgerRecord::Outcome(_) | LedgerRecord::Review(_) => {
+                super::canonical::write_value(out, &self.canonical_document())
+            }
         }
     }
 
@@ -144,6 +162,14 @@ impl LedgerRecord {
         match self {
             LedgerRecord::Prediction(event) => PredictionSeal::of(event, commitment).write(out),
             LedgerRecord::Explanation(explanation) => ExplanationSeal::of(explanation, commitment).write(out),
+            LedgerRecord::Outcome(outcome) => {
+                FollowUpSeal::of(LeafKind::Outcome, outcome.id, outcome.prediction_ref, outcome.position, outcome.created_at)
+                    .write(out, commitment)
+            }
+            LedgerRecord::Review(review) => {
+                FollowUpSeal::of(LeafKind::Review, review.id, review.prediction_ref, review.position, review.created_at)
+                    .write(out, commitment)
+            }
         }
     }
 
@@ -267,6 +293,8 @@ pub(crate) struct ActorLayout<'a> {
 pub(crate) struct ExplanationLayout<'a> {
     pub version: u32,
     pub id: Uuid,
+    /// Written only when given, so that the leaves of explanations without one keep their bytes.
+    pub explanation_id: Option<&'a str>,
     pub prediction: Uuid,
     pub revision: i64,
     pub method: &'a str,
@@ -323,8 +351,11 @@ impl ExplanationLayout<'_> {
     /// [`explanation_document`], member by member in RFC 8785 order.
     pub(crate) fn write(&self, out: &mut Vec<u8>) {
         let mut document = ObjectWriter::new(out);
+        document.member("created_at", &Rfc3339(self.created_at));
+        if let Some(explanation_id) = self.explanation_id {
+            document.member("explanation_id", explanation_id);
+        }
         document
-            .member("created_at", &Rfc3339(self.created_at))
             .member("generated_at", &Rfc3339(self.generated_at))
             .member("id", &self.id)
             .member("kind", LeafKind::Explanation.as_str())
@@ -417,6 +448,72 @@ impl<'a> ExplanationSeal<'a> {
             .member("v", &SALTED_RECORD_VERSION);
         seal.finish();
     }
+}
+
+/// A v2 leaf of a record that follows a prediction (an outcome, a review): which prediction it
+/// follows and in which place, when it was written, and the commitment. Members in RFC 8785
+/// order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FollowUpSeal {
+    pub kind: LeafKind,
+    pub id: Uuid,
+    pub prediction: Uuid,
+    pub position: u32,
+    pub created_at: OffsetDateTime,
+}
+
+impl FollowUpSeal {
+    pub fn of(kind: LeafKind, id: Uuid, prediction: Uuid, position: u32, created_at: OffsetDateTime) -> Self {
+        Self { kind, id, prediction, position, created_at }
+    }
+
+    pub fn write(&self, out: &mut Vec<u8>, commitment: &Hash) {
+        let mut seal = ObjectWriter::new(out);
+        seal.member("commitment", &hex::encode(commitment))
+            .member("created_at", &Rfc3339(self.created_at))
+            .member("id", &self.id)
+            .member("kind", self.kind.as_str())
+            .member("position", &self.position)
+            .member("prediction", &self.prediction)
+            .member("v", &SALTED_RECORD_VERSION);
+        seal.finish();
+    }
+}
+
+fn outcome_document(outcome: &Outcome) -> Value {
+    json!({
+        "v": layout_version(outcome.salt.is_some()),
+        "kind": LeafKind::Outcome.as_str(),
+        "id": outcome.id,
+        "prediction": outcome.prediction_ref,
+        "position": outcome.position,
+        "outcome_id": outcome.outcome_id,
+        "label": outcome.label,
+        "value": outcome.value,
+        "source": outcome.source,
+        "observed_at": format_rfc3339(outcome.observed_at),
+        "metadata": outcome.metadata,
+        "metadata_redactions": outcome.metadata_redactions,
+        "created_at": format_rfc3339(outcome.created_at),
+    })
+}
+
+fn review_document(review: &Review) -> Value {
+    json!({
+        "v": layout_version(review.salt.is_some()),
+        "kind": LeafKind::Review.as_str(),
+        "id": review.id,
+        "prediction": review.prediction_ref,
+        "position": review.position,
+        "review_id": review.review_id,
+        "reviewer": {"reviewer_id": review.reviewer_id, "name": review.reviewer_name},
+        "action": review.action.as_str(),
+        "final_decision": review.final_decision,
+        "reason_codes": review.reason_codes,
+        "comment": review.comment,
+        "reviewed_at": format_rfc3339(review.reviewed_at),
+        "created_at": format_rfc3339(review.created_at),
+    })
 }
 
 /// A model version is written the same way wherever a record embeds it.
@@ -565,6 +662,7 @@ fn write_explanation(out: &mut Vec<u8>, explanation: &Explanation) {
     ExplanationLayout {
         version: layout_version(explanation.salt.is_some()),
         id: explanation.id,
+        explanation_id: explanation.explanation_id.as_deref(),
         prediction: explanation.prediction_ref,
         revision: i64::from(explanation.revision),
         method: &explanation.method,
@@ -579,7 +677,7 @@ fn write_explanation(out: &mut Vec<u8>, explanation: &Explanation) {
 }
 
 fn explanation_document(explanation: &Explanation) -> Value {
-    json!({
+    let mut document = json!({
         "v": layout_version(explanation.salt.is_some()),
         "kind": LeafKind::Explanation.as_str(),
         "id": explanation.id,
@@ -592,7 +690,11 @@ fn explanation_document(explanation: &Explanation) -> Value {
         "status": explanation.status.as_str(),
         "generated_at": format_rfc3339(explanation.generated_at),
         "created_at": format_rfc3339(explanation.created_at),
-    })
+    });
+    if let Some(explanation_id) = &explanation.explanation_id {
+        document["explanation_id"] = json!(explanation_id);
+    }
+    document
 }
 
 #[cfg(test)]

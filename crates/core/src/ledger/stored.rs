@@ -18,10 +18,13 @@ use uuid::Uuid;
 use super::canonical::{Canonical, JsonText};
 use super::merkle::{Hash, leaf_hash};
 use super::record::{
-    ActorLayout, ExplanationLayout, ExplanationSeal, LeafKind, LedgerRecord, PredictionLayout, PredictionSeal,
+    ActorLayout, ExplanationLayout, ExplanationSeal, FollowUpSeal, LeafKind, LedgerRecord, PredictionLayout, PredictionSeal,
     RECORD_VERSION, SALTED_RECORD_VERSION, Salt, commitment,
 };
-use crate::model::{ActorType, Explanation, ModelVersion, PredictionEvent, RequestingActor, Status};
+use crate::model::{
+    ActorType, Decision, Explanation, ModelVersion, Outcome, PredictionEvent, RequestingActor, Review, ReviewAction,
+    Status,
+};
 
 /// Why a stored record cannot be read as the record it was: each names the column.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -42,6 +45,45 @@ type Result<T> = std::result::Result<T, StoredRecordError>;
 pub enum StoredRecord {
     Prediction(Box<StoredPrediction>),
     Explanation(Box<StoredExplanation>),
+    Outcome(Box<StoredOutcome>),
+    Review(Box<StoredReview>),
+}
+
+/// An `outcomes` row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredOutcome {
+    pub id: Uuid,
+    pub prediction_ref: Uuid,
+    pub outcome_id: String,
+    pub position: i64,
+    pub label: Option<String>,
+    pub value: Option<f64>,
+    pub source: String,
+    pub observed_at: OffsetDateTime,
+    pub metadata: String,
+    pub metadata_redactions: String,
+    pub created_at: OffsetDateTime,
+    pub salt: Option<Vec<u8>>,
+    pub erasure: Option<StoredErasure>,
+}
+
+/// A `reviews` row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredReview {
+    pub id: Uuid,
+    pub prediction_ref: Uuid,
+    pub review_id: String,
+    pub position: i64,
+    pub reviewer_id: String,
+    pub reviewer_name: String,
+    pub action: String,
+    pub final_decision: String,
+    pub reason_codes: String,
+    pub comment: String,
+    pub reviewed_at: OffsetDateTime,
+    pub created_at: OffsetDateTime,
+    pub salt: Option<Vec<u8>>,
+    pub erasure: Option<StoredErasure>,
 }
 
 /// A `predictions` row.
@@ -95,6 +137,7 @@ pub struct StoredActor {
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredExplanation {
     pub id: Uuid,
+    pub explanation_id: Option<String>,
     pub prediction_ref: Uuid,
     pub revision: i64,
     pub method: String,
@@ -168,6 +211,8 @@ impl StoredRecord {
         match self {
             StoredRecord::Prediction(_) => LeafKind::Prediction,
             StoredRecord::Explanation(_) => LeafKind::Explanation,
+            StoredRecord::Outcome(_) => LeafKind::Outcome,
+            StoredRecord::Review(_) => LeafKind::Review,
         }
     }
 
@@ -175,6 +220,8 @@ impl StoredRecord {
         match self {
             StoredRecord::Prediction(row) => row.id,
             StoredRecord::Explanation(row) => row.id,
+            StoredRecord::Outcome(row) => row.id,
+            StoredRecord::Review(row) => row.id,
         }
     }
 
@@ -182,6 +229,8 @@ impl StoredRecord {
         match self {
             StoredRecord::Prediction(row) => row.salt.as_deref(),
             StoredRecord::Explanation(row) => row.salt.as_deref(),
+            StoredRecord::Outcome(row) => row.salt.as_deref(),
+            StoredRecord::Review(row) => row.salt.as_deref(),
         }
     }
 
@@ -189,6 +238,8 @@ impl StoredRecord {
         match self {
             StoredRecord::Prediction(row) => row.erasure.as_ref(),
             StoredRecord::Explanation(row) => row.erasure.as_ref(),
+            StoredRecord::Outcome(row) => row.erasure.as_ref(),
+            StoredRecord::Review(row) => row.erasure.as_ref(),
         }
     }
 
@@ -268,6 +319,7 @@ impl StoredRecord {
             StoredRecord::Explanation(row) => ExplanationLayout {
                 version,
                 id: row.id,
+                explanation_id: row.explanation_id.as_deref(),
                 prediction: row.prediction_ref,
                 revision: row.revision,
                 method: &row.method,
@@ -279,6 +331,8 @@ impl StoredRecord {
                 created_at: row.created_at,
             }
             .write(out),
+            // Small records without a spliced layout: decoded and written canonically.
+            StoredRecord::Outcome(_) | StoredRecord::Review(_) => self.decode(rows)?.write_canonical(out),
         }
         Ok(())
     }
@@ -310,6 +364,16 @@ impl StoredRecord {
                 commitment,
             }
             .write(out),
+            StoredRecord::Outcome(row) => {
+                let position = position_column(row.position)?;
+                FollowUpSeal::of(LeafKind::Outcome, row.id, row.prediction_ref, position, row.created_at)
+                    .write(out, commitment)
+            }
+            StoredRecord::Review(row) => {
+                let position = position_column(row.position)?;
+                FollowUpSeal::of(LeafKind::Review, row.id, row.prediction_ref, position, row.created_at)
+                    .write(out, commitment)
+            }
         }
         Ok(())
     }
@@ -319,6 +383,8 @@ impl StoredRecord {
         Ok(match self {
             StoredRecord::Prediction(row) => LedgerRecord::Prediction(Box::new(row.decode(rows)?)),
             StoredRecord::Explanation(row) => LedgerRecord::Explanation(row.decode()?),
+            StoredRecord::Outcome(row) => LedgerRecord::Outcome(row.decode()?),
+            StoredRecord::Review(row) => LedgerRecord::Review(row.decode()?),
         })
     }
 }
@@ -383,6 +449,9 @@ impl StoredPrediction {
             created_at: self.created_at,
             salt: salt_column(self.salt.as_deref())?,
             erased: None,
+            outcome: None,
+            reviews: Vec::new(),
+            decision: Decision::unreviewed(&self.decision_outcome),
         })
     }
 }
@@ -391,6 +460,7 @@ impl StoredExplanation {
     fn decode(&self) -> Result<Explanation> {
         Ok(Explanation {
             id: self.id,
+            explanation_id: self.explanation_id.clone(),
             prediction_ref: self.prediction_ref,
             method: self.method.clone(),
             method_version: self.method_version.clone(),
@@ -407,6 +477,54 @@ impl StoredExplanation {
             salt: salt_column(self.salt.as_deref())?,
         })
     }
+}
+
+impl StoredOutcome {
+    fn decode(&self) -> Result<Outcome> {
+        Ok(Outcome {
+            id: self.id,
+            prediction_ref: self.prediction_ref,
+            outcome_id: self.outcome_id.clone(),
+            position: position_column(self.position)?,
+            label: self.label.clone(),
+            value: self.value,
+            source: self.source.clone(),
+            observed_at: self.observed_at,
+            metadata: parse("metadata", &self.metadata)?,
+            metadata_redactions: parse("metadata_redactions", &self.metadata_redactions)?,
+            created_at: self.created_at,
+            salt: salt_column(self.salt.as_deref())?,
+        })
+    }
+}
+
+impl StoredReview {
+    fn decode(&self) -> Result<Review> {
+        Ok(Review {
+            id: self.id,
+            prediction_ref: self.prediction_ref,
+            review_id: self.review_id.clone(),
+            position: position_column(self.position)?,
+            reviewer_id: self.reviewer_id.clone(),
+            reviewer_name: self.reviewer_name.clone(),
+            action: parse_enum("action", &self.action, ReviewAction::parse)?,
+            final_decision: self.final_decision.clone(),
+            reason_codes: parse("reason_codes", &self.reason_codes)?,
+            comment: self.comment.clone(),
+            reviewed_at: self.reviewed_at,
+            created_at: self.created_at,
+            salt: salt_column(self.salt.as_deref())?,
+        })
+    }
+}
+
+/// A record's place among its prediction's outcomes or reviews (1, 2, …).
+fn position_column(position: i64) -> Result<u32> {
+    u32::try_from(position).ok().filter(|p| *p > 0).ok_or_else(|| StoredRecordError::BadValue {
+        column: "position",
+        value: position.to_string(),
+        reason: "a position is a positive 32-bit number".into(),
+    })
 }
 
 impl StoredModel {

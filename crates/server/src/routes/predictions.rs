@@ -7,7 +7,7 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use ml_audit_core::FieldError;
 use ml_audit_core::auth::Visibility;
-use ml_audit_core::event::{PredictionInput, PreparedPrediction, parse_explanation};
+use ml_audit_core::event::{PredictionInput, PreparedPrediction, parse_attached_explanation};
 use ml_audit_core::model::PredictionEvent;
 use ml_audit_core::query::PredictionFilter;
 use ml_audit_core::redaction::RedactionPolicy;
@@ -24,7 +24,7 @@ use crate::query::{ListQuery, QueryParams};
 use crate::state::AppState;
 use crate::wire::{
     ActorTypeParam, BatchItemResult, BatchResults, BoolParam, ExplanationList, ExplanationOut, PredictionOut,
-    PredictionPage, ResultsParam, StatusParam,
+    PredictionPage, ResultsParam, ReviewStateParam, StatusParam,
 };
 
 /// Most events in one batch request.
@@ -162,11 +162,12 @@ impl QueryParams for ResultsShown {
 /// Attach an explanation; an earlier one stays on record as an older revision.
 #[utoipa::path(post, path = "/api/v1/predictions/{reference}/explanation", tag = "predictions",
     params(PredictionPath),
-    request_body = ref("#/components/schemas/ExplanationIn"), security(("bearer" = [])),
+    request_body = ref("#/components/schemas/ExplanationAttachIn"), security(("bearer" = [])),
     responses(
         (status = 201, description = "Attached as the new current revision", body = ExplanationOut),
+        (status = 200, description = "Identical retry of a recorded explanation_id: nothing added", body = ExplanationOut),
         (status = 404, description = "No such prediction visible to this key", body = ErrorBody),
-        (status = 409, description = "`erased`: the prediction was erased", body = ErrorBody),
+        (status = 409, description = "`conflict`: explanation_id recorded with other content; `erased`: the prediction was erased", body = ErrorBody),
         (status = 422, description = "Not a valid explanation", body = ErrorBody),
     ))]
 async fn attach_explanation(
@@ -176,12 +177,15 @@ async fn attach_explanation(
     PredictionPath { reference }: PredictionPath,
     JsonBody(body): JsonBody,
 ) -> Result<(StatusCode, Json<ExplanationOut>), ApiError> {
-    let explanation = parse_explanation(body, timestamp::now()).map_err(ApiError::Invalid)?;
+    let explanation = parse_attached_explanation(body, timestamp::now()).map_err(ApiError::Invalid)?;
     let stored = state.writer.attach_explanation(&caller.visibility, &reference, explanation).await;
     state.metrics.record_write(&stored);
     let stored = stored?;
+    if !stored.is_created() {
+        return Ok((StatusCode::OK, Json(stored.into_record().into())));
+    }
     state.metrics.record_explanation();
-    Ok((StatusCode::CREATED, Json(stored.into())))
+    Ok((StatusCode::CREATED, Json(stored.into_record().into())))
 }
 
 /// List predictions, newest first, with filters and cursor paging.
@@ -203,6 +207,15 @@ async fn attach_explanation(
             description = "Inclusive; not greater than max_confidence (else 400)"),
         ("max_confidence" = Option<f64>, Query, minimum = 0, maximum = 1, description = "Inclusive"),
         ("trace_id" = Option<String>, Query, max_length = 255, pattern = r"^[^\u0000]*$"),
+        ("has_outcome" = inline(Option<BoolParam>), Query),
+        ("outcome_label" = Option<String>, Query, max_length = 255, pattern = r"^[^\u0000]*$",
+            description = "The current outcome's label"),
+        ("reviewed" = inline(Option<BoolParam>), Query),
+        ("overridden" = inline(Option<BoolParam>), Query,
+            description = "Whether an effective override or reverse changed the decision"),
+        ("final_decision" = Option<String>, Query, max_length = 255, pattern = r"^[^\u0000]*$",
+            description = "The decision in force after review (the model's when no review changed it)"),
+        ("review_state" = inline(Option<ReviewStateParam>), Query),
         ("subject" = Option<String>, Query, max_length = 255, pattern = r"^[^\u0000]*$",
             description = "A raw identifier (e.g. an email address): predictions whose `hash` redactions \
             pseudonymized it. Needs a redaction hash key (else 400); the value is never stored or logged"),

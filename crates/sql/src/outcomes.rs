@@ -1,0 +1,789 @@
+//! Outcomes, reviews and model quality, the same on both backends ([`OutcomeStore`]).
+//!
+//! A write takes its predictions' rows (locked on PostgreSQL, in id order so that two batches
+//! cannot deadlock), stores and seals its records, then updates two kinds of derived data in the
+//! same transaction: `prediction_state` (the current outcome and the decision after review, which
+//! the list's filters walk by index) and the quality totals of the predictions' model versions
+//! (the old contribution of each prediction taken away, its new one added).
+
+use std::collections::{BTreeMap, HashMap};
+
+use async_trait::async_trait;
+use ml_audit_core::auth::Visibility;
+use ml_audit_core::ledger::canonical::column_text;
+use ml_audit_core::ledger::record::LedgerRecord;
+use ml_audit_core::model::{Decision, Outcome, Review, ReviewState};
+use ml_audit_core::outcome::{PreparedOutcome, stored_outcome, supersedes};
+use ml_audit_core::quality::{Contribution, QualityReport, QualityTotals, judged, predicted_value};
+use ml_audit_core::review::{PreparedReview, ReviewFold, ReviewPolicy, stored_review};
+use ml_audit_core::timestamp;
+use ml_audit_storage::{
+    Entity, OutcomeStore, PredictionRef, QualityWindow, RecordLeaf, Recorded, Result, StorageError, decode_enum,
+};
+use sqlx::QueryBuilder;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::dialect::{Conn, Dialect, collect};
+use crate::predictions::{self, push_tenant};
+use crate::row::{Columns, OUTCOME_COLUMNS, REVIEW_COLUMNS, SqlRow, outcome, review};
+use crate::store::{Backend, SqlStore};
+
+const MICROS_PER_HOUR: i64 = 3_600_000_000;
+
+/// The hour (since the Unix epoch) a prediction's quality totals are kept under.
+fn hour_of(ts: OffsetDateTime) -> i64 {
+    timestamp::to_unix_micros(ts).div_euclid(MICROS_PER_HOUR)
+}
+
+/// A prediction an outcome or review is for, as its write needs it.
+#[derive(Debug, Clone)]
+struct Target {
+    id: Uuid,
+    prediction_id: String,
+    ts: OffsetDateTime,
+    model_ref: Uuid,
+    model_name: String,
+    tenant_id: String,
+    decision_outcome: String,
+    predicted_value: Option<f64>,
+    erased: bool,
+}
+
+/// `prediction_state` of one prediction, as read or about to be written.
+#[derive(Debug, Clone)]
+struct State {
+    outcomes: u32,
+    current: Option<CurrentOutcome>,
+    reviews: u32,
+    decision: Decision,
+}
+
+#[derive(Debug, Clone)]
+struct CurrentOutcome {
+    id: Uuid,
+    label: Option<String>,
+    value: Option<f64>,
+    observed_at: OffsetDateTime,
+    position: u32,
+}
+
+impl State {
+    fn new(target: &Target) -> Self {
+        Self { outcomes: 0, current: None, reviews: 0, decision: Decision::unreviewed(&target.decision_outcome) }
+    }
+
+    fn contribution(&self, target: &Target) -> Contribution {
+        let outcome = self.current.as_ref().map(|o| (o.label.as_deref(), o.value));
+        Contribution::of(&judged(&target.decision_outcome, target.predicted_value, outcome, &self.decision))
+    }
+}
+
+/// The predictions `refs` name, visible to the caller, each found as `predictions::resolve` finds
+/// one: a UUID-shaped reference as `id` first, then any as an unerased `prediction_id`.
+async fn resolve_targets<B: Backend>(
+    conn: &mut Conn<B>,
+    visibility: &Visibility,
+    refs: &[&PredictionRef],
+) -> Result<HashMap<String, Target>> {
+    let mut query = QueryBuilder::new(
+        "SELECT p.id, p.prediction_id, p.ts, p.model_ref, m.model_name, p.tenant_id, p.decision_outcome, p.output, \
+         (SELECT COUNT(*) FROM erased_records x WHERE x.record_id = p.id) \
+         FROM predictions p JOIN model_versions m ON m.id = p.model_ref WHERE (p.prediction_id IN (",
+    );
+    push_list(&mut query, refs, |q, r| B::bind_text(q, &r.0));
+    query.push(")");
+    let ids: Vec<Uuid> = refs.iter().filter_map(|r| r.as_uuid()).collect();
+    if !ids.is_empty() {
+        query.push(" OR p.id IN (");
+        push_list(&mut query, &ids, |q, id| B::bind_uuid(q, *id));
+        query.push(")");
+    }
+    query.push(")");
+    predictions::push_visibility::<B>(&mut query, visibility);
+    query.push(" ORDER BY p.id");
+    query.push(B::LOCK_PREDICTION_ROWS);
+    let rows = collect::<B, _>(conn, query, |row| {
+        let mut c = Columns::new(row);
+        let id = c.uuid()?;
+        let prediction_id = c.text()?;
+        let ts = c.time()?;
+        let model_ref = c.uuid()?;
+        let model_name = c.text()?;
+        let tenant_id = c.text()?;
+        let decision_outcome = c.text()?;
+        let output: serde_json::Value = c.json("output")?;
+        let erased = c.integer()? > 0;
+        Ok(Target {
+            id,
+            prediction_id,
+            ts,
+            model_ref,
+            model_name,
+            tenant_id,
+            decision_outcome,
+            predicted_value: predicted_value(&output),
+            erased,
+        })
+    })
+    .await?;
+    let by_id: HashMap<Uuid, &Target> = rows.iter().map(|t| (t.id, t)).collect();
+    let by_prediction_id: HashMap<&str, &Target> =
+        rows.iter().filter(|t| !t.erased).map(|t| (t.prediction_id.as_str(), t)).collect();
+    Ok(refs
+        .iter()
+        .filter_map(|r| {
+            let found = r.as_uuid().and_then(|id| by_id.get(&id)).or_else(|| by_prediction_id.get(r.0.as_str()));
+            found.map(|t| (r.0.clone(), (*t).clone()))
+        })
+        .collect())
+}
+
+/// `a, b, c`: each item bound by `bind`.
+fn push_list<DB: sqlx::Database, T>(
+    query: &mut QueryBuilder<DB>,
+    items: &[T],
+    bind: impl Fn(&mut QueryBuilder<DB>, &T),
+) {
+    for (at, item) in items.iter().enumerate() {
+        if at > 0 {
+            query.push(", ");
+        }
+        bind(query, item);
+    }
+}
+
+/// The stored states of `targets` (absent: no outcome or review yet).
+async fn load_states<B: Backend>(conn: &mut Conn<B>, targets: &[&Target]) -> Result<HashMap<Uuid, State>> {
+    if targets.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let mut query = QueryBuilder::new(
+        "SELECT s.prediction_ref, s.outcomes, s.outcome_ref, s.outcome_label, s.outcome_value, s.outcome_observed_at, \
+         s.outcome_position, s.reviews, s.reviewed, s.overridden, s.final_decision, s.review_state, p.decision_outcome \
+         FROM prediction_state s JOIN predictions p ON p.id = s.prediction_ref WHERE s.prediction_ref IN (",
+    );
+    push_list(&mut query, targets, |q, t| B::bind_uuid(q, t.id));
+    query.push(")");
+    let rows = collect::<B, _>(conn, query, |row| {
+        let mut c = Columns::new(row);
+        let id = c.uuid()?;
+        let outcomes = count_column(c.integer()?)?;
+        let current = match c.take(SqlRow::uuid)? {
+            Some(outcome_id) => Some(CurrentOutcome {
+                id: outcome_id,
+                label: c.take(SqlRow::text)?,
+                value: c.take(SqlRow::float)?,
+                observed_at: c.time()?,
+                position: count_column(c.integer()?)?,
+            }),
+            None => {
+                c.skip(4);
+                None
+            }
+        };
+        let reviews = count_column(c.integer()?)?;
+        let reviewed = c.integer()? != 0;
+        let overridden = c.integer()? != 0;
+        let final_decision = c.take(SqlRow::text)?;
+        let state = decode_enum("review_state", &c.text()?, ReviewState::parse)?;
+        let decision_outcome = c.text()?;
+        let decision =
+            Decision { final_decision: final_decision.unwrap_or(decision_outcome), state, reviewed, overridden };
+        Ok((id, State { outcomes, current, reviews, decision }))
+    })
+    .await?;
+    Ok(rows.into_iter().collect())
+}
+
+fn count_column(value: i64) -> Result<u32> {
+    u32::try_from(value).map_err(|_| StorageError::Integrity(format!("a stored count {value} is out of range")))
+}
+
+/// Writes the states of the predictions a write changed.
+async fn save_states<B: Backend>(conn: &mut Conn<B>, states: &[(&Target, &State)]) -> Result<()> {
+    if states.is_empty() {
+        return Ok(());
+    }
+    let mut query = QueryBuilder::new(
+        "INSERT INTO prediction_state (prediction_ref, ts, model_ref, tenant_id, outcomes, outcome_ref, outcome_label, \
+         outcome_value, outcome_observed_at, outcome_position, reviews, has_outcome, reviewed, overridden, \
+         final_decision, review_state) VALUES ",
+    );
+    push_list(&mut query, states, |q, (target, state)| {
+        q.push("(");
+        B::bind_uuid(q, target.id);
+        q.push(", ");
+        B::bind_time(q, target.ts);
+        q.push(", ");
+        B::bind_uuid(q, target.model_ref);
+        q.push(", ");
+        B::bind_text(q, &target.tenant_id);
+        q.push(", ");
+        B::bind_int(q, i64::from(state.outcomes));
+        match &state.current {
+            Some(current) => {
+                q.push(", ");
+                B::bind_uuid(q, current.id);
+                q.push(", ");
+                bind_optional::<B, _>(q, current.label.as_deref(), |q, l| B::bind_text(q, l));
+                q.push(", ");
+                bind_optional::<B, _>(q, current.value, |q, v| B::bind_float(q, v));
+                q.push(", ");
+                B::bind_time(q, current.observed_at);
+                q.push(", ");
+                B::bind_int(q, i64::from(current.position));
+            }
+            None => {
+                q.push(", NULL, NULL, NULL, NULL, NULL");
+            }
+        }
+        q.push(", ");
+        B::bind_int(q, i64::from(state.reviews));
+        q.push(", ");
+        B::bind_int(q, i64::from(state.current.is_some()));
+        q.push(", ");
+        B::bind_int(q, i64::from(state.decision.reviewed));
+        q.push(", ");
+        B::bind_int(q, i64::from(state.decision.overridden));
+        q.push(", ");
+        let changed = state.decision.final_decision != target.decision_outcome;
+        bind_optional::<B, _>(q, changed.then_some(state.decision.final_decision.as_str()), |q, d| B::bind_text(q, d));
+        q.push(", ");
+        B::bind_text(q, state.decision.state.as_str());
+        q.push(")");
+    });
+    query.push(
+        " ON CONFLICT (prediction_ref) DO UPDATE SET outcomes = excluded.outcomes, outcome_ref = excluded.outcome_ref, \
+         outcome_label = excluded.outcome_label, outcome_value = excluded.outcome_value, \
+         outcome_observed_at = excluded.outcome_observed_at, outcome_position = excluded.outcome_position, \
+         reviews = excluded.reviews, has_outcome = excluded.has_outcome, reviewed = excluded.reviewed, \
+         overridden = excluded.overridden, final_decision = excluded.final_decision, review_state = excluded.review_state",
+    );
+    collect::<B, _>(conn, query, |_| Ok(())).await.map(drop)
+}
+
+fn bind_optional<B: Dialect, T>(
+    query: &mut QueryBuilder<B::Db>,
+    value: Option<T>,
+    bind: impl FnOnce(&mut QueryBuilder<B::Db>, T),
+) {
+    match value {
+        Some(value) => bind(query, value),
+        None => {
+            query.push("NULL");
+        }
+    }
+}
+
+/// Quality deltas by (model version, hour, tenant), in key order (the order rows are locked in).
+type QualityDeltas = BTreeMap<(Uuid, i64, String), QualityTotals>;
+
+fn add_delta(deltas: &mut QualityDeltas, target: &Target, before: &Contribution, after: &Contribution) {
+    let delta = QualityTotals::change(before, after);
+    if !delta.is_zero() {
+        let key = (target.model_ref, hour_of(target.ts), target.tenant_id.clone());
+        deltas.entry(key).or_default().merge(&delta);
+    }
+}
+
+/// Adds the deltas to the quality totals.
+async fn save_quality<B: Backend>(conn: &mut Conn<B>, deltas: &QualityDeltas) -> Result<()> {
+    if deltas.is_empty() {
+        return Ok(());
+    }
+    let rows: Vec<_> = deltas.iter().collect();
+    let mut query = QueryBuilder::new(
+        "INSERT INTO quality_totals (model_ref, hour, tenant_id, with_outcome, regression_count, abs_error, \
+         squared_error, reviewed, overridden) VALUES ",
+    );
+    push_list(&mut query, &rows, |q, ((model, hour, tenant), t)| {
+        q.push("(");
+        B::bind_uuid(q, *model);
+        q.push(", ");
+        B::bind_int(q, *hour);
+        q.push(", ");
+        B::bind_text(q, tenant);
+        for n in [t.with_outcome, t.regression_count] {
+            q.push(", ");
+            B::bind_int(q, n);
+        }
+        for x in [t.abs_error, t.squared_error] {
+            q.push(", ");
+            B::bind_float(q, x);
+        }
+        for n in [t.reviewed, t.overridden] {
+            q.push(", ");
+            B::bind_int(q, n);
+        }
+        q.push(")");
+    });
+    query.push(
+        " ON CONFLICT (model_ref, hour, tenant_id) DO UPDATE SET \
+         with_outcome = quality_totals.with_outcome + excluded.with_outcome, \
+         regression_count = quality_totals.regression_count + excluded.regression_count, \
+         abs_error = quality_totals.abs_error + excluded.abs_error, \
+         squared_error = quality_totals.squared_error + excluded.squared_error, \
+         reviewed = quality_totals.reviewed + excluded.reviewed, \
+         overridden = quality_totals.overridden + excluded.overridden",
+    );
+    collect::<B, _>(conn, query, |_| Ok(())).await?;
+    let pairs: Vec<_> = deltas
+        .iter()
+        .flat_map(|((model, hour, tenant), t)| {
+            t.confusion.iter().filter(|(_, n)| **n != 0).map(move |((p, a), n)| (*model, *hour, tenant, p, a, *n))
+        })
+        .collect();
+    if pairs.is_empty() {
+        return Ok(());
+    }
+    let mut query = QueryBuilder::new(
+        "INSERT INTO quality_confusion (model_ref, hour, tenant_id, predicted, actual, predictions) VALUES ",
+    );
+    push_list(&mut query, &pairs, |q, (model, hour, tenant, predicted, actual, n)| {
+        q.push("(");
+        B::bind_uuid(q, *model);
+        q.push(", ");
+        B::bind_int(q, *hour);
+        q.push(", ");
+        B::bind_text(q, tenant);
+        q.push(", ");
+        B::bind_text(q, predicted);
+        q.push(", ");
+        B::bind_text(q, actual);
+        q.push(", ");
+        B::bind_int(q, *n);
+        q.push(")");
+    });
+    query.push(
+        " ON CONFLICT (model_ref, hour, tenant_id, predicted, actual) DO UPDATE SET \
+         predictions = quality_confusion.predictions + excluded.predictions",
+    );
+    collect::<B, _>(conn, query, |_| Ok(())).await.map(drop)
+}
+
+/// `INSERT INTO outcomes …` for the given rows.
+fn insert_outcomes<B: Dialect>(rows: &[(&Outcome, &str)]) -> QueryBuilder<B::Db> {
+    let mut query = QueryBuilder::new(
+        "INSERT INTO outcomes (id, prediction_ref, outcome_id, position, label, value, source, observed_at, metadata, \
+         metadata_redactions, content_hash, created_at, salt) VALUES ",
+    );
+    push_list(&mut query, rows, |q, (o, content_hash)| {
+        q.push("(");
+        B::bind_uuid(q, o.id);
+        q.push(", ");
+        B::bind_uuid(q, o.prediction_ref);
+        q.push(", ");
+        B::bind_text(q, &o.outcome_id);
+        q.push(", ");
+        B::bind_int(q, i64::from(o.position));
+        q.push(", ");
+        bind_optional::<B, _>(q, o.label.as_deref(), |q, l| B::bind_text(q, l));
+        q.push(", ");
+        bind_optional::<B, _>(q, o.value, |q, v| B::bind_float(q, v));
+        q.push(", ");
+        B::bind_text(q, &o.source);
+        q.push(", ");
+        B::bind_time(q, o.observed_at);
+        q.push(", ");
+        B::bind_text(q, &column_text(&o.metadata));
+        q.push(", ");
+        B::bind_text(q, &serde_json::to_string(&o.metadata_redactions).expect("strings serialize"));
+        q.push(", ");
+        B::bind_text(q, content_hash);
+        q.push(", ");
+        B::bind_time(q, o.created_at);
+        q.push(", ");
+        bind_optional::<B, _>(q, o.salt.as_ref(), |q, s| B::bind_bytes(q, s));
+        q.push(")");
+    });
+    query
+}
+
+/// Stored outcomes by `outcome_id`, with their content hashes.
+async fn outcomes_by_client_id<B: Backend>(
+    conn: &mut Conn<B>,
+    ids: &[&str],
+) -> Result<HashMap<String, (Outcome, String)>> {
+    if ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let mut query = QueryBuilder::new(format!("SELECT {OUTCOME_COLUMNS}, content_hash FROM outcomes WHERE outcome_id IN ("));
+    push_list(&mut query, ids, |q, id| B::bind_text(q, id));
+    query.push(")");
+    let rows = collect::<B, _>(conn, query, |row| {
+        let mut c = Columns::new(row);
+        let stored = outcome(&mut c)?;
+        Ok((stored.outcome_id.clone(), (stored, c.text()?)))
+    })
+    .await?;
+    Ok(rows.into_iter().collect())
+}
+
+/// What a client id already stored means for a new record with `content_hash` for `prediction`.
+fn replay<T>(stored: T, stored_prediction: Uuid, stored_hash: &str, prediction: Uuid, content_hash: &str, what: &str, id: &str) -> Result<Recorded<T>> {
+    if stored_hash == ml_audit_storage::ERASED_CONTENT_HASH {
+        return Err(StorageError::Erased(stored_prediction));
+    }
+    if stored_prediction == prediction && stored_hash == content_hash {
+        return Ok(Recorded::Replayed(stored));
+    }
+    Err(StorageError::Conflict(format!("{what} {id:?} is already stored with other content or for another prediction")))
+}
+
+impl<B: Backend> SqlStore<B> {
+    async fn record_outcomes_in(
+        &self,
+        conn: &mut Conn<B>,
+        visibility: &Visibility,
+        outcomes: Vec<(PredictionRef, PreparedOutcome)>,
+    ) -> Result<Vec<Result<Recorded<Outcome>>>> {
+        let refs: Vec<&PredictionRef> = outcomes.iter().map(|(r, _)| r).collect();
+        let targets = resolve_targets::<B>(conn, visibility, &refs).await?;
+        let client_ids: Vec<&str> = outcomes.iter().map(|(_, o)| o.outcome_id.as_str()).collect();
+        let mut stored = outcomes_by_client_id::<B>(conn, &client_ids).await?;
+        let live: Vec<&Target> = targets.values().filter(|t| !t.erased).collect();
+        let mut states = load_states::<B>(conn, &live).await?;
+        let before: HashMap<Uuid, Contribution> =
+            live.iter().map(|t| (t.id, states.get(&t.id).map_or_else(Contribution::default, |s| s.contribution(t)))).collect();
+        let mut results = Vec::with_capacity(outcomes.len());
+        let mut created: Vec<(Outcome, String)> = Vec::new();
+        for (reference, prepared) in outcomes {
+            let Some(target) = targets.get(&reference.0) else {
+                results.push(Err(StorageError::NotFound(Entity::Prediction)));
+                continue;
+            };
+            if target.erased {
+                results.push(Err(StorageError::Erased(target.id)));
+                continue;
+            }
+            if let Some((existing, hash)) = stored.get(&prepared.outcome_id) {
+                let answer = replay(existing.clone(), existing.prediction_ref, hash, target.id, &prepared.content_hash, "outcome_id", &prepared.outcome_id);
+                results.push(answer);
+                continue;
+            }
+            let state = states.entry(target.id).or_insert_with(|| State::new(target));
+            state.outcomes += 1;
+            let content_hash = prepared.content_hash.clone();
+            let record = stored_outcome(prepared, target.id, state.outcomes);
+            let newer = state.current.as_ref().is_none_or(|current| {
+                supersedes((record.observed_at, record.position), (current.observed_at, current.position))
+            });
+            if newer {
+                state.current = Some(CurrentOutcome {
+                    id: record.id,
+                    label: record.label.clone(),
+                    value: record.value,
+                    observed_at: record.observed_at,
+                    position: record.position,
+                });
+            }
+            stored.insert(record.outcome_id.clone(), (record.clone(), content_hash.clone()));
+            results.push(Ok(Recorded::Created(record.clone())));
+            created.push((record, content_hash));
+        }
+        if created.is_empty() {
+            return Ok(results);
+        }
+        for chunk in created.chunks(500) {
+            let rows: Vec<(&Outcome, &str)> = chunk.iter().map(|(o, h)| (o, h.as_str())).collect();
+            collect::<B, _>(conn, insert_outcomes::<B>(&rows), |_| Ok(())).await?;
+        }
+        let leaves =
+            created.into_iter().map(|(o, _)| RecordLeaf::follow_up(&LedgerRecord::Outcome(o))).collect::<Vec<_>>();
+        B::seal_records(conn, leaves).await?;
+        let mut deltas = QualityDeltas::new();
+        let mut changed: Vec<(&Target, &State)> = Vec::new();
+        let mut touched: Vec<&Target> = live.iter().copied().filter(|t| states.contains_key(&t.id)).collect();
+        touched.sort_by_key(|t| t.id);
+        for target in touched {
+            let state = &states[&target.id];
+            add_delta(&mut deltas, target, &before[&target.id], &state.contribution(target));
+            changed.push((target, state));
+        }
+        save_states::<B>(conn, &changed).await?;
+        save_quality::<B>(conn, &deltas).await?;
+        Ok(results)
+    }
+}
+
+#[async_trait]
+impl<B: Backend> OutcomeStore for SqlStore<B> {
+    async fn record_outcomes(
+        &self,
+        visibility: &Visibility,
+        outcomes: Vec<(PredictionRef, PreparedOutcome)>,
+    ) -> Result<Vec<Result<Recorded<Outcome>>>> {
+        let mut tx = B::begin_write(self).await?;
+        let results = self.record_outcomes_in(&mut tx, visibility, outcomes).await?;
+        tx.commit().await.map_err(B::classify)?;
+        Ok(results)
+    }
+
+    async fn list_outcomes(&self, visibility: &Visibility, prediction: &PredictionRef) -> Result<Vec<Outcome>> {
+        let mut conn = self.reader.acquire().await.map_err(B::classify)?;
+        let id = predictions::resolve::<B>(&mut conn, visibility, prediction, "").await?;
+        let mut query = QueryBuilder::new(format!("SELECT {OUTCOME_COLUMNS} FROM outcomes WHERE prediction_ref = "));
+        B::bind_uuid(&mut query, id);
+        query.push(" ORDER BY position");
+        collect::<B, _>(&mut conn, query, |row| outcome(&mut Columns::new(row))).await
+    }
+
+    async fn record_review(
+        &self,
+        visibility: &Visibility,
+        prediction: &PredictionRef,
+        prepared: PreparedReview,
+        policy: &ReviewPolicy,
+    ) -> Result<Recorded<Review>> {
+        let mut tx = B::begin_write(self).await?;
+        let targets = resolve_targets::<B>(&mut tx, visibility, &[prediction]).await?;
+        let target = targets.get(&prediction.0).ok_or(StorageError::NotFound(Entity::Prediction))?;
+        if target.erased {
+            return Err(StorageError::Erased(target.id));
+        }
+        let mut query =
+            QueryBuilder::new(format!("SELECT {REVIEW_COLUMNS}, content_hash FROM reviews WHERE review_id = "));
+        B::bind_text(&mut query, &prepared.review_id);
+        let existing = collect::<B, _>(&mut tx, query, |row| {
+            let mut c = Columns::new(row);
+            Ok((review(&mut c)?, c.text()?))
+        })
+        .await?;
+        if let Some((stored, hash)) = existing.into_iter().next() {
+            let prediction = stored.prediction_ref;
+            return replay(stored, prediction, &hash, target.id, &prepared.content_hash, "review_id", &prepared.review_id);
+        }
+        let reviews = reviews_of::<B>(&mut tx, target.id).await?;
+        let two_person = policy.two_person(&target.model_name);
+        let mut fold = ReviewFold::of(&target.decision_outcome, two_person, &reviews);
+        fold.apply(&prepared.reviewer_id, prepared.action, &prepared.final_decision)
+            .map_err(|refused| StorageError::Conflict(refused.to_string()))?;
+        let mut states = load_states::<B>(&mut tx, &[target]).await?;
+        let state = states.remove(&target.id).unwrap_or_else(|| State::new(target));
+        let before = state.contribution(target);
+        let state = State { reviews: state.reviews + 1, decision: fold.decision(), ..state };
+        let content_hash = prepared.content_hash.clone();
+        let record = stored_review(prepared, target.id, state.reviews);
+        collect::<B, _>(&mut tx, insert_review::<B>(&record, &content_hash), |_| Ok(())).await?;
+        B::seal_records(&mut tx, vec![RecordLeaf::follow_up(&LedgerRecord::Review(record.clone()))]).await?;
+        let mut deltas = QualityDeltas::new();
+        add_delta(&mut deltas, target, &before, &state.contribution(target));
+        save_states::<B>(&mut tx, &[(target, &state)]).await?;
+        save_quality::<B>(&mut tx, &deltas).await?;
+        tx.commit().await.map_err(B::classify)?;
+        Ok(Recorded::Created(record))
+    }
+
+    async fn list_reviews(&self, visibility: &Visibility, prediction: &PredictionRef) -> Result<Vec<Review>> {
+        let mut conn = self.reader.acquire().await.map_err(B::classify)?;
+        let id = predictions::resolve::<B>(&mut conn, visibility, prediction, "").await?;
+        reviews_of::<B>(&mut conn, id).await
+    }
+
+    async fn model_quality(&self, visibility: &Visibility, model: Uuid, window: &QualityWindow) -> Result<QualityReport> {
+        let mut conn = self.reader.acquire().await.map_err(B::classify)?;
+        quality::<B>(&mut conn, visibility, model, window).await
+    }
+}
+
+/// Every review of a prediction, in the order they were applied.
+pub async fn reviews_of<B: Dialect>(conn: &mut Conn<B>, prediction: Uuid) -> Result<Vec<Review>> {
+    let mut query = QueryBuilder::new(format!("SELECT {REVIEW_COLUMNS} FROM reviews WHERE prediction_ref = "));
+    B::bind_uuid(&mut query, prediction);
+    query.push(" ORDER BY position");
+    collect::<B, _>(conn, query, |row| review(&mut Columns::new(row))).await
+}
+
+/// The reviews of each of `predictions`, oldest first (for a page of the list).
+pub async fn reviews_of_many<B: Dialect>(conn: &mut Conn<B>, predictions: &[Uuid]) -> Result<HashMap<Uuid, Vec<Review>>> {
+    let mut by_prediction: HashMap<Uuid, Vec<Review>> = HashMap::new();
+    if predictions.is_empty() {
+        return Ok(by_prediction);
+    }
+    let mut query = QueryBuilder::new(format!("SELECT {REVIEW_COLUMNS} FROM reviews WHERE prediction_ref IN ("));
+    push_list(&mut query, predictions, |q, id| B::bind_uuid(q, *id));
+    query.push(") ORDER BY prediction_ref, position");
+    for review in collect::<B, _>(conn, query, |row| review(&mut Columns::new(row))).await? {
+        by_prediction.entry(review.prediction_ref).or_default().push(review);
+    }
+    Ok(by_prediction)
+}
+
+fn insert_review<B: Dialect>(review: &Review, content_hash: &str) -> QueryBuilder<B::Db> {
+    let mut query = QueryBuilder::new(
+        "INSERT INTO reviews (id, prediction_ref, review_id, position, reviewer_id, reviewer_name, action, \
+         final_decision, reason_codes, comment, reviewed_at, content_hash, created_at, salt) VALUES (",
+    );
+    B::bind_uuid(&mut query, review.id);
+    query.push(", ");
+    B::bind_uuid(&mut query, review.prediction_ref);
+    query.push(", ");
+    B::bind_text(&mut query, &review.review_id);
+    query.push(", ");
+    B::bind_int(&mut query, i64::from(review.position));
+    for text in [&review.reviewer_id, &review.reviewer_name] {
+        query.push(", ");
+        B::bind_text(&mut query, text);
+    }
+    query.push(", ");
+    B::bind_text(&mut query, review.action.as_str());
+    query.push(", ");
+    B::bind_text(&mut query, &review.final_decision);
+    query.push(", ");
+    B::bind_text(&mut query, &serde_json::to_string(&review.reason_codes).expect("strings serialize"));
+    query.push(", ");
+    B::bind_text(&mut query, &review.comment);
+    query.push(", ");
+    B::bind_time(&mut query, review.reviewed_at);
+    query.push(", ");
+    B::bind_text(&mut query, content_hash);
+    query.push(", ");
+    B::bind_time(&mut query, review.created_at);
+    query.push(", ");
+    bind_optional::<B, _>(&mut query, review.salt.as_ref(), |q, s| B::bind_bytes(q, s));
+    query.push(")");
+    query
+}
+
+/// The hours `[first, last)` that lie wholly inside the window, and the parts it cuts at either
+/// end (inclusive time ranges read row by row).
+fn split_window(from: Option<OffsetDateTime>, to: Option<OffsetDateTime>) -> (Option<i64>, Option<i64>, Vec<(Option<OffsetDateTime>, Option<OffsetDateTime>)>) {
+    let micros = |t: OffsetDateTime| timestamp::to_unix_micros(t);
+    let first = from.map(|f| micros(f).div_euclid(MICROS_PER_HOUR) + i64::from(micros(f).rem_euclid(MICROS_PER_HOUR) != 0));
+    let last = to.map(|t| (micros(t) + 1).div_euclid(MICROS_PER_HOUR));
+    if let (Some(first), Some(last)) = (first, last) {
+        if first >= last {
+            // No whole hour inside: the window is read row by row.
+            return (Some(0), Some(0), vec![(from, to)]);
+        }
+    }
+    let hour_start = |hour: i64| timestamp::from_unix_micros(hour * MICROS_PER_HOUR);
+    let mut cut = Vec::new();
+    if let (Some(from), Some(first)) = (from, first) {
+        if micros(from) < first * MICROS_PER_HOUR {
+            cut.push((Some(from), hour_start(first).map(|t| t - time::Duration::MICROSECOND)));
+        }
+    }
+    if let (Some(to), Some(last)) = (to, last) {
+        if micros(to) >= last * MICROS_PER_HOUR {
+            cut.push((hour_start(last), Some(to)));
+        }
+    }
+    (first, last, cut)
+}
+
+async fn quality<B: Dialect>(conn: &mut Conn<B>, visibility: &Visibility, model: Uuid, window: &QualityWindow) -> Result<QualityReport> {
+    let (first, last, cut) = split_window(window.from, window.to);
+    let whole_hours = !(first == Some(0) && last == Some(0));
+    let tenant = |query: &mut QueryBuilder<B::Db>, column: &str| {
+        push_tenant::<B>(query, column, visibility);
+        if let Some(tenant) = &window.tenant_id {
+            query.push(format!(" AND {column} = "));
+            B::bind_text(query, tenant);
+        }
+    };
+    let hours = |query: &mut QueryBuilder<B::Db>| {
+        if let Some(first) = first {
+            query.push(" AND hour >= ");
+            B::bind_int(query, first);
+        }
+        if let Some(last) = last {
+            query.push(" AND hour < ");
+            B::bind_int(query, last);
+        }
+    };
+    let mut predictions = 0;
+    let mut totals = QualityTotals::default();
+    if whole_hours {
+        let mut query = QueryBuilder::new("SELECT CAST(COALESCE(SUM(predictions), 0) AS bigint) FROM rollup_hourly WHERE model_ref = ");
+        B::bind_uuid(&mut query, model);
+        hours(&mut query);
+        tenant(&mut query, "tenant_id");
+        predictions += collect::<B, _>(conn, query, |row| Columns::new(row).integer()).await?.into_iter().sum::<i64>();
+        let mut query = QueryBuilder::new(
+            "SELECT CAST(COALESCE(SUM(with_outcome), 0) AS bigint), CAST(COALESCE(SUM(regression_count), 0) AS bigint), \
+             COALESCE(SUM(abs_error), 0.0), COALESCE(SUM(squared_error), 0.0), CAST(COALESCE(SUM(reviewed), 0) AS bigint), \
+             CAST(COALESCE(SUM(overridden), 0) AS bigint) FROM quality_totals WHERE model_ref = ",
+        );
+        B::bind_uuid(&mut query, model);
+        hours(&mut query);
+        tenant(&mut query, "tenant_id");
+        for row in collect::<B, _>(conn, query, |row| {
+            let mut c = Columns::new(row);
+            Ok(QualityTotals {
+                with_outcome: c.integer()?,
+                regression_count: c.integer()?,
+                abs_error: c.required(SqlRow::float)?,
+                squared_error: c.required(SqlRow::float)?,
+                reviewed: c.integer()?,
+                overridden: c.integer()?,
+                confusion: BTreeMap::new(),
+            })
+        })
+        .await?
+        {
+            totals.merge(&row);
+        }
+        let mut query = QueryBuilder::new(
+            "SELECT predicted, actual, CAST(SUM(predictions) AS bigint) FROM quality_confusion WHERE model_ref = ",
+        );
+        B::bind_uuid(&mut query, model);
+        hours(&mut query);
+        tenant(&mut query, "tenant_id");
+        query.push(" GROUP BY predicted, actual");
+        for (predicted, actual, n) in collect::<B, _>(conn, query, |row| {
+            let mut c = Columns::new(row);
+            Ok((c.text()?, c.text()?, c.integer()?))
+        })
+        .await?
+        {
+            *totals.confusion.entry((predicted, actual)).or_default() += n;
+        }
+    }
+    for (from, to) in cut {
+        let range = |query: &mut QueryBuilder<B::Db>, column: &str| {
+            if let Some(from) = from {
+                query.push(format!(" AND {column} >= "));
+                B::bind_time(query, from);
+            }
+            if let Some(to) = to {
+                query.push(format!(" AND {column} <= "));
+                B::bind_time(query, to);
+            }
+        };
+        let mut query = QueryBuilder::new("SELECT CAST(COUNT(*) AS bigint) FROM predictions p WHERE p.model_ref = ");
+        B::bind_uuid(&mut query, model);
+        range(&mut query, "p.ts");
+        tenant(&mut query, "p.tenant_id");
+        predictions += collect::<B, _>(conn, query, |row| Columns::new(row).integer()).await?.into_iter().sum::<i64>();
+        let mut query = QueryBuilder::new(
+            "SELECT p.decision_outcome, p.output, s.has_outcome, s.outcome_label, s.outcome_value, s.reviewed, s.overridden \
+             FROM prediction_state s JOIN predictions p ON p.id = s.prediction_ref WHERE s.model_ref = ",
+        );
+        B::bind_uuid(&mut query, model);
+        range(&mut query, "s.ts");
+        tenant(&mut query, "s.tenant_id");
+        for contribution in collect::<B, _>(conn, query, |row| {
+            let mut c = Columns::new(row);
+            let decision_outcome = c.text()?;
+            let output: serde_json::Value = c.json("output")?;
+            let has_outcome = c.integer()? != 0;
+            let label = c.take(SqlRow::text)?;
+            let value = c.take(SqlRow::float)?;
+            let decision = Decision {
+                final_decision: String::new(),
+                state: ReviewState::None,
+                reviewed: c.integer()? != 0,
+                overridden: c.integer()? != 0,
+            };
+            let outcome = has_outcome.then_some((label.as_deref(), value));
+            Ok(Contribution::of(&judged(&decision_outcome, predicted_value(&output), outcome, &decision)))
+        })
+        .await?
+        {
+            totals.add(&contribution, 1);
+        }
+    }
+    Ok(QualityReport::new(predictions, &totals))
+}
