@@ -177,6 +177,10 @@ def test_reads_carry_the_latest_outcome_by_observed_at(shared: Client, admin: Cl
     newest = record_outcome(prediction, value=0.0, source="recovery", observed_at=T0 + dt.timedelta(days=3))
     stored = admin.get_prediction(prediction.prediction_id)
     assert stored.outcome.id == newest.id and stored.outcome.value == 0.0 and stored.outcome.label is None
+    # Every outcome stays on record, in arrival order.
+    every = admin.list_outcomes(prediction)
+    assert [o.label for o in every] == ["fraud", "legit", None] and every[2].id == newest.id
+    assert all(isinstance(o, Outcome) for o in every)
 
 
 def test_batch_stores_each_outcome_and_answers_for_each(

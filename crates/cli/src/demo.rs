@@ -15,8 +15,10 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use ml_audit_core::auth::{KeyScope, Visibility, issue_key};
 use ml_audit_core::event::{PredictionInput, parse_explanation};
+use ml_audit_core::outcome::OutcomeInput;
 use ml_audit_core::query::{PageRequest, PredictionFilter};
 use ml_audit_core::redaction::RedactionPolicy;
+use ml_audit_core::review::{ReviewInput, ReviewPolicy};
 use ml_audit_core::timestamp::{self, format_rfc3339, from_unix_micros, to_unix_micros};
 use ml_audit_ledger::key::LedgerKey;
 use ml_audit_ledger::sealer::Sealer;
@@ -49,6 +51,10 @@ pub async fn run(mut settings: Settings, db: Option<String>, bind: Option<String
         }
     };
     settings.database_url = url.clone();
+    // The demo shows the two-person rule on the credit model unless the config names its own.
+    if settings.review.two_person_models.is_empty() {
+        settings.review.two_person_models = vec!["credit_risk".to_owned()];
+    }
     let key = match scratch {
         Some(_) => LedgerKey::ephemeral(&settings.ledger.origin)?,
         None => LedgerKey::load_or_create(&settings.ledger_key_path(), &settings.ledger.origin)?,
@@ -93,12 +99,15 @@ async fn serve_demo(
     if empty {
         println!("Recording {count} sample predictions over the last {DAYS} days (redacted and sealed as usual)…");
         let started = std::time::Instant::now();
-        let filled = fill(store.as_ref(), &server_settings.redaction, count, timestamp::now()).await?;
+        let filled =
+            fill(store.as_ref(), &server_settings.redaction, &server_settings.review, count, timestamp::now()).await?;
         println!(
-            "Recorded {} sample predictions ({} with explanations, {} re-explained) in {:.1} s.",
+            "Recorded {} sample predictions ({} with explanations, {} re-explained, {} outcomes, {} reviews) in {:.1} s.",
             filled.predictions,
             filled.explained,
             filled.revised,
+            filled.outcomes,
+            filled.reviews,
             started.elapsed().as_secs_f64()
         );
         store.refresh_statistics().await.context("refreshing the planner's statistics after the load")?;
@@ -132,6 +141,18 @@ pub struct Filled {
     pub predictions: usize,
     pub explained: usize,
     pub revised: usize,
+    pub outcomes: usize,
+    pub reviews: usize,
+}
+
+/// What the demo's outcomes and reviews need of a recorded sample prediction.
+struct Decided {
+    prediction_id: String,
+    model_name: String,
+    version: String,
+    decision: String,
+    score: Option<f64>,
+    ts: i64,
 }
 
 /// Records `count` sample predictions, timestamped over the `DAYS` days before `now`, through
@@ -139,6 +160,7 @@ pub struct Filled {
 pub async fn fill(
     store: &dyn Store,
     policy: &RedactionPolicy,
+    review: &ReviewPolicy,
     count: usize,
     now: time::OffsetDateTime,
 ) -> anyhow::Result<Filled> {
@@ -148,13 +170,22 @@ pub async fn fill(
     let start = end - DAYS * MICROS_PER_DAY;
     let mut times = sample_times(&mut rng, count, start, end);
     times.sort_unstable();
-    let mut filled = Filled { predictions: 0, explained: 0, revised: 0 };
+    let mut filled = Filled { predictions: 0, explained: 0, revised: 0, outcomes: 0, reviews: 0 };
+    let mut decided = Vec::with_capacity(count);
     let mut to_revise = Vec::new();
     for (chunk_index, chunk) in times.chunks(BATCH).enumerate() {
         let mut batch = Vec::with_capacity(chunk.len());
         for (offset, ts) in chunk.iter().enumerate() {
             let index = chunk_index * BATCH + offset;
             let event = world.event(&mut rng, index, *ts, start);
+            decided.push(Decided {
+                prediction_id: event["prediction_id"].as_str().unwrap_or_default().to_owned(),
+                model_name: event["model_name"].as_str().unwrap_or_default().to_owned(),
+                version: event["model_version"].as_str().unwrap_or_default().to_owned(),
+                decision: event["decision_outcome"].as_str().unwrap_or_default().to_owned(),
+                score: ml_audit_core::quality::predicted_value(&event["output"]),
+                ts: *ts,
+            });
             if event.get("explanation").is_some() {
                 filled.explained += 1;
                 if rng.chance(0.01) {
@@ -178,7 +209,94 @@ pub async fn fill(
         store.attach_explanation(&Visibility::AllTenants, &PredictionRef(prediction_id), parsed).await?;
         filled.revised += 1;
     }
+    let (outcomes, reviews) = follow_up(store, policy, review, &mut rng, &decided, end).await?;
+    filled.outcomes = outcomes;
+    filled.reviews = reviews;
     Ok(filled)
+}
+
+/// Outcomes that arrive days after their predictions (the newer version of a model is right less
+/// often), a few later corrected, and reviews: some overrides (more for the newer versions), some
+/// of them waiting for a second reviewer on the models the two-person rule covers.
+async fn follow_up(
+    store: &dyn Store,
+    policy: &RedactionPolicy,
+    review: &ReviewPolicy,
+    rng: &mut Rng,
+    decided: &[Decided],
+    now: i64,
+) -> anyhow::Result<(usize, usize)> {
+    let mut labels: std::collections::BTreeMap<&str, Vec<&str>> = Default::default();
+    for d in decided.iter().filter(|d| !d.decision.is_empty()) {
+        let known = labels.entry(d.model_name.as_str()).or_default();
+        if !known.contains(&d.decision.as_str()) {
+            known.push(&d.decision);
+        }
+    }
+    let other = |rng: &mut Rng, d: &Decided| -> String {
+        let choices: Vec<&&str> =
+            labels.get(d.model_name.as_str()).into_iter().flatten().filter(|l| **l != d.decision).collect();
+        if choices.is_empty() { "other".to_owned() } else { (**rng.pick(&choices)).to_owned() }
+    };
+    let newer = |d: &Decided| d.version.starts_with('2');
+    let mut outcomes = Vec::new();
+    for d in decided.iter().filter(|d| !d.decision.is_empty()) {
+        let delay = (1.0 + 20.0 * rng.unit()) * MICROS_PER_DAY as f64;
+        let observed = d.ts + delay as i64;
+        if observed > now || !rng.chance(0.7) {
+            continue;
+        }
+        let right = rng.chance(if newer(d) { 0.78 } else { 0.9 });
+        let label = if right { d.decision.clone() } else { other(rng, d) };
+        let at = |micros: i64| from_unix_micros(micros).map(format_rfc3339).unwrap_or_default();
+        let mut body = json!({"label": label, "source": "back_office", "observed_at": at(observed)});
+        if let Some(score) = d.score {
+            body["value"] = json!(if rng.unit() < score.clamp(0.0, 1.0) { 1.0 } else { 0.0 });
+        }
+        outcomes.push((d.prediction_id.clone(), body));
+        // Now and then the first outcome is corrected later (a chargeback reversed).
+        if rng.chance(0.03) && observed + MICROS_PER_DAY < now {
+            let corrected = json!({"label": d.decision, "source": "appeal", "observed_at": at(observed + MICROS_PER_DAY)});
+            outcomes.push((d.prediction_id.clone(), corrected));
+        }
+    }
+    let mut recorded = 0;
+    for chunk in outcomes.chunks(BATCH) {
+        let batch = chunk
+            .iter()
+            .map(|(prediction_id, body)| {
+                let input = OutcomeInput::parse(body.clone()).map_err(|e| anyhow::anyhow!("sample outcome: {e}"))?;
+                Ok((PredictionRef(prediction_id.clone()), input.prepare(policy)))
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        recorded += store.record_outcomes(&Visibility::AllTenants, batch).await?.iter().filter(|r| r.is_ok()).count();
+    }
+    const REVIEWERS: &[&str] = &["r-ana", "r-ben", "r-chen", "r-dana"];
+    let mut reviews = 0;
+    for d in decided.iter().filter(|d| !d.decision.is_empty()) {
+        if !rng.chance(0.05) {
+            continue;
+        }
+        let first = *rng.pick(REVIEWERS);
+        let overrides = rng.chance(if newer(d) { 0.3 } else { 0.15 });
+        let body = match overrides {
+            true => json!({"reviewer": {"reviewer_id": first}, "action": "override", "final_decision": other(rng, d),
+                           "reason_codes": ["policy_exception"], "comment": "Checked the documents by hand."}),
+            false => json!({"reviewer": {"reviewer_id": first}, "action": "confirm"}),
+        };
+        let mut steps = vec![body];
+        if overrides && review.two_person(&d.model_name) && rng.chance(0.6) {
+            let second = REVIEWERS.iter().find(|r| **r != first).copied().unwrap_or("r-eve");
+            steps.push(json!({"reviewer": {"reviewer_id": second}, "action": "confirm"}));
+        }
+        for body in steps {
+            let input = ReviewInput::parse(body).map_err(|e| anyhow::anyhow!("sample review: {e}"))?;
+            let reference = PredictionRef(d.prediction_id.clone());
+            store.record_review(&Visibility::AllTenants, &reference, input.prepare(policy), review).await?;
+            reviews += 1;
+        }
+    }
+    Ok((recorded, reviews))
 }
 
 /// Timestamps with a daily rhythm (busier in the European and American day) and quieter

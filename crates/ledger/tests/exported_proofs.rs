@@ -109,6 +109,9 @@ fn prediction(n: u128, salt: Option<[u8; 32]>, with_actor: bool) -> PredictionEv
         created_at: datetime!(2026-11-27 08:00:00.5 UTC),
         salt,
         erased: None,
+        outcome: None,
+        reviews: vec![],
+        decision: ml_audit_core::model::Decision::unreviewed(""),
     }
 }
 
@@ -124,6 +127,9 @@ fn explanation(n: u128, salt: Option<[u8; 32]>) -> Explanation {
         generated_at: datetime!(2026-11-27 08:00:01 UTC),
         created_at: datetime!(2026-11-27 08:00:02.000001 UTC),
         revision: 2,
+        // A client's id where the explanation is salted: the member the auditor's verifier
+        // must take as it comes.
+        explanation_id: salt.map(|_| format!("explanation-{n}")),
         salt,
     }
 }

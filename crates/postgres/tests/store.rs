@@ -123,7 +123,7 @@ async fn listing_pages_filters_and_respects_tenants() {
         Err(StorageError::NotFound(Entity::Prediction))
     ));
     let attached = store.attach_explanation(&everyone, &theirs, explanation).await.unwrap();
-    assert_eq!(attached.revision, 2, "the inline explanation was revision 1");
+    assert_eq!(attached.record().revision, 2, "the inline explanation was revision 1");
 }
 
 #[tokio::test]

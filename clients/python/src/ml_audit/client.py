@@ -587,6 +587,18 @@ class Client:
         path = f"/api/v1/predictions/{quote(_reference(ref), safe='')}"
         return PredictionEvent(self._call("GET", path, None))
 
+    def list_outcomes(self, ref: PredictionRef) -> List[Outcome]:
+        """``GET /api/v1/predictions/{ref}/outcomes``: every outcome of a prediction, in arrival
+        order (the current one, the latest by ``observed_at``, is its ``outcome``)."""
+        path = f"/api/v1/predictions/{quote(_reference(ref), safe='')}/outcomes"
+        return [Outcome(item) for item in self._call("GET", path, None).get("items", [])]
+
+    def list_reviews(self, ref: PredictionRef) -> List[Review]:
+        """``GET /api/v1/predictions/{ref}/reviews``: every review of a prediction, oldest
+        first."""
+        path = f"/api/v1/predictions/{quote(_reference(ref), safe='')}/reviews"
+        return [Review(item) for item in self._call("GET", path, None).get("items", [])]
+
     def list_predictions(self, **filters: Any) -> Dict[str, Any]:
         """One page of ``GET /api/v1/predictions`` (``{"items": [...], "next_cursor": ...}``),
         items as :class:`PredictionEvent`. Filters as in the API (``model_name=...``, ...)."""
@@ -770,7 +782,7 @@ def _pending_outcome(body: Dict[str, Any]) -> Dict[str, Any]:
         "value": body.get("value"),
         "source": body.get("source"),
         "observed_at": body.get("observed_at"),
-        "metadata": body.get("metadata"),
+        "metadata": body.get("metadata") or {},
         "created_at": None,
     }
     return shown
@@ -779,16 +791,16 @@ def _pending_outcome(body: Dict[str, Any]) -> Dict[str, Any]:
 def _pending_review(body: Dict[str, Any]) -> Dict[str, Any]:
     """The server's shape for a review the client has only queued."""
     reviewer = dict(body.get("reviewer") or {})
-    reviewer.setdefault("name", None)
+    reviewer["name"] = reviewer.get("name") or ""
     return {
         "id": None,
         "review_id": body.get("review_id"),
         "prediction_id": None,
         "reviewer": reviewer,
         "action": body.get("action"),
-        "final_decision": body.get("final_decision"),
+        "final_decision": body.get("final_decision") or "",
         "reason_codes": body.get("reason_codes") or [],
-        "comment": body.get("comment"),
+        "comment": body.get("comment") or "",
         "reviewed_at": body.get("reviewed_at"),
         "created_at": None,
     }

@@ -77,6 +77,9 @@ pub(crate) fn event() -> PredictionEvent {
         created_at: datetime!(2026-11-27 08:00:00.5 UTC),
         salt: None,
         erased: None,
+        outcome: None,
+        reviews: Vec::new(),
+        decision: crate::model::Decision::unreviewed("flagged"),
     }
 }
 
@@ -93,6 +96,7 @@ pub(crate) fn explanation() -> Explanation {
         created_at: datetime!(2026-11-27 08:00:02.000001 UTC),
         revision: 2,
         salt: None,
+        explanation_id: None,
     }
 }
 
@@ -292,6 +296,9 @@ prop_compose! {
             created_at: times.2,
             salt,
             erased: None,
+            outcome: None,
+            reviews: Vec::new(),
+            decision: crate::model::Decision::unreviewed(""),
         }
     }
 }
@@ -300,7 +307,7 @@ prop_compose! {
     pub(crate) fn arb_explanation()(
         texts in prop::collection::vec(arb_text(), 3), payload in arb_json(), times in (arb_time(), arb_time()),
         revision in any::<u32>(), status in prop::sample::select(Status::ALL),
-        salt in prop::option::of(any::<[u8; 32]>()),
+        salt in prop::option::of(any::<[u8; 32]>()), explanation_id in prop::option::of(arb_text()),
     ) -> Explanation {
         Explanation {
             id: Uuid::from_u128(9),
@@ -314,6 +321,7 @@ prop_compose! {
             created_at: times.1,
             revision,
             salt,
+            explanation_id,
         }
     }
 }

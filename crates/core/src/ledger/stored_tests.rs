@@ -75,6 +75,7 @@ fn stored_explanation(explanation: &Explanation) -> StoredRecord {
         generated_at: explanation.generated_at,
         created_at: explanation.created_at,
         salt: explanation.salt.map(|salt| salt.to_vec()),
+        explanation_id: explanation.explanation_id.clone(),
         erasure: None,
     }))
 }
@@ -92,7 +93,7 @@ fn canonical(record: &LedgerRecord) -> String {
 fn prediction_row(record: &mut StoredRecord) -> &mut StoredPrediction {
     match record {
         StoredRecord::Prediction(row) => row,
-        StoredRecord::Explanation(_) => unreachable!("a prediction"),
+        _ => unreachable!("a prediction"),
     }
 }
 
@@ -265,6 +266,7 @@ fn erased(record: &mut StoredRecord, commitment: Option<Hash>) {
             row.erasure = mark;
             (row.payload, row.summary_text) = ("null".into(), String::new());
         }
+        StoredRecord::Outcome(_) | StoredRecord::Review(_) => unreachable!("a prediction or an explanation"),
     }
 }
 

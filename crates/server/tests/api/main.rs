@@ -34,6 +34,7 @@ mod immutability;
 mod ingest;
 mod ledger;
 mod lifecycle;
+mod outcomes;
 mod parameters;
 mod query;
 mod redaction;

@@ -40,6 +40,13 @@ async fn documented_operations(app: &TestApp, prediction: &Value) -> Vec<Operati
                 }
                 "/api/v1/holds" => json!({"predictions": [prediction["prediction_id"]], "reason": "a test"}),
                 "/api/v1/holds/{id}/release" => json!({"reason": "a test"}),
+                "/api/v1/predictions/{reference}/outcomes" => json!({"label": "fraud", "source": "a test"}),
+                "/api/v1/outcomes/batch" => {
+                    json!({"outcomes": [{"prediction_id": prediction["prediction_id"], "label": "x", "source": "t"}]})
+                }
+                "/api/v1/predictions/{reference}/reviews" => {
+                    json!({"reviewer": {"reviewer_id": "u-1"}, "action": "confirm"})
+                }
                 other => panic!("a request body this test does not know: {other}"),
             });
             let parameters = operation["parameters"]
