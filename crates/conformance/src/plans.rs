@@ -6,9 +6,13 @@
 //! take three seconds at a million rows (issue #22), and no timing test would see it in CI.
 
 use ml_audit_core::auth::Visibility;
-use ml_audit_core::model::{ActorType, Status};
+use ml_audit_core::model::{ActorType, ReviewState, Status};
+use ml_audit_core::outcome::OutcomeInput;
 use ml_audit_core::query::{Cursor, PageRequest, PredictionFilter};
-use ml_audit_storage::Store;
+use ml_audit_core::redaction::RedactionPolicy;
+use ml_audit_core::review::{ReviewInput, ReviewPolicy};
+use ml_audit_storage::{PredictionRef, Store};
+use serde_json::json;
 use uuid::Uuid;
 
 use crate::fixtures::{Spec, at, subject};
@@ -30,10 +34,35 @@ fn user(i: usize) -> usize {
 /// tenants, 600 users (and one service in 50), two models of two versions (the newer one in
 /// seven), one in five flagged, one in 97 failed, one in 100 in staging, one in ten without a
 /// trace id, one in four explained, one in 20 with a customer email (a subject).
+///
+/// Then outcomes for two in five (one in ten of them `fraud`, the rest `legit`) and reviews for
+/// one in 40 (one in four of those an override to `declined`, one in eight an escalation).
 pub async fn fill(store: &dyn Store) {
     for start in (0..ROWS).step_by(500) {
         let batch = (start..(start + 500).min(ROWS)).map(|i| spec(i).prepare()).collect();
         store.record_predictions(batch).await.expect("the batch is recorded");
+    }
+    let outcomes: Vec<_> = (0..ROWS)
+        .filter(|i| i % 5 < 2)
+        .map(|i| {
+            let label = if i.is_multiple_of(10) { "fraud" } else { "legit" };
+            let outcome = OutcomeInput::parse(json!({"label": label, "source": "plans"})).expect("a valid outcome");
+            (PredictionRef(format!("plan-{i:06}")), outcome.prepare(&RedactionPolicy::default()))
+        })
+        .collect();
+    for batch in outcomes.chunks(500) {
+        let recorded = store.record_outcomes(&Visibility::AllTenants, batch.to_vec()).await.expect("recorded");
+        assert!(recorded.iter().all(Result::is_ok), "every outcome is recorded");
+    }
+    for i in (0..ROWS).step_by(40) {
+        let review = match i / 40 % 8 {
+            0 | 4 => json!({"reviewer": {"reviewer_id": "r-1"}, "action": "override", "final_decision": "declined"}),
+            1 => json!({"reviewer": {"reviewer_id": "r-1"}, "action": "escalate"}),
+            _ => json!({"reviewer": {"reviewer_id": "r-1"}, "action": "confirm"}),
+        };
+        let review = ReviewInput::parse(review).expect("a valid review").prepare(&RedactionPolicy::default());
+        let reference = PredictionRef(format!("plan-{i:06}"));
+        store.record_review(&Visibility::AllTenants, &reference, review, &ReviewPolicy::default()).await.expect("recorded");
     }
 }
 
@@ -178,6 +207,49 @@ pub fn cases() -> Vec<PlanCase> {
             "subject",
             PredictionFilter { subject: Some(subject("customer7@example.com")), ..Default::default() },
             vec![PRIMARY_KEY],
+            true,
+        ),
+        // Outcome and review filters that only predictions with a state row meet walk that
+        // row's index in page order and join each prediction by its key; the others walk the
+        // predictions in time order.
+        (
+            "has_outcome=true",
+            PredictionFilter { has_outcome: Some(true), ..Default::default() },
+            vec![PRIMARY_KEY],
+            false,
+        ),
+        ("has_outcome=false", PredictionFilter { has_outcome: Some(false), ..Default::default() }, vec![TIME], false),
+        (
+            "outcome_label",
+            PredictionFilter { outcome_label: Some("fraud".into()), ..Default::default() },
+            vec![PRIMARY_KEY],
+            false,
+        ),
+        ("reviewed=true", PredictionFilter { reviewed: Some(true), ..Default::default() }, vec![PRIMARY_KEY], false),
+        (
+            "overridden=true",
+            PredictionFilter { overridden: Some(true), ..Default::default() },
+            vec![PRIMARY_KEY],
+            false,
+        ),
+        (
+            "review_state=pending_second",
+            PredictionFilter { review_state: Some(ReviewState::PendingSecond), ..Default::default() },
+            vec![PRIMARY_KEY],
+            false,
+        ),
+        (
+            "review_state=none",
+            PredictionFilter { review_state: Some(ReviewState::None), ..Default::default() },
+            vec![TIME],
+            false,
+        ),
+        (
+            // Two bounded scans merged: the model's decision where no review changed it, and the
+            // predictions a review changed to it.
+            "final_decision",
+            PredictionFilter { final_decision: Some("declined".into()), ..Default::default() },
+            vec!["predictions_by_outcome", PRIMARY_KEY, TIME],
             true,
         ),
     ];

@@ -12,7 +12,7 @@ use async_trait::async_trait;
 use ml_audit_core::auth::Visibility;
 use ml_audit_core::ledger::canonical::column_text;
 use ml_audit_core::ledger::record::LedgerRecord;
-use ml_audit_core::model::{Decision, Outcome, Review, ReviewState};
+use ml_audit_core::model::{Decision, Outcome, PredictionEvent, Review, ReviewState};
 use ml_audit_core::outcome::{PreparedOutcome, stored_outcome, supersedes};
 use ml_audit_core::quality::{Contribution, QualityReport, QualityTotals, judged, predicted_value};
 use ml_audit_core::review::{PreparedReview, ReviewFold, ReviewPolicy, stored_review};
@@ -26,7 +26,7 @@ use uuid::Uuid;
 
 use crate::dialect::{Conn, Dialect, collect};
 use crate::predictions::{self, push_tenant};
-use crate::row::{Columns, OUTCOME_COLUMNS, REVIEW_COLUMNS, SqlRow, outcome, review};
+use crate::row::{Columns, OUTCOME_COLUMNS, REVIEW_COLUMNS, STATE_COLUMNS, SqlRow, StateRow, outcome, review, state};
 use crate::store::{Backend, SqlStore};
 
 const MICROS_PER_HOUR: i64 = 3_600_000_000;
@@ -595,19 +595,41 @@ pub async fn reviews_of<B: Dialect>(conn: &mut Conn<B>, prediction: Uuid) -> Res
     collect::<B, _>(conn, query, |row| review(&mut Columns::new(row))).await
 }
 
-/// The reviews of each of `predictions`, oldest first (for a page of the list).
-pub async fn reviews_of_many<B: Dialect>(conn: &mut Conn<B>, predictions: &[Uuid]) -> Result<HashMap<Uuid, Vec<Review>>> {
-    let mut by_prediction: HashMap<Uuid, Vec<Review>> = HashMap::new();
-    if predictions.is_empty() {
-        return Ok(by_prediction);
+/// Gives read predictions their current outcome, decision after review and reviews (oldest
+/// first): two queries for a whole page, the second only when one of them was reviewed.
+pub async fn complete<B: Dialect>(conn: &mut Conn<B>, events: &mut [PredictionEvent]) -> Result<()> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<Uuid> = events.iter().map(|e| e.id).collect();
+    let mut query = QueryBuilder::new(format!("{STATE_COLUMNS} WHERE s.prediction_ref IN ("));
+    push_list(&mut query, &ids, |q, id| B::bind_uuid(q, *id));
+    query.push(")");
+    let mut states: HashMap<Uuid, StateRow> =
+        collect::<B, _>(conn, query, |row| state(row)).await?.into_iter().map(|s| (s.prediction, s)).collect();
+    let mut reviewed = Vec::new();
+    for event in events.iter_mut() {
+        if let Some(state) = states.remove(&event.id) {
+            state.apply(event);
+        }
+        if event.decision.reviewed {
+            reviewed.push(event.id);
+        }
+    }
+    if reviewed.is_empty() {
+        return Ok(());
     }
     let mut query = QueryBuilder::new(format!("SELECT {REVIEW_COLUMNS} FROM reviews WHERE prediction_ref IN ("));
-    push_list(&mut query, predictions, |q, id| B::bind_uuid(q, *id));
+    push_list(&mut query, &reviewed, |q, id| B::bind_uuid(q, *id));
     query.push(") ORDER BY prediction_ref, position");
+    let mut by_prediction: HashMap<Uuid, Vec<Review>> = HashMap::new();
     for review in collect::<B, _>(conn, query, |row| review(&mut Columns::new(row))).await? {
         by_prediction.entry(review.prediction_ref).or_default().push(review);
     }
-    Ok(by_prediction)
+    for event in events.iter_mut() {
+        event.reviews = by_prediction.remove(&event.id).unwrap_or_default();
+    }
+    Ok(())
 }
 
 fn insert_review<B: Dialect>(review: &Review, content_hash: &str) -> QueryBuilder<B::Db> {

@@ -180,6 +180,7 @@ pub fn list<D: Dialect>(
         query.push(SELECT_PREDICTION_BY_STATE);
         query.push(" WHERE 1 = 1");
         push_filters::<D>(&mut query, visibility, filter, named, None);
+        push_state_filters::<D>(&mut query, filter, true);
         push_after_on::<D>(&mut query, page, STATE_ORDER);
         push_order_and_limit_on::<D>(&mut query, page, STATE_ORDER);
         return query;
@@ -192,9 +193,7 @@ pub fn list<D: Dialect>(
                 if scan > 0 {
                     query.push(" UNION ALL ");
                 }
-                query.push(format!(
-                    "SELECT id FROM (SELECT p.id FROM predictions p {STATE_JOIN} WHERE {column} = "
-                ));
+                query.push(format!("SELECT id FROM (SELECT p.id FROM predictions p WHERE {column} = "));
                 D::bind_uuid(&mut query, *id);
                 push_filters::<D>(&mut query, visibility, filter, named, Some(column));
                 push_after::<D>(&mut query, page);
@@ -226,15 +225,17 @@ fn list_by_final_decision<D: Dialect>(
     decision: &str,
 ) -> QueryBuilder<D::Db> {
     query.push(SELECT_PREDICTION);
-    query.push(format!(" WHERE p.id IN (SELECT id FROM (SELECT p.id FROM predictions p {STATE_JOIN} WHERE p.decision_outcome = "));
+    query.push(" WHERE p.id IN (SELECT id FROM (SELECT p.id FROM predictions p WHERE p.decision_outcome = ");
     D::bind_text(&mut query, decision);
-    query.push(" AND s.final_decision IS NULL");
+    query.push(" AND NOT EXISTS (SELECT 1 FROM prediction_state st WHERE st.prediction_ref = p.id AND st.final_decision IS NOT NULL)");
     push_filters::<D>(&mut query, visibility, filter, named, None);
+    push_state_filters::<D>(&mut query, filter, false);
     push_after::<D>(&mut query, page);
     push_order_and_limit::<D>(&mut query, page);
     query.push(") AS kept UNION ALL SELECT id FROM (SELECT s.prediction_ref AS id FROM prediction_state s JOIN predictions p ON p.id = s.prediction_ref WHERE s.final_decision = ");
     D::bind_text(&mut query, decision);
     push_filters::<D>(&mut query, visibility, filter, named, None);
+    push_state_filters::<D>(&mut query, filter, true);
     push_after_on::<D>(&mut query, page, STATE_ORDER);
     push_order_and_limit_on::<D>(&mut query, page, STATE_ORDER);
     query.push(") AS changed)");
@@ -246,9 +247,6 @@ fn list_by_final_decision<D: Dialect>(
 /// state row, whose indexes a state-driven list walks.
 const PREDICTION_ORDER: (&str, &str) = ("p.ts", "p.id");
 const STATE_ORDER: (&str, &str) = ("s.ts", "s.prediction_ref");
-
-/// Joins a prediction's state (absent without an outcome or review) to a scan of `predictions p`.
-const STATE_JOIN: &str = "LEFT JOIN prediction_state s ON s.prediction_ref = p.id";
 
 /// The keyset condition of a page: rows strictly after its cursor.
 fn push_after<D: Dialect>(query: &mut QueryBuilder<D::Db>, page: &PageRequest) {
@@ -368,28 +366,45 @@ fn push_filters<D: Dialect>(
         Some(false) => query.push(" AND NOT EXISTS (SELECT 1 FROM explanations x WHERE x.prediction_ref = p.id)"),
         None => query,
     };
-    push_state_filters::<D>(query, filter);
+    if !filter.needs_state() && filter.final_decision.is_none() {
+        push_state_filters::<D>(query, filter, false);
+    }
 }
 
-/// The outcome and review conditions, on the prediction's state `s` (joined to every query and
-/// scan of the list; NULL for a prediction without an outcome or review, which counts as "no").
-/// `final_decision` is not among them: [`list_by_final_decision`] splits it over two scans.
-fn push_state_filters<D: Dialect>(query: &mut QueryBuilder<D::Db>, filter: &PredictionFilter) {
-    for (column, wanted) in
-        [("s.has_outcome", filter.has_outcome), ("s.reviewed", filter.reviewed), ("s.overridden", filter.overridden)]
-    {
-        match wanted {
-            Some(true) => query.push(format!(" AND {column} = 1")),
-            Some(false) => query.push(format!(" AND COALESCE({column}, 0) = 0")),
-            None => query,
+/// The outcome and review conditions, on the prediction's state: the row `s` of a query led by
+/// it (`joined`), else looked up per prediction (absent without an outcome or review, which
+/// counts as "no"). `final_decision` is not among them: [`list_by_final_decision`] splits it over
+/// two scans.
+fn push_state_filters<D: Dialect>(query: &mut QueryBuilder<D::Db>, filter: &PredictionFilter, joined: bool) {
+    let mut condition = |holds: bool, test: &str, bind: Option<&str>| {
+        match (joined, holds) {
+            (true, true) => query.push(format!(" AND s.{test}")),
+            (true, false) => query.push(format!(" AND NOT s.{test}")),
+            (false, holds) => query.push(format!(
+                " AND {}EXISTS (SELECT 1 FROM prediction_state s WHERE s.prediction_ref = p.id AND s.{test}",
+                if holds { "" } else { "NOT " }
+            )),
         };
-    }
-    push_equal::<D>(query, "s.outcome_label", filter.outcome_label.as_deref());
-    match filter.review_state {
-        Some(ReviewState::None) => {
-            query.push(" AND COALESCE(s.review_state, 'none') = 'none'");
+        if let Some(value) = bind {
+            D::bind_text(query, value);
         }
-        Some(state) => push_equal::<D>(query, "s.review_state", Some(state.as_str())),
+        if !joined {
+            query.push(")");
+        }
+    };
+    for (column, wanted) in
+        [("has_outcome", filter.has_outcome), ("reviewed", filter.reviewed), ("overridden", filter.overridden)]
+    {
+        if let Some(wanted) = wanted {
+            condition(wanted, &format!("{column} = 1"), None);
+        }
+    }
+    if let Some(label) = filter.outcome_label.as_deref() {
+        condition(true, "outcome_label = ", Some(label));
+    }
+    match filter.review_state {
+        Some(ReviewState::None) => condition(false, "review_state <> 'none'", None),
+        Some(state) => condition(true, "review_state = ", Some(state.as_str())),
         None => {}
     }
 }

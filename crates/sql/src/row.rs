@@ -121,14 +121,13 @@ macro_rules! prediction_columns {
     e.id, e.prediction_ref, CAST(e.revision AS bigint), e.method, e.method_version, e.payload, e.summary_text,
     e.status, e.generated_at, e.created_at, e.salt, e.explanation_id,
     l.seq, l.leaf_hash,
-    p.salt, x.erasure_ref, er.created_at, er.reason,
-    o.id, o.prediction_ref, o.outcome_id, CAST(o.position AS bigint), o.label, o.value, o.source, o.observed_at,
-    o.metadata, o.metadata_redactions, o.created_at, o.salt,
-    s.reviewed, s.overridden, s.final_decision, s.review_state"
+    p.salt, x.erasure_ref, er.created_at, er.reason"
     };
 }
 
-/// The joins of [`SELECT_PREDICTION`] after `predictions p` and its state `s`.
+/// The joins of [`SELECT_PREDICTION`] after `predictions p`. A prediction's current outcome and
+/// decision after review are read for a whole page at once ([`STATE_COLUMNS`]): joined here, they
+/// would make PostgreSQL's planner weigh every list query against a hash join of the state.
 macro_rules! prediction_joins {
     () => {
         "
@@ -138,18 +137,58 @@ macro_rules! prediction_joins {
     AND e.revision = (SELECT MAX(x.revision) FROM explanations x WHERE x.prediction_ref = p.id)
   LEFT JOIN ledger_entries l ON l.record_id = p.id
   LEFT JOIN erased_records x ON x.record_id = p.id
-  LEFT JOIN erasures er ON er.id = x.erasure_ref
-  LEFT JOIN outcomes o ON o.id = s.outcome_ref"
+  LEFT JOIN erasures er ON er.id = x.erasure_ref"
     };
 }
 
-pub const SELECT_PREDICTION: &str = concat!(
-    prediction_columns!(),
-    "
-  FROM predictions p
-  LEFT JOIN prediction_state s ON s.prediction_ref = p.id",
-    prediction_joins!()
-);
+pub const SELECT_PREDICTION: &str = concat!(prediction_columns!(), "\n  FROM predictions p", prediction_joins!());
+
+/// The decision after review and the current outcome of the predictions whose state is read
+/// (`… WHERE s.prediction_ref IN (…)`), mapped by [`state`].
+pub const STATE_COLUMNS: &str = "SELECT s.prediction_ref, s.reviewed, s.overridden, s.final_decision, s.review_state,
+    o.id, o.prediction_ref, o.outcome_id, CAST(o.position AS bigint), o.label, o.value, o.source, o.observed_at,
+    o.metadata, o.metadata_redactions, o.created_at, o.salt
+  FROM prediction_state s LEFT JOIN outcomes o ON o.id = s.outcome_ref";
+
+/// A prediction's decision after review (its final decision `None` when no review changed the
+/// model's) and its current outcome, from a row of [`STATE_COLUMNS`].
+pub struct StateRow {
+    pub prediction: Uuid,
+    pub reviewed: bool,
+    pub overridden: bool,
+    pub final_decision: Option<String>,
+    pub review_state: ReviewState,
+    pub outcome: Option<Outcome>,
+}
+
+/// Maps a row of [`STATE_COLUMNS`].
+pub fn state(row: &impl SqlRow) -> Result<StateRow> {
+    let mut c = Columns::new(row);
+    Ok(StateRow {
+        prediction: c.uuid()?,
+        reviewed: c.integer()? != 0,
+        overridden: c.integer()? != 0,
+        final_decision: c.take(SqlRow::text)?,
+        review_state: decode_enum("review_state", &c.text()?, ReviewState::parse)?,
+        outcome: match c.take(SqlRow::uuid)? {
+            Some(id) => Some(outcome_after_id(id, &mut c)?),
+            None => None,
+        },
+    })
+}
+
+impl StateRow {
+    /// Puts the state into its prediction.
+    pub fn apply(self, event: &mut PredictionEvent) {
+        event.decision = Decision {
+            final_decision: self.final_decision.unwrap_or_else(|| event.decision_outcome.clone()),
+            state: self.review_state,
+            reviewed: self.reviewed,
+            overridden: self.overridden,
+        };
+        event.outcome = self.outcome;
+    }
+}
 
 /// [`SELECT_PREDICTION`] led by the state of predictions with an outcome or a review, for a list
 /// whose filters only those can meet.
@@ -212,25 +251,7 @@ pub fn prediction(row: &impl SqlRow) -> Result<PredictionEvent> {
         }
         Some(erasure_id) => Some(ErasureMark { erasure_id, at: c.time()?, reason: c.text()? }),
     };
-    let outcome = match c.take(SqlRow::uuid)? {
-        None => {
-            c.skip(11);
-            None
-        }
-        Some(id) => Some(outcome_after_id(id, &mut c)?),
-    };
-    let decision = match c.take(SqlRow::integer)? {
-        None => {
-            c.skip(3);
-            Decision::unreviewed(&decision_outcome)
-        }
-        Some(reviewed) => Decision {
-            reviewed: reviewed != 0,
-            overridden: c.integer()? != 0,
-            final_decision: c.take(SqlRow::text)?.unwrap_or_else(|| decision_outcome.clone()),
-            state: decode_enum("review_state", &c.text()?, ReviewState::parse)?,
-        },
-    };
+    let decision = Decision::unreviewed(&decision_outcome);
     Ok(PredictionEvent {
         id,
         prediction_id,
@@ -256,7 +277,7 @@ pub fn prediction(row: &impl SqlRow) -> Result<PredictionEvent> {
         created_at,
         salt,
         erased,
-        outcome,
+        outcome: None,
         reviews: Vec::new(),
         decision,
     })

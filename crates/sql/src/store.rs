@@ -237,9 +237,7 @@ impl<B: Backend> PredictionReader for SqlStore<B> {
         let mut conn = self.reader.acquire().await.map_err(B::classify)?;
         let id = predictions::resolve::<B>(&mut conn, visibility, prediction, "").await?;
         let mut event = predictions::fetch::<B>(&mut conn, id).await?;
-        if event.decision.reviewed {
-            event.reviews = outcomes::reviews_of::<B>(&mut conn, id).await?;
-        }
+        outcomes::complete::<B>(&mut conn, std::slice::from_mut(&mut event)).await?;
         Ok(event)
     }
 
@@ -255,13 +253,9 @@ impl<B: Backend> PredictionReader for SqlStore<B> {
         let items = self.all(query, |row| row::prediction(row)).await?;
         let (mut items, next_cursor) =
             split_page(items, page.limit, |last| Cursor { timestamp: last.timestamp, id: last.id });
-        let reviewed: Vec<Uuid> = items.iter().filter(|e| e.decision.reviewed).map(|e| e.id).collect();
-        if !reviewed.is_empty() {
+        if !items.is_empty() {
             let mut conn = self.reader.acquire().await.map_err(B::classify)?;
-            let mut reviews = outcomes::reviews_of_many::<B>(&mut conn, &reviewed).await?;
-            for item in &mut items {
-                item.reviews = reviews.remove(&item.id).unwrap_or_default();
-            }
+            outcomes::complete::<B>(&mut conn, &mut items).await?;
         }
         Ok(Page { items, next_cursor })
     }

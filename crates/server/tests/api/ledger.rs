@@ -23,6 +23,7 @@ on_both_backends!(
     an_untouched_log_verifies,
     verify_catches_a_changed_prediction_field,
     verify_catches_a_changed_explanation,
+    verify_catches_an_edited_outcome_or_review,
     verify_catches_a_changed_model_or_actor_row,
     rows_stored_before_json_columns_were_canonical_still_verify,
     integers_beyond_2_pow_53_are_stored_exactly_and_verify,
@@ -231,6 +232,36 @@ async fn verify_catches_a_changed_explanation(backend: Backend) {
     );
 }
 
+/// Outcomes and reviews are leaves like predictions: an edited label, an edited override, a
+/// removed review are each caught, and nothing else is reported.
+async fn verify_catches_an_edited_outcome_or_review(backend: Backend) {
+    let attacks: [(&str, &str); 4] = [
+        ("UPDATE outcomes SET label = 'legit' WHERE outcome_id = 'o-1'", "outcome"),
+        ("UPDATE outcomes SET observed_at = created_at WHERE outcome_id = 'o-1'", "outcome"),
+        ("UPDATE reviews SET final_decision = 'approve' WHERE review_id = 'r-1'", "review"),
+        ("DELETE FROM reviews WHERE review_id = 'r-1'", "review"),
+    ];
+    for (attack, kind) in attacks {
+        let app = TestApp::spawn(backend).await;
+        filled(&app, 3).await;
+        let outcome = json!({"outcome_id": "o-1", "label": "fraud", "value": 1.0, "source": "chargeback"});
+        let recorded = app.post("/api/v1/predictions/p-1/outcomes", &app.admin_key, &outcome).await;
+        assert_eq!(recorded.status(), StatusCode::CREATED);
+        let review = json!({"review_id": "r-1", "reviewer": {"reviewer_id": "u-9", "name": "Ann"},
+                            "action": "override", "final_decision": "decline", "comment": "checked"});
+        let recorded = app.post("/api/v1/predictions/p-2/reviews", &app.admin_key, &review).await;
+        assert_eq!(recorded.status(), StatusCode::CREATED);
+        checkpoint(&app).await;
+        let untouched = verify(&app).await;
+        assert!(untouched.intact(), "{:?}", untouched.problems);
+        assert_eq!((untouched.leaves, untouched.intact), (3 + 1 + 2, 3 + 1 + 2));
+        Attacker::connect(&app, backend).await.run(attack).await;
+        let report = verify(&app).await;
+        assert_eq!(report.problems.len(), 1, "{attack}: {:?}", report.problems);
+        assert!(report.problems[0].message.contains(kind), "{attack}: {:?}", report.problems);
+    }
+}
+
 async fn verify_catches_a_changed_model_or_actor_row(backend: Backend) {
     let (report, _) = verify_after_attack(
         backend,
@@ -416,9 +447,16 @@ impl Attacker {
                 }
             }
             Attacker::Postgres(_) => {
-                for table in
-                    ["predictions", "explanations", "model_versions", "actors", "ledger_entries", "ledger_checkpoints"]
-                {
+                for table in [
+                    "predictions",
+                    "explanations",
+                    "outcomes",
+                    "reviews",
+                    "model_versions",
+                    "actors",
+                    "ledger_entries",
+                    "ledger_checkpoints",
+                ] {
                     attacker.run(&format!("ALTER TABLE {table} DISABLE TRIGGER USER")).await;
                 }
             }
