@@ -275,6 +275,163 @@ describe('the admin UI, as an admin', () => {
     await shot(page, '08-models');
   });
 
+  test("the models page shows each version's quality, and credit_risk 2.x is overridden more often than 1.x", async () => {
+    await page.goto(`${BASE}/models`);
+    const rates = {};
+    for (const [model, version] of [
+      ['fraud_detector', '3.2.0'],
+      ['credit_risk', '1.4.0'],
+      ['credit_risk', '2.0.0'],
+    ]) {
+      const card = page.locator(`article.model[data-model="${model}"][data-version="${version}"]`);
+      const id = (await card.getAttribute('id')).replace(/^model-/, '');
+      const quality = card.locator('section.quality');
+      assert.equal(await quality.count(), 1, `${model} ${version} has a quality section`);
+
+      // Accuracy, from the labelled outcomes (the demo's models are right 78–90% of the time).
+      const accuracyText = await quality.locator('dd.accuracy').innerText();
+      const accuracy = parseFloat(accuracyText);
+      assert.ok(accuracy > 60 && accuracy < 100, `${model} ${version} accuracy ${accuracyText}`);
+      const labelled = Number(accuracyText.replace(/^.*of ([\d\s\u202f]+) labelled.*$/s, '$1').replace(/\D/g, ''));
+      assert.ok(labelled > 100, `${model} ${version}: ${labelled} labelled outcomes`);
+
+      // The confusion matrix: square, its counts add up to the labelled outcomes, the diagonal
+      // (right decisions) to the accuracy.
+      const matrix = quality.locator('table.confusion');
+      assert.equal(await matrix.count(), 1);
+      const labels = await matrix.locator('thead th').allInnerTexts();
+      const size = labels.length - 1; // and the corner
+      assert.ok(size >= 2, `labels ${labels}`);
+      const cells = await matrix.locator('td.cell').evaluateAll((tds) =>
+        tds.map((td) => ({ p: td.dataset.predicted, a: td.dataset.actual, n: Number(td.dataset.count) })),
+      );
+      assert.equal(cells.length, size * size);
+      assert.equal(await matrix.locator('tfoot tr.recall td').count(), size, 'a recall per label');
+      assert.equal(await matrix.locator('tfoot tr.precision td').count(), size, 'a precision per label');
+      const total = cells.reduce((sum, c) => sum + c.n, 0);
+      const right = cells.filter((c) => c.p === c.a).reduce((sum, c) => sum + c.n, 0);
+      assert.equal(total, labelled);
+      assert.ok(Math.abs((100 * right) / total - accuracy) < 0.06, `diagonal ${right}/${total} vs ${accuracy}%`);
+
+      // The override rate, as the quality API reports it.
+      const rateCell = quality.locator('dd.override-rate');
+      const rate = parseFloat(await rateCell.locator('strong').innerText());
+      const overridden = Number(await rateCell.getAttribute('data-overridden'));
+      const api_ = await api('GET', `/api/v1/models/${id}/quality`);
+      assert.equal(api_.status, 200, api_.text);
+      assert.equal(overridden, api_.json.overridden);
+      assert.ok(Math.abs(rate - (100 * api_.json.overridden) / api_.json.predictions) < 0.051, `${rate}%`);
+      assert.equal(Number(await quality.locator('dd.reviewed').getAttribute('data-value')), api_.json.reviewed);
+      assert.equal(Number(await quality.locator('dd.with-outcome').getAttribute('data-value')), api_.json.with_outcome);
+      assert.match(await quality.locator('dd.regression').innerText(), /^\d\.\d{3} \/ \d\.\d{3} /, 'MAE / RMSE');
+      rates[`${model} ${version}`] = rate;
+
+      // Accuracy per day: a dot per day with enough outcomes, each a share.
+      const days = await quality.locator('svg.accuracy-chart circle.day').evaluateAll((dots) =>
+        dots.map((dot) => Number(dot.dataset.accuracy)),
+      );
+      assert.ok(days.length >= 3, `${model} ${version}: ${days.length} days drawn`);
+      assert.ok(days.every((a) => a >= 0 && a <= 1));
+    }
+    assert.ok(
+      rates['credit_risk 2.0.0'] > rates['credit_risk 1.4.0'],
+      `2.0.0 is overridden more often (${rates['credit_risk 2.0.0']}%) than 1.4.0 (${rates['credit_risk 1.4.0']}%)`,
+    );
+    const compare = page.locator('article.model[data-version="2.0.0"] p.compare');
+    assert.match(await compare.innerText(), /^Overridden \d+\.\d× as often as 1\.4\.0$/);
+    assert.ok(parseFloat((await compare.innerText()).replace('Overridden ', '')) > 1);
+    await shot(page, '08b-models-quality');
+  });
+
+  test('the list filters by review and ground truth, and a reviewed prediction shows its timeline and final decision', async () => {
+    await page.goto(`${BASE}/predictions`);
+    await page.locator('details summary').click();
+    await page.selectOption('#reviewed', 'true');
+    await page.selectOption('#overridden', 'true');
+    await page.selectOption('#has_outcome', 'true');
+    await page.getByRole('button', { name: 'Apply' }).click();
+    await page.waitForLoadState();
+    const url = new URL(page.url());
+    assert.equal(url.searchParams.get('reviewed'), 'true');
+    assert.equal(url.searchParams.get('overridden'), 'true');
+    assert.equal(url.searchParams.get('has_outcome'), 'true');
+    const decisions = await column(page, 'Final decision');
+    assert.ok(decisions.length > 0, 'some overridden predictions with an outcome');
+    assert.ok(decisions.every((d) => /overridden/.test(d)), decisions.join());
+    assert.ok((await column(page, 'Ground truth')).every((t) => t.trim() !== '—'));
+    await shot(page, '17-predictions-overridden');
+
+    const href = await page.locator('#predictions tbody tr a').first().getAttribute('href');
+    const id = href.split('/').pop();
+    await page.goto(`${BASE}${href}`);
+    const stored = (await api('GET', `/api/v1/predictions/${id}`)).json;
+    const outcomes = (await api('GET', `/api/v1/predictions/${id}/outcomes`)).json.items;
+    assert.ok(outcomes.length >= 1 && stored.reviews.length >= 1);
+
+    // The final decision: the override's, marked overridden, with the review state.
+    const line = page.locator('#final-decision');
+    assert.equal(await line.getAttribute('data-overridden'), 'true');
+    assert.equal(await line.getAttribute('data-review-state'), stored.review_state);
+    assert.equal(await page.locator('#final-decision-value').innerText(), stored.final_decision);
+    assert.notEqual(stored.final_decision, stored.decision_outcome);
+    assert.match(await line.innerText(), new RegExp(`^Final decision: ${stored.final_decision} .*overridden.*the model decided ${stored.decision_outcome}`));
+
+    // The timeline: the prediction first, then its explanations, outcomes and reviews, by time.
+    const events = await page.locator('#timeline li.event').evaluateAll((items) =>
+      items.map((li) => ({
+        kind: li.dataset.kind,
+        at: li.querySelector('.when time').getAttribute('datetime'),
+        current: li.dataset.current,
+        text: li.innerText,
+      })),
+    );
+    assert.equal(events[0].kind, 'prediction');
+    const times = events.map((e) => Date.parse(e.at));
+    assert.deepEqual(times, [...times].sort((a, b) => a - b), 'oldest first');
+    const outcomeEvents = events.filter((e) => e.kind === 'outcome');
+    assert.equal(outcomeEvents.length, outcomes.length);
+    assert.equal(outcomeEvents.filter((e) => e.current === 'true').length, 1, 'one current outcome');
+    const current = outcomeEvents.find((e) => e.current === 'true');
+    assert.match(current.text, new RegExp(`Outcome: ${stored.outcome.label}\\b.*source ${stored.outcome.source}.*current`, 's'));
+    const reviewEvents = events.filter((e) => e.kind === 'review');
+    assert.equal(reviewEvents.length, stored.reviews.length);
+    const override = stored.reviews.find((r) => r.action === 'override');
+    const shown = reviewEvents.find((e) => /override/.test(e.text));
+    assert.ok(shown, 'the override is on the timeline');
+    assert.match(shown.text, new RegExp(`Review by ${override.reviewer.reviewer_id}.*override → ${override.final_decision}`, 's'));
+    for (const code of override.reason_codes) {
+      assert.ok(shown.text.includes(code), `reason code ${code}`);
+    }
+    if (override.comment) {
+      assert.ok(shown.text.includes(override.comment), 'the comment');
+    }
+    if (stored.explanation) {
+      assert.ok(events.some((e) => e.kind === 'explanation'), 'the explanation is on the timeline');
+    }
+    await shot(page, '18-prediction-timeline');
+  });
+
+  test('review_state=pending_second lists predictions whose detail page says the review is pending', async () => {
+    await page.goto(`${BASE}/predictions?review_state=pending_second&limit=25`);
+    assert.equal(await page.locator('#review_state').inputValue(), 'pending_second', 'the form keeps the filter');
+    const states = await page.locator('#predictions tbody td.decision').evaluateAll((tds) => tds.map((td) => td.dataset.reviewState));
+    assert.ok(states.length > 0, 'the demo leaves some overrides of credit_risk waiting for a second reviewer');
+    assert.ok(states.every((s) => s === 'pending_second'), states.join());
+    assert.ok((await column(page, 'Final decision')).every((d) => /pending 2nd/.test(d)));
+    assert.ok((await column(page, 'Model')).every((m) => m === 'credit_risk'), 'only the two-person model has pending reviews');
+    await shot(page, '19-predictions-pending');
+    const hrefs = (await page.locator('#predictions tbody tr td:first-child a').evaluateAll((as) => as.map((a) => a.getAttribute('href')))).slice(0, 3);
+    for (const href of hrefs) {
+      await page.goto(`${BASE}${href}`);
+      const line = page.locator('#final-decision');
+      assert.equal(await line.getAttribute('data-review-state'), 'pending_second', href);
+      assert.match(await line.innerText(), /pending second review.*waits for a second reviewer/s);
+      assert.equal(await line.getAttribute('data-overridden'), 'false', 'a pending override does not change the decision yet');
+      assert.ok((await page.locator('#timeline li.event[data-kind="review"]').count()) >= 1);
+    }
+    await shot(page, '20-prediction-pending');
+  });
+
   test('the tenants and actors pages list every tenant with counts', async () => {
     await page.goto(`${BASE}/tenants`);
     const tenants = await page.locator('#tenants tbody tr').evaluateAll((rows) => rows.map((r) => r.dataset.tenant));
@@ -474,6 +631,15 @@ describe('the admin UI, as a tenant-bound read key', () => {
     }
     await page.goto(`${BASE}/models`);
     assert.equal(await page.locator('article.model .retention').first().innerText(), 'Retention: forever');
+    // Quality over its tenant's predictions only: fewer than all tenants', as the API says.
+    for (const card of await page.locator('article.model').all()) {
+      const id = (await card.getAttribute('id')).replace(/^model-/, '');
+      const everyone = (await api('GET', `/api/v1/models/${id}/quality`)).json;
+      const own = Number(await card.locator('dd.with-outcome').getAttribute('data-value'));
+      assert.ok(own > 0 && own < everyone.with_outcome, `${own} of ${everyone.with_outcome}`);
+      const own_tenant = (await api('GET', `/api/v1/models/${id}/quality?tenant_id=${encodeURIComponent(TENANT)}`)).json;
+      assert.equal(own, own_tenant.with_outcome);
+    }
     await context.close();
   });
 });

@@ -45,7 +45,9 @@ def test_module_functions_take_the_client_methods_arguments() -> None:
         (record_outcomes, Client.record_outcomes),
     ):
         expected = inspect.signature(method)
-        expected = expected.replace(parameters=[p for name, p in expected.parameters.items() if name != "self"])
+        expected = expected.replace(
+            parameters=[p for name, p in expected.parameters.items() if name != "self"]
+        )
         assert inspect.signature(function) == expected, function.__name__
 
 
@@ -80,7 +82,12 @@ def test_status_201_then_identical_replay_200_then_conflict_409(
 ) -> None:
     prediction = predict(model_name)
     path = f"/api/v1/predictions/{prediction.prediction_id}/outcomes"
-    body = {"outcome_id": f"o-{model_name}", "label": "fraud", "source": "chargeback", "observed_at": "2026-12-01T10:00:00Z"}
+    body = {
+        "outcome_id": f"o-{model_name}",
+        "label": "fraud",
+        "source": "chargeback",
+        "observed_at": "2026-12-01T10:00:00Z",
+    }
     status, first = raw_post(server, ingest_key, path, body)
     assert status == 201, first
     status, again = raw_post(server, ingest_key, path, body)
@@ -119,7 +126,10 @@ def test_label_or_value_is_required(
     assert admin.get_prediction(prediction.id).outcome is None  # nothing was sent
     # The server says the same, naming the field.
     status, body = raw_post(
-        server, ingest_key, f"/api/v1/predictions/{prediction.prediction_id}/outcomes", {"source": "chargeback"}
+        server,
+        ingest_key,
+        f"/api/v1/predictions/{prediction.prediction_id}/outcomes",
+        {"source": "chargeback"},
     )
     assert status == 422 and body["error"]["field"] == "label", body
     # A bad value is the server's to refuse, naming it.
@@ -161,15 +171,24 @@ def test_unknown_invisible_and_erased_predictions(
     with pytest.raises(errors.Conflict) as caught:
         record_outcome(erased.id, label="fraud", source="x")
     assert (caught.value.status, caught.value.code) == (409, "erased")
+    with pytest.raises(errors.Conflict) as caught:
+        shared.record_review(erased.id, reviewer_id="u-1", action="confirm")
+    assert (caught.value.status, caught.value.code) == (409, "erased")
+    [result] = record_outcomes([{"prediction_id": f"no-such-{model_name}", "label": "x", "source": "s"}])
+    assert (result["status"], result["error"]["code"]) == (404, "not_found")
 
 
-def test_reads_carry_the_latest_outcome_by_observed_at(shared: Client, admin: Client, model_name: str) -> None:
+def test_reads_carry_the_latest_outcome_by_observed_at(
+    shared: Client, admin: Client, model_name: str
+) -> None:
     prediction = predict(model_name, decision="approve")
     unreviewed = admin.get_prediction(prediction.id)
     assert unreviewed.outcome is None and unreviewed.reviews == []
     assert (unreviewed.final_decision, unreviewed.review_state) == ("approve", "none")
 
-    later = record_outcome(prediction, label="fraud", source="chargeback", observed_at=T0 + dt.timedelta(days=2))
+    later = record_outcome(
+        prediction, label="fraud", source="chargeback", observed_at=T0 + dt.timedelta(days=2)
+    )
     # Arrives last but was observed earlier: not the current one.
     record_outcome(prediction, label="legit", source="review", observed_at=T0 + dt.timedelta(days=1))
     stored = admin.get_prediction(prediction.prediction_id)
@@ -210,6 +229,10 @@ def test_batch_stores_each_outcome_and_answers_for_each(
     assert str(stored_first.outcome.id) == results[0]["id"]
     stored_second = admin.get_prediction(second.prediction_id)
     assert (stored_second.outcome.value, stored_second.outcome.metadata) == (42, {"k": 1})
+    # The list filters on outcomes pass through: both have one; the first's current is "fraud".
+    assert len(admin.list_predictions(model_name=model_name, has_outcome=True)["items"]) == 2
+    [fraud] = admin.list_predictions(model_name=model_name, outcome_label="fraud")["items"]
+    assert fraud.prediction_id == first.prediction_id
 
     # The same batch again: replays (200) where an outcome_id was given and known.
     again = record_outcomes(
@@ -227,10 +250,15 @@ def test_batch_is_split_in_chunks_and_indexes_count_in_the_callers_list(
     server: MLAuditServer, ingest_key: str, make_client: Callable[..., Client], admin: Client, model_name: str
 ) -> None:
     client = make_client(url=server.url, api_key=ingest_key, batch_size=2)
-    known = [client.record_prediction_event(model_name=model_name, model_version="1", features={}, output=1) for _ in range(3)]
+    known = [
+        client.record_prediction_event(model_name=model_name, model_version="1", features={}, output=1)
+        for _ in range(3)
+    ]
     items: List[Dict[str, Any]] = []
     for position in range(5):
-        target = known[position // 2].prediction_id if position % 2 == 0 else f"missing-{position}-{model_name}"
+        target = (
+            known[position // 2].prediction_id if position % 2 == 0 else f"missing-{position}-{model_name}"
+        )
         items.append({"prediction_id": target, "label": f"l{position}", "source": "s"})
     results = client.record_outcomes(items)  # three requests of 2, 2 and 1
     assert [r["index"] for r in results] == [0, 1, 2, 3, 4]
@@ -288,7 +316,11 @@ def test_background_outcomes_are_queued_and_delivered(
              "observed_at": single.observed_at - dt.timedelta(days=1)},
         ]
     )  # fmt: skip
-    assert [(r["index"], r["status"], r["id"]) for r in results] == [(0, None, None), (1, None, None), (2, None, None)]
+    assert [(r["index"], r["status"], r["id"]) for r in results] == [
+        (0, None, None),
+        (1, None, None),
+        (2, None, None),
+    ]
     assert all(uuid.UUID(r["outcome_id"]) for r in results)
     assert client.flush(30), client.stats()
     stats = client.stats()
@@ -325,7 +357,9 @@ def test_background_outcomes_wait_for_the_server(
     server = ml_audit_server_factory()
     server.stop()
     client = make_client(url=server.url, api_key=server.admin_key, mode="background", max_backoff=0.5)
-    prediction = client.record_prediction_event(model_name=model_name, model_version="1", features={}, output=1)
+    prediction = client.record_prediction_event(
+        model_name=model_name, model_version="1", features={}, output=1
+    )
     client.record_outcome(prediction, label="fraud", source="chargeback")
     client.record_outcomes([{"prediction_id": prediction.prediction_id, "value": 9, "source": "ledger"}])
     assert not client.flush(0.5)

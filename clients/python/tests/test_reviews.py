@@ -82,7 +82,11 @@ def test_override_makes_the_final_decision(shared: Client, admin: Client, model_
     assert isinstance(review.id, uuid.UUID) and review.prediction_id == prediction.id
     assert isinstance(review.reviewer, Reviewer)
     assert (review.reviewer.reviewer_id, review.reviewer.name) == ("u-17", "Ann Analyst")
-    assert (review.review_id, review.action, review.final_decision) == (f"rv-{model_name}", "override", "decline")
+    assert (review.review_id, review.action, review.final_decision) == (
+        f"rv-{model_name}",
+        "override",
+        "decline",
+    )
     assert review.reason_codes == ["R12", "velocity"]
     assert review.comment == "Card used in two countries within an hour."
     assert review.reviewed_at == reviewed and review.created_at.tzinfo is not None
@@ -98,6 +102,13 @@ def test_override_makes_the_final_decision(shared: Client, admin: Client, model_
     stored = admin.get_prediction(prediction.id)
     assert [r.id for r in stored.reviews] == [review.id, confirm.id]
     assert [r.to_dict() for r in admin.list_reviews(prediction)] == [r.to_dict() for r in stored.reviews]
+    # Listing carries the same.
+    [listed] = admin.list_predictions(model_name=model_name)["items"]
+    assert (listed.final_decision, listed.review_state, len(listed.reviews)) == ("decline", "final", 2)
+    # And the list filters on reviews pass through (booleans as true/false).
+    assert len(admin.list_predictions(model_name=model_name, overridden=True)["items"]) == 1
+    assert admin.list_predictions(model_name=model_name, overridden=False)["items"] == []
+    assert len(admin.list_predictions(model_name=model_name, review_state="final")["items"]) == 1
     assert (stored.final_decision, stored.review_state) == ("decline", "final")
 
 
@@ -147,7 +158,9 @@ def test_review_replay_and_conflict(
     same = record_review(prediction, reviewer_id="u-1", action="confirm", review_id=body["review_id"])
     assert str(same.id) == first["id"]
     with pytest.raises(errors.Conflict) as caught:
-        record_review(prediction, reviewer_id="u-1", action="confirm", review_id=body["review_id"], comment="changed")
+        record_review(
+            prediction, reviewer_id="u-1", action="confirm", review_id=body["review_id"], comment="changed"
+        )
     assert (caught.value.status, caught.value.code) == (409, "conflict")
 
 
@@ -171,7 +184,10 @@ def test_two_person_rule(strict_client: Client, strict_admin: Client) -> None:
     confirmed = strict_client.record_review(prediction, reviewer_id="bob", action="confirm")
     stored = strict_admin.get_prediction(prediction.id)
     assert (stored.review_state, stored.final_decision) == ("final", "decline")
-    assert [(r.reviewer.reviewer_id, r.action) for r in stored.reviews] == [("alice", "override"), ("bob", "confirm")]
+    assert [(r.reviewer.reviewer_id, r.action) for r in stored.reviews] == [
+        ("alice", "override"),
+        ("bob", "confirm"),
+    ]
     assert stored.reviews[1].id == confirmed.id
 
 
@@ -200,7 +216,11 @@ def test_background_reviews_and_outcomes(
     )  # fmt: skip
     assert isinstance(review, Review) and review.pending and review.id is None
     assert uuid.UUID(review.review_id).version == 7
-    assert (review.reviewer.reviewer_id, review.reviewer.name, review.final_decision) == ("u-5", "Bo", "decline")
+    assert (review.reviewer.reviewer_id, review.reviewer.name, review.final_decision) == (
+        "u-5",
+        "Bo",
+        "decline",
+    )
     assert review.reviewed_at.tzinfo is not None  # the time of the call
     bad = client.record_review(prediction, reviewer_id="u-5", action="override")  # no final_decision
     assert bad.pending
@@ -281,7 +301,14 @@ class FlakyServer:
                 if index == 0 and attempt == 3:
                     results.append({"index": 0, "status": 503, "error": {"code": "unavailable"}})
                 else:
-                    results.append({"index": index, "status": 201, "id": str(uuid.uuid4()), "outcome_id": item["outcome_id"]})
+                    results.append(
+                        {
+                            "index": index,
+                            "status": 201,
+                            "id": str(uuid.uuid4()),
+                            "outcome_id": item["outcome_id"],
+                        }
+                    )
             return 200, {"results": results}, {}
         return 201, {"id": str(uuid.uuid4()), **body}, {}
 
@@ -293,15 +320,25 @@ class FlakyServer:
 def test_background_retries_on_503_and_429(make_client: Callable[..., Client]) -> None:
     flaky = FlakyServer()
     try:
-        client = make_client(url=flaky.url, api_key="mla_x", mode="background", retry_backoff=0.01, max_backoff=0.05)
+        client = make_client(
+            url=flaky.url, api_key="mla_x", mode="background", retry_backoff=0.01, max_backoff=0.05
+        )
         outcome = client.record_outcome("p-1", label="fraud", source="chargeback")
         review = client.record_review("p-1", reviewer_id="u", action="confirm")
         batch = client.record_outcomes(
-            [{"prediction_id": "p-2", "value": 1, "source": "s"}, {"prediction_id": "p-3", "value": 2, "source": "s"}]
+            [
+                {"prediction_id": "p-2", "value": 1, "source": "s"},
+                {"prediction_id": "p-3", "value": 2, "source": "s"},
+            ]
         )
         assert client.flush(30), client.stats()
         stats = client.stats()
-        assert (stats["outcomes"], stats["reviews"], stats["rejected"], stats["dropped"]) == (3, 1, 0, 0), stats
+        assert (stats["outcomes"], stats["reviews"], stats["rejected"], stats["dropped"]) == (
+            3,
+            1,
+            0,
+            0,
+        ), stats
         # Two refusals per request path, and one more batch for the item the server failed.
         assert stats["retries"] == 2 + 2 + 3, stats
         sent = [(path, body) for path, body in flaky.requests]

@@ -45,6 +45,18 @@ pub struct Options {
     /// Explanations attached on 32 connections [default: 10,000; 1,000 with --quick].
     #[arg(long, value_name = "N")]
     explanations: Option<usize>,
+    /// Outcomes sent in batches of 500 on one connection, timed against the predictions'
+    /// batches [default: 50,000; 5,000 with --quick].
+    #[arg(long, value_name = "N")]
+    outcome_batch: Option<usize>,
+    /// Outcomes loaded after the preload, so that the outcome filters run at a realistic density
+    /// (three predictions in ten have one) [default: 300,000; 6,000 with --quick].
+    #[arg(long, value_name = "N")]
+    outcome_load: Option<usize>,
+    /// Reviews on 32 connections (one in three an override, one in ten an escalation)
+    /// [default: 10,000; 300 with --quick].
+    #[arg(long, value_name = "N")]
+    reviews: Option<usize>,
     /// Requests per list query [default: 200; 30 with --quick].
     #[arg(long, value_name = "N")]
     list_requests: Option<usize>,
@@ -66,6 +78,9 @@ struct Sizes {
     ingest_c32: usize,
     batch_events: usize,
     explanations: usize,
+    outcome_batch: usize,
+    outcome_load: usize,
+    reviews: usize,
     list_requests: usize,
     lookups: usize,
     ui_requests: usize,
@@ -82,6 +97,9 @@ impl Sizes {
             ingest_c32: pick(o.ingest_c32, 40_000, 3_000),
             batch_events: pick(o.batch_events, 50_000, 5_000),
             explanations: pick(o.explanations, 10_000, 1_000),
+            outcome_batch: pick(o.outcome_batch, 50_000, 5_000),
+            outcome_load: pick(o.outcome_load, 300_000, 6_000),
+            reviews: pick(o.reviews, 10_000, 300),
             list_requests: pick(o.list_requests, 200, 30),
             lookups: pick(o.lookups, 2_000, 200),
             ui_requests: pick(o.ui_requests, 50, 10),
@@ -126,6 +144,8 @@ struct Bench<'a> {
     /// `bench-{n:012}`.
     recorded: usize,
     explanations: usize,
+    /// Outcomes and reviews recorded (each a leaf).
+    follow_ups: usize,
     /// A sample of the recorded predictions' ids, from the batch answers.
     ids: Arc<Mutex<Vec<String>>>,
 }
@@ -135,14 +155,24 @@ async fn measure(bin: &Path, backend: Backend, db: &Database, sizes: &Sizes) -> 
     let server = Server::start(bin, db).await?;
     let client = Client::with_key(server.addr, &key)?;
     wait_until_healthy(&client).await?;
-    let mut bench =
-        Bench { server: &server, client, report: Report::default(), recorded: 0, explanations: 0, ids: Arc::default() };
+    let mut bench = Bench {
+        server: &server,
+        client,
+        report: Report::default(),
+        recorded: 0,
+        explanations: 0,
+        follow_ups: 0,
+        ids: Arc::default(),
+    };
 
     bench.single_events(1, sizes.ingest_c1).await?;
     bench.single_events(32, sizes.ingest_c32).await?;
     bench.batches(sizes.batch_events).await?;
     bench.attach_explanations(32, sizes.explanations).await?;
     bench.preload(sizes.preload).await?;
+    bench.outcome_batches(sizes.outcome_batch).await?;
+    bench.outcome_load(sizes.outcome_load).await?;
+    bench.reviews(32, sizes.reviews).await?;
     bench.statistics(db, sizes.refresh_statistics).await?;
     // Sealed before the reads, so that they do not compete with the sealer's backlog and the
     // UI's running totals count every prediction.
@@ -432,6 +462,7 @@ impl Bench<'_> {
             Ok(timestamp::format_rfc3339(at))
         };
         let (day, week) = (since(1)?, since(7)?);
+        let week_outcomes = week.clone();
         // The i-th request's tenant, user, … : every request of a kind asks for another value.
         let tenant = |i: usize| TENANTS[i % TENANTS.len()];
         let user = |i: usize| (i * 7919) % events::USERS;
@@ -487,6 +518,37 @@ impl Bench<'_> {
                 Box::new(move |i| {
                     let (trace, tenant) = &traces[i % traces.len()];
                     format!("{PREDICTIONS}?tenant_id={tenant}&trace_id={trace}")
+                }),
+            ),
+            ("has_outcome=true".into(), Box::new(|_| format!("{PREDICTIONS}?has_outcome=true"))),
+            ("has_outcome=false".into(), Box::new(|_| format!("{PREDICTIONS}?has_outcome=false"))),
+            (
+                "outcome_label=fraud (1 in 17 outcomes)".into(),
+                Box::new(|_| format!("{PREDICTIONS}?outcome_label=fraud")),
+            ),
+            ("outcome_label=approved".into(), Box::new(|_| format!("{PREDICTIONS}?outcome_label=approved"))),
+            ("reviewed=true".into(), Box::new(|_| format!("{PREDICTIONS}?reviewed=true"))),
+            ("reviewed=false".into(), Box::new(|_| format!("{PREDICTIONS}?reviewed=false"))),
+            ("overridden=true".into(), Box::new(|_| format!("{PREDICTIONS}?overridden=true"))),
+            (
+                "final_decision=declined (overrides only)".into(),
+                Box::new(|_| format!("{PREDICTIONS}?final_decision=declined")),
+            ),
+            ("final_decision=flagged".into(), Box::new(|_| format!("{PREDICTIONS}?final_decision=flagged"))),
+            ("review_state=pending_second".into(), Box::new(|_| format!("{PREDICTIONS}?review_state=pending_second"))),
+            ("review_state=none".into(), Box::new(|_| format!("{PREDICTIONS}?review_state=none"))),
+            (
+                "tenant_id + outcome_label=fraud".into(),
+                Box::new(move |i| format!("{PREDICTIONS}?tenant_id={}&outcome_label=fraud", tenant(i))),
+            ),
+            (
+                "model_name + overridden=true".into(),
+                Box::new(move |i| format!("{PREDICTIONS}?model_name={}&overridden=true", model(i))),
+            ),
+            (
+                "tenant_id + has_outcome=true + 7 days".into(),
+                Box::new(move |i| {
+                    format!("{PREDICTIONS}?tenant_id={}&has_outcome=true&time_from={week_outcomes}", tenant(i))
                 }),
             ),
             (
@@ -563,7 +625,105 @@ impl Bench<'_> {
     /// Every prediction, every inline explanation (one event in four) and every attached one
     /// is a leaf of the ledger.
     fn leaves_written(&self) -> u64 {
-        events::leaves(self.recorded) + self.explanations as u64
+        events::leaves(self.recorded) + (self.explanations + self.follow_ups) as u64
+    }
+
+    /// The outcome of prediction `n`: one of the decisions' labels (one in 17 `fraud`), and a
+    /// value, 1 for a label that is not `approved`.
+    fn outcome_of(n: usize) -> Value {
+        let label = if n.is_multiple_of(17) { "fraud" } else { OUTCOMES[n % OUTCOMES.len()] };
+        json!({"prediction_id": format!("bench-{n:012}"), "label": label, "value": u8::from(label != "approved"),
+               "source": "bench", "metadata": {"case": format!("c-{n}")}})
+    }
+
+    /// `POST /api/v1/outcomes/batch` for the predictions `n` that `pick(i)` names, `count` of
+    /// them, `in_flight` batches at once: events/s.
+    async fn send_outcomes(
+        &mut self,
+        count: usize,
+        in_flight: usize,
+        pick: impl Fn(usize) -> usize + Send + Sync + 'static,
+    ) -> anyhow::Result<client::Measured> {
+        let make = move |batch: usize| {
+            let items: Vec<Value> =
+                (batch * BATCH..((batch + 1) * BATCH).min(count)).map(|i| Self::outcome_of(pick(i))).collect();
+            Call::post_json("/api/v1/outcomes/batch", serde_json::to_vec(&json!({ "outcomes": items }))?)
+        };
+        let check = move |batch: usize, body: &Bytes| {
+            let answer: Value = serde_json::from_slice(body).context("the batch answer is not JSON")?;
+            let results = answer["results"].as_array().context("the batch answer has no results")?;
+            ensure!(results.len() == (count - batch * BATCH).min(BATCH), "{} results", results.len());
+            if let Some(bad) = results.iter().find(|r| r["status"] != 201) {
+                bail!("an outcome of the batch was not recorded: {bad}");
+            }
+            Ok(())
+        };
+        let measured = client::run(&self.client, in_flight, count.div_ceil(BATCH), make, check).await?;
+        self.follow_ups += count;
+        Ok(measured)
+    }
+
+    /// Outcomes in batches of 500 on one connection, as the predictions' batches were sent, for
+    /// one prediction in 20: events/s next to theirs.
+    async fn outcome_batches(&mut self, count: usize) -> anyhow::Result<()> {
+        let recorded = self.recorded;
+        ensure!(count * 20 <= recorded, "{count} outcomes need {} predictions", count * 20);
+        let measured = self.send_outcomes(count, 1, |i| i * 20).await.context("outcome batches")?;
+        self.report.row(
+            format!("POST /outcomes/batch, {BATCH} per batch, 1 connection, {} outcomes", thousands(count as f64)),
+            format!(
+                "{} outcomes/s · per batch p50 {} · p99 {}",
+                thousands(count as f64 / measured.wall.as_secs_f64()),
+                duration(measured.percentile(0.50)),
+                duration(measured.percentile(0.99))
+            ),
+            "≥ the predictions' batch rate above",
+        );
+        Ok(())
+    }
+
+    /// Outcomes for three predictions in ten (those whose `n % 10` is 1, 2 or 3), four batches
+    /// in flight, so that the outcome filters run at a realistic density.
+    async fn outcome_load(&mut self, count: usize) -> anyhow::Result<()> {
+        ensure!(count * 10 / 3 <= self.recorded, "{count} outcomes need more predictions");
+        let measured =
+            self.send_outcomes(count, PRELOAD_IN_FLIGHT, |i| i / 3 * 10 + 1 + i % 3).await.context("outcome load")?;
+        self.report.row(
+            format!(
+                "outcome load ({BATCH} per batch, {PRELOAD_IN_FLIGHT} in flight), {} outcomes",
+                thousands(count as f64)
+            ),
+            format!("{} outcomes/s", thousands(count as f64 / measured.wall.as_secs_f64())),
+            NO_TARGET,
+        );
+        Ok(())
+    }
+
+    /// `POST /api/v1/predictions/{ref}/reviews` for one prediction in 100: one in three an
+    /// override to `declined`, one in ten an escalation, the rest confirmations.
+    async fn reviews(&mut self, concurrency: usize, count: usize) -> anyhow::Result<()> {
+        ensure!(count * 100 <= self.recorded, "{count} reviews need {} predictions", count * 100);
+        let calls = (0..count)
+            .map(|i| {
+                let body = match i % 30 {
+                    k if k % 3 == 0 => {
+                        json!({"reviewer": {"reviewer_id": format!("r-{}", i % 7)}, "action": "override",
+                                              "final_decision": "declined", "reason_codes": ["R1"], "comment": "bench"})
+                    }
+                    1 | 11 | 21 => json!({"reviewer": {"reviewer_id": "r-9"}, "action": "escalate"}),
+                    _ => json!({"reviewer": {"reviewer_id": format!("r-{}", i % 7)}, "action": "confirm"}),
+                };
+                Call::post_json(&format!("{PREDICTIONS}/bench-{:012}/reviews", i * 100 + 5), serde_json::to_vec(&body)?)
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let measured = closed_loop(&self.client, concurrency, calls, no_check).await.context("reviews")?;
+        self.follow_ups += count;
+        self.report.row(
+            format!("POST /predictions/{{ref}}/reviews, {concurrency} connections, {}", thousands(count as f64)),
+            throughput(&measured, "req/s"),
+            NO_TARGET,
+        );
+        Ok(())
     }
 
     /// Seals the backlog until the checkpoint covers every leaf written. One POST should do;

@@ -250,13 +250,17 @@ async fn follow_up(
         let label = if right { d.decision.clone() } else { other(rng, d) };
         let at = |micros: i64| from_unix_micros(micros).map(format_rfc3339).unwrap_or_default();
         let mut body = json!({"label": label, "source": "back_office", "observed_at": at(observed)});
+        // The value is what the score estimated: 1 where the model's own decision was the
+        // higher-scored one and turned out right, or the other one turned out.
         if let Some(score) = d.score {
-            body["value"] = json!(if rng.unit() < score.clamp(0.0, 1.0) { 1.0 } else { 0.0 });
+            let positive = score >= 0.5;
+            body["value"] = json!(if positive == right { 1.0 } else { 0.0 });
         }
         outcomes.push((d.prediction_id.clone(), body));
         // Now and then the first outcome is corrected later (a chargeback reversed).
         if rng.chance(0.03) && observed + MICROS_PER_DAY < now {
-            let corrected = json!({"label": d.decision, "source": "appeal", "observed_at": at(observed + MICROS_PER_DAY)});
+            let corrected =
+                json!({"label": d.decision, "source": "appeal", "observed_at": at(observed + MICROS_PER_DAY)});
             outcomes.push((d.prediction_id.clone(), corrected));
         }
     }
@@ -274,20 +278,25 @@ async fn follow_up(
     const REVIEWERS: &[&str] = &["r-ana", "r-ben", "r-chen", "r-dana"];
     let mut reviews = 0;
     for d in decided.iter().filter(|d| !d.decision.is_empty()) {
-        if !rng.chance(0.05) {
+        if !rng.chance(0.08) {
             continue;
         }
         let first = *rng.pick(REVIEWERS);
-        let overrides = rng.chance(if newer(d) { 0.3 } else { 0.15 });
+        // Reviewed within a day of the prediction (never in the future).
+        let at = |micros: i64| from_unix_micros(micros.min(now)).map(format_rfc3339).unwrap_or_default();
+        let reviewed = d.ts + (rng.unit() * MICROS_PER_DAY as f64) as i64;
+        let overrides = rng.chance(if newer(d) { 0.36 } else { 0.12 });
         let body = match overrides {
             true => json!({"reviewer": {"reviewer_id": first}, "action": "override", "final_decision": other(rng, d),
-                           "reason_codes": ["policy_exception"], "comment": "Checked the documents by hand."}),
-            false => json!({"reviewer": {"reviewer_id": first}, "action": "confirm"}),
+                           "reason_codes": ["policy_exception"], "comment": "Checked the documents by hand.",
+                           "reviewed_at": at(reviewed)}),
+            false => json!({"reviewer": {"reviewer_id": first}, "action": "confirm", "reviewed_at": at(reviewed)}),
         };
         let mut steps = vec![body];
         if overrides && review.two_person(&d.model_name) && rng.chance(0.6) {
             let second = REVIEWERS.iter().find(|r| **r != first).copied().unwrap_or("r-eve");
-            steps.push(json!({"reviewer": {"reviewer_id": second}, "action": "confirm"}));
+            let later = reviewed + (rng.unit() * MICROS_PER_DAY as f64) as i64;
+            steps.push(json!({"reviewer": {"reviewer_id": second}, "action": "confirm", "reviewed_at": at(later)}));
         }
         for body in steps {
             let input = ReviewInput::parse(body).map_err(|e| anyhow::anyhow!("sample review: {e}"))?;

@@ -7,10 +7,10 @@ use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 use ml_audit_core::lifecycle::{RetentionPolicy, RetentionRule};
-use ml_audit_core::review::ReviewPolicy;
 use ml_audit_core::redaction::{
     Action, DEFAULT_MASK, HashKey, Part, PolicyConfig, RedactionConfig, RedactionPolicy, RuleConfig,
 };
+use ml_audit_core::review::ReviewPolicy;
 use ml_audit_ledger::sealer::Schedule;
 use ml_audit_server::{Limits, Resilience, RetentionSchedule, ServerSettings};
 use serde::{Deserialize, Serialize};

@@ -62,7 +62,10 @@ pub async fn fill(store: &dyn Store) {
         };
         let review = ReviewInput::parse(review).expect("a valid review").prepare(&RedactionPolicy::default());
         let reference = PredictionRef(format!("plan-{i:06}"));
-        store.record_review(&Visibility::AllTenants, &reference, review, &ReviewPolicy::default()).await.expect("recorded");
+        store
+            .record_review(&Visibility::AllTenants, &reference, review, &ReviewPolicy::default())
+            .await
+            .expect("recorded");
     }
 }
 

@@ -273,6 +273,11 @@ pub struct Decision {
 impl Decision {
     /// The decision of a prediction no one reviewed: the model's.
     pub fn unreviewed(decision_outcome: &str) -> Self {
-        Self { final_decision: decision_outcome.to_owned(), state: ReviewState::None, reviewed: false, overridden: false }
+        Self {
+            final_decision: decision_outcome.to_owned(),
+            state: ReviewState::None,
+            reviewed: false,
+            overridden: false,
+        }
     }
 }

@@ -171,7 +171,10 @@ mod tests {
         assert_eq!(field(json!({"source": "chargeback"})), "label");
         assert_eq!(field(json!({"source": "chargeback", "value": "12"})), "value");
         assert_eq!(field(json!({"label": "fraud"})), "source");
-        assert_eq!(field(json!({"label": "fraud", "source": "x", "observed_at": "2026-11-27T08:00:00"})), "observed_at");
+        assert_eq!(
+            field(json!({"label": "fraud", "source": "x", "observed_at": "2026-11-27T08:00:00"})),
+            "observed_at"
+        );
         assert_eq!(field(json!({"label": "fraud", "source": "x", "observed_at": "yesterday"})), "observed_at");
         assert_eq!(field(json!({"label": "fraud", "source": "x", "colour": 1})), "colour");
         assert_eq!(field(json!({"label": 7, "source": "x"})), "label");

@@ -55,7 +55,8 @@ impl Contribution {
             }
             _ => None,
         };
-        let error = judged.predicted_value.zip(judged.outcome_value).map(|(p, a)| (p - a).abs()).filter(|e| e.is_finite());
+        let error =
+            judged.predicted_value.zip(judged.outcome_value).map(|(p, a)| (p - a).abs()).filter(|e| e.is_finite());
         Self {
             with_outcome: i64::from(judged.has_outcome),
             pair,
@@ -264,7 +265,9 @@ mod tests {
     #[test]
     fn precision_and_recall_come_from_the_confusion_counts() {
         let mut totals = QualityTotals::default();
-        for (predicted, actual, n) in [("fraud", "fraud", 8), ("fraud", "legit", 2), ("legit", "fraud", 4), ("legit", "legit", 86)] {
+        for (predicted, actual, n) in
+            [("fraud", "fraud", 8), ("fraud", "legit", 2), ("legit", "fraud", 4), ("legit", "legit", 86)]
+        {
             totals.confusion.insert((predicted.into(), actual.into()), n);
         }
         let classification = QualityReport::new(100, &totals).classification.unwrap();

@@ -246,7 +246,12 @@ impl ReviewFold {
     }
 
     /// Applies the next review, or refuses it (and changes nothing).
-    pub fn apply(&mut self, reviewer_id: &str, action: ReviewAction, final_decision: &str) -> Result<(), ReviewRefused> {
+    pub fn apply(
+        &mut self,
+        reviewer_id: &str,
+        action: ReviewAction,
+        final_decision: &str,
+    ) -> Result<(), ReviewRefused> {
         let change = match action {
             ReviewAction::Override => Some(Change::Override(final_decision.to_owned())),
             ReviewAction::Reverse => Some(Change::Reverse),
@@ -259,12 +264,9 @@ impl ReviewFold {
                     self.pending = Some((proposer, proposed));
                     return Err(ReviewRefused::SameReviewer { reviewer_id: reviewer_id.to_owned() });
                 }
-                Some((_, proposed)) => {
-                    if proposed.is_some() {
-                        self.effective = proposed;
-                    }
-                }
-                None => {}
+                // Another reviewer agrees: a pending change takes effect; an escalation is settled.
+                Some((_, Some(proposed))) => self.effective = Some(proposed),
+                Some((_, None)) | None => {}
             },
             (ReviewAction::Escalate, _) => self.pending = Some((reviewer_id.to_owned(), None)),
             (_, Some(change)) => {
@@ -316,7 +318,10 @@ mod tests {
     #[test]
     fn one_reviewer_changes_the_decision_at_once() {
         let (d, _) = decide(false, &[]);
-        assert_eq!((d.final_decision.as_str(), d.state, d.reviewed, d.overridden), ("approve", ReviewState::None, false, false));
+        assert_eq!(
+            (d.final_decision.as_str(), d.state, d.reviewed, d.overridden),
+            ("approve", ReviewState::None, false, false)
+        );
         let (d, _) = decide(false, &[("a", Override, "decline")]);
         assert_eq!((d.final_decision.as_str(), d.state, d.overridden), ("decline", ReviewState::Final, true));
         let (d, _) = decide(false, &[("a", Override, "decline"), ("b", Reverse, "")]);
@@ -363,8 +368,14 @@ mod tests {
         assert_eq!(field(json!({"reviewer": reviewer})), "action");
         assert_eq!(field(json!({"reviewer": reviewer, "action": "override"})), "final_decision");
         assert_eq!(field(json!({"reviewer": reviewer, "action": "confirm", "reason_codes": "x"})), "reason_codes");
-        assert_eq!(field(json!({"reviewer": reviewer, "action": "confirm", "reason_codes": ["a", 1]})), "reason_codes[1]");
-        assert_eq!(field(json!({"reviewer": reviewer, "action": "confirm", "reviewed_at": "2026-01-01 10:00"})), "reviewed_at");
+        assert_eq!(
+            field(json!({"reviewer": reviewer, "action": "confirm", "reason_codes": ["a", 1]})),
+            "reason_codes[1]"
+        );
+        assert_eq!(
+            field(json!({"reviewer": reviewer, "action": "confirm", "reviewed_at": "2026-01-01 10:00"})),
+            "reviewed_at"
+        );
     }
 
     #[test]

@@ -95,7 +95,8 @@ async fn racing_attaches_get_gap_free_revisions() {
         }
     })
     .await;
-    let mut revisions: Vec<u32> = attached.into_iter().map(|e| e.expect("every attach commits").record().revision).collect();
+    let mut revisions: Vec<u32> =
+        attached.into_iter().map(|e| e.expect("every attach commits").record().revision).collect();
     revisions.sort_unstable();
     assert_eq!(revisions, (1..=8).collect::<Vec<_>>());
 

@@ -128,11 +128,12 @@ mod tests {
     /// takes (`NoQuery` unless listed here).
     #[test]
     fn every_operation_documents_exactly_the_parameters_it_takes() {
-        let takes: [(&str, &str, &[&str]); 4] = [
+        let takes: [(&str, &str, &[&str]); 5] = [
             ("get", "/api/v1/predictions", ListQuery::NAMES),
             ("post", "/api/v1/predictions/batch", predictions::ResultsShown::NAMES),
             ("get", "/api/v1/predictions/{reference}/proof", ledger::ProofQuery::NAMES),
             ("get", "/api/v1/ledger/consistency", ledger::ConsistencyQuery::NAMES),
+            ("get", "/api/v1/models/{id}/quality", crate::query::QualityQuery::NAMES),
         ];
         let document = api_document();
         let mut seen = 0;

@@ -408,7 +408,8 @@ async fn outcomes_by_client_id<B: Backend>(
     if ids.is_empty() {
         return Ok(HashMap::new());
     }
-    let mut query = QueryBuilder::new(format!("SELECT {OUTCOME_COLUMNS}, content_hash FROM outcomes WHERE outcome_id IN ("));
+    let mut query =
+        QueryBuilder::new(format!("SELECT {OUTCOME_COLUMNS}, content_hash FROM outcomes WHERE outcome_id IN ("));
     push_list(&mut query, ids, |q, id| B::bind_text(q, id));
     query.push(")");
     let rows = collect::<B, _>(conn, query, |row| {
@@ -421,7 +422,15 @@ async fn outcomes_by_client_id<B: Backend>(
 }
 
 /// What a client id already stored means for a new record with `content_hash` for `prediction`.
-fn replay<T>(stored: T, stored_prediction: Uuid, stored_hash: &str, prediction: Uuid, content_hash: &str, what: &str, id: &str) -> Result<Recorded<T>> {
+fn replay<T>(
+    stored: T,
+    stored_prediction: Uuid,
+    stored_hash: &str,
+    prediction: Uuid,
+    content_hash: &str,
+    what: &str,
+    id: &str,
+) -> Result<Recorded<T>> {
     if stored_hash == ml_audit_storage::ERASED_CONTENT_HASH {
         return Err(StorageError::Erased(stored_prediction));
     }
@@ -444,8 +453,10 @@ impl<B: Backend> SqlStore<B> {
         let mut stored = outcomes_by_client_id::<B>(conn, &client_ids).await?;
         let live: Vec<&Target> = targets.values().filter(|t| !t.erased).collect();
         let mut states = load_states::<B>(conn, &live).await?;
-        let before: HashMap<Uuid, Contribution> =
-            live.iter().map(|t| (t.id, states.get(&t.id).map_or_else(Contribution::default, |s| s.contribution(t)))).collect();
+        let before: HashMap<Uuid, Contribution> = live
+            .iter()
+            .map(|t| (t.id, states.get(&t.id).map_or_else(Contribution::default, |s| s.contribution(t))))
+            .collect();
         let mut results = Vec::with_capacity(outcomes.len());
         let mut created: Vec<(Outcome, String)> = Vec::new();
         for (reference, prepared) in outcomes {
@@ -458,7 +469,15 @@ impl<B: Backend> SqlStore<B> {
                 continue;
             }
             if let Some((existing, hash)) = stored.get(&prepared.outcome_id) {
-                let answer = replay(existing.clone(), existing.prediction_ref, hash, target.id, &prepared.content_hash, "outcome_id", &prepared.outcome_id);
+                let answer = replay(
+                    existing.clone(),
+                    existing.prediction_ref,
+                    hash,
+                    target.id,
+                    &prepared.content_hash,
+                    "outcome_id",
+                    &prepared.outcome_id,
+                );
                 results.push(answer);
                 continue;
             }
@@ -552,7 +571,15 @@ impl<B: Backend> OutcomeStore for SqlStore<B> {
         .await?;
         if let Some((stored, hash)) = existing.into_iter().next() {
             let prediction = stored.prediction_ref;
-            return replay(stored, prediction, &hash, target.id, &prepared.content_hash, "review_id", &prepared.review_id);
+            return replay(
+                stored,
+                prediction,
+                &hash,
+                target.id,
+                &prepared.content_hash,
+                "review_id",
+                &prepared.review_id,
+            );
         }
         let reviews = reviews_of::<B>(&mut tx, target.id).await?;
         let two_person = policy.two_person(&target.model_name);
@@ -581,7 +608,12 @@ impl<B: Backend> OutcomeStore for SqlStore<B> {
         reviews_of::<B>(&mut conn, id).await
     }
 
-    async fn model_quality(&self, visibility: &Visibility, model: Uuid, window: &QualityWindow) -> Result<QualityReport> {
+    async fn model_quality(
+        &self,
+        visibility: &Visibility,
+        model: Uuid,
+        window: &QualityWindow,
+    ) -> Result<QualityReport> {
         let mut conn = self.reader.acquire().await.map_err(B::classify)?;
         quality::<B>(&mut conn, visibility, model, window).await
     }
@@ -668,36 +700,49 @@ fn insert_review<B: Dialect>(review: &Review, content_hash: &str) -> QueryBuilde
     query
 }
 
-/// The hours `[first, last)` that lie wholly inside the window, and the parts it cuts at either
-/// end (inclusive time ranges read row by row).
-fn split_window(from: Option<OffsetDateTime>, to: Option<OffsetDateTime>) -> (Option<i64>, Option<i64>, Vec<(Option<OffsetDateTime>, Option<OffsetDateTime>)>) {
-    let micros = |t: OffsetDateTime| timestamp::to_unix_micros(t);
-    let first = from.map(|f| micros(f).div_euclid(MICROS_PER_HOUR) + i64::from(micros(f).rem_euclid(MICROS_PER_HOUR) != 0));
+/// An inclusive time range (`None`: unbounded on that side).
+type TimeRange = (Option<OffsetDateTime>, Option<OffsetDateTime>);
+
+/// How a quality window is read: the hours `[first, last)` wholly inside it from the running
+/// totals (`None`: no whole hour; an unbounded side is `None` too), and the parts it cuts at
+/// either end, row by row.
+struct WindowParts {
+    whole_hours: Option<(Option<i64>, Option<i64>)>,
+    cut: Vec<TimeRange>,
+}
+
+fn split_window(from: Option<OffsetDateTime>, to: Option<OffsetDateTime>) -> WindowParts {
+    let micros = timestamp::to_unix_micros;
+    let first =
+        from.map(|f| micros(f).div_euclid(MICROS_PER_HOUR) + i64::from(micros(f).rem_euclid(MICROS_PER_HOUR) != 0));
     let last = to.map(|t| (micros(t) + 1).div_euclid(MICROS_PER_HOUR));
-    if let (Some(first), Some(last)) = (first, last) {
-        if first >= last {
-            // No whole hour inside: the window is read row by row.
-            return (Some(0), Some(0), vec![(from, to)]);
-        }
+    if let (Some(first), Some(last)) = (first, last)
+        && first >= last
+    {
+        return WindowParts { whole_hours: None, cut: vec![(from, to)] };
     }
     let hour_start = |hour: i64| timestamp::from_unix_micros(hour * MICROS_PER_HOUR);
     let mut cut = Vec::new();
-    if let (Some(from), Some(first)) = (from, first) {
-        if micros(from) < first * MICROS_PER_HOUR {
-            cut.push((Some(from), hour_start(first).map(|t| t - time::Duration::MICROSECOND)));
-        }
+    if let (Some(from), Some(first)) = (from, first)
+        && micros(from) < first * MICROS_PER_HOUR
+    {
+        cut.push((Some(from), hour_start(first).map(|t| t - time::Duration::MICROSECOND)));
     }
-    if let (Some(to), Some(last)) = (to, last) {
-        if micros(to) >= last * MICROS_PER_HOUR {
-            cut.push((hour_start(last), Some(to)));
-        }
+    if let (Some(to), Some(last)) = (to, last)
+        && micros(to) >= last * MICROS_PER_HOUR
+    {
+        cut.push((hour_start(last), Some(to)));
     }
-    (first, last, cut)
+    WindowParts { whole_hours: Some((first, last)), cut }
 }
 
-async fn quality<B: Dialect>(conn: &mut Conn<B>, visibility: &Visibility, model: Uuid, window: &QualityWindow) -> Result<QualityReport> {
-    let (first, last, cut) = split_window(window.from, window.to);
-    let whole_hours = !(first == Some(0) && last == Some(0));
+async fn quality<B: Dialect>(
+    conn: &mut Conn<B>,
+    visibility: &Visibility,
+    model: Uuid,
+    window: &QualityWindow,
+) -> Result<QualityReport> {
+    let WindowParts { whole_hours, cut } = split_window(window.from, window.to);
     let tenant = |query: &mut QueryBuilder<B::Db>, column: &str| {
         push_tenant::<B>(query, column, visibility);
         if let Some(tenant) = &window.tenant_id {
@@ -705,7 +750,7 @@ async fn quality<B: Dialect>(conn: &mut Conn<B>, visibility: &Visibility, model:
             B::bind_text(query, tenant);
         }
     };
-    let hours = |query: &mut QueryBuilder<B::Db>| {
+    let hours = |query: &mut QueryBuilder<B::Db>, (first, last): (Option<i64>, Option<i64>)| {
         if let Some(first) = first {
             query.push(" AND hour >= ");
             B::bind_int(query, first);
@@ -717,10 +762,12 @@ async fn quality<B: Dialect>(conn: &mut Conn<B>, visibility: &Visibility, model:
     };
     let mut predictions = 0;
     let mut totals = QualityTotals::default();
-    if whole_hours {
-        let mut query = QueryBuilder::new("SELECT CAST(COALESCE(SUM(predictions), 0) AS bigint) FROM rollup_hourly WHERE model_ref = ");
+    if let Some(span) = whole_hours {
+        let mut query = QueryBuilder::new(
+            "SELECT CAST(COALESCE(SUM(predictions), 0) AS bigint) FROM rollup_hourly WHERE model_ref = ",
+        );
         B::bind_uuid(&mut query, model);
-        hours(&mut query);
+        hours(&mut query, span);
         tenant(&mut query, "tenant_id");
         predictions += collect::<B, _>(conn, query, |row| Columns::new(row).integer()).await?.into_iter().sum::<i64>();
         let mut query = QueryBuilder::new(
@@ -729,7 +776,7 @@ async fn quality<B: Dialect>(conn: &mut Conn<B>, visibility: &Visibility, model:
              CAST(COALESCE(SUM(overridden), 0) AS bigint) FROM quality_totals WHERE model_ref = ",
         );
         B::bind_uuid(&mut query, model);
-        hours(&mut query);
+        hours(&mut query, span);
         tenant(&mut query, "tenant_id");
         for row in collect::<B, _>(conn, query, |row| {
             let mut c = Columns::new(row);
@@ -751,7 +798,7 @@ async fn quality<B: Dialect>(conn: &mut Conn<B>, visibility: &Visibility, model:
             "SELECT predicted, actual, CAST(SUM(predictions) AS bigint) FROM quality_confusion WHERE model_ref = ",
         );
         B::bind_uuid(&mut query, model);
-        hours(&mut query);
+        hours(&mut query, span);
         tenant(&mut query, "tenant_id");
         query.push(" GROUP BY predicted, actual");
         for (predicted, actual, n) in collect::<B, _>(conn, query, |row| {

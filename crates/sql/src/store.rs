@@ -16,9 +16,9 @@ use ml_audit_core::timestamp;
 use ml_audit_storage::known::KnownRows;
 use ml_audit_storage::{
     ActorPage, ActorPageRequest, Entity, HourlyCount, InsightReader, KeyStore, LedgerStore, ModelVersionStats, NewLeaf,
-    PredictionReader, PredictionRef, PredictionWriter, RecordLeaf, RecordOutcome, Recorded, Result, SealedLeaf, StorageError,
-    StoreInfo, StoredCheckpoint, StoredLeaves, StoredLifecycle, StoredPending, TenantSummary, TimeWindow, decode_enum,
-    decode_hash, decode_seq, encode_seq, split_page, stored_explanation,
+    PredictionReader, PredictionRef, PredictionWriter, RecordLeaf, RecordOutcome, Recorded, Result, SealedLeaf,
+    StorageError, StoreInfo, StoredCheckpoint, StoredLeaves, StoredLifecycle, StoredPending, TenantSummary, TimeWindow,
+    decode_enum, decode_hash, decode_seq, encode_seq, split_page, stored_explanation,
 };
 use sqlx::{Pool, QueryBuilder, Transaction};
 use uuid::Uuid;

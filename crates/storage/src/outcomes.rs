@@ -83,5 +83,10 @@ pub trait OutcomeStore: Send + Sync + 'static {
 
     /// A model version's quality over the visible predictions in `window`, from running totals
     /// (whole hours) and the rows of the hours the window cuts.
-    async fn model_quality(&self, visibility: &Visibility, model: Uuid, window: &QualityWindow) -> Result<QualityReport>;
+    async fn model_quality(
+        &self,
+        visibility: &Visibility,
+        model: Uuid,
+        window: &QualityWindow,
+    ) -> Result<QualityReport>;
 }

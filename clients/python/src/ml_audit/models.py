@@ -1,8 +1,9 @@
 """The records the server returns, with django-ml-audit's names.
 
 ``PredictionEvent``, ``ModelVersion``, ``RequestingActor``, ``Explanation``, ``Outcome`` and
-``Review`` are read-only views of the server's JSON with attribute access (``prediction.id``, ``prediction.model.model_name``,
-``prediction.actor.tenant_id``, ``prediction.explanation.summary_text``). Ids are ``uuid.UUID``
+``Review`` are read-only views of the server's JSON with attribute access (``prediction.id``,
+``prediction.model.model_name``, ``prediction.actor.tenant_id``,
+``prediction.explanation.summary_text``, ``prediction.outcome.label``). Ids are ``uuid.UUID``
 and times are timezone-aware ``datetime`` objects, as on the Django models; ``to_dict()`` gives
 the JSON as the server sent it.
 

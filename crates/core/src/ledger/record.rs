@@ -162,10 +162,14 @@ impl LedgerRecord {
         match self {
             LedgerRecord::Prediction(event) => PredictionSeal::of(event, commitment).write(out),
             LedgerRecord::Explanation(explanation) => ExplanationSeal::of(explanation, commitment).write(out),
-            LedgerRecord::Outcome(outcome) => {
-                FollowUpSeal::of(LeafKind::Outcome, outcome.id, outcome.prediction_ref, outcome.position, outcome.created_at)
-                    .write(out, commitment)
-            }
+            LedgerRecord::Outcome(outcome) => FollowUpSeal::of(
+                LeafKind::Outcome,
+                outcome.id,
+                outcome.prediction_ref,
+                outcome.position,
+                outcome.created_at,
+            )
+            .write(out, commitment),
             LedgerRecord::Review(review) => {
                 FollowUpSeal::of(LeafKind::Review, review.id, review.prediction_ref, review.position, review.created_at)
                     .write(out, commitment)

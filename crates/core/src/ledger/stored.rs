@@ -18,8 +18,8 @@ use uuid::Uuid;
 use super::canonical::{Canonical, JsonText};
 use super::merkle::{Hash, leaf_hash};
 use super::record::{
-    ActorLayout, ExplanationLayout, ExplanationSeal, FollowUpSeal, LeafKind, LedgerRecord, PredictionLayout, PredictionSeal,
-    RECORD_VERSION, SALTED_RECORD_VERSION, Salt, commitment,
+    ActorLayout, ExplanationLayout, ExplanationSeal, FollowUpSeal, LeafKind, LedgerRecord, PredictionLayout,
+    PredictionSeal, RECORD_VERSION, SALTED_RECORD_VERSION, Salt, commitment,
 };
 use crate::model::{
     ActorType, Decision, Explanation, ModelVersion, Outcome, PredictionEvent, RequestingActor, Review, ReviewAction,

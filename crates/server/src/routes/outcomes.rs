@@ -81,7 +81,8 @@ async fn record_outcome_batch(
             .into_iter()
             .enumerate()
             .map(|(index, item)| {
-                let input = OutcomeInput::parse_batch_item(item).map_err(|e| e.within(&format!("outcomes[{index}]")))?;
+                let input =
+                    OutcomeInput::parse_batch_item(item).map_err(|e| e.within(&format!("outcomes[{index}]")))?;
                 let prediction = PredictionRef(input.prediction_id.clone().unwrap_or_default());
                 Ok((prediction, input.prepare(&policy)))
             })

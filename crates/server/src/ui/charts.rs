@@ -233,6 +233,78 @@ pub fn stacked_bar(parts: &[(String, u64, &'static str)], label: &str) -> Markup
     }
 }
 
+/// One day of an [`accuracy_chart`].
+pub struct DayAccuracy {
+    pub day: time::OffsetDateTime,
+    /// The share of the day's classified outcomes that the model decided right; `None` when too
+    /// few outcomes arrived to say.
+    pub accuracy: Option<f64>,
+    /// The classified outcomes it is computed from.
+    pub outcomes: i64,
+}
+
+/// Accuracy per day as a line on a 0–100% scale, a dot per day with enough outcomes; days
+/// without break the line. Weekly day ticks along the bottom.
+pub fn accuracy_chart(days: &[DayAccuracy], label: &str) -> Markup {
+    const FRAME: Frame = Frame { width: 360.0, left: 36.0, right: 20.0, top: 8.0, bottom: 20.0 };
+    const HEIGHT: f64 = 130.0;
+    const WIDTH: f64 = FRAME.width;
+    let plot_w = FRAME.plot_width();
+    let plot_h = HEIGHT - FRAME.top - FRAME.bottom;
+    let x = |i: usize| FRAME.left + plot_w * (i as f64 + 0.5) / days.len().max(1) as f64;
+    let y = |share: f64| FRAME.top + plot_h * (1.0 - share.clamp(0.0, 1.0));
+    // Runs of consecutive days with a value, each drawn as one line.
+    let mut runs: Vec<Vec<String>> = Vec::new();
+    let mut previous = false;
+    for (i, day) in days.iter().enumerate() {
+        match day.accuracy {
+            Some(share) => {
+                if !previous {
+                    runs.push(Vec::new());
+                }
+                if let Some(run) = runs.last_mut() {
+                    run.push(format!("{},{}", px(x(i)), px(y(share))));
+                }
+                previous = true;
+            }
+            None => previous = false,
+        }
+    }
+    let last = days.len().saturating_sub(1);
+    html! {
+        svg.chart.accuracy-chart role="img" aria-label=(label) viewBox=(format!("0 0 {WIDTH} {HEIGHT}"))
+            width=(WIDTH) height=(HEIGHT) xmlns="http://www.w3.org/2000/svg" {
+            @for step in 0..=4u32 {
+                @let share = f64::from(step) / 4.0;
+                line x1=(px(FRAME.left)) x2=(px(WIDTH - FRAME.right)) y1=(px(y(share))) y2=(px(y(share)))
+                    stroke=(if step == 0 { "#6b7280" } else { "#e5e7eb" }) stroke-width="1" {}
+                @if step.is_multiple_of(2) {
+                    text.axis x=(px(FRAME.left - 4.0)) y=(px(y(share) + 4.0)) text-anchor="end" { (step * 25) "%" }
+                }
+            }
+            @for (i, day) in days.iter().enumerate() {
+                @if (last - i).is_multiple_of(7) {
+                    text.axis x=(px(x(i))) y=(px(HEIGHT - 5.0)) text-anchor="middle" { (format::day(day.day)) }
+                }
+            }
+            @for run in &runs {
+                @if run.len() > 1 {
+                    polyline.accuracy-line points=(run.join(" ")) fill="none" stroke=(PALETTE[0]) stroke-width="1.6"
+                        stroke-linejoin="round" {}
+                }
+            }
+            @for (i, day) in days.iter().enumerate() {
+                @if let Some(share) = day.accuracy {
+                    circle.day cx=(px(x(i))) cy=(px(y(share))) r="2.6" fill=(PALETTE[0])
+                        data-day=(format::iso_day(day.day)) data-accuracy=(format!("{share:.4}")) data-outcomes=(day.outcomes) {
+                        title { (format::day(day.day)) ": " (format::ratio(share)) " of " (format::count(day.outcomes.max(0) as u64)) " outcomes" }
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// A small square of a series' colour, for legends (an SVG: the page allows no inline styles).
 pub fn swatch(colour: &str) -> Markup {
     html! {
@@ -261,6 +333,20 @@ mod tests {
     fn chart_text_is_escaped() {
         let chart = attribution_chart(&[("<script>".into(), 1.0)], "t").into_string();
         assert!(chart.contains("&lt;script&gt;") && !chart.contains("<script>"));
+    }
+
+    #[test]
+    fn the_accuracy_line_breaks_where_days_have_no_value() {
+        let start = time::macros::datetime!(2026-11-01 0:00 UTC);
+        let days: Vec<DayAccuracy> = [Some(0.9), Some(0.8), None, Some(0.7), Some(0.75)]
+            .into_iter()
+            .enumerate()
+            .map(|(i, accuracy)| DayAccuracy { day: start + time::Duration::days(i as i64), accuracy, outcomes: 10 })
+            .collect();
+        let chart = accuracy_chart(&days, "t").into_string();
+        assert_eq!(chart.matches("<polyline").count(), 2);
+        assert_eq!(chart.matches("<circle").count(), 4);
+        assert!(chart.contains("data-day=\"2026-11-04\" data-accuracy=\"0.7000\""));
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Small formatting helpers shared by the pages.
 
 use maud::{Markup, html};
+use ml_audit_core::model::ReviewState;
 use ml_audit_core::timestamp::format_rfc3339;
 use serde_json::Value;
 use time::OffsetDateTime;
@@ -29,6 +30,11 @@ pub fn day(value: OffsetDateTime) -> String {
     value.to_offset(time::UtcOffset::UTC).format(format_description!("[month repr:short] [day]")).unwrap_or_default()
 }
 
+/// `2026-11-27` (UTC).
+pub fn iso_day(value: OffsetDateTime) -> String {
+    value.to_offset(time::UtcOffset::UTC).format(format_description!("[year]-[month]-[day]")).unwrap_or_default()
+}
+
 /// A count with thin thousands separators: `1 234 567`.
 pub fn count(value: u64) -> String {
     let digits = value.to_string();
@@ -48,6 +54,43 @@ pub fn percent(part: u64, whole: u64) -> String {
     }
     let share = part as f64 * 100.0 / whole as f64;
     if share > 0.0 && share < 1.0 { "<1%".into() } else { format!("{share:.0}%") }
+}
+
+/// A share with one decimal, for rates that are small but compared: `0.9%`, `12.5%`.
+pub fn rate(part: i64, whole: i64) -> String {
+    if whole <= 0 {
+        return "—".into();
+    }
+    format!("{:.1}%", part as f64 * 100.0 / whole as f64)
+}
+
+/// A ratio in 0..=1 as a percentage with one decimal: `87.3%`.
+pub fn ratio(value: f64) -> String {
+    format!("{:.1}%", value * 100.0)
+}
+
+/// Where a prediction's review stands, as a badge (its state's name in `data-review-state`).
+pub fn review_state(state: ReviewState) -> Markup {
+    review_badge(state, false)
+}
+
+/// [`review_state`] for a table cell: `pending 2nd` for `pending second review`.
+pub fn review_state_short(state: ReviewState) -> Markup {
+    review_badge(state, true)
+}
+
+fn review_badge(state: ReviewState, short: bool) -> Markup {
+    let (shown, title) = match state {
+        ReviewState::None => ("not reviewed", "No human has reviewed this decision"),
+        ReviewState::PendingSecond if short => {
+            ("pending 2nd", "Pending second review: a change waits for a second, different reviewer")
+        }
+        ReviewState::PendingSecond => ("pending second review", "A change waits for a second, different reviewer"),
+        ReviewState::Final => ("reviewed", "Reviewed, and nothing waits"),
+    };
+    html! {
+        span.badge.review-state.(format!("review-{state}")) data-review-state=(state) title=(title) { (shown) }
+    }
 }
 
 pub fn confidence(value: Option<f64>) -> String {
@@ -144,5 +187,8 @@ mod tests {
         assert_eq!(signed(-0.12), "−0.120");
         assert_eq!(signed(0.5), "+0.500");
         assert_eq!(query([("a", "x y"), ("b", ""), ("c", "é&")]), "?a=x%20y&c=%C3%A9%26");
+        assert_eq!(rate(9, 1000), "0.9%");
+        assert_eq!(rate(1, 0), "—");
+        assert_eq!(ratio(0.8734), "87.3%");
     }
 }

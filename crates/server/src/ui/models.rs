@@ -1,20 +1,94 @@
 //! `/models`: every model version with its prediction count, outcome mix and confidence
-//! histogram (over the predictions this session may see), and the retention in force for it.
+//! histogram (over the predictions this session may see), the retention in force for it, and its
+//! quality from outcomes and reviews: accuracy (overall and per day), confusion matrix, MAE and
+//! RMSE, and how often reviewers override it.
 
 use std::collections::{BTreeSet, HashMap};
 
 use axum::extract::State;
+use futures_util::future::try_join_all;
 use maud::{Markup, html};
+use ml_audit_core::auth::Visibility;
 use ml_audit_core::lifecycle::RetentionPolicy;
-use ml_audit_storage::ModelVersionStats;
+use ml_audit_core::model::ModelVersion;
+use ml_audit_core::quality::QualityReport;
+use ml_audit_core::timestamp;
+use ml_audit_storage::{ModelVersionStats, OutcomeStore, QualityWindow};
+use time::{Duration, OffsetDateTime};
+use uuid::Uuid;
 
-use super::charts::{PALETTE, histogram, stacked_bar, swatch};
+use super::charts::{DayAccuracy, PALETTE, accuracy_chart, histogram, stacked_bar, swatch};
 use super::format::{self, query};
 use super::{SEALED_TOTALS, Section, Session, UiError, layout};
 use crate::state::AppState;
 
+/// Days of the accuracy chart, today included.
+const TREND_DAYS: i64 = 30;
+/// Model versions whose daily accuracy is drawn, the most recently first seen first: each costs a
+/// quality report per day (a few small queries over the hourly totals). The others show their
+/// overall quality only.
+const MAX_TRENDS: usize = 12;
+/// Fewest classified outcomes that make a day's accuracy worth a point on the chart.
+const MIN_DAY_OUTCOMES: i64 = 5;
+
+/// A model version's quality: overall, and per day of the last [`TREND_DAYS`] when drawn.
+struct Quality {
+    overall: QualityReport,
+    days: Option<Vec<(OffsetDateTime, QualityReport)>>,
+}
+
+/// Outcomes the model's decision can be compared with (a label on both sides).
+fn classified(report: &QualityReport) -> i64 {
+    report.classification.as_ref().map_or(0, |c| c.confusion.iter().map(|(_, _, n)| n).sum())
+}
+
+async fn quality_of(
+    store: &dyn OutcomeStore,
+    visibility: &Visibility,
+    model: Uuid,
+    trend_from: Option<OffsetDateTime>,
+) -> Result<Quality, UiError> {
+    let overall = store.model_quality(visibility, model, &QualityWindow::default()).await?;
+    let days = match trend_from {
+        // Nothing to draw for a version no outcome or review has reached.
+        Some(from) if overall.with_outcome > 0 || overall.reviewed > 0 => {
+            let windows = (0..TREND_DAYS).map(|i| {
+                let start = from + Duration::days(i);
+                let window = QualityWindow {
+                    from: Some(start),
+                    to: Some(start + Duration::days(1) - Duration::MICROSECOND),
+                    tenant_id: None,
+                };
+                async move { store.model_quality(visibility, model, &window).await.map(|report| (start, report)) }
+            });
+            Some(try_join_all(windows).await?)
+        }
+        _ => None,
+    };
+    Ok(Quality { overall, days })
+}
+
 pub async fn page(session: Session, State(state): State<AppState>) -> Result<Markup, UiError> {
     let models = state.predictions.list_models().await?;
+    let today = timestamp::now().replace_time(time::Time::MIDNIGHT);
+    let trend_from = today - Duration::days(TREND_DAYS - 1);
+    let mut newest: Vec<&ModelVersion> = models.iter().collect();
+    newest.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(a.id.cmp(&b.id)));
+    let trended: BTreeSet<Uuid> = newest.iter().take(MAX_TRENDS).map(|m| m.id).collect();
+    let store = state.outcomes.as_ref();
+    let reports = try_join_all(models.iter().map(|model| {
+        let from = trended.contains(&model.id).then_some(trend_from);
+        quality_of(store, &session.visibility, model.id, from)
+    }))
+    .await?;
+    let quality: HashMap<Uuid, Quality> = models.iter().map(|m| m.id).zip(reports).collect();
+    // Each version's predecessor (the same model, first seen before it), to compare override rates with.
+    let predecessor = |model: &ModelVersion| {
+        models
+            .iter()
+            .filter(|m| m.model_name == model.model_name && m.created_at < model.created_at)
+            .max_by_key(|m| m.created_at)
+    };
     let stats: HashMap<_, _> =
         state.insights.model_version_stats(&session.visibility).await?.into_iter().map(|s| (s.model_id, s)).collect();
     let empty = |id| ModelVersionStats {
@@ -91,11 +165,168 @@ pub async fn page(session: Session, State(state): State<AppState>) -> Result<Mar
                                 }
                             }
                         }
+                        @if let Some(q) = quality.get(&model.id) {
+                            (quality_section(model, q, predecessor(model).and_then(|m| quality.get(&m.id).map(|q| (m, q)))))
+                        }
                     }
                 }
             }
         },
     ))
+}
+
+/// Overridden predictions per prediction; `None` without predictions.
+fn override_rate(report: &QualityReport) -> Option<f64> {
+    (report.predictions > 0).then(|| report.overridden as f64 / report.predictions as f64)
+}
+
+/// A version's quality: its figures, how its override rate compares with its predecessor's,
+/// accuracy per day, and the confusion matrix.
+fn quality_section(model: &ModelVersion, q: &Quality, predecessor: Option<(&ModelVersion, &Quality)>) -> Markup {
+    let r = &q.overall;
+    let name = format!("{} {}", model.model_name, model.version);
+    let rate = override_rate(r);
+    let compared = predecessor.and_then(|(m, pq)| {
+        let theirs = override_rate(&pq.overall).filter(|v| *v > 0.0)?;
+        Some((m, rate? / theirs))
+    });
+    html! {
+        section.quality id=(format!("quality-{}", model.id)) aria-label=(format!("Quality of {name}")) {
+            h3 { "Quality" }
+            dl.figures {
+                dt { "Accuracy" }
+                dd.accuracy data-value=(r.classification.as_ref().map(|c| format!("{:.4}", c.accuracy)).unwrap_or_default()) {
+                    @if let Some(c) = &r.classification {
+                        strong { (format::ratio(c.accuracy)) } " " span.meta { "of " (format::count(classified(r) as u64)) " labelled outcomes" }
+                    } @else { span.no { "no labelled outcome yet" } }
+                }
+                dt { "With outcome" }
+                dd.with-outcome data-value=(r.with_outcome) {
+                    (format::count(r.with_outcome.max(0) as u64)) " of " (format::count(r.predictions.max(0) as u64))
+                    " " span.meta { "(" (format::rate(r.with_outcome, r.predictions)) ")" }
+                }
+                dt { "Override rate" }
+                dd.override-rate data-value=(rate.map(|v| format!("{v:.6}")).unwrap_or_default()) data-overridden=(r.overridden) {
+                    strong { (format::rate(r.overridden, r.predictions)) } " "
+                    span.meta { "(" (format::count(r.overridden.max(0) as u64)) " overridden of " (format::count(r.predictions.max(0) as u64)) ")" }
+                }
+                dt { "Reviewed" }
+                dd.reviewed data-value=(r.reviewed) {
+                    (format::count(r.reviewed.max(0) as u64)) " " span.meta { "(" (format::rate(r.reviewed, r.predictions)) ")" }
+                }
+                @if let Some(reg) = &r.regression {
+                    dt { "MAE / RMSE" }
+                    dd.regression data-mae=(format!("{:.6}", reg.mae)) data-rmse=(format!("{:.6}", reg.rmse)) {
+                        (format!("{:.3}", reg.mae)) " / " (format!("{:.3}", reg.rmse)) " "
+                        span.meta { "(" (format::count(reg.count.max(0) as u64)) " scored)" }
+                    }
+                }
+            }
+            @if let Some((previous, times)) = compared {
+                p.compare title=(format!("Override rate of {name} divided by that of {} {}", previous.model_name, previous.version)) {
+                    "Overridden " strong { (format!("{times:.1}×")) } " as often as " (previous.version)
+                }
+            }
+            @if let Some(days) = &q.days {
+                @let points: Vec<DayAccuracy> = days.iter().map(|(day, report)| {
+                    let n = classified(report);
+                    DayAccuracy {
+                        day: *day,
+                        accuracy: report.classification.as_ref().filter(|_| n >= MIN_DAY_OUTCOMES).map(|c| c.accuracy),
+                        outcomes: n,
+                    }
+                }).collect();
+                div.trend {
+                    h3 { "Accuracy per day, last " (TREND_DAYS) " days" }
+                    (accuracy_chart(&points, &format!("Accuracy per day of {name}, last {TREND_DAYS} days")))
+                    p.hint { "By the day of the prediction (UTC); outcomes arrive days later, so recent days have fewer. Days with fewer than " (MIN_DAY_OUTCOMES) " labelled outcomes are left out." }
+                    details {
+                        summary { "Daily figures" }
+                        table.list.daily {
+                            thead { tr {
+                                th scope="col" { "Day" } th scope="col" .num { "Predictions" } th scope="col" .num { "Outcomes" }
+                                th scope="col" .num { "Accuracy" } th scope="col" .num { "Overridden" }
+                            } }
+                            tbody {
+                                @for ((day, report), point) in days.iter().zip(&points) {
+                                    tr {
+                                        td { (format::day(*day)) }
+                                        td.num { (format::count(report.predictions.max(0) as u64)) }
+                                        td.num { (format::count(report.with_outcome.max(0) as u64)) }
+                                        td.num { @if let Some(c) = &report.classification { (format::ratio(c.accuracy)) } @else { "—" } @if point.accuracy.is_none() && report.classification.is_some() { "*" } }
+                                        td.num { (format::count(report.overridden.max(0) as u64)) }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            @if let Some(c) = &r.classification {
+                (confusion_matrix(model, &name, c))
+            }
+        }
+    }
+}
+
+/// Predicted (rows) × actual (columns) counts of the current outcomes, with each label's recall
+/// and precision below.
+fn confusion_matrix(model: &ModelVersion, name: &str, c: &ml_audit_core::quality::Classification) -> Markup {
+    let labels: Vec<&String> = c.labels.keys().collect();
+    let count = |predicted: &str, actual: &str| {
+        c.confusion.iter().find(|(p, a, _)| p == predicted && a == actual).map_or(0, |(_, _, n)| *n)
+    };
+    let share = |value: Option<f64>| value.map_or_else(|| "—".to_owned(), format::ratio);
+    html! {
+        div.confusion-wrap {
+            h3 { "Confusion matrix" }
+            div.table-wrap {
+                table.list.confusion id=(format!("confusion-{}", model.id)) {
+                    caption.visually-hidden {
+                        "Confusion matrix of " (name) ": the model's decision by row, the outcome by column; "
+                        "below, each label's recall (of its outcomes, the share decided so) and precision (of its decisions, the share right)"
+                    }
+                    thead { tr {
+                        th scope="col" .corner { "decided ↓ actual →" }
+                        @for label in &labels { th scope="col" .num { (breakable(label)) } }
+                    } }
+                    tbody {
+                        @for predicted in &labels {
+                            tr data-predicted=(predicted) {
+                                th scope="row" { (breakable(predicted)) }
+                                @for actual in &labels {
+                                    @let n = count(predicted, actual);
+                                    td.num.cell.hit[predicted == actual] data-predicted=(predicted) data-actual=(actual) data-count=(n) {
+                                        @if n == 0 { span.no { "0" } } @else { (format::count(n as u64)) }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                    tfoot {
+                        tr.recall {
+                            th scope="row" title="Of the outcomes with this label, the share the model decided so" { "Recall" }
+                            @for label in &labels { td.num data-label=(label) { (share(c.labels.get(*label).and_then(|l| l.recall))) } }
+                        }
+                        tr.precision {
+                            th scope="row" title="Of the decisions for this label, the share whose outcome agreed" { "Precision" }
+                            @for label in &labels { td.num data-label=(label) { (share(c.labels.get(*label).and_then(|l| l.precision))) } }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A label that may wrap after its underscores (`manual_review`) in a narrow table.
+fn breakable(label: &str) -> Markup {
+    html! {
+        @for (i, part) in label.split('_').enumerate() {
+            @if i > 0 { "_" wbr; }
+            (part)
+        }
+    }
 }
 
 /// `365 days`, `1 day`, or `forever` for no limit.

@@ -1,15 +1,17 @@
 //! `/predictions/{ref}`: one prediction, everything an investigator needs to answer "why, by
 //! which model version, for whom": the model, the actor, the (redacted) features, the output,
-//! the explanation as a chart, its earlier revisions, and the ledger entry.
+//! the explanation as a chart, its earlier revisions, the final decision after human review, a
+//! timeline of what happened to it (explanations, outcomes, reviews), and the ledger entry.
 
 use std::collections::HashSet;
 
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use maud::{Markup, html};
-use ml_audit_core::model::{ErasureMark, Explanation, PredictionEvent};
+use ml_audit_core::model::{ErasureMark, Explanation, Outcome, PredictionEvent, Review, ReviewAction, ReviewState};
 use ml_audit_storage::{PredictionRef, StorageError};
 use serde_json::Value;
+use time::OffsetDateTime;
 
 use super::charts::{attribution_chart, attributions, by_magnitude};
 use super::format::{self, query};
@@ -37,11 +39,16 @@ pub async fn page(
     if let Some(mark) = &p.erased {
         return Ok(render_erased(&session, &p, mark).into_response());
     }
-    let revisions = state.predictions.list_explanations(&session.visibility, &PredictionRef(p.id.to_string())).await?;
-    Ok(render(&session, &p, &revisions).into_response())
+    let by_id = PredictionRef(p.id.to_string());
+    let revisions = state.predictions.list_explanations(&session.visibility, &by_id).await?;
+    let outcomes = match p.outcome {
+        Some(_) => state.outcomes.list_outcomes(&session.visibility, &by_id).await?,
+        None => Vec::new(),
+    };
+    Ok(render(&session, &p, &revisions, &outcomes).into_response())
 }
 
-fn render(session: &Session, p: &PredictionEvent, revisions: &[Explanation]) -> Markup {
+fn render(session: &Session, p: &PredictionEvent, revisions: &[Explanation], outcomes: &[Outcome]) -> Markup {
     let current = p.explanation.as_ref().map(|e| e.revision);
     let earlier: Vec<&Explanation> = revisions.iter().rev().filter(|e| Some(e.revision) != current).collect();
     layout(
@@ -61,6 +68,7 @@ fn render(session: &Session, p: &PredictionEvent, revisions: &[Explanation]) -> 
                 }
                 " at " (format::timestamp(p.timestamp)) " UTC"
             }
+            (final_decision(p))
             div.cards {
                 section.card aria-labelledby="h-decision" {
                     h2 #h-decision { "Decision" }
@@ -68,6 +76,12 @@ fn render(session: &Session, p: &PredictionEvent, revisions: &[Explanation]) -> 
                         dt { "Outcome" } dd { @if p.decision_outcome.is_empty() { "—" } @else { (p.decision_outcome) } }
                         dt { "Confidence" } dd { (format::confidence(p.confidence)) }
                         dt { "Status" } dd { (p.status) }
+                        dt { "Ground truth" } dd #current-outcome {
+                            @match &p.outcome {
+                                Some(o) => { (outcome_value(o)) " · " (o.source) }
+                                None => span.no { "none yet" },
+                            }
+                        }
                         dt { "Latency" } dd { @if let Some(ms) = p.latency_ms { (format!("{ms:.1} ms")) } @else { "—" } }
                         dt { "Environment" } dd { @if p.environment.is_empty() { "—" } @else { (p.environment) } }
                         dt { "Trace id" } dd {
@@ -102,6 +116,7 @@ fn render(session: &Session, p: &PredictionEvent, revisions: &[Explanation]) -> 
                     }
                 }
             }
+            (timeline(p, revisions, outcomes))
             section aria-labelledby="h-explanation" {
                 h2 #h-explanation { "Explanation" }
                 @match &p.explanation {
@@ -228,6 +243,142 @@ fn render_erased(session: &Session, p: &PredictionEvent, mark: &ErasureMark) -> 
             (ledger_section(p))
         },
     )
+}
+
+/// The decision in force after human review, where the review stands, and whether a review
+/// changed the model's decision.
+fn final_decision(p: &PredictionEvent) -> Markup {
+    let d = &p.decision;
+    // What waits: the latest review, a change or an escalation (a confirm would have settled it).
+    let pending = p.reviews.last().filter(|r| r.action != ReviewAction::Confirm);
+    html! {
+        p.final-decision #final-decision data-review-state=(d.state) data-overridden=(d.overridden) {
+            "Final decision: "
+            strong #final-decision-value { @if d.final_decision.is_empty() { "—" } @else { (d.final_decision) } }
+            " " (format::review_state(d.state))
+            @if d.overridden {
+                " " span.badge.overridden title="A review changed the model's decision" { "overridden" }
+                " " span.meta { "(the model decided " @if p.decision_outcome.is_empty() { "nothing" } @else { (p.decision_outcome) } ")" }
+            }
+            @if d.state == ReviewState::PendingSecond {
+                @if let Some(r) = pending {
+                    " " span.meta {
+                        "(" (reviewer(r)) "'s " (r.action) @if !r.final_decision.is_empty() { " to " strong { (r.final_decision) } }
+                        " waits for a second reviewer)"
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// One event of a prediction's history.
+enum Event<'a> {
+    Prediction,
+    Explanation(&'a Explanation),
+    Outcome(&'a Outcome),
+    Review(&'a Review),
+}
+
+/// The prediction, each explanation revision, each outcome and each review, oldest first (by
+/// when each happened: generated, observed, reviewed; ties in the order they were recorded).
+fn timeline(p: &PredictionEvent, revisions: &[Explanation], outcomes: &[Outcome]) -> Markup {
+    let mut events: Vec<(OffsetDateTime, u8, u32, Event<'_>)> = vec![(p.timestamp, 0, 0, Event::Prediction)];
+    events.extend(revisions.iter().map(|e| (e.generated_at, 1, e.revision, Event::Explanation(e))));
+    events.extend(outcomes.iter().map(|o| (o.observed_at, 2, o.position, Event::Outcome(o))));
+    events.extend(p.reviews.iter().map(|r| (r.reviewed_at, 3, r.position, Event::Review(r))));
+    events.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2)));
+    let current_explanation = p.explanation.as_ref().map(|e| e.revision);
+    let current_outcome = p.outcome.as_ref().map(|o| o.id);
+    html! {
+        section #timeline aria-labelledby="h-timeline" {
+            h2 #h-timeline { "Timeline" }
+            p.hint {
+                (revisions.len()) @if revisions.len() == 1 { " explanation" } @else { " explanations" } ", "
+                (outcomes.len()) @if outcomes.len() == 1 { " outcome" } @else { " outcomes" } ", "
+                (p.reviews.len()) @if p.reviews.len() == 1 { " review" } @else { " reviews" }
+                "; each is on record and sealed in the ledger, none is ever overwritten."
+            }
+            ol.timeline {
+                @for (at, _, _, event) in &events {
+                    @match event {
+                        Event::Prediction => li.event.event-prediction data-kind="prediction" {
+                            span.when { (format::timestamp(*at)) }
+                            span.what {
+                                strong { "Prediction" } " by " (p.model.model_name) " " (p.model.version)
+                                @if !p.decision_outcome.is_empty() { ": " span.badge.outcome { (p.decision_outcome) } }
+                                @if p.confidence.is_some() { " · confidence " (format::confidence(p.confidence)) }
+                            }
+                        },
+                        Event::Explanation(e) => li.event.event-explanation data-kind="explanation" data-revision=(e.revision) {
+                            span.when { (format::timestamp(*at)) }
+                            span.what {
+                                strong { "Explanation, revision " (e.revision) } " · " (e.method)
+                                @if !e.method_version.is_empty() { " " (e.method_version) }
+                                " · " (e.status)
+                                @if current_explanation == Some(e.revision) { " " span.badge.current { "current" } }
+                            }
+                        },
+                        Event::Outcome(o) => li.event.event-outcome data-kind="outcome" data-current=(current_outcome == Some(o.id)) {
+                            span.when { (format::timestamp(*at)) }
+                            span.what {
+                                strong { "Outcome" } ": " (outcome_value(o)) " · source " (o.source)
+                                @if current_outcome == Some(o.id) {
+                                    " " span.badge.current title="The latest by when it was observed: what quality counts" { "current" }
+                                } @else {
+                                    " " span.badge.superseded title="A later observation replaced it" { "superseded" }
+                                }
+                                @if let Some(label) = o.label.as_deref().filter(|l| !l.is_empty() && !p.decision_outcome.is_empty()) {
+                                    @if label == p.decision_outcome { " " span.yes { "✓ as the model decided" } }
+                                    @else { " " span.miss { "✗ the model decided " (p.decision_outcome) } }
+                                }
+                                span.meta { " · recorded " (format::timestamp(o.created_at)) }
+                                @if o.metadata.as_object().is_some_and(|m| !m.is_empty()) {
+                                    details { summary { "Metadata" } pre { (format::pretty(&o.metadata)) } }
+                                }
+                            }
+                        },
+                        Event::Review(r) => li.event.event-review data-kind="review" data-action=(r.action) {
+                            span.when { (format::timestamp(*at)) }
+                            span.what {
+                                strong { "Review" } " by " span.reviewer { (reviewer(r)) } ": "
+                                span.badge.(format!("action-{}", r.action)) { (r.action) }
+                                @if !r.final_decision.is_empty() { " → " strong.review-decision { (r.final_decision) } }
+                                @if !r.reason_codes.is_empty() {
+                                    " · reasons "
+                                    @for (i, code) in r.reason_codes.iter().enumerate() {
+                                        @if i > 0 { ", " } code.reason { (code) }
+                                    }
+                                }
+                                @if !r.comment.is_empty() { blockquote.comment { (r.comment) } }
+                            }
+                        },
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A reviewer as named, with their id: `Ana (r-ana)`, or the id alone.
+fn reviewer(r: &Review) -> String {
+    if r.reviewer_name.is_empty() || r.reviewer_name == r.reviewer_id {
+        r.reviewer_id.clone()
+    } else {
+        format!("{} ({})", r.reviewer_name, r.reviewer_id)
+    }
+}
+
+/// An outcome's label and value: `fraud`, `fraud (value 1)`, `value 0.5`.
+fn outcome_value(o: &Outcome) -> Markup {
+    html! {
+        @if let Some(label) = o.label.as_deref().filter(|l| !l.is_empty()) { strong.outcome-label { (label) } }
+        @if let Some(value) = o.value {
+            @if o.label.as_deref().is_some_and(|l| !l.is_empty()) { " (value " span.outcome-value { (value) } ")" }
+            @else { "value " span.outcome-value { (value) } }
+        }
+        @if o.label.as_deref().is_none_or(str::is_empty) && o.value.is_none() { "—" }
+    }
 }
 
 fn model_card(p: &PredictionEvent) -> Markup {

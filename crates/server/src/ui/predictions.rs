@@ -6,7 +6,7 @@ use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use maud::{Markup, html};
-use ml_audit_core::model::{ActorType, ErasureMark, PredictionEvent, Status};
+use ml_audit_core::model::{ActorType, ErasureMark, PredictionEvent, ReviewState, Status};
 use ml_audit_core::query::parse_list_query;
 use ml_audit_storage::{PredictionRef, StorageError};
 
@@ -17,6 +17,10 @@ use crate::query::query_pairs;
 use crate::state::AppState;
 
 const PAGE_SIZES: &[&str] = &["25", "50", "100", "200"];
+
+/// The review states a filter can ask for, as (value, shown).
+const REVIEW_STATES: &[(&str, &str)] =
+    &[("none", "not reviewed"), ("pending_second", "pending second review"), ("final", "reviewed (final)")];
 
 /// The form's values as given (for showing them again), without empty ones.
 struct FormValues(Vec<(String, String)>);
@@ -161,6 +165,12 @@ fn render(
                         (number("max_confidence", "Max confidence", values))
                         (text("trace_id", "Trace id", values, "text"))
                         (text("subject", "Subject (hashed identifier)", values, "text"))
+                        (select("has_outcome", "Ground truth", values, [("true", "with an outcome"), ("false", "without")].into_iter()))
+                        (text("outcome_label", "Outcome label", values, "text"))
+                        (select("reviewed", "Reviewed", values, [("true", "yes"), ("false", "no")].into_iter()))
+                        (select("overridden", "Overridden", values, [("true", "yes"), ("false", "no")].into_iter()))
+                        (text("final_decision", "Final decision", values, "text"))
+                        (select("review_state", "Review state", values, REVIEW_STATES.iter().copied()))
                         div.field {
                             label for="limit" { "Per page" }
                             select #limit name="limit" {
@@ -181,8 +191,8 @@ fn render(
                         div.table-wrap {
                             (list_table("predictions", "Predictions, newest first", &[
                                 Text("Prediction"), Text("Model"), Text("Version"), Text("Actor"), Text("Tenant"),
-                                Text("Outcome"), Num("Confidence"), Text("Status"), Text("Timestamp (UTC)"),
-                                Text("Explanation"),
+                                Text("Outcome"), Text("Final decision"), Text("Ground truth"), Num("Confidence"), Text("Status"),
+                                Text("Timestamp (UTC)"), Text("Explanation"),
                             ], html! { @for p in &items { (row(p)) } }))
                         }
                     }
@@ -216,6 +226,25 @@ pub fn row(p: &PredictionEvent) -> Markup {
             td { @if let Some(actor) = &p.actor { (actor.actor_type) ":" (actor.actor_id) } @else { "—" } }
             td { (p.tenant_id()) }
             td { @if !p.decision_outcome.is_empty() { span.badge.outcome { (p.decision_outcome) } } }
+            td.decision data-review-state=(p.decision.state) {
+                @if p.decision.state == ReviewState::None {
+                    span.no title="Not reviewed: the model's decision stands" { "—" }
+                } @else {
+                    @if p.decision.final_decision.is_empty() { "—" } @else { (p.decision.final_decision) }
+                    @if p.decision.overridden { " " span.badge.overridden title=(format!("Overridden: the model decided {}", p.decision_outcome)) { "overridden" } }
+                    " " (format::review_state_short(p.decision.state))
+                }
+            }
+            td { @match &p.outcome {
+                Some(o) => @if let Some(label) = o.label.as_deref().filter(|l| !l.is_empty()) {
+                    (label)
+                    @if !p.decision_outcome.is_empty() {
+                        @if label == p.decision_outcome { " " span.yes title="As the model decided" { "✓" } }
+                        @else { " " span.miss title=(format!("The model decided {}", p.decision_outcome)) { "✗" } }
+                    }
+                } @else if let Some(value) = o.value { "value " (value) } @else { "recorded" },
+                None => span.no { "—" },
+            } }
             td.num { (format::confidence(p.confidence)) }
             td { span.badge.(format!("status-{}", p.status)) { (p.status) } }
             td { (format::timestamp(p.timestamp)) }
@@ -236,6 +265,8 @@ fn erased_row(p: &PredictionEvent, mark: &ErasureMark) -> Markup {
             td { span.no { "erased" } }
             td { @if p.tenant_id().is_empty() { "—" } @else { (p.tenant_id()) } }
             td { @if !p.decision_outcome.is_empty() { span.badge.outcome { (p.decision_outcome) } } }
+            td { span.no title="Its reviews were erased" { "—" } }
+            td { span.no title="Its outcomes were erased" { "—" } }
             td.num { (format::confidence(p.confidence)) }
             td { span.badge.(format!("status-{}", p.status)) { (p.status) } }
             td { (format::timestamp(p.timestamp)) }

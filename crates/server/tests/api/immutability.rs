@@ -12,7 +12,7 @@ on_both_backends!(
 );
 
 /// Statements that would rewrite history if the database allowed them.
-const REWRITES: [&str; 12] = [
+const REWRITES: [&str; 16] = [
     "UPDATE predictions SET decision_outcome = 'x'",
     "DELETE FROM predictions",
     "UPDATE explanations SET summary_text = 'x'",
@@ -25,13 +25,25 @@ const REWRITES: [&str; 12] = [
     "UPDATE explanations SET revision = revision + 1",
     "UPDATE prediction_subjects SET token = 'x'",
     "DELETE FROM prediction_subjects",
+    "UPDATE outcomes SET label = 'x'",
+    "DELETE FROM outcomes",
+    "UPDATE reviews SET final_decision = 'x'",
+    "DELETE FROM reviews",
 ];
 
 /// PostgreSQL's TRUNCATE skips row triggers; it must be refused as well.
-const POSTGRES_REWRITES: [&str; 2] =
-    ["TRUNCATE explanations", "TRUNCATE predictions, explanations, actors, model_versions, prediction_subjects"];
+/// (Every table that references `predictions` is named with it: otherwise its foreign keys, not
+/// its triggers, are what refuse.)
+const POSTGRES_REWRITES: [&str; 4] = [
+    "TRUNCATE explanations",
+    "TRUNCATE outcomes, reviews",
+    "TRUNCATE predictions, explanations, outcomes, reviews, prediction_state, actors, model_versions, \
+     prediction_subjects",
+    "TRUNCATE predictions CASCADE",
+];
 
-const TABLES: [&str; 5] = ["predictions", "explanations", "actors", "model_versions", "prediction_subjects"];
+const TABLES: [&str; 7] =
+    ["predictions", "explanations", "actors", "model_versions", "prediction_subjects", "outcomes", "reviews"];
 
 /// What [`run_raw`] does on one connection: a macro, because sqlx's connection types differ per
 /// database.
@@ -92,6 +104,16 @@ async fn the_database_refuses_to_update_or_delete_recorded_history(backend: Back
         .post("/api/v1/predictions/p-1/explanation", &app.admin_key, &json!({"method": "lime", "payload": {}}))
         .await;
     assert_eq!(second.status(), StatusCode::CREATED);
+    let outcome = json!({"label": "fraud", "source": "chargeback"});
+    assert_eq!(
+        app.post("/api/v1/predictions/p-1/outcomes", &app.admin_key, &outcome).await.status(),
+        StatusCode::CREATED
+    );
+    let review = json!({"reviewer": {"reviewer_id": "u-1"}, "action": "override", "final_decision": "decline"});
+    assert_eq!(
+        app.post("/api/v1/predictions/p-1/reviews", &app.admin_key, &review).await.status(),
+        StatusCode::CREATED
+    );
     let original: Value = app.get("/api/v1/predictions/p-1", &app.admin_key).await.json().await.unwrap();
     let original_revisions: Value =
         app.get("/api/v1/predictions/p-1/explanations", &app.admin_key).await.json().await.unwrap();

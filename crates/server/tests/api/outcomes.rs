@@ -276,9 +276,11 @@ async fn outcomes_and_reviews_of_an_unknown_prediction_are_not_found(backend: Ba
         let (code, _) =
             expect_error(post_outcome(&app, &app.admin_key, reference, &body).await, StatusCode::NOT_FOUND).await;
         assert_eq!(code, "not_found", "outcome for {reference}");
-        let (code, _) =
-            expect_error(post_review(&app, &app.admin_key, reference, &review("u-1", "confirm")).await, StatusCode::NOT_FOUND)
-                .await;
+        let (code, _) = expect_error(
+            post_review(&app, &app.admin_key, reference, &review("u-1", "confirm")).await,
+            StatusCode::NOT_FOUND,
+        )
+        .await;
         assert_eq!(code, "not_found", "review of {reference}");
         for list in ["outcomes", "reviews"] {
             let response = app.get(&format!("/api/v1/predictions/{reference}/{list}"), &app.admin_key).await;
@@ -292,9 +294,7 @@ async fn outcomes_and_reviews_of_an_unknown_prediction_are_not_found(backend: Ba
 async fn the_current_outcome_is_the_latest_observed_then_the_latest_arrived(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     app.record(&decided("m", "p-1", "approve")).await;
-    let at = |label: &str, observed: &str| {
-        json!({"outcome_id": format!("o-{label}"), "label": label, "source": "s", "observed_at": observed})
-    };
+    let at = |label: &str, observed: &str| json!({"outcome_id": format!("o-{label}"), "label": label, "source": "s", "observed_at": observed});
     let a = outcome_created(&app, "p-1", &at("a", "2026-11-27T10:00:00Z")).await;
     assert_eq!(prediction(&app, "p-1").await["outcome"], a);
     let b = outcome_created(&app, "p-1", &at("b", "2026-11-27T12:00:00Z")).await;
@@ -396,9 +396,13 @@ async fn reviews_without_the_two_person_rule_take_effect_at_once(backend: Backen
     assert_eq!(shown["final_decision"], "approve", "the model's decision is in force: {shown}");
     assert_eq!(shown["review_state"], "none");
 
-    let confirm = review_created(&app, "p-1", &json!({"reviewer": {"reviewer_id": "u-1", "name": "Ann"},
-                                                       "action": "confirm"}))
-        .await;
+    let confirm = review_created(
+        &app,
+        "p-1",
+        &json!({"reviewer": {"reviewer_id": "u-1", "name": "Ann"},
+                                                       "action": "confirm"}),
+    )
+    .await;
     assert_eq!(confirm["prediction_id"], stored["id"]);
     assert_eq!(confirm["reviewer"]["reviewer_id"], "u-1");
     assert_eq!(confirm["reviewer"]["name"], "Ann");
@@ -506,7 +510,10 @@ async fn the_two_person_rule_needs_a_second_reviewer(backend: Backend) {
     assert_eq!(code, "conflict");
     assert_eq!(reviews(&app, "c-1").await, vec![proposal.clone()], "the refused confirm is not stored");
     let shown = prediction(&app, "c-1").await;
-    assert_eq!((shown["final_decision"].as_str(), shown["review_state"].as_str()), (Some("approve"), Some("pending_second")));
+    assert_eq!(
+        (shown["final_decision"].as_str(), shown["review_state"].as_str()),
+        (Some("approve"), Some("pending_second"))
+    );
 
     // Another reviewer's confirm makes it final.
     let second = review_created(&app, "c-1", &review("u-2", "confirm")).await;
@@ -636,7 +643,8 @@ async fn keys_write_and_read_only_their_tenant_and_scope(backend: Backend) {
     let outcome = json!({"label": "fraud", "source": "s"});
 
     for reference in ["globex-1".to_owned(), id_of(&foreign)] {
-        let (code, _) = expect_error(post_outcome(&app, &acme, &reference, &outcome).await, StatusCode::NOT_FOUND).await;
+        let (code, _) =
+            expect_error(post_outcome(&app, &acme, &reference, &outcome).await, StatusCode::NOT_FOUND).await;
         assert_eq!(code, "not_found", "outcome for {reference}");
         let (code, _) =
             expect_error(post_review(&app, &acme, &reference, &review("u-1", "confirm")).await, StatusCode::NOT_FOUND)
@@ -694,16 +702,21 @@ async fn erasure_blanks_outcomes_and_reviews_and_refuses_new_ones(backend: Backe
                                 "source": "secret-source", "metadata": {"case": "case-secret"}});
     outcome_created(&app, "p1", &secret_outcome).await;
     outcome_created(&app, "p1", &json!({"label": "second-label", "source": "secret-source"})).await;
-    review_created(&app, "p1", &json!({"reviewer": {"reviewer_id": "reviewer-secret", "name": "Reviewer Name"},
+    review_created(
+        &app,
+        "p1",
+        &json!({"reviewer": {"reviewer_id": "reviewer-secret", "name": "Reviewer Name"},
                                         "action": "override", "final_decision": "decision-secret",
-                                        "reason_codes": ["code-secret"], "comment": "comment-secret"}))
-        .await;
+                                        "reason_codes": ["code-secret"], "comment": "comment-secret"}),
+    )
+    .await;
     let kept_outcome = outcome_created(&app, "p2", &json!({"label": "legit", "source": "s"})).await;
     checkpoint(&app).await;
     let size = ledger_size(&app).await;
     assert_eq!(size, 2 + 3 + 1, "two predictions, three outcomes, one review");
 
-    let response = app.post("/api/v1/erasures", &app.admin_key, &json!({"predictions": ["p1"], "reason": "test"})).await;
+    let response =
+        app.post("/api/v1/erasures", &app.admin_key, &json!({"predictions": ["p1"], "reason": "test"})).await;
     assert_eq!(response.status(), StatusCode::CREATED);
     let erasure = json_of(response).await;
     assert_eq!(erasure["erased"]["predictions"], 1, "{erasure}");
@@ -722,8 +735,18 @@ async fn erasure_blanks_outcomes_and_reviews_and_refuses_new_ones(backend: Backe
     let shown = prediction(&app, &id).await;
     assert!(!shown["erased"].is_null(), "{shown}");
     let text = format!("{} {:?} {:?}", shown, blanked_outcomes, blanked_reviews);
-    for gone in ["fraudulent-label", "second-label", "77.25", "secret-source", "case-secret", "reviewer-secret",
-                 "Reviewer Name", "decision-secret", "code-secret", "comment-secret"] {
+    for gone in [
+        "fraudulent-label",
+        "second-label",
+        "77.25",
+        "secret-source",
+        "case-secret",
+        "reviewer-secret",
+        "Reviewer Name",
+        "decision-secret",
+        "code-secret",
+        "comment-secret",
+    ] {
         assert!(!text.contains(gone), "{gone:?} survived the erasure: {text}");
     }
     // Nothing new may be added to the erased prediction.
@@ -734,7 +757,8 @@ async fn erasure_blanks_outcomes_and_reviews_and_refuses_new_ones(backend: Backe
     .await;
     assert_eq!(code, "erased");
     let (code, _) =
-        expect_error(post_review(&app, &app.admin_key, &id, &review("u-9", "confirm")).await, StatusCode::CONFLICT).await;
+        expect_error(post_review(&app, &app.admin_key, &id, &review("u-9", "confirm")).await, StatusCode::CONFLICT)
+            .await;
     assert_eq!(code, "erased");
     // A replay of the erased outcome does not bring it back either.
     let replay = post_outcome(&app, &app.admin_key, &id, &secret_outcome).await;
@@ -866,10 +890,10 @@ fn expected_quality(cases: &[&Case]) -> Value {
     let (mut errors, mut reviewed, mut overridden) = (Vec::new(), 0, 0);
     for case in cases {
         if let Some(current) = case.current() {
-            if let Some(label) = &current.label {
-                if !case.decision.is_empty() {
-                    *confusion.entry((case.decision.clone(), label.clone())).or_default() += 1;
-                }
+            if let Some(label) = &current.label
+                && !case.decision.is_empty()
+            {
+                *confusion.entry((case.decision.clone(), label.clone())).or_default() += 1;
             }
             if let (Some(predicted), Some(actual)) = (case.predicted, current.value) {
                 errors.push((predicted - actual).abs());
@@ -976,7 +1000,7 @@ async fn quality(app: &TestApp, key: &str, model: &str, query: &str, predictions
 
 async fn quality_matches_an_independent_computation(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    let mut rng = Rng(0x5eed_0f_a0d1);
+    let mut rng = Rng(0x005e_ed0f_a0d1);
     let mut cases: Vec<Case> = Vec::new();
     for i in 0..42i64 {
         // From 08:00 to about 14:50, at odd seconds; two exactly on the window's bounds below.
@@ -1028,7 +1052,7 @@ async fn quality_matches_an_independent_computation(backend: Backend) {
     // Outcomes: none for some; one; a later one superseding; one observed earlier arriving
     // later (must not supersede); one at the same observed_at arriving later (supersedes).
     let mut earlier_arrivals = 0;
-    for index in 0..cases.len() {
+    for (index, case) in cases.iter_mut().enumerate() {
         let roll = rng.below(10);
         if roll < 2 {
             continue;
@@ -1044,15 +1068,17 @@ async fn quality_matches_an_independent_computation(backend: Backend) {
             let value = if label.is_none() || rng.below(4) != 0 { Some(rng.unit()) } else { None };
             SentOutcome { observed, label, value }
         };
-        let decision = cases[index].decision.clone();
+        let decision = case.decision.clone();
         sent.push(outcome(&mut rng, first_observed, &decision));
         if roll >= 7 {
-            sent.push(outcome(&mut rng, first_observed + 1 + rng.below(3600) as i64, &decision));
+            let observed = first_observed + 1 + rng.below(3600) as i64;
+            sent.push(outcome(&mut rng, observed, &decision));
         }
         if roll == 9 || (index % 7 == 3 && sent.len() == 1) {
             // Observed before the current one, arriving after it.
             let current = sent.iter().map(|o| o.observed).max().unwrap();
-            let mut late = outcome(&mut rng, current - 1 - rng.below(600) as i64, &decision);
+            let observed = current - 1 - rng.below(600) as i64;
+            let mut late = outcome(&mut rng, observed, &decision);
             if late.label.is_none() {
                 late.label = Some("late-label".to_owned());
             }
@@ -1065,7 +1091,7 @@ async fn quality_matches_an_independent_computation(backend: Backend) {
             sent.push(outcome(&mut rng, current, &decision));
         }
         for (n, o) in sent.iter().enumerate() {
-            let mut body = json!({"outcome_id": format!("{}-o{n}", cases[index].pid), "source": "labels-job",
+            let mut body = json!({"outcome_id": format!("{}-o{n}", case.pid), "source": "labels-job",
                                   "observed_at": clock("2026-11-28", o.observed)});
             if let Some(label) = &o.label {
                 body["label"] = json!(label);
@@ -1073,15 +1099,15 @@ async fn quality_matches_an_independent_computation(backend: Backend) {
             if let Some(value) = o.value {
                 body["value"] = json!(value);
             }
-            outcome_created(&app, &cases[index].pid, &body).await;
+            outcome_created(&app, &case.pid, &body).await;
         }
-        cases[index].outcomes = sent;
+        case.outcomes = sent;
     }
     assert!(earlier_arrivals >= 3, "the data has late arrivals observed earlier: {earlier_arrivals}");
 
     // Reviews: some confirmed, some overridden (sometimes to the model's own decision), some
     // reversed, some escalated, a few reviewed twice.
-    for index in 0..cases.len() {
+    for case in cases.iter_mut() {
         let roll = rng.below(10);
         let mut sent = Vec::new();
         match roll {
@@ -1100,9 +1126,9 @@ async fn quality_matches_an_independent_computation(backend: Backend) {
             if !final_decision.is_empty() {
                 body["final_decision"] = json!(final_decision);
             }
-            review_created(&app, &cases[index].pid, &body).await;
+            review_created(&app, &case.pid, &body).await;
         }
-        cases[index].reviews = sent;
+        case.reviews = sent;
     }
 
     // The test's own view of every case agrees with what the API shows for it.
@@ -1128,10 +1154,7 @@ async fn quality_matches_an_independent_computation(backend: Backend) {
     let (from, to) = (10 * 3600 + 30 * 60, 13 * 3600 + 15 * 60);
     let windows: Vec<(String, Vec<&Case>)> = vec![
         (String::new(), everything.clone()),
-        (
-            format!("time_from={}&time_to={}", clock("2026-11-27", from), clock("2026-11-27", to)),
-            in_window(from, to),
-        ),
+        (format!("time_from={}&time_to={}", clock("2026-11-27", from), clock("2026-11-27", to)), in_window(from, to)),
         // The same bounds written with an offset.
         ("time_from=2026-11-27T12:30:00%2B02:00&time_to=2026-11-27T14:15:00%2B01:00".to_owned(), in_window(from, to)),
         // From 10:30 on, and up to 13:15.
@@ -1139,14 +1162,15 @@ async fn quality_matches_an_independent_computation(backend: Backend) {
         (format!("time_to={}", clock("2026-11-27", to)), in_window(0, to)),
         // Inside one hour, with no whole hour in it.
         (
-            format!("time_from={}&time_to={}", clock("2026-11-27", 11 * 3600 + 7 * 60), clock("2026-11-27", 11 * 3600 + 52 * 60)),
+            format!(
+                "time_from={}&time_to={}",
+                clock("2026-11-27", 11 * 3600 + 7 * 60),
+                clock("2026-11-27", 11 * 3600 + 52 * 60)
+            ),
             in_window(11 * 3600 + 7 * 60, 11 * 3600 + 52 * 60),
         ),
         // Just past the first bound: the prediction exactly at 10:30:00 is out.
-        (
-            format!("time_from=2026-11-27T10:30:00.000001Z&time_to={}", clock("2026-11-27", to)),
-            in_window(from + 1, to),
-        ),
+        (format!("time_from=2026-11-27T10:30:00.000001Z&time_to={}", clock("2026-11-27", to)), in_window(from + 1, to)),
     ];
     let mut classified_somewhere = false;
     for (query, chosen) in &windows {
@@ -1160,8 +1184,11 @@ async fn quality_matches_an_independent_computation(backend: Backend) {
     // The window bound just past 10:30:00 must drop exactly that prediction.
     assert_eq!(windows[6].1.len() + 1, windows[1].1.len());
     let whole = expected_quality(&everything);
-    assert!(whole["overridden"].as_u64().unwrap() > 0 && whole["reviewed"].as_u64().unwrap() > whole["overridden"].as_u64().unwrap(),
-            "the data has overrides and reviews without one: {whole}");
+    assert!(
+        whole["overridden"].as_u64().unwrap() > 0
+            && whole["reviewed"].as_u64().unwrap() > whole["overridden"].as_u64().unwrap(),
+        "the data has overrides and reviews without one: {whole}"
+    );
     assert!(whole["regression"]["count"].as_u64().unwrap() < whole["with_outcome"].as_u64().unwrap(), "{whole}");
 
     // By tenant: the admin's tenant_id filter, and a key bound to the tenant.
@@ -1173,7 +1200,8 @@ async fn quality_matches_an_independent_computation(backend: Backend) {
         let bound = app.key(KeyScope::Read, Some(tenant)).await;
         let got = quality(&app, &bound, &model_id, "", theirs.len() as u64).await;
         assert_close(&got, &expected_quality(&theirs), &format!("quality as {tenant}"));
-        let query = format!("tenant_id={tenant}&time_from={}&time_to={}", clock("2026-11-27", from), clock("2026-11-27", to));
+        let query =
+            format!("tenant_id={tenant}&time_from={}&time_to={}", clock("2026-11-27", from), clock("2026-11-27", to));
         let windowed: Vec<&Case> = theirs.iter().copied().filter(|c| from <= c.at && c.at <= to).collect();
         let got = quality(&app, &app.admin_key, &model_id, &query, windowed.len() as u64).await;
         assert_close(&got, &expected_quality(&windowed), &format!("quality?{query}"));
@@ -1187,7 +1215,9 @@ async fn quality_matches_an_independent_computation(backend: Backend) {
     assert_close(&got["regression"], &json!({"mae": 0.8, "rmse": 0.8, "count": 4}), "v2 regression");
 
     // A window with nothing in it.
-    let got = quality(&app, &app.admin_key, &model_id, "time_from=2026-11-26T00:00:00Z&time_to=2026-11-26T23:59:59Z", 0).await;
+    let got =
+        quality(&app, &app.admin_key, &model_id, "time_from=2026-11-26T00:00:00Z&time_to=2026-11-26T23:59:59Z", 0)
+            .await;
     assert_close(
         &got,
         &json!({"predictions": 0, "with_outcome": 0, "classification": null, "regression": null,

@@ -3,12 +3,13 @@
 //! in tests/e2e drive the same pages in Chromium.
 
 use ml_audit_core::auth::{KeyScope, issue_key};
+use ml_audit_core::review::ReviewPolicy;
 use ml_audit_server::ServerSettings;
 use reqwest::StatusCode;
 use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
 use serde_json::{Value, json};
 
-use crate::helpers::{Backend, TestApp, event, with};
+use crate::helpers::{Backend, ON_DEMAND_SEALING, TestApp, event, with};
 
 on_both_backends!(
     pages_without_a_session_send_to_the_login_page,
@@ -24,6 +25,7 @@ on_both_backends!(
     the_list_filters_and_pages_with_cursors,
     bad_filters_are_reported_not_ignored,
     the_models_overview_actors_and_tenants_pages_count,
+    outcomes_and_reviews_show_on_the_detail_list_and_models_pages,
 );
 
 /// Every page behind the login.
@@ -490,4 +492,157 @@ async fn the_models_overview_actors_and_tenants_pages_count(backend: Backend) {
     }
     let actors = ok_page(&app, "/actors", &session).await;
     assert_eq!(actors.matches("<tr><td>").count(), 4, "u0 and u1 in two tenants");
+}
+
+/// Posts an outcome or a review of `reference` with the admin key, expecting 201.
+async fn follow_up(app: &TestApp, reference: &str, kind: &str, body: Value) {
+    let response = app.post(&format!("/api/v1/predictions/{reference}/{kind}"), &app.admin_key, &body).await;
+    let status = response.status();
+    assert_eq!(status, StatusCode::CREATED, "{kind} {body}: {}", response.text().await.unwrap());
+}
+
+/// The `data-…` attribute of the element with `id`.
+fn attribute<'a>(body: &'a str, id: &str, name: &str) -> &'a str {
+    let start = body.find(&format!("id=\"{id}\"")).unwrap_or_else(|| panic!("no #{id}"));
+    let tag = &body[body[..start].rfind('<').unwrap()..];
+    let tag = &tag[..tag.find('>').unwrap()];
+    let at = tag.find(&format!(" {name}=\"")).unwrap_or_else(|| panic!("no {name} in {tag}")) + name.len() + 3;
+    &tag[at..at + tag[at..].find('"').unwrap()]
+}
+
+async fn outcomes_and_reviews_show_on_the_detail_list_and_models_pages(backend: Backend) {
+    let settings = ServerSettings {
+        review: ReviewPolicy { two_person_models: ["credit".to_owned()].into() },
+        ledger_schedule: ON_DEMAND_SEALING,
+        ..ServerSettings::default()
+    };
+    let app = TestApp::spawn_with(backend, settings).await;
+    let at = |body: Value| with(body, "timestamp", json!("2026-11-20T10:00:00Z"));
+    let fraud = app
+        .record(&at(with(with(event("fraud"), "prediction_id", json!("f-1")), "decision_outcome", json!("flagged"))))
+        .await;
+    let fraud_id = fraud["id"].as_str().unwrap().to_owned();
+    app.record(&at(with(
+        with(with(event("fraud"), "prediction_id", json!("f-2")), "decision_outcome", json!("flagged")),
+        "actor",
+        actor("acme", "u-2"),
+    )))
+    .await;
+    let credit = at(with(with(event("credit"), "prediction_id", json!("c-1")), "decision_outcome", json!("approve")));
+    let credit = app.record(&with(credit, "actor", actor("acme", "u-3"))).await;
+    let credit_id = credit["id"].as_str().unwrap().to_owned();
+
+    // f-1: an outcome later corrected, and an override by a reviewer (whose words are escaped).
+    follow_up(
+        &app,
+        "f-1",
+        "outcomes",
+        json!({"label": "legit", "source": "chargeback", "observed_at": "2026-11-22T10:00:00Z"}),
+    )
+    .await;
+    follow_up(
+        &app,
+        "f-1",
+        "outcomes",
+        json!({"label": "flagged", "source": "appeal", "observed_at": "2026-11-24T10:00:00Z"}),
+    )
+    .await;
+    let comment = "Checked <b>by hand</b>";
+    follow_up(
+        &app,
+        "f-1",
+        "reviews",
+        json!({"reviewer": {"reviewer_id": "u-1", "name": "Ana"}, "action": "override",
+        "final_decision": "legit", "reason_codes": ["R-7"], "comment": comment, "reviewed_at": "2026-11-25T09:00:00Z"}),
+    )
+    .await;
+    // f-2 (tenant acme): the model was wrong.
+    follow_up(
+        &app,
+        "f-2",
+        "outcomes",
+        json!({"label": "legit", "source": "chargeback", "observed_at": "2026-11-23T10:00:00Z"}),
+    )
+    .await;
+    // c-1: an override waiting for a second reviewer (the two-person rule covers credit).
+    follow_up(
+        &app,
+        "c-1",
+        "reviews",
+        json!({"reviewer": {"reviewer_id": "u-1"}, "action": "override", "final_decision": "decline"}),
+    )
+    .await;
+    app.seal().await;
+    let admin = login(&app, &app.admin_key).await;
+
+    // The detail page: the final decision, and the timeline in time order.
+    let detail = ok_page(&app, &format!("/predictions/{fraud_id}"), &admin).await;
+    assert_eq!(attribute(&detail, "final-decision", "data-review-state"), "final");
+    assert_eq!(attribute(&detail, "final-decision", "data-overridden"), "true");
+    assert!(detail.contains("<strong id=\"final-decision-value\">legit</strong>"), "{detail}");
+    let timeline = &detail[detail.find("id=\"timeline\"").unwrap()..];
+    let timeline = &timeline[..timeline.find("</section>").unwrap()];
+    let kinds: Vec<&str> = timeline
+        .match_indices("data-kind=\"")
+        .map(|(i, m)| &timeline[i + m.len()..][..timeline[i + m.len()..].find('"').unwrap()])
+        .collect();
+    assert_eq!(kinds, ["prediction", "outcome", "outcome", "review"]);
+    assert_eq!(timeline.matches("data-current=\"true\"").count(), 1);
+    let current = timeline.find("data-current=\"true\"").unwrap();
+    assert!(
+        timeline[current..].starts_with("data-current=\"true\"><span class=\"when\"><time datetime=\"2026-11-24"),
+        "the later observation is current"
+    );
+    assert!(timeline.contains("superseded") && timeline.contains("source appeal") && timeline.contains("R-7"));
+    assert!(timeline.contains("<span class=\"reviewer\">Ana (u-1)</span>"));
+    assert!(
+        timeline.contains("Checked &lt;b&gt;by hand&lt;/b&gt;") && !timeline.contains(comment),
+        "the comment is escaped"
+    );
+    let pending = ok_page(&app, &format!("/predictions/{credit_id}"), &admin).await;
+    assert_eq!(attribute(&pending, "final-decision", "data-review-state"), "pending_second");
+    assert_eq!(attribute(&pending, "final-decision", "data-overridden"), "false");
+    assert!(pending.contains("<strong id=\"final-decision-value\">approve</strong>"));
+    assert!(pending.contains("pending second review") && pending.contains("waits for a second reviewer"));
+
+    // The list's new filters, kept in the form, and its final-decision column.
+    for (query, expected) in [
+        ("review_state=pending_second", vec!["c-1"]),
+        ("overridden=true", vec!["f-1"]),
+        ("reviewed=true", vec!["c-1", "f-1"]),
+        ("has_outcome=true", vec!["f-1", "f-2"]),
+        ("has_outcome=false", vec!["c-1"]),
+        ("outcome_label=legit", vec!["f-2"]),
+        ("final_decision=legit", vec!["f-1"]),
+    ] {
+        let list = ok_page(&app, &format!("/predictions?{query}"), &admin).await;
+        let mut shown: Vec<&str> =
+            ["c-1", "f-1", "f-2"].into_iter().filter(|id| list.contains(&format!(">{id}</a>"))).collect();
+        shown.sort_unstable();
+        assert_eq!(shown, expected, "{query}");
+        assert_eq!(rows(&list), expected.len(), "{query}");
+        let (name, value) = query.split_once('=').unwrap();
+        assert!(
+            list.contains(&format!("<option value=\"{value}\" selected>"))
+                || list.contains(&format!("name=\"{name}\" value=\"{value}\"")),
+            "the form keeps {query}"
+        );
+    }
+    let list = ok_page(&app, "/predictions?review_state=pending_second", &admin).await;
+    assert!(list.contains("data-review-state=\"pending_second\"") && list.contains("pending 2nd"));
+
+    // The models page: fraud's quality over every tenant, then over acme's only.
+    let models = ok_page(&app, "/models", &admin).await;
+    assert!(models.contains("data-predicted=\"flagged\" data-actual=\"legit\" data-count=\"1\""), "{models}");
+    assert!(models.contains("data-predicted=\"flagged\" data-actual=\"flagged\" data-count=\"1\""));
+    assert!(models.contains("class=\"accuracy\" data-value=\"0.5000\""));
+    assert!(models.contains("data-value=\"0.500000\" data-overridden=\"1\""), "fraud: 1 of 2 overridden");
+    assert!(models.contains("svg class=\"chart accuracy-chart\""));
+    let acme = login(&app, &app.key(KeyScope::Read, Some("acme")).await).await;
+    let models = ok_page(&app, "/models", &acme).await;
+    assert!(models.contains("class=\"accuracy\" data-value=\"0.0000\""), "acme's fraud prediction was wrong");
+    assert!(models.contains("data-value=\"0.000000\" data-overridden=\"0\""), "f-1 is not acme's");
+    assert!(!models.contains("data-actual=\"flagged\" data-count=\"1\""));
+    let list = ok_page(&app, "/predictions?overridden=true", &acme).await;
+    assert_eq!(rows(&list), 0);
 }

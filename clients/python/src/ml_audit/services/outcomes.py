@@ -36,10 +36,11 @@ def record_outcome(
     is the latest by ``observed_at``.
 
     ``sync`` (default) returns the stored :class:`~ml_audit.models.Outcome` and raises
-    :class:`ml_audit.errors.MLAuditError` (``NotFound`` for an unknown prediction, ``Conflict``
-    with ``code == "erased"`` for an erased one); ``background`` queues it behind the prediction
-    and returns at once a pending ``Outcome`` (``id`` None, ``outcome_id`` final); it never
-    raises (an invalid outcome is logged and counted as dropped).
+    :class:`ml_audit.errors.MLAuditError`: ``NotFound`` for an unknown prediction, ``Conflict``
+    with ``code == "erased"`` for an erased one named by its ``id`` (an erasure blanks its
+    ``prediction_id``, which then answers ``NotFound``). ``background`` queues it behind the
+    prediction and returns at once a pending ``Outcome`` (``id`` None, ``outcome_id`` final);
+    it never raises (an invalid outcome is logged and counted as dropped).
     """
     return get_client().record_outcome(
         prediction_ref,
