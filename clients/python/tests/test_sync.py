@@ -137,6 +137,21 @@ def test_attach_explanation_by_object_uuid_and_prediction_id(
     assert stored.explanation.method == "reason_codes" and stored.explanation.revision == 3
 
 
+def test_a_retried_explanation_adds_no_revision(shared: Client, admin: Client, model_name: str) -> None:
+    prediction = record_prediction_event(model_name=model_name, model_version="1", features={}, output=1)
+    fields = dict(prediction=prediction.prediction_id, method="shap", payload={"amount": 0.2})
+    first = attach_explanation(explanation_id=f"expl-{model_name}", **fields)
+    again = attach_explanation(explanation_id=f"expl-{model_name}", **fields)
+    assert (first.revision, again.revision, again.id) == (1, 1, first.id)
+    assert first.explanation_id == f"expl-{model_name}"
+    with pytest.raises(errors.Conflict):
+        attach_explanation(explanation_id=f"expl-{model_name}", **{**fields, "payload": {"amount": 0.3}})
+    # Without one given, each attach gets its own id: a new revision each time.
+    generated = attach_explanation(**fields)
+    assert generated.revision == 2 and generated.explanation_id not in (None, first.explanation_id)
+    assert admin.get_prediction(prediction.prediction_id).explanation.revision == 2
+
+
 def test_repeated_prediction_id(shared: Client, model_name: str) -> None:
     fields = dict(model_name=model_name, model_version="1", features={"a": 1}, output={"s": 1})
     first = record_prediction_event(prediction_id=f"ext-{model_name}", **fields)

@@ -196,6 +196,7 @@ mod migration_tests {
             (6, "9074d7b503b324b5adab6f5525610e67a7506d551fd3167770e3ec30433a09126e241bd77cc8721c49d064e843b08884"),
             (7, "6a8c62c821534a0f916a68c3996581e843ed0c97fc0b01b07148b3605d5f3bdcd6904ebc9caf025086efc4998a603ac3"),
             (8, "acd3bdbd183dd9533131e17edf49cfcc221a602d52ea0258bd5618627a62fb23debf11e2f3864418c5b25cd955c6873b"),
+            (9, "bb5ab781709b68d35e9fee26ab59a1e58978067d49d873fa29477549ca45e7bef91f3ef612c0afdfd15cd4199ad83565"),
         ];
         let found = super::MIGRATOR.iter().map(|m| (m.version, m.checksum.as_ref()));
         assert_eq!(

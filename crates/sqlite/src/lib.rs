@@ -196,6 +196,7 @@ mod migration_tests {
             (6, "21281c7edd9055b39817e6ae89beab99b40f77e8fffdea181f9e5f52ac4f5c8da7b227178418331fb35292e5e43f4a31"),
             (7, "1d4fb6e204346a7eaa14684e4de9cb2cb7991039f39fb84928694def19986e3974eec0a193667888e1d17c595972f396"),
             (8, "36f27ad12f3ddf11e8b820da8fdca9734da7e99831217e08b840703a5470fc7a426e44390957b7d47869c8865e16413c"),
+            (9, "c0cbf1f0bed98147c83f59334e6961ead27b29aebe3b3adf59b178618840834d708434f1efa5d1e857b0696160ef2f01"),
         ];
         let found = super::MIGRATOR.iter().map(|m| (m.version, m.checksum.as_ref()));
         assert_eq!(

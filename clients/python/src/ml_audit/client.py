@@ -326,6 +326,7 @@ class Client:
         method_version: Optional[str] = None,
         generated_at: Optional[_dt.datetime] = None,
         mode: Optional[str] = None,
+        explanation_id: Optional[str] = None,
     ) -> Explanation:
         """Attach an explanation. See :func:`ml_audit.services.attach_explanation`."""
         if mode is not None and mode not in _config.MODES:
@@ -333,7 +334,12 @@ class Client:
         background = (mode or self.settings.mode or SYNC) == BACKGROUND
         ref = _reference(prediction)
         # A copy, encoded by the worker in background mode (as events are).
-        body: Dict[str, Any] = {"method": method, "payload": plain_copy(payload)}
+        body: Dict[str, Any] = {
+            # Fixed here, so that a retry (sync or background) never adds a second revision.
+            "explanation_id": _text(explanation_id) if explanation_id else new_prediction_id(),
+            "method": method,
+            "payload": plain_copy(payload),
+        }
         if summary_text is not None:
             body["summary_text"] = _text(summary_text)
         if status is not None and status != "success":

@@ -175,7 +175,8 @@ class RequestingActor(Record):
 
 class Explanation(Record):
     """``method``, ``method_version``, ``payload``, ``summary_text``, ``status``,
-    ``generated_at``, ``created_at``, ``revision``; ``prediction_id`` is the prediction's ``id``.
+    ``generated_at``, ``created_at``, ``revision``, ``explanation_id`` (the client's id of the
+    attach); ``prediction_id`` is the prediction's ``id``.
 
     In ``background`` mode the explanation is queued: ``id``, ``created_at`` and ``revision``
     are ``None`` and ``pending`` is True."""

@@ -21,12 +21,15 @@ def attach_explanation(
     method_version: Optional[str] = None,
     generated_at: Optional[_dt.datetime] = None,
     mode: Optional[str] = None,
+    explanation_id: Optional[str] = None,
 ) -> Explanation:
     """Attach an explanation (SHAP, LIME, reason codes, ...) to a recorded prediction.
 
     ``prediction`` is the object ``record_prediction_event`` returned, its ``id`` (UUID), or
     its ``prediction_id`` string (UUID-shaped ones too). Attaching again adds a new revision;
-    earlier ones stay on record. ``generated_at`` is kept as given.
+    earlier ones stay on record. ``generated_at`` is kept as given. ``explanation_id`` (generated
+    when not given) makes a retry safe: the server answers it with the stored revision instead
+    of adding another.
 
     ``sync`` (default) returns the stored :class:`~ml_audit.models.Explanation` (with
     ``revision``); ``background`` queues it behind the prediction and returns at once.
@@ -40,4 +43,5 @@ def attach_explanation(
         method_version=method_version,
         generated_at=generated_at,
         mode=mode,
+        explanation_id=explanation_id,
     )
