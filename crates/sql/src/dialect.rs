@@ -86,3 +86,72 @@ pub fn bind_optional_text<D: Dialect>(query: &mut QueryBuilder<D::Db>, value: Op
         }
     }
 }
+
+/// Binds the values of one parenthesised row (`(a, b, …)`, as in `VALUES`), writing the commas:
+/// an insert reads as the list of its values.
+pub struct Values<'q, D: Dialect> {
+    query: &'q mut QueryBuilder<D::Db>,
+    started: bool,
+}
+
+impl<'q, D: Dialect> Values<'q, D> {
+    /// Opens the row: `(`.
+    pub fn new(query: &'q mut QueryBuilder<D::Db>) -> Self {
+        query.push("(");
+        Self { query, started: false }
+    }
+
+    fn next(&mut self) -> &mut QueryBuilder<D::Db> {
+        if self.started {
+            self.query.push(", ");
+        }
+        self.started = true;
+        self.query
+    }
+
+    pub fn text(&mut self, value: &str) -> &mut Self {
+        D::bind_text(self.next(), value);
+        self
+    }
+
+    pub fn uuid(&mut self, value: Uuid) -> &mut Self {
+        D::bind_uuid(self.next(), value);
+        self
+    }
+
+    pub fn int(&mut self, value: i64) -> &mut Self {
+        D::bind_int(self.next(), value);
+        self
+    }
+
+    pub fn float(&mut self, value: f64) -> &mut Self {
+        D::bind_float(self.next(), value);
+        self
+    }
+
+    pub fn time(&mut self, value: OffsetDateTime) -> &mut Self {
+        D::bind_time(self.next(), value);
+        self
+    }
+
+    pub fn bytes(&mut self, value: &[u8]) -> &mut Self {
+        D::bind_bytes(self.next(), value);
+        self
+    }
+
+    /// `value` bound by `bind`, or `NULL`.
+    pub fn optional<T>(&mut self, value: Option<T>, bind: fn(&mut Self, T) -> &mut Self) -> &mut Self {
+        match value {
+            Some(value) => bind(self, value),
+            None => {
+                self.next().push("NULL");
+                self
+            }
+        }
+    }
+
+    /// Closes the row: `)`.
+    pub fn close(&mut self) {
+        self.query.push(")");
+    }
+}

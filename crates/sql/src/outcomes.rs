@@ -24,7 +24,7 @@ use sqlx::QueryBuilder;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::dialect::{Conn, Dialect, collect};
+use crate::dialect::{Conn, Dialect, Values, collect};
 use crate::predictions::{self, push_tenant};
 use crate::row::{Columns, OUTCOME_COLUMNS, REVIEW_COLUMNS, STATE_COLUMNS, SqlRow, StateRow, outcome, review, state};
 use crate::store::{Backend, SqlStore};
@@ -211,47 +211,26 @@ async fn save_states<B: Backend>(conn: &mut Conn<B>, states: &[(&Target, &State)
          final_decision, review_state) VALUES ",
     );
     push_list(&mut query, states, |q, (target, state)| {
-        q.push("(");
-        B::bind_uuid(q, target.id);
-        q.push(", ");
-        B::bind_time(q, target.ts);
-        q.push(", ");
-        B::bind_uuid(q, target.model_ref);
-        q.push(", ");
-        B::bind_text(q, &target.tenant_id);
-        q.push(", ");
-        B::bind_int(q, i64::from(state.outcomes));
-        match &state.current {
-            Some(current) => {
-                q.push(", ");
-                B::bind_uuid(q, current.id);
-                q.push(", ");
-                bind_optional::<B, _>(q, current.label.as_deref(), |q, l| B::bind_text(q, l));
-                q.push(", ");
-                bind_optional::<B, _>(q, current.value, |q, v| B::bind_float(q, v));
-                q.push(", ");
-                B::bind_time(q, current.observed_at);
-                q.push(", ");
-                B::bind_int(q, i64::from(current.position));
-            }
-            None => {
-                q.push(", NULL, NULL, NULL, NULL, NULL");
-            }
-        }
-        q.push(", ");
-        B::bind_int(q, i64::from(state.reviews));
-        q.push(", ");
-        B::bind_int(q, i64::from(state.current.is_some()));
-        q.push(", ");
-        B::bind_int(q, i64::from(state.decision.reviewed));
-        q.push(", ");
-        B::bind_int(q, i64::from(state.decision.overridden));
-        q.push(", ");
+        let current = state.current.as_ref();
         let changed = state.decision.final_decision != target.decision_outcome;
-        bind_optional::<B, _>(q, changed.then_some(state.decision.final_decision.as_str()), |q, d| B::bind_text(q, d));
-        q.push(", ");
-        B::bind_text(q, state.decision.state.as_str());
-        q.push(")");
+        Values::<B>::new(q)
+            .uuid(target.id)
+            .time(target.ts)
+            .uuid(target.model_ref)
+            .text(&target.tenant_id)
+            .int(i64::from(state.outcomes))
+            .optional(current.map(|c| c.id), Values::uuid)
+            .optional(current.and_then(|c| c.label.as_deref()), Values::text)
+            .optional(current.and_then(|c| c.value), Values::float)
+            .optional(current.map(|c| c.observed_at), Values::time)
+            .optional(current.map(|c| i64::from(c.position)), Values::int)
+            .int(i64::from(state.reviews))
+            .int(i64::from(state.current.is_some()))
+            .int(i64::from(state.decision.reviewed))
+            .int(i64::from(state.decision.overridden))
+            .optional(changed.then_some(state.decision.final_decision.as_str()), Values::text)
+            .text(state.decision.state.as_str())
+            .close();
     });
     query.push(
         " ON CONFLICT (prediction_ref) DO UPDATE SET outcomes = excluded.outcomes, outcome_ref = excluded.outcome_ref, \
@@ -261,19 +240,6 @@ async fn save_states<B: Backend>(conn: &mut Conn<B>, states: &[(&Target, &State)
          overridden = excluded.overridden, final_decision = excluded.final_decision, review_state = excluded.review_state",
     );
     collect::<B, _>(conn, query, |_| Ok(())).await.map(drop)
-}
-
-fn bind_optional<B: Dialect, T>(
-    query: &mut QueryBuilder<B::Db>,
-    value: Option<T>,
-    bind: impl FnOnce(&mut QueryBuilder<B::Db>, T),
-) {
-    match value {
-        Some(value) => bind(query, value),
-        None => {
-            query.push("NULL");
-        }
-    }
 }
 
 /// Quality deltas by (model version, hour, tenant), in key order (the order rows are locked in).
@@ -298,25 +264,17 @@ async fn save_quality<B: Backend>(conn: &mut Conn<B>, deltas: &QualityDeltas) ->
          squared_error, reviewed, overridden) VALUES ",
     );
     push_list(&mut query, &rows, |q, ((model, hour, tenant), t)| {
-        q.push("(");
-        B::bind_uuid(q, *model);
-        q.push(", ");
-        B::bind_int(q, *hour);
-        q.push(", ");
-        B::bind_text(q, tenant);
-        for n in [t.with_outcome, t.regression_count] {
-            q.push(", ");
-            B::bind_int(q, n);
-        }
-        for x in [t.abs_error, t.squared_error] {
-            q.push(", ");
-            B::bind_float(q, x);
-        }
-        for n in [t.reviewed, t.overridden] {
-            q.push(", ");
-            B::bind_int(q, n);
-        }
-        q.push(")");
+        Values::<B>::new(q)
+            .uuid(*model)
+            .int(*hour)
+            .text(tenant)
+            .int(t.with_outcome)
+            .int(t.regression_count)
+            .float(t.abs_error)
+            .float(t.squared_error)
+            .int(t.reviewed)
+            .int(t.overridden)
+            .close();
     });
     query.push(
         " ON CONFLICT (model_ref, hour, tenant_id) DO UPDATE SET \
@@ -341,19 +299,7 @@ async fn save_quality<B: Backend>(conn: &mut Conn<B>, deltas: &QualityDeltas) ->
         "INSERT INTO quality_confusion (model_ref, hour, tenant_id, predicted, actual, predictions) VALUES ",
     );
     push_list(&mut query, &pairs, |q, (model, hour, tenant, predicted, actual, n)| {
-        q.push("(");
-        B::bind_uuid(q, *model);
-        q.push(", ");
-        B::bind_int(q, *hour);
-        q.push(", ");
-        B::bind_text(q, tenant);
-        q.push(", ");
-        B::bind_text(q, predicted);
-        q.push(", ");
-        B::bind_text(q, actual);
-        q.push(", ");
-        B::bind_int(q, *n);
-        q.push(")");
+        Values::<B>::new(q).uuid(*model).int(*hour).text(tenant).text(predicted).text(actual).int(*n).close();
     });
     query.push(
         " ON CONFLICT (model_ref, hour, tenant_id, predicted, actual) DO UPDATE SET \
@@ -369,33 +315,21 @@ fn insert_outcomes<B: Dialect>(rows: &[(&Outcome, &str)]) -> QueryBuilder<B::Db>
          metadata_redactions, content_hash, created_at, salt) VALUES ",
     );
     push_list(&mut query, rows, |q, (o, content_hash)| {
-        q.push("(");
-        B::bind_uuid(q, o.id);
-        q.push(", ");
-        B::bind_uuid(q, o.prediction_ref);
-        q.push(", ");
-        B::bind_text(q, &o.outcome_id);
-        q.push(", ");
-        B::bind_int(q, i64::from(o.position));
-        q.push(", ");
-        bind_optional::<B, _>(q, o.label.as_deref(), |q, l| B::bind_text(q, l));
-        q.push(", ");
-        bind_optional::<B, _>(q, o.value, |q, v| B::bind_float(q, v));
-        q.push(", ");
-        B::bind_text(q, &o.source);
-        q.push(", ");
-        B::bind_time(q, o.observed_at);
-        q.push(", ");
-        B::bind_text(q, &column_text(&o.metadata));
-        q.push(", ");
-        B::bind_text(q, &serde_json::to_string(&o.metadata_redactions).expect("strings serialize"));
-        q.push(", ");
-        B::bind_text(q, content_hash);
-        q.push(", ");
-        B::bind_time(q, o.created_at);
-        q.push(", ");
-        bind_optional::<B, _>(q, o.salt.as_ref(), |q, s| B::bind_bytes(q, s));
-        q.push(")");
+        Values::<B>::new(q)
+            .uuid(o.id)
+            .uuid(o.prediction_ref)
+            .text(&o.outcome_id)
+            .int(i64::from(o.position))
+            .optional(o.label.as_deref(), Values::text)
+            .optional(o.value, Values::float)
+            .text(&o.source)
+            .time(o.observed_at)
+            .text(&column_text(&o.metadata))
+            .text(&serde_json::to_string(&o.metadata_redactions).expect("strings serialize"))
+            .text(content_hash)
+            .time(o.created_at)
+            .optional(o.salt.as_ref().map(|s| s.as_slice()), Values::bytes)
+            .close();
     });
     query
 }
@@ -667,36 +601,24 @@ pub async fn complete<B: Dialect>(conn: &mut Conn<B>, events: &mut [PredictionEv
 fn insert_review<B: Dialect>(review: &Review, content_hash: &str) -> QueryBuilder<B::Db> {
     let mut query = QueryBuilder::new(
         "INSERT INTO reviews (id, prediction_ref, review_id, position, reviewer_id, reviewer_name, action, \
-         final_decision, reason_codes, comment, reviewed_at, content_hash, created_at, salt) VALUES (",
+         final_decision, reason_codes, comment, reviewed_at, content_hash, created_at, salt) VALUES ",
     );
-    B::bind_uuid(&mut query, review.id);
-    query.push(", ");
-    B::bind_uuid(&mut query, review.prediction_ref);
-    query.push(", ");
-    B::bind_text(&mut query, &review.review_id);
-    query.push(", ");
-    B::bind_int(&mut query, i64::from(review.position));
-    for text in [&review.reviewer_id, &review.reviewer_name] {
-        query.push(", ");
-        B::bind_text(&mut query, text);
-    }
-    query.push(", ");
-    B::bind_text(&mut query, review.action.as_str());
-    query.push(", ");
-    B::bind_text(&mut query, &review.final_decision);
-    query.push(", ");
-    B::bind_text(&mut query, &serde_json::to_string(&review.reason_codes).expect("strings serialize"));
-    query.push(", ");
-    B::bind_text(&mut query, &review.comment);
-    query.push(", ");
-    B::bind_time(&mut query, review.reviewed_at);
-    query.push(", ");
-    B::bind_text(&mut query, content_hash);
-    query.push(", ");
-    B::bind_time(&mut query, review.created_at);
-    query.push(", ");
-    bind_optional::<B, _>(&mut query, review.salt.as_ref(), |q, s| B::bind_bytes(q, s));
-    query.push(")");
+    Values::<B>::new(&mut query)
+        .uuid(review.id)
+        .uuid(review.prediction_ref)
+        .text(&review.review_id)
+        .int(i64::from(review.position))
+        .text(&review.reviewer_id)
+        .text(&review.reviewer_name)
+        .text(review.action.as_str())
+        .text(&review.final_decision)
+        .text(&serde_json::to_string(&review.reason_codes).expect("strings serialize"))
+        .text(&review.comment)
+        .time(review.reviewed_at)
+        .text(content_hash)
+        .time(review.created_at)
+        .optional(review.salt.as_ref().map(|s| s.as_slice()), Values::bytes)
+        .close();
     query
 }
 

@@ -23,7 +23,7 @@ use ml_audit_storage::{
 use sqlx::{Pool, QueryBuilder, Transaction};
 use uuid::Uuid;
 
-use crate::dialect::{Conn, Dialect, bind_optional_text, collect};
+use crate::dialect::{Conn, Dialect, Values, collect};
 use crate::predictions::NamedRows;
 use crate::row::{self, CHECKPOINT_COLUMNS, Columns, EXPLANATION_COLUMNS, KEY_COLUMNS, MODEL_COLUMNS, SqlRow};
 use crate::{insights, ledger, outcomes, predictions};
@@ -285,62 +285,40 @@ impl<B: Backend> PredictionReader for SqlStore<B> {
 pub fn insert_explanation<D: Dialect>(explanation: &Explanation, content_hash: Option<&str>) -> QueryBuilder<D::Db> {
     let mut query = QueryBuilder::new(
         "INSERT INTO explanations (id, prediction_ref, revision, method, method_version, payload, summary_text, \
-         status, generated_at, created_at, explanation_id, content_hash, salt) VALUES (",
+         status, generated_at, created_at, explanation_id, content_hash, salt) VALUES ",
     );
-    D::bind_uuid(&mut query, explanation.id);
-    query.push(", ");
-    D::bind_uuid(&mut query, explanation.prediction_ref);
-    query.push(", ");
-    D::bind_int(&mut query, i64::from(explanation.revision));
-    query.push(", ");
-    D::bind_text(&mut query, &explanation.method);
-    query.push(", ");
-    D::bind_text(&mut query, &explanation.method_version);
-    query.push(", ");
-    D::bind_text(&mut query, &column_text(&explanation.payload));
-    query.push(", ");
-    D::bind_text(&mut query, &explanation.summary_text);
-    query.push(", ");
-    D::bind_text(&mut query, explanation.status.as_str());
-    query.push(", ");
-    D::bind_time(&mut query, explanation.generated_at);
-    query.push(", ");
-    D::bind_time(&mut query, explanation.created_at);
-    query.push(", ");
-    bind_optional_text::<D>(&mut query, explanation.explanation_id.clone());
-    query.push(", ");
-    bind_optional_text::<D>(&mut query, content_hash.map(str::to_owned));
-    query.push(", ");
-    match &explanation.salt {
-        Some(salt) => D::bind_bytes(&mut query, salt),
-        None => {
-            query.push("NULL");
-        }
-    }
-    query.push(")");
+    Values::<D>::new(&mut query)
+        .uuid(explanation.id)
+        .uuid(explanation.prediction_ref)
+        .int(i64::from(explanation.revision))
+        .text(&explanation.method)
+        .text(&explanation.method_version)
+        .text(&column_text(&explanation.payload))
+        .text(&explanation.summary_text)
+        .text(explanation.status.as_str())
+        .time(explanation.generated_at)
+        .time(explanation.created_at)
+        .optional(explanation.explanation_id.as_deref(), Values::text)
+        .optional(content_hash, Values::text)
+        .optional(explanation.salt.as_ref().map(|s| s.as_slice()), Values::bytes)
+        .close();
     query
 }
 
 /// `INSERT INTO api_keys …` for `issued`.
 pub fn insert_key<D: Dialect>(issued: &IssuedKey) -> QueryBuilder<D::Db> {
     let key = &issued.key;
-    let mut query = QueryBuilder::new(
-        "INSERT INTO api_keys (id, name, scope, tenant_id, prefix, secret_hash, created_at) VALUES (",
-    );
-    D::bind_uuid(&mut query, key.id);
-    query.push(", ");
-    D::bind_text(&mut query, &key.name);
-    query.push(", ");
-    D::bind_text(&mut query, key.scope.as_str());
-    query.push(", ");
-    bind_optional_text::<D>(&mut query, key.tenant_id.clone());
-    query.push(", ");
-    D::bind_text(&mut query, &key.prefix);
-    query.push(", ");
-    D::bind_text(&mut query, &issued.hash.0);
-    query.push(", ");
-    D::bind_time(&mut query, key.created_at);
-    query.push(")");
+    let mut query =
+        QueryBuilder::new("INSERT INTO api_keys (id, name, scope, tenant_id, prefix, secret_hash, created_at) VALUES ");
+    Values::<D>::new(&mut query)
+        .uuid(key.id)
+        .text(&key.name)
+        .text(key.scope.as_str())
+        .optional(key.tenant_id.as_deref(), Values::text)
+        .text(&key.prefix)
+        .text(&issued.hash.0)
+        .time(key.created_at)
+        .close();
     query
 }
 
