@@ -12,10 +12,11 @@ use anyhow::{Context as _, bail};
 use clap::{Parser, Subcommand, ValueEnum};
 use mimalloc::MiMalloc;
 use ml_audit_core::auth::{KeyScope, issue_key};
+use ml_audit_core::review::ReviewPolicy;
 use ml_audit_core::timestamp::format_rfc3339;
 use ml_audit_ledger::key::{LedgerKey, LedgerVerifier};
 use ml_audit_ledger::sealer::Sealer;
-use ml_audit_ledger::verify::{verify_exported_proof, verify_log};
+use ml_audit_ledger::verify::{verify_derived, verify_exported_proof, verify_log};
 use ml_audit_postgres::PgStore;
 use ml_audit_server::AppState;
 use ml_audit_sqlite::SqliteStore;
@@ -256,7 +257,8 @@ fn main() -> anyhow::Result<()> {
                     (Some(proof), Some(checkpoint)) => verify_offline(&proof, &checkpoint, &verifier)?,
                     _ => {
                         let witness = witness.or(settings.ledger.witness_path.clone());
-                        verify_database(&settings.database_url, &verifier, witness.as_deref()).await?
+                        let review = settings.server_settings()?.review;
+                        verify_database(&settings.database_url, &verifier, witness.as_deref(), &review).await?
                     }
                 };
                 if !intact {
@@ -390,7 +392,12 @@ fn ledger_verifier(given: Option<&str>, settings: &Settings) -> anyhow::Result<L
     }
 }
 
-async fn verify_database(url: &str, verifier: &LedgerVerifier, witness: Option<&Path>) -> anyhow::Result<bool> {
+async fn verify_database(
+    url: &str,
+    verifier: &LedgerVerifier,
+    witness: Option<&Path>,
+    review: &ReviewPolicy,
+) -> anyhow::Result<bool> {
     let store = open_store(url).await?;
     let witness = match witness {
         Some(path) if path.exists() => Some(std::fs::read_to_string(path)?),
@@ -403,8 +410,9 @@ async fn verify_database(url: &str, verifier: &LedgerVerifier, witness: Option<&
         bar.set_length(total);
         bar.set_position(done);
     };
-    let report = verify_log(store, verifier, witness.as_deref(), &mut progress).await?;
+    let mut report = verify_log(store.clone(), verifier, witness.as_deref(), &mut progress).await?;
     bar.finish_and_clear();
+    verify_derived(store.as_ref(), review, &mut report).await?;
     match report.problems.first() {
         None => {
             println!(

@@ -9,7 +9,8 @@ use ml_audit_core::ledger::checkpoint::Checkpoint;
 use ml_audit_core::ledger::merkle::{self, CompactRange};
 use ml_audit_core::ledger::record::LeafKind;
 use ml_audit_core::ledger::stored::RowCatalog;
-use ml_audit_storage::{LedgerStore, StorageError, StoredLeaf};
+use ml_audit_core::review::ReviewPolicy;
+use ml_audit_storage::{LedgerStore, OutcomeStore, StorageError, StoredLeaf};
 
 use crate::life_events::LifeEvents;
 
@@ -58,6 +59,19 @@ impl Report {
     pub fn intact(&self) -> bool {
         self.problems.is_empty()
     }
+}
+
+/// Most findings [`verify_derived`] reports: one wrong derived row is enough to act on.
+const DERIVED_FINDINGS: usize = 100;
+
+/// Checks the data derived from outcomes and reviews (each prediction's current outcome and
+/// decision after review, the quality totals) against the stored records, under the review
+/// `policy` in force, adding what differs to `report`: what the list's filters, a prediction's
+/// `final_decision` and the quality figures show is recomputed from what the ledger proves.
+pub async fn verify_derived(store: &dyn OutcomeStore, policy: &ReviewPolicy, report: &mut Report) -> Result<()> {
+    let findings = store.check_derived(policy, DERIVED_FINDINGS).await?;
+    report.problems.extend(findings.into_iter().map(|message| Problem { seq: None, message }));
+    Ok(())
 }
 
 /// Checks the whole log. `witness` is a checkpoint note kept outside the database (the sealer's

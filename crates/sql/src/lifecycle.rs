@@ -230,10 +230,9 @@ async fn erase_in<B: Backend>(
         let mut forget = QueryBuilder::new("DELETE FROM prediction_subjects WHERE 1 = 1");
         B::push_any_uuid(&mut forget, "prediction_ref", &ids);
         run::<B>(conn, forget).await?;
-        // The derived copies of their current outcome and decision go too.
-        let mut state = QueryBuilder::new("DELETE FROM prediction_state WHERE 1 = 1");
-        B::push_any_uuid(&mut state, "prediction_ref", &ids);
-        run::<B>(conn, state).await?;
+        // The derived copies of their current outcome and decision go too, and their share of
+        // the quality totals (read before the blanking below).
+        crate::outcomes::forget_states::<B>(conn, &ids).await?;
         let mut blank = QueryBuilder::new(BLANK_PREDICTIONS);
         B::push_any_uuid(&mut blank, "id", &ids);
         run::<B>(conn, blank).await?;

@@ -68,6 +68,18 @@ struct CurrentOutcome {
     position: u32,
 }
 
+impl CurrentOutcome {
+    fn of(outcome: &Outcome) -> Self {
+        Self {
+            id: outcome.id,
+            label: outcome.label.clone(),
+            value: outcome.value,
+            observed_at: outcome.observed_at,
+            position: outcome.position,
+        }
+    }
+}
+
 impl State {
     fn new(target: &Target) -> Self {
         Self { outcomes: 0, current: None, reviews: 0, decision: Decision::unreviewed(&target.decision_outcome) }
@@ -79,6 +91,27 @@ impl State {
     }
 }
 
+/// `SELECT` of the [`Target`] columns of predictions `p`, for a `WHERE` to follow.
+const TARGET_COLUMNS: &str = "SELECT p.id, p.prediction_id, p.ts, p.model_ref, m.model_name, p.tenant_id, \
+     p.decision_outcome, p.output, (SELECT COUNT(*) FROM erased_records x WHERE x.record_id = p.id) \
+     FROM predictions p JOIN model_versions m ON m.id = p.model_ref WHERE ";
+
+/// Maps a row of [`TARGET_COLUMNS`].
+fn target(row: &impl SqlRow) -> Result<Target> {
+    let mut c = Columns::new(row);
+    Ok(Target {
+        id: c.uuid()?,
+        prediction_id: c.text()?,
+        ts: c.time()?,
+        model_ref: c.uuid()?,
+        model_name: c.text()?,
+        tenant_id: c.text()?,
+        decision_outcome: c.text()?,
+        predicted_value: predicted_value(&c.json::<serde_json::Value>("output")?),
+        erased: c.integer()? > 0,
+    })
+}
+
 /// The predictions `refs` name, visible to the caller, each found as `predictions::resolve` finds
 /// one: a UUID-shaped reference as `id` first, then any as an unerased `prediction_id`.
 async fn resolve_targets<B: Backend>(
@@ -86,11 +119,8 @@ async fn resolve_targets<B: Backend>(
     visibility: &Visibility,
     refs: &[&PredictionRef],
 ) -> Result<HashMap<String, Target>> {
-    let mut query = QueryBuilder::new(
-        "SELECT p.id, p.prediction_id, p.ts, p.model_ref, m.model_name, p.tenant_id, p.decision_outcome, p.output, \
-         (SELECT COUNT(*) FROM erased_records x WHERE x.record_id = p.id) \
-         FROM predictions p JOIN model_versions m ON m.id = p.model_ref WHERE (p.prediction_id IN (",
-    );
+    let mut query = QueryBuilder::new(TARGET_COLUMNS);
+    query.push("(p.prediction_id IN (");
     push_list(&mut query, refs, |q, r| B::bind_text(q, &r.0));
     query.push(")");
     let ids: Vec<Uuid> = refs.iter().filter_map(|r| r.as_uuid()).collect();
@@ -103,30 +133,7 @@ async fn resolve_targets<B: Backend>(
     predictions::push_visibility::<B>(&mut query, visibility);
     query.push(" ORDER BY p.id");
     query.push(B::LOCK_PREDICTION_ROWS);
-    let rows = collect::<B, _>(conn, query, |row| {
-        let mut c = Columns::new(row);
-        let id = c.uuid()?;
-        let prediction_id = c.text()?;
-        let ts = c.time()?;
-        let model_ref = c.uuid()?;
-        let model_name = c.text()?;
-        let tenant_id = c.text()?;
-        let decision_outcome = c.text()?;
-        let output: serde_json::Value = c.json("output")?;
-        let erased = c.integer()? > 0;
-        Ok(Target {
-            id,
-            prediction_id,
-            ts,
-            model_ref,
-            model_name,
-            tenant_id,
-            decision_outcome,
-            predicted_value: predicted_value(&output),
-            erased,
-        })
-    })
-    .await?;
+    let rows = collect::<B, _>(conn, query, |row| target(row)).await?;
     let by_id: HashMap<Uuid, &Target> = rows.iter().map(|t| (t.id, t)).collect();
     let by_prediction_id: HashMap<&str, &Target> =
         rows.iter().filter(|t| !t.erased).map(|t| (t.prediction_id.as_str(), t)).collect();
@@ -137,6 +144,35 @@ async fn resolve_targets<B: Backend>(
             found.map(|t| (r.0.clone(), (*t).clone()))
         })
         .collect())
+}
+
+/// The predictions of `ids` (all tenants), in id order.
+async fn targets_by_id<B: Dialect>(conn: &mut Conn<B>, ids: &[Uuid]) -> Result<Vec<Target>> {
+    let mut query = QueryBuilder::new(TARGET_COLUMNS);
+    query.push("p.id IN (");
+    push_list(&mut query, ids, |q, id| B::bind_uuid(q, *id));
+    query.push(") ORDER BY p.id");
+    collect::<B, _>(conn, query, |row| target(row)).await
+}
+
+/// Takes the states of predictions an erasure is about to blank out of the quality totals and
+/// removes them (in the erasure's transaction, before the predictions are blanked): what stays
+/// counted is exactly what the records still hold.
+pub async fn forget_states<B: Dialect>(conn: &mut Conn<B>, ids: &[Uuid]) -> Result<()> {
+    let targets = targets_by_id::<B>(conn, ids).await?;
+    let live: Vec<&Target> = targets.iter().collect();
+    let states = load_states::<B>(conn, &live).await?;
+    let mut deltas = QualityDeltas::new();
+    for target in &targets {
+        if let Some(state) = states.get(&target.id) {
+            add_delta(&mut deltas, target, &state.contribution(target), &Contribution::default());
+        }
+    }
+    save_quality::<B>(conn, &deltas).await?;
+    let mut delete = QueryBuilder::new("DELETE FROM prediction_state WHERE prediction_ref IN (");
+    push_list(&mut delete, ids, |q, id| B::bind_uuid(q, *id));
+    delete.push(")");
+    collect::<B, _>(conn, delete, |_| Ok(())).await.map(drop)
 }
 
 /// `a, b, c`: each item bound by `bind`.
@@ -154,7 +190,7 @@ fn push_list<DB: sqlx::Database, T>(
 }
 
 /// The stored states of `targets` (absent: no outcome or review yet).
-async fn load_states<B: Backend>(conn: &mut Conn<B>, targets: &[&Target]) -> Result<HashMap<Uuid, State>> {
+async fn load_states<B: Dialect>(conn: &mut Conn<B>, targets: &[&Target]) -> Result<HashMap<Uuid, State>> {
     if targets.is_empty() {
         return Ok(HashMap::new());
     }
@@ -201,7 +237,7 @@ fn count_column(value: i64) -> Result<u32> {
 }
 
 /// Writes the states of the predictions a write changed.
-async fn save_states<B: Backend>(conn: &mut Conn<B>, states: &[(&Target, &State)]) -> Result<()> {
+async fn save_states<B: Dialect>(conn: &mut Conn<B>, states: &[(&Target, &State)]) -> Result<()> {
     if states.is_empty() {
         return Ok(());
     }
@@ -254,7 +290,7 @@ fn add_delta(deltas: &mut QualityDeltas, target: &Target, before: &Contribution,
 }
 
 /// Adds the deltas to the quality totals.
-async fn save_quality<B: Backend>(conn: &mut Conn<B>, deltas: &QualityDeltas) -> Result<()> {
+async fn save_quality<B: Dialect>(conn: &mut Conn<B>, deltas: &QualityDeltas) -> Result<()> {
     if deltas.is_empty() {
         return Ok(());
     }
@@ -423,13 +459,7 @@ impl<B: Backend> SqlStore<B> {
                 supersedes((record.observed_at, record.position), (current.observed_at, current.position))
             });
             if newer {
-                state.current = Some(CurrentOutcome {
-                    id: record.id,
-                    label: record.label.clone(),
-                    value: record.value,
-                    observed_at: record.observed_at,
-                    position: record.position,
-                });
+                state.current = Some(CurrentOutcome::of(&record));
             }
             stored.insert(record.outcome_id.clone(), (record.clone(), content_hash.clone()));
             results.push(Ok(Recorded::Created(record.clone())));
@@ -551,6 +581,180 @@ impl<B: Backend> OutcomeStore for SqlStore<B> {
         let mut conn = self.reader.acquire().await.map_err(B::classify)?;
         quality::<B>(&mut conn, visibility, model, window).await
     }
+
+    async fn check_derived(&self, policy: &ReviewPolicy, limit: usize) -> Result<Vec<String>> {
+        let mut snapshot = B::begin_snapshot(self).await?;
+        let findings = check_derived::<B>(&mut snapshot, policy, limit).await?;
+        snapshot.commit().await.map_err(B::classify)?;
+        Ok(findings)
+    }
+}
+
+/// What [`OutcomeStore::check_derived`] reads, on one snapshot: chunk by chunk, the predictions
+/// with an outcome, a review or a state row, each recomputed from its records.
+async fn check_derived<B: Dialect>(conn: &mut Conn<B>, policy: &ReviewPolicy, limit: usize) -> Result<Vec<String>> {
+    const CHUNK: usize = 500;
+    let ids = QueryBuilder::new(
+        "SELECT prediction_ref FROM outcomes UNION SELECT prediction_ref FROM reviews \
+         UNION SELECT prediction_ref FROM prediction_state ORDER BY 1",
+    );
+    let ids = collect::<B, _>(conn, ids, |row| Columns::new(row).uuid()).await?;
+    let mut findings = Vec::new();
+    let mut expected = QualityDeltas::new();
+    for chunk in ids.chunks(CHUNK) {
+        let targets = targets_by_id::<B>(conn, chunk).await?;
+        let all: Vec<&Target> = targets.iter().collect();
+        let stored = load_states::<B>(conn, &all).await?;
+        let mut outcomes: HashMap<Uuid, Vec<Outcome>> = HashMap::new();
+        for outcome in follow_ups::<B, _>(conn, OUTCOME_COLUMNS, "outcomes", chunk, |c| outcome(c)).await? {
+            outcomes.entry(outcome.prediction_ref).or_default().push(outcome);
+        }
+        let mut reviews: HashMap<Uuid, Vec<Review>> = HashMap::new();
+        for review in follow_ups::<B, _>(conn, REVIEW_COLUMNS, "reviews", chunk, |c| review(c)).await? {
+            reviews.entry(review.prediction_ref).or_default().push(review);
+        }
+        for target in &targets {
+            let stored = stored.get(&target.id);
+            if target.erased {
+                if stored.is_some() {
+                    findings.push(format!("the erased prediction {} still has a derived state", target.id));
+                }
+                continue;
+            }
+            let outcomes = outcomes.remove(&target.id).unwrap_or_default();
+            let reviews = reviews.remove(&target.id).unwrap_or_default();
+            let state = recomputed(target, &outcomes, &reviews, policy);
+            add_delta(&mut expected, target, &Contribution::default(), &state.contribution(target));
+            match stored {
+                None => findings.push(format!("the prediction {} has outcomes or reviews but no derived state", target.id)),
+                Some(stored) if !same_state(stored, &state) => findings.push(format!(
+                    "the derived state of the prediction {} differs from its outcomes and reviews: stored {}, recomputed {}",
+                    target.id,
+                    describe(stored),
+                    describe(&state)
+                )),
+                Some(_) => {}
+            }
+        }
+        if findings.len() >= limit {
+            findings.truncate(limit);
+            return Ok(findings);
+        }
+    }
+    findings.extend(compare_totals::<B>(conn, &expected).await?);
+    findings.truncate(limit);
+    Ok(findings)
+}
+
+/// The outcomes or reviews (`columns` of `table`) of `predictions`, each prediction's in order.
+async fn follow_ups<B: Dialect, T: Send>(
+    conn: &mut Conn<B>,
+    columns: &str,
+    table: &str,
+    predictions: &[Uuid],
+    map: fn(&mut Columns<'_, B::Row<'_>>) -> Result<T>,
+) -> Result<Vec<T>> {
+    let mut query = QueryBuilder::new(format!("SELECT {columns} FROM {table} WHERE prediction_ref IN ("));
+    push_list(&mut query, predictions, |q, id| B::bind_uuid(q, *id));
+    query.push(") ORDER BY prediction_ref, position");
+    collect::<B, _>(conn, query, |row| map(&mut Columns::new(row))).await
+}
+
+/// A prediction's state as its outcomes (in arrival order) and reviews give it.
+fn recomputed(target: &Target, outcomes: &[Outcome], reviews: &[Review], policy: &ReviewPolicy) -> State {
+    let mut state = State::new(target);
+    for outcome in outcomes {
+        state.outcomes += 1;
+        let newer = state.current.as_ref().is_none_or(|current| {
+            supersedes((outcome.observed_at, outcome.position), (current.observed_at, current.position))
+        });
+        if newer {
+            state.current = Some(CurrentOutcome::of(outcome));
+        }
+    }
+    state.reviews = u32::try_from(reviews.len()).unwrap_or(u32::MAX);
+    state.decision =
+        ReviewFold::of(&target.decision_outcome, policy.two_person(&target.model_name), reviews).decision();
+    state
+}
+
+fn same_state(a: &State, b: &State) -> bool {
+    let current = |s: &State| {
+        s.current.as_ref().map(|c| (c.id, c.label.clone(), c.value.map(f64::to_bits), c.observed_at, c.position))
+    };
+    a.outcomes == b.outcomes && a.reviews == b.reviews && a.decision == b.decision && current(a) == current(b)
+}
+
+fn describe(state: &State) -> String {
+    format!(
+        "{} outcome(s), current {}, {} review(s), final decision {:?} ({})",
+        state.outcomes,
+        state.current.as_ref().map_or("none".to_owned(), |c| format!("{:?}", c.label)),
+        state.reviews,
+        state.decision.final_decision,
+        state.decision.state
+    )
+}
+
+/// The stored quality totals against the sum of every prediction's recomputed contribution:
+/// counts exactly, sums of errors to a relative 1e-9 (each was added and taken away as a float).
+async fn compare_totals<B: Dialect>(conn: &mut Conn<B>, expected: &QualityDeltas) -> Result<Vec<String>> {
+    let query = QueryBuilder::new(
+        "SELECT model_ref, hour, tenant_id, CAST(with_outcome AS bigint), CAST(regression_count AS bigint), \
+         abs_error, squared_error, CAST(reviewed AS bigint), CAST(overridden AS bigint) FROM quality_totals",
+    );
+    let mut stored: QualityDeltas = collect::<B, _>(conn, query, |row| {
+        let mut c = Columns::new(row);
+        Ok((
+            (c.uuid()?, c.integer()?, c.text()?),
+            QualityTotals {
+                with_outcome: c.integer()?,
+                regression_count: c.integer()?,
+                abs_error: c.required(SqlRow::float)?,
+                squared_error: c.required(SqlRow::float)?,
+                reviewed: c.integer()?,
+                overridden: c.integer()?,
+                confusion: BTreeMap::new(),
+            },
+        ))
+    })
+    .await?
+    .into_iter()
+    .collect();
+    let query = QueryBuilder::new(
+        "SELECT model_ref, hour, tenant_id, predicted, actual, CAST(predictions AS bigint) FROM quality_confusion",
+    );
+    for (key, pair, n) in collect::<B, _>(conn, query, |row| {
+        let mut c = Columns::new(row);
+        Ok(((c.uuid()?, c.integer()?, c.text()?), (c.text()?, c.text()?), c.integer()?))
+    })
+    .await?
+    {
+        stored.entry(key).or_default().confusion.insert(pair, n);
+    }
+    let close = |a: f64, b: f64| (a - b).abs() <= 1e-9 * a.abs().max(b.abs()).max(1.0);
+    let nonzero = |t: &QualityTotals| {
+        t.confusion.iter().filter(|(_, n)| **n != 0).map(|(k, n)| (k.clone(), *n)).collect::<Vec<_>>()
+    };
+    let keys: std::collections::BTreeSet<_> = stored.keys().chain(expected.keys()).collect();
+    let empty = QualityTotals::default();
+    let mut findings = Vec::new();
+    for key in keys {
+        let (have, want) = (stored.get(key).unwrap_or(&empty), expected.get(key).unwrap_or(&empty));
+        let same = (have.with_outcome, have.regression_count, have.reviewed, have.overridden)
+            == (want.with_outcome, want.regression_count, want.reviewed, want.overridden)
+            && close(have.abs_error, want.abs_error)
+            && close(have.squared_error, want.squared_error)
+            && nonzero(have) == nonzero(want);
+        if !same {
+            let (model, hour, tenant) = key;
+            findings.push(format!(
+                "the quality totals of model version {model}, hour {hour}, tenant {tenant:?} differ from its \
+                 predictions' outcomes and reviews: stored {have:?}, recomputed {want:?}"
+            ));
+        }
+    }
+    Ok(findings)
 }
 
 /// Every review of a prediction, in the order they were applied.

@@ -89,4 +89,11 @@ pub trait OutcomeStore: Send + Sync + 'static {
         model: Uuid,
         window: &QualityWindow,
     ) -> Result<QualityReport>;
+
+    /// Recomputes every prediction's derived state (its current outcome, its decision after its
+    /// reviews under `policy`) and the quality totals from the stored outcomes and reviews, and
+    /// says where what is stored differs, at most `limit` findings. For `verify`: the derived
+    /// data is what the list's filters, a prediction's `final_decision` and the quality figures
+    /// show.
+    async fn check_derived(&self, policy: &ReviewPolicy, limit: usize) -> Result<Vec<String>>;
 }

@@ -6,8 +6,9 @@ use std::time::Duration;
 use base64::Engine as _;
 use ml_audit_core::ledger::checkpoint::Checkpoint;
 use ml_audit_core::ledger::merkle::{self, Hash};
+use ml_audit_core::review::ReviewPolicy;
 use ml_audit_ledger::key::LedgerKey;
-use ml_audit_ledger::verify::{Report, verify_exported_proof, verify_log};
+use ml_audit_ledger::verify::{Report, verify_derived, verify_exported_proof, verify_log};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -24,6 +25,7 @@ on_both_backends!(
     verify_catches_a_changed_prediction_field,
     verify_catches_a_changed_explanation,
     verify_catches_an_edited_outcome_or_review,
+    verify_catches_derived_state_that_departs_from_the_records,
     verify_catches_a_changed_model_or_actor_row,
     rows_stored_before_json_columns_were_canonical_still_verify,
     integers_beyond_2_pow_53_are_stored_exactly_and_verify,
@@ -259,6 +261,50 @@ async fn verify_catches_an_edited_outcome_or_review(backend: Backend) {
         let report = verify(&app).await;
         assert_eq!(report.problems.len(), 1, "{attack}: {:?}", report.problems);
         assert!(report.problems[0].message.contains(kind), "{attack}: {:?}", report.problems);
+    }
+}
+
+/// What the list filters, a prediction's `final_decision` and the quality figures read is
+/// derived data (no ledger leaf of its own): `verify` recomputes it from the outcomes and reviews
+/// and reports a change made behind their back.
+async fn verify_catches_derived_state_that_departs_from_the_records(backend: Backend) {
+    let attacks: [(&str, &str); 4] = [
+        ("UPDATE prediction_state SET final_decision = 'approve', overridden = 0", "derived state"),
+        ("UPDATE prediction_state SET outcome_label = 'legit'", "derived state"),
+        ("DELETE FROM prediction_state", "no derived state"),
+        ("UPDATE quality_totals SET reviewed = reviewed + 3", "quality totals"),
+    ];
+    for (attack, found) in attacks {
+        let app = TestApp::spawn(backend).await;
+        filled(&app, 3).await;
+        let outcome = json!({"label": "fraud", "value": 1.0, "source": "chargeback"});
+        assert_eq!(
+            app.post("/api/v1/predictions/p-1/outcomes", &app.admin_key, &outcome).await.status(),
+            StatusCode::CREATED
+        );
+        let review = json!({"reviewer": {"reviewer_id": "u-9"}, "action": "override", "final_decision": "decline"});
+        assert_eq!(
+            app.post("/api/v1/predictions/p-1/reviews", &app.admin_key, &review).await.status(),
+            StatusCode::CREATED
+        );
+        let derived = |app: &TestApp| {
+            let store = app.store.clone();
+            async move {
+                let mut report = Report::default();
+                verify_derived(store.as_ref(), &ReviewPolicy::default(), &mut report).await.unwrap();
+                report
+            }
+        };
+        let untouched = derived(&app).await;
+        assert!(untouched.intact(), "{:?}", untouched.problems);
+        Attacker::connect(&app, backend).await.run(attack).await;
+        let report = derived(&app).await;
+        assert!(
+            !report.problems.is_empty() && report.problems.iter().all(|p| p.message.contains(found)),
+            "{attack}: {:?}",
+            report.problems
+        );
+        assert!(verify(&app).await.intact(), "the ledger itself is untouched");
     }
 }
 

@@ -9,7 +9,7 @@ use std::time::Duration;
 use ml_audit_core::auth::KeyScope;
 use ml_audit_core::review::ReviewPolicy;
 use ml_audit_core::timestamp;
-use ml_audit_ledger::verify::{Report, verify_log};
+use ml_audit_ledger::verify::{Report, verify_derived, verify_log};
 use ml_audit_server::ServerSettings;
 use reqwest::{Response, StatusCode};
 use serde_json::{Value, json};
@@ -138,9 +138,13 @@ async fn checkpoint(app: &TestApp) {
     assert_eq!(response.status(), StatusCode::CREATED);
 }
 
+/// `verify` as the CLI runs it: the log, then the data derived from outcomes and reviews (under
+/// the default review settings, which every test that verifies runs with).
 async fn verify(app: &TestApp) -> Report {
     let verifier = app.sealer.key().verifier().clone();
-    verify_log(app.store.clone(), &verifier, None, &mut |_, _| {}).await.expect("verify runs")
+    let mut report = verify_log(app.store.clone(), &verifier, None, &mut |_, _| {}).await.expect("verify runs");
+    verify_derived(app.store.as_ref(), &ReviewPolicy::default(), &mut report).await.expect("verify runs");
+    report
 }
 
 async fn ledger_size(app: &TestApp) -> u64 {
