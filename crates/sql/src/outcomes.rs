@@ -606,11 +606,11 @@ async fn check_derived<B: Dialect>(conn: &mut Conn<B>, policy: &ReviewPolicy, li
         let all: Vec<&Target> = targets.iter().collect();
         let stored = load_states::<B>(conn, &all).await?;
         let mut outcomes: HashMap<Uuid, Vec<Outcome>> = HashMap::new();
-        for outcome in follow_ups::<B, _>(conn, OUTCOME_COLUMNS, "outcomes", chunk, |c| outcome(c)).await? {
+        for outcome in follow_ups::<B, _>(conn, OUTCOME_COLUMNS, "outcomes", chunk, outcome).await? {
             outcomes.entry(outcome.prediction_ref).or_default().push(outcome);
         }
         let mut reviews: HashMap<Uuid, Vec<Review>> = HashMap::new();
-        for review in follow_ups::<B, _>(conn, REVIEW_COLUMNS, "reviews", chunk, |c| review(c)).await? {
+        for review in follow_ups::<B, _>(conn, REVIEW_COLUMNS, "reviews", chunk, review).await? {
             reviews.entry(review.prediction_ref).or_default().push(review);
         }
         for target in &targets {
