@@ -606,11 +606,15 @@ async fn check_derived<B: Dialect>(conn: &mut Conn<B>, policy: &ReviewPolicy, li
         let all: Vec<&Target> = targets.iter().collect();
         let stored = load_states::<B>(conn, &all).await?;
         let mut outcomes: HashMap<Uuid, Vec<Outcome>> = HashMap::new();
-        for outcome in follow_ups::<B, _>(conn, OUTCOME_COLUMNS, "outcomes", chunk, outcome).await? {
+        for outcome in
+            follow_ups::<B, _>(conn, OUTCOME_COLUMNS, "outcomes", chunk, |row| outcome(&mut Columns::new(row))).await?
+        {
             outcomes.entry(outcome.prediction_ref).or_default().push(outcome);
         }
         let mut reviews: HashMap<Uuid, Vec<Review>> = HashMap::new();
-        for review in follow_ups::<B, _>(conn, REVIEW_COLUMNS, "reviews", chunk, review).await? {
+        for review in
+            follow_ups::<B, _>(conn, REVIEW_COLUMNS, "reviews", chunk, |row| review(&mut Columns::new(row))).await?
+        {
             reviews.entry(review.prediction_ref).or_default().push(review);
         }
         for target in &targets {
@@ -652,12 +656,12 @@ async fn follow_ups<B: Dialect, T: Send>(
     columns: &str,
     table: &str,
     predictions: &[Uuid],
-    map: fn(&mut Columns<'_, B::Row<'_>>) -> Result<T>,
+    map: impl Fn(&B::Row<'_>) -> Result<T> + Send + Sync,
 ) -> Result<Vec<T>> {
     let mut query = QueryBuilder::new(format!("SELECT {columns} FROM {table} WHERE prediction_ref IN ("));
     push_list(&mut query, predictions, |q, id| B::bind_uuid(q, *id));
     query.push(") ORDER BY prediction_ref, position");
-    collect::<B, _>(conn, query, |row| map(&mut Columns::new(row))).await
+    collect::<B, _>(conn, query, map).await
 }
 
 /// A prediction's state as its outcomes (in arrival order) and reviews give it.
