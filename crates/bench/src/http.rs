@@ -713,7 +713,9 @@ impl Bench<'_> {
                     1 | 11 | 21 => json!({"reviewer": {"reviewer_id": "r-9"}, "action": "escalate"}),
                     _ => json!({"reviewer": {"reviewer_id": format!("r-{}", i % 7)}, "action": "confirm"}),
                 };
-                Call::post_json(&format!("{PREDICTIONS}/bench-{:012}/reviews", i * 100 + 5), serde_json::to_vec(&body)?)
+                // Near one prediction in 100, shifted so that each kind of review falls on both models.
+                let target = i * 100 + 5 + i / 3 % 3;
+                Call::post_json(&format!("{PREDICTIONS}/bench-{target:012}/reviews"), serde_json::to_vec(&body)?)
             })
             .collect::<anyhow::Result<Vec<_>>>()?;
         let measured = closed_loop(&self.client, concurrency, calls, no_check).await.context("reviews")?;

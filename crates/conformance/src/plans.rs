@@ -223,6 +223,14 @@ pub fn cases() -> Vec<PlanCase> {
         ),
         ("has_outcome=false", PredictionFilter { has_outcome: Some(false), ..Default::default() }, vec![TIME], false),
         (
+            // Time and tenant are matched on the state's copies: a planner that took the
+            // predictions' tenant (or time) index would sort every match.
+            "has_outcome=true + tenant_id",
+            PredictionFilter { has_outcome: Some(true), tenant_id: Some("globex".into()), ..Default::default() },
+            vec![PRIMARY_KEY],
+            false,
+        ),
+        (
             "outcome_label",
             PredictionFilter { outcome_label: Some("fraud".into()), ..Default::default() },
             vec![PRIMARY_KEY],

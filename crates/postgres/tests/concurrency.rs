@@ -8,6 +8,9 @@ use std::sync::Arc;
 use common::{TestDb, count, event, race};
 use ml_audit_core::auth::{KeyScope, Visibility, issue_key};
 use ml_audit_core::event::{PreparedPrediction, parse_explanation};
+use ml_audit_core::outcome::OutcomeInput;
+use ml_audit_core::redaction::RedactionPolicy;
+use ml_audit_core::review::{ReviewInput, ReviewPolicy};
 use ml_audit_core::timestamp;
 use ml_audit_postgres::PgStore;
 use ml_audit_storage::prelude::*;
@@ -78,6 +81,54 @@ async fn batches_naming_new_rows_in_opposite_orders_do_not_deadlock() {
         assert_eq!(created, 2, "round {round}: each prediction is created once, then replayed");
     }
     assert_eq!(count(&mut db.connect().await, "model_versions").await, 2);
+}
+
+/// Outcome batches listing the same predictions in opposite orders, and reviews of them, racing:
+/// none deadlocks, every prediction's outcomes are numbered without gaps, and its derived state
+/// and the quality totals are what its records give (`check_derived` finds nothing).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn racing_outcomes_and_reviews_keep_the_derived_state_exact() {
+    let db = TestDb::create().await;
+    let store = Arc::new(db.migrated().await);
+    let ids: Vec<String> = (0..6).map(|n| format!("judged-{n}")).collect();
+    store.record_predictions(ids.iter().map(|id| prediction(id, "fraud", 0.5)).collect()).await.unwrap();
+    let results = race(8, |task| {
+        let store = store.clone();
+        let mut order = ids.clone();
+        if task % 2 == 1 {
+            order.reverse();
+        }
+        async move {
+            let policy = RedactionPolicy::default();
+            let batch = order
+                .iter()
+                .map(|id| {
+                    let label = if task % 3 == 0 { "fraud" } else { "legit" };
+                    let body = json!({"label": label, "value": task as f64, "source": "race"});
+                    (PredictionRef(id.clone()), OutcomeInput::parse(body).unwrap().prepare(&policy))
+                })
+                .collect();
+            let recorded = store.record_outcomes(&Visibility::AllTenants, batch).await?;
+            let review = json!({"reviewer": {"reviewer_id": format!("r-{task}")}, "action": "override",
+                                "final_decision": format!("decision-{task}")});
+            let review = ReviewInput::parse(review).unwrap().prepare(&policy);
+            let target = PredictionRef(order[0].clone());
+            store.record_review(&Visibility::AllTenants, &target, review, &ReviewPolicy::default()).await?;
+            Ok::<_, ml_audit_storage::StorageError>(recorded)
+        }
+    })
+    .await;
+    for recorded in results {
+        assert!(recorded.expect("no batch deadlocks").iter().all(Result::is_ok));
+    }
+    for id in &ids {
+        let outcomes = store.list_outcomes(&Visibility::AllTenants, &PredictionRef(id.clone())).await.unwrap();
+        assert_eq!(outcomes.iter().map(|o| o.position).collect::<Vec<_>>(), (1..=8).collect::<Vec<_>>(), "{id}");
+    }
+    let findings = store.check_derived(&ReviewPolicy::default(), 100).await.unwrap();
+    assert!(findings.is_empty(), "{findings:?}");
+    let reviewed = store.get_prediction(&Visibility::AllTenants, &PredictionRef(ids[0].clone())).await.unwrap();
+    assert_eq!(reviewed.reviews.len(), 4, "the tasks that listed it first reviewed it");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -85,6 +85,18 @@ impl State {
         Self { outcomes: 0, current: None, reviews: 0, decision: Decision::unreviewed(&target.decision_outcome) }
     }
 
+    /// Counts the prediction's next outcome, which becomes the current one unless a later
+    /// observed one is.
+    fn add_outcome(&mut self, outcome: &Outcome) {
+        self.outcomes += 1;
+        let newer = self.current.as_ref().is_none_or(|current| {
+            supersedes((outcome.observed_at, outcome.position), (current.observed_at, current.position))
+        });
+        if newer {
+            self.current = Some(CurrentOutcome::of(outcome));
+        }
+    }
+
     fn contribution(&self, target: &Target) -> Contribution {
         let outcome = self.current.as_ref().map(|o| (o.label.as_deref(), o.value));
         Contribution::of(&judged(&target.decision_outcome, target.predicted_value, outcome, &self.decision))
@@ -452,15 +464,9 @@ impl<B: Backend> SqlStore<B> {
                 continue;
             }
             let state = states.entry(target.id).or_insert_with(|| State::new(target));
-            state.outcomes += 1;
             let content_hash = prepared.content_hash.clone();
-            let record = stored_outcome(prepared, target.id, state.outcomes);
-            let newer = state.current.as_ref().is_none_or(|current| {
-                supersedes((record.observed_at, record.position), (current.observed_at, current.position))
-            });
-            if newer {
-                state.current = Some(CurrentOutcome::of(&record));
-            }
+            let record = stored_outcome(prepared, target.id, state.outcomes + 1);
+            state.add_outcome(&record);
             stored.insert(record.outcome_id.clone(), (record.clone(), content_hash.clone()));
             results.push(Ok(Recorded::Created(record.clone())));
             created.push((record, content_hash));
@@ -668,13 +674,7 @@ async fn follow_ups<B: Dialect, T: Send>(
 fn recomputed(target: &Target, outcomes: &[Outcome], reviews: &[Review], policy: &ReviewPolicy) -> State {
     let mut state = State::new(target);
     for outcome in outcomes {
-        state.outcomes += 1;
-        let newer = state.current.as_ref().is_none_or(|current| {
-            supersedes((outcome.observed_at, outcome.position), (current.observed_at, current.position))
-        });
-        if newer {
-            state.current = Some(CurrentOutcome::of(outcome));
-        }
+        state.add_outcome(outcome);
     }
     state.reviews = u32::try_from(reviews.len()).unwrap_or(u32::MAX);
     state.decision =

@@ -179,7 +179,7 @@ pub fn list<D: Dialect>(
         // page order, and join each one's prediction.
         query.push(SELECT_PREDICTION_BY_STATE);
         query.push(" WHERE 1 = 1");
-        push_filters::<D>(&mut query, visibility, filter, named, None);
+        push_filters::<D>(&mut query, visibility, filter, named, None, Lead::State);
         push_state_filters::<D>(&mut query, filter, true);
         push_after_on::<D>(&mut query, page, STATE_ORDER);
         push_order_and_limit_on::<D>(&mut query, page, STATE_ORDER);
@@ -195,7 +195,7 @@ pub fn list<D: Dialect>(
                 }
                 query.push(format!("SELECT id FROM (SELECT p.id FROM predictions p WHERE {column} = "));
                 D::bind_uuid(&mut query, *id);
-                push_filters::<D>(&mut query, visibility, filter, named, Some(column));
+                push_filters::<D>(&mut query, visibility, filter, named, Some(column), Lead::Predictions);
                 push_after::<D>(&mut query, page);
                 push_order_and_limit::<D>(&mut query, page);
                 query.push(format!(") AS scan{scan}"));
@@ -205,7 +205,7 @@ pub fn list<D: Dialect>(
         }
         None => {
             query.push(" WHERE 1 = 1");
-            push_filters::<D>(&mut query, visibility, filter, named, None);
+            push_filters::<D>(&mut query, visibility, filter, named, None, Lead::Predictions);
             push_after::<D>(&mut query, page);
         }
     }
@@ -228,13 +228,13 @@ fn list_by_final_decision<D: Dialect>(
     query.push(" WHERE p.id IN (SELECT id FROM (SELECT p.id FROM predictions p WHERE p.decision_outcome = ");
     D::bind_text(&mut query, decision);
     query.push(" AND NOT EXISTS (SELECT 1 FROM prediction_state st WHERE st.prediction_ref = p.id AND st.final_decision IS NOT NULL)");
-    push_filters::<D>(&mut query, visibility, filter, named, None);
+    push_filters::<D>(&mut query, visibility, filter, named, None, Lead::Predictions);
     push_state_filters::<D>(&mut query, filter, false);
     push_after::<D>(&mut query, page);
     push_order_and_limit::<D>(&mut query, page);
     query.push(") AS kept UNION ALL SELECT id FROM (SELECT s.prediction_ref AS id FROM prediction_state s JOIN predictions p ON p.id = s.prediction_ref WHERE s.final_decision = ");
     D::bind_text(&mut query, decision);
-    push_filters::<D>(&mut query, visibility, filter, named, None);
+    push_filters::<D>(&mut query, visibility, filter, named, None, Lead::State);
     push_state_filters::<D>(&mut query, filter, true);
     push_after_on::<D>(&mut query, page, STATE_ORDER);
     push_order_and_limit_on::<D>(&mut query, page, STATE_ORDER);
@@ -292,6 +292,14 @@ pub fn push_tenant<D: Dialect>(query: &mut QueryBuilder<D::Db>, column: &str, vi
     push_equal::<D>(query, column, visibility.tenant());
 }
 
+/// Which table a list query walks in page order: the predictions, or the state of those with an
+/// outcome or a review.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Lead {
+    Predictions,
+    State,
+}
+
 /// Every condition of `filter` but `scanned` (the column a per-value scan already matches).
 fn push_filters<D: Dialect>(
     query: &mut QueryBuilder<D::Db>,
@@ -299,12 +307,21 @@ fn push_filters<D: Dialect>(
     filter: &PredictionFilter,
     named: &NamedRows,
     scanned: Option<&str>,
+    lead: Lead,
 ) {
+    // A query led by the predictions' state matches time and tenant on the state's copies (its
+    // indexes lead with them after the state's own column) and keeps the planner off the
+    // predictions' indexes, which would give the matches in no useful order.
+    let (p, ts) = match lead {
+        Lead::Predictions => (String::from("p."), "p.ts"),
+        Lead::State => (format!("{}p.", D::NOT_AN_INDEX), "s.ts"),
+    };
     // A subject's predictions are few and found through its tokens: a tenant's index, which
     // SQLite would take as readily, would walk all of that tenant's predictions to find them.
-    let tenant = match filter.subject {
-        Some(_) => format!("{}p.tenant_id", D::NOT_AN_INDEX),
-        None => "p.tenant_id".to_owned(),
+    let tenant = match (lead, &filter.subject) {
+        (Lead::State, _) => "s.tenant_id".to_owned(),
+        (Lead::Predictions, Some(_)) => format!("{}p.tenant_id", D::NOT_AN_INDEX),
+        (Lead::Predictions, None) => "p.tenant_id".to_owned(),
     };
     push_tenant::<D>(query, &tenant, visibility);
     for (column, ids) in [("p.model_ref", &named.models), ("p.actor_ref", &named.actors)] {
@@ -312,6 +329,7 @@ fn push_filters<D: Dialect>(
             Some(_) if scanned == Some(column) => {}
             // One id is an equality, which walks `(column, ts, id)` already in page order.
             Some([id]) => {
+                let column = column.replacen("p.", &p, 1);
                 query.push(format!(" AND {column} = "));
                 D::bind_uuid(query, *id);
             }
@@ -329,11 +347,11 @@ fn push_filters<D: Dialect>(
         query.push(")");
     }
     push_equal::<D>(query, &tenant, filter.tenant_id.as_deref());
-    push_equal::<D>(query, "p.decision_outcome", filter.decision_outcome.as_deref());
-    push_equal::<D>(query, "p.environment", filter.environment.as_deref());
-    push_equal::<D>(query, "p.status", filter.status.map(|s| s.as_str()));
+    push_equal::<D>(query, &format!("{p}decision_outcome"), filter.decision_outcome.as_deref());
+    push_equal::<D>(query, &format!("{p}environment"), filter.environment.as_deref());
+    push_equal::<D>(query, &format!("{p}status"), filter.status.map(|s| s.as_str()));
     if let Some(trace_id) = filter.trace_id.as_deref() {
-        push_equal::<D>(query, "p.trace_id", Some(trace_id));
+        push_equal::<D>(query, &format!("{p}trace_id"), Some(trace_id));
         if !trace_id.is_empty() {
             // The trace index leaves out rows without a trace id; a planner cannot prove that a
             // bound value is not empty, so the query says it in words it can match.
@@ -345,10 +363,10 @@ fn push_filters<D: Dialect>(
         bind(query);
     };
     if let Some(from) = filter.time_from {
-        compare(" AND p.ts >= ", &|q| D::bind_time(q, from));
+        compare(&format!(" AND {ts} >= "), &|q| D::bind_time(q, from));
     }
     if let Some(to) = filter.time_to {
-        compare(" AND p.ts <= ", &|q| D::bind_time(q, to));
+        compare(&format!(" AND {ts} <= "), &|q| D::bind_time(q, to));
     }
     if let Some(min) = filter.min_confidence {
         compare(" AND p.confidence >= ", &|q| D::bind_float(q, min));
@@ -357,7 +375,7 @@ fn push_filters<D: Dialect>(
         compare(" AND p.confidence <= ", &|q| D::bind_float(q, max));
     }
     if let Some(token) = &filter.subject {
-        query.push(" AND p.id IN (SELECT s.prediction_ref FROM prediction_subjects s WHERE s.token = ");
+        query.push(" AND p.id IN (SELECT t.prediction_ref FROM prediction_subjects t WHERE t.token = ");
         D::bind_text(query, token);
         query.push(")");
     }
