@@ -257,7 +257,7 @@ fn main() -> anyhow::Result<()> {
                     (Some(proof), Some(checkpoint)) => verify_offline(&proof, &checkpoint, &verifier)?,
                     _ => {
                         let witness = witness.or(settings.ledger.witness_path.clone());
-                        let review = settings.server_settings()?.review;
+                        let review = settings.review_policy();
                         verify_database(&settings.database_url, &verifier, witness.as_deref(), &review).await?
                     }
                 };

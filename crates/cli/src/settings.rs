@@ -462,6 +462,11 @@ impl Settings {
         Ok(policy)
     }
 
+    /// The `[review]` table as the policy reviews are applied (and `verify` recomputes them) by.
+    pub fn review_policy(&self) -> ReviewPolicy {
+        ReviewPolicy { two_person_models: self.review.two_person_models.iter().cloned().collect() }
+    }
+
     pub fn server_settings(&self) -> anyhow::Result<ServerSettings> {
         Ok(ServerSettings {
             limits: Limits {
@@ -482,7 +487,7 @@ impl Settings {
                 checkpoint_every: Duration::from_secs(self.ledger.checkpoint_interval_secs),
                 ..Schedule::default()
             },
-            review: ReviewPolicy { two_person_models: self.review.two_person_models.iter().cloned().collect() },
+            review: self.review_policy(),
             retention: RetentionSchedule {
                 policy: self.retention_policy()?,
                 interval: Duration::from_secs(self.retention.purge_interval_secs),
