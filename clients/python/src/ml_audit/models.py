@@ -173,7 +173,23 @@ class RequestingActor(Record):
     _repr_fields = ("actor_type", "actor_id", "tenant_id")
 
 
-class Explanation(Record):
+class _FollowUp(Record):
+    """A record attached to a prediction (an explanation, an outcome, a review): ``prediction``
+    is the :class:`PredictionEvent` it was recorded for, when the caller passed one; ``pending``
+    is True while it waits in the background queue (``id`` is ``None`` until stored)."""
+
+    def __init__(
+        self, data: Optional[Dict[str, Any]] = None, prediction: Optional["PredictionEvent"] = None
+    ) -> None:
+        super().__init__(data)
+        object.__setattr__(self, "prediction", prediction)
+
+    @property
+    def pending(self) -> bool:
+        return self._materialize().get("id") is None
+
+
+class Explanation(_FollowUp):
     """``method``, ``method_version``, ``payload``, ``summary_text``, ``status``,
     ``generated_at``, ``created_at``, ``revision``, ``explanation_id`` (the client's id of the
     attach); ``prediction_id`` is the prediction's ``id``.
@@ -189,18 +205,8 @@ class Explanation(Record):
     }
     _repr_fields = ("method", "revision", "summary_text")
 
-    def __init__(
-        self, data: Optional[Dict[str, Any]] = None, prediction: Optional["PredictionEvent"] = None
-    ) -> None:
-        super().__init__(data)
-        object.__setattr__(self, "prediction", prediction)
 
-    @property
-    def pending(self) -> bool:
-        return self._materialize().get("id") is None
-
-
-class Outcome(Record):
+class Outcome(_FollowUp):
     """The ground truth observed for a prediction: ``outcome_id``, ``label``, ``value``,
     ``source``, ``observed_at``, ``metadata``, ``created_at``; ``prediction_id`` is the
     prediction's ``id``.
@@ -215,16 +221,6 @@ class Outcome(Record):
         "created_at": parse_datetime,
     }
     _repr_fields = ("outcome_id", "label", "value", "source")
-
-    def __init__(
-        self, data: Optional[Dict[str, Any]] = None, prediction: Optional["PredictionEvent"] = None
-    ) -> None:
-        super().__init__(data)
-        object.__setattr__(self, "prediction", prediction)
-
-    @property
-    def pending(self) -> bool:
-        return self._materialize().get("id") is None
 
 
 class Reviewer(Record):
@@ -241,7 +237,7 @@ def _reviewer(value: Any) -> Any:
     return Reviewer(value) if isinstance(value, dict) else value
 
 
-class Review(Record):
+class Review(_FollowUp):
     """A human review of a prediction: ``review_id``, ``reviewer`` (:class:`Reviewer`),
     ``action`` (``confirm``, ``override``, ``reverse``, ``escalate``), ``final_decision``,
     ``reason_codes``, ``comment``, ``reviewed_at``, ``created_at``; ``prediction_id`` is the
@@ -258,16 +254,6 @@ class Review(Record):
         "created_at": parse_datetime,
     }
     _repr_fields = ("review_id", "action", "final_decision")
-
-    def __init__(
-        self, data: Optional[Dict[str, Any]] = None, prediction: Optional["PredictionEvent"] = None
-    ) -> None:
-        super().__init__(data)
-        object.__setattr__(self, "prediction", prediction)
-
-    @property
-    def pending(self) -> bool:
-        return self._materialize().get("id") is None
 
 
 def _model(value: Any) -> Any:
