@@ -3,7 +3,7 @@
 
 use async_trait::async_trait;
 use futures_util::TryStreamExt as _;
-use ml_audit_sql::{Conn, Dialect, SqlRow, classify};
+use ml_audit_sql::{Column, Conn, Dialect, Rows, SqlRow, classify};
 use ml_audit_storage::{Result, StorageError};
 use sqlx::postgres::PgRow;
 use sqlx::{PgPool, Postgres, QueryBuilder, Row as _};
@@ -49,6 +49,37 @@ impl SqlRow for PgSqlRow<'_> {
     fn time(&self, column: usize) -> Result<Option<OffsetDateTime>> {
         self.at(column)
     }
+}
+
+/// `column` bound as one array of its type (typed, so that a column of `NULL`s is too).
+fn push_array(query: &mut QueryBuilder<Postgres>, column: Column) {
+    let cast = match column {
+        Column::Text(values) => {
+            query.push_bind(values);
+            "::text[]"
+        }
+        Column::Uuid(values) => {
+            query.push_bind(values);
+            "::uuid[]"
+        }
+        Column::Int(values) => {
+            query.push_bind(values);
+            "::bigint[]"
+        }
+        Column::Float(values) => {
+            query.push_bind(values);
+            "::float8[]"
+        }
+        Column::Time(values) => {
+            query.push_bind(values);
+            "::timestamptz[]"
+        }
+        Column::Bytes(values) => {
+            query.push_bind(values);
+            "::bytea[]"
+        }
+    };
+    query.push(cast);
 }
 
 /// Classifies a failure of PostgreSQL by its SQLSTATE class
@@ -104,9 +135,23 @@ impl Dialect for Pg {
     /// PostgreSQL weighs indexes by statistics: no hint needed.
     const NOT_AN_INDEX: &'static str = "";
 
-    /// One array parameter: one statement text whatever the number of ids.
-    fn push_any_uuid(query: &mut QueryBuilder<Postgres>, column: &str, ids: &[Uuid]) {
-        query.push(format!(" AND {column} = ANY(")).push_bind(ids.to_vec()).push(")");
+    /// One array parameter: one statement text whatever the number of values.
+    fn push_in(query: &mut QueryBuilder<Postgres>, column: &str, values: Column) {
+        query.push(format!("{column} = ANY("));
+        push_array(query, values);
+        query.push(")");
+    }
+
+    /// One array per column, unnested: a dozen parameters whatever the number of rows.
+    fn push_rows(query: &mut QueryBuilder<Postgres>, rows: Rows) {
+        query.push("SELECT * FROM UNNEST(");
+        for (at, column) in rows.into_columns().into_iter().enumerate() {
+            if at > 0 {
+                query.push(", ");
+            }
+            push_array(query, column);
+        }
+        query.push(")");
     }
 
     async fn fetch_all(pool: &PgPool, mut query: QueryBuilder<Postgres>) -> Result<Vec<PgRow>> {

@@ -207,6 +207,7 @@ mod migration_tests {
             (7, "6a8c62c821534a0f916a68c3996581e843ed0c97fc0b01b07148b3605d5f3bdcd6904ebc9caf025086efc4998a603ac3"),
             (8, "acd3bdbd183dd9533131e17edf49cfcc221a602d52ea0258bd5618627a62fb23debf11e2f3864418c5b25cd955c6873b"),
             (9, "bb5ab781709b68d35e9fee26ab59a1e58978067d49d873fa29477549ca45e7bef91f3ef612c0afdfd15cd4199ad83565"),
+            (10, "ce5532aabdc079ce0657cb2c319d525b62f85c1c83b0f1e733dc7e1b5db1fc1ff30def8dc450022909287a9d30c76e01"),
         ];
         let found = super::MIGRATOR.iter().map(|m| (m.version, m.checksum.as_ref()));
         assert_eq!(

@@ -9,6 +9,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::row::SqlRow;
+use crate::rows::{Column, Rows};
 
 /// A database's rows as this crate reads them.
 pub type DbRow<D> = <<D as Dialect>::Db as Database>::Row;
@@ -41,8 +42,18 @@ pub trait Dialect: Send + Sync + Sized + 'static {
     /// (SQLite's unary `+`; empty where the planner chooses by statistics).
     const NOT_AN_INDEX: &'static str;
 
-    /// ` AND {column} IN (…ids)` (at least one id) in the form this database binds best.
-    fn push_any_uuid(query: &mut QueryBuilder<Self::Db>, column: &str, ids: &[Uuid]);
+    /// `{column} IN (…values)` (at least one value) in the form this database binds best.
+    fn push_in(query: &mut QueryBuilder<Self::Db>, column: &str, values: Column);
+
+    /// ` AND {column} IN (…ids)` (at least one id).
+    fn push_any_uuid(query: &mut QueryBuilder<Self::Db>, column: &str, ids: &[Uuid]) {
+        query.push(" AND ");
+        Self::push_in(query, column, Column::uuids(ids.iter().copied()));
+    }
+
+    /// `rows` as a relation an `INSERT INTO table (columns…)` takes, in the form this database
+    /// binds best (see [`crate::rows`]).
+    fn push_rows(query: &mut QueryBuilder<Self::Db>, rows: Rows);
 
     /// Runs a query on the pool.
     async fn fetch_all(pool: &Pool<Self::Db>, query: QueryBuilder<Self::Db>) -> Result<Vec<DbRow<Self>>>;
@@ -79,79 +90,49 @@ pub async fn collect<D: Dialect, T: Send>(
 
 /// Binds `value`, or writes `NULL`.
 pub fn bind_optional_text<D: Dialect>(query: &mut QueryBuilder<D::Db>, value: Option<String>) {
-    match value {
-        Some(text) => D::bind_text(query, &text),
-        None => {
-            query.push("NULL");
-        }
+    push_value::<D>(query, &Column::Text(vec![value]), 0);
+}
+
+/// The `row`th value of `column`, bound, or `NULL`.
+fn push_value<D: Dialect>(query: &mut QueryBuilder<D::Db>, column: &Column, row: usize) {
+    let bound = match column {
+        Column::Text(values) => values[row].as_deref().map(|value| D::bind_text(query, value)),
+        Column::Uuid(values) => values[row].map(|value| D::bind_uuid(query, value)),
+        Column::Int(values) => values[row].map(|value| D::bind_int(query, value)),
+        Column::Float(values) => values[row].map(|value| D::bind_float(query, value)),
+        Column::Time(values) => values[row].map(|value| D::bind_time(query, value)),
+        Column::Bytes(values) => values[row].as_deref().map(|value| D::bind_bytes(query, value)),
+    };
+    if bound.is_none() {
+        query.push("NULL");
     }
 }
 
-/// Binds the values of one parenthesised row (`(a, b, …)`, as in `VALUES`), writing the commas:
-/// an insert reads as the list of its values.
-pub struct Values<'q, D: Dialect> {
-    query: &'q mut QueryBuilder<D::Db>,
-    started: bool,
-}
-
-impl<'q, D: Dialect> Values<'q, D> {
-    /// Opens the row: `(`.
-    pub fn new(query: &'q mut QueryBuilder<D::Db>) -> Self {
-        query.push("(");
-        Self { query, started: false }
-    }
-
-    fn next(&mut self) -> &mut QueryBuilder<D::Db> {
-        if self.started {
-            self.query.push(", ");
-        }
-        self.started = true;
-        self.query
-    }
-
-    pub fn text(&mut self, value: &str) -> &mut Self {
-        D::bind_text(self.next(), value);
-        self
-    }
-
-    pub fn uuid(&mut self, value: Uuid) -> &mut Self {
-        D::bind_uuid(self.next(), value);
-        self
-    }
-
-    pub fn int(&mut self, value: i64) -> &mut Self {
-        D::bind_int(self.next(), value);
-        self
-    }
-
-    pub fn float(&mut self, value: f64) -> &mut Self {
-        D::bind_float(self.next(), value);
-        self
-    }
-
-    pub fn time(&mut self, value: OffsetDateTime) -> &mut Self {
-        D::bind_time(self.next(), value);
-        self
-    }
-
-    pub fn bytes(&mut self, value: &[u8]) -> &mut Self {
-        D::bind_bytes(self.next(), value);
-        self
-    }
-
-    /// `value` bound by `bind`, or `NULL`.
-    pub fn optional<T>(&mut self, value: Option<T>, bind: fn(&mut Self, T) -> &mut Self) -> &mut Self {
-        match value {
-            Some(value) => bind(self, value),
-            None => {
-                self.next().push("NULL");
-                self
+/// `VALUES (…), (…)`, one bind per value: [`Dialect::push_rows`] for a database without arrays.
+pub fn push_values<D: Dialect>(query: &mut QueryBuilder<D::Db>, rows: Rows) {
+    let len = rows.len();
+    let columns = rows.into_columns();
+    query.push("VALUES ");
+    for row in 0..len {
+        query.push(if row == 0 { "(" } else { ", (" });
+        for (at, column) in columns.iter().enumerate() {
+            if at > 0 {
+                query.push(", ");
             }
+            push_value::<D>(query, column, row);
         }
+        query.push(")");
     }
+}
 
-    /// Closes the row: `)`.
-    pub fn close(&mut self) {
-        self.query.push(")");
+/// `{column} IN (…)`, one bind per value: [`Dialect::push_in`] for a database without arrays.
+pub fn push_in_list<D: Dialect>(query: &mut QueryBuilder<D::Db>, column: &str, values: &Column) {
+    query.push(format!("{column} IN ("));
+    for row in 0..values.len() {
+        if row > 0 {
+            query.push(", ");
+        }
+        push_value::<D>(query, values, row);
     }
+    query.push(")");
 }

@@ -19,6 +19,7 @@ pub mod lifecycle;
 pub mod outcomes;
 pub mod predictions;
 pub mod row;
+pub mod rows;
 pub mod store;
 
 use ml_audit_storage::StorageError;
@@ -26,6 +27,7 @@ use ml_audit_storage::StorageError;
 pub use crate::dialect::collect;
 pub use crate::dialect::{Conn, DbRow, Dialect};
 pub use crate::row::{Columns, SqlRow};
+pub use crate::rows::{Column, Rows};
 pub use crate::store::{Backend, SqlStore, insert_explanation, insert_key};
 
 /// Classifies what every sqlx driver reports alike; `database` says what a driver's own

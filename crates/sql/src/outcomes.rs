@@ -24,9 +24,10 @@ use sqlx::QueryBuilder;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::dialect::{Conn, Dialect, Values, collect};
+use crate::dialect::{Conn, Dialect, collect};
 use crate::predictions::{self, push_tenant};
 use crate::row::{Columns, OUTCOME_COLUMNS, REVIEW_COLUMNS, STATE_COLUMNS, SqlRow, StateRow, outcome, review, state};
+use crate::rows::{Column, Rows};
 use crate::store::{Backend, SqlStore};
 
 const MICROS_PER_HOUR: i64 = 3_600_000_000;
@@ -132,14 +133,12 @@ async fn resolve_targets<B: Backend>(
     refs: &[&PredictionRef],
 ) -> Result<HashMap<String, Target>> {
     let mut query = QueryBuilder::new(TARGET_COLUMNS);
-    query.push("(p.prediction_id IN (");
-    push_list(&mut query, refs, |q, r| B::bind_text(q, &r.0));
-    query.push(")");
+    query.push("(");
+    B::push_in(&mut query, "p.prediction_id", Column::texts(refs.iter().map(|r| r.0.as_str())));
     let ids: Vec<Uuid> = refs.iter().filter_map(|r| r.as_uuid()).collect();
     if !ids.is_empty() {
-        query.push(" OR p.id IN (");
-        push_list(&mut query, &ids, |q, id| B::bind_uuid(q, *id));
-        query.push(")");
+        query.push(" OR ");
+        B::push_in(&mut query, "p.id", Column::uuids(ids));
     }
     query.push(")");
     predictions::push_visibility::<B>(&mut query, visibility);
@@ -161,9 +160,8 @@ async fn resolve_targets<B: Backend>(
 /// The predictions of `ids` (all tenants), in id order.
 async fn targets_by_id<B: Dialect>(conn: &mut Conn<B>, ids: &[Uuid]) -> Result<Vec<Target>> {
     let mut query = QueryBuilder::new(TARGET_COLUMNS);
-    query.push("p.id IN (");
-    push_list(&mut query, ids, |q, id| B::bind_uuid(q, *id));
-    query.push(") ORDER BY p.id");
+    B::push_in(&mut query, "p.id", Column::uuids(ids.iter().copied()));
+    query.push(" ORDER BY p.id");
     collect::<B, _>(conn, query, |row| target(row)).await
 }
 
@@ -181,24 +179,9 @@ pub async fn forget_states<B: Dialect>(conn: &mut Conn<B>, ids: &[Uuid]) -> Resu
         }
     }
     save_quality::<B>(conn, &deltas).await?;
-    let mut delete = QueryBuilder::new("DELETE FROM prediction_state WHERE prediction_ref IN (");
-    push_list(&mut delete, ids, |q, id| B::bind_uuid(q, *id));
-    delete.push(")");
+    let mut delete = QueryBuilder::new("DELETE FROM prediction_state WHERE ");
+    B::push_in(&mut delete, "prediction_ref", Column::uuids(ids.iter().copied()));
     collect::<B, _>(conn, delete, |_| Ok(())).await.map(drop)
-}
-
-/// `a, b, c`: each item bound by `bind`.
-fn push_list<DB: sqlx::Database, T>(
-    query: &mut QueryBuilder<DB>,
-    items: &[T],
-    bind: impl Fn(&mut QueryBuilder<DB>, &T),
-) {
-    for (at, item) in items.iter().enumerate() {
-        if at > 0 {
-            query.push(", ");
-        }
-        bind(query, item);
-    }
 }
 
 /// The stored states of `targets` (absent: no outcome or review yet).
@@ -209,10 +192,9 @@ async fn load_states<B: Dialect>(conn: &mut Conn<B>, targets: &[&Target]) -> Res
     let mut query = QueryBuilder::new(
         "SELECT s.prediction_ref, s.outcomes, s.outcome_ref, s.outcome_label, s.outcome_value, s.outcome_observed_at, \
          s.outcome_position, s.reviews, s.reviewed, s.overridden, s.final_decision, s.review_state, p.decision_outcome \
-         FROM prediction_state s JOIN predictions p ON p.id = s.prediction_ref WHERE s.prediction_ref IN (",
+         FROM prediction_state s JOIN predictions p ON p.id = s.prediction_ref WHERE ",
     );
-    push_list(&mut query, targets, |q, t| B::bind_uuid(q, t.id));
-    query.push(")");
+    B::push_in(&mut query, "s.prediction_ref", Column::uuids(targets.iter().map(|t| t.id)));
     let rows = collect::<B, _>(conn, query, |row| {
         let mut c = Columns::new(row);
         let id = c.uuid()?;
@@ -256,30 +238,31 @@ async fn save_states<B: Dialect>(conn: &mut Conn<B>, states: &[(&Target, &State)
     let mut query = QueryBuilder::new(
         "INSERT INTO prediction_state (prediction_ref, ts, model_ref, tenant_id, outcomes, outcome_ref, outcome_label, \
          outcome_value, outcome_observed_at, outcome_position, reviews, has_outcome, reviewed, overridden, \
-         final_decision, review_state) VALUES ",
+         final_decision, review_state) ",
     );
-    push_list(&mut query, states, |q, (target, state)| {
+    let mut rows = Rows::new();
+    for (target, state) in states {
         let current = state.current.as_ref();
         let changed = state.decision.final_decision != target.decision_outcome;
-        Values::<B>::new(q)
+        rows.row()
             .uuid(target.id)
             .time(target.ts)
             .uuid(target.model_ref)
-            .text(&target.tenant_id)
+            .text(target.tenant_id.as_str())
             .int(i64::from(state.outcomes))
-            .optional(current.map(|c| c.id), Values::uuid)
-            .optional(current.and_then(|c| c.label.as_deref()), Values::text)
-            .optional(current.and_then(|c| c.value), Values::float)
-            .optional(current.map(|c| c.observed_at), Values::time)
-            .optional(current.map(|c| i64::from(c.position)), Values::int)
+            .uuid(current.map(|c| c.id))
+            .text(current.and_then(|c| c.label.as_deref()))
+            .float(current.and_then(|c| c.value))
+            .time(current.map(|c| c.observed_at))
+            .int(current.map(|c| i64::from(c.position)))
             .int(i64::from(state.reviews))
             .int(i64::from(state.current.is_some()))
             .int(i64::from(state.decision.reviewed))
             .int(i64::from(state.decision.overridden))
-            .optional(changed.then_some(state.decision.final_decision.as_str()), Values::text)
-            .text(state.decision.state.as_str())
-            .close();
-    });
+            .text(changed.then_some(state.decision.final_decision.as_str()))
+            .text(state.decision.state.as_str());
+    }
+    B::push_rows(&mut query, rows);
     query.push(
         " ON CONFLICT (prediction_ref) DO UPDATE SET outcomes = excluded.outcomes, outcome_ref = excluded.outcome_ref, \
          outcome_label = excluded.outcome_label, outcome_value = excluded.outcome_value, \
@@ -306,24 +289,24 @@ async fn save_quality<B: Dialect>(conn: &mut Conn<B>, deltas: &QualityDeltas) ->
     if deltas.is_empty() {
         return Ok(());
     }
-    let rows: Vec<_> = deltas.iter().collect();
     let mut query = QueryBuilder::new(
         "INSERT INTO quality_totals (model_ref, hour, tenant_id, with_outcome, regression_count, abs_error, \
-         squared_error, reviewed, overridden) VALUES ",
+         squared_error, reviewed, overridden) ",
     );
-    push_list(&mut query, &rows, |q, ((model, hour, tenant), t)| {
-        Values::<B>::new(q)
+    let mut rows = Rows::new();
+    for ((model, hour, tenant), t) in deltas {
+        rows.row()
             .uuid(*model)
             .int(*hour)
-            .text(tenant)
+            .text(tenant.as_str())
             .int(t.with_outcome)
             .int(t.regression_count)
             .float(t.abs_error)
             .float(t.squared_error)
             .int(t.reviewed)
-            .int(t.overridden)
-            .close();
-    });
+            .int(t.overridden);
+    }
+    B::push_rows(&mut query, rows);
     query.push(
         " ON CONFLICT (model_ref, hour, tenant_id) DO UPDATE SET \
          with_outcome = quality_totals.with_outcome + excluded.with_outcome, \
@@ -334,21 +317,25 @@ async fn save_quality<B: Dialect>(conn: &mut Conn<B>, deltas: &QualityDeltas) ->
          overridden = quality_totals.overridden + excluded.overridden",
     );
     collect::<B, _>(conn, query, |_| Ok(())).await?;
-    let pairs: Vec<_> = deltas
-        .iter()
-        .flat_map(|((model, hour, tenant), t)| {
-            t.confusion.iter().filter(|(_, n)| **n != 0).map(move |((p, a), n)| (*model, *hour, tenant, p, a, *n))
-        })
-        .collect();
-    if pairs.is_empty() {
+    let mut rows = Rows::new();
+    for ((model, hour, tenant), t) in deltas {
+        for ((predicted, actual), n) in t.confusion.iter().filter(|(_, n)| **n != 0) {
+            rows.row()
+                .uuid(*model)
+                .int(*hour)
+                .text(tenant.as_str())
+                .text(predicted.as_str())
+                .text(actual.as_str())
+                .int(*n);
+        }
+    }
+    if rows.is_empty() {
         return Ok(());
     }
     let mut query = QueryBuilder::new(
-        "INSERT INTO quality_confusion (model_ref, hour, tenant_id, predicted, actual, predictions) VALUES ",
+        "INSERT INTO quality_confusion (model_ref, hour, tenant_id, predicted, actual, predictions) ",
     );
-    push_list(&mut query, &pairs, |q, (model, hour, tenant, predicted, actual, n)| {
-        Values::<B>::new(q).uuid(*model).int(*hour).text(tenant).text(predicted).text(actual).int(*n).close();
-    });
+    B::push_rows(&mut query, rows);
     query.push(
         " ON CONFLICT (model_ref, hour, tenant_id, predicted, actual) DO UPDATE SET \
          predictions = quality_confusion.predictions + excluded.predictions",
@@ -360,25 +347,27 @@ async fn save_quality<B: Dialect>(conn: &mut Conn<B>, deltas: &QualityDeltas) ->
 fn insert_outcomes<B: Dialect>(rows: &[(&Outcome, &str)]) -> QueryBuilder<B::Db> {
     let mut query = QueryBuilder::new(
         "INSERT INTO outcomes (id, prediction_ref, outcome_id, position, label, value, source, observed_at, metadata, \
-         metadata_redactions, content_hash, created_at, salt) VALUES ",
+         metadata_redactions, content_hash, created_at, salt) ",
     );
-    push_list(&mut query, rows, |q, (o, content_hash)| {
-        Values::<B>::new(q)
+    let mut values = Rows::new();
+    for (o, content_hash) in rows {
+        values
+            .row()
             .uuid(o.id)
             .uuid(o.prediction_ref)
-            .text(&o.outcome_id)
+            .text(o.outcome_id.as_str())
             .int(i64::from(o.position))
-            .optional(o.label.as_deref(), Values::text)
-            .optional(o.value, Values::float)
-            .text(&o.source)
+            .text(o.label.as_deref())
+            .float(o.value)
+            .text(o.source.as_str())
             .time(o.observed_at)
-            .text(&column_text(&o.metadata))
-            .text(&serde_json::to_string(&o.metadata_redactions).expect("strings serialize"))
-            .text(content_hash)
+            .text(column_text(&o.metadata).as_str())
+            .text(serde_json::to_string(&o.metadata_redactions).expect("strings serialize").as_str())
+            .text(*content_hash)
             .time(o.created_at)
-            .optional(o.salt.as_ref().map(|s| s.as_slice()), Values::bytes)
-            .close();
-    });
+            .bytes(o.salt.as_ref().map(|s| s.as_slice()));
+    }
+    B::push_rows(&mut query, values);
     query
 }
 
@@ -390,10 +379,8 @@ async fn outcomes_by_client_id<B: Backend>(
     if ids.is_empty() {
         return Ok(HashMap::new());
     }
-    let mut query =
-        QueryBuilder::new(format!("SELECT {OUTCOME_COLUMNS}, content_hash FROM outcomes WHERE outcome_id IN ("));
-    push_list(&mut query, ids, |q, id| B::bind_text(q, id));
-    query.push(")");
+    let mut query = QueryBuilder::new(format!("SELECT {OUTCOME_COLUMNS}, content_hash FROM outcomes WHERE "));
+    B::push_in(&mut query, "outcome_id", Column::texts(ids.iter().copied()));
     let rows = collect::<B, _>(conn, query, |row| {
         let mut c = Columns::new(row);
         let stored = outcome(&mut c)?;
@@ -664,9 +651,9 @@ async fn follow_ups<B: Dialect, T: Send>(
     predictions: &[Uuid],
     map: impl Fn(&B::Row<'_>) -> Result<T> + Send + Sync,
 ) -> Result<Vec<T>> {
-    let mut query = QueryBuilder::new(format!("SELECT {columns} FROM {table} WHERE prediction_ref IN ("));
-    push_list(&mut query, predictions, |q, id| B::bind_uuid(q, *id));
-    query.push(") ORDER BY prediction_ref, position");
+    let mut query = QueryBuilder::new(format!("SELECT {columns} FROM {table} WHERE "));
+    B::push_in(&mut query, "prediction_ref", Column::uuids(predictions.iter().copied()));
+    query.push(" ORDER BY prediction_ref, position");
     collect::<B, _>(conn, query, map).await
 }
 
@@ -776,9 +763,8 @@ pub async fn complete<B: Dialect>(conn: &mut Conn<B>, events: &mut [PredictionEv
         return Ok(());
     }
     let ids: Vec<Uuid> = events.iter().map(|e| e.id).collect();
-    let mut query = QueryBuilder::new(format!("{STATE_COLUMNS} WHERE s.prediction_ref IN ("));
-    push_list(&mut query, &ids, |q, id| B::bind_uuid(q, *id));
-    query.push(")");
+    let mut query = QueryBuilder::new(format!("{STATE_COLUMNS} WHERE "));
+    B::push_in(&mut query, "s.prediction_ref", Column::uuids(ids));
     let mut states: HashMap<Uuid, StateRow> =
         collect::<B, _>(conn, query, |row| state(row)).await?.into_iter().map(|s| (s.prediction, s)).collect();
     let mut reviewed = Vec::new();
@@ -793,11 +779,10 @@ pub async fn complete<B: Dialect>(conn: &mut Conn<B>, events: &mut [PredictionEv
     if reviewed.is_empty() {
         return Ok(());
     }
-    let mut query = QueryBuilder::new(format!("SELECT {REVIEW_COLUMNS} FROM reviews WHERE prediction_ref IN ("));
-    push_list(&mut query, &reviewed, |q, id| B::bind_uuid(q, *id));
-    query.push(") ORDER BY prediction_ref, position");
     let mut by_prediction: HashMap<Uuid, Vec<Review>> = HashMap::new();
-    for review in collect::<B, _>(conn, query, |row| review(&mut Columns::new(row))).await? {
+    for review in
+        follow_ups::<B, _>(conn, REVIEW_COLUMNS, "reviews", &reviewed, |row| review(&mut Columns::new(row))).await?
+    {
         by_prediction.entry(review.prediction_ref).or_default().push(review);
     }
     for event in events.iter_mut() {
@@ -809,24 +794,25 @@ pub async fn complete<B: Dialect>(conn: &mut Conn<B>, events: &mut [PredictionEv
 fn insert_review<B: Dialect>(review: &Review, content_hash: &str) -> QueryBuilder<B::Db> {
     let mut query = QueryBuilder::new(
         "INSERT INTO reviews (id, prediction_ref, review_id, position, reviewer_id, reviewer_name, action, \
-         final_decision, reason_codes, comment, reviewed_at, content_hash, created_at, salt) VALUES ",
+         final_decision, reason_codes, comment, reviewed_at, content_hash, created_at, salt) ",
     );
-    Values::<B>::new(&mut query)
+    let mut rows = Rows::new();
+    rows.row()
         .uuid(review.id)
         .uuid(review.prediction_ref)
-        .text(&review.review_id)
+        .text(review.review_id.as_str())
         .int(i64::from(review.position))
-        .text(&review.reviewer_id)
-        .text(&review.reviewer_name)
+        .text(review.reviewer_id.as_str())
+        .text(review.reviewer_name.as_str())
         .text(review.action.as_str())
-        .text(&review.final_decision)
-        .text(&serde_json::to_string(&review.reason_codes).expect("strings serialize"))
-        .text(&review.comment)
+        .text(review.final_decision.as_str())
+        .text(serde_json::to_string(&review.reason_codes).expect("strings serialize").as_str())
+        .text(review.comment.as_str())
         .time(review.reviewed_at)
         .text(content_hash)
         .time(review.created_at)
-        .optional(review.salt.as_ref().map(|s| s.as_slice()), Values::bytes)
-        .close();
+        .bytes(review.salt.as_ref().map(|s| s.as_slice()));
+    B::push_rows(&mut query, rows);
     query
 }
 

@@ -190,15 +190,10 @@ impl StateRow {
     }
 }
 
-/// [`SELECT_PREDICTION`] led by the state of predictions with an outcome or a review, for a list
-/// whose filters only those can meet.
-pub const SELECT_PREDICTION_BY_STATE: &str = concat!(
-    prediction_columns!(),
-    "
-  FROM prediction_state s
-  JOIN predictions p ON p.id = s.prediction_ref",
-    prediction_joins!()
-);
+/// [`SELECT_PREDICTION`] for a page: from the predictions a subquery selects between the two
+/// (`SELECT p.* … ORDER BY … LIMIT n`), in page order.
+pub const PAGE_START: &str = concat!(prediction_columns!(), "\n  FROM (");
+pub const PAGE_END: &str = concat!(") p", prediction_joins!(), "\n  ORDER BY p.ts DESC, p.id DESC");
 
 /// Maps a row of [`SELECT_PREDICTION`].
 pub fn prediction(row: &impl SqlRow) -> Result<PredictionEvent> {

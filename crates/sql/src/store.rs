@@ -23,9 +23,10 @@ use ml_audit_storage::{
 use sqlx::{Pool, QueryBuilder, Transaction};
 use uuid::Uuid;
 
-use crate::dialect::{Conn, Dialect, Values, collect};
+use crate::dialect::{Conn, Dialect, collect};
 use crate::predictions::NamedRows;
 use crate::row::{self, CHECKPOINT_COLUMNS, Columns, EXPLANATION_COLUMNS, KEY_COLUMNS, MODEL_COLUMNS, SqlRow};
+use crate::rows::Rows;
 use crate::{insights, ledger, outcomes, predictions};
 
 /// A store over one SQL database: the pool reads go through, the pool writes go through (the
@@ -119,7 +120,8 @@ impl<B: Backend> SqlStore<B> {
 
     /// The query [`PredictionReader::list_predictions`] runs, after `start` (empty, or an
     /// `EXPLAIN` for the plan tests), once the model and actor names in `filter` are resolved;
-    /// `None` when one names nothing that exists.
+    /// `None` when one names nothing that exists, or a tenant-bound caller asks for another
+    /// tenant (which no query needs to tell: it sees none of its predictions).
     pub async fn list_query(
         &self,
         start: QueryBuilder<B::Db>,
@@ -127,6 +129,11 @@ impl<B: Backend> SqlStore<B> {
         filter: &PredictionFilter,
         page: &PageRequest,
     ) -> Result<Option<QueryBuilder<B::Db>>> {
+        if let (Some(own), Some(asked)) = (visibility.tenant(), filter.tenant_id.as_deref())
+            && own != asked
+        {
+            return Ok(None);
+        }
         let models = self.ids(predictions::named_models::<B>(filter)).await?;
         // A model that does not exist matches nothing, whatever the actor: no second lookup.
         let actors = match &models {
@@ -285,23 +292,24 @@ impl<B: Backend> PredictionReader for SqlStore<B> {
 pub fn insert_explanation<D: Dialect>(explanation: &Explanation, content_hash: Option<&str>) -> QueryBuilder<D::Db> {
     let mut query = QueryBuilder::new(
         "INSERT INTO explanations (id, prediction_ref, revision, method, method_version, payload, summary_text, \
-         status, generated_at, created_at, explanation_id, content_hash, salt) VALUES ",
+         status, generated_at, created_at, explanation_id, content_hash, salt) ",
     );
-    Values::<D>::new(&mut query)
+    let mut rows = Rows::new();
+    rows.row()
         .uuid(explanation.id)
         .uuid(explanation.prediction_ref)
         .int(i64::from(explanation.revision))
-        .text(&explanation.method)
-        .text(&explanation.method_version)
-        .text(&column_text(&explanation.payload))
-        .text(&explanation.summary_text)
+        .text(explanation.method.as_str())
+        .text(explanation.method_version.as_str())
+        .text(column_text(&explanation.payload).as_str())
+        .text(explanation.summary_text.as_str())
         .text(explanation.status.as_str())
         .time(explanation.generated_at)
         .time(explanation.created_at)
-        .optional(explanation.explanation_id.as_deref(), Values::text)
-        .optional(content_hash, Values::text)
-        .optional(explanation.salt.as_ref().map(|s| s.as_slice()), Values::bytes)
-        .close();
+        .text(explanation.explanation_id.as_deref())
+        .text(content_hash)
+        .bytes(explanation.salt.as_ref().map(|s| s.as_slice()));
+    D::push_rows(&mut query, rows);
     query
 }
 
@@ -309,16 +317,17 @@ pub fn insert_explanation<D: Dialect>(explanation: &Explanation, content_hash: O
 pub fn insert_key<D: Dialect>(issued: &IssuedKey) -> QueryBuilder<D::Db> {
     let key = &issued.key;
     let mut query =
-        QueryBuilder::new("INSERT INTO api_keys (id, name, scope, tenant_id, prefix, secret_hash, created_at) VALUES ");
-    Values::<D>::new(&mut query)
+        QueryBuilder::new("INSERT INTO api_keys (id, name, scope, tenant_id, prefix, secret_hash, created_at) ");
+    let mut rows = Rows::new();
+    rows.row()
         .uuid(key.id)
-        .text(&key.name)
+        .text(key.name.as_str())
         .text(key.scope.as_str())
-        .optional(key.tenant_id.as_deref(), Values::text)
-        .text(&key.prefix)
-        .text(&issued.hash.0)
-        .time(key.created_at)
-        .close();
+        .text(key.tenant_id.as_deref())
+        .text(key.prefix.as_str())
+        .text(issued.hash.0.as_str())
+        .time(key.created_at);
+    D::push_rows(&mut query, rows);
     query
 }
 

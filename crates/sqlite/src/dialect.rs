@@ -4,7 +4,8 @@
 use async_trait::async_trait;
 use futures_util::TryStreamExt as _;
 use ml_audit_core::timestamp;
-use ml_audit_sql::{Conn, Dialect, SqlRow, classify};
+use ml_audit_sql::dialect::{push_in_list, push_values};
+use ml_audit_sql::{Column, Conn, Dialect, Rows, SqlRow, classify};
 use ml_audit_storage::{Result, StorageError};
 use sqlx::sqlite::SqliteRow;
 use sqlx::{QueryBuilder, Row as _, Sqlite, SqlitePool};
@@ -112,14 +113,14 @@ impl Dialect for Lite {
     /// SQLite plans by shape: an equality on an indexed column can win over a narrower one.
     const NOT_AN_INDEX: &'static str = "+";
 
-    /// One bind per id.
-    fn push_any_uuid(query: &mut QueryBuilder<Sqlite>, column: &str, ids: &[Uuid]) {
-        query.push(format!(" AND {column} IN ("));
-        let mut separated = query.separated(", ");
-        for id in ids {
-            separated.push_bind(*id);
-        }
-        query.push(")");
+    /// One bind per value.
+    fn push_in(query: &mut QueryBuilder<Sqlite>, column: &str, values: Column) {
+        push_in_list::<Self>(query, column, &values);
+    }
+
+    /// `VALUES (…), (…)`: SQLite binds each value anyway, and parses a statement in microseconds.
+    fn push_rows(query: &mut QueryBuilder<Sqlite>, rows: Rows) {
+        push_values::<Self>(query, rows);
     }
 
     async fn fetch_all(pool: &SqlitePool, mut query: QueryBuilder<Sqlite>) -> Result<Vec<SqliteRow>> {

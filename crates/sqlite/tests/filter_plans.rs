@@ -27,7 +27,17 @@ async fn every_filter_is_served_by_an_index_in_page_order() {
             .unwrap_or_else(|| panic!("{}: the filter names nothing that exists", case.name));
         let rows = query.build().fetch_all(&store.reader).await.expect("the plan is explained");
         let plan: Vec<String> = rows.iter().map(|row| row.get::<String, _>("detail")).collect();
-        for line in &plan {
+        // The page is chosen by a subquery (`CO-ROUTINE p`) whose rows the lookups then read:
+        // that top-level `SCAN p` reads the page, not the table.
+        let page_read = rows.iter().position(|row| {
+            row.get::<i64, _>("parent") == 0
+                && row.get::<String, _>("detail") == "SCAN p"
+                && plan.iter().any(|line| line == "CO-ROUTINE p")
+        });
+        for (at, line) in plan.iter().enumerate() {
+            if Some(at) == page_read {
+                continue;
+            }
             // The state of predictions with an outcome or review is read through one of its
             // indexes, never whole.
             if line == "SCAN s" || line.starts_with("SCAN s ") && !line.contains("INDEX") {
@@ -41,8 +51,14 @@ async fn every_filter_is_served_by_an_index_in_page_order() {
                 _ => failures.push(format!("{}: `{line}` (allowed: {:?})", case.name, case.indexes)),
             }
         }
-        // `… FOR ORDER BY`, or a partial sort (`… FOR RIGHT PART OF ORDER BY`, `LAST TERM OF …`).
-        if !case.may_sort && plan.iter().any(|line| line.contains("TEMP B-TREE FOR") && line.contains("ORDER BY")) {
+        // `… FOR ORDER BY`, or a partial sort (`… FOR RIGHT PART OF ORDER BY`, `LAST TERM OF …`);
+        // one at the top of a query whose page is a subquery sorts only the page's rows.
+        let sorts_matches = rows.iter().any(|row| {
+            let line = row.get::<String, _>("detail");
+            let sorts_the_page = page_read.is_some() && row.get::<i64, _>("parent") == 0;
+            line.contains("TEMP B-TREE FOR") && line.contains("ORDER BY") && !sorts_the_page
+        });
+        if !case.may_sort && sorts_matches {
             failures.push(format!("{}: sorts every match instead of reading them in order: {plan:?}", case.name));
         }
     }
