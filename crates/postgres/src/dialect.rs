@@ -51,35 +51,23 @@ impl SqlRow for PgSqlRow<'_> {
     }
 }
 
-/// `column` bound as one array of its type (typed, so that a column of `NULL`s is too).
+/// `column` bound as one array of its type (cast, so that a column of `NULL`s is typed too).
 fn push_array(query: &mut QueryBuilder<Postgres>, column: Column) {
-    let cast = match column {
-        Column::Text(values) => {
-            query.push_bind(values);
-            "::text[]"
-        }
-        Column::Uuid(values) => {
-            query.push_bind(values);
-            "::uuid[]"
-        }
-        Column::Int(values) => {
-            query.push_bind(values);
-            "::bigint[]"
-        }
-        Column::Float(values) => {
-            query.push_bind(values);
-            "::float8[]"
-        }
-        Column::Time(values) => {
-            query.push_bind(values);
-            "::timestamptz[]"
-        }
-        Column::Bytes(values) => {
-            query.push_bind(values);
-            "::bytea[]"
-        }
-    };
-    query.push(cast);
+    fn bind<'t, T: sqlx::Encode<'t, Postgres> + sqlx::Type<Postgres>>(
+        query: &mut QueryBuilder<Postgres>,
+        values: T,
+        cast: &str,
+    ) {
+        query.push_bind(values).push(cast);
+    }
+    match column {
+        Column::Text(values) => bind(query, values, "::text[]"),
+        Column::Uuid(values) => bind(query, values, "::uuid[]"),
+        Column::Int(values) => bind(query, values, "::bigint[]"),
+        Column::Float(values) => bind(query, values, "::float8[]"),
+        Column::Time(values) => bind(query, values, "::timestamptz[]"),
+        Column::Bytes(values) => bind(query, values, "::bytea[]"),
+    }
 }
 
 /// Classifies a failure of PostgreSQL by its SQLSTATE class
