@@ -757,7 +757,7 @@ pub async fn reviews_of<B: Dialect>(conn: &mut Conn<B>, prediction: Uuid) -> Res
 }
 
 /// Gives read predictions their current outcome, decision after review and reviews (oldest
-/// first): two queries for a whole page, the second only when one of them was reviewed.
+/// first): one query for a whole page.
 pub async fn complete<B: Dialect>(conn: &mut Conn<B>, events: &mut [PredictionEvent]) -> Result<()> {
     if events.is_empty() {
         return Ok(());
@@ -765,28 +765,16 @@ pub async fn complete<B: Dialect>(conn: &mut Conn<B>, events: &mut [PredictionEv
     let ids: Vec<Uuid> = events.iter().map(|e| e.id).collect();
     let mut query = QueryBuilder::new(format!("{STATE_COLUMNS} WHERE "));
     B::push_in(&mut query, "s.prediction_ref", Column::uuids(ids));
-    let mut states: HashMap<Uuid, StateRow> =
-        collect::<B, _>(conn, query, |row| state(row)).await?.into_iter().map(|s| (s.prediction, s)).collect();
-    let mut reviewed = Vec::new();
+    query.push(" ORDER BY s.prediction_ref, r.position");
+    let mut states: HashMap<Uuid, (StateRow, Vec<Review>)> = HashMap::new();
+    for (state, review) in collect::<B, _>(conn, query, |row| state(row)).await? {
+        states.entry(state.prediction).or_insert_with(|| (state, Vec::new())).1.extend(review);
+    }
     for event in events.iter_mut() {
-        if let Some(state) = states.remove(&event.id) {
+        if let Some((state, reviews)) = states.remove(&event.id) {
             state.apply(event);
+            event.reviews = reviews;
         }
-        if event.decision.reviewed {
-            reviewed.push(event.id);
-        }
-    }
-    if reviewed.is_empty() {
-        return Ok(());
-    }
-    let mut by_prediction: HashMap<Uuid, Vec<Review>> = HashMap::new();
-    for review in
-        follow_ups::<B, _>(conn, REVIEW_COLUMNS, "reviews", &reviewed, |row| review(&mut Columns::new(row))).await?
-    {
-        by_prediction.entry(review.prediction_ref).or_default().push(review);
-    }
-    for event in events.iter_mut() {
-        event.reviews = by_prediction.remove(&event.id).unwrap_or_default();
     }
     Ok(())
 }

@@ -96,6 +96,22 @@ pub const EXPLANATION_COLUMNS: &str = "id, prediction_ref, CAST(revision AS bigi
 pub const OUTCOME_COLUMNS: &str = "id, prediction_ref, outcome_id, CAST(position AS bigint), label, value, source, \
      observed_at, metadata, metadata_redactions, created_at, salt";
 
+/// How many columns [`OUTCOME_COLUMNS`] names (a NULL outcome's are skipped at once).
+const OUTCOME_COLUMN_COUNT: usize = column_count(OUTCOME_COLUMNS);
+
+/// The columns a list of them names (none holds a comma of its own).
+const fn column_count(columns: &str) -> usize {
+    let bytes = columns.as_bytes();
+    let (mut at, mut count) = (0, 1);
+    while at < bytes.len() {
+        if bytes[at] == b',' {
+            count += 1;
+        }
+        at += 1;
+    }
+    count
+}
+
 /// The columns of a `reviews` row that [`review`] reads, in order.
 pub const REVIEW_COLUMNS: &str = "id, prediction_ref, review_id, CAST(position AS bigint), reviewer_id, reviewer_name, \
      action, final_decision, reason_codes, comment, reviewed_at, created_at, salt";
@@ -143,12 +159,16 @@ macro_rules! prediction_joins {
 
 pub const SELECT_PREDICTION: &str = concat!(prediction_columns!(), "\n  FROM predictions p", prediction_joins!());
 
-/// The decision after review and the current outcome of the predictions whose state is read
-/// (`… WHERE s.prediction_ref IN (…)`), mapped by [`state`].
+/// The decision after review, the current outcome and the reviews of the predictions whose state
+/// is read (`… WHERE s.prediction_ref IN (…)`): one row per review (one without when there is
+/// none), mapped by [`state`].
 pub const STATE_COLUMNS: &str = "SELECT s.prediction_ref, s.reviewed, s.overridden, s.final_decision, s.review_state,
     o.id, o.prediction_ref, o.outcome_id, CAST(o.position AS bigint), o.label, o.value, o.source, o.observed_at,
-    o.metadata, o.metadata_redactions, o.created_at, o.salt
-  FROM prediction_state s LEFT JOIN outcomes o ON o.id = s.outcome_ref";
+    o.metadata, o.metadata_redactions, o.created_at, o.salt,
+    r.id, r.prediction_ref, r.review_id, CAST(r.position AS bigint), r.reviewer_id, r.reviewer_name, r.action,
+    r.final_decision, r.reason_codes, r.comment, r.reviewed_at, r.created_at, r.salt
+  FROM prediction_state s LEFT JOIN outcomes o ON o.id = s.outcome_ref
+  LEFT JOIN reviews r ON r.prediction_ref = s.prediction_ref AND s.reviewed = 1";
 
 /// A prediction's decision after review (its final decision `None` when no review changed the
 /// model's) and its current outcome, from a row of [`STATE_COLUMNS`].
@@ -161,10 +181,10 @@ pub struct StateRow {
     pub outcome: Option<Outcome>,
 }
 
-/// Maps a row of [`STATE_COLUMNS`].
-pub fn state(row: &impl SqlRow) -> Result<StateRow> {
+/// Maps a row of [`STATE_COLUMNS`]: the state, and the review of the row if any.
+pub fn state(row: &impl SqlRow) -> Result<(StateRow, Option<Review>)> {
     let mut c = Columns::new(row);
-    Ok(StateRow {
+    let state = StateRow {
         prediction: c.uuid()?,
         reviewed: c.integer()? != 0,
         overridden: c.integer()? != 0,
@@ -172,9 +192,17 @@ pub fn state(row: &impl SqlRow) -> Result<StateRow> {
         review_state: decode_enum("review_state", &c.text()?, ReviewState::parse)?,
         outcome: match c.take(SqlRow::uuid)? {
             Some(id) => Some(outcome_after_id(id, &mut c)?),
-            None => None,
+            None => {
+                c.skip(OUTCOME_COLUMN_COUNT - 1);
+                None
+            }
         },
-    })
+    };
+    let review = match c.take(SqlRow::uuid)? {
+        Some(id) => Some(review_after_id(id, &mut c)?),
+        None => None,
+    };
+    Ok((state, review))
 }
 
 impl StateRow {
@@ -303,8 +331,13 @@ fn outcome_after_id<R: SqlRow>(id: Uuid, c: &mut Columns<'_, R>) -> Result<Outco
 
 /// Maps the [`REVIEW_COLUMNS`] at the cursor.
 pub fn review<R: SqlRow>(c: &mut Columns<'_, R>) -> Result<Review> {
+    let id = c.uuid()?;
+    review_after_id(id, c)
+}
+
+fn review_after_id<R: SqlRow>(id: Uuid, c: &mut Columns<'_, R>) -> Result<Review> {
     Ok(Review {
-        id: c.uuid()?,
+        id,
         prediction_ref: c.uuid()?,
         review_id: c.text()?,
         position: position(c)?,
