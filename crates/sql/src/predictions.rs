@@ -157,6 +157,9 @@ impl NamedRows {
 /// The predictions a page's subquery selects from when its own tables do not lead.
 const PAGE_PREDICTIONS: &str = "SELECT p.* FROM predictions p";
 
+/// The states of predictions with an outcome or a review, each joined to its prediction.
+const STATES: &str = " FROM prediction_state s JOIN predictions p ON p.id = s.prediction_ref";
+
 /// Most index scans one list query unions (a model name with more versions is matched as a set).
 const MAX_SCANS_PER_VALUE: usize = 64;
 
@@ -199,7 +202,7 @@ fn push_page<D: Dialect>(
     if filter.needs_state() {
         // Only predictions with an outcome or a review can match: walk their state's index in
         // page order, and join each one's prediction.
-        query.push("SELECT p.* FROM prediction_state s JOIN predictions p ON p.id = s.prediction_ref WHERE 1 = 1");
+        query.push(format!("SELECT p.*{STATES} WHERE 1 = 1"));
         push_filters::<D>(query, visibility, filter, named, None, Lead::State);
         push_state_filters::<D>(query, filter, true);
         push_after_on::<D>(query, page, STATE_ORDER);
@@ -252,7 +255,9 @@ fn push_page_by_final_decision<D: Dialect>(
     push_state_filters::<D>(query, filter, false);
     push_after::<D>(query, page);
     push_order_and_limit::<D>(query, page);
-    query.push(") AS kept UNION ALL SELECT id FROM (SELECT s.prediction_ref AS id FROM prediction_state s JOIN predictions p ON p.id = s.prediction_ref WHERE s.final_decision = ");
+    query.push(format!(
+        ") AS kept UNION ALL SELECT id FROM (SELECT s.prediction_ref AS id{STATES} WHERE s.final_decision = "
+    ));
     D::bind_text(query, decision);
     push_filters::<D>(query, visibility, filter, named, None, Lead::State);
     push_state_filters::<D>(query, filter, true);

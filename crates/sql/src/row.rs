@@ -92,9 +92,32 @@ pub const MODEL_COLUMNS: &str =
 pub const EXPLANATION_COLUMNS: &str = "id, prediction_ref, CAST(revision AS bigint), method, method_version, payload, \
      summary_text, status, generated_at, created_at, salt, explanation_id";
 
-/// The columns of an `outcomes` row that [`outcome`] reads, in order.
-pub const OUTCOME_COLUMNS: &str = "id, prediction_ref, outcome_id, CAST(position AS bigint), label, value, source, \
-     observed_at, metadata, metadata_redactions, created_at, salt";
+/// The columns of an `outcomes` row that [`outcome`] reads, in order, each after `$t` (a table
+/// alias and its dot, or nothing).
+#[rustfmt::skip]
+macro_rules! outcome_columns {
+    ($t:literal) => {
+        concat!(
+            $t, "id, ", $t, "prediction_ref, ", $t, "outcome_id, CAST(", $t, "position AS bigint), ", $t, "label, ",
+            $t, "value, ", $t, "source, ", $t, "observed_at, ", $t, "metadata, ", $t, "metadata_redactions, ", $t,
+            "created_at, ", $t, "salt"
+        )
+    };
+}
+
+/// The columns of a `reviews` row that [`review`] reads, in order, each after `$t`.
+#[rustfmt::skip]
+macro_rules! review_columns {
+    ($t:literal) => {
+        concat!(
+            $t, "id, ", $t, "prediction_ref, ", $t, "review_id, CAST(", $t, "position AS bigint), ", $t,
+            "reviewer_id, ", $t, "reviewer_name, ", $t, "action, ", $t, "final_decision, ", $t, "reason_codes, ",
+            $t, "comment, ", $t, "reviewed_at, ", $t, "created_at, ", $t, "salt"
+        )
+    };
+}
+
+pub const OUTCOME_COLUMNS: &str = outcome_columns!("");
 
 /// How many columns [`OUTCOME_COLUMNS`] names (a NULL outcome's are skipped at once).
 const OUTCOME_COLUMN_COUNT: usize = column_count(OUTCOME_COLUMNS);
@@ -112,9 +135,7 @@ const fn column_count(columns: &str) -> usize {
     count
 }
 
-/// The columns of a `reviews` row that [`review`] reads, in order.
-pub const REVIEW_COLUMNS: &str = "id, prediction_ref, review_id, CAST(position AS bigint), reviewer_id, reviewer_name, \
-     action, final_decision, reason_codes, comment, reviewed_at, created_at, salt";
+pub const REVIEW_COLUMNS: &str = review_columns!("");
 
 /// The columns of an `api_keys` row that [`api_key`] reads, in order.
 pub const KEY_COLUMNS: &str = "id, name, scope, tenant_id, prefix, created_at, revoked_at";
@@ -162,13 +183,15 @@ pub const SELECT_PREDICTION: &str = concat!(prediction_columns!(), "\n  FROM pre
 /// The decision after review, the current outcome and the reviews of the predictions whose state
 /// is read (`… WHERE s.prediction_ref IN (…)`): one row per review (one without when there is
 /// none), mapped by [`state`].
-pub const STATE_COLUMNS: &str = "SELECT s.prediction_ref, s.reviewed, s.overridden, s.final_decision, s.review_state,
-    o.id, o.prediction_ref, o.outcome_id, CAST(o.position AS bigint), o.label, o.value, o.source, o.observed_at,
-    o.metadata, o.metadata_redactions, o.created_at, o.salt,
-    r.id, r.prediction_ref, r.review_id, CAST(r.position AS bigint), r.reviewer_id, r.reviewer_name, r.action,
-    r.final_decision, r.reason_codes, r.comment, r.reviewed_at, r.created_at, r.salt
+pub const STATE_COLUMNS: &str = concat!(
+    "SELECT s.prediction_ref, s.reviewed, s.overridden, s.final_decision, s.review_state, ",
+    outcome_columns!("o."),
+    ", ",
+    review_columns!("r."),
+    "
   FROM prediction_state s LEFT JOIN outcomes o ON o.id = s.outcome_ref
-  LEFT JOIN reviews r ON r.prediction_ref = s.prediction_ref AND s.reviewed = 1";
+  LEFT JOIN reviews r ON r.prediction_ref = s.prediction_ref AND s.reviewed = 1"
+);
 
 /// A prediction's decision after review (its final decision `None` when no review changed the
 /// model's) and its current outcome, from a row of [`STATE_COLUMNS`].
