@@ -5,6 +5,7 @@
 //! pure function of its inputs (plus the clock and the random source for new ids), so the rules
 //! that matter most for an audit trail are unit-testable and shared by every backend.
 
+pub mod access;
 pub mod auth;
 pub mod error;
 pub mod event;

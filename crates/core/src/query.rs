@@ -90,6 +90,12 @@ impl Cursor {
         URL_SAFE_NO_PAD.encode(format!("{}.{}", timestamp::to_unix_micros(self.timestamp), self.id.simple()))
     }
 
+    /// The cursor in the query parameter `name`, or the error that names it.
+    pub fn parse(name: &str, text: &str) -> Result<Self, FieldError> {
+        Self::decode(text)
+            .ok_or_else(|| FieldError::new(name, "is not a cursor returned by this API (use next_cursor as given)"))
+    }
+
     pub fn decode(text: &str) -> Option<Self> {
         let raw = String::from_utf8(URL_SAFE_NO_PAD.decode(text).ok()?).ok()?;
         let (micros, id) = raw.split_once('.')?;
@@ -142,11 +148,7 @@ pub fn parse_list_query<'a>(
                 filter.review_state = Some(ReviewState::parse(value).map_err(|m| FieldError::new(name, m))?)
             }
             "limit" => page.limit = parse_limit(value)?,
-            "cursor" => {
-                page.after = Some(Cursor::decode(value).ok_or_else(|| {
-                    FieldError::new(name, "is not a cursor returned by this API (use next_cursor as given)")
-                })?)
-            }
+            "cursor" => page.after = Some(Cursor::parse(name, value)?),
             _ => return Err(FieldError::new(name, "is not a known query parameter")),
         }
     }
@@ -171,7 +173,7 @@ pub fn parse_no_query<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -
     }
 }
 
-fn parse_time(name: &str, value: &str) -> Result<OffsetDateTime, FieldError> {
+pub(crate) fn parse_time(name: &str, value: &str) -> Result<OffsetDateTime, FieldError> {
     timestamp::parse_rfc3339(value).map_err(|message| FieldError::new(name, message))
 }
 
@@ -190,7 +192,7 @@ fn parse_confidence(name: &str, value: &str) -> Result<f64, FieldError> {
     }
 }
 
-fn parse_limit(value: &str) -> Result<u32, FieldError> {
+pub(crate) fn parse_limit(value: &str) -> Result<u32, FieldError> {
     match value.parse::<u32>() {
         Ok(limit) if (1..=MAX_LIMIT).contains(&limit) => Ok(limit),
         _ => Err(FieldError::new("limit", format!("must be a whole number from 1 to {MAX_LIMIT}"))),

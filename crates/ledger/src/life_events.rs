@@ -92,7 +92,11 @@ impl LifeEvents {
             },
             LeafKind::Hold => (self.holds.get(&leaf.record_id).map(Hold::leaf_hash), "hold"),
             LeafKind::HoldRelease => (self.releases.get(&leaf.record_id).map(HoldRelease::leaf_hash), "hold release"),
-            LeafKind::Prediction | LeafKind::Explanation | LeafKind::Outcome | LeafKind::Review => {
+            LeafKind::Prediction
+            | LeafKind::Explanation
+            | LeafKind::Outcome
+            | LeafKind::Review
+            | LeafKind::Access => {
                 unreachable!("records are checked by check_record")
             }
         };

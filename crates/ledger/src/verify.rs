@@ -130,9 +130,11 @@ pub async fn verify_log(
                 });
             }
             let checked = match stored.leaf.kind {
-                LeafKind::Prediction | LeafKind::Explanation | LeafKind::Outcome | LeafKind::Review => {
-                    check_record(&stored, &rows, &mut scratch, &mut life)
-                }
+                LeafKind::Prediction
+                | LeafKind::Explanation
+                | LeafKind::Outcome
+                | LeafKind::Review
+                | LeafKind::Access => check_record(&stored, &rows, &mut scratch, &mut life),
                 LeafKind::Erasure | LeafKind::Hold | LeafKind::HoldRelease => {
                     life.check_leaf(&stored).map(|()| Kept::LifeEvent)
                 }

@@ -121,7 +121,7 @@ async fn assert_explanations_follow_their_predictions(store: &PgStore) {
                 let prediction = position.get(&explanation.prediction_ref).expect("its prediction is sealed before");
                 assert!(*prediction < stored.leaf.seq);
             }
-            StoredRecord::Outcome(_) | StoredRecord::Review(_) => {}
+            StoredRecord::Outcome(_) | StoredRecord::Review(_) | StoredRecord::Access(_) => {}
         }
     }
 }

@@ -6,13 +6,18 @@
 
 use std::marker::PhantomData;
 
-use axum::extract::{FromRef, FromRequestParts};
+use axum::extract::{FromRef, FromRequestParts, MatchedPath};
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
+use ml_audit_core::access::{AccessAction, Channel, Reader};
 use ml_audit_core::auth::{KeyHash, KeyScope, Visibility};
+use ml_audit_storage::PredictionRef;
+use uuid::Uuid;
+
+use crate::access::AccessContext;
 
 use crate::error::ApiError;
-use crate::query::{NoQuery, QueryParams, StrictQuery};
+use crate::query::{NoQuery, QueryParams, StrictQuery, query_pairs};
 use crate::state::AppState;
 
 pub trait RequiredScope {
@@ -37,6 +42,8 @@ impl RequiredScope for Admin {
 pub struct Authorized<S, Q = NoQuery> {
     pub visibility: Visibility,
     pub query: Q,
+    /// Who is asking, on which route, with which parameters: what an access entry records.
+    pub access: AccessContext,
     _scope: PhantomData<S>,
 }
 
@@ -65,8 +72,42 @@ where
             )));
         }
         let StrictQuery(query) = StrictQuery::<Q>::from_request_parts(parts, &state).await?;
-        Ok(Authorized { visibility: key.visibility(), query, _scope: PhantomData })
+        let access = AccessContext {
+            reader: Reader::key(&key),
+            channel: Channel::Api,
+            route: routed(parts),
+            filters: AccessContext::filters(&state.redaction, query_pairs(parts.uri.query().map(str::to_owned))?),
+        };
+        Ok(Authorized { visibility: key.visibility(), query, access, _scope: PhantomData })
     }
+}
+
+impl<S, Q> Authorized<S, Q> {
+    /// Records that this request showed (or acted on) `predictions`.
+    pub fn record(&self, state: &AppState, action: AccessAction, predictions: Vec<Uuid>) {
+        state.access.record(self.access.entry(action, predictions));
+    }
+
+    /// Records that this request showed `predictions`.
+    pub fn shown(&self, state: &AppState, predictions: Vec<Uuid>) {
+        self.record(state, AccessAction::Read, predictions);
+    }
+
+    /// Records that this request showed what belongs to the prediction `reference` (its
+    /// explanations, outcomes, reviews): named by the records' `prediction`s, and by the
+    /// reference as asked (a list can be empty).
+    pub fn shown_about(&self, state: &AppState, reference: &PredictionRef, mut records: impl Iterator<Item = Uuid>) {
+        // Every record of such a list belongs to the one prediction.
+        let predictions = records.next().into_iter().collect();
+        let entry = self.access.entry(AccessAction::Read, predictions).with_target(reference.0.clone());
+        state.access.record(entry);
+    }
+}
+
+/// `METHOD /route/{as}/routed`: the route's pattern, never the values in its path.
+pub fn routed(parts: &Parts) -> String {
+    let path = parts.extensions.get::<MatchedPath>().map_or_else(|| parts.uri.path(), MatchedPath::as_str);
+    format!("{} {path}", parts.method)
 }
 
 fn bearer_token(parts: &Parts) -> Result<&str, ApiError> {

@@ -3,6 +3,7 @@
 //! Handlers are thin: they authenticate (the scope is in their signature), hand the body to the
 //! core to parse and redact, and call the store. The store sees only domain types.
 
+mod access;
 mod admission;
 mod auth;
 mod batch_body;
@@ -38,7 +39,8 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::models::router())
         .merge(routes::outcomes::router())
         .merge(routes::ledger::router())
-        .merge(routes::lifecycle::router());
+        .merge(routes::lifecycle::router())
+        .merge(routes::access::router());
     Router::new()
         .nest("/api/v1", api)
         .merge(routes::system::router())

@@ -17,6 +17,8 @@ pub struct Metrics {
     commits: AtomicU64,
     committed_events: AtomicU64,
     overloaded: AtomicU64,
+    access_written: AtomicU64,
+    access_dropped: AtomicU64,
     write_errors: [AtomicU64; WriteErrorKind::ALL.len()],
     /// When a write last failed for lack of space, unless one has succeeded since.
     storage_full_at: Mutex<Option<Instant>>,
@@ -121,6 +123,14 @@ impl Metrics {
         self.overloaded.fetch_add(1, Relaxed);
     }
 
+    pub fn access_written(&self, entries: usize) {
+        self.access_written.fetch_add(entries as u64, Relaxed);
+    }
+
+    pub fn access_dropped(&self) {
+        self.access_dropped.fetch_add(1, Relaxed);
+    }
+
     pub fn render(&self, backend: &str, gauges: &Gauges) -> String {
         let mut out = String::new();
         let _ = writeln!(out, "# HELP ml_audit_build_info Version and storage backend of this server.");
@@ -145,6 +155,12 @@ impl Metrics {
                 "ml_audit_overloaded_total",
                 "Write requests refused with 503 overloaded (too many in flight, or the writers' queue full).",
                 &self.overloaded,
+            ),
+            ("ml_audit_access_entries_total", "Access log entries written.", &self.access_written),
+            (
+                "ml_audit_access_entries_dropped_total",
+                "Access log entries dropped because the writer's backlog was full.",
+                &self.access_dropped,
             ),
         ] {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}", counter.load(Relaxed));

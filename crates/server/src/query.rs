@@ -117,6 +117,35 @@ impl QueryParams for QualityQuery {
     }
 }
 
+/// `GET /api/v1/access-log`: its filters and paging, parsed by the core.
+pub struct AccessQuery {
+    pub filter: ml_audit_core::access::AccessFilter,
+    pub page: PageRequest,
+}
+
+impl QueryParams for AccessQuery {
+    const NAMES: &'static [&'static str] = &["key_id", "prediction", "time_from", "time_to", "limit", "cursor"];
+
+    fn parse(pairs: Vec<(String, String)>) -> Result<Self, ApiError> {
+        let (filter, page) = ml_audit_core::access::parse_access_query(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .map_err(ApiError::bad_query)?;
+        Ok(AccessQuery { filter, page })
+    }
+}
+
+/// `GET /api/v1/predictions/{ref}/access`: paging only.
+pub struct PageQuery(pub PageRequest);
+
+impl QueryParams for PageQuery {
+    const NAMES: &'static [&'static str] = &["limit", "cursor"];
+
+    fn parse(pairs: Vec<(String, String)>) -> Result<Self, ApiError> {
+        let (_, page) = ml_audit_core::access::parse_access_query(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .map_err(ApiError::bad_query)?;
+        Ok(PageQuery(page))
+    }
+}
+
 /// A whole number parameter, from 0 to `u64::MAX`.
 pub fn whole_number(name: &str, value: &str) -> Result<u64, ApiError> {
     value.parse().map_err(|_| ApiError::bad_query(FieldError::new(name, "must be a whole number")))

@@ -69,6 +69,7 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let resilience = state.resilience;
     let sealer = state.sealer.clone();
+    let access = state.access.clone();
     let in_flight = InFlight::default();
     let app = router(state).layer(axum::middleware::from_fn_with_state(in_flight.clone(), InFlight::track));
     let mut http = hyper::server::conn::http1::Builder::new();
@@ -120,6 +121,10 @@ pub async fn serve(
             timeout = ?resilience.shutdown_timeout,
             "requests still in flight at the shutdown timeout are dropped unanswered (not acknowledged)"
         );
+    }
+    // The access entries of the requests answered are written, so no read goes unlogged.
+    if tokio::time::timeout(resilience.shutdown_timeout, access.flush()).await.is_err() {
+        tracing::warn!("could not write every access entry at shutdown (the database refused them)");
     }
     // Every acknowledged event is committed; seal them all and sign over them, so the log is
     // complete and signed at the moment the server stops.

@@ -7,9 +7,10 @@ use ml_audit_core::redaction::RedactionPolicy;
 use ml_audit_core::review::ReviewPolicy;
 use ml_audit_ledger::sealer::{Schedule, Sealer};
 use ml_audit_storage::{
-    InsightReader, KeyStore, LedgerStore, LifecycleStore, OutcomeStore, PredictionReader, PredictionWriter, Store,
+    AccessLogStore, InsightReader, KeyStore, LedgerStore, LifecycleStore, OutcomeStore, PredictionReader, PredictionWriter, Store,
 };
 
+use crate::access::AccessLog;
 use crate::admission::Admission;
 use crate::ingest::{DEFAULT_QUEUE_EVENTS, GroupCommitter};
 use crate::metrics::Metrics;
@@ -89,6 +90,10 @@ pub struct AppState {
     pub lifecycle: Arc<dyn LifecycleStore>,
     /// Outcomes, reviews and model quality.
     pub outcomes: Arc<dyn OutcomeStore>,
+    /// Reads of the access log (entries are written through `access`).
+    pub access_log: Arc<dyn AccessLogStore>,
+    /// Where handlers record who was shown what.
+    pub access: AccessLog,
     /// Which models need two reviewers for a change (`[review]`).
     pub review: Arc<ReviewPolicy>,
     /// The retention in force (`serve` purges by it; the UI shows it).
@@ -132,6 +137,8 @@ impl AppState {
             insights: store.clone(),
             lifecycle: store.clone(),
             outcomes: store.clone(),
+            access_log: store.clone(),
+            access: AccessLog::start(store.clone(), metrics.clone()),
             review: Arc::new(settings.review),
             retention,
             backend: store.backend(),

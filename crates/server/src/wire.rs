@@ -348,6 +348,62 @@ pub struct PredictionPage {
     pub next_cursor: Option<String>,
 }
 
+/// One entry of the access log: who was shown (or exported, erased, held) what, and how.
+#[derive(Serialize, ToSchema)]
+pub struct AccessEntryOut {
+    pub id: Uuid,
+    #[schema(format = DateTime)]
+    pub at: String,
+    /// `api`, `ui` or `cli`.
+    pub channel: String,
+    /// `read`, `export`, `erase`, `hold`, `hold_release`, `key_create` or `key_revoke`.
+    pub action: String,
+    /// The method and route as routed (`GET /api/v1/predictions/{reference}`), or the command.
+    pub route: String,
+    /// The key used (null at the command line).
+    pub key_id: Option<Uuid>,
+    pub key_name: String,
+    /// The key's scope, or `operator` at the command line.
+    pub scope: String,
+    /// The tenant the key is bound to, if any.
+    pub tenant_id: Option<String>,
+    /// The command line's `user@host`; empty for a key.
+    pub operator: String,
+    /// The query parameters as sent (a `subject` by its pseudonym token, never in clear).
+    pub filters: std::collections::BTreeMap<String, String>,
+    /// The prediction, erasure, hold or key the action named, if any.
+    pub target: String,
+    /// The ids of the predictions shown, in the order shown.
+    pub predictions: Vec<Uuid>,
+}
+
+impl From<ml_audit_core::access::AccessEntry> for AccessEntryOut {
+    fn from(entry: ml_audit_core::access::AccessEntry) -> Self {
+        Self {
+            id: entry.id,
+            at: format_rfc3339(entry.at),
+            channel: entry.channel.to_string(),
+            action: entry.action.to_string(),
+            route: entry.route,
+            key_id: entry.reader.key_id,
+            key_name: entry.reader.key_name,
+            scope: entry.reader.scope,
+            tenant_id: entry.reader.tenant_id,
+            operator: entry.reader.operator,
+            filters: entry.filters,
+            target: entry.target,
+            predictions: entry.predictions,
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct AccessPage {
+    pub items: Vec<AccessEntryOut>,
+    /// Pass as `cursor` to get the next page; null on the last page.
+    pub next_cursor: Option<String>,
+}
+
 #[derive(Serialize, ToSchema)]
 pub struct ModelList {
     pub items: Vec<ModelOut>,

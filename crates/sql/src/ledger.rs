@@ -23,11 +23,11 @@ use crate::row::{Columns, MODEL_COLUMNS, SqlRow};
 use crate::store::{Backend, SqlStore};
 
 /// The columns of a record's row, in the order [`record`] reads them, for a query that
-/// joins `p` (predictions), `e` (explanations), `o` (outcomes), `r` (reviews) and `x` (its
-/// `erased_records` row) by `record_id`.
+/// joins `p` (predictions), `e` (explanations), `o` (outcomes), `r` (reviews), `a` (access
+/// entries) and `x` (its `erased_records` row) by `record_id`.
 macro_rules! record_columns {
     () => {
-        "p.id, p.prediction_id, p.ts, p.created_at, p.trace_id, p.environment, p.model_ref, p.actor_ref,
+        concat!("p.id, p.prediction_id, p.ts, p.created_at, p.trace_id, p.environment, p.model_ref, p.actor_ref,
          p.tenant_id, p.actor_ip, p.actor_user_agent, p.actor_auth_context,
          p.features, p.redactions, p.metadata, p.metadata_redactions, p.input_fingerprint, p.output,
          p.confidence, p.decision_outcome, p.status, p.latency_ms, p.salt,
@@ -36,8 +36,9 @@ macro_rules! record_columns {
          o.id, o.prediction_ref, o.outcome_id, CAST(o.position AS bigint), o.label, o.value, o.source, o.observed_at,
          o.metadata, o.metadata_redactions, o.created_at, o.salt,
          r.id, r.prediction_ref, r.review_id, CAST(r.position AS bigint), r.reviewer_id, r.reviewer_name, r.action,
-         r.final_decision, r.reason_codes, r.comment, r.reviewed_at, r.created_at, r.salt,
-         x.erasure_ref, x.commitment"
+         r.final_decision, r.reason_codes, r.comment, r.reviewed_at, r.created_at, r.salt, ",
+        $crate::access_columns!("a"),
+        ", x.erasure_ref, x.commitment")
     };
 }
 
@@ -69,6 +70,12 @@ macro_rules! record_joins {
             " AND ",
             $from,
             ".kind = 'review' AND r.id = ",
+            $from,
+            ".record_id LEFT JOIN access_entries a ON ",
+            $when,
+            " AND ",
+            $from,
+            ".kind = 'access' AND a.id = ",
             $from,
             ".record_id LEFT JOIN erased_records x ON ",
             $when,
@@ -107,7 +114,7 @@ pub const LEDGER_PENDING_SQL: &str = concat!(
     record_columns!(),
     " FROM ledger_queue q",
     record_joins!("q", "q.leaf_hash IS NULL"),
-    " WHERE q.leaf_hash IS NOT NULL OR p.id IS NOT NULL OR e.id IS NOT NULL OR o.id IS NOT NULL OR r.id IS NOT NULL \
+    " WHERE q.leaf_hash IS NOT NULL OR p.id IS NOT NULL OR e.id IS NOT NULL OR o.id IS NOT NULL OR r.id IS NOT NULL OR a.id IS NOT NULL \
        ORDER BY q.queue_id LIMIT $1"
 );
 
@@ -129,6 +136,10 @@ pub const STRAYS_SQL: &str = "SELECT 'prediction' AS kind, id FROM predictions r
          AND NOT EXISTS (SELECT 1 FROM ledger_queue q WHERE q.record_id = r.id)
      UNION ALL
      SELECT 'review' AS kind, id FROM reviews r
+       WHERE NOT EXISTS (SELECT 1 FROM ledger_entries l WHERE l.record_id = r.id)
+         AND NOT EXISTS (SELECT 1 FROM ledger_queue q WHERE q.record_id = r.id)
+     UNION ALL
+     SELECT 'access' AS kind, id FROM access_entries r
        WHERE NOT EXISTS (SELECT 1 FROM ledger_entries l WHERE l.record_id = r.id)
          AND NOT EXISTS (SELECT 1 FROM ledger_queue q WHERE q.record_id = r.id)
      LIMIT ";
@@ -266,17 +277,24 @@ fn record<R: SqlRow>(c: &mut Columns<'_, R>) -> Result<Option<StoredRecord>> {
             erasure: None,
         })))
     })?;
+    let access = match c.take(SqlRow::uuid)? {
+        Some(id) => Some(StoredRecord::Access(Box::new(crate::access::stored_access(id, c)?))),
+        None => {
+            c.skip(crate::access::ACCESS_COLUMN_COUNT - 1);
+            None
+        }
+    };
     let erasure = match c.take(SqlRow::uuid)? {
         None => None,
         Some(erasure_ref) => Some(StoredErasure { erasure_ref, commitment: c.take(SqlRow::bytes)? }),
     };
-    let mut record = prediction.or(explanation).or(outcome).or(review);
+    let mut record = prediction.or(explanation).or(outcome).or(review).or(access);
     match &mut record {
         Some(StoredRecord::Prediction(row)) => row.erasure = erasure,
         Some(StoredRecord::Explanation(row)) => row.erasure = erasure,
         Some(StoredRecord::Outcome(row)) => row.erasure = erasure,
         Some(StoredRecord::Review(row)) => row.erasure = erasure,
-        None => {}
+        Some(StoredRecord::Access(_)) | None => {}
     }
     Ok(record)
 }

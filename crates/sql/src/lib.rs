@@ -11,6 +11,7 @@
 //! queries are few and hand-tuned for each planner (the filters' index paths are asserted by plan
 //! tests), and the differences are a handful of binds and set forms.
 
+pub mod access;
 pub mod dialect;
 pub mod first_use;
 pub mod insights;

@@ -277,7 +277,7 @@ fn push_after<D: Dialect>(query: &mut QueryBuilder<D::Db>, page: &PageRequest) {
     push_after_on::<D>(query, page, PREDICTION_ORDER)
 }
 
-fn push_after_on<D: Dialect>(query: &mut QueryBuilder<D::Db>, page: &PageRequest, (ts, id): (&str, &str)) {
+pub(crate) fn push_after_on<D: Dialect>(query: &mut QueryBuilder<D::Db>, page: &PageRequest, (ts, id): (&str, &str)) {
     if let Some(after) = page.after {
         query.push(format!(" AND ({ts}, {id}) < ("));
         D::bind_time(query, after.timestamp);
@@ -292,7 +292,7 @@ fn push_order_and_limit<D: Dialect>(query: &mut QueryBuilder<D::Db>, page: &Page
     push_order_and_limit_on::<D>(query, page, PREDICTION_ORDER)
 }
 
-fn push_order_and_limit_on<D: Dialect>(query: &mut QueryBuilder<D::Db>, page: &PageRequest, (ts, id): (&str, &str)) {
+pub(crate) fn push_order_and_limit_on<D: Dialect>(query: &mut QueryBuilder<D::Db>, page: &PageRequest, (ts, id): (&str, &str)) {
     query.push(format!(" ORDER BY {ts} DESC, {id} DESC LIMIT "));
     D::bind_int(query, i64::from(page.limit) + 1);
 }

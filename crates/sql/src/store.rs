@@ -108,7 +108,7 @@ pub trait Backend: Dialect {
 }
 
 impl<B: Backend> SqlStore<B> {
-    async fn all<T>(&self, query: QueryBuilder<B::Db>, map: fn(&B::Row<'_>) -> Result<T>) -> Result<Vec<T>> {
+    pub(crate) async fn all<T>(&self, query: QueryBuilder<B::Db>, map: fn(&B::Row<'_>) -> Result<T>) -> Result<Vec<T>> {
         let rows = B::fetch_all(&self.reader, query).await?;
         rows.iter().map(|row| map(&B::row(row))).collect()
     }
@@ -152,7 +152,7 @@ impl<B: Backend> SqlStore<B> {
         }
     }
 
-    async fn resolve(&self, visibility: &Visibility, prediction: &PredictionRef) -> Result<Uuid> {
+    pub(crate) async fn resolve(&self, visibility: &Visibility, prediction: &PredictionRef) -> Result<Uuid> {
         let mut conn = self.reader.acquire().await.map_err(B::classify)?;
         predictions::resolve::<B>(&mut conn, visibility, prediction, "").await
     }

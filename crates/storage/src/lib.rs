@@ -20,12 +20,14 @@ use ml_audit_core::query::{Page, PageRequest, PredictionFilter};
 use ml_audit_core::redaction::{Action, RedactionEntry};
 use uuid::Uuid;
 
+pub mod access;
 pub mod insights;
 pub mod known;
 pub mod lifecycle;
 pub mod outcomes;
 pub mod stored_log;
 
+pub use crate::access::AccessLogStore;
 pub use crate::insights::{
     ActorPage, ActorPageRequest, ActorPosition, ActorSummary, HourlyCount, ModelVersionStats, RollupDelta,
     TenantSummary, TimeWindow,
@@ -304,7 +306,15 @@ pub trait InsightReader: Send + Sync + 'static {
 /// Every capability at once: what a backend implements and what `serve` opens. Code that needs
 /// only one capability takes that trait (an `Arc<dyn Store>` upcasts to any of them).
 pub trait Store:
-    StoreInfo + PredictionWriter + PredictionReader + KeyStore + LedgerStore + InsightReader + LifecycleStore + OutcomeStore
+    StoreInfo
+    + PredictionWriter
+    + PredictionReader
+    + KeyStore
+    + LedgerStore
+    + InsightReader
+    + LifecycleStore
+    + OutcomeStore
+    + AccessLogStore
 {
 }
 
@@ -317,6 +327,7 @@ impl<T> Store for T where
         + InsightReader
         + LifecycleStore
         + OutcomeStore
+        + AccessLogStore
 {
 }
 
@@ -338,7 +349,7 @@ impl RecordLeaf {
         Self { kind: LeafKind::Prediction, record_id: event.id, leaf_hash: columns.leaf_hash(event) }
     }
 
-    /// An outcome's or a review's leaf.
+    /// An outcome's, a review's or an access entry's leaf.
     pub fn follow_up(record: &LedgerRecord) -> Self {
         Self { kind: record.kind(), record_id: record.record_id(), leaf_hash: record.leaf_hash() }
     }

@@ -61,6 +61,8 @@ pub enum LeafKind {
     Erasure,
     Hold,
     HoldRelease,
+    /// An access log entry (`access.rs`).
+    Access,
 }
 
 crate::model::text_enum_impls!(LeafKind {
@@ -71,6 +73,7 @@ crate::model::text_enum_impls!(LeafKind {
     Erasure => "erasure",
     Hold => "hold",
     HoldRelease => "hold_release",
+    Access => "access",
 });
 
 /// A stored record as the ledger sees it.
@@ -82,6 +85,8 @@ pub enum LedgerRecord {
     Explanation(Explanation),
     Outcome(Outcome),
     Review(Review),
+    /// An access log entry (no salt: it holds no personal content).
+    Access(Box<crate::access::AccessEntry>),
 }
 
 impl LedgerRecord {
@@ -91,6 +96,7 @@ impl LedgerRecord {
             LedgerRecord::Explanation(_) => LeafKind::Explanation,
             LedgerRecord::Outcome(_) => LeafKind::Outcome,
             LedgerRecord::Review(_) => LeafKind::Review,
+            LedgerRecord::Access(_) => LeafKind::Access,
         }
     }
 
@@ -100,6 +106,7 @@ impl LedgerRecord {
             LedgerRecord::Explanation(explanation) => explanation.id,
             LedgerRecord::Outcome(outcome) => outcome.id,
             LedgerRecord::Review(review) => review.id,
+            LedgerRecord::Access(entry) => entry.id,
         }
     }
 
@@ -110,6 +117,7 @@ impl LedgerRecord {
             LedgerRecord::Explanation(explanation) => explanation.salt.as_ref(),
             LedgerRecord::Outcome(outcome) => outcome.salt.as_ref(),
             LedgerRecord::Review(review) => review.salt.as_ref(),
+            LedgerRecord::Access(_) => None,
         }
     }
 
@@ -122,6 +130,7 @@ impl LedgerRecord {
             LedgerRecord::Explanation(explanation) => explanation_document(explanation),
             LedgerRecord::Outcome(outcome) => outcome_document(outcome),
             LedgerRecord::Review(review) => review_document(review),
+            LedgerRecord::Access(entry) => entry.document(),
         }
     }
 
@@ -140,7 +149,7 @@ impl LedgerRecord {
             LedgerRecord::Prediction(event) => write_prediction(out, event),
             LedgerRecord::Explanation(explanation) => write_explanation(out, explanation),
             // Small records: written through their document.
-            LedgerRecord::Outcome(_) | LedgerRecord::Review(_) => {
+            LedgerRecord::Outcome(_) | LedgerRecord::Review(_) | LedgerRecord::Access(_) => {
                 super::canonical::write_value(out, &self.canonical_document())
             }
         }
@@ -174,6 +183,8 @@ impl LedgerRecord {
                 FollowUpSeal::of(LeafKind::Review, review.id, review.prediction_ref, review.position, review.created_at)
                     .write(out, commitment)
             }
+            // Never salted, so never sealed: its leaf is its document.
+            LedgerRecord::Access(entry) => super::canonical::write_value(out, &entry.document()),
         }
     }
 

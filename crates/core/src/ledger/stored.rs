@@ -15,6 +15,7 @@ use std::collections::HashMap;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use crate::access::{AccessAction, AccessEntry, Channel, Reader};
 use super::canonical::{Canonical, JsonText};
 use super::merkle::{Hash, leaf_hash};
 use super::record::{
@@ -47,6 +48,7 @@ pub enum StoredRecord {
     Explanation(Box<StoredExplanation>),
     Outcome(Box<StoredOutcome>),
     Review(Box<StoredReview>),
+    Access(Box<StoredAccess>),
 }
 
 /// An `outcomes` row.
@@ -65,6 +67,26 @@ pub struct StoredOutcome {
     pub created_at: OffsetDateTime,
     pub salt: Option<Vec<u8>>,
     pub erasure: Option<StoredErasure>,
+}
+
+/// An `access_entries` row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredAccess {
+    pub id: Uuid,
+    pub at: OffsetDateTime,
+    pub channel: String,
+    pub action: String,
+    pub route: String,
+    pub key_id: Option<Uuid>,
+    pub key_name: String,
+    pub scope: String,
+    pub tenant_id: Option<String>,
+    pub operator: String,
+    /// JSON object text.
+    pub filters: String,
+    pub target: String,
+    /// JSON array text of prediction ids.
+    pub predictions: String,
 }
 
 /// A `reviews` row.
@@ -213,6 +235,7 @@ impl StoredRecord {
             StoredRecord::Explanation(_) => LeafKind::Explanation,
             StoredRecord::Outcome(_) => LeafKind::Outcome,
             StoredRecord::Review(_) => LeafKind::Review,
+            StoredRecord::Access(_) => LeafKind::Access,
         }
     }
 
@@ -222,6 +245,7 @@ impl StoredRecord {
             StoredRecord::Explanation(row) => row.id,
             StoredRecord::Outcome(row) => row.id,
             StoredRecord::Review(row) => row.id,
+            StoredRecord::Access(row) => row.id,
         }
     }
 
@@ -231,6 +255,7 @@ impl StoredRecord {
             StoredRecord::Explanation(row) => row.salt.as_deref(),
             StoredRecord::Outcome(row) => row.salt.as_deref(),
             StoredRecord::Review(row) => row.salt.as_deref(),
+            StoredRecord::Access(_) => None,
         }
     }
 
@@ -240,6 +265,7 @@ impl StoredRecord {
             StoredRecord::Explanation(row) => row.erasure.as_ref(),
             StoredRecord::Outcome(row) => row.erasure.as_ref(),
             StoredRecord::Review(row) => row.erasure.as_ref(),
+            StoredRecord::Access(_) => None,
         }
     }
 
@@ -332,7 +358,9 @@ impl StoredRecord {
             }
             .write(out),
             // Small records without a spliced layout: decoded and written canonically.
-            StoredRecord::Outcome(_) | StoredRecord::Review(_) => self.decode(rows)?.write_canonical(out),
+            StoredRecord::Outcome(_) | StoredRecord::Review(_) | StoredRecord::Access(_) => {
+                self.decode(rows)?.write_canonical(out)
+            }
         }
         Ok(())
     }
@@ -374,6 +402,8 @@ impl StoredRecord {
                 FollowUpSeal::of(LeafKind::Review, row.id, row.prediction_ref, position, row.created_at)
                     .write(out, commitment)
             }
+            // Never salted, so never sealed (nor erased): its leaf is its document.
+            StoredRecord::Access(_) => self.decode(rows)?.write_canonical(out),
         }
         Ok(())
     }
@@ -385,6 +415,7 @@ impl StoredRecord {
             StoredRecord::Explanation(row) => LedgerRecord::Explanation(row.decode()?),
             StoredRecord::Outcome(row) => LedgerRecord::Outcome(row.decode()?),
             StoredRecord::Review(row) => LedgerRecord::Review(row.decode()?),
+            StoredRecord::Access(row) => LedgerRecord::Access(Box::new(row.decode()?)),
         })
     }
 }
@@ -514,6 +545,28 @@ impl StoredReview {
             reviewed_at: self.reviewed_at,
             created_at: self.created_at,
             salt: salt_column(self.salt.as_deref())?,
+        })
+    }
+}
+
+impl StoredAccess {
+    pub fn decode(&self) -> Result<AccessEntry> {
+        Ok(AccessEntry {
+            id: self.id,
+            at: self.at,
+            reader: Reader {
+                key_id: self.key_id,
+                key_name: self.key_name.clone(),
+                scope: self.scope.clone(),
+                tenant_id: self.tenant_id.clone(),
+                operator: self.operator.clone(),
+            },
+            channel: parse_enum("channel", &self.channel, Channel::parse)?,
+            action: parse_enum("action", &self.action, AccessAction::parse)?,
+            route: self.route.clone(),
+            filters: parse("filters", &self.filters)?,
+            target: self.target.clone(),
+            predictions: parse("predictions", &self.predictions)?,
         })
     }
 }

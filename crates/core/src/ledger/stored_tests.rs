@@ -266,7 +266,9 @@ fn erased(record: &mut StoredRecord, commitment: Option<Hash>) {
             row.erasure = mark;
             (row.payload, row.summary_text) = ("null".into(), String::new());
         }
-        StoredRecord::Outcome(_) | StoredRecord::Review(_) => unreachable!("a prediction or an explanation"),
+        StoredRecord::Outcome(_) | StoredRecord::Review(_) | StoredRecord::Access(_) => {
+            unreachable!("a prediction or an explanation")
+        }
     }
 }
 

@@ -82,6 +82,7 @@ async fn inclusion_proof(
 ) -> Result<Json<InclusionProofOut>, ApiError> {
     let tree_size = caller.query.tree_size;
     let event = state.predictions.get_prediction(&caller.visibility, &reference).await?;
+    caller.shown(&state, vec![event.id]);
     if let Some(erased) = &event.erased {
         return Err(ApiError::Conflict {
             code: "erased",

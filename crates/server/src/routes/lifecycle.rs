@@ -7,6 +7,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::post;
 use ml_audit_core::FieldError;
+use ml_audit_core::access::AccessAction;
 use ml_audit_core::auth::Visibility;
 use ml_audit_core::lifecycle::{ErasureRequest, HoldRequest, HoldScope, Selection, parse_release};
 use ml_audit_core::redaction::RedactionPolicy;
@@ -175,6 +176,8 @@ async fn erase(
     let dry_run = request.dry_run;
     let plan = ErasurePlan { selection, reason: request.reason, dry_run };
     let result = state.lifecycle.erase(&caller.visibility, plan).await?;
+    let entry = caller.access.entry(AccessAction::Erase, Vec::new()).with_target(result.erasure.id.to_string());
+    state.access.record(if dry_run { entry.with_filters([("dry_run".into(), "true".into())].into()) } else { entry });
     if !dry_run {
         // The erased values may still sit in the database's own files (SQLite's WAL): give the
         // space back now rather than at the next restart. The erasure is committed either way.
@@ -230,6 +233,8 @@ async fn create_hold(
     }
     let scope = HoldScope { tenant_id, model_name: request.model_name, subject, actor: request.actor, predictions };
     let hold = state.lifecycle.create_hold(request.reason, scope, request.until).await?;
+    let held = hold.hold.scope.predictions.clone();
+    state.access.record(caller.access.entry(AccessAction::Hold, held).with_target(hold.hold.id.to_string()));
     Ok((StatusCode::CREATED, Json(hold.into())))
 }
 
@@ -260,6 +265,7 @@ async fn release_hold(
     let id = Uuid::parse_str(&id).map_err(|_| ApiError::NotFound("hold"))?;
     let reason = parse_release(body).map_err(ApiError::Invalid)?;
     let hold = state.lifecycle.release_hold(&caller.visibility, id, reason).await?;
+    state.access.record(caller.access.entry(AccessAction::HoldRelease, Vec::new()).with_target(id.to_string()));
     Ok(Json(hold.into()))
 }
 

@@ -1,3 +1,4 @@
+pub mod access;
 pub mod ledger;
 pub mod lifecycle;
 pub mod models;

@@ -158,6 +158,7 @@ async fn list_outcomes(
     PredictionPath { reference }: PredictionPath,
 ) -> Result<Json<OutcomeList>, ApiError> {
     let outcomes = state.outcomes.list_outcomes(&caller.visibility, &reference).await?;
+    caller.shown_about(&state, &reference, outcomes.iter().map(|outcome| outcome.prediction_ref));
     Ok(Json(OutcomeList { items: outcomes.into_iter().map(Into::into).collect() }))
 }
 
@@ -199,6 +200,7 @@ async fn list_reviews(
     PredictionPath { reference }: PredictionPath,
 ) -> Result<Json<ReviewList>, ApiError> {
     let reviews = state.outcomes.list_reviews(&caller.visibility, &reference).await?;
+    caller.shown_about(&state, &reference, reviews.iter().map(|review| review.prediction_ref));
     Ok(Json(ReviewList { items: reviews.into_iter().map(Into::into).collect() }))
 }
 

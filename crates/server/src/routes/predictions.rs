@@ -233,9 +233,10 @@ async fn list_predictions(
     caller: Authorized<Read, ListQuery>,
     State(state): State<AppState>,
 ) -> Result<Json<PredictionPage>, ApiError> {
-    let ListQuery { mut filter, page } = caller.query;
+    let mut filter = caller.query.filter.clone();
     subject_to_token(&state.redaction, &mut filter)?;
-    let found = state.predictions.list_predictions(&caller.visibility, &filter, &page).await?;
+    let found = state.predictions.list_predictions(&caller.visibility, &filter, &caller.query.page).await?;
+    caller.shown(&state, found.items.iter().map(|event| event.id).collect());
     Ok(Json(PredictionPage {
         items: found.items.into_iter().map(Into::into).collect(),
         next_cursor: found.next_cursor.map(|cursor| cursor.encode()),
@@ -268,6 +269,7 @@ async fn get_prediction(
     PredictionPath { reference }: PredictionPath,
 ) -> Result<Json<PredictionOut>, ApiError> {
     let event = state.predictions.get_prediction(&caller.visibility, &reference).await?;
+    caller.shown(&state, vec![event.id]);
     Ok(Json(event.into()))
 }
 
@@ -285,6 +287,7 @@ async fn list_explanations(
     PredictionPath { reference }: PredictionPath,
 ) -> Result<Json<ExplanationList>, ApiError> {
     let revisions = state.predictions.list_explanations(&caller.visibility, &reference).await?;
+    caller.shown_about(&state, &reference, revisions.iter().map(|revision| revision.prediction_ref));
     Ok(Json(ExplanationList { items: revisions.into_iter().map(Into::into).collect() }))
 }
 

@@ -5,6 +5,7 @@
 //! Every page takes a [`Session`], whose key's tenant binding is passed to the store exactly as
 //! the API passes a bearer key's, so a tenant-bound key sees only its tenant here too.
 
+mod access;
 mod actors;
 mod charts;
 mod erasures;
@@ -55,6 +56,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/tenants", get(tenants::page))
         .route("/erasures", get(erasures::page))
         .route("/holds", get(holds::page))
+        .route("/access-log", get(access::page))
         .route("/ui/style.css", get(stylesheet))
         .layer(map_response(security_headers))
         .layer(Extension(signer))
@@ -95,6 +97,7 @@ pub enum Section {
     Tenants,
     Erasures,
     Holds,
+    Access,
 }
 
 /// Each section with its path, its label, and whether only admin keys see it (as in the API).
@@ -106,6 +109,7 @@ const SECTIONS: &[(Section, &str, &str, bool)] = &[
     (Section::Tenants, "/tenants", "Tenants", false),
     (Section::Erasures, "/erasures", "Erasures", true),
     (Section::Holds, "/holds", "Holds", true),
+    (Section::Access, "/access-log", "Access log", true),
 ];
 
 /// On every page of totals: they come from running totals that the ledger's sealer keeps.

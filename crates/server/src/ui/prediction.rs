@@ -36,8 +36,10 @@ pub async fn page(
         Err(StorageError::NotFound(_)) => return Ok(not_found(&session, "prediction")),
         Err(other) => return Err(other.into()),
     };
+    let seen = super::access::seen_panel(&session, &state, p.id).await?;
+    session.shown(&state, vec![p.id]);
     if let Some(mark) = &p.erased {
-        return Ok(render_erased(&session, &p, mark).into_response());
+        return Ok(render_erased(&session, &p, mark, seen).into_response());
     }
     let by_id = PredictionRef(p.id.to_string());
     let revisions = state.predictions.list_explanations(&session.visibility, &by_id).await?;
@@ -45,10 +47,10 @@ pub async fn page(
         Some(_) => state.outcomes.list_outcomes(&session.visibility, &by_id).await?,
         None => Vec::new(),
     };
-    Ok(render(&session, &p, &revisions, &outcomes).into_response())
+    Ok(render(&session, &p, &revisions, &outcomes, seen).into_response())
 }
 
-fn render(session: &Session, p: &PredictionEvent, revisions: &[Explanation], outcomes: &[Outcome]) -> Markup {
+fn render(session: &Session, p: &PredictionEvent, revisions: &[Explanation], outcomes: &[Outcome], seen: Markup) -> Markup {
     let current = p.explanation.as_ref().map(|e| e.revision);
     let earlier: Vec<&Explanation> = revisions.iter().rev().filter(|e| Some(e.revision) != current).collect();
     layout(
@@ -158,6 +160,7 @@ fn render(session: &Session, p: &PredictionEvent, revisions: &[Explanation], out
                 }
             }
             (ledger_section(p))
+            (seen)
         },
     )
 }
@@ -165,7 +168,7 @@ fn render(session: &Session, p: &PredictionEvent, revisions: &[Explanation], out
 /// An erased prediction: the banner saying when, by which erasure and why; what the erasure
 /// kept (id, timestamp, model version, status, outcome, confidence, ledger entry); the rest
 /// marked erased, never shown as the blanks its columns now hold.
-fn render_erased(session: &Session, p: &PredictionEvent, mark: &ErasureMark) -> Markup {
+fn render_erased(session: &Session, p: &PredictionEvent, mark: &ErasureMark, seen: Markup) -> Markup {
     let erased = || html! { span.badge.erased title="Destroyed by an erasure" { "erased" } };
     layout(
         &format!("Prediction {} (erased)", p.id),
@@ -241,6 +244,7 @@ fn render_erased(session: &Session, p: &PredictionEvent, mark: &ErasureMark) -> 
                 p.erased-part { (erased()) }
             }
             (ledger_section(p))
+            (seen)
         },
     )
 }

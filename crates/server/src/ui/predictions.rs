@@ -112,6 +112,7 @@ pub async fn page(
             Err(other) => return Err(other.into()),
         }
     }
+    session.shown(&state, found.items.iter().map(|p| p.id).collect());
     let next = found.next_cursor.map(|cursor| cursor.encode());
     Ok(render(&session, &values, &models, Ok((found.items, next))).into_response())
 }

@@ -14,12 +14,14 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hmac::{Hmac, KeyInit, Mac};
+use ml_audit_core::access::{AccessAction, Channel, Reader};
 use ml_audit_core::auth::{ApiKey, KeyScope, Visibility};
 use sha2::Sha256;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::UiError;
+use crate::access::AccessContext;
 use crate::state::AppState;
 
 pub const COOKIE_NAME: &str = "mla_session";
@@ -97,9 +99,16 @@ fn cookie_token(headers: &HeaderMap) -> Option<&str> {
 pub struct Session {
     pub key: ApiKey,
     pub visibility: Visibility,
+    /// What an access entry of this page records: the session's key, the page, its query.
+    pub access: AccessContext,
 }
 
 impl Session {
+    /// Records that this page showed `predictions`.
+    pub fn shown(&self, state: &AppState, predictions: Vec<Uuid>) {
+        state.access.record(self.access.entry(AccessAction::Read, predictions));
+    }
+
     pub fn is_tenant_bound(&self) -> bool {
         self.key.tenant_id.is_some()
     }
@@ -152,7 +161,15 @@ impl FromRequestParts<AppState> for Session {
         let key = state.keys.get_api_key(key_id).await.map_err(|e| NoSession::Failed(e.into()))?;
         match key {
             Some(key) if key.revoked_at.is_none() && may_use_ui(key.scope) => {
-                Ok(Session { visibility: key.visibility(), key })
+                // A query that is not UTF-8 is answered with an error page, which shows nothing.
+                let pairs = crate::query::query_pairs(parts.uri.query().map(str::to_owned)).unwrap_or_default();
+                let access = AccessContext {
+                    reader: Reader::key(&key),
+                    channel: Channel::Ui,
+                    route: crate::auth::routed(parts),
+                    filters: AccessContext::filters(&state.redaction, pairs),
+                };
+                Ok(Session { visibility: key.visibility(), key, access })
             }
             _ => Err(NoSession::Login { next, clear: true }),
         }
