@@ -118,7 +118,7 @@ impl AccessEntry {
     pub fn new(reader: Reader, channel: Channel, action: AccessAction, route: impl Into<String>) -> Self {
         Self {
             id: Uuid::now_v7(),
-            at: OffsetDateTime::now_utc(),
+            at: crate::timestamp::now(),
             reader,
             channel,
             action,

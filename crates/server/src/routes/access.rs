@@ -5,7 +5,7 @@ use axum::Json;
 use axum::Router;
 use axum::extract::State;
 use axum::routing::get;
-use ml_audit_core::access::{AccessEntry, AccessFilter};
+use ml_audit_core::access::{AccessAction, AccessEntry, AccessFilter};
 use ml_audit_core::query::Page;
 
 use crate::auth::{Admin, Authorized};
@@ -71,7 +71,8 @@ pub(crate) async fn prediction_access(
     let event = state.predictions.get_prediction(&caller.visibility, &reference).await?;
     let filter = AccessFilter { prediction: Some(event.id.to_string()), ..AccessFilter::default() };
     let found = state.access_log.list_access(&caller.visibility, &filter, &caller.query.0).await?;
-    caller.shown_about(&state, &reference, std::iter::once(event.id));
+    // The entries were shown, not the prediction: named as the target, not among those shown.
+    state.access.record(caller.access.entry(AccessAction::Read, Vec::new()).with_target(reference.0));
     Ok(Json(page_out(found)))
 }
 

@@ -23,6 +23,7 @@ on_both_backends!(
     consistency_proofs_link_successive_checkpoints,
     an_untouched_log_verifies,
     verify_catches_a_changed_prediction_field,
+    verify_catches_an_altered_or_removed_access_entry,
     verify_catches_a_changed_explanation,
     verify_catches_an_edited_outcome_or_review,
     verify_catches_derived_state_that_departs_from_the_records,
@@ -206,6 +207,35 @@ async fn an_untouched_log_verifies(backend: Backend) {
     assert!(report.intact(), "{:?}", report.problems);
     assert_eq!(report.leaves, 7 + 3);
     assert_eq!(report.checkpoints, 1);
+}
+
+/// Access entries are leaves: one edited or deleted behind ml-audit's back is caught.
+async fn verify_catches_an_altered_or_removed_access_entry(backend: Backend) {
+    for (attack, problem) in [
+        ("UPDATE access_entries SET route = 'GET /somewhere/else'", "was altered"),
+        ("UPDATE access_entries SET predictions = '[]'", "was altered"),
+        ("DELETE FROM access_entries", "missing (deleted)"),
+    ] {
+        let app = TestApp::spawn(backend).await;
+        filled(&app, 2).await;
+        assert_eq!(app.get("/api/v1/predictions?limit=5", &app.admin_key).await.status(), StatusCode::OK);
+        let page = ml_audit_core::query::PageRequest { limit: 10, after: None };
+        let visible = ml_audit_core::auth::Visibility::AllTenants;
+        for _ in 0..250 {
+            if !app.store.list_access(&visible, &Default::default(), &page).await.unwrap().items.is_empty() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        app.seal().await;
+        let report = verify(&app).await;
+        assert!(report.problems.is_empty(), "{:?}", report.problems);
+        assert!(report.leaves >= 3, "two predictions and at least the list's access entry");
+        Attacker::connect(&app, backend).await.run(attack).await;
+        let report = verify(&app).await;
+        assert_reported(&report, problem);
+        assert!(report.problems.iter().any(|p| p.message.contains("access")), "{attack}: {:?}", report.problems);
+    }
 }
 
 async fn verify_catches_a_changed_prediction_field(backend: Backend) {
@@ -502,6 +532,7 @@ impl Attacker {
                     "actors",
                     "ledger_entries",
                     "ledger_checkpoints",
+                    "access_entries",
                 ] {
                     attacker.run(&format!("ALTER TABLE {table} DISABLE TRIGGER USER")).await;
                 }
