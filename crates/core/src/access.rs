@@ -205,7 +205,8 @@ pub fn parse_access_query<'a>(
     for (name, value) in pairs {
         match name {
             "key_id" => {
-                filter.key_id = Some(Uuid::try_parse(value).map_err(|_| FieldError::new(name, "must be a key's id (a UUID)"))?)
+                filter.key_id =
+                    Some(Uuid::try_parse(value).map_err(|_| FieldError::new(name, "must be a key's id (a UUID)"))?)
             }
             "prediction" => filter.prediction = Some(crate::event::check_text(name, value.to_owned(), 255)?),
             "time_from" => filter.time_from = Some(parse_time(name, value)?),

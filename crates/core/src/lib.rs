@@ -15,6 +15,7 @@ pub mod model;
 pub mod outcome;
 pub mod quality;
 pub mod query;
+pub mod reasons;
 pub mod redaction;
 pub mod review;
 pub mod timestamp;

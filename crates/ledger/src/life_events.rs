@@ -92,11 +92,7 @@ impl LifeEvents {
             },
             LeafKind::Hold => (self.holds.get(&leaf.record_id).map(Hold::leaf_hash), "hold"),
             LeafKind::HoldRelease => (self.releases.get(&leaf.record_id).map(HoldRelease::leaf_hash), "hold release"),
-            LeafKind::Prediction
-            | LeafKind::Explanation
-            | LeafKind::Outcome
-            | LeafKind::Review
-            | LeafKind::Access => {
+            LeafKind::Prediction | LeafKind::Explanation | LeafKind::Outcome | LeafKind::Review | LeafKind::Access => {
                 unreachable!("records are checked by check_record")
             }
         };

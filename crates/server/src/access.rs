@@ -122,7 +122,10 @@ pub struct AccessContext {
 impl AccessContext {
     /// `pairs`, with the value of `subject` replaced by its pseudonym token (or withheld when no
     /// hash key is set): a raw subject never reaches the log.
-    pub fn filters(policy: &RedactionPolicy, pairs: impl IntoIterator<Item = (String, String)>) -> BTreeMap<String, String> {
+    pub fn filters(
+        policy: &RedactionPolicy,
+        pairs: impl IntoIterator<Item = (String, String)>,
+    ) -> BTreeMap<String, String> {
         pairs
             .into_iter()
             .map(|(name, value)| {

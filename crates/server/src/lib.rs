@@ -18,6 +18,7 @@ mod retention;
 mod routes;
 mod serve;
 mod state;
+mod subjects;
 mod ui;
 mod wire;
 
@@ -40,7 +41,8 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::outcomes::router())
         .merge(routes::ledger::router())
         .merge(routes::lifecycle::router())
-        .merge(routes::access::router());
+        .merge(routes::access::router())
+        .merge(routes::subjects::router());
     Router::new()
         .nest("/api/v1", api)
         .merge(routes::system::router())

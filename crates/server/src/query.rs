@@ -127,8 +127,9 @@ impl QueryParams for AccessQuery {
     const NAMES: &'static [&'static str] = &["key_id", "prediction", "time_from", "time_to", "limit", "cursor"];
 
     fn parse(pairs: Vec<(String, String)>) -> Result<Self, ApiError> {
-        let (filter, page) = ml_audit_core::access::parse_access_query(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .map_err(ApiError::bad_query)?;
+        let (filter, page) =
+            ml_audit_core::access::parse_access_query(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+                .map_err(ApiError::bad_query)?;
         Ok(AccessQuery { filter, page })
     }
 }
@@ -143,6 +144,29 @@ impl QueryParams for PageQuery {
         let (_, page) = ml_audit_core::access::parse_access_query(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .map_err(ApiError::bad_query)?;
         Ok(PageQuery(page))
+    }
+}
+
+/// `GET /api/v1/subjects/report`: exactly one of `subject` (a raw identifier) or `actor_id`.
+pub enum SubjectQuery {
+    Subject(String),
+    ActorId(String),
+}
+
+impl QueryParams for SubjectQuery {
+    const NAMES: &'static [&'static str] = &["subject", "actor_id"];
+
+    fn parse(pairs: Vec<(String, String)>) -> Result<Self, ApiError> {
+        let mut pairs = pairs.into_iter();
+        let (Some((name, value)), None) = (pairs.next(), pairs.next()) else {
+            return Err(ApiError::bad_query(FieldError::new("subject", "give exactly one of subject or actor_id")));
+        };
+        let value = ml_audit_core::event::check_text(&name, value, ml_audit_core::event::MAX_SHORT_TEXT)
+            .map_err(ApiError::bad_query)?;
+        if value.trim().is_empty() {
+            return Err(ApiError::bad_query(FieldError::new(name.as_str(), "must not be blank")));
+        }
+        Ok(if name == "subject" { SubjectQuery::Subject(value) } else { SubjectQuery::ActorId(value) })
     }
 }
 

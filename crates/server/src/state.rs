@@ -7,7 +7,8 @@ use ml_audit_core::redaction::RedactionPolicy;
 use ml_audit_core::review::ReviewPolicy;
 use ml_audit_ledger::sealer::{Schedule, Sealer};
 use ml_audit_storage::{
-    AccessLogStore, InsightReader, KeyStore, LedgerStore, LifecycleStore, OutcomeStore, PredictionReader, PredictionWriter, Store,
+    AccessLogStore, InsightReader, KeyStore, LedgerStore, LifecycleStore, OutcomeStore, PredictionReader,
+    PredictionWriter, Store,
 };
 
 use crate::access::AccessLog;

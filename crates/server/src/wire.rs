@@ -397,6 +397,122 @@ impl From<ml_audit_core::access::AccessEntry> for AccessEntryOut {
     }
 }
 
+/// One feature's part in a decision: one of the (at most four) largest attributions of the
+/// current explanation by absolute value.
+#[derive(Serialize, ToSchema)]
+pub struct ReasonOut {
+    pub feature: String,
+    pub attribution: f64,
+    /// `increased` (pushed the score up) or `decreased`.
+    pub direction: String,
+}
+
+/// The model version of a reported prediction.
+#[derive(Serialize, ToSchema)]
+pub struct ReportedModelOut {
+    pub model_name: String,
+    pub version: String,
+}
+
+/// One prediction of a subject report.
+#[derive(Serialize, ToSchema)]
+pub struct ReportedPredictionOut {
+    pub id: Uuid,
+    /// Null once erased.
+    pub prediction_id: Option<String>,
+    #[schema(format = DateTime)]
+    pub timestamp: String,
+    pub tenant_id: String,
+    pub model: ReportedModelOut,
+    pub status: String,
+    /// The model's decision.
+    pub decision_outcome: String,
+    pub confidence: Option<f64>,
+    /// The decision in force after human review.
+    pub final_decision: String,
+    pub review_state: String,
+    /// The principal reasons, largest first (empty without an explanation with attributions).
+    pub principal_reasons: Vec<ReasonOut>,
+    /// The method of the explanation the reasons come from.
+    pub explanation_method: Option<String>,
+    pub outcomes: Vec<OutcomeOut>,
+    pub reviews: Vec<ReviewOut>,
+    /// Who has seen it: access entries that showed it, newest first (at most 50).
+    pub seen_by: Vec<AccessEntryOut>,
+    /// Set once an erasure destroyed its personal content.
+    pub erased: Option<ErasedOut>,
+}
+
+/// Everything recorded about one person (`GET /api/v1/subjects/report`).
+#[derive(Serialize, ToSchema)]
+pub struct SubjectReportOut {
+    /// `subject` (by pseudonym token) or `actor_id` (as the requesting user).
+    pub by: String,
+    /// The subject's pseudonym token (never the raw value), or the actor id.
+    pub subject: String,
+    #[schema(format = DateTime)]
+    pub generated_at: String,
+    pub count: usize,
+    /// More than 1,000 predictions matched: the newest 1,000 are listed.
+    pub truncated: bool,
+    /// Newest first.
+    pub predictions: Vec<ReportedPredictionOut>,
+}
+
+impl SubjectReportOut {
+    pub fn of(person: &crate::subjects::Person, report: crate::subjects::SubjectReport) -> Self {
+        let (by, subject) = match person {
+            crate::subjects::Person::Subject { token } => ("subject", token.clone()),
+            crate::subjects::Person::User { actor_id } => ("actor_id", actor_id.clone()),
+        };
+        Self {
+            by: by.into(),
+            subject,
+            generated_at: format_rfc3339(ml_audit_core::timestamp::now()),
+            count: report.predictions.len(),
+            truncated: report.truncated,
+            predictions: report.predictions.into_iter().map(ReportedPredictionOut::from).collect(),
+        }
+    }
+}
+
+impl From<crate::subjects::ReportedPrediction> for ReportedPredictionOut {
+    fn from(reported: crate::subjects::ReportedPrediction) -> Self {
+        let event = reported.event;
+        let kept = event.erased.is_none();
+        Self {
+            id: event.id,
+            prediction_id: kept.then(|| event.prediction_id.clone()),
+            timestamp: format_rfc3339(event.timestamp),
+            tenant_id: event.tenant_id().to_owned(),
+            model: ReportedModelOut { model_name: event.model.model_name, version: event.model.version },
+            status: event.status.to_string(),
+            decision_outcome: event.decision_outcome,
+            confidence: event.confidence,
+            final_decision: event.decision.final_decision,
+            review_state: event.decision.state.to_string(),
+            principal_reasons: reported
+                .reasons
+                .into_iter()
+                .map(|r| ReasonOut {
+                    feature: r.feature,
+                    attribution: r.attribution,
+                    direction: r.direction.to_string(),
+                })
+                .collect(),
+            explanation_method: event.explanation.filter(|_| kept).map(|e| e.method),
+            outcomes: reported.outcomes.into_iter().map(Into::into).collect(),
+            reviews: event.reviews.into_iter().map(Into::into).collect(),
+            seen_by: reported.seen.into_iter().map(Into::into).collect(),
+            erased: event.erased.map(|mark| ErasedOut {
+                at: format_rfc3339(mark.at),
+                erasure_id: mark.erasure_id,
+                reason: mark.reason,
+            }),
+        }
+    }
+}
+
 #[derive(Serialize, ToSchema)]
 pub struct AccessPage {
     pub items: Vec<AccessEntryOut>,

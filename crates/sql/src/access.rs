@@ -16,7 +16,7 @@ use uuid::Uuid;
 use crate::dialect::collect;
 use crate::predictions::{push_after_on, push_order_and_limit_on, push_tenant};
 use crate::row::{Columns, SqlRow};
-use crate::rows::{Column, Rows};
+use crate::rows::Rows;
 use crate::store::{Backend, SqlStore};
 
 /// The columns of an `access_entries` row aliased `$alias`, in the order [`stored_access`] reads
@@ -25,9 +25,32 @@ use crate::store::{Backend, SqlStore};
 macro_rules! access_columns {
     ($alias:literal) => {
         concat!(
-            $alias, ".id, ", $alias, ".at, ", $alias, ".channel, ", $alias, ".action, ", $alias, ".route, ",
-            $alias, ".key_id, ", $alias, ".key_name, ", $alias, ".scope, ", $alias, ".tenant_id, ",
-            $alias, ".operator, ", $alias, ".filters, ", $alias, ".target, ", $alias, ".predictions"
+            $alias,
+            ".id, ",
+            $alias,
+            ".at, ",
+            $alias,
+            ".channel, ",
+            $alias,
+            ".action, ",
+            $alias,
+            ".route, ",
+            $alias,
+            ".key_id, ",
+            $alias,
+            ".key_name, ",
+            $alias,
+            ".scope, ",
+            $alias,
+            ".tenant_id, ",
+            $alias,
+            ".operator, ",
+            $alias,
+            ".filters, ",
+            $alias,
+            ".target, ",
+            $alias,
+            ".predictions"
         )
     };
 }
@@ -165,7 +188,7 @@ impl<B: Backend> AccessLogStore for SqlStore<B> {
              WHERE 1 = 1",
             access_columns!("a")
         ));
-        B::push_in(&mut query, "ap.prediction_ref", Column::uuids(predictions.iter().copied()));
+        B::push_any_uuid(&mut query, "ap.prediction_ref", predictions);
         query.push(") AS ranked JOIN access_entries a ON a.id = ranked.entry_ref WHERE ranked.n <= ");
         B::bind_int(&mut query, i64::from(per_prediction));
         query.push(" ORDER BY ranked.prediction_ref, a.at DESC, a.id DESC");

@@ -292,7 +292,11 @@ fn push_order_and_limit<D: Dialect>(query: &mut QueryBuilder<D::Db>, page: &Page
     push_order_and_limit_on::<D>(query, page, PREDICTION_ORDER)
 }
 
-pub(crate) fn push_order_and_limit_on<D: Dialect>(query: &mut QueryBuilder<D::Db>, page: &PageRequest, (ts, id): (&str, &str)) {
+pub(crate) fn push_order_and_limit_on<D: Dialect>(
+    query: &mut QueryBuilder<D::Db>,
+    page: &PageRequest,
+    (ts, id): (&str, &str),
+) {
     query.push(format!(" ORDER BY {ts} DESC, {id} DESC LIMIT "));
     D::bind_int(query, i64::from(page.limit) + 1);
 }

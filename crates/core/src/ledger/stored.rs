@@ -15,13 +15,13 @@ use std::collections::HashMap;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::access::{AccessAction, AccessEntry, Channel, Reader};
 use super::canonical::{Canonical, JsonText};
 use super::merkle::{Hash, leaf_hash};
 use super::record::{
     ActorLayout, ExplanationLayout, ExplanationSeal, FollowUpSeal, LeafKind, LedgerRecord, PredictionLayout,
     PredictionSeal, RECORD_VERSION, SALTED_RECORD_VERSION, Salt, commitment,
 };
+use crate::access::{AccessAction, AccessEntry, Channel, Reader};
 use crate::model::{
     ActorType, Decision, Explanation, ModelVersion, Outcome, PredictionEvent, RequestingActor, Review, ReviewAction,
     Status,

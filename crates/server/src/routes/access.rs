@@ -16,9 +16,7 @@ use crate::state::AppState;
 use crate::wire::AccessPage;
 
 pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/access-log", get(access_log))
-        .route("/predictions/{reference}/access", get(prediction_access))
+    Router::new().route("/access-log", get(access_log)).route("/predictions/{reference}/access", get(prediction_access))
 }
 
 /// The access log, newest first: who was shown which predictions, and who exported, erased,

@@ -278,7 +278,7 @@ fn within_tenant(visibility: &Visibility, tenant_id: &str, field: &str) -> Resul
 }
 
 /// The pseudonym token of a raw subject value (never stored, never logged).
-fn subject_token(policy: &RedactionPolicy, raw: &str) -> Result<String, ApiError> {
+pub(crate) fn subject_token(policy: &RedactionPolicy, raw: &str) -> Result<String, ApiError> {
     policy
         .subject_token(raw)
         .ok_or_else(|| ApiError::Invalid(FieldError::new("subject", "subject lookup needs a redaction hash key")))

@@ -4,4 +4,5 @@ pub mod lifecycle;
 pub mod models;
 pub mod outcomes;
 pub mod predictions;
+pub mod subjects;
 pub mod system;

@@ -20,7 +20,11 @@ use crate::state::AppState;
 /// How many entries the panel of a prediction shows.
 const PANEL: u32 = 20;
 
-pub async fn page(session: Session, State(state): State<AppState>, RawQuery(raw): RawQuery) -> Result<Response, UiError> {
+pub async fn page(
+    session: Session,
+    State(state): State<AppState>,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, UiError> {
     if !session.is_admin() {
         return Ok(forbidden(&session, "Access log"));
     }
@@ -48,7 +52,11 @@ pub async fn page(session: Session, State(state): State<AppState>, RawQuery(raw)
     Ok(render(&session, &pairs, Ok((found.items, next))).into_response())
 }
 
-fn render(session: &Session, pairs: &[(String, String)], listing: Result<(Vec<AccessEntry>, Option<String>), String>) -> Markup {
+fn render(
+    session: &Session,
+    pairs: &[(String, String)],
+    listing: Result<(Vec<AccessEntry>, Option<String>), String>,
+) -> Markup {
     let value = |name: &str| pairs.iter().find(|(k, _)| k == name).map_or("", |(_, v)| v.as_str());
     layout(
         "Access log",
@@ -125,7 +133,15 @@ fn entries_table(id: &str, entries: &[AccessEntry]) -> Markup {
     list_table(
         id,
         "Access entries, newest first",
-        &[Text("Time (UTC)"), Text("Who"), Text("Via"), Text("Action"), Text("Route"), Text("Filters"), Num("Predictions")],
+        &[
+            Text("Time (UTC)"),
+            Text("Who"),
+            Text("Via"),
+            Text("Action"),
+            Text("Route"),
+            Text("Filters"),
+            Num("Predictions"),
+        ],
         html! {
             @for entry in entries {
                 tr data-entry=(entry.id) {

@@ -3,7 +3,6 @@
 //! on the page).
 
 use maud::{Markup, html};
-use serde_json::Value;
 
 use super::format;
 
@@ -14,33 +13,6 @@ pub const NEGATIVE: &str = "#1D4ED8";
 
 fn px(value: f64) -> String {
     format!("{value:.1}")
-}
-
-/// The feature attributions of an explanation payload: a flat object of numbers, or such an
-/// object under `values`, `attributions`, `shap_values`, `feature_importances` or
-/// `contributions`. `None` when the payload holds none (the page then shows it as JSON).
-pub fn attributions(payload: &Value) -> Option<Vec<(String, f64)>> {
-    fn numeric(object: &serde_json::Map<String, Value>) -> Vec<(String, f64)> {
-        object.iter().filter_map(|(k, v)| v.as_f64().filter(|n| n.is_finite()).map(|n| (k.clone(), n))).collect()
-    }
-    let object = payload.as_object()?;
-    for key in ["values", "attributions", "shap_values", "feature_importances", "contributions"] {
-        if let Some(Value::Object(inner)) = object.get(key) {
-            let found = numeric(inner);
-            if !found.is_empty() {
-                return Some(found);
-            }
-        }
-    }
-    let found = numeric(object);
-    // A payload whose values are mostly not numbers is not an attribution map.
-    (found.len() * 2 > object.len()).then_some(found)
-}
-
-/// Sorts attributions by magnitude, largest first.
-pub fn by_magnitude(mut items: Vec<(String, f64)>) -> Vec<(String, f64)> {
-    items.sort_by(|a, b| b.1.abs().total_cmp(&a.1.abs()).then_with(|| a.0.cmp(&b.0)));
-    items
 }
 
 /// Where a chart's plot area sits in its SVG: the whole width and the margins that hold labels.
@@ -317,17 +289,6 @@ pub fn swatch(colour: &str) -> Markup {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn attributions_are_found_flat_or_nested() {
-        let flat = serde_json::json!({"income": -0.4, "age": 0.1, "note": "x"});
-        assert_eq!(attributions(&flat).unwrap().len(), 2);
-        let nested = serde_json::json!({"base_value": 0.2, "values": {"a": 1.0}});
-        assert_eq!(attributions(&nested), Some(vec![("a".into(), 1.0)]));
-        assert_eq!(attributions(&serde_json::json!({"codes": ["R1", "R2"]})), None);
-        let sorted = by_magnitude(vec![("a".into(), 0.1), ("b".into(), -0.5), ("c".into(), 0.3)]);
-        assert_eq!(sorted.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>(), ["b", "c", "a"]);
-    }
 
     #[test]
     fn chart_text_is_escaped() {

@@ -17,6 +17,7 @@ mod overview;
 mod prediction;
 mod predictions;
 mod session;
+mod subjects;
 mod tenants;
 
 use axum::Extension;
@@ -57,6 +58,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/erasures", get(erasures::page))
         .route("/holds", get(holds::page))
         .route("/access-log", get(access::page))
+        .route("/subjects", get(subjects::page))
         .route("/ui/style.css", get(stylesheet))
         .layer(map_response(security_headers))
         .layer(Extension(signer))
@@ -97,6 +99,7 @@ pub enum Section {
     Tenants,
     Erasures,
     Holds,
+    Subjects,
     Access,
 }
 
@@ -109,6 +112,7 @@ const SECTIONS: &[(Section, &str, &str, bool)] = &[
     (Section::Tenants, "/tenants", "Tenants", false),
     (Section::Erasures, "/erasures", "Erasures", true),
     (Section::Holds, "/holds", "Holds", true),
+    (Section::Subjects, "/subjects", "Subjects", false),
     (Section::Access, "/access-log", "Access log", true),
 ];
 

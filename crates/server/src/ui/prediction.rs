@@ -13,7 +13,9 @@ use ml_audit_storage::{PredictionRef, StorageError};
 use serde_json::Value;
 use time::OffsetDateTime;
 
-use super::charts::{attribution_chart, attributions, by_magnitude};
+use ml_audit_core::reasons::{attributions, by_magnitude};
+
+use super::charts::attribution_chart;
 use super::format::{self, query};
 use super::{Section, Session, UiError, layout, not_found};
 use crate::body::PredictionPath;
@@ -50,7 +52,13 @@ pub async fn page(
     Ok(render(&session, &p, &revisions, &outcomes, seen).into_response())
 }
 
-fn render(session: &Session, p: &PredictionEvent, revisions: &[Explanation], outcomes: &[Outcome], seen: Markup) -> Markup {
+fn render(
+    session: &Session,
+    p: &PredictionEvent,
+    revisions: &[Explanation],
+    outcomes: &[Outcome],
+    seen: Markup,
+) -> Markup {
     let current = p.explanation.as_ref().map(|e| e.revision);
     let earlier: Vec<&Explanation> = revisions.iter().rev().filter(|e| Some(e.revision) != current).collect();
     layout(

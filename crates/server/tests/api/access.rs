@@ -22,6 +22,8 @@ on_both_backends!(
     bad_access_log_parameters_are_400_naming_them,
     erasures_and_holds_are_logged,
     access_entries_page_newest_first,
+    the_subject_report_lists_every_prediction_about_the_person_with_reasons_and_viewers,
+    the_subject_report_refuses_unclear_questions_and_keeps_tenants_apart,
 );
 
 const HASH_KEY: &str = "access-test-pseudonym-key-0123456789";
@@ -74,9 +76,11 @@ async fn every_response_that_shows_predictions_is_one_entry_naming_them(backend:
     let stored = filled(&app, 3).await;
     let reader = app.key(KeyScope::Read, None).await;
     let listed: Value = app.get("/api/v1/predictions?limit=2&model_name=fraud", &reader).await.json().await.unwrap();
-    let shown: Vec<String> = listed["items"].as_array().unwrap().iter().map(|p| p["id"].as_str().unwrap().to_owned()).collect();
+    let shown: Vec<String> =
+        listed["items"].as_array().unwrap().iter().map(|p| p["id"].as_str().unwrap().to_owned()).collect();
     assert_eq!(shown, vec![ids(&stored)[2].clone(), ids(&stored)[1].clone()]);
-    for path in ["/api/v1/predictions/p-0", "/api/v1/predictions/p-0/explanations", "/api/v1/predictions/p-0/outcomes"] {
+    for path in ["/api/v1/predictions/p-0", "/api/v1/predictions/p-0/explanations", "/api/v1/predictions/p-0/outcomes"]
+    {
         assert_eq!(app.get(path, &reader).await.status(), StatusCode::OK, "{path}");
     }
     let logged = entries(&app, 4).await;
@@ -202,9 +206,8 @@ async fn erasures_and_holds_are_logged(backend: Backend) {
         .json()
         .await
         .unwrap();
-    let erasure = app
-        .post("/api/v1/erasures", &app.admin_key, &json!({"reason": "GDPR art. 17", "predictions": ["p-0"]}))
-        .await;
+    let erasure =
+        app.post("/api/v1/erasures", &app.admin_key, &json!({"reason": "GDPR art. 17", "predictions": ["p-0"]})).await;
     assert_eq!(erasure.status(), StatusCode::CREATED);
     let erasure: Value = erasure.json().await.unwrap();
     let logged = entries(&app, 2).await;
@@ -240,4 +243,92 @@ async fn access_entries_page_newest_first(backend: Backend) {
     // The pages start with the five reads (the log's own reads come after, newer than `all`).
     let expected: Vec<String> = all.iter().map(|e| e.id.to_string()).collect();
     assert_eq!(seen, expected, "every entry once, newest first");
+}
+
+async fn the_subject_report_lists_every_prediction_about_the_person_with_reasons_and_viewers(backend: Backend) {
+    let app = spawn(backend).await;
+    let stored = filled(&app, 3).await; // p-0 is about ann
+    let mut second = with(event("credit"), "prediction_id", json!("ann-2"));
+    second["features"]["customer"] = json!({"email": "ann@example.com"});
+    second["decision_outcome"] = json!("declined");
+    second["actor"] = json!({"actor_type": "user", "actor_id": "u0", "tenant_id": "acme"});
+    let second = app.record(&second).await;
+    let payload = json!({"shap_values": {"income": -0.4, "age": 0.1, "debt": 0.9, "late": 0.5, "tenure": -0.05}});
+    let response = app
+        .post("/api/v1/predictions/ann-2/explanation", &app.admin_key, &json!({"method": "shap", "payload": payload}))
+        .await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let response = app
+        .post("/api/v1/predictions/ann-2/outcomes", &app.admin_key, &json!({"label": "repaid", "source": "ledger"}))
+        .await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let review = json!({"reviewer": {"reviewer_id": "r1"}, "action": "override", "final_decision": "approved"});
+    assert_eq!(
+        app.post("/api/v1/predictions/ann-2/reviews", &app.admin_key, &review).await.status(),
+        StatusCode::CREATED
+    );
+    let reader = app.key(KeyScope::Read, None).await;
+    app.get("/api/v1/predictions/ann-2", &reader).await;
+    entries(&app, 1).await;
+
+    let report: Value =
+        app.get("/api/v1/subjects/report?subject=ann%40example.com", &reader).await.json().await.unwrap();
+    assert_eq!(report["by"], "subject", "{report}");
+    assert!(report["subject"].as_str().unwrap().starts_with("pii_"));
+    assert!(!report.to_string().contains("ann@example.com"), "the raw subject is never echoed");
+    assert_eq!(report["count"], 2);
+    let items = report["predictions"].as_array().unwrap();
+    assert_eq!(items[0]["id"], second["id"], "newest first");
+    assert_eq!(items[1]["id"], stored[0]["id"]);
+    let newest = &items[0];
+    assert_eq!(newest["model"], json!({"model_name": "credit", "version": "1.0.0"}));
+    assert_eq!(newest["decision_outcome"], "declined");
+    assert_eq!(newest["final_decision"], "approved");
+    let reasons: Vec<(&str, &str)> = newest["principal_reasons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["feature"].as_str().unwrap(), r["direction"].as_str().unwrap()))
+        .collect();
+    assert_eq!(reasons, [("debt", "increased"), ("late", "increased"), ("income", "decreased"), ("age", "increased")]);
+    assert_eq!(newest["outcomes"][0]["label"], "repaid");
+    assert_eq!(newest["reviews"][0]["action"], "override");
+    let seen = newest["seen_by"].as_array().unwrap();
+    assert!(
+        seen.iter().any(|e| e["scope"] == "read" && e["route"] == "GET /api/v1/predictions/{reference}"),
+        "{seen:?}"
+    );
+    assert_eq!(items[1]["principal_reasons"], json!([]));
+    // By the requesting user: u0 asked for p-0 and ann-2.
+    let by_user: Value = app.get("/api/v1/subjects/report?actor_id=u0", &reader).await.json().await.unwrap();
+    assert_eq!(by_user["count"], 2);
+    // The report itself is an access entry naming what it showed.
+    let logged = entries(&app, 3).await;
+    let reported = logged.iter().find(|e| e.route == "GET /api/v1/subjects/report").unwrap();
+    assert_eq!(reported.predictions.len(), 2);
+    assert!(reported.filters.values().all(|v| !v.contains("ann@")));
+    // Erased predictions are shown as erased.
+    let erasure =
+        app.post("/api/v1/erasures", &app.admin_key, &json!({"reason": "art. 17", "predictions": ["p-0"]})).await;
+    assert_eq!(erasure.status(), StatusCode::CREATED);
+    let report: Value = app.get("/api/v1/subjects/report?actor_id=u0", &reader).await.json().await.unwrap();
+    let erased = report["predictions"].as_array().unwrap().iter().find(|p| p["id"] == stored[0]["id"]).cloned();
+    if let Some(erased) = erased {
+        assert!(erased["erased"].is_object());
+        assert!(erased["prediction_id"].is_null());
+    }
+}
+
+async fn the_subject_report_refuses_unclear_questions_and_keeps_tenants_apart(backend: Backend) {
+    let app = spawn(backend).await;
+    filled(&app, 2).await;
+    for query in ["", "?subject=a&actor_id=b", "?actor_id=", "?subject=%20", "?model_name=x"] {
+        let response = app.get(&format!("/api/v1/subjects/report{query}"), &app.admin_key).await;
+        expect_error(response, StatusCode::BAD_REQUEST).await;
+    }
+    let globex = app.key(KeyScope::Read, Some("globex")).await;
+    let report: Value = app.get("/api/v1/subjects/report?actor_id=u0", &globex).await.json().await.unwrap();
+    assert_eq!(report["count"], 0, "another tenant's predictions are not shown");
+    let ingest = app.key(KeyScope::Ingest, None).await;
+    expect_error(app.get("/api/v1/subjects/report?actor_id=u0", &ingest).await, StatusCode::FORBIDDEN).await;
 }
