@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use anyhow::{anyhow, bail};
 use ml_audit_core::FieldError;
+use ml_audit_core::access::AccessAction;
 use ml_audit_core::auth::Visibility;
 use ml_audit_core::lifecycle::{ErasureCounts, ErasureRequest, HoldRequest, HoldScope, Selection, parse_release};
 use ml_audit_core::model::LedgerEntry;
@@ -18,6 +19,7 @@ use serde_json::{Map, Value, json};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use crate::operator;
 use crate::settings::Settings;
 use crate::{DbArg, HoldsCommand, open_store};
 
@@ -83,6 +85,9 @@ pub async fn erase(request: EraseRequest, db: DbArg, settings: &Settings) -> any
         Err(StorageError::Held(id)) => return Err(held(store.as_ref(), id).await),
         Err(error) => return Err(error.into()),
     };
+    let options = operator::given([("dry_run", dry_run.then(|| "true".to_owned()))]);
+    let entry = operator::entry(AccessAction::Erase, "erase", options, result.erasure.id.to_string());
+    operator::record(store.as_ref(), entry).await?;
     let counts = describe_counts(result.erasure.counts);
     match (&result.ledger, dry_run) {
         (Some(ledger), false) => {
@@ -160,6 +165,10 @@ pub async fn holds(command: HoldsCommand, settings: &Settings) -> anyhow::Result
                 predictions: ids,
             };
             let stored = store.create_hold(request.reason, scope, request.until).await?;
+            let entry =
+                operator::entry(AccessAction::Hold, "holds create", Default::default(), stored.hold.id.to_string())
+                    .with_predictions(stored.hold.scope.predictions.clone());
+            operator::record(store.as_ref(), entry).await?;
             let at = stored.ledger.as_ref().map(|l| format!(" at {}", describe_ledger(l))).unwrap_or_default();
             println!("created hold {}{at}", stored.hold.id);
             println!("  scope: {}", describe_scope(&stored.hold.scope));
@@ -173,6 +182,9 @@ pub async fn holds(command: HoldsCommand, settings: &Settings) -> anyhow::Result
             let store = open(db, settings).await?;
             match store.release_hold(&Visibility::AllTenants, id, reason).await {
                 Ok(stored) => {
+                    let entry =
+                        operator::entry(AccessAction::HoldRelease, "holds release", Default::default(), id.to_string());
+                    operator::record(store.as_ref(), entry).await?;
                     let release = stored.release.as_ref().expect("a released hold has its release");
                     println!("released hold {id} at {} ({})", format_rfc3339(release.created_at), release.reason);
                 }

@@ -2,6 +2,7 @@
 
 mod demo;
 mod lifecycle;
+mod operator;
 mod settings;
 
 use std::collections::BTreeMap;
@@ -11,6 +12,7 @@ use std::sync::Arc;
 use anyhow::{Context as _, bail};
 use clap::{Parser, Subcommand, ValueEnum};
 use mimalloc::MiMalloc;
+use ml_audit_core::access::AccessAction;
 use ml_audit_core::auth::{KeyScope, issue_key};
 use ml_audit_core::review::ReviewPolicy;
 use ml_audit_core::timestamp::format_rfc3339;
@@ -416,9 +418,9 @@ async fn verify_database(
     match report.problems.first() {
         None => {
             println!(
-                "ledger intact: {} entries ({} records intact, {} erased, {} erasures/holds/releases), \
-                 {} signed checkpoints verified",
-                report.leaves, report.intact, report.erased, report.life_events, report.checkpoints
+                "ledger intact: {} entries ({} records intact, {} erased, {} erasures/holds/releases, \
+                 {} access entries), {} signed checkpoints verified",
+                report.leaves, report.intact, report.erased, report.life_events, report.access, report.checkpoints
             );
             Ok(true)
         }
@@ -468,8 +470,12 @@ async fn keys(command: KeysCommand, settings: &Settings) -> anyhow::Result<()> {
             if tenant.as_deref().is_some_and(|t| t.trim().is_empty() || t.contains('\0')) {
                 bail!("--tenant must be a non-empty tenant id");
             }
-            let issued = issue_key(&name, scope.into(), tenant);
+            let issued = issue_key(&name, scope.into(), tenant.clone());
             store.create_api_key(&issued).await?;
+            let options = operator::given([("scope", Some(issued.key.scope.to_string())), ("tenant", tenant)]);
+            let target = issued.key.id.to_string();
+            operator::record(store.as_ref(), operator::entry(AccessAction::KeyCreate, "keys create", options, target))
+                .await?;
             let key = &issued.key;
             println!(
                 "created {} key {} ({}){}",
@@ -504,6 +510,8 @@ async fn keys(command: KeysCommand, settings: &Settings) -> anyhow::Result<()> {
             if !store.revoke_api_key(id).await? {
                 bail!("no active key with id {id}");
             }
+            let entry = operator::entry(AccessAction::KeyRevoke, "keys revoke", Default::default(), id.to_string());
+            operator::record(store.as_ref(), entry).await?;
             println!("revoked key {id}");
         }
     }

@@ -129,6 +129,9 @@ pub struct ServerTable {
     pub shutdown_timeout_secs: u64,
     /// `/readyz` fails when the ledger's sealer is behind by more than this.
     pub ready_max_sealer_lag_secs: u64,
+    /// Record every read of predictions in the access log (docs/access-log.md). Switch it off
+    /// only to measure what it costs, or where another system keeps such a log.
+    pub access_log: bool,
 }
 
 impl Default for ServerTable {
@@ -142,6 +145,7 @@ impl Default for ServerTable {
             body_read_timeout_secs: limits.body_read_timeout.as_secs(),
             shutdown_timeout_secs: resilience.shutdown_timeout.as_secs(),
             ready_max_sealer_lag_secs: resilience.max_sealer_lag.as_secs(),
+            access_log: true,
         }
     }
 }
@@ -254,6 +258,7 @@ const ENV_VARS: &[&str] = &[
     "ML_AUDIT_SERVER_BODY_READ_TIMEOUT_SECS",
     "ML_AUDIT_SERVER_SHUTDOWN_TIMEOUT_SECS",
     "ML_AUDIT_SERVER_READY_MAX_SEALER_LAG_SECS",
+    "ML_AUDIT_SERVER_ACCESS_LOG",
     "ML_AUDIT_RETENTION_DEFAULT_DAYS",
     "ML_AUDIT_RETENTION_MIN_DAYS",
     "ML_AUDIT_REVIEW_TWO_PERSON_MODELS",
@@ -318,6 +323,13 @@ impl Settings {
                 }
                 "ML_AUDIT_SERVER_READY_MAX_SEALER_LAG_SECS" => {
                     settings.server.ready_max_sealer_lag_secs = parse_number(name, value)? as u64
+                }
+                "ML_AUDIT_SERVER_ACCESS_LOG" => {
+                    settings.server.access_log = match value.as_str() {
+                        "true" | "1" => true,
+                        "false" | "0" => false,
+                        _ => anyhow::bail!("{name} must be true or false, not {value:?}"),
+                    }
                 }
                 "ML_AUDIT_RETENTION_DEFAULT_DAYS" => {
                     settings.retention.default_days = parse_number(name, value)? as i64
@@ -488,6 +500,7 @@ impl Settings {
                 ..Schedule::default()
             },
             review: self.review_policy(),
+            access_log: self.server.access_log,
             retention: RetentionSchedule {
                 policy: self.retention_policy()?,
                 interval: Duration::from_secs(self.retention.purge_interval_secs),

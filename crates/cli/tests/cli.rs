@@ -227,7 +227,7 @@ async fn verify_passes_on_an_intact_ledger_and_names_the_first_altered_entry() {
     // The whole database, while the server runs; the key comes from the default key file.
     let intact = ml_audit(&["verify", "--db", &db], dir.path());
     assert!(intact.status.success(), "{}", String::from_utf8_lossy(&intact.stdout));
-    assert!(String::from_utf8_lossy(&intact.stdout).contains("ledger intact: 5 entries"));
+    assert!(String::from_utf8_lossy(&intact.stdout).contains("(5 records intact, 0 erased"));
     drop(server);
     let pool = sqlx::SqlitePool::connect(&db).await.unwrap();
     sqlx::query("DROP TRIGGER predictions_are_append_only_update").execute(&pool).await.unwrap();

@@ -141,7 +141,8 @@ impl<'a> Setup<'a> {
     }
 
     /// Stops the server (its last checkpoint signed) and runs `ml-audit verify`; answers the
-    /// numbers of its report: entries, records intact, erased, life events, checkpoints.
+    /// numbers of its report: entries other than access entries (which the reads and commands of
+    /// each scenario add, `docs/access-log.md`), records intact, erased, life events, checkpoints.
     fn stop_and_verify(self) -> [u64; 5] {
         assert!(self.server.terminate().success(), "the server stops cleanly");
         let verified = ml_audit(&["verify", "--db", self.db], self.dir);
@@ -149,16 +150,17 @@ impl<'a> Setup<'a> {
         let line = stdout(&verified).lines().find(|l| l.starts_with("ledger intact: ")).unwrap().to_owned();
         let numbers: Vec<u64> =
             line.split(|c: char| !c.is_ascii_digit()).filter(|n| !n.is_empty()).map(|n| n.parse().unwrap()).collect();
-        assert_eq!(numbers.len(), 5, "{line}");
+        assert_eq!(numbers.len(), 6, "{line}");
         assert!(
             line.contains(&format!(
-                "ledger intact: {} entries ({} records intact, {} erased, {} erasures/holds/releases), {} signed \
-                 checkpoints verified",
-                numbers[0], numbers[1], numbers[2], numbers[3], numbers[4]
+                "ledger intact: {} entries ({} records intact, {} erased, {} erasures/holds/releases, {} access \
+                 entries), {} signed checkpoints verified",
+                numbers[0], numbers[1], numbers[2], numbers[3], numbers[4], numbers[5]
             )),
             "{line}"
         );
-        [numbers[0], numbers[1], numbers[2], numbers[3], numbers[4]]
+        assert!(numbers[4] > 0, "each scenario's reads and commands are in the access log: {line}");
+        [numbers[0] - numbers[4], numbers[1], numbers[2], numbers[3], numbers[5]]
     }
 }
 
@@ -295,6 +297,14 @@ async fn a_legal_hold_refuses_erasure_until_it_is_released(dir: &Path, db: &str)
     let (status, holds) = s.get("/api/v1/holds").await;
     assert_eq!(status, 200);
     assert_eq!(holds["items"].as_array().unwrap().len(), 2, "{holds}");
+    // Holds made at the shell are in the access log, by the operator.
+    let (status, log) = s.get("/api/v1/access-log").await;
+    assert_eq!(status, 200);
+    let entry = log["items"].as_array().unwrap().iter().find(|e| e["target"] == hold_id.as_str()).cloned();
+    let entry = entry.unwrap_or_else(|| panic!("the hold is logged: {log}"));
+    assert_eq!((entry["action"].as_str(), entry["channel"].as_str()), (Some("hold"), Some("cli")), "{entry}");
+    assert!(entry["operator"].as_str().is_some_and(|o| o.contains('@')) && entry["key_id"].is_null(), "{entry}");
+    assert_eq!(entry["predictions"], json!([held]));
 
     // Every selector that reaches the held record is refused whole, naming the hold.
     for selector in [

@@ -51,6 +51,8 @@ pub struct Report {
     pub erased: u64,
     /// Erasures, holds and releases: the life events of records.
     pub life_events: u64,
+    /// Access log entries (`ml_audit_core::access`), each checked like a record.
+    pub access: u64,
     /// In the order found: the first is the first bad entry.
     pub problems: Vec<Problem>,
 }
@@ -130,11 +132,10 @@ pub async fn verify_log(
                 });
             }
             let checked = match stored.leaf.kind {
-                LeafKind::Prediction
-                | LeafKind::Explanation
-                | LeafKind::Outcome
-                | LeafKind::Review
-                | LeafKind::Access => check_record(&stored, &rows, &mut scratch, &mut life),
+                LeafKind::Prediction | LeafKind::Explanation | LeafKind::Outcome | LeafKind::Review => {
+                    check_record(&stored, &rows, &mut scratch, &mut life)
+                }
+                LeafKind::Access => check_record(&stored, &rows, &mut scratch, &mut life).map(|_| Kept::Access),
                 LeafKind::Erasure | LeafKind::Hold | LeafKind::HoldRelease => {
                     life.check_leaf(&stored).map(|()| Kept::LifeEvent)
                 }
@@ -143,6 +144,7 @@ pub async fn verify_log(
                 Ok(Kept::Intact) => report.intact += 1,
                 Ok(Kept::Erased) => report.erased += 1,
                 Ok(Kept::LifeEvent) => report.life_events += 1,
+                Ok(Kept::Access) => report.access += 1,
                 Err(problem) => report.problems.push(Problem { seq: Some(seq), message: problem }),
             }
             tree.append(stored.leaf.leaf_hash);
@@ -170,6 +172,7 @@ enum Kept {
     Intact,
     Erased,
     LifeEvent,
+    Access,
 }
 
 /// What is wrong with a leaf's record, if anything. The leaf is recomputed from the stored text

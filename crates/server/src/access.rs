@@ -35,32 +35,38 @@ enum Message {
 /// The handle handlers record through; cheap to clone.
 #[derive(Clone)]
 pub struct AccessLog {
-    sender: mpsc::Sender<Message>,
+    /// `None` when the log is switched off (`access_log.enabled = false`).
+    sender: Option<mpsc::Sender<Message>>,
     metrics: Arc<Metrics>,
 }
 
 impl AccessLog {
-    /// Starts the writer task (inside a tokio runtime).
-    pub fn start(store: Arc<dyn AccessLogStore>, metrics: Arc<Metrics>) -> Self {
+    /// Starts the writer task (inside a tokio runtime), unless the log is switched off.
+    pub fn start(store: Arc<dyn AccessLogStore>, metrics: Arc<Metrics>, enabled: bool) -> Self {
+        if !enabled {
+            tracing::warn!("the access log is switched off: reads of predictions are not recorded");
+            return Self { sender: None, metrics };
+        }
         let (sender, receiver) = mpsc::channel(MAX_WAITING);
         tokio::spawn(write_groups(store, receiver, metrics.clone()));
-        Self { sender, metrics }
+        Self { sender: Some(sender), metrics }
     }
 
     /// Hands `entry` to the writer (split to bounded entries), without waiting for it.
     pub fn record(&self, entry: AccessEntry) {
+        let Some(sender) = &self.sender else { return };
         for part in entry.split() {
-            if self.sender.try_send(Message::Entry(part)).is_err() {
+            if sender.try_send(Message::Entry(part)).is_err() {
                 self.metrics.access_dropped();
             }
         }
     }
 
-    /// Waits until everything recorded so far is written (shutdown, tests, the `flush` of an
-    /// export before it answers).
+    /// Waits until everything recorded so far is written (shutdown, tests).
     pub async fn flush(&self) {
+        let Some(sender) = &self.sender else { return };
         let (done, written) = oneshot::channel();
-        if self.sender.send(Message::Flush(done)).await.is_ok() {
+        if sender.send(Message::Flush(done)).await.is_ok() {
             let _ = written.await;
         }
     }

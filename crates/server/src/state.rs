@@ -66,7 +66,7 @@ impl Default for Resilience {
 }
 
 /// What the server needs besides a store and its ledger sealer.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct ServerSettings {
     pub limits: Limits,
     pub resilience: Resilience,
@@ -75,6 +75,23 @@ pub struct ServerSettings {
     /// What `serve` purges, how often and in what batches.
     pub retention: RetentionSchedule,
     pub review: ReviewPolicy,
+    /// Whether reads are recorded in the access log (`[access_log] enabled`, on by default;
+    /// off only to measure what it costs, or where another system keeps such a log).
+    pub access_log: bool,
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        Self {
+            limits: Limits::default(),
+            resilience: Resilience::default(),
+            redaction: RedactionPolicy::default(),
+            ledger_schedule: Schedule::default(),
+            retention: RetentionSchedule::default(),
+            review: ReviewPolicy::default(),
+            access_log: true,
+        }
+    }
 }
 
 /// Shared by every handler; cheap to clone. The store is handed out by capability, so a
@@ -139,7 +156,7 @@ impl AppState {
             lifecycle: store.clone(),
             outcomes: store.clone(),
             access_log: store.clone(),
-            access: AccessLog::start(store.clone(), metrics.clone()),
+            access: AccessLog::start(store.clone(), metrics.clone(), settings.access_log),
             review: Arc::new(settings.review),
             retention,
             backend: store.backend(),

@@ -164,8 +164,8 @@ pub type Result<T, E = StorageError> = std::result::Result<T, E>;
 /// `Arc<dyn Store>` (`use ml_audit_storage::prelude::*`).
 pub mod prelude {
     pub use crate::{
-        InsightReader, KeyStore, LedgerStore, LifecycleStore, OutcomeStore, PredictionReader, PredictionWriter, Store,
-        StoreInfo,
+        AccessLogStore, InsightReader, KeyStore, LedgerStore, LifecycleStore, OutcomeStore, PredictionReader,
+        PredictionWriter, Store, StoreInfo,
     };
 }
 
