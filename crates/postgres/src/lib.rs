@@ -208,6 +208,7 @@ mod migration_tests {
             (8, "acd3bdbd183dd9533131e17edf49cfcc221a602d52ea0258bd5618627a62fb23debf11e2f3864418c5b25cd955c6873b"),
             (9, "bb5ab781709b68d35e9fee26ab59a1e58978067d49d873fa29477549ca45e7bef91f3ef612c0afdfd15cd4199ad83565"),
             (10, "ce5532aabdc079ce0657cb2c319d525b62f85c1c83b0f1e733dc7e1b5db1fc1ff30def8dc450022909287a9d30c76e01"),
+            (11, "ebac9686e6d9bbbef0c0656759a3732d914476dc30005c09bb62839e93f2937881ec12469a53c3808992844a8b668815"),
         ];
         let found = super::MIGRATOR.iter().map(|m| (m.version, m.checksum.as_ref()));
         assert_eq!(

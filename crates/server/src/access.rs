@@ -27,7 +27,7 @@ pub const MAX_WAITING: usize = 100_000;
 const GROUP: usize = 2_000;
 
 enum Message {
-    Entry(AccessEntry),
+    Entry(Box<AccessEntry>),
     /// Answered once every entry sent before it is written (or given up on).
     Flush(oneshot::Sender<()>),
 }
@@ -56,7 +56,7 @@ impl AccessLog {
     pub fn record(&self, entry: AccessEntry) {
         let Some(sender) = &self.sender else { return };
         for part in entry.split() {
-            if sender.try_send(Message::Entry(part)).is_err() {
+            if sender.try_send(Message::Entry(Box::new(part))).is_err() {
                 self.metrics.access_dropped();
             }
         }
@@ -108,7 +108,7 @@ async fn write_groups(store: Arc<dyn AccessLogStore>, mut receiver: mpsc::Receiv
 
 fn take(message: Message, group: &mut Vec<AccessEntry>, flushes: &mut Vec<oneshot::Sender<()>>) {
     match message {
-        Message::Entry(entry) => group.push(entry),
+        Message::Entry(entry) => group.push(*entry),
         Message::Flush(done) => flushes.push(done),
     }
 }

@@ -197,6 +197,7 @@ mod migration_tests {
             (7, "1d4fb6e204346a7eaa14684e4de9cb2cb7991039f39fb84928694def19986e3974eec0a193667888e1d17c595972f396"),
             (8, "36f27ad12f3ddf11e8b820da8fdca9734da7e99831217e08b840703a5470fc7a426e44390957b7d47869c8865e16413c"),
             (9, "c0cbf1f0bed98147c83f59334e6961ead27b29aebe3b3adf59b178618840834d708434f1efa5d1e857b0696160ef2f01"),
+            (10, "0f07a5cdd15cc4ce13ca6afe3f096229e50a3a5f528d2b822fdf639f577abf3e6c99e2a960e04f103d0fe80a962277cc"),
         ];
         let found = super::MIGRATOR.iter().map(|m| (m.version, m.checksum.as_ref()));
         assert_eq!(

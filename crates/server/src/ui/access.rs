@@ -86,14 +86,18 @@ fn render(
                         div.table-wrap { (entries_table("access-log", &entries)) }
                     }
                     @if let Some(next) = next {
-                        @let mut kept: Vec<(&str, &str)> = pairs.iter().filter(|(k, _)| k != "cursor").map(|(k, v)| (k.as_str(), v.as_str())).collect();
-                        @let _ = kept.push(("cursor", next.as_str()));
-                        p { a.next rel="next" href=(format!("/access-log{}", query(kept))) { "Older entries →" } }
+                        p { a.next rel="next" href=(format!("/access-log{}", query(next_page(pairs, &next)))) { "Older entries →" } }
                     }
                 }
             }
         },
     )
+}
+
+/// The query of the next page: the same filters, the next cursor.
+fn next_page<'a>(pairs: &'a [(String, String)], cursor: &'a str) -> Vec<(&'a str, &'a str)> {
+    let kept = pairs.iter().filter(|(k, _)| k != "cursor").map(|(k, v)| (k.as_str(), v.as_str()));
+    kept.chain([("cursor", cursor)]).collect()
 }
 
 /// The "who has seen this" panel of a prediction's page: the newest entries that showed it, or
