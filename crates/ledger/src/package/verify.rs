@@ -384,22 +384,23 @@ fn check_checkpoint(manifest: &Manifest, note: &str, pinned_vkey: Option<&str>) 
             ));
         }
     }
+    // The note is signed, the manifest is not: where they differ, the manifest is at fault.
     if checkpoint.origin != ledger.origin {
         return Err(PackageFailure::in_file(
-            CHECKPOINT_FILE,
-            format!("it is for the log {:?}, manifest.json says {:?}", checkpoint.origin, ledger.origin),
+            MANIFEST_FILE,
+            format!("it names the log {:?}, the signed checkpoint {:?}", ledger.origin, checkpoint.origin),
         ));
     }
     if checkpoint.tree_size != ledger.tree_size || hex::encode(checkpoint.root) != ledger.root_hash.to_ascii_lowercase()
     {
         return Err(PackageFailure::in_file(
-            CHECKPOINT_FILE,
+            MANIFEST_FILE,
             format!(
-                "it signs the tree of {} leaves with root {}, manifest.json says {} leaves with root {}",
-                checkpoint.tree_size,
-                hex::encode(checkpoint.root),
+                "it says the tree of {} leaves with root {}, the signed checkpoint {} leaves with root {}",
                 ledger.tree_size,
-                ledger.root_hash
+                ledger.root_hash,
+                checkpoint.tree_size,
+                hex::encode(checkpoint.root)
             ),
         ));
     }

@@ -309,7 +309,7 @@ impl PackageWriter {
         paths: &mut dyn InclusionPaths,
         checkpoint: &Checkpoint,
     ) -> Result<FinishedFile, PackageError> {
-        let leaves_path = partial_path(&self.dir, LEAVES_FILE);
+        let leaves_path = self.dir.join(LEAVES_FILE);
         leaves.finish()?;
         let file = File::open(&leaves_path).map_err(PackageError::io(&leaves_path))?;
         let mut reader = BufReader::with_capacity(BUFFER, file);
