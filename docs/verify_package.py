@@ -407,6 +407,11 @@ def check_row(number, data_name, row, problem, record_line, proof_line, size, ro
                 check_record(document, record.get("salt"), data)
             except (ValueError, UnicodeEncodeError) as error:
                 raise in_data("does not match its sealed leaf (%s line %d): %s" % (RECORDS, number, error))
+            # The row's tenant is its actor's ("" without one): proven through the actor.
+            actor = document["actor"]
+            tenant = "" if actor is None else actor.get("tenant_id") if isinstance(actor, dict) else None
+            if "tenant_id" in row and row["tenant_id"] != tenant:
+                raise in_data("its tenant_id is not its actor's")
             kind = "unsalted" if record["v"] == 1 else "intact"
         leaf = leaf_hash(data)
     elif leaf_data is None and given_hash is not None and erased and record["v"] == 1 and record.get("salt") is None:
@@ -493,14 +498,17 @@ def verify_package(directory, pinned=None):
             check_file(directory, entry)
     except Failure as failure:
         # Name the first row that does not check out too, when the checkpoint lets us look.
+        clue = None
         try:
             size, root = check_checkpoint(directory, manifest, pinned)
             check_rows(directory, manifest, size, root)
-        except Failure as clue:
-            raise Failure("%s; the first row that does not check out: %s" % (failure, clue), failure.file, clue.row)
+        except Failure as row:
+            clue = row if row.row is not None else None
         except Exception:  # noqa: BLE001 — a clue is optional; the file's failure stands
             pass
-        raise
+        if clue is not None:
+            raise Failure("%s; the first row that does not check out: %s" % (failure, clue), failure.file, clue.row)
+        raise failure
     size, root = check_checkpoint(directory, manifest, pinned)
     counts = check_rows(directory, manifest, size, root)
     rows = sum(counts.values())

@@ -38,7 +38,9 @@ pub(crate) const ERASED: &str = "erased";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum ColumnKind {
-    Text { nullable: bool },
+    Text {
+        nullable: bool,
+    },
     Json,
     /// JSON text in CSV; an optional double in Parquet.
     Double,

@@ -81,9 +81,8 @@ impl ParquetOut {
             });
         }
         let schema = Type::group_type_builder("prediction").with_fields(fields).build().map_err(|e| self.error(e))?;
-        let properties = WriterProperties::builder()
-            .set_created_by(format!("ml-audit {}", env!("CARGO_PKG_VERSION")))
-            .build();
+        let properties =
+            WriterProperties::builder().set_created_by(format!("ml-audit {}", env!("CARGO_PKG_VERSION"))).build();
         let file = self.file.take().ok_or_else(|| self.error("the Parquet file was started twice"))?;
         self.writer =
             Some(SerializedFileWriter::new(file, Arc::new(schema), Arc::new(properties)).map_err(|e| self.error(e))?);
@@ -101,7 +100,9 @@ impl ParquetOut {
         // Checked whole before any cell is buffered, so a refused row leaves no partial row.
         let mut values = Vec::with_capacity(self.columns.len());
         for (name, _) in &self.columns {
-            values.push(row.get(name).ok_or_else(|| bad_row(format!("it has no member {name:?}, which the first row has")))?);
+            values.push(
+                row.get(name).ok_or_else(|| bad_row(format!("it has no member {name:?}, which the first row has")))?,
+            );
         }
         let mut cells = Vec::with_capacity(values.len());
         for ((name, kind), value) in self.columns.iter().zip(&values) {
@@ -249,7 +250,10 @@ impl ParquetIn {
                 Field::Null => OwnedCell::Null,
                 Field::Double(number) => OwnedCell::Double(number),
                 other => {
-                    return Err(failure(format!("row {number}: column {name} holds a {}, not text or a double", kind(&other))));
+                    return Err(failure(format!(
+                        "row {number}: column {name} holds a {}, not text or a double",
+                        kind(&other)
+                    )));
                 }
             });
         }

@@ -4,27 +4,26 @@
 use ml_audit_core::ledger::merkle::{self, Hash, SubtreeSource};
 
 /// Gives the inclusion path (RFC 9162 §2.1.3, leaf first) of leaf `leaf_index` in the tree of
-/// `tree_size` leaves. The writer asks once per row, in row order, and checks each path against
-/// the checkpoint's root before writing it. A closure `FnMut(u64, u64) -> Result<Vec<Hash>,
-/// String>` is one.
-pub trait InclusionPaths {
-    fn inclusion_path(&mut self, leaf_index: u64, tree_size: u64) -> Result<Vec<Hash>, String>;
+/// `tree_size` leaves. The writer asks once per row, from several threads at once (hence `Sync`
+/// and `&self`: paths are independent), and checks each path against the checkpoint's root before
+/// writing it. A closure `Fn(u64, u64) -> Result<Vec<Hash>, String> + Sync` is one.
+pub trait InclusionPaths: Sync {
+    fn inclusion_path(&self, leaf_index: u64, tree_size: u64) -> Result<Vec<Hash>, String>;
 }
 
-impl<F: FnMut(u64, u64) -> Result<Vec<Hash>, String>> InclusionPaths for F {
-    fn inclusion_path(&mut self, leaf_index: u64, tree_size: u64) -> Result<Vec<Hash>, String> {
+impl<F: Fn(u64, u64) -> Result<Vec<Hash>, String> + Sync> InclusionPaths for F {
+    fn inclusion_path(&self, leaf_index: u64, tree_size: u64) -> Result<Vec<Hash>, String> {
         self(leaf_index, tree_size)
     }
 }
 
 /// Perfect subtrees below this height are hashed from the leaves when asked for, not kept: that
-/// costs at most 15 node hashes a path and saves 15/16 of the memory of keeping every level.
-const LOWEST_KEPT_LEVEL: u32 = 4;
+/// costs at most 4 node hashes a path and saves 3/4 of the memory of keeping every level.
+const LOWEST_KEPT_LEVEL: u32 = 3;
 
 /// The leaf hashes of a log (leaves `0..n`) with the roots of its aligned perfect subtrees of
-/// 16 leaves and more, so that any leaf's path in any tree of up to `n` leaves costs O(log n):
-/// `merkle::LeafHashes` would hash O(n) leaves per path. Memory: the leaves and about an eighth
-/// more.
+/// 8 leaves and more, so that any leaf's path in any tree of up to `n` leaves costs O(log n):
+/// `merkle::LeafHashes` would hash O(n) leaves per path. Memory: the leaves and a quarter more.
 #[derive(Debug, Clone)]
 pub struct LeafTree {
     leaves: Vec<Hash>,
@@ -67,7 +66,7 @@ impl LeafTree {
     /// `MTH(D[start:end])` for `start < end <= len`.
     fn subtree(&self, start: u64, end: u64) -> Hash {
         let len = end - start;
-        if len.is_power_of_two() && start % len == 0 {
+        if len.is_power_of_two() && start.is_multiple_of(len) {
             let level = len.trailing_zeros();
             if level >= LOWEST_KEPT_LEVEL {
                 // In range: the subtree is within the leaves, so its root was kept.
@@ -81,23 +80,26 @@ impl LeafTree {
     }
 }
 
-impl SubtreeSource for LeafTree {
+/// A shared tree as the proof generator's source (which takes `&mut`, for sources that cache).
+struct Shared<'a>(&'a LeafTree);
+
+impl SubtreeSource for Shared<'_> {
     type Error = String;
 
     fn subtree_hash(&mut self, start: u64, end: u64) -> Result<Hash, String> {
-        if start >= end || end > self.len() {
-            return Err(format!("leaves {start}..{end} are not within the {} held", self.len()));
+        if start >= end || end > self.0.len() {
+            return Err(format!("leaves {start}..{end} are not within the {} held", self.0.len()));
         }
-        Ok(self.subtree(start, end))
+        Ok(self.0.subtree(start, end))
     }
 }
 
 impl InclusionPaths for LeafTree {
-    fn inclusion_path(&mut self, leaf_index: u64, tree_size: u64) -> Result<Vec<Hash>, String> {
+    fn inclusion_path(&self, leaf_index: u64, tree_size: u64) -> Result<Vec<Hash>, String> {
         if tree_size > self.len() {
             return Err(format!("the tree of {tree_size} leaves is larger than the {} held", self.len()));
         }
-        merkle::inclusion_proof(leaf_index, tree_size, self).map_err(|e| e.to_string())
+        merkle::inclusion_proof(leaf_index, tree_size, &mut Shared(self)).map_err(|e| e.to_string())
     }
 }
 
@@ -108,7 +110,7 @@ mod tests {
     #[test]
     fn paths_and_roots_are_the_rfcs() {
         let leaves: Vec<Hash> = (0u32..300).map(|i| merkle::leaf_hash(&i.to_be_bytes())).collect();
-        let mut tree = LeafTree::new(leaves.clone());
+        let tree = LeafTree::new(leaves.clone());
         for size in [1u64, 2, 15, 16, 17, 33, 255, 256, 257, 300] {
             let root = merkle::root_from_leaves(&leaves[..size as usize]);
             assert_eq!(tree.root(size).unwrap(), root, "size {size}");

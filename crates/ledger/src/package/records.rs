@@ -1,6 +1,8 @@
 //! `records.jsonl` and `proofs.jsonl`: the line that ties each data row to its ledger leaf, and
 //! its inclusion path.
 
+use std::borrow::Cow;
+
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use ml_audit_core::ledger::merkle::Hash;
@@ -70,7 +72,9 @@ impl RecordLine {
             (None, false) => {}
             (Some(_), true) if self.version == 1 && self.salt.is_none() => {}
             (Some(_), false) => return Err("a record line has both leaf_data and leaf_hash".into()),
-            (_, true) => return Err("a record line without leaf_data must be an erased v1 record's, with its leaf_hash".into()),
+            (_, true) => {
+                return Err("a record line without leaf_data must be an erased v1 record's, with its leaf_hash".into());
+            }
         }
         if !matches!(self.version, 1 | 2) {
             return Err(format!("record version {} is neither 1 nor 2", self.version));
@@ -118,27 +122,34 @@ impl RecordLine {
     }
 }
 
-/// A `records.jsonl` line as read back, before any of it is trusted.
+/// A `records.jsonl` line as read back, before any of it is trusted. Its strings borrow from the
+/// line when they can (they hold no escapes as written), saving a copy per row.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct RecordIn {
-    pub prediction_id: Option<String>,
-    pub id: String,
+pub(crate) struct RecordIn<'a> {
+    #[serde(borrow)]
+    pub prediction_id: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    pub id: Cow<'a, str>,
     pub leaf_index: u64,
     pub v: u32,
-    pub created_at: String,
-    pub salt: Option<String>,
-    pub leaf_data: Option<String>,
-    #[serde(default)]
-    pub leaf_hash: Option<String>,
+    #[serde(borrow)]
+    pub created_at: Cow<'a, str>,
+    #[serde(borrow)]
+    pub salt: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    pub leaf_data: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    pub leaf_hash: Option<Cow<'a, str>>,
 }
 
 /// A `proofs.jsonl` line as read back.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct ProofIn {
+pub(crate) struct ProofIn<'a> {
     pub leaf_index: u64,
-    pub inclusion_path: Vec<String>,
+    #[serde(borrow)]
+    pub inclusion_path: Vec<Cow<'a, str>>,
 }
 
 /// Appends a `proofs.jsonl` line.
@@ -157,9 +168,20 @@ pub(crate) fn write_proof_line(out: &mut Vec<u8>, leaf_index: u64, path: &[Hash]
     out.extend_from_slice(b"]}\n");
 }
 
-/// 64 hex digits as a hash.
+/// 64 hex digits (either case) as a hash.
 pub(crate) fn parse_hash(text: &str) -> Option<Hash> {
+    fn nibble(digit: u8) -> Option<u8> {
+        match digit {
+            b'0'..=b'9' => Some(digit - b'0'),
+            b'a'..=b'f' => Some(digit - b'a' + 10),
+            b'A'..=b'F' => Some(digit - b'A' + 10),
+            _ => None,
+        }
+    }
+    let digits: &[u8; 64] = text.as_bytes().try_into().ok()?;
     let mut hash = [0; 32];
-    hex::decode_to_slice(text, &mut hash).ok()?;
+    for (byte, pair) in hash.iter_mut().zip(digits.chunks_exact(2)) {
+        *byte = nibble(pair[0])? << 4 | nibble(pair[1])?;
+    }
     Some(hash)
 }

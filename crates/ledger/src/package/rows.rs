@@ -7,6 +7,7 @@ use ml_audit_core::ledger::canonical::to_canonical_vec;
 use ml_audit_core::ledger::merkle::{self, Hash};
 use ml_audit_core::ledger::proof_record::check_record_against_leaf;
 use ml_audit_core::ledger::record::{RECORD_VERSION, SALTED_RECORD_VERSION};
+use serde::{Deserialize, Deserializer};
 use serde_json::{Map, Value};
 
 use super::data::is_erased;
@@ -66,42 +67,58 @@ impl RowChecker {
         proof_line: Option<&[u8]>,
     ) -> Result<RowKind, PackageFailure> {
         let mut row = data.map_err(|message| PackageFailure::row(self.data_file, number, None, &message))?;
-        let record: RecordIn = serde_json::from_slice(record_line).map_err(|e| {
+        let record: RecordIn<'_> = serde_json::from_slice(record_line).map_err(|e| {
             PackageFailure::row(RECORDS_FILE, number, label(&row, None), &format!("is not a records line: {e}"))
         })?;
-        let prediction = label(&row, Some(&record));
-        let in_data = |message: &str| PackageFailure::row(self.data_file, number, prediction.clone(), message);
-        let in_records = |message: &str| PackageFailure::row(RECORDS_FILE, number, prediction.clone(), message);
-
-        if row.get("id").and_then(Value::as_str) != Some(record.id.as_str()) {
-            return Err(in_data(&format!(
+        if row.get("id").and_then(Value::as_str) != Some(&*record.id) {
+            let message = format!(
                 "its id is not the one of {RECORDS_FILE} line {number} ({:?}): the files are out of step",
                 record.id
-            )));
+            );
+            return Err(PackageFailure::row(self.data_file, number, label(&row, Some(&record)), &message));
         }
         let shown_prediction_id = row.get("prediction_id").unwrap_or(&Value::Null);
         if shown_prediction_id.as_str() != record.prediction_id.as_deref()
             || !(shown_prediction_id.is_string() || shown_prediction_id.is_null())
         {
-            return Err(in_data(&format!(
+            let message = format!(
                 "its prediction_id is not the one of {RECORDS_FILE} line {number} ({:?})",
                 record.prediction_id
-            )));
+            );
+            return Err(PackageFailure::row(self.data_file, number, label(&row, Some(&record)), &message));
         }
+        // From here the row and its line agree on both ids: a failure names the line's, worked
+        // out only then.
+        let name = || Some(record.prediction_id.as_deref().unwrap_or(&record.id).to_owned());
+        let in_data = |message: &str| PackageFailure::row(self.data_file, number, name(), message);
+        let in_records = |message: &str| PackageFailure::row(RECORDS_FILE, number, name(), message);
         let erased = is_erased(&row);
+        // What the checks below read besides the record's members, which are then all that is
+        // left in `row`.
+        let ledger = row.remove("ledger").filter(|ledger| !ledger.is_null());
         let (leaf, kind) = match (&record.leaf_data, &record.leaf_hash) {
             (Some(encoded), None) => {
-                let leaf_data = STANDARD.decode(encoded).map_err(|_| in_records("its leaf_data is not base64"))?;
+                let leaf_data =
+                    STANDARD.decode(encoded.as_bytes()).map_err(|_| in_records("its leaf_data is not base64"))?;
                 let kind = if erased {
                     check_erased(&row, &record, &leaf_data).map_err(|e| {
                         in_data(&format!("erased, does not match its seal ({RECORDS_FILE} line {number}): {e}"))
                     })?;
                     RowKind::Erased
                 } else {
-                    let document = record_document(&mut row, &record).map_err(|e| in_data(&e))?;
+                    let tenant_shown = row.remove("tenant_id");
+                    let document = record_document(row, &record).map_err(|e| in_data(&e))?;
                     check_record_against_leaf(&document, record.salt.as_deref(), &leaf_data).map_err(|e| {
                         in_data(&format!("does not match its sealed leaf ({RECORDS_FILE} line {number}): {e}"))
                     })?;
+                    // The row's tenant is its actor's (`""` without one): proven through the actor.
+                    let tenant = match &document["actor"] {
+                        Value::Null => Some(Value::String(String::new())),
+                        actor => actor.get("tenant_id").cloned(),
+                    };
+                    if tenant_shown.is_some() && tenant_shown != tenant {
+                        return Err(in_data("its tenant_id is not its actor's"));
+                    }
                     RowKind::Intact { unsalted: record.v == RECORD_VERSION }
                 };
                 (merkle::leaf_hash(&leaf_data), kind)
@@ -118,10 +135,10 @@ impl RowChecker {
             (Some(_), Some(_)) => return Err(in_records("it gives both leaf_data and leaf_hash")),
             (None, None) => return Err(in_records("it gives no leaf_data")),
         };
-        if let Some(ledger) = row.get("ledger").filter(|ledger| !ledger.is_null()) {
+        if let Some(ledger) = ledger {
             let seq = ledger.get("seq").and_then(Value::as_u64);
-            let hash = ledger.get("leaf_hash").and_then(Value::as_str);
-            if seq != Some(record.leaf_index) || hash != Some(hex::encode(leaf).as_str()) {
+            let hash = ledger.get("leaf_hash").and_then(Value::as_str).and_then(parse_hash);
+            if seq != Some(record.leaf_index) || hash != Some(leaf) {
                 return Err(in_data(&format!(
                     "its ledger member is not leaf {} with the leaf hash of {RECORDS_FILE} line {number}",
                     record.leaf_index
@@ -135,8 +152,8 @@ impl RowChecker {
             )));
         }
         if let Some(line) = proof_line {
-            let in_proofs = |message: &str| PackageFailure::row(PROOFS_FILE, number, prediction.clone(), message);
-            let proof: ProofIn =
+            let in_proofs = |message: &str| PackageFailure::row(PROOFS_FILE, number, name(), message);
+            let proof: ProofIn<'_> =
                 serde_json::from_slice(line).map_err(|e| in_proofs(&format!("is not a proofs line: {e}")))?;
             if proof.leaf_index != record.leaf_index {
                 return Err(in_proofs(&format!(
@@ -159,39 +176,42 @@ impl RowChecker {
 }
 
 /// How a failure names the row's prediction: its `prediction_id`, else its `id`.
-fn label(row: &Map<String, Value>, record: Option<&RecordIn>) -> Option<String> {
+fn label(row: &Map<String, Value>, record: Option<&RecordIn<'_>>) -> Option<String> {
     let text = |name: &str| row.get(name).and_then(Value::as_str).map(str::to_owned);
     text("prediction_id")
-        .or_else(|| record.and_then(|record| record.prediction_id.clone()))
+        .or_else(|| record.and_then(|record| record.prediction_id.as_deref().map(str::to_owned)))
         .or_else(|| text("id"))
-        .or_else(|| record.map(|record| record.id.clone()))
+        .or_else(|| record.map(|record| record.id.clone().into_owned()))
 }
 
-/// The ledger record of an intact prediction, rebuilt from its data row (whose members it takes)
-/// and its records line.
-fn record_document(row: &mut Map<String, Value>, record: &RecordIn) -> Result<Value, String> {
+/// The ledger record of an intact prediction, rebuilt in place from its data row (whose
+/// members it keeps, the others dropped) and its records line.
+fn record_document(mut row: Map<String, Value>, record: &RecordIn<'_>) -> Result<Value, String> {
     if record.v != RECORD_VERSION && record.v != SALTED_RECORD_VERSION {
         return Err(format!("its records line gives v {}: a prediction's record is v1 or v2", record.v));
     }
-    let mut document = Map::new();
-    for name in DOCUMENT_MEMBERS {
-        let value = row.remove(name).ok_or_else(|| format!("it has no member {name:?}"))?;
-        document.insert(name.to_owned(), value);
+    row.retain(|name, _| DOCUMENT_MEMBERS.contains(&name.as_str()));
+    if row.len() < DOCUMENT_MEMBERS.len() {
+        let missing = DOCUMENT_MEMBERS.iter().find(|name| !row.contains_key(**name)).unwrap_or(&"?");
+        return Err(format!("it has no member {missing:?}"));
     }
-    document.insert("v".into(), record.v.into());
-    document.insert("kind".into(), "prediction".into());
-    document.insert("created_at".into(), record.created_at.clone().into());
-    Ok(Value::Object(document))
+    row.insert("v".into(), record.v.into());
+    row.insert("kind".into(), "prediction".into());
+    row.insert("created_at".into(), Value::String(record.created_at.clone().into_owned()));
+    Ok(Value::Object(row))
 }
 
 /// An erased prediction's row against its v2 seal: the seal is a prediction's, of this id, and
 /// every member it keeps in clear is the row's (`created_at`: the records line's).
-fn check_erased(row: &Map<String, Value>, record: &RecordIn, leaf_data: &[u8]) -> Result<(), String> {
+fn check_erased(row: &Map<String, Value>, record: &RecordIn<'_>, leaf_data: &[u8]) -> Result<(), String> {
     if record.salt.is_some() {
         return Err("an erased prediction keeps no salt, but its records line gives one".into());
     }
     if record.v != SALTED_RECORD_VERSION {
-        return Err(format!("its records line gives v {} with leaf_data; an erased v1 record gives its leaf_hash", record.v));
+        return Err(format!(
+            "its records line gives v {} with leaf_data; an erased v1 record gives its leaf_hash",
+            record.v
+        ));
     }
     let seal: Map<String, Value> = serde_json::from_slice(leaf_data).map_err(|_| "the leaf data is not a JSON seal")?;
     if seal.get("v").and_then(Value::as_u64) != Some(u64::from(SALTED_RECORD_VERSION))
@@ -203,7 +223,7 @@ fn check_erased(row: &Map<String, Value>, record: &RecordIn, leaf_data: &[u8]) -
     if seal.get("id") != row.get("id") {
         return Err("the seal is of another prediction".into());
     }
-    let created_at = Value::String(record.created_at.clone());
+    let created_at = Value::String(record.created_at.clone().into_owned());
     for (name, sealed) in seal.iter().filter(|(name, _)| !matches!(name.as_str(), "commitment" | "v" | "kind" | "id")) {
         let shown = if name == "created_at" { Some(&created_at) } else { row.get(name) };
         if shown.map(to_canonical_vec) != Some(to_canonical_vec(sealed)) {
@@ -211,4 +231,88 @@ fn check_erased(row: &Map<String, Value>, record: &RecordIn, leaf_data: &[u8]) -
         }
     }
     Ok(())
+}
+
+/// A JSONL data row's members that the checks read: the record's, and `tenant_id`, `ledger` and
+/// `erased`. The others (the explanation, outcome, reviews, …) are parsed past without being
+/// built, which is a good part of a row's bytes.
+#[derive(Deserialize)]
+struct JsonRow {
+    #[serde(default, deserialize_with = "present")]
+    id: Option<Value>,
+    #[serde(default, deserialize_with = "present")]
+    prediction_id: Option<Value>,
+    #[serde(default, deserialize_with = "present")]
+    timestamp: Option<Value>,
+    #[serde(default, deserialize_with = "present")]
+    trace_id: Option<Value>,
+    #[serde(default, deserialize_with = "present")]
+    environment: Option<Value>,
+    #[serde(default, deserialize_with = "present")]
+    model: Option<Value>,
+    #[serde(default, deserialize_with = "present")]
+    actor: Option<Value>,
+    #[serde(default, deserialize_with = "present")]
+    features: Option<Value>,
+    #[serde(default, deserialize_with = "present")]
+    redactions: Option<Value>,
+    #[serde(default, deserialize_with = "present")]
+    metadata: Option<Value>,
+    #[serde(default, deserialize_with = "present")]
+    metadata_redactions: Option<Value>,
+    #[serde(default, deserialize_with = "present")]
+    input_fingerprint: Option<Value>,
+    #[serde(default, deserialize_with = "present")]
+    output: Option<Value>,
+    #[serde(default, deserialize_with = "present")]
+    confidence: Option<Value>,
+    #[serde(default, deserialize_with = "present")]
+    decision_outcome: Option<Value>,
+    #[serde(default, deserialize_with = "present")]
+    status: Option<Value>,
+    #[serde(default, deserialize_with = "present")]
+    latency_ms: Option<Value>,
+    #[serde(default, deserialize_with = "present")]
+    tenant_id: Option<Value>,
+    #[serde(default, deserialize_with = "present")]
+    ledger: Option<Value>,
+    #[serde(default, deserialize_with = "present")]
+    erased: Option<Value>,
+}
+
+/// A member that is there, `null` included (`Option<Value>` alone reads `null` as absent).
+fn present<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Value>, D::Error> {
+    Value::deserialize(deserializer).map(Some)
+}
+
+/// A JSONL data row as the object of the members the checks read.
+pub(crate) fn json_row(line: &[u8]) -> Result<Map<String, Value>, String> {
+    // A struct would also read a JSON array, by position.
+    if line.trim_ascii_start().first() != Some(&b'{') {
+        return Err("is not a JSON object".into());
+    }
+    let row: JsonRow = serde_json::from_slice(line).map_err(|e| format!("is not a JSON object: {e}"))?;
+    let members = [
+        ("id", row.id),
+        ("prediction_id", row.prediction_id),
+        ("timestamp", row.timestamp),
+        ("trace_id", row.trace_id),
+        ("environment", row.environment),
+        ("model", row.model),
+        ("actor", row.actor),
+        ("features", row.features),
+        ("redactions", row.redactions),
+        ("metadata", row.metadata),
+        ("metadata_redactions", row.metadata_redactions),
+        ("input_fingerprint", row.input_fingerprint),
+        ("output", row.output),
+        ("confidence", row.confidence),
+        ("decision_outcome", row.decision_outcome),
+        ("status", row.status),
+        ("latency_ms", row.latency_ms),
+        ("tenant_id", row.tenant_id),
+        ("ledger", row.ledger),
+        ("erased", row.erased),
+    ];
+    Ok(members.into_iter().filter_map(|(name, value)| Some((name.to_owned(), value?))).collect())
 }

@@ -168,9 +168,11 @@ pub fn verify_package(dir: &Path, pinned_vkey: Option<&str>) -> Result<PackageRe
         let outcome = if file.name == CHECKPOINT_FILE {
             checkpoint_read.as_ref().map(|(_, digest)| (*digest, None)).map_err(Clone::clone)
         } else {
-            pass.files.iter().find(|(name, _)| *name == file.name).map(|(_, outcome)| outcome.clone()).unwrap_or_else(
-                || Err(PackageFailure::in_file(&file.name, "was not read (a bug in the verifier)")),
-            )
+            pass.files
+                .iter()
+                .find(|(name, _)| *name == file.name)
+                .map(|(_, outcome)| outcome.clone())
+                .unwrap_or_else(|| Err(PackageFailure::in_file(&file.name, "was not read (a bug in the verifier)")))
         };
         let (digest, rows) = outcome.map_err(|failure| failure.with_clue(pass.row_failure.as_ref()))?;
         check_file_digest(file, digest, rows).map_err(|failure| failure.with_clue(pass.row_failure.as_ref()))?;
@@ -225,8 +227,8 @@ fn read_manifest(dir: &Path) -> Result<Manifest, PackageFailure> {
     })?;
     let mut text = Vec::new();
     file.take(MAX_LINE).read_to_end(&mut text).map_err(|e| PackageFailure::in_file(MANIFEST_FILE, e))?;
-    let value: Value =
-        serde_json::from_slice(&text).map_err(|e| PackageFailure::in_file(MANIFEST_FILE, format!("is not JSON: {e}")))?;
+    let value: Value = serde_json::from_slice(&text)
+        .map_err(|e| PackageFailure::in_file(MANIFEST_FILE, format!("is not JSON: {e}")))?;
     if value.get("format").and_then(Value::as_str) != Some(FORMAT) {
         return Err(PackageFailure::in_file(MANIFEST_FILE, format!("its format is not {FORMAT:?}")));
     }
@@ -240,14 +242,17 @@ fn read_manifest(dir: &Path) -> Result<Manifest, PackageFailure> {
         }
         None => return Err(PackageFailure::in_file(MANIFEST_FILE, "it has no format_version")),
     }
-    serde_json::from_value(value).map_err(|e| PackageFailure::in_file(MANIFEST_FILE, format!("is not a version 1 manifest: {e}")))
+    serde_json::from_value(value)
+        .map_err(|e| PackageFailure::in_file(MANIFEST_FILE, format!("is not a version 1 manifest: {e}")))
 }
 
 /// Step 1 continued: the manifest describes a version 1 package, consistently.
 fn check_manifest(manifest: &Manifest) -> Result<DataFormat, PackageFailure> {
     let bad = |message: String| PackageFailure::in_file(MANIFEST_FILE, message);
-    let format: DataFormat =
-        manifest.data_format.parse().map_err(|_| bad(format!("data_format {:?} is not jsonl, csv or parquet", manifest.data_format)))?;
+    let format: DataFormat = manifest
+        .data_format
+        .parse()
+        .map_err(|_| bad(format!("data_format {:?} is not jsonl, csv or parquet", manifest.data_format)))?;
     let mut expected = vec![format.file_name(), RECORDS_FILE, CHECKPOINT_FILE];
     if manifest.with_proofs {
         expected.push(PROOFS_FILE);
@@ -328,7 +333,10 @@ fn check_file_digest(file: &FileEntry, digest: Digested, rows: Option<u64>) -> R
         ));
     }
     if hex::encode(digest.sha256) != file.sha256.to_ascii_lowercase() {
-        return Err(PackageFailure::in_file(&file.name, "its SHA-256 is not the one in manifest.json: the file was changed"));
+        return Err(PackageFailure::in_file(
+            &file.name,
+            "its SHA-256 is not the one in manifest.json: the file was changed",
+        ));
     }
     if rows != file.rows {
         return Err(PackageFailure::in_file(
@@ -441,11 +449,8 @@ fn stream_rows(
     };
     // A data file whose rows cannot be read fails as a file (step 3), before any row.
     let mut data_failure = columns.as_ref().err().cloned();
-    let checker = checkpoint.map(|checkpoint| RowChecker {
-        data_file,
-        tree_size: checkpoint.tree_size,
-        root: checkpoint.root,
-    });
+    let checker =
+        checkpoint.map(|checkpoint| RowChecker { data_file, tree_size: checkpoint.tree_size, root: checkpoint.root });
 
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 8);
     let first_failed_chunk = AtomicU64::new(u64::MAX);
@@ -466,8 +471,9 @@ fn stream_rows(
         };
         let mut index = 0u64;
         let mut next_row = 1u64;
+        let mut sizes = ChunkSizes::default();
         while !handles.is_empty() && first_failed_chunk.load(Ordering::Relaxed) == u64::MAX {
-            let mut chunk = Chunk::new(index, next_row, &data, proofs.is_some());
+            let mut chunk = Chunk::new(index, next_row, &data, proofs.is_some(), sizes);
             let mut ended = false;
             for _ in 0..CHUNK_ROWS {
                 match data.next_into(&mut chunk.data) {
@@ -501,6 +507,7 @@ fn stream_rows(
                 }
             }
             let rows = chunk.rows();
+            sizes = chunk.sizes();
             if rows > 0 && sender.send(chunk).is_err() {
                 break;
             }
@@ -598,14 +605,35 @@ struct Chunk {
     proofs: Option<Lines>,
 }
 
+/// The bytes of each file's lines in a chunk: the next chunk's buffers start that large, so
+/// they do not grow (and copy) as they fill.
+#[derive(Debug, Clone, Copy, Default)]
+struct ChunkSizes {
+    data: usize,
+    records: usize,
+    proofs: usize,
+}
+
 impl Chunk {
-    fn new(index: u64, first_row: u64, data: &DataReader, with_proofs: bool) -> Self {
+    fn new(index: u64, first_row: u64, data: &DataReader, with_proofs: bool, sizes: ChunkSizes) -> Self {
         let data = match data {
-            DataReader::Jsonl(_) => DataRows::Json(Lines::default()),
+            DataReader::Jsonl(_) => DataRows::Json(Lines::with_capacity(sizes.data)),
             DataReader::Csv { .. } => DataRows::Csv(Vec::with_capacity(CHUNK_ROWS)),
             _ => DataRows::Cells(Vec::with_capacity(CHUNK_ROWS)),
         };
-        Self { index, first_row, data, records: Lines::default(), proofs: with_proofs.then(Lines::default) }
+        let records = Lines::with_capacity(sizes.records);
+        Self { index, first_row, data, records, proofs: with_proofs.then(|| Lines::with_capacity(sizes.proofs)) }
+    }
+
+    fn sizes(&self) -> ChunkSizes {
+        let data = match &self.data {
+            DataRows::Json(lines) => lines.buf.len(),
+            _ => 0,
+        };
+        let proofs = self.proofs.as_ref().map_or(0, |lines| lines.buf.len());
+        // A little more, for a chunk of longer lines.
+        let more = |bytes: usize| bytes + bytes / 8;
+        ChunkSizes { data: more(data), records: more(self.records.buf.len()), proofs: more(proofs) }
     }
 
     /// Rows present in every file.
@@ -623,6 +651,10 @@ struct Lines {
 }
 
 impl Lines {
+    fn with_capacity(bytes: usize) -> Self {
+        Self { buf: Vec::with_capacity(bytes), ends: Vec::with_capacity(CHUNK_ROWS) }
+    }
+
     fn len(&self) -> usize {
         self.ends.len()
     }
@@ -667,7 +699,7 @@ impl DataRows {
         cells.clear();
         let table = || columns.ok_or_else(|| "a table row without its columns (a bug in the verifier)".to_owned());
         match self {
-            DataRows::Json(lines) => serde_json::from_slice(lines.get(i)).map_err(|e| format!("is not a JSON object: {e}")),
+            DataRows::Json(lines) => super::rows::json_row(lines.get(i)),
             DataRows::Csv(rows) => {
                 for (column, field) in rows[i].iter().enumerate() {
                     let text = std::str::from_utf8(field).map_err(|_| format!("column {} is not UTF-8", column + 1))?;
@@ -803,7 +835,9 @@ impl DataReader {
                         Ok(true)
                     }
                     Ok(false) => Ok(false),
-                    Err(e) => Err(PackageFailure::in_file(DataFormat::Csv.file_name(), format!("row {}: {e}", *count + 1))),
+                    Err(e) => {
+                        Err(PackageFailure::in_file(DataFormat::Csv.file_name(), format!("row {}: {e}", *count + 1)))
+                    }
                 }
             }
             #[cfg(feature = "parquet")]

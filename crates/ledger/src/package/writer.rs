@@ -68,9 +68,9 @@ pub struct PackageWriter {
 
 enum DataOut {
     Jsonl(OutFile),
-    Csv(CsvOut),
+    Csv(Box<CsvOut>),
     #[cfg(feature = "parquet")]
-    Parquet(super::parquet_data::ParquetOut),
+    Parquet(Box<super::parquet_data::ParquetOut>),
 }
 
 impl PackageWriter {
@@ -94,11 +94,12 @@ impl PackageWriter {
         }
         let data = match format {
             DataFormat::Jsonl => DataOut::Jsonl(OutFile::create(dir, format.file_name())?),
-            DataFormat::Csv => DataOut::Csv(CsvOut::new(OutFile::create(dir, format.file_name())?)),
+            DataFormat::Csv => DataOut::Csv(Box::new(CsvOut::new(OutFile::create(dir, format.file_name())?))),
             #[cfg(feature = "parquet")]
-            DataFormat::Parquet => {
-                DataOut::Parquet(super::parquet_data::ParquetOut::new(OutFile::create(dir, format.file_name())?))
-            }
+            DataFormat::Parquet => DataOut::Parquet(Box::new(super::parquet_data::ParquetOut::new(OutFile::create(
+                dir,
+                format.file_name(),
+            )?))),
             #[cfg(not(feature = "parquet"))]
             DataFormat::Parquet => unreachable!("refused above: this build has no Parquet"),
         };
@@ -201,7 +202,7 @@ impl PackageWriter {
     /// objects, copied into the manifest as given.
     pub fn finish(
         mut self,
-        proofs: Option<&mut dyn InclusionPaths>,
+        proofs: Option<&dyn InclusionPaths>,
         checkpoint_note: &str,
         ledger: &LedgerInfo,
         exported_by: Value,
@@ -212,9 +213,9 @@ impl PackageWriter {
         }
         let verifier = LedgerVerifier::from_vkey(&ledger.vkey)
             .map_err(|e| PackageError::Checkpoint(format!("the ledger's vkey: {e}")))?;
-        let checkpoint = verifier
-            .verify(checkpoint_note)
-            .map_err(|e| PackageError::Checkpoint(format!("the checkpoint does not verify with the vkey given: {e}")))?;
+        let checkpoint = verifier.verify(checkpoint_note).map_err(|e| {
+            PackageError::Checkpoint(format!("the checkpoint does not verify with the vkey given: {e}"))
+        })?;
         if checkpoint.origin != ledger.origin {
             return Err(PackageError::Checkpoint(format!(
                 "the checkpoint is for the log {:?}, not {:?}",
@@ -230,23 +231,26 @@ impl PackageWriter {
 
         let proofs_file = match (self.leaves.take(), proofs) {
             (Some(leaves), Some(paths)) => Some(self.write_proofs(leaves, paths, &checkpoint)?),
-            (Some(_), None) => return Err(PackageError::Usage("a package with proofs needs its inclusion paths".into())),
-            (None, Some(_)) => return Err(PackageError::Usage("inclusion paths given for a package without proofs".into())),
+            (Some(_), None) => {
+                return Err(PackageError::Usage("a package with proofs needs its inclusion paths".into()));
+            }
+            (None, Some(_)) => {
+                return Err(PackageError::Usage("inclusion paths given for a package without proofs".into()));
+            }
             (None, None) => None,
         };
         let (data_digest, data_rows) = match self.data {
             DataOut::Jsonl(out) => out.finish()?,
-            DataOut::Csv(out) => out.finish()?,
+            DataOut::Csv(out) => (*out).finish()?,
             #[cfg(feature = "parquet")]
-            DataOut::Parquet(out) => out.finish()?,
+            DataOut::Parquet(out) => (*out).finish()?,
         };
         let data_file = FinishedFile { name: self.format.file_name(), digest: data_digest, rows: Some(data_rows) };
         let (records_digest, records_rows) = self.records.finish()?;
         let records_file = FinishedFile { name: RECORDS_FILE, digest: records_digest, rows: Some(records_rows) };
         let mut checkpoint_out = OutFile::create(&self.dir, CHECKPOINT_FILE)?;
         checkpoint_out.write_row(checkpoint_note.as_bytes())?;
-        let checkpoint_file =
-            FinishedFile { name: CHECKPOINT_FILE, digest: checkpoint_out.finish()?.0, rows: None };
+        let checkpoint_file = FinishedFile { name: CHECKPOINT_FILE, digest: checkpoint_out.finish()?.0, rows: None };
 
         let files: Vec<FinishedFile> =
             [Some(data_file), Some(records_file), Some(checkpoint_file), proofs_file].into_iter().flatten().collect();
@@ -303,10 +307,11 @@ impl PackageWriter {
 
     /// Streams `proofs.jsonl` from the side file of leaves, one path per row, each checked
     /// against the signed root (a wrong path would otherwise surface only at the auditor's).
+    /// Blocks of rows are split between the cores; their lines are written in row order.
     fn write_proofs(
         &mut self,
         leaves: OutFile,
-        paths: &mut dyn InclusionPaths,
+        paths: &dyn InclusionPaths,
         checkpoint: &Checkpoint,
     ) -> Result<FinishedFile, PackageError> {
         let leaves_path = self.dir.join(LEAVES_FILE);
@@ -314,29 +319,72 @@ impl PackageWriter {
         let file = File::open(&leaves_path).map_err(PackageError::io(&leaves_path))?;
         let mut reader = BufReader::with_capacity(BUFFER, file);
         let mut out = OutFile::create(&self.dir, PROOFS_FILE)?;
-        let mut entry = [0u8; 40];
-        for row in 1..=self.rows {
-            reader.read_exact(&mut entry).map_err(PackageError::io(&leaves_path))?;
-            let (index, leaf) = entry.split_at(8);
-            let index = u64::from_le_bytes(index.try_into().unwrap_or_default());
-            let leaf: Hash = leaf.try_into().unwrap_or_default();
-            let path = paths.inclusion_path(index, checkpoint.tree_size).map_err(|e| {
-                PackageError::Proof(format!("row {row}: no inclusion path for leaf {index}: {e}"))
-            })?;
-            merkle::verify_inclusion(&leaf, index, checkpoint.tree_size, &path, &checkpoint.root).map_err(|e| {
-                PackageError::Proof(format!(
-                    "row {row}: the inclusion path given for leaf {index} does not reach the checkpoint's root ({e})"
-                ))
-            })?;
-            self.line.clear();
-            write_proof_line(&mut self.line, index, &path);
-            out.write_row(&self.line)?;
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 8);
+        let mut block: Vec<(u64, Hash)> = Vec::with_capacity(PROOF_BLOCK);
+        let mut first_row = 1;
+        while first_row <= self.rows {
+            block.clear();
+            let mut entry = [0u8; 40];
+            for _ in 0..PROOF_BLOCK.min((self.rows - first_row + 1) as usize) {
+                reader.read_exact(&mut entry).map_err(PackageError::io(&leaves_path))?;
+                let (index, leaf) = entry.split_at(8);
+                block.push((
+                    u64::from_le_bytes(index.try_into().unwrap_or_default()),
+                    leaf.try_into().unwrap_or_default(),
+                ));
+            }
+            let part = block.len().div_ceil(threads).max(1);
+            let lines = std::thread::scope(|scope| {
+                let workers: Vec<_> = block
+                    .chunks(part)
+                    .enumerate()
+                    .map(|(i, rows)| {
+                        let first = first_row + (i * part) as u64;
+                        scope.spawn(move || proof_lines(rows, first, paths, checkpoint))
+                    })
+                    .collect();
+                workers
+                    .into_iter()
+                    .map(|worker| worker.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
+                    .collect::<Vec<_>>()
+            });
+            for part in lines {
+                let (bytes, rows) = part?;
+                out.write_rows(&bytes, rows)?;
+            }
+            first_row += block.len() as u64;
         }
         drop(reader);
         fs::remove_file(&leaves_path).map_err(PackageError::io(&leaves_path))?;
         let (digest, rows) = out.finish()?;
         Ok(FinishedFile { name: PROOFS_FILE, digest, rows: Some(rows) })
     }
+}
+
+/// Rows per block of proofs computed in parallel.
+const PROOF_BLOCK: usize = 16 * 1024;
+
+/// The `proofs.jsonl` lines of consecutive rows (the first numbered `first_row`), each path
+/// checked against the checkpoint's root.
+fn proof_lines(
+    rows: &[(u64, Hash)],
+    first_row: u64,
+    paths: &dyn InclusionPaths,
+    checkpoint: &Checkpoint,
+) -> Result<(Vec<u8>, u64), PackageError> {
+    let mut out = Vec::with_capacity(rows.len() * 1024);
+    for (row, (index, leaf)) in (first_row..).zip(rows) {
+        let path = paths
+            .inclusion_path(*index, checkpoint.tree_size)
+            .map_err(|e| PackageError::Proof(format!("row {row}: no inclusion path for leaf {index}: {e}")))?;
+        merkle::verify_inclusion(leaf, *index, checkpoint.tree_size, &path, &checkpoint.root).map_err(|e| {
+            PackageError::Proof(format!(
+                "row {row}: the inclusion path given for leaf {index} does not reach the checkpoint's root ({e})"
+            ))
+        })?;
+        write_proof_line(&mut out, *index, &path);
+    }
+    Ok((out, rows.len() as u64))
 }
 
 struct FinishedFile {
@@ -381,9 +429,19 @@ impl OutFile {
         Ok(())
     }
 
+    /// Writes `rows` rows at once.
+    pub fn write_rows(&mut self, bytes: &[u8], rows: u64) -> Result<(), PackageError> {
+        self.writer.write_all(bytes).map_err(PackageError::io(&self.path))?;
+        self.rows += rows;
+        Ok(())
+    }
+
     /// Writes one row given in two parts.
     pub fn write_row_parts(&mut self, first: &[u8], second: &[u8]) -> Result<(), PackageError> {
-        self.writer.write_all(first).and_then(|()| self.writer.write_all(second)).map_err(PackageError::io(&self.path))?;
+        self.writer
+            .write_all(first)
+            .and_then(|()| self.writer.write_all(second))
+            .map_err(PackageError::io(&self.path))?;
         self.rows += 1;
         Ok(())
     }
@@ -468,7 +526,8 @@ impl CsvOut {
             return Err(bad_row(format!("it has {} members, the first row {}", row.len(), header.len())));
         }
         for (name, cell) in header.iter().zip(&mut self.cells) {
-            let value = row.get(name).ok_or_else(|| bad_row(format!("it has no member {name:?}, which the first row has")))?;
+            let value =
+                row.get(name).ok_or_else(|| bad_row(format!("it has no member {name:?}, which the first row has")))?;
             data::csv_cell(name, value, erased, cell).map_err(bad_row)?;
         }
         self.writer.write_record(&self.cells).map_err(|e| csv_error(&self.path, e))?;
@@ -482,7 +541,8 @@ impl CsvOut {
             self.writer.write_record(DEFAULT_COLUMNS).map_err(|e| csv_error(&self.path, e))?;
         }
         let path = self.path;
-        let buffered = self.writer.into_inner().map_err(|e| PackageError::io(&path)(std::io::Error::other(e.to_string())))?;
+        let buffered =
+            self.writer.into_inner().map_err(|e| PackageError::io(&path)(std::io::Error::other(e.to_string())))?;
         Ok((OutFile::finish_writer(&path, buffered)?, self.rows))
     }
 }

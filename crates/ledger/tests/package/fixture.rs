@@ -13,9 +13,7 @@ use ml_audit_core::model::{
 };
 use ml_audit_core::timestamp::format_rfc3339;
 use ml_audit_ledger::key::LedgerKey;
-use ml_audit_ledger::package::{
-    DataFormat, LeafTree, LedgerInfo, PackageSummary, PackageWriter, RecordLine,
-};
+use ml_audit_ledger::package::{DataFormat, LeafTree, LedgerInfo, PackageSummary, PackageWriter, RecordLine};
 use serde_json::{Value, json};
 use time::macros::datetime;
 use time::{Duration, OffsetDateTime};
@@ -65,7 +63,7 @@ fn actor(i: usize) -> Option<RequestingActor> {
         tenant_id: "acme".into(),
         ip_address: Some("198.51.100.7".into()),
         user_agent: "checkout-service/4.2 \"quoted\", with commas".into(),
-        auth_context: (i % 2 == 0).then(|| json!({"scopes": ["read", "write"], "session": i})),
+        auth_context: (i.is_multiple_of(2)).then(|| json!({"scopes": ["read", "write"], "session": i})),
         created_at: datetime!(2026-01-02 00:00:00 UTC),
     })
 }
@@ -79,7 +77,7 @@ pub fn event(i: usize) -> PredictionEvent {
         id: Uuid::from_u128(0x0190_0000_0000_7000_8000_0000_0000_0000 + 0x1000 + i as u128),
         prediction_id: format!("pred-{i:06}"),
         timestamp: at,
-        trace_id: if i % 5 == 0 { String::new() } else { format!("4bf92f3577b34da6a3ce929d0e0e{i:04x}") },
+        trace_id: if i.is_multiple_of(5) { String::new() } else { format!("4bf92f3577b34da6a3ce929d0e0e{i:04x}") },
         environment: "prod".into(),
         model: model(),
         tenant_id: actor.as_ref().map(|a| a.tenant_id.clone()).unwrap_or_default(),
@@ -88,16 +86,16 @@ pub fn event(i: usize) -> PredictionEvent {
             "amount": 1234.5 + i as f64, "currency": "EUR", "age": 42, "email": "[REDACTED]",
             "billing": {"city": "Berlin", "postcode": "10115", "street": "Unter den Linden 1"},
             "recent_merchants": [5411, 5812, 5999, 4111], "velocity_score": 0.123456789 * i as f64,
-            "note": "line\nbreak \"quoted\" €, a comma", "big": 1e300, "tiny": 1e-7, "flag": i % 2 == 0,
+            "note": "line\nbreak \"quoted\" €, a comma", "big": 1e300, "tiny": 1e-7, "flag": i.is_multiple_of(2),
             "history": (0..8).map(|k| json!({"day": k, "count": (i * k) % 13, "sum": k as f64 * 10.25})).collect::<Vec<_>>(),
         }),
         redactions: vec!["$.email".into()],
         input_fingerprint: format!("sha256:{:064x}", i),
-        output: if i % 6 == 0 { json!("approve") } else { json!({"score": 0.87, "label": "ok", "rank": i}) },
+        output: if i.is_multiple_of(6) { json!("approve") } else { json!({"score": 0.87, "label": "ok", "rank": i}) },
         confidence: if i % 10 == 9 { None } else { Some(0.5 + (i % 50) as f64 / 100.0) },
-        decision_outcome: if i % 7 == 0 { String::new() } else { "approved".into() },
+        decision_outcome: if i.is_multiple_of(7) { String::new() } else { "approved".into() },
         status: Status::Success,
-        latency_ms: if i % 8 == 0 { None } else { Some(12.0 + i as f64 / 8.0) },
+        latency_ms: if i.is_multiple_of(8) { None } else { Some(12.0 + i as f64 / 8.0) },
         metadata: json!({"region": "eu-central-1", "request": {"id": format!("req-{i}"), "retries": 0}}),
         metadata_redactions: vec![],
         redaction_log: vec![],
@@ -246,11 +244,16 @@ pub fn write(dir: &Path, log: &Log, format: DataFormat, with_proofs: bool) -> Pa
     for (row, line) in &log.rows {
         writer.push(row, line).expect("a row");
     }
-    let mut tree = LeafTree::new(log.leaves.clone());
-    let proofs: Option<&mut dyn ml_audit_ledger::package::InclusionPaths> =
-        if with_proofs { Some(&mut tree) } else { None };
+    let tree = LeafTree::new(log.leaves.clone());
+    let proofs: Option<&dyn ml_audit_ledger::package::InclusionPaths> = if with_proofs { Some(&tree) } else { None };
     writer
-        .finish(proofs, &log.note, &log.ledger_info(), json!({"operator": "alice@host"}), json!({"model_name": "fraud_detector"}))
+        .finish(
+            proofs,
+            &log.note,
+            &log.ledger_info(),
+            json!({"operator": "alice@host"}),
+            json!({"model_name": "fraud_detector"}),
+        )
         .expect("a finished package")
 }
 

@@ -4,6 +4,10 @@
 
 mod fixture;
 
+/// As in the `ml-audit` binary, whose throughput `throughput` measures.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::fs;
 use std::path::Path;
 
@@ -34,6 +38,7 @@ fn dir(temp: &TempDir) -> std::path::PathBuf {
 fn refused(dir: &Path, vkey: Option<&str>) -> PackageFailure {
     let failure = verify_package(dir, vkey).expect_err("the package must not verify");
     let (passed, printed) = python(dir, vkey);
+    eprintln!("rust:   {failure}\npython: {}", printed.trim());
     assert!(!passed, "python accepted what Rust refused ({failure}): {printed}");
     if let Some(file) = &failure.file {
         assert!(printed.contains(file.as_str()), "python must name {file}: {printed}\n(rust: {failure})");
@@ -108,7 +113,9 @@ fn change_one_byte(path: &Path, line: usize, after: &str) {
     let mut bytes = fs::read(path).unwrap();
     let start: usize = bytes.split_inclusive(|b| *b == b'\n').take(line).map(<[u8]>::len).sum();
     let text = std::str::from_utf8(&bytes[start..]).unwrap();
-    let at = start + text.find(after).unwrap_or_else(|| panic!("{after} in line {line} of {}", path.display())) + after.len();
+    let at = start
+        + text.find(after).unwrap_or_else(|| panic!("{after} in line {line} of {}", path.display()))
+        + after.len();
     bytes[at] = match bytes[at] {
         b'0' => b'1',
         b'z' | b'Z' | b'9' => b'a',
@@ -344,17 +351,14 @@ fn finish_refuses_a_checkpoint_or_paths_that_do_not_cover_the_rows() {
     assert!(message.contains("beyond the checkpoint's tree"), "{message}");
     assert!(!temp.path().join("b/manifest.json").exists());
     // Paths of another tree do not reach the root.
-    let mut wrong = LeafTree::new(log.leaves.iter().rev().copied().collect());
-    let refused = write_all("c", true).finish(Some(&mut wrong), &log.note, &log.ledger_info(), json!({}), json!({}));
+    let wrong = LeafTree::new(log.leaves.iter().rev().copied().collect());
+    let refused = write_all("c", true).finish(Some(&wrong), &log.note, &log.ledger_info(), json!({}), json!({}));
     assert!(matches!(refused, Err(PackageError::Proof(_))), "{:?}", refused.err());
     assert!(!temp.path().join("c/manifest.json").exists());
     // A closure giving the paths is as good as a tree.
     let tree = LeafTree::new(log.leaves.clone());
-    let mut paths = |index: u64, size: u64| {
-        let mut tree = tree.clone();
-        tree.inclusion_path(index, size)
-    };
-    write_all("d", true).finish(Some(&mut paths), &log.note, &log.ledger_info(), json!({}), json!({})).unwrap();
+    let paths = |index: u64, size: u64| tree.inclusion_path(index, size);
+    write_all("d", true).finish(Some(&paths), &log.note, &log.ledger_info(), json!({}), json!({})).unwrap();
     verify_package(&temp.path().join("d"), Some(&log.vkey())).unwrap();
 }
 
@@ -382,8 +386,8 @@ fn push_json_writes_jsonl_rows_as_given() {
     for (row, line) in &log.rows {
         writer.push_json(&serde_json::to_vec(row).unwrap(), line).unwrap();
     }
-    let mut tree = LeafTree::new(log.leaves.clone());
-    let summary = writer.finish(Some(&mut tree), &log.note, &log.ledger_info(), json!({}), json!({})).unwrap();
+    let tree = LeafTree::new(log.leaves.clone());
+    let summary = writer.finish(Some(&tree), &log.note, &log.ledger_info(), json!({}), json!({})).unwrap();
     assert_eq!((summary.rows, summary.erased), (ROWS as u64, 2));
     verify_package(&dir, Some(&log.vkey())).unwrap();
     assert!(python(&dir, Some(&log.vkey())).0);
@@ -452,4 +456,93 @@ fn parquet_needs_the_feature() {
     let refused = PackageWriter::create(temp.path(), DataFormat::Parquet, false);
     let message = refused.err().expect("no Parquet in this build").to_string();
     assert!(message.contains("--features parquet"), "{message}");
+}
+
+/// Figures, not a check: writes and verifies a package of `PACKAGE_ROWS` rows (100,000 by
+/// default) and prints rows per second. Run it in release:
+/// `cargo test --release -p ml-audit-ledger --test package throughput -- --ignored --nocapture`.
+#[test]
+#[ignore = "prints throughput figures; run by hand in release"]
+fn throughput() {
+    use std::time::Instant;
+    let rows: usize = std::env::var("PACKAGE_ROWS").ok().and_then(|n| n.parse().ok()).unwrap_or(100_000);
+    let started = Instant::now();
+    let log = log(rows);
+    eprintln!("{rows} rows made in {:.1?}", started.elapsed());
+    let vkey = log.vkey();
+    let serialised: Vec<Vec<u8>> = log.rows.iter().map(|(row, _)| serde_json::to_vec(row).unwrap()).collect();
+    for (format, with_proofs, raw) in [
+        (DataFormat::Jsonl, true, true),
+        (DataFormat::Jsonl, true, false),
+        (DataFormat::Jsonl, false, true),
+        (DataFormat::Csv, true, false),
+    ] {
+        let temp = TempDir::new().unwrap();
+        // KEEP_PACKAGE=DIR keeps the first package there, for `verify_kept`.
+        let dir = match std::env::var_os("KEEP_PACKAGE") {
+            Some(keep) if format == DataFormat::Jsonl && with_proofs && raw => std::path::PathBuf::from(keep),
+            _ => temp.path().join("package"),
+        };
+        let started = Instant::now();
+        let mut writer = PackageWriter::create(&dir, format, with_proofs).unwrap();
+        for ((row, line), bytes) in log.rows.iter().zip(&serialised) {
+            if raw {
+                writer.push_json(bytes, line).unwrap();
+            } else {
+                writer.push(row, line).unwrap();
+            }
+        }
+        let pushed = started.elapsed();
+        let tree = LeafTree::new(log.leaves.clone());
+        let proofs: Option<&dyn InclusionPaths> = if with_proofs { Some(&tree) } else { None };
+        let finishing = Instant::now();
+        let summary = writer.finish(proofs, &log.note, &log.ledger_info(), json!({}), json!({})).unwrap();
+        let (written, finished) = (started.elapsed(), finishing.elapsed());
+        let data = &summary.manifest.files[0];
+        eprintln!(
+            "{format} proofs={with_proofs} {}: {} bytes of data ({} a row); push {:.0} rows/s, with finish ({finished:.1?}) {:.0} rows/s",
+            if raw { "push_json" } else { "push" },
+            data.bytes,
+            data.bytes / rows.max(1) as u64,
+            rows as f64 / pushed.as_secs_f64(),
+            rows as f64 / written.as_secs_f64()
+        );
+        let (started, cpu) = (Instant::now(), cpu_seconds());
+        let report = verify_package(&dir, Some(&vkey)).unwrap();
+        let (elapsed, cpu) = (started.elapsed(), cpu_seconds() - cpu);
+        assert_eq!(report.rows, rows as u64);
+        eprintln!(
+            "  verify: {:.0} rows/s ({elapsed:.1?}; {:.1} µs of CPU a row, all threads)",
+            rows as f64 / elapsed.as_secs_f64(),
+            cpu * 1e6 / rows.max(1) as f64
+        );
+    }
+}
+
+/// The CPU time this process has used (user and system, all threads), from `/proc/self/stat`:
+/// unlike wall time, not inflated by other processes sharing the cores.
+fn cpu_seconds() -> f64 {
+    let stat = fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let after_name = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let fields: Vec<f64> = after_name.split_whitespace().filter_map(|field| field.parse().ok()).collect();
+    // utime and stime are fields 14 and 15 of the line; the name and the state (not a number)
+    // are dropped, so they are at 10 and 11 here. Clock ticks are 1/100 s on Linux.
+    fields.get(10).zip(fields.get(11)).map_or(0.0, |(user, system)| (user + system) / 100.0)
+}
+
+/// Verifies the package at `VERIFY_PACKAGE` (one `throughput` kept with `KEEP_PACKAGE`), for
+/// profiling the verifier alone.
+#[test]
+#[ignore = "verifies a package kept by `throughput`; run by hand"]
+fn verify_kept() {
+    let Some(dir) = std::env::var_os("VERIFY_PACKAGE") else { return };
+    let (started, cpu) = (std::time::Instant::now(), cpu_seconds());
+    let report = verify_package(Path::new(&dir), None).unwrap();
+    let (elapsed, cpu) = (started.elapsed(), cpu_seconds() - cpu);
+    eprintln!(
+        "verify: {} rows, {:.0} rows/s ({elapsed:.1?}; {:.1} µs of CPU a row)",
+        report.rows,
+        report.rows as f64 / elapsed.as_secs_f64(),
+        cpu * 1e6 / report.rows.max(1) as f64
+    );
 }
