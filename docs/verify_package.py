@@ -162,8 +162,9 @@ def read_manifest(directory):
 def check_file_set(directory, manifest):
     listed = [entry["name"] for entry in manifest["files"]]
     present = set(os.listdir(directory))
-    for name in present:
-        if (name == MANIFEST or name in listed) and not os.path.isfile(os.path.join(directory, name)):
+    for name in sorted(present):
+        path = os.path.join(directory, name)
+        if (name == MANIFEST or name in listed) and (os.path.islink(path) or not os.path.isfile(path)):
             raise file_failure(name, "is not a regular file")
     missing = [name for name in listed if name not in present]
     extra = sorted(name for name in present if name != MANIFEST and name not in listed)

@@ -224,6 +224,14 @@ pub fn prediction_leaf_data(event: &PredictionEvent) -> Vec<u8> {
     out
 }
 
+/// The v2 seal of an erased prediction: what its leaf hashes, rebuilt from the fields an erasure
+/// keeps (which `event` still holds) and the commitment it kept.
+pub fn prediction_seal_data(event: &PredictionEvent, commitment: &Hash) -> Vec<u8> {
+    let mut out = Vec::with_capacity(512);
+    PredictionSeal::of(event, commitment).write(&mut out);
+    out
+}
+
 /// The leaf hash of an explanation revision's record, from a borrowed explanation.
 pub fn explanation_leaf_hash(explanation: &Explanation) -> Hash {
     sealed_leaf_hash(

@@ -5,8 +5,8 @@ use std::borrow::Cow;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use ml_audit_core::ledger::merkle::Hash;
-use ml_audit_core::ledger::record::{SALTED_RECORD_VERSION, Salt, prediction_leaf_data};
+use ml_audit_core::ledger::merkle::{self, Hash};
+use ml_audit_core::ledger::record::{SALTED_RECORD_VERSION, Salt, prediction_leaf_data, prediction_seal_data};
 use ml_audit_core::model::PredictionEvent;
 use ml_audit_core::timestamp::format_rfc3339;
 use serde::Deserialize;
@@ -40,14 +40,14 @@ pub struct RecordLine {
 
 impl RecordLine {
     /// The line of an intact, sealed prediction as the store reads it back (`ledger` set, not
-    /// erased). Erased predictions need their seal (v2) or leaf hash (v1), which the event no
-    /// longer holds: build those lines field by field.
+    /// erased; for an erased one, [`Self::of_erased_prediction`]). Refused when the record does
+    /// not hash to its sealed leaf.
     pub fn of_prediction(event: &PredictionEvent) -> Result<Self, String> {
         let ledger = event.ledger.ok_or_else(|| format!("prediction {} is not sealed yet", event.id))?;
         if event.erased.is_some() {
             return Err(format!("prediction {} is erased: its line needs its seal or leaf hash", event.id));
         }
-        Ok(Self {
+        Self {
             prediction_id: Some(event.prediction_id.clone()),
             id: event.id,
             leaf_index: ledger.seq,
@@ -56,7 +56,42 @@ impl RecordLine {
             salt: event.salt,
             leaf_data: prediction_leaf_data(event),
             leaf_hash: None,
-        })
+        }
+        .checked_against(ledger.leaf_hash)
+    }
+
+    /// The line of an erased, sealed prediction as the store reads it back: with `commitment`
+    /// (the one its erasure kept) a v2 record, whose leaf is its seal rebuilt from the kept
+    /// fields; without, a v1 record, known by its leaf hash alone.
+    pub fn of_erased_prediction(event: &PredictionEvent, commitment: Option<&Hash>) -> Result<Self, String> {
+        let ledger = event.ledger.ok_or_else(|| format!("prediction {} is not sealed yet", event.id))?;
+        if event.erased.is_none() {
+            return Err(format!("prediction {} is not erased", event.id));
+        }
+        let line = Self {
+            prediction_id: None,
+            id: event.id,
+            leaf_index: ledger.seq,
+            version: if commitment.is_some() { SALTED_RECORD_VERSION } else { 1 },
+            created_at: event.created_at,
+            salt: None,
+            leaf_data: commitment.map(|commitment| prediction_seal_data(event, commitment)).unwrap_or_default(),
+            leaf_hash: commitment.is_none().then_some(ledger.leaf_hash),
+        };
+        line.checked_against(ledger.leaf_hash)
+    }
+
+    /// Refuses a line whose leaf is not the sealed one: the store's record no longer hashes to
+    /// its leaf (`ml-audit verify` says more), and a package of it would not verify.
+    fn checked_against(self, sealed: Hash) -> Result<Self, String> {
+        let leaf = self.leaf_hash.unwrap_or_else(|| merkle::leaf_hash(&self.leaf_data));
+        if leaf != sealed {
+            return Err(format!(
+                "prediction {} does not hash to its sealed leaf {}: run `ml-audit verify`",
+                self.id, self.leaf_index
+            ));
+        }
+        Ok(self)
     }
 
     /// Whether this is the line of an erased prediction: a v2 record without its salt, or a v1

@@ -7,7 +7,7 @@ use std::process::Command;
 
 use ml_audit_core::ledger::checkpoint::Checkpoint;
 use ml_audit_core::ledger::merkle::{self, Hash};
-use ml_audit_core::ledger::record::prediction_leaf_data;
+use ml_audit_core::ledger::record::{LedgerRecord, commitment, prediction_leaf_data};
 use ml_audit_core::model::{
     ActorType, Decision, ErasureMark, LedgerEntry, ModelVersion, PredictionEvent, RequestingActor, Status,
 };
@@ -206,21 +206,13 @@ pub fn log(n: usize) -> Log {
         let line = if !is_erased(i) {
             RecordLine::of_prediction(&event).expect("a sealed prediction")
         } else {
-            let salted = event.salt.is_some();
-            let erased = erase(event.clone());
-            let line = RecordLine {
-                prediction_id: None,
-                id: event.id,
-                leaf_index: seq,
-                version: if salted { 2 } else { 1 },
-                created_at: event.created_at,
-                salt: None,
-                // The seal stays (v2); a v1 leaf's bytes were the content, now gone.
-                leaf_data: if salted { leaf_data } else { Vec::new() },
-                leaf_hash: (!salted).then_some(leaf),
-            };
-            event = erased;
-            line
+            // The erasure keeps a v2 record's commitment (its seal stays the leaf); a v1 leaf's
+            // bytes were the content, now gone.
+            let kept = event
+                .salt
+                .map(|salt| commitment(&salt, &LedgerRecord::Prediction(Box::new(event.clone())).canonical_bytes()));
+            event = erase(event);
+            RecordLine::of_erased_prediction(&event, kept.as_ref()).expect("an erased sealed prediction")
         };
         rows.push((get_shape(&event), line));
     }
