@@ -9,9 +9,19 @@
 //! prediction's ledger record from its data row and checks it against the leaf, the leaf against
 //! the signed root, and the signature against a public key the auditor holds.
 //!
-//! - [`writer`]: [`PackageWriter`], streaming rows to disk in constant memory, the manifest last.
-//! - [`verify`]: [`verify_package`], streaming and parallel, naming the first bad file or record.
-//! - [`paths`]: [`LeafTree`], inclusion paths for many leaves of one tree held in memory.
+//! Writing one ([`PackageWriter`], streaming rows to disk in constant memory, the manifest last):
+//!
+//! 1. [`PackageWriter::create`] the folder (refused unless absent or empty);
+//! 2. for each prediction, in export order, [`PackageWriter::push_json`] its `GET` object as
+//!    serialised bytes (the fast path: JSONL writes them as they are; serialise the wire struct
+//!    straight to bytes rather than through a `serde_json::Value`), or [`PackageWriter::push`] a
+//!    `Value`, with its [`RecordLine`] ([`RecordLine::of_prediction`],
+//!    [`RecordLine::of_erased_prediction`]);
+//! 3. [`PackageWriter::finish`] with a checkpoint note whose tree covers every row, the log's
+//!    origin and verifier key ([`LedgerInfo`]) and, with proofs, something that gives inclusion
+//!    paths ([`InclusionPaths`]: a [`LeafTree`] of the log's leaf hashes, or a closure).
+//!
+//! Checking one: [`verify_package`], streaming and parallel, naming the first bad file or row.
 
 mod data;
 mod hashing;

@@ -91,22 +91,22 @@ impl ParquetOut {
 
     pub fn push(&mut self, row: &Map<String, Value>, erased: bool, number: u64) -> Result<(), PackageError> {
         let bad_row = |message: String| PackageError::Row { row: number, message };
-        if self.writer.is_none() {
-            self.start(row.keys().cloned().collect())?;
-        }
-        if row.len() != self.columns.len() {
-            return Err(bad_row(format!("it has {} members, the first row {}", row.len(), self.columns.len())));
+        // The first row names the columns; the file starts only once the row is accepted.
+        let fresh: Option<Vec<(String, ColumnKind)>> =
+            self.writer.is_none().then(|| row.keys().map(|name| (name.clone(), ColumnKind::of(name))).collect());
+        let columns = fresh.as_deref().unwrap_or(&self.columns);
+        if row.len() != columns.len() {
+            return Err(bad_row(format!("it has {} members, the first row {}", row.len(), columns.len())));
         }
         // Checked whole before any cell is buffered, so a refused row leaves no partial row.
-        let mut values = Vec::with_capacity(self.columns.len());
-        for (name, _) in &self.columns {
-            values.push(
-                row.get(name).ok_or_else(|| bad_row(format!("it has no member {name:?}, which the first row has")))?,
-            );
-        }
-        let mut cells = Vec::with_capacity(values.len());
-        for ((name, kind), value) in self.columns.iter().zip(&values) {
+        let mut cells = Vec::with_capacity(columns.len());
+        for (name, kind) in columns {
+            let value =
+                row.get(name).ok_or_else(|| bad_row(format!("it has no member {name:?}, which the first row has")))?;
             cells.push(parquet_cell(name, *kind, value, erased).map_err(bad_row)?);
+        }
+        if let Some(columns) = fresh {
+            self.start(columns.into_iter().map(|(name, _)| name).collect())?;
         }
         for (buffer, cell) in self.buffers.iter_mut().zip(cells) {
             match (buffer, cell) {

@@ -50,7 +50,9 @@ pub struct PackageSummary {
     pub manifest: Manifest,
 }
 
-/// Writes one evidence package: `create`, `push` each row in export order, `finish`.
+/// Writes one evidence package: `create`, `push` each row in export order, `finish`. A row
+/// refused with [`PackageError::Row`] left nothing written (the export may go on without it);
+/// after any other error the package is abandoned: drop the writer, no manifest is written.
 pub struct PackageWriter {
     dir: PathBuf,
     format: DataFormat,
@@ -64,6 +66,7 @@ pub struct PackageWriter {
     /// The largest leaf index pushed, and its row: the checkpoint must cover it.
     largest_leaf: Option<(u64, u64)>,
     line: Vec<u8>,
+    record_line: Vec<u8>,
 }
 
 enum DataOut {
@@ -114,6 +117,7 @@ impl PackageWriter {
             erased: 0,
             largest_leaf: None,
             line: Vec::with_capacity(4096),
+            record_line: Vec::with_capacity(4096),
         })
     }
 
@@ -142,6 +146,7 @@ impl PackageWriter {
             let (row_says, line_says) = if erased { ("is", "is not") } else { ("is not", "is") };
             return Err(bad_row(format!("the data row {row_says} erased, and its record line {line_says}")));
         }
+        self.render_record(record, number)?;
         match &mut self.data {
             DataOut::Jsonl(out) => {
                 self.line.clear();
@@ -161,25 +166,34 @@ impl PackageWriter {
     /// The caller vouches that the bytes are the object and agree with `record`.
     pub fn push_json(&mut self, row_json: &[u8], record: &RecordLine) -> Result<(), PackageError> {
         let number = self.rows + 1;
-        let DataOut::Jsonl(out) = &mut self.data else {
+        if !matches!(self.data, DataOut::Jsonl(_)) {
             let row: Value = serde_json::from_slice(row_json)
                 .map_err(|e| PackageError::Row { row: number, message: format!("the data row is not JSON: {e}") })?;
             return self.push(&row, record);
-        };
+        }
         if row_json.first() != Some(&b'{') || row_json.last() != Some(&b'}') || row_json.contains(&b'\n') {
             return Err(PackageError::Row {
                 row: number,
                 message: "the data row is not one JSON object on one line".into(),
             });
         }
-        out.write_row_parts(row_json, b"\n")?;
+        self.render_record(record, number)?;
+        if let DataOut::Jsonl(out) = &mut self.data {
+            out.write_row_parts(row_json, b"\n")?;
+        }
         self.push_record(record, number)
     }
 
+    /// Writes `record`'s line into `record_line`: a line that cannot be written is refused before
+    /// anything of its row is.
+    fn render_record(&mut self, record: &RecordLine, number: u64) -> Result<(), PackageError> {
+        self.record_line.clear();
+        record.write_line(&mut self.record_line).map_err(|message| PackageError::Row { row: number, message })
+    }
+
+    /// Writes the line `render_record` made, once the row's data is written.
     fn push_record(&mut self, record: &RecordLine, number: u64) -> Result<(), PackageError> {
-        self.line.clear();
-        record.write_line(&mut self.line).map_err(|message| PackageError::Row { row: number, message })?;
-        self.records.write_row(&self.line)?;
+        self.records.write_row(&self.record_line)?;
         if let Some(leaves) = &mut self.leaves {
             let leaf = match record.leaf_hash {
                 Some(hash) => hash,
@@ -513,22 +527,21 @@ impl CsvOut {
 
     fn push(&mut self, row: &serde_json::Map<String, Value>, erased: bool, number: u64) -> Result<(), PackageError> {
         let bad_row = |message: String| PackageError::Row { row: number, message };
-        let header = match &self.header {
-            Some(header) => header,
-            None => {
-                let names: Vec<String> = row.keys().cloned().collect();
-                self.writer.write_record(&names).map_err(|e| csv_error(&self.path, e))?;
-                self.cells = vec![Vec::new(); names.len()];
-                self.header.insert(names)
-            }
-        };
+        // The first row names the columns; its header is written only once the row is accepted.
+        let new_header = self.header.is_none().then(|| row.keys().cloned().collect::<Vec<String>>());
+        let header = self.header.as_ref().or(new_header.as_ref()).map_or(&[][..], Vec::as_slice);
         if row.len() != header.len() {
             return Err(bad_row(format!("it has {} members, the first row {}", row.len(), header.len())));
         }
+        self.cells.resize(header.len(), Vec::new());
         for (name, cell) in header.iter().zip(&mut self.cells) {
             let value =
                 row.get(name).ok_or_else(|| bad_row(format!("it has no member {name:?}, which the first row has")))?;
             data::csv_cell(name, value, erased, cell).map_err(bad_row)?;
+        }
+        if let Some(header) = new_header {
+            self.writer.write_record(&header).map_err(|e| csv_error(&self.path, e))?;
+            self.header = Some(header);
         }
         self.writer.write_record(&self.cells).map_err(|e| csv_error(&self.path, e))?;
         self.rows += 1;

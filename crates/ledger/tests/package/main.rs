@@ -363,18 +363,39 @@ fn finish_refuses_a_checkpoint_or_paths_that_do_not_cover_the_rows() {
 }
 
 #[test]
-fn push_refuses_rows_that_disagree_with_their_line_or_the_header() {
+fn push_refuses_rows_that_disagree_with_their_line_or_the_header_and_writes_nothing_of_them() {
     let log = log(ROWS);
-    let temp = TempDir::new().unwrap();
-    let mut writer = PackageWriter::create(&temp.path().join("p"), DataFormat::Csv, false).unwrap();
-    let (row, line) = &log.rows[0];
-    let (_, other_line) = &log.rows[1];
-    assert!(matches!(writer.push(row, other_line), Err(PackageError::Row { row: 1, .. })));
-    writer.push(row, line).unwrap();
-    let mut extra = row.clone();
-    extra["new_member"] = json!(1);
-    assert!(matches!(writer.push(&extra, &log.rows[1].1), Err(PackageError::Row { row: 2, .. })));
-    assert!(matches!(writer.push(&json!([1]), line), Err(PackageError::Row { .. })));
+    for format in [DataFormat::Csv, DataFormat::Jsonl] {
+        let temp = TempDir::new().unwrap();
+        let dir = temp.path().join("p");
+        let mut writer = PackageWriter::create(&dir, format, false).unwrap();
+        let (row, line) = &log.rows[0];
+        let (_, other_line) = &log.rows[1];
+        assert!(matches!(writer.push(row, other_line), Err(PackageError::Row { row: 1, .. })));
+        assert!(matches!(writer.push(&json!([1]), line), Err(PackageError::Row { row: 1, .. })));
+        let mut unwritable = line.clone();
+        unwritable.version = 3;
+        assert!(matches!(writer.push(row, &unwritable), Err(PackageError::Row { row: 1, .. })));
+        if format == DataFormat::Csv {
+            // A null that a CSV cell cannot tell from "" on a row not erased, and (before any
+            // header is written) members that would name other columns.
+            let mut null_trace = row.clone();
+            null_trace["trace_id"] = Value::Null;
+            assert!(matches!(writer.push(&null_trace, line), Err(PackageError::Row { row: 1, .. })));
+        }
+        for (row, line) in &log.rows {
+            writer.push(row, line).unwrap();
+        }
+        if format == DataFormat::Csv {
+            let mut extra = log.rows[0].0.clone();
+            extra["new_member"] = json!(1);
+            let refused = writer.push(&extra, &log.rows[0].1);
+            assert!(matches!(refused, Err(PackageError::Row { row, .. }) if row == ROWS as u64 + 1));
+        }
+        writer.finish(None, &log.note, &log.ledger_info(), json!({}), json!({})).unwrap();
+        let report = verify_package(&dir, Some(&log.vkey())).unwrap_or_else(|e| panic!("{format}: {e}"));
+        assert_eq!(report.rows, ROWS as u64);
+    }
 }
 
 #[test]
