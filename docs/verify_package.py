@@ -89,8 +89,19 @@ def _not_json(constant):
     raise ValueError("%s is not JSON" % constant)
 
 
+def _no_duplicates(pairs):
+    # Tools disagree on which of two members of one name counts (json keeps the last, others the
+    # first): a package could show an auditor's tool one value and this script another.
+    names = set()
+    for name, _ in pairs:
+        if name in names:
+            raise ValueError("the member %s appears twice" % json.dumps(name))
+        names.add(name)
+    return dict(pairs)
+
+
 def loads(text):
-    return json.loads(text, parse_constant=_not_json)
+    return json.loads(text, parse_constant=_not_json, object_pairs_hook=_no_duplicates)
 
 
 def is_hex_hash(text):

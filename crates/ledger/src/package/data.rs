@@ -155,9 +155,8 @@ impl Columns {
 
 fn json_cell(name: &str, cell: Cell<'_>) -> Result<Value, String> {
     match cell {
-        Cell::Text(text) => {
-            serde_json::from_str(text).map_err(|e| format!("column {name} does not hold JSON text ({e})"))
-        }
+        Cell::Text(text) => super::json::strict_from_slice(text.as_bytes())
+            .map_err(|e| format!("column {name} does not hold JSON text ({e})")),
         Cell::Null => Ok(Value::Null),
         Cell::Double(number) => Number::from_f64(number)
             .map(Value::Number)

@@ -25,6 +25,7 @@
 
 mod data;
 mod hashing;
+mod json;
 mod manifest;
 #[cfg(feature = "parquet")]
 mod parquet_data;

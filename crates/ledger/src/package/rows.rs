@@ -7,10 +7,10 @@ use ml_audit_core::ledger::canonical::to_canonical_vec;
 use ml_audit_core::ledger::merkle::{self, Hash};
 use ml_audit_core::ledger::proof_record::check_record_against_leaf;
 use ml_audit_core::ledger::record::{RECORD_VERSION, SALTED_RECORD_VERSION};
-use serde::{Deserialize, Deserializer};
 use serde_json::{Map, Value};
 
 use super::data::is_erased;
+use super::json::{members_from_slice, strict_from_slice};
 use super::records::{ProofIn, RecordIn, parse_hash};
 use super::verify::PackageFailure;
 use super::{PROOFS_FILE, RECORDS_FILE};
@@ -213,7 +213,10 @@ fn check_erased(row: &Map<String, Value>, record: &RecordIn<'_>, leaf_data: &[u8
             record.v
         ));
     }
-    let seal: Map<String, Value> = serde_json::from_slice(leaf_data).map_err(|_| "the leaf data is not a JSON seal")?;
+    let seal = match strict_from_slice(leaf_data) {
+        Ok(Value::Object(seal)) => seal,
+        _ => return Err("the leaf data is not a JSON seal".into()),
+    };
     if seal.get("v").and_then(Value::as_u64) != Some(u64::from(SALTED_RECORD_VERSION))
         || seal.get("kind").and_then(Value::as_str) != Some("prediction")
         || !seal.get("commitment").is_some_and(Value::is_string)
@@ -233,86 +236,33 @@ fn check_erased(row: &Map<String, Value>, record: &RecordIn<'_>, leaf_data: &[u8
     Ok(())
 }
 
-/// A JSONL data row's members that the checks read: the record's, and `tenant_id`, `ledger` and
-/// `erased`. The others (the explanation, outcome, reviews, …) are parsed past without being
-/// built, which is a good part of a row's bytes.
-#[derive(Deserialize)]
-struct JsonRow {
-    #[serde(default, deserialize_with = "present")]
-    id: Option<Value>,
-    #[serde(default, deserialize_with = "present")]
-    prediction_id: Option<Value>,
-    #[serde(default, deserialize_with = "present")]
-    timestamp: Option<Value>,
-    #[serde(default, deserialize_with = "present")]
-    trace_id: Option<Value>,
-    #[serde(default, deserialize_with = "present")]
-    environment: Option<Value>,
-    #[serde(default, deserialize_with = "present")]
-    model: Option<Value>,
-    #[serde(default, deserialize_with = "present")]
-    actor: Option<Value>,
-    #[serde(default, deserialize_with = "present")]
-    features: Option<Value>,
-    #[serde(default, deserialize_with = "present")]
-    redactions: Option<Value>,
-    #[serde(default, deserialize_with = "present")]
-    metadata: Option<Value>,
-    #[serde(default, deserialize_with = "present")]
-    metadata_redactions: Option<Value>,
-    #[serde(default, deserialize_with = "present")]
-    input_fingerprint: Option<Value>,
-    #[serde(default, deserialize_with = "present")]
-    output: Option<Value>,
-    #[serde(default, deserialize_with = "present")]
-    confidence: Option<Value>,
-    #[serde(default, deserialize_with = "present")]
-    decision_outcome: Option<Value>,
-    #[serde(default, deserialize_with = "present")]
-    status: Option<Value>,
-    #[serde(default, deserialize_with = "present")]
-    latency_ms: Option<Value>,
-    #[serde(default, deserialize_with = "present")]
-    tenant_id: Option<Value>,
-    #[serde(default, deserialize_with = "present")]
-    ledger: Option<Value>,
-    #[serde(default, deserialize_with = "present")]
-    erased: Option<Value>,
-}
-
-/// A member that is there, `null` included (`Option<Value>` alone reads `null` as absent).
-fn present<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Value>, D::Error> {
-    Value::deserialize(deserializer).map(Some)
-}
+/// What a JSONL data row shows that the checks read: the record's members, and `tenant_id`,
+/// `ledger` and `erased`. The others (the explanation, outcome, reviews, …) are checked for
+/// duplicate names and skipped without being built: they are a good part of a row's bytes.
+const ROW_MEMBERS: [&str; 20] = [
+    "id",
+    "prediction_id",
+    "timestamp",
+    "trace_id",
+    "environment",
+    "model",
+    "actor",
+    "features",
+    "redactions",
+    "metadata",
+    "metadata_redactions",
+    "input_fingerprint",
+    "output",
+    "confidence",
+    "decision_outcome",
+    "status",
+    "latency_ms",
+    "tenant_id",
+    "ledger",
+    "erased",
+];
 
 /// A JSONL data row as the object of the members the checks read.
 pub(crate) fn json_row(line: &[u8]) -> Result<Map<String, Value>, String> {
-    // A struct would also read a JSON array, by position.
-    if line.trim_ascii_start().first() != Some(&b'{') {
-        return Err("is not a JSON object".into());
-    }
-    let row: JsonRow = serde_json::from_slice(line).map_err(|e| format!("is not a JSON object: {e}"))?;
-    let members = [
-        ("id", row.id),
-        ("prediction_id", row.prediction_id),
-        ("timestamp", row.timestamp),
-        ("trace_id", row.trace_id),
-        ("environment", row.environment),
-        ("model", row.model),
-        ("actor", row.actor),
-        ("features", row.features),
-        ("redactions", row.redactions),
-        ("metadata", row.metadata),
-        ("metadata_redactions", row.metadata_redactions),
-        ("input_fingerprint", row.input_fingerprint),
-        ("output", row.output),
-        ("confidence", row.confidence),
-        ("decision_outcome", row.decision_outcome),
-        ("status", row.status),
-        ("latency_ms", row.latency_ms),
-        ("tenant_id", row.tenant_id),
-        ("ledger", row.ledger),
-        ("erased", row.erased),
-    ];
-    Ok(members.into_iter().filter_map(|(name, value)| Some((name.to_owned(), value?))).collect())
+    members_from_slice(line, &ROW_MEMBERS).map_err(|e| format!("is not a JSON object: {e}"))
 }

@@ -227,7 +227,7 @@ fn read_manifest(dir: &Path) -> Result<Manifest, PackageFailure> {
     })?;
     let mut text = Vec::new();
     file.take(MAX_LINE).read_to_end(&mut text).map_err(|e| PackageFailure::in_file(MANIFEST_FILE, e))?;
-    let value: Value = serde_json::from_slice(&text)
+    let value = super::json::strict_from_slice(&text)
         .map_err(|e| PackageFailure::in_file(MANIFEST_FILE, format!("is not JSON: {e}")))?;
     if value.get("format").and_then(Value::as_str) != Some(FORMAT) {
         return Err(PackageFailure::in_file(MANIFEST_FILE, format!("its format is not {FORMAT:?}")));

@@ -245,6 +245,28 @@ fn changed_content_with_a_resealed_manifest_fails_naming_the_row() {
 }
 
 #[test]
+fn a_member_twice_in_one_object_is_refused() {
+    // serde_json and Python would keep the last, other tools the first: an auditor's tool could
+    // show the first while the verifier checked the second.
+    let log = log(ROWS);
+    for (line, from, to) in [
+        (0, "\"confidence\":", "\"confidence\":0.01,\"confidence\":"),
+        (1, "\"currency\":", "\"currency\":\"USD\",\"currency\":"),
+        (2, "\"explanation\":{", "\"explanation\":{\"method\":\"lime\","),
+    ] {
+        let temp = package(&log, DataFormat::Jsonl, false);
+        let path = dir(&temp).join("predictions.jsonl");
+        let mut all = lines(&path);
+        all[line] = all[line].replacen(from, to, 1);
+        write_lines(&path, &all);
+        reseal_manifest(&dir(&temp));
+        let failure = refused(&dir(&temp), Some(&log.vkey()));
+        assert_eq!((failure.file.as_deref(), failure.row), (Some("predictions.jsonl"), Some(line as u64 + 1)));
+        assert!(failure.message.contains("appears twice"), "{failure}");
+    }
+}
+
+#[test]
 fn swapped_proofs_fail_naming_the_record() {
     let log = log(ROWS);
     // Whole lines swapped: each names another leaf.
