@@ -8,6 +8,7 @@ use std::fmt;
 
 use serde::Deserialize;
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde_json::map::Entry;
 use serde_json::{Map, Number, Value};
 
 /// A JSON value without duplicate member names.
@@ -78,11 +79,13 @@ impl<'de> Visitor<'de> for StrictVisitor {
 
 /// Inserts unless the name is taken; the name back when it was.
 fn insert_new(members: &mut Map<String, Value>, name: String, value: Value) -> Option<String> {
-    if members.contains_key(&name) {
-        return Some(name);
+    match members.entry(name) {
+        Entry::Vacant(entry) => {
+            entry.insert(value);
+            None
+        }
+        Entry::Occupied(entry) => Some(entry.key().clone()),
     }
-    members.insert(name, value);
-    None
 }
 
 /// A member name, borrowed from the input when it has no escapes.
