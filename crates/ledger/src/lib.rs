@@ -8,9 +8,11 @@
 //! - [`verify`]: recomputes every leaf from the stored rows and checks the tree against every
 //!   checkpoint.
 //! - [`key`]: the Ed25519 signing key, kept in a file outside the database.
+//! - [`package`]: evidence packages, what `export --out` writes and auditors verify offline.
 
 pub mod key;
 mod life_events;
+pub mod package;
 pub mod proofs;
 pub mod sealer;
 pub mod verify;

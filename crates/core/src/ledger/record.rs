@@ -222,6 +222,27 @@ pub fn prediction_leaf_hash(event: &PredictionEvent) -> Hash {
     )
 }
 
+/// What a prediction's leaf hashes, from a borrowed event: its record's bytes (v1), or its seal
+/// (v2). The same bytes as [`LedgerRecord::leaf_data`], without moving the event into a record.
+pub fn prediction_leaf_data(event: &PredictionEvent) -> Vec<u8> {
+    let mut out = Vec::with_capacity(2048);
+    write_prediction(&mut out, event);
+    if let Some(salt) = &event.salt {
+        let commitment = commitment(salt, &out);
+        out.clear();
+        PredictionSeal::of(event, &commitment).write(&mut out);
+    }
+    out
+}
+
+/// The v2 seal of an erased prediction: what its leaf hashes, rebuilt from the fields an erasure
+/// keeps (which `event` still holds) and the commitment it kept.
+pub fn prediction_seal_data(event: &PredictionEvent, commitment: &Hash) -> Vec<u8> {
+    let mut out = Vec::with_capacity(512);
+    PredictionSeal::of(event, commitment).write(&mut out);
+    out
+}
+
 /// The leaf hash of an explanation revision's record, from a borrowed explanation.
 pub fn explanation_leaf_hash(explanation: &Explanation) -> Hash {
     sealed_leaf_hash(

@@ -171,6 +171,28 @@ fn borrowed_leaf_hashes_are_the_records() {
     assert_eq!(explanation_leaf_hash(&explanation()), LedgerRecord::Explanation(explanation()).leaf_hash());
 }
 
+#[test]
+fn borrowed_leaf_data_is_the_records() {
+    let mut salted = event();
+    salted.salt = Some([7; 32]);
+    for event in [event(), salted] {
+        let record = LedgerRecord::Prediction(Box::new(event.clone()));
+        assert_eq!(prediction_leaf_data(&event), record.leaf_data());
+        assert_eq!(leaf_hash(&prediction_leaf_data(&event)), prediction_leaf_hash(&event));
+    }
+}
+
+#[test]
+fn an_erased_predictions_seal_is_rebuilt_from_what_it_keeps() {
+    let mut event = event();
+    event.salt = Some([7; 32]);
+    let sealed = prediction_leaf_data(&event);
+    let kept = commitment(&[7; 32], &LedgerRecord::Prediction(Box::new(event.clone())).canonical_bytes());
+    let mut erased = event;
+    (erased.features, erased.output, erased.actor, erased.salt) = (Value::Null, Value::Null, None, None);
+    assert_eq!(prediction_seal_data(&erased, &kept), sealed);
+}
+
 /// The columns a store writes for `event` (stores make them from the prepared event, whose
 /// values the record takes unchanged).
 fn columns_of(event: &PredictionEvent) -> PredictionColumns {
