@@ -182,11 +182,17 @@ async fn measure(bin: &Path, backend: Backend, db: &Database, sizes: &Sizes) -> 
     bench.ui_pages(&key, sizes.ui_requests).await?;
 
     let written = bench.leaves_written();
+    let sample: Vec<String> = bench.ids.lock().expect("no holder panics").iter().take(sizes.lookups).cloned().collect();
     let Bench { mut report, recorded, .. } = bench;
     let peak = server.memory()?.peak;
     server.stop().await?;
     let run = server::verify(bin, db).await?;
-    ensure!(run.leaves == written, "`ml-audit verify` checked {} leaves, the benchmark wrote {written}", run.leaves);
+    ensure!(
+        run.leaves - run.access == written,
+        "`ml-audit verify` checked {} leaves ({} access entries), the benchmark wrote {written} records",
+        run.leaves,
+        run.access
+    );
     report.row(
         format!("`ml-audit verify` ({} leaves)", thousands(run.leaves as f64)),
         format!(
@@ -199,6 +205,7 @@ async fn measure(bin: &Path, backend: Backend, db: &Database, sizes: &Sizes) -> 
         VERIFY_TARGET,
     );
     report.row("server peak RSS (VmHWM)", mb(peak), "< 150 MB");
+    access_log_cost(bin, db, &key, &sample, sizes, &mut report).await?;
     let bytes = db.size_bytes().await?;
     report.row(
         "storage per prediction (explanations and ledger included)",
@@ -215,6 +222,62 @@ async fn measure(bin: &Path, backend: Backend, db: &Database, sizes: &Sizes) -> 
         backend.name(),
         thousands(recorded as f64)
     )))
+}
+
+/// Reads with the access log on against the same reads with it off, on the same database:
+/// servers started in turn (off, on, off, on), each timing the first page of the list and
+/// lookups by id on one connection; the median of each pair of rounds is compared.
+async fn access_log_cost(
+    bin: &Path,
+    db: &Database,
+    key: &str,
+    ids: &[String],
+    sizes: &Sizes,
+    report: &mut Report,
+) -> anyhow::Result<()> {
+    ensure!(!ids.is_empty(), "no prediction ids were sampled");
+    // (setting, first page p50 and p95, lookup p50 and p95), in ms.
+    let mut rounds: Vec<(bool, [f64; 4])> = Vec::new();
+    for enabled in [false, true, false, true] {
+        let setting = [("ML_AUDIT_SERVER_ACCESS_LOG".to_owned(), enabled.to_string())];
+        let server = Server::start_with(bin, db, &setting).await?;
+        let client = Client::with_key(server.addr, key)?;
+        wait_until_healthy(&client).await?;
+        let page = |_| Call::get(&format!("{PREDICTIONS}?limit=50"));
+        // Warm the caches the way the measured requests will use them.
+        client::run(&client, 1, 50, page, no_check).await?;
+        let listed = client::run(&client, 1, sizes.list_requests * 2, page, check_listed).await?;
+        let calls = (0..sizes.lookups)
+            .map(|i| Call::get(&format!("{PREDICTIONS}/{}", ids[i % ids.len()])))
+            .collect::<Result<Vec<_>, _>>()?;
+        let looked = closed_loop(&client, 1, calls, no_check).await?;
+        server.stop().await?;
+        let ms = |d: std::time::Duration| d.as_secs_f64() * 1000.0;
+        rounds.push((
+            enabled,
+            [
+                ms(listed.percentile(0.5)),
+                ms(listed.percentile(0.95)),
+                ms(looked.percentile(0.5)),
+                ms(looked.percentile(0.95)),
+            ],
+        ));
+    }
+    let mean = |on: bool, at: usize| {
+        let picked: Vec<f64> = rounds.iter().filter(|(e, _)| *e == on).map(|(_, v)| v[at]).collect();
+        picked.iter().sum::<f64>() / picked.len() as f64
+    };
+    for (name, at) in
+        [("first page (limit 50) p50", 0), ("first page p95", 1), ("lookup by id p50", 2), ("lookup by id p95", 3)]
+    {
+        let (off, on) = (mean(false, at), mean(true, at));
+        report.row(
+            format!("access log cost: GET /predictions {name}"),
+            format!("{on:.2} ms on, {off:.2} ms off ({:+.1}%)", (on / off - 1.0) * 100.0),
+            "on within 10% of off",
+        );
+    }
+    Ok(())
 }
 
 /// Every event of a batch must be recorded (201, or 200 for an identical retry); a sample of

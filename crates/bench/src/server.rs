@@ -234,6 +234,8 @@ pub async fn create_key(bin: &Path, db: &Database) -> anyhow::Result<String> {
 /// What one `ml-audit verify` run took.
 pub struct VerifyRun {
     pub leaves: u64,
+    /// Of the leaves, the access log's entries (the benchmark's reads write them).
+    pub access: u64,
     pub elapsed: Duration,
     /// User + system CPU time of the process, sampled from `/proc` while it runs (to 10 ms).
     pub cpu: Duration,
@@ -276,7 +278,11 @@ pub async fn verify(bin: &Path, db: &Database) -> anyhow::Result<VerifyRun> {
         .lines()
         .find_map(|line| line.strip_prefix("ledger intact: ")?.split_once(' ')?.0.parse().ok())
         .with_context(|| format!("unexpected output of `ml-audit verify`: {stdout}"))?;
-    Ok(VerifyRun { leaves, elapsed, cpu })
+    let access = stdout
+        .lines()
+        .find_map(|line| line.split_once(" access entries")?.0.rsplit(' ').next()?.parse().ok())
+        .with_context(|| format!("`ml-audit verify` did not count access entries: {stdout}"))?;
+    Ok(VerifyRun { leaves, access, elapsed, cpu })
 }
 
 /// User + system time of a running process, from `/proc/<pid>/stat` (in clock ticks of 10 ms).

@@ -81,6 +81,11 @@ enum Command {
         /// The signed checkpoint note the proof is checked against.
         #[arg(long, value_name = "FILE", requires = "proof")]
         checkpoint: Option<PathBuf>,
+        /// An evidence package (the folder `ml-audit export --out` wrote) to check offline; with
+        /// --public-key, its checkpoint must be signed by that key (else by the key its manifest
+        /// names, which only shows the package is consistent).
+        #[arg(long, value_name = "DIR", conflicts_with_all = ["proof", "witness"])]
+        package: Option<PathBuf>,
     },
     /// Erase the records a data subject, an actor or listed predictions reach (GDPR Art. 17):
     /// their personal content is destroyed, their ledger leaves stay. Refused whole (exit 1) if
@@ -252,7 +257,13 @@ fn main() -> anyhow::Result<()> {
                 Ok(())
             }
             Command::Keys { command } => keys(command, &settings).await,
-            Command::Verify { db, public_key, witness, proof, checkpoint } => {
+            Command::Verify { package: Some(dir), public_key, .. } => {
+                if !verify_package(&dir, public_key.as_deref())? {
+                    std::process::exit(1);
+                }
+                Ok(())
+            }
+            Command::Verify { db, public_key, witness, proof, checkpoint, package: None } => {
                 settings.database_url = db.db.unwrap_or(settings.database_url);
                 let verifier = ledger_verifier(public_key.as_deref(), &settings)?;
                 let intact = match (proof, checkpoint) {
@@ -435,6 +446,33 @@ async fn verify_database(
                 report.leaves,
                 report.checkpoints
             );
+            Ok(false)
+        }
+    }
+}
+
+/// `verify --package DIR`: exit 0 when the package verifies; else the first bad file or record.
+fn verify_package(dir: &Path, public_key: Option<&str>) -> anyhow::Result<bool> {
+    let pinned = match public_key {
+        Some(text) => Some(match std::fs::read_to_string(text) {
+            Ok(contents) => contents.trim().to_owned(),
+            Err(_) => text.trim().to_owned(),
+        }),
+        None => None,
+    };
+    match ml_audit_ledger::package::verify_package(dir, pinned.as_deref()) {
+        Ok(report) => {
+            println!("{report}");
+            if pinned.is_none() {
+                eprintln!(
+                    "note: no --public-key given: the checkpoint was checked against the key the manifest names; \
+                     pass the log's key obtained out of band to prove who signed it"
+                );
+            }
+            Ok(true)
+        }
+        Err(failure) => {
+            println!("PACKAGE NOT VERIFIED: {failure}");
             Ok(false)
         }
     }
