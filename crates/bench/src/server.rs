@@ -412,7 +412,7 @@ pub async fn wait_until_healthy(client: &Client) -> anyhow::Result<()> {
 }
 
 /// `POST /api/v1/ledger/checkpoint` (seal what is queued, sign) until the checkpoint covers
-/// all `written` leaves: how long it took and how many POSTs. One POST should do; more means a
+/// at least the `written` records' leaves: how long it took and how many POSTs. One POST should do; more means a
 /// checkpoint left part of the backlog out.
 pub async fn seal(client: &Client, written: u64) -> anyhow::Result<(Duration, usize)> {
     const PATIENCE: Duration = Duration::from_secs(300);
@@ -424,8 +424,8 @@ pub async fn seal(client: &Client, written: u64) -> anyhow::Result<(Duration, us
         posts += 1;
         let answer: serde_json::Value = serde_json::from_slice(&conn.call(&checkpoint).await?)?;
         let tree_size = answer["tree_size"].as_u64().context("the checkpoint has no tree_size")?;
-        ensure!(tree_size <= written, "the ledger has {tree_size} leaves, the benchmark wrote only {written}");
-        if tree_size == written {
+        // The benchmark's reads add access entries of their own: at least `written` leaves.
+        if tree_size >= written {
             return Ok((started.elapsed(), posts));
         }
         ensure!(

@@ -3,7 +3,7 @@
 //! read costs a channel send, not a commit (reads must stay within 10% of their latency without
 //! the log; `BENCHMARKS.md`).
 //!
-//! The price: entries of the last few milliseconds before a crash can be lost (never those of
+//! The price: entries of the last few tens of milliseconds before a crash can be lost (never those of
 //! a clean shutdown, which [`AccessLog::flush`]es). When the database refuses a group, the
 //! writer keeps it and retries with a growing pause; entries beyond [`MAX_WAITING`] are dropped
 //! and counted (`ml_audit_access_entries_dropped_total`), never allowed to grow memory without
@@ -25,6 +25,8 @@ use crate::metrics::Metrics;
 pub const MAX_WAITING: usize = 100_000;
 /// The most entries written in one transaction.
 const GROUP: usize = 2_000;
+/// How long the writer gathers entries after the first before it writes them.
+const GATHER: Duration = Duration::from_millis(20);
 
 enum Message {
     Entry(Box<AccessEntry>),
@@ -77,10 +79,13 @@ async fn write_groups(store: Arc<dyn AccessLogStore>, mut receiver: mpsc::Receiv
     let mut flushes = Vec::new();
     while let Some(first) = receiver.recv().await {
         take(first, &mut group, &mut flushes);
-        while group.len() < GROUP {
-            match receiver.try_recv() {
-                Ok(next) => take(next, &mut group, &mut flushes),
-                Err(_) => break,
+        // Gather for a moment: one reader paging alone would otherwise cost a commit per page,
+        // a commit whose flush competes with the reads for the disk and the cores.
+        let deadline = tokio::time::Instant::now() + GATHER;
+        while group.len() < GROUP && flushes.is_empty() {
+            match tokio::time::timeout_at(deadline, receiver.recv()).await {
+                Ok(Some(next)) => take(next, &mut group, &mut flushes),
+                Ok(None) | Err(_) => break,
             }
         }
         let mut pause = Duration::from_millis(50);
