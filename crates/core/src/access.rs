@@ -18,7 +18,7 @@ use crate::auth::ApiKey;
 use crate::ledger::canonical::to_canonical_vec;
 use crate::ledger::merkle::{Hash, leaf_hash};
 use crate::ledger::record::{LeafKind, SALTED_RECORD_VERSION};
-use crate::query::{Cursor, PageRequest, parse_limit, parse_time};
+use crate::query::{Cursor, PageRequest, check_time_window, parse_limit, parse_time};
 use crate::timestamp::format_rfc3339;
 
 /// The most predictions one entry names: a request that shows more (an export) is logged as
@@ -216,11 +216,7 @@ pub fn parse_access_query<'a>(
             _ => return Err(FieldError::new(name, "is not a known query parameter")),
         }
     }
-    if let (Some(from), Some(to)) = (filter.time_from, filter.time_to)
-        && from > to
-    {
-        return Err(FieldError::new("time_from", "must not be later than time_to"));
-    }
+    check_time_window(filter.time_from, filter.time_to)?;
     Ok((filter, page))
 }
 

@@ -152,17 +152,21 @@ pub fn parse_list_query<'a>(
             _ => return Err(FieldError::new(name, "is not a known query parameter")),
         }
     }
-    if let (Some(from), Some(to)) = (filter.time_from, filter.time_to)
-        && from > to
-    {
-        return Err(FieldError::new("time_from", "must not be later than time_to"));
-    }
+    check_time_window(filter.time_from, filter.time_to)?;
     if let (Some(min), Some(max)) = (filter.min_confidence, filter.max_confidence)
         && min > max
     {
         return Err(FieldError::new("min_confidence", "must not be greater than max_confidence"));
     }
     Ok((filter, page))
+}
+
+/// A window given as `time_from` and `time_to` must not end before it starts.
+pub(crate) fn check_time_window(from: Option<OffsetDateTime>, to: Option<OffsetDateTime>) -> Result<(), FieldError> {
+    match (from, to) {
+        (Some(from), Some(to)) if from > to => Err(FieldError::new("time_from", "must not be later than time_to")),
+        _ => Ok(()),
+    }
 }
 
 /// Rejects every parameter: for endpoints that take none.
