@@ -8,6 +8,7 @@ mod auth;
 mod batch_body;
 mod body;
 mod error;
+pub mod export;
 mod ingest;
 mod metrics;
 mod openapi;
@@ -38,7 +39,8 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::models::router())
         .merge(routes::outcomes::router())
         .merge(routes::ledger::router())
-        .merge(routes::lifecycle::router());
+        .merge(routes::lifecycle::router())
+        .merge(routes::exports::router());
     Router::new()
         .nest("/api/v1", api)
         .merge(routes::system::router())

@@ -12,7 +12,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, Ref, RefOr};
 use utoipa::{Modify, OpenApi};
 
-use crate::routes::{ledger, lifecycle, models, outcomes, predictions, system};
+use crate::routes::{exports, ledger, lifecycle, models, outcomes, predictions, system};
 use crate::wire::request_schemas;
 
 #[derive(OpenApi)]
@@ -26,6 +26,7 @@ use crate::wire::request_schemas;
         ledger::consistency_proof, lifecycle::erase, lifecycle::list_erasures, lifecycle::create_hold,
         lifecycle::list_holds, lifecycle::release_hold, outcomes::record_outcome, outcomes::record_outcome_batch,
         outcomes::list_outcomes, outcomes::record_review, outcomes::list_reviews, outcomes::model_quality,
+        exports::export_predictions,
     ),
     components(schemas(crate::error::ErrorBody)),
     modifiers(&BearerAuth, &CommonAnswers),
@@ -128,12 +129,13 @@ mod tests {
     /// takes (`NoQuery` unless listed here).
     #[test]
     fn every_operation_documents_exactly_the_parameters_it_takes() {
-        let takes: [(&str, &str, &[&str]); 5] = [
+        let takes: [(&str, &str, &[&str]); 6] = [
             ("get", "/api/v1/predictions", ListQuery::NAMES),
             ("post", "/api/v1/predictions/batch", predictions::ResultsShown::NAMES),
             ("get", "/api/v1/predictions/{reference}/proof", ledger::ProofQuery::NAMES),
             ("get", "/api/v1/ledger/consistency", ledger::ConsistencyQuery::NAMES),
             ("get", "/api/v1/models/{id}/quality", crate::query::QualityQuery::NAMES),
+            ("get", "/api/v1/exports/predictions", crate::query::ExportQuery::NAMES),
         ];
         let document = api_document();
         let mut seen = 0;

@@ -1,3 +1,4 @@
+pub mod exports;
 pub mod ledger;
 pub mod lifecycle;
 pub mod models;

@@ -30,6 +30,7 @@ macro_rules! on_both_backends {
 mod auth;
 mod bad_input;
 mod explanations;
+mod exports;
 mod immutability;
 mod ingest;
 mod ledger;
