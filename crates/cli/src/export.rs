@@ -604,3 +604,114 @@ async fn erased_leaf_data(store: &dyn Store, seq: u64, id: Uuid) -> anyhow::Resu
         Err(error) => Err(StorageError::Integrity(format!("erased prediction {id} cannot be read: {error}")).into()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use ml_audit_core::event::PredictionInput;
+    use ml_audit_core::ledger::merkle::verify_inclusion;
+    use ml_audit_core::lifecycle::Selection;
+    use ml_audit_storage::ErasurePlan;
+
+    use super::*;
+
+    /// What a package writer was handed.
+    #[derive(Default)]
+    struct Handed {
+        rows: Vec<(Value, RecordLine)>,
+        /// Per row, its proof; the checkpoint; the ledger.
+        finished: Option<(Vec<Vec<Hash>>, StoredCheckpoint, LedgerInfo, Value)>,
+    }
+
+    struct Collecting(Arc<Mutex<Handed>>);
+
+    impl PackageSink for Collecting {
+        fn push(&mut self, row: &Value, line: &RecordLine) -> anyhow::Result<()> {
+            self.0.lock().unwrap().rows.push((row.clone(), line.clone()));
+            Ok(())
+        }
+
+        fn finish(
+            self: Box<Self>,
+            mut proofs: Option<&mut SubtreeHashes>,
+            checkpoint: &StoredCheckpoint,
+            ledger: LedgerInfo,
+            _exported_by: Value,
+            filters: Value,
+        ) -> anyhow::Result<()> {
+            let mut handed = self.0.lock().unwrap();
+            let tree = proofs.as_mut().expect("proofs were asked for");
+            let paths =
+                handed.rows.iter().map(|(_, line)| tree.inclusion(line.leaf_index)).collect::<Result<_, _>>()?;
+            handed.finished = Some((paths, checkpoint.clone(), ledger, filters));
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn a_package_gets_every_record_line_checked_against_its_leaf_and_a_proof_to_the_checkpoint() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("audit.db").display());
+        let store = open_store(&url).await.unwrap();
+        let events = (0..12)
+            .map(|i| {
+                let body = json!({"model_name": if i % 2 == 0 { "a" } else { "b" }, "model_version": "1",
+                                  "features": {"i": i, "big": 9007199254740993u64}, "output": {"s": i},
+                                  "prediction_id": format!("p-{i}"),
+                                  "actor": {"actor_type": "user", "actor_id": "u", "tenant_id": "acme"}});
+                PredictionInput::parse(body).unwrap().prepare(&Default::default(), &Visibility::AllTenants).unwrap()
+            })
+            .collect();
+        store.record_predictions(events).await.unwrap();
+        let selection = Selection { subject: None, actor: None, predictions: vec!["p-4".into()] };
+        let plan = ErasurePlan { selection, reason: "asked".into(), dry_run: false };
+        store.erase(&Visibility::AllTenants, plan).await.unwrap();
+
+        let key = Arc::new(LedgerKey::ephemeral("ml-audit.test/log").unwrap());
+        let sealer = Sealer::new(store.clone(), key.clone(), None).await.unwrap();
+        let flags = FilterFlags { model_name: Some("a".into()), ..FilterFlags::default() };
+        let request = PackageRequest {
+            dir: dir.path(),
+            format: FormatArg::Jsonl,
+            with_proofs: true,
+            filters: flags.as_json(),
+            exported_by: json!({"operator": "test"}),
+        };
+        let handed = Arc::new(Mutex::new(Handed::default()));
+        let sink = Box::new(Collecting(handed.clone()));
+        let filter = flags.filter(&crate::settings::Settings::default()).unwrap();
+        let summary = write_package(store.clone(), &sealer, filter, request, sink, &Progress::new()).await.unwrap();
+
+        // 12 predictions and the erasure's leaf.
+        assert_eq!(summary, PackageSummary { rows: 6, tree_size: 13, not_covered: 0, erased_v1: 0 });
+        let handed = handed.lock().unwrap();
+        let (paths, checkpoint, ledger, filters) = handed.finished.as_ref().unwrap();
+        assert_eq!(filters, &json!({"model_name": "a"}));
+        assert_eq!((ledger.tree_size, ledger.root_hash), (checkpoint.tree_size, checkpoint.root_hash));
+        assert_eq!(ledger.vkey, key.verifier().vkey());
+        key.verify(&checkpoint.note).expect("the checkpoint is signed by the ledger's key");
+        let listed = store
+            .list_predictions(&Visibility::AllTenants, &PredictionFilter::default(), &Default::default())
+            .await
+            .unwrap();
+        for ((row, line), path) in handed.rows.iter().zip(paths) {
+            let stored = listed.items.iter().find(|event| event.id == line.id).unwrap();
+            let entry = stored.ledger.unwrap();
+            assert_eq!((line.leaf_index, leaf_hash(&line.leaf_data)), (entry.seq, entry.leaf_hash));
+            verify_inclusion(&entry.leaf_hash, entry.seq, checkpoint.tree_size, path, &checkpoint.root_hash)
+                .expect("the proof reaches the checkpoint");
+            assert_eq!(line.version, SALTED_RECORD_VERSION);
+            assert_eq!(row, &export::prediction_json(stored.clone()), "the row is the GET shape");
+            if stored.erased.is_some() {
+                assert_eq!((line.salt, line.prediction_id.as_deref()), (None, None), "nothing of the content");
+            } else {
+                assert_eq!(
+                    (line.salt, line.prediction_id.as_deref()),
+                    (stored.salt, Some(stored.prediction_id.as_str()))
+                );
+            }
+        }
+        assert!(handed.rows.iter().any(|(row, _)| !row["erased"].is_null()), "the erased one is in");
+    }
+}
