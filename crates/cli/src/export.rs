@@ -685,16 +685,16 @@ mod tests {
 
         // 12 predictions and the erasure's leaf.
         assert_eq!(summary, PackageSummary { rows: 6, tree_size: 13, not_covered: 0, erased_v1: 0 });
+        let listed = store
+            .list_predictions(&Visibility::AllTenants, &PredictionFilter::default(), &Default::default())
+            .await
+            .unwrap();
         let handed = handed.lock().unwrap();
         let (paths, checkpoint, ledger, filters) = handed.finished.as_ref().unwrap();
         assert_eq!(filters, &json!({"model_name": "a"}));
         assert_eq!((ledger.tree_size, ledger.root_hash), (checkpoint.tree_size, checkpoint.root_hash));
         assert_eq!(ledger.vkey, key.verifier().vkey());
         key.verify(&checkpoint.note).expect("the checkpoint is signed by the ledger's key");
-        let listed = store
-            .list_predictions(&Visibility::AllTenants, &PredictionFilter::default(), &Default::default())
-            .await
-            .unwrap();
         for ((row, line), path) in handed.rows.iter().zip(paths) {
             let stored = listed.items.iter().find(|event| event.id == line.id).unwrap();
             let entry = stored.ledger.unwrap();
