@@ -15,10 +15,10 @@ use ml_audit_core::query::{Cursor, Page, PageRequest, PredictionFilter};
 use ml_audit_core::timestamp;
 use ml_audit_storage::known::KnownRows;
 use ml_audit_storage::{
-    ActorPage, ActorPageRequest, Entity, HourlyCount, InsightReader, KeyStore, LedgerStore, ModelVersionStats, NewLeaf,
+    ActorPage, ActorPageRequest, Entity, ExportSender, HourlyCount, InsightReader, KeyStore, LedgerStore, ModelVersionStats, NewLeaf,
     PredictionReader, PredictionRef, PredictionWriter, RecordLeaf, RecordOutcome, Recorded, Result, SealedLeaf,
     StorageError, StoreInfo, StoredCheckpoint, StoredLeaves, StoredLifecycle, StoredPending, TenantSummary, TimeWindow,
-    decode_enum, decode_hash, decode_seq, encode_seq, split_page, stored_explanation,
+    decode_enum, decode_hash, decode_seq, encode_seq, export_in_pages, split_page, stored_explanation,
 };
 use sqlx::{Pool, QueryBuilder, Transaction};
 use uuid::Uuid;
@@ -105,6 +105,17 @@ pub trait Backend: Dialect {
     async fn ledger_records(store: &SqlStore<Self>, from: u64, to: u64) -> Result<StoredLeaves> {
         ledger::records_in_snapshot(store, from, to).await
     }
+
+    /// An export's pages (see [`PredictionReader::export_predictions`]): the list's keyset pages.
+    async fn export_predictions(
+        store: &SqlStore<Self>,
+        visibility: &Visibility,
+        filter: &PredictionFilter,
+        page_rows: u32,
+        pages: ExportSender,
+    ) {
+        export_in_pages(store, visibility, filter, page_rows, pages).await
+    }
 }
 
 impl<B: Backend> SqlStore<B> {
@@ -129,6 +140,14 @@ impl<B: Backend> SqlStore<B> {
         filter: &PredictionFilter,
         page: &PageRequest,
     ) -> Result<Option<QueryBuilder<B::Db>>> {
+        let named = self.named_rows(visibility, filter).await?;
+        Ok(named.map(|named| predictions::list::<B>(start, visibility, filter, &named, page)))
+    }
+
+    /// The model and actor rows `filter` names, looked up for the list query
+    /// ([`predictions::list`]); `None` when one names nothing that exists, or a tenant-bound
+    /// caller asks for another tenant: nothing can match.
+    pub async fn named_rows(&self, visibility: &Visibility, filter: &PredictionFilter) -> Result<Option<NamedRows>> {
         if let (Some(own), Some(asked)) = (visibility.tenant(), filter.tenant_id.as_deref())
             && own != asked
         {
@@ -141,7 +160,7 @@ impl<B: Backend> SqlStore<B> {
             _ => self.ids(predictions::named_actors::<B>(filter)).await?,
         };
         let named = NamedRows { models, actors };
-        Ok((!named.match_nothing()).then(|| predictions::list::<B>(start, visibility, filter, &named, page)))
+        Ok((!named.match_nothing()).then_some(named))
     }
 
     /// The ids a lookup finds (`None`: no lookup).
@@ -265,6 +284,16 @@ impl<B: Backend> PredictionReader for SqlStore<B> {
             outcomes::complete::<B>(&mut conn, &mut items).await?;
         }
         Ok(Page { items, next_cursor })
+    }
+
+    async fn export_predictions(
+        &self,
+        visibility: &Visibility,
+        filter: &PredictionFilter,
+        page_rows: u32,
+        pages: ExportSender,
+    ) {
+        B::export_predictions(self, visibility, filter, page_rows, pages).await
     }
 
     async fn list_explanations(&self, visibility: &Visibility, prediction: &PredictionRef) -> Result<Vec<Explanation>> {
