@@ -22,12 +22,13 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use ml_audit_core::event::PreparedPrediction;
-use ml_audit_sql::{Backend, SqlStore};
 use ml_audit_core::auth::Visibility;
+use ml_audit_core::event::PreparedPrediction;
 use ml_audit_core::query::PredictionFilter;
+use ml_audit_sql::{Backend, SqlStore};
 use ml_audit_storage::{
-    ExportSender, NewLeaf, RecordLeaf, RecordOutcome, Result, RollupDelta, SealedLeaf, StorageError, StoredLeaves, StoredPending,
+    ExportSender, NewLeaf, RecordLeaf, RecordOutcome, Result, RollupDelta, SealedLeaf, StorageError, StoredLeaves,
+    StoredPending,
 };
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Connection as _, Sqlite, SqliteConnection, Transaction};
