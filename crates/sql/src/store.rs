@@ -15,10 +15,10 @@ use ml_audit_core::query::{Cursor, Page, PageRequest, PredictionFilter};
 use ml_audit_core::timestamp;
 use ml_audit_storage::known::KnownRows;
 use ml_audit_storage::{
-    ActorPage, ActorPageRequest, Entity, ExportSender, HourlyCount, InsightReader, KeyStore, LedgerStore, ModelVersionStats, NewLeaf,
-    PredictionReader, PredictionRef, PredictionWriter, RecordLeaf, RecordOutcome, Recorded, Result, SealedLeaf,
-    StorageError, StoreInfo, StoredCheckpoint, StoredLeaves, StoredLifecycle, StoredPending, TenantSummary, TimeWindow,
-    decode_enum, decode_hash, decode_seq, encode_seq, export_in_pages, split_page, stored_explanation,
+    ActorPage, ActorPageRequest, Entity, ExportSender, HourlyCount, InsightReader, KeyStore, LedgerStore,
+    ModelVersionStats, NewLeaf, PredictionReader, PredictionRef, PredictionWriter, RecordLeaf, RecordOutcome, Recorded,
+    Result, SealedLeaf, StorageError, StoreInfo, StoredCheckpoint, StoredLeaves, StoredLifecycle, StoredPending,
+    TenantSummary, TimeWindow, decode_enum, decode_hash, decode_seq, encode_seq, split_page, stored_explanation,
 };
 use sqlx::{Pool, QueryBuilder, Transaction};
 use uuid::Uuid;
@@ -106,7 +106,12 @@ pub trait Backend: Dialect {
         ledger::records_in_snapshot(store, from, to).await
     }
 
-    /// An export's pages (see [`PredictionReader::export_predictions`]): the list's keyset pages.
+    /// Run first in the snapshot an export reads its pages in ([`export_in_snapshot`]):
+    /// settings for a long walk in index order that looks up a few rows by key for each.
+    const EXPORT_SETUP: &'static [&'static str] = &[];
+
+    /// An export's pages (see [`PredictionReader::export_predictions`]): the list's keyset
+    /// pages, in one snapshot.
     async fn export_predictions(
         store: &SqlStore<Self>,
         visibility: &Visibility,
@@ -114,7 +119,9 @@ pub trait Backend: Dialect {
         page_rows: u32,
         pages: ExportSender,
     ) {
-        export_in_pages(store, visibility, filter, page_rows, pages).await
+        if let Err(error) = export_in_snapshot(store, visibility, filter, page_rows, &pages).await {
+            let _ = pages.send(Err(error)).await;
+        }
     }
 }
 
@@ -313,6 +320,41 @@ impl<B: Backend> PredictionReader for SqlStore<B> {
         let mut query = Self::select(MODEL_COLUMNS, "model_versions", "WHERE id = ");
         B::bind_uuid(&mut query, id);
         self.optional(query, |row| row::model(row)).await?.ok_or(StorageError::NotFound(Entity::ModelVersion))
+    }
+}
+
+/// An export's pages: the list's queries ([`predictions::list`], then the page's states) page
+/// after page on one connection, in one snapshot begun with [`Backend::EXPORT_SETUP`], each page
+/// sent as it is read. Stops quietly when nobody receives the pages.
+pub async fn export_in_snapshot<B: Backend>(
+    store: &SqlStore<B>,
+    visibility: &Visibility,
+    filter: &PredictionFilter,
+    page_rows: u32,
+    pages: &ExportSender,
+) -> Result<()> {
+    let Some(named) = store.named_rows(visibility, filter).await? else {
+        let _ = pages.send(Ok(Vec::new())).await;
+        return Ok(());
+    };
+    let mut snapshot = B::begin_snapshot(store).await?;
+    for statement in B::EXPORT_SETUP {
+        B::for_each(&mut snapshot, QueryBuilder::new(*statement), &mut |_| Ok(())).await?;
+    }
+    let mut page = PageRequest { limit: page_rows.max(1), after: None };
+    loop {
+        let query = predictions::list::<B>(QueryBuilder::new(""), visibility, filter, &named, &page);
+        let events = collect::<B, _>(&mut snapshot, query, |row| row::prediction(row)).await?;
+        let (mut events, next) =
+            split_page(events, page.limit, |last| Cursor { timestamp: last.timestamp, id: last.id });
+        outcomes::complete::<B>(&mut snapshot, &mut events).await?;
+        if pages.send(Ok(events)).await.is_err() {
+            return Ok(());
+        }
+        match next {
+            Some(cursor) => page.after = Some(cursor),
+            None => return Ok(()),
+        }
     }
 }
 
