@@ -16,6 +16,7 @@ on_both_backends!(
     an_export_needs_a_read_key,
     nothing_matching_is_an_empty_jsonl_file_or_a_csv_header,
     a_client_that_goes_away_midway_leaves_the_server_working,
+    filter_values_with_quotes_and_any_characters_match_exactly,
 );
 
 /// Rows per internal page in these tests: every export below spans several pages.
@@ -302,4 +303,27 @@ async fn a_client_that_goes_away_midway_leaves_the_server_working(backend: Backe
         .await
         .expect("a whole export still completes");
     assert_eq!(jsonl_items(&whole.0).len(), 2500);
+}
+
+/// Filter values reach the database as values, whatever they hold (SQLite's export writes them
+/// into its query as literals: quotes must be doubled, nothing else may slip through).
+async fn filter_values_with_quotes_and_any_characters_match_exactly(backend: Backend) {
+    let app = spawn(backend, PAGE_ROWS).await;
+    let tricky = ["it's", "a'); DROP TABLE predictions; --", "\"quoted\" \\ back", "ünïcødé 🎉", "x' OR '1'='1"];
+    for (i, decision) in tricky.iter().enumerate() {
+        let mut event = varied_event(i, 0);
+        event["decision_outcome"] = json!(decision);
+        event["environment"] = json!(decision);
+        app.record(&event).await;
+    }
+    record_varied(&app, 10..20, 0).await;
+    for decision in tricky {
+        let value = percent_encoding::utf8_percent_encode(decision, percent_encoding::NON_ALPHANUMERIC);
+        let query = format!("decision_outcome={value}&environment={value}");
+        let items = jsonl_items(&exported(&app, &app.admin_key, &query).await.0);
+        assert_eq!(items.len(), 1, "{decision:?}");
+        assert_eq!(items[0]["decision_outcome"], decision);
+        assert_eq!(items, listed(&app, &app.admin_key, &query).await);
+    }
+    assert_eq!(jsonl_items(&exported(&app, &app.admin_key, "").await.0).len(), 15, "nothing was dropped");
 }
