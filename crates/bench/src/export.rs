@@ -39,13 +39,23 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
 
 async fn measure(bin: &Path, backend: Backend, db: &Database, preload: usize) -> anyhow::Result<Report> {
     let key = server::create_key(bin, db).await?;
+    let mut report = {
+        let server = Server::start(bin, db).await?;
+        let client = Client::with_key(server.addr, &key)?;
+        wait_until_healthy(&client).await?;
+        let mut bench = Bench::new(&server, client);
+        bench.preload(preload).await?;
+        bench.seal().await?;
+        let report = std::mem::take(&mut bench.report);
+        drop(bench);
+        server.stop().await?;
+        report
+    };
+    // A server started afresh, so that its memory during the export is the export's, not what
+    // the preload's ingestion left behind.
     let server = Server::start(bin, db).await?;
     let client = Client::with_key(server.addr, &key)?;
     wait_until_healthy(&client).await?;
-    let mut bench = Bench::new(&server, client.clone());
-    bench.preload(preload).await?;
-    bench.seal().await?;
-    let mut report = std::mem::take(&mut bench.report);
 
     // The shell's export, beside the idle server.
     let (took, peak) = cli_export(bin, db).await?;
@@ -89,7 +99,7 @@ async fn measure(bin: &Path, backend: Backend, db: &Database, preload: usize) ->
     let samples = server.rss_samples(started, Instant::now());
     let largest = samples.iter().copied().chain([before.rss, after.rss]).max().unwrap_or(after.rss);
     report.row(
-        "server RSS during the API's export: start → end (largest 1 s sample)",
+        "server RSS during the API's export, started afresh after the preload: start → end (largest 1 s sample)",
         format!("{} → {} ({})", mb(before.rss), mb(after.rss), mb(largest)),
         RSS_TARGET,
     );
@@ -127,7 +137,6 @@ async fn measure(bin: &Path, backend: Backend, db: &Database, preload: usize) ->
         ),
         NO_TARGET,
     );
-    drop(bench);
     server.stop().await?;
     Ok(report.titled(format!(
         "ml-audit export benchmark — {} backend, {} predictions",
