@@ -125,6 +125,30 @@ impl Connection {
         Ok(Reply { status: parts.status, headers: parts.headers, body })
     }
 
+    /// Sends the call and hands each chunk of a 2xx answer to `chunk` as it arrives, holding
+    /// none of it (for answers too large to keep, such as a whole export).
+    pub async fn stream(&mut self, call: &Call, mut chunk: impl FnMut(&[u8])) -> anyhow::Result<HeaderMap> {
+        let request = Request::builder()
+            .method(call.method.clone())
+            .uri(call.uri.clone())
+            .header(HOST, self.client.host.clone())
+            .header(self.client.credential.0.clone(), self.client.credential.1.clone())
+            .body(Full::new(call.body.clone()))?;
+        self.sender.ready().await.with_context(|| format!("{}: the connection closed", call.name()))?;
+        let response = self.sender.send_request(request).await.with_context(|| format!("{} failed", call.name()))?;
+        let (parts, mut body) = response.into_parts();
+        if !parts.status.is_success() {
+            let body = body.collect().await?.to_bytes();
+            bail!("{} answered {}: {}", call.name(), parts.status, String::from_utf8_lossy(&body));
+        }
+        while let Some(frame) = body.frame().await {
+            if let Some(data) = frame.with_context(|| format!("{}: reading the answer", call.name()))?.data_ref() {
+                chunk(data);
+            }
+        }
+        Ok(parts.headers)
+    }
+
     /// Sends the call; anything but a 2xx answer is an error that names the request.
     pub async fn call(&mut self, call: &Call) -> anyhow::Result<Bytes> {
         let reply = self.send(call).await?;

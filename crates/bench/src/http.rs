@@ -136,10 +136,10 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
 }
 
 /// The state the phases share: the server, the client, what has been recorded so far.
-struct Bench<'a> {
+pub(crate) struct Bench<'a> {
     server: &'a Server,
     client: Client,
-    report: Report,
+    pub(crate) report: Report,
     /// Events are numbered 0, 1, … in the order they are sent; each has prediction_id
     /// `bench-{n:012}`.
     recorded: usize,
@@ -150,20 +150,27 @@ struct Bench<'a> {
     ids: Arc<Mutex<Vec<String>>>,
 }
 
+impl<'a> Bench<'a> {
+    /// Nothing recorded yet, on a server that answers.
+    pub(crate) fn new(server: &'a Server, client: Client) -> Self {
+        Self {
+            server,
+            client,
+            report: Report::default(),
+            recorded: 0,
+            explanations: 0,
+            follow_ups: 0,
+            ids: Arc::default(),
+        }
+    }
+}
+
 async fn measure(bin: &Path, backend: Backend, db: &Database, sizes: &Sizes) -> anyhow::Result<Report> {
     let key = server::create_key(bin, db).await?;
     let server = Server::start(bin, db).await?;
     let client = Client::with_key(server.addr, &key)?;
     wait_until_healthy(&client).await?;
-    let mut bench = Bench {
-        server: &server,
-        client,
-        report: Report::default(),
-        recorded: 0,
-        explanations: 0,
-        follow_ups: 0,
-        ids: Arc::default(),
-    };
+    let mut bench = Bench::new(&server, client);
 
     bench.single_events(1, sizes.ingest_c1).await?;
     bench.single_events(32, sizes.ingest_c32).await?;
@@ -394,7 +401,7 @@ impl Bench<'_> {
 
     /// Fills the database up to `total` predictions through the batch endpoint as fast as it
     /// goes, with timestamps spread evenly over the last 30 days, oldest first.
-    async fn preload(&mut self, total: usize) -> anyhow::Result<()> {
+    pub(crate) async fn preload(&mut self, total: usize) -> anyhow::Result<()> {
         let first = self.recorded;
         if total <= first {
             self.report.row(
@@ -793,7 +800,7 @@ impl Bench<'_> {
 
     /// Seals the backlog until the checkpoint covers every leaf written. One POST should do;
     /// more means a checkpoint left part of the backlog out, which the row shows.
-    async fn seal(&mut self) -> anyhow::Result<()> {
+    pub(crate) async fn seal(&mut self) -> anyhow::Result<()> {
         let written = self.leaves_written();
         let (took, posts) = server::seal(&self.client, written).await?;
         self.report.row(

@@ -21,11 +21,16 @@
 //! subject's M predictions erased among N (dry run, then for real), `verify` after it, a purge of
 //! the K older than a year, and the database's size before and after each.
 //!
+//! `ml-audit-bench export [--backend sqlite,postgres] [--preload N]` — N predictions preloaded as
+//! `http` does, then `ml-audit export --format jsonl` to /dev/null, `GET /api/v1/exports/predictions`
+//! and paging `GET /api/v1/predictions?limit=1000` through the same rows: rows/s and memory.
+//!
 //! `ml-audit-bench events --count N` — the same events as JSON lines, for other tools.
 
 mod client;
 mod erase;
 mod events;
+mod export;
 mod http;
 mod overload;
 mod report;
@@ -79,6 +84,9 @@ enum Command {
     /// Erasure and retention at scale: one subject's erasure among many predictions, verify after
     /// it, a purge of the expired ones, and the database's size before and after.
     Erase(erase::Options),
+    /// Export against the list: `ml-audit export` and `GET /api/v1/exports/predictions` against
+    /// paging `GET /api/v1/predictions` through the same rows, with memory.
+    Export(export::Options),
     /// Writes the benchmark's events as JSON lines (the request bodies), so that other tools —
     /// the django-ml-audit comparison — record exactly the same events.
     Events {
@@ -99,6 +107,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Http(options) => http::run(options).await,
         Command::Overload(options) => overload::run(options).await,
         Command::Erase(options) => erase::run(options).await,
+        Command::Export(options) => export::run(options).await,
         Command::Events { count, seed } => write_events(count, seed),
     }
 }

@@ -198,7 +198,7 @@ impl Database {
 }
 
 /// `ml-audit <args>` on this database, isolated from the caller's configuration.
-fn command(bin: &Path, db: &Database, args: &[&str]) -> Command {
+pub(crate) fn command(bin: &Path, db: &Database, args: &[&str]) -> Command {
     let mut command = Command::new(bin);
     command.args(args).arg("--db").arg(&db.url).current_dir(db.dir.path()).stdin(Stdio::null());
     for (name, _) in std::env::vars_os() {
@@ -302,7 +302,7 @@ pub struct Memory {
     pub peak: u64,
 }
 
-fn memory(pid: u32) -> anyhow::Result<Memory> {
+pub(crate) fn memory(pid: u32) -> anyhow::Result<Memory> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
     let field = |name: &str| -> anyhow::Result<u64> {
         let line = status.lines().find_map(|line| line.strip_prefix(name)).with_context(|| format!("no {name}"))?;

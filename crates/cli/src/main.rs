@@ -1,6 +1,7 @@
 //! `ml-audit`: the server and its operator commands. Errors end here as `anyhow` reports.
 
 mod demo;
+mod export;
 mod lifecycle;
 mod operator;
 mod settings;
@@ -87,6 +88,10 @@ enum Command {
         #[arg(long, value_name = "DIR", conflicts_with_all = ["proof", "witness"])]
         package: Option<PathBuf>,
     },
+    /// Every prediction the filters match (the list API's, as flags), in the shape the API shows:
+    /// to stdout as JSON Lines, CSV or Parquet, or with --out as an evidence package. Works
+    /// while `serve` runs on the same database; sees every tenant.
+    Export(Box<export::ExportArgs>),
     /// Erase the records a data subject, an actor or listed predictions reach (GDPR Art. 17):
     /// their personal content is destroyed, their ledger leaves stay. Refused whole (exit 1) if
     /// a legal hold covers any of them.
@@ -279,6 +284,7 @@ fn main() -> anyhow::Result<()> {
                 }
                 Ok(())
             }
+            Command::Export(args) => export::run(*args, settings).await,
             Command::Erase { records, reason, dry_run, db } => {
                 let request = lifecycle::EraseRequest { records, reason, dry_run };
                 lifecycle::erase(request, db, &settings).await

@@ -485,6 +485,7 @@ impl Settings {
                 max_body_bytes: self.max_body_bytes,
                 max_json_depth: self.max_json_depth,
                 body_read_timeout: Duration::from_secs(self.server.body_read_timeout_secs),
+                ..Limits::default()
             },
             resilience: Resilience {
                 max_ingest_requests: self.server.max_ingest_requests,

@@ -9,6 +9,7 @@ mod auth;
 mod batch_body;
 mod body;
 mod error;
+pub mod export;
 mod ingest;
 mod metrics;
 mod openapi;
@@ -42,7 +43,8 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::ledger::router())
         .merge(routes::lifecycle::router())
         .merge(routes::access::router())
-        .merge(routes::subjects::router());
+        .merge(routes::subjects::router())
+        .merge(routes::exports::router());
     Router::new()
         .nest("/api/v1", api)
         .merge(routes::system::router())

@@ -12,7 +12,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, Ref, RefOr};
 use utoipa::{Modify, OpenApi};
 
-use crate::routes::{access, ledger, lifecycle, models, outcomes, predictions, subjects, system};
+use crate::routes::{access, exports, ledger, lifecycle, models, outcomes, predictions, subjects, system};
 use crate::wire::request_schemas;
 
 #[derive(OpenApi)]
@@ -26,7 +26,7 @@ use crate::wire::request_schemas;
         ledger::consistency_proof, lifecycle::erase, lifecycle::list_erasures, lifecycle::create_hold,
         lifecycle::list_holds, lifecycle::release_hold, outcomes::record_outcome, outcomes::record_outcome_batch,
         outcomes::list_outcomes, outcomes::record_review, outcomes::list_reviews, outcomes::model_quality,
-        access::access_log, access::prediction_access, subjects::subject_report,
+        access::access_log, access::prediction_access, subjects::subject_report, exports::export_predictions,
     ),
     components(schemas(crate::error::ErrorBody)),
     modifiers(&BearerAuth, &CommonAnswers),
@@ -129,7 +129,7 @@ mod tests {
     /// takes (`NoQuery` unless listed here).
     #[test]
     fn every_operation_documents_exactly_the_parameters_it_takes() {
-        let takes: [(&str, &str, &[&str]); 8] = [
+        let takes: [(&str, &str, &[&str]); 9] = [
             ("get", "/api/v1/predictions", ListQuery::NAMES),
             ("post", "/api/v1/predictions/batch", predictions::ResultsShown::NAMES),
             ("get", "/api/v1/predictions/{reference}/proof", ledger::ProofQuery::NAMES),
@@ -138,6 +138,7 @@ mod tests {
             ("get", "/api/v1/access-log", crate::query::AccessQuery::NAMES),
             ("get", "/api/v1/predictions/{reference}/access", crate::query::PageQuery::NAMES),
             ("get", "/api/v1/subjects/report", crate::query::SubjectQuery::NAMES),
+            ("get", "/api/v1/exports/predictions", crate::query::ExportQuery::NAMES),
         ];
         let document = api_document();
         let mut seen = 0;

@@ -99,6 +99,54 @@ impl QueryParams for ListQuery {
     }
 }
 
+/// `GET /api/v1/exports/predictions`: the list's filters, read by the same core parser as the
+/// list's (so a bad filter is the same 400), and the format. No paging: an export is every
+/// match, so `limit` and `cursor` are not known here (400 naming them).
+pub struct ExportQuery {
+    pub filter: PredictionFilter,
+    pub format: crate::export::ExportFormat,
+}
+
+impl QueryParams for ExportQuery {
+    const NAMES: &'static [&'static str] = &[
+        "format",
+        "model_name",
+        "model_version",
+        "actor_type",
+        "actor_id",
+        "tenant_id",
+        "time_from",
+        "time_to",
+        "decision_outcome",
+        "environment",
+        "has_explanation",
+        "status",
+        "min_confidence",
+        "max_confidence",
+        "trace_id",
+        "subject",
+        "has_outcome",
+        "outcome_label",
+        "reviewed",
+        "overridden",
+        "final_decision",
+        "review_state",
+    ];
+
+    fn parse(pairs: Vec<(String, String)>) -> Result<Self, ApiError> {
+        let mut format = crate::export::ExportFormat::Jsonl;
+        let mut filters = Vec::with_capacity(pairs.len());
+        for (name, value) in &pairs {
+            match name.as_str() {
+                "format" => format = crate::export::ExportFormat::parse(value).map_err(ApiError::bad_query)?,
+                _ => filters.push((name.as_str(), value.as_str())),
+            }
+        }
+        let (filter, _) = parse_list_query(filters).map_err(ApiError::bad_query)?;
+        Ok(ExportQuery { filter, format })
+    }
+}
+
 /// `GET /api/v1/models/{id}/quality`: the window and tenant, read (and checked) as the list reads
 /// the same parameters.
 pub struct QualityQuery(pub ml_audit_storage::QualityWindow);
@@ -210,5 +258,14 @@ mod tests {
             assert!(error.is_none_or(|e| !e.message.contains("not a known")), "{name} is unknown to the core");
         }
         assert!(parse_list_query([("zz_unknown", "1")]).is_err());
+    }
+
+    /// An export takes exactly the list's filters and its format: never its paging.
+    #[test]
+    fn the_export_query_names_are_the_list_filters_and_format() {
+        let mut filters: Vec<&str> =
+            ListQuery::NAMES.iter().copied().filter(|name| !["limit", "cursor"].contains(name)).collect();
+        filters.insert(0, "format");
+        assert_eq!(ExportQuery::NAMES, filters.as_slice());
     }
 }

@@ -25,11 +25,18 @@ pub struct Limits {
     pub max_json_depth: usize,
     /// The whole body must arrive within this, counted from the end of the headers.
     pub body_read_timeout: Duration,
+    /// Rows an export reads per query (`GET /api/v1/exports/predictions`).
+    pub export_page_rows: u32,
 }
 
 impl Default for Limits {
     fn default() -> Self {
-        Self { max_body_bytes: 10 * 1024 * 1024, max_json_depth: 64, body_read_timeout: Duration::from_secs(30) }
+        Self {
+            max_body_bytes: 10 * 1024 * 1024,
+            max_json_depth: 64,
+            body_read_timeout: Duration::from_secs(30),
+            export_page_rows: crate::export::DEFAULT_PAGE_ROWS,
+        }
     }
 }
 

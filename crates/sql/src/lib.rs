@@ -29,7 +29,7 @@ pub use crate::dialect::collect;
 pub use crate::dialect::{Conn, DbRow, Dialect};
 pub use crate::row::{Columns, SqlRow};
 pub use crate::rows::{Column, Rows};
-pub use crate::store::{Backend, SqlStore, insert_explanation, insert_key};
+pub use crate::store::{Backend, SqlStore, export_in_snapshot, insert_explanation, insert_key};
 
 /// Classifies what every sqlx driver reports alike; `database` says what a driver's own
 /// database error is (by SQLSTATE or result code), `None` for "nothing special".

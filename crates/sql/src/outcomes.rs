@@ -762,12 +762,25 @@ pub async fn complete<B: Dialect>(conn: &mut Conn<B>, events: &mut [PredictionEv
     if events.is_empty() {
         return Ok(());
     }
-    let ids: Vec<Uuid> = events.iter().map(|e| e.id).collect();
+    let query = state_query::<B>(events.iter().map(|e| e.id).collect());
+    let states = collect::<B, _>(conn, query, |row| state(row)).await?;
+    apply_states(events, states);
+    Ok(())
+}
+
+/// The state rows ([`STATE_COLUMNS`]) of the predictions `ids`, their reviews in order.
+pub fn state_query<B: Dialect>(ids: Vec<Uuid>) -> QueryBuilder<B::Db> {
     let mut query = QueryBuilder::new(format!("{STATE_COLUMNS} WHERE "));
     B::push_in(&mut query, "s.prediction_ref", Column::uuids(ids));
     query.push(" ORDER BY s.prediction_ref, r.position");
+    query
+}
+
+/// Puts each prediction's state (decision after review, current outcome) and reviews, as
+/// [`state_query`] read them, into it.
+pub fn apply_states(events: &mut [PredictionEvent], rows: Vec<(StateRow, Option<Review>)>) {
     let mut states: HashMap<Uuid, (StateRow, Vec<Review>)> = HashMap::new();
-    for (state, review) in collect::<B, _>(conn, query, |row| state(row)).await? {
+    for (state, review) in rows {
         states.entry(state.prediction).or_insert_with(|| (state, Vec::new())).1.extend(review);
     }
     for event in events.iter_mut() {
@@ -776,7 +789,6 @@ pub async fn complete<B: Dialect>(conn: &mut Conn<B>, events: &mut [PredictionEv
             event.reviews = reviews;
         }
     }
-    Ok(())
 }
 
 fn insert_review<B: Dialect>(review: &Review, content_hash: &str) -> QueryBuilder<B::Db> {

@@ -15,10 +15,10 @@ use ml_audit_core::query::{Cursor, Page, PageRequest, PredictionFilter};
 use ml_audit_core::timestamp;
 use ml_audit_storage::known::KnownRows;
 use ml_audit_storage::{
-    ActorPage, ActorPageRequest, Entity, HourlyCount, InsightReader, KeyStore, LedgerStore, ModelVersionStats, NewLeaf,
-    PredictionReader, PredictionRef, PredictionWriter, RecordLeaf, RecordOutcome, Recorded, Result, SealedLeaf,
-    StorageError, StoreInfo, StoredCheckpoint, StoredLeaves, StoredLifecycle, StoredPending, TenantSummary, TimeWindow,
-    decode_enum, decode_hash, decode_seq, encode_seq, split_page, stored_explanation,
+    ActorPage, ActorPageRequest, Entity, ExportSender, HourlyCount, InsightReader, KeyStore, LedgerStore,
+    ModelVersionStats, NewLeaf, PredictionReader, PredictionRef, PredictionWriter, RecordLeaf, RecordOutcome, Recorded,
+    Result, SealedLeaf, StorageError, StoreInfo, StoredCheckpoint, StoredLeaves, StoredLifecycle, StoredPending,
+    TenantSummary, TimeWindow, decode_enum, decode_hash, decode_seq, encode_seq, split_page, stored_explanation,
 };
 use sqlx::{Pool, QueryBuilder, Transaction};
 use uuid::Uuid;
@@ -105,6 +105,24 @@ pub trait Backend: Dialect {
     async fn ledger_records(store: &SqlStore<Self>, from: u64, to: u64) -> Result<StoredLeaves> {
         ledger::records_in_snapshot(store, from, to).await
     }
+
+    /// Run first in the snapshot an export reads its pages in ([`export_in_snapshot`]):
+    /// settings for a long walk in index order that looks up a few rows by key for each.
+    const EXPORT_SETUP: &'static [&'static str] = &[];
+
+    /// An export's pages (see [`PredictionReader::export_predictions`]): the list's keyset
+    /// pages, in one snapshot.
+    async fn export_predictions(
+        store: &SqlStore<Self>,
+        visibility: &Visibility,
+        filter: &PredictionFilter,
+        page_rows: u32,
+        pages: ExportSender,
+    ) {
+        if let Err(error) = export_in_snapshot(store, visibility, filter, page_rows, &pages).await {
+            let _ = pages.send(Err(error)).await;
+        }
+    }
 }
 
 impl<B: Backend> SqlStore<B> {
@@ -129,6 +147,14 @@ impl<B: Backend> SqlStore<B> {
         filter: &PredictionFilter,
         page: &PageRequest,
     ) -> Result<Option<QueryBuilder<B::Db>>> {
+        let named = self.named_rows(visibility, filter).await?;
+        Ok(named.map(|named| predictions::list::<B>(start, visibility, filter, &named, page)))
+    }
+
+    /// The model and actor rows `filter` names, looked up for the list query
+    /// ([`predictions::list`]); `None` when one names nothing that exists, or a tenant-bound
+    /// caller asks for another tenant: nothing can match.
+    pub async fn named_rows(&self, visibility: &Visibility, filter: &PredictionFilter) -> Result<Option<NamedRows>> {
         if let (Some(own), Some(asked)) = (visibility.tenant(), filter.tenant_id.as_deref())
             && own != asked
         {
@@ -141,7 +167,7 @@ impl<B: Backend> SqlStore<B> {
             _ => self.ids(predictions::named_actors::<B>(filter)).await?,
         };
         let named = NamedRows { models, actors };
-        Ok((!named.match_nothing()).then(|| predictions::list::<B>(start, visibility, filter, &named, page)))
+        Ok((!named.match_nothing()).then_some(named))
     }
 
     /// The ids a lookup finds (`None`: no lookup).
@@ -267,6 +293,16 @@ impl<B: Backend> PredictionReader for SqlStore<B> {
         Ok(Page { items, next_cursor })
     }
 
+    async fn export_predictions(
+        &self,
+        visibility: &Visibility,
+        filter: &PredictionFilter,
+        page_rows: u32,
+        pages: ExportSender,
+    ) {
+        B::export_predictions(self, visibility, filter, page_rows, pages).await
+    }
+
     async fn list_explanations(&self, visibility: &Visibility, prediction: &PredictionRef) -> Result<Vec<Explanation>> {
         let id = self.resolve(visibility, prediction).await?;
         let mut query = Self::select(EXPLANATION_COLUMNS, "explanations", "WHERE prediction_ref = ");
@@ -284,6 +320,41 @@ impl<B: Backend> PredictionReader for SqlStore<B> {
         let mut query = Self::select(MODEL_COLUMNS, "model_versions", "WHERE id = ");
         B::bind_uuid(&mut query, id);
         self.optional(query, |row| row::model(row)).await?.ok_or(StorageError::NotFound(Entity::ModelVersion))
+    }
+}
+
+/// An export's pages: the list's queries ([`predictions::list`], then the page's states) page
+/// after page on one connection, in one snapshot begun with [`Backend::EXPORT_SETUP`], each page
+/// sent as it is read. Stops quietly when nobody receives the pages.
+pub async fn export_in_snapshot<B: Backend>(
+    store: &SqlStore<B>,
+    visibility: &Visibility,
+    filter: &PredictionFilter,
+    page_rows: u32,
+    pages: &ExportSender,
+) -> Result<()> {
+    let Some(named) = store.named_rows(visibility, filter).await? else {
+        let _ = pages.send(Ok(Vec::new())).await;
+        return Ok(());
+    };
+    let mut snapshot = B::begin_snapshot(store).await?;
+    for statement in B::EXPORT_SETUP {
+        B::for_each(&mut snapshot, QueryBuilder::new(*statement), &mut |_| Ok(())).await?;
+    }
+    let mut page = PageRequest { limit: page_rows.max(1), after: None };
+    loop {
+        let query = predictions::list::<B>(QueryBuilder::new(""), visibility, filter, &named, &page);
+        let events = collect::<B, _>(&mut snapshot, query, |row| row::prediction(row)).await?;
+        let (mut events, next) =
+            split_page(events, page.limit, |last| Cursor { timestamp: last.timestamp, id: last.id });
+        outcomes::complete::<B>(&mut snapshot, &mut events).await?;
+        if pages.send(Ok(events)).await.is_err() {
+            return Ok(());
+        }
+        match next {
+            Some(cursor) => page.after = Some(cursor),
+            None => return Ok(()),
+        }
     }
 }
 

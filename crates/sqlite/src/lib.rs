@@ -12,6 +12,7 @@
 //! (`ledger.rs`) and the log reader (`log_reader.rs`).
 
 mod dialect;
+mod export;
 mod ledger;
 mod log_reader;
 mod write;
@@ -21,10 +22,13 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use ml_audit_core::auth::Visibility;
 use ml_audit_core::event::PreparedPrediction;
+use ml_audit_core::query::PredictionFilter;
 use ml_audit_sql::{Backend, SqlStore};
 use ml_audit_storage::{
-    NewLeaf, RecordLeaf, RecordOutcome, Result, RollupDelta, SealedLeaf, StorageError, StoredLeaves, StoredPending,
+    ExportSender, NewLeaf, RecordLeaf, RecordOutcome, Result, RollupDelta, SealedLeaf, StorageError, StoredLeaves,
+    StoredPending,
 };
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Connection as _, Sqlite, SqliteConnection, Transaction};
@@ -176,6 +180,21 @@ impl Backend for Lite {
         match &store.backend.path {
             Some(path) => log_reader::ledger_records(path, from, to).await,
             None => ml_audit_sql::ledger::records_in_snapshot(store, from, to).await,
+        }
+    }
+
+    /// From the file through rusqlite, in one snapshot (see `export.rs`); in memory through the
+    /// pool, by the list's pages.
+    async fn export_predictions(
+        store: &SqlStore<Lite>,
+        visibility: &Visibility,
+        filter: &PredictionFilter,
+        page_rows: u32,
+        pages: ExportSender,
+    ) {
+        match &store.backend.path {
+            Some(path) => export::export_from_file(store, path, visibility, filter, page_rows, pages).await,
+            None => ml_audit_storage::export_in_pages(store, visibility, filter, page_rows, pages).await,
         }
     }
 }

@@ -103,7 +103,7 @@ fn by_ids_sql(columns: &str, table: &str, count: usize) -> String {
 }
 
 /// A row read in place by rusqlite.
-struct RusqliteRow<'r, 's>(&'r Row<'s>);
+pub(crate) struct RusqliteRow<'r, 's>(pub(crate) &'r Row<'s>);
 
 impl RusqliteRow<'_, '_> {
     /// The value at `column` through `map`, which says `None` for a type that does not belong.
@@ -167,7 +167,7 @@ impl SqlRow for RusqliteRow<'_, '_> {
     }
 }
 
-fn sqlite_err(error: rusqlite::Error) -> StorageError {
+pub(crate) fn sqlite_err(error: rusqlite::Error) -> StorageError {
     match error {
         rusqlite::Error::SqliteFailure(failure, _) if failure.code == rusqlite::ErrorCode::CannotOpen => {
             StorageError::Unavailable(Box::new(error))

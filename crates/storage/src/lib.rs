@@ -17,7 +17,7 @@ use ml_audit_core::event::{NewExplanation, PreparedPrediction};
 use ml_audit_core::ledger::record::{LeafKind, LedgerRecord, PredictionColumns, explanation_leaf_hash};
 use ml_audit_core::model::{Decision, Explanation, ModelVersion, PredictionEvent, RequestingActor};
 use ml_audit_core::query::{Page, PageRequest, PredictionFilter};
-use ml_audit_core::redaction::{Action, RedactionEntry};
+use ml_audit_core::redaction::{Action, Part, RedactionEntry};
 use uuid::Uuid;
 
 pub mod access;
@@ -219,12 +219,57 @@ pub trait PredictionReader: Send + Sync + 'static {
         page: &PageRequest,
     ) -> Result<Page<PredictionEvent>>;
 
+    /// Every visible prediction `filter` matches, newest first (the list's order, filters and
+    /// visibility), sent to `pages` a page of at most `page_rows` at a time as it is read; an
+    /// empty page when nothing matches. Returns once every page is sent, after sending the first
+    /// error, or as soon as `pages` is closed (nobody reads on: the reads stop). The default reads
+    /// the list's keyset pages ([`export_in_pages`]); a backend may read them faster its own way.
+    async fn export_predictions(
+        &self,
+        visibility: &Visibility,
+        filter: &PredictionFilter,
+        page_rows: u32,
+        pages: ExportSender,
+    ) {
+        export_in_pages(self, visibility, filter, page_rows, pages).await
+    }
+
     /// Every explanation revision of a visible prediction, oldest first.
     async fn list_explanations(&self, visibility: &Visibility, prediction: &PredictionRef) -> Result<Vec<Explanation>>;
 
     /// Model versions are shared metadata, visible to every reader.
     async fn list_models(&self) -> Result<Vec<ModelVersion>>;
     async fn get_model(&self, id: Uuid) -> Result<ModelVersion>;
+}
+
+/// Where [`PredictionReader::export_predictions`] sends its pages.
+pub type ExportSender = tokio::sync::mpsc::Sender<Result<Vec<PredictionEvent>>>;
+
+/// [`PredictionReader::export_predictions`] by the list's keyset pages.
+pub async fn export_in_pages<R: PredictionReader + ?Sized>(
+    reader: &R,
+    visibility: &Visibility,
+    filter: &PredictionFilter,
+    page_rows: u32,
+    pages: ExportSender,
+) {
+    let mut page = PageRequest { limit: page_rows.max(1), after: None };
+    loop {
+        let (items, next) = match reader.list_predictions(visibility, filter, &page).await {
+            Ok(found) => (found.items, found.next_cursor),
+            Err(error) => {
+                let _ = pages.send(Err(error)).await;
+                return;
+            }
+        };
+        if pages.send(Ok(items)).await.is_err() {
+            return;
+        }
+        match next {
+            Some(cursor) => page.after = Some(cursor),
+            None => return,
+        }
+    }
 }
 
 /// API keys: the one mutable table (revocation). Keys are not tenant data, so no visibility
@@ -504,14 +549,34 @@ pub fn decode_json<T: serde::de::DeserializeOwned>(column: &str, text: &str) -> 
     serde_json::from_str(text).map_err(|e| StorageError::Integrity(format!("column {column} holds invalid JSON: {e}")))
 }
 
-/// Decodes the `redaction_log` column: the JSON list that [`RedactionEntry::to_json`] wrote.
+/// Decodes the `redaction_log` column: the JSON list that [`RedactionEntry::to_json`] wrote, read
+/// straight into entries (every listed and exported prediction decodes one: no `Value` maps).
 pub fn decode_redaction_log(text: &str) -> Result<Vec<RedactionEntry>> {
-    let entries: Vec<serde_json::Value> = decode_json("redaction_log", text)?;
+    #[derive(serde::Deserialize)]
+    struct Stored<'a> {
+        #[serde(borrow)]
+        part: std::borrow::Cow<'a, str>,
+        path: String,
+        rule: String,
+        #[serde(borrow)]
+        action: std::borrow::Cow<'a, str>,
+        keep_last: Option<u64>,
+    }
+    let entries: Vec<Stored<'_>> = serde_json::from_str(text)
+        .map_err(|e| StorageError::Integrity(format!("column redaction_log holds invalid JSON: {e}")))?;
     entries
-        .iter()
+        .into_iter()
         .map(|entry| {
-            RedactionEntry::from_json(entry)
-                .ok_or_else(|| StorageError::Integrity(format!("column redaction_log holds an unknown entry {entry}")))
+            let keep_last = entry.keep_last.and_then(|n| usize::try_from(n).ok());
+            let unknown = |what: &str, name: &str| {
+                StorageError::Integrity(format!("column redaction_log holds an entry with an unknown {what} {name:?}"))
+            };
+            Ok(RedactionEntry {
+                part: Part::parse(&entry.part).map_err(|_| unknown("part", &entry.part))?,
+                path: entry.path,
+                rule: std::borrow::Cow::Owned(entry.rule),
+                action: Action::parse(&entry.action, keep_last).map_err(|_| unknown("action", &entry.action))?,
+            })
         })
         .collect()
 }
@@ -586,8 +651,6 @@ pub fn decode_enum<T>(column: &str, text: &str, parse: fn(&str) -> Result<T, Str
 #[cfg(test)]
 mod tests {
     use std::borrow::Cow;
-
-    use ml_audit_core::redaction::Part;
 
     use super::*;
 

@@ -1,4 +1,5 @@
 pub mod access;
+pub mod exports;
 pub mod ledger;
 pub mod lifecycle;
 pub mod models;

@@ -31,6 +31,7 @@ mod access;
 mod auth;
 mod bad_input;
 mod explanations;
+mod exports;
 mod immutability;
 mod ingest;
 mod ledger;
