@@ -46,6 +46,9 @@ async fn measure(bin: &Path, backend: Backend, db: &Database, preload: usize) ->
         let mut bench = Bench::new(&server, client);
         bench.preload(preload).await?;
         bench.seal().await?;
+        // As the `http` benchmark (and `ml-audit demo`) do after a bulk load: PostgreSQL plans the
+        // list's pages by the statistics.
+        server::open_store(&db.url).await?.refresh_statistics().await?;
         let report = std::mem::take(&mut bench.report);
         drop(bench);
         server.stop().await?;

@@ -1,5 +1,5 @@
 //! Exporting predictions: every prediction a filter matches, in the shape
-//! `GET /api/v1/predictions/{ref}` shows ([`PredictionOut`]), as JSON Lines or CSV. Both
+//! `GET /api/v1/predictions/{ref}` shows (`PredictionOut`), as JSON Lines or CSV. Both
 //! `GET /api/v1/exports/predictions` and `ml-audit export` use what is here, so the shell and
 //! the API write the same bytes.
 //!
@@ -88,7 +88,7 @@ impl ExportFormat {
     }
 }
 
-/// The top-level fields of [`PredictionOut`], in order: the CSV columns (a test holds them to
+/// The top-level fields of `PredictionOut`, in order: the CSV columns (a test holds them to
 /// the serialised struct).
 pub const COLUMNS: [&str; 26] = [
     "id",
