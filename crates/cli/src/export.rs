@@ -14,25 +14,25 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{Context as _, anyhow, bail};
+use ml_audit_core::access::{AccessAction, AccessEntry};
 use ml_audit_core::auth::Visibility;
-use ml_audit_core::ledger::merkle::{Hash, leaf_hash};
-use ml_audit_core::ledger::record::{LedgerRecord, RECORD_VERSION, SALTED_RECORD_VERSION, Salt};
+use ml_audit_core::ledger::merkle::leaf_hash;
+use ml_audit_core::ledger::record::{RECORD_VERSION, SALTED_RECORD_VERSION};
 use ml_audit_core::ledger::stored::RowCatalog;
 use ml_audit_core::model::PredictionEvent;
 use ml_audit_core::query::{PredictionFilter, parse_list_query};
 use ml_audit_ledger::key::LedgerKey;
-use ml_audit_ledger::proofs::SubtreeHashes;
+use ml_audit_ledger::package::{DataFormat, InclusionPaths, LeafTree, LedgerInfo, PackageWriter, RecordLine};
 use ml_audit_ledger::sealer::Sealer;
 use ml_audit_server::export::{self, DEFAULT_PAGE_ROWS, ExportFormat, ExportPages};
+use ml_audit_storage::StorageError;
 use ml_audit_storage::prelude::*;
-use ml_audit_storage::{StorageError, StoredCheckpoint};
 use serde_json::{Value, json};
-use time::OffsetDateTime;
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
 use crate::settings::Settings;
-use crate::{DbArg, open_store};
+use crate::{DbArg, open_store, operator};
 
 #[cfg(feature = "parquet")]
 mod parquet_file;
@@ -173,6 +173,15 @@ impl FilterFlags {
         Ok(filter)
     }
 
+    /// The filters as given, for the access log (a `subject` never in clear).
+    fn logged(&self) -> std::collections::BTreeMap<String, String> {
+        let pairs = self.pairs().into_iter().map(|(name, value)| {
+            let value = if name == "subject" { "(given; not recorded)" } else { value };
+            (name.to_owned(), value.to_owned())
+        });
+        pairs.collect()
+    }
+
     /// The filters as given, for a package's manifest (a `subject` never in clear).
     fn as_json(&self) -> Value {
         let pairs = self.pairs().into_iter().map(|(name, value)| {
@@ -196,8 +205,8 @@ pub async fn run(args: ExportArgs, mut settings: Settings) -> anyhow::Result<()>
     }
     settings.database_url = args.db.db.unwrap_or(settings.database_url);
     let store = open_store(&settings.database_url).await?;
-    // Access log (SPEC part 2, "Who read what"): record here that the operator exported with
-    // these filters (`args.filters.as_json()`), before the first row is read.
+    let command = if args.out.is_some() { "export --out" } else { "export" };
+    let mut log = ExportLog::new(operator::entry(AccessAction::Export, command, args.filters.logged(), String::new()));
     let progress = Progress::new();
     match &args.out {
         Some(dir) => {
@@ -210,7 +219,8 @@ pub async fn run(args: ExportArgs, mut settings: Settings) -> anyhow::Result<()>
                 exported_by: json!({"operator": whoami()}),
             };
             let sealer = Arc::new(Sealer::new(store.clone(), key, settings.ledger.witness_path.clone()).await?);
-            let summary = export_package(store, &sealer, filter, package, &progress).await?;
+            let summary = export_package(store.clone(), &sealer, filter, package, &mut log, &progress).await?;
+            log.finish(store.as_ref()).await?;
             progress.finish();
             eprintln!(
                 "exported {} predictions to {} (checkpoint of {} leaves){}",
@@ -222,7 +232,8 @@ pub async fn run(args: ExportArgs, mut settings: Settings) -> anyhow::Result<()>
         }
         None => {
             let out = BufferedStdout::new();
-            let rows = write_stream(store, filter, args.format, out, &progress).await?;
+            let rows = write_stream(store.clone(), filter, args.format, out, &mut log, &progress).await?;
+            log.finish(store.as_ref()).await?;
             progress.finish();
             tracing::debug!(rows, "export written");
         }
@@ -284,25 +295,27 @@ pub async fn write_stream<W: Write + Send + 'static>(
     filter: PredictionFilter,
     format: FormatArg,
     out: W,
+    log: &mut ExportLog,
     progress: &Progress,
 ) -> anyhow::Result<u64> {
-    let mut pages = ExportPages::new(store, Visibility::AllTenants, filter, DEFAULT_PAGE_ROWS).prefetch();
-    let (counted, mut counts) = mpsc::unbounded_channel::<u64>();
+    let mut pages = ExportPages::new(store.clone(), Visibility::AllTenants, filter, DEFAULT_PAGE_ROWS).prefetch();
+    let (counted, mut counts) = mpsc::unbounded_channel::<Vec<Uuid>>();
     let writer = tokio::task::spawn_blocking(move || -> anyhow::Result<u64> {
         let mut encoder = Encoder::new(format, out)?;
         let (mut rows, mut scratch) = (0u64, Vec::new());
         while let Some(page) = pages.blocking_recv() {
             let events = page.context("reading the predictions failed; the output is incomplete")?;
-            let n = events.len() as u64;
+            let ids: Vec<Uuid> = events.iter().map(|event| event.id).collect();
+            rows += ids.len() as u64;
             encoder.write_page(events, &mut scratch)?;
-            rows += n;
-            let _ = counted.send(n);
+            let _ = counted.send(ids);
         }
         encoder.finish()?;
         Ok(rows)
     });
-    while let Some(n) = counts.recv().await {
-        progress.add(n);
+    while let Some(ids) = counts.recv().await {
+        progress.add(ids.len() as u64);
+        log.exported(store.as_ref(), ids).await?;
     }
     match writer.await? {
         Err(error) if is_broken_pipe(&error) => Ok(progress.rows()),
@@ -388,6 +401,39 @@ fn whoami() -> String {
     std::env::var("USER").or_else(|_| std::env::var("LOGNAME")).unwrap_or_else(|_| "unknown".into())
 }
 
+/// The access log's entries of one export: the predictions exported, written every
+/// [`Self::EVERY`] rows (entries of at most a thousand each), and at least one entry even when
+/// nothing matched — the export itself is on record.
+pub struct ExportLog {
+    template: AccessEntry,
+    pending: Vec<Uuid>,
+    written: bool,
+}
+
+impl ExportLog {
+    const EVERY: usize = 10_000;
+
+    pub fn new(template: AccessEntry) -> Self {
+        Self { template, pending: Vec::new(), written: false }
+    }
+
+    pub async fn exported(&mut self, store: &dyn Store, ids: Vec<Uuid>) -> anyhow::Result<()> {
+        self.pending.extend(ids);
+        if self.pending.len() >= Self::EVERY { self.write(store).await } else { Ok(()) }
+    }
+
+    pub async fn finish(mut self, store: &dyn Store) -> anyhow::Result<()> {
+        if !self.pending.is_empty() || !self.written { self.write(store).await } else { Ok(()) }
+    }
+
+    async fn write(&mut self, store: &dyn Store) -> anyhow::Result<()> {
+        let mut entry = self.template.clone().with_predictions(std::mem::take(&mut self.pending));
+        entry.id = Uuid::now_v7();
+        self.written = true;
+        operator::record(store, entry).await
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Evidence packages
 
@@ -410,9 +456,8 @@ pub struct PackageSummary {
     /// Matching predictions not in the package: sealed after its checkpoint (written during the
     /// export) or not sealed yet.
     pub not_covered: u64,
-    /// Erased records whose leaf committed to the content itself (layout v1): the leaf cannot be
-    /// shown without the content the erasure destroyed.
-    pub erased_v1: u64,
+    /// Erased predictions in the package (shown as erased, checked against their seal).
+    pub erased: u64,
 }
 
 impl PackageSummary {
@@ -421,67 +466,8 @@ impl PackageSummary {
         if self.not_covered > 0 {
             parts.push(format!("{} not covered by the checkpoint (recorded during the export)", self.not_covered));
         }
-        if self.erased_v1 > 0 {
-            parts.push(format!("{} erased before records were salted (no leaf data left)", self.erased_v1));
-        }
         if parts.is_empty() { String::new() } else { format!("; left out: {}", parts.join(", ")) }
     }
-}
-
-/// A record line of the package: what a verifier needs to recompute the record's leaf. Mirrors
-/// `ml_audit_ledger::package::RecordLine` (branch `package`).
-#[derive(Debug, Clone, PartialEq)]
-pub struct RecordLine {
-    /// Null once erased.
-    pub prediction_id: Option<String>,
-    pub id: Uuid,
-    pub leaf_index: u64,
-    /// 1 (the leaf is the record's RFC 8785 bytes) or 2 (the leaf is its seal).
-    pub version: u32,
-    pub created_at: OffsetDateTime,
-    /// A v2 record's salt; `None` for v1 and once erased.
-    pub salt: Option<Salt>,
-    /// What the leaf hashes, as `GET …/proof` gives it.
-    pub leaf_data: Vec<u8>,
-}
-
-/// The ledger a package is checked against. Mirrors `ml_audit_ledger::package::LedgerInfo`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct LedgerInfo {
-    pub origin: String,
-    pub key_name: String,
-    pub vkey: String,
-    pub tree_size: u64,
-    pub root_hash: Hash,
-}
-
-/// Where the package's pieces go: `ml_audit_ledger::package::PackageWriter` once the `package`
-/// branch is merged (see [`package_writer`]).
-pub trait PackageSink {
-    /// One exported prediction: its row (the GET shape) and its record line.
-    fn push(&mut self, row: &Value, line: &RecordLine) -> anyhow::Result<()>;
-    /// After the last row: the signed checkpoint every record is in, the ledger's identity, and
-    /// with `--with-proofs` the tree to prove each record's leaf index in
-    /// ([`SubtreeHashes::inclusion`], O(log n) a record).
-    fn finish(
-        self: Box<Self>,
-        proofs: Option<&mut SubtreeHashes>,
-        checkpoint: &StoredCheckpoint,
-        ledger: LedgerInfo,
-        exported_by: Value,
-        filters: Value,
-    ) -> anyhow::Result<()>;
-}
-
-/// The package writer for `dir`. WIRING: `ml_audit_ledger::package` (branch `package`) is not
-/// merged yet; once it is, this becomes `PackageWriter::create(dir, format, with_proofs)`
-/// wrapped in a `PackageSink` (push → `writer.push(row, &line)`, finish → `writer.finish(…)`).
-fn package_writer(dir: &Path, _format: FormatArg, _with_proofs: bool) -> anyhow::Result<Box<dyn PackageSink>> {
-    bail!(
-        "--out {}: evidence packages are not in this build yet (the package writer, \
-         ml_audit_ledger::package, is still to be merged); export to stdout meanwhile",
-        dir.display()
-    )
 }
 
 /// `--out`: seals everything recorded so far and signs a checkpoint now (as
@@ -496,39 +482,31 @@ pub async fn export_package(
     sealer: &Sealer,
     filter: PredictionFilter,
     request: PackageRequest<'_>,
+    log: &mut ExportLog,
     progress: &Progress,
 ) -> anyhow::Result<PackageSummary> {
-    let sink = package_writer(request.dir, request.format, request.with_proofs)?;
-    write_package(store, sealer, filter, request, sink, progress).await
-}
-
-/// [`export_package`] into any sink.
-async fn write_package(
-    store: Arc<dyn Store>,
-    sealer: &Sealer,
-    filter: PredictionFilter,
-    request: PackageRequest<'_>,
-    mut sink: Box<dyn PackageSink>,
-    progress: &Progress,
-) -> anyhow::Result<PackageSummary> {
+    let format = match request.format {
+        FormatArg::Jsonl => DataFormat::Jsonl,
+        FormatArg::Csv => DataFormat::Csv,
+        FormatArg::Parquet => DataFormat::Parquet,
+    };
+    let mut writer = PackageWriter::create(request.dir, format, request.with_proofs)?;
     let checkpoint = sealer.checkpoint().await.context("sealing and signing a checkpoint for the package")?;
     let tree_size = checkpoint.tree_size;
     let mut summary = PackageSummary { tree_size, ..PackageSummary::default() };
     let mut pages = ExportPages::new(store.clone(), Visibility::AllTenants, filter, DEFAULT_PAGE_ROWS).prefetch();
+    let mut row = Vec::with_capacity(4096);
     while let Some(page) = pages.recv().await {
-        for event in page.context("reading the predictions failed; the package is incomplete")? {
+        let page = page.context("reading the predictions failed; the package is incomplete")?;
+        let mut exported = Vec::with_capacity(page.len());
+        for event in page {
             let Some(entry) = event.ledger.filter(|entry| entry.seq < tree_size) else {
                 summary.not_covered += 1;
                 continue;
             };
-            let (event, line) = match record_line(store.as_ref(), event, entry.seq).await? {
-                Some(found) => found,
-                None => {
-                    summary.erased_v1 += 1;
-                    continue;
-                }
-            };
-            if leaf_hash(&line.leaf_data) != entry.leaf_hash {
+            let line = record_line(store.as_ref(), &event, entry.seq).await?;
+            let recomputed = if line.leaf_data.is_empty() { line.leaf_hash } else { Some(leaf_hash(&line.leaf_data)) };
+            if recomputed != Some(entry.leaf_hash) {
                 bail!(
                     "prediction {} does not hash to its ledger leaf {}: the stored record was altered; \
                      nothing should be exported from it before `ml-audit verify` is run",
@@ -536,57 +514,56 @@ async fn write_package(
                     entry.seq
                 );
             }
-            sink.push(&export::prediction_json(event), &line)?;
+            exported.push(event.id);
+            row.clear();
+            export::write_jsonl_line(event, &mut row);
+            row.pop();
+            writer.push_json(&row, &line)?;
             summary.rows += 1;
             progress.add(1);
         }
+        log.exported(store.as_ref(), exported).await?;
     }
-    let mut proofs = match request.with_proofs {
+    let tree = match request.with_proofs {
         true => {
             let leaves = store.ledger_leaf_hashes(0, tree_size).await?;
             if leaves.len() as u64 != tree_size {
                 bail!("the log has {} entries below seq {tree_size}: run `ml-audit verify`", leaves.len());
             }
-            Some(SubtreeHashes::new(leaves))
+            Some(LeafTree::new(leaves))
         }
         false => None,
     };
-    let verifier = sealer.key().verifier();
-    let ledger = LedgerInfo {
-        origin: sealer.key().origin().to_owned(),
-        key_name: verifier.name().to_owned(),
-        vkey: verifier.vkey(),
-        tree_size,
-        root_hash: checkpoint.root_hash,
-    };
-    sink.finish(proofs.as_mut(), &checkpoint, ledger, request.exported_by, request.filters)?;
+    let ledger = LedgerInfo { origin: sealer.key().origin().to_owned(), vkey: sealer.key().verifier().vkey() };
+    let proofs = tree.as_ref().map(|tree| tree as &dyn InclusionPaths);
+    let written = tokio::task::block_in_place(|| {
+        writer.finish(proofs, &checkpoint.note, &ledger, request.exported_by, request.filters)
+    })?;
+    summary.erased = written.erased;
     Ok(summary)
 }
 
-/// The record line of a sealed prediction at `seq`, and the prediction back. An intact record's
-/// leaf data is written from the record itself; an erased one's content is gone, so its seal is
-/// written from what the erasure kept (the stored log's row and commitment). `None` for an
-/// erased v1 record, whose leaf hashed the content itself.
-async fn record_line(
-    store: &dyn Store,
-    event: PredictionEvent,
-    seq: u64,
-) -> anyhow::Result<Option<(PredictionEvent, RecordLine)>> {
-    let (id, created_at, salt) = (event.id, event.created_at, event.salt);
-    let prediction_id = event.erased.is_none().then(|| event.prediction_id.clone());
-    let (event, leaf_data, version) = if event.erased.is_none() {
-        let record = LedgerRecord::Prediction(Box::new(event));
-        let leaf_data = record.leaf_data();
-        let LedgerRecord::Prediction(event) = record else { unreachable!("built as a prediction") };
-        let version = if salt.is_some() { SALTED_RECORD_VERSION } else { RECORD_VERSION };
-        (*event, leaf_data, version)
-    } else {
-        match erased_leaf_data(store, seq, id).await? {
-            Some(leaf_data) => (event, leaf_data, SALTED_RECORD_VERSION),
-            None => return Ok(None),
-        }
-    };
-    Ok(Some((event, RecordLine { prediction_id, id, leaf_index: seq, version, created_at, salt, leaf_data })))
+/// The record line of a sealed prediction at `seq`. An intact record's leaf data is written
+/// from the record itself; an erased one's content is gone, so its seal is written from what the
+/// erasure kept (the stored log's row and commitment), and an erased v1 record (whose leaf hashed
+/// the content itself) is given by its leaf hash alone.
+async fn record_line(store: &dyn Store, event: &PredictionEvent, seq: u64) -> anyhow::Result<RecordLine> {
+    if event.erased.is_none() {
+        return RecordLine::of_prediction(event).map_err(|e| anyhow!(e));
+    }
+    let seal = erased_leaf_data(store, seq, event.id).await?;
+    let version = if seal.is_some() { SALTED_RECORD_VERSION } else { RECORD_VERSION };
+    let leaf_hash = event.ledger.filter(|_| seal.is_none()).map(|entry| entry.leaf_hash);
+    Ok(RecordLine {
+        prediction_id: None,
+        id: event.id,
+        leaf_index: seq,
+        version,
+        created_at: event.created_at,
+        salt: None,
+        leaf_data: seal.unwrap_or_default(),
+        leaf_hash,
+    })
 }
 
 /// The seal of the erased prediction `id` at `seq`, from the stored log; `None` for a v1 record.
@@ -602,116 +579,5 @@ async fn erased_leaf_data(store: &dyn Store, seq: u64, id: Uuid) -> anyhow::Resu
         Ok(Some(_)) => Ok(Some(seal)),
         Ok(None) => Ok(None),
         Err(error) => Err(StorageError::Integrity(format!("erased prediction {id} cannot be read: {error}")).into()),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use std::sync::Mutex;
-
-    use ml_audit_core::event::PredictionInput;
-    use ml_audit_core::ledger::merkle::verify_inclusion;
-    use ml_audit_core::lifecycle::Selection;
-    use ml_audit_storage::ErasurePlan;
-
-    use super::*;
-
-    /// What a package writer was handed.
-    #[derive(Default)]
-    struct Handed {
-        rows: Vec<(Value, RecordLine)>,
-        /// Per row, its proof; the checkpoint; the ledger.
-        finished: Option<(Vec<Vec<Hash>>, StoredCheckpoint, LedgerInfo, Value)>,
-    }
-
-    struct Collecting(Arc<Mutex<Handed>>);
-
-    impl PackageSink for Collecting {
-        fn push(&mut self, row: &Value, line: &RecordLine) -> anyhow::Result<()> {
-            self.0.lock().unwrap().rows.push((row.clone(), line.clone()));
-            Ok(())
-        }
-
-        fn finish(
-            self: Box<Self>,
-            mut proofs: Option<&mut SubtreeHashes>,
-            checkpoint: &StoredCheckpoint,
-            ledger: LedgerInfo,
-            _exported_by: Value,
-            filters: Value,
-        ) -> anyhow::Result<()> {
-            let mut handed = self.0.lock().unwrap();
-            let tree = proofs.as_mut().expect("proofs were asked for");
-            let paths =
-                handed.rows.iter().map(|(_, line)| tree.inclusion(line.leaf_index)).collect::<Result<_, _>>()?;
-            handed.finished = Some((paths, checkpoint.clone(), ledger, filters));
-            Ok(())
-        }
-    }
-
-    #[tokio::test]
-    async fn a_package_gets_every_record_line_checked_against_its_leaf_and_a_proof_to_the_checkpoint() {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}", dir.path().join("audit.db").display());
-        let store = open_store(&url).await.unwrap();
-        let events = (0..12)
-            .map(|i| {
-                let body = json!({"model_name": if i % 2 == 0 { "a" } else { "b" }, "model_version": "1",
-                                  "features": {"i": i, "big": 9007199254740993u64}, "output": {"s": i},
-                                  "prediction_id": format!("p-{i}"),
-                                  "actor": {"actor_type": "user", "actor_id": "u", "tenant_id": "acme"}});
-                PredictionInput::parse(body).unwrap().prepare(&Default::default(), &Visibility::AllTenants).unwrap()
-            })
-            .collect();
-        store.record_predictions(events).await.unwrap();
-        let selection = Selection { subject: None, actor: None, predictions: vec!["p-4".into()] };
-        let plan = ErasurePlan { selection, reason: "asked".into(), dry_run: false };
-        store.erase(&Visibility::AllTenants, plan).await.unwrap();
-
-        let key = Arc::new(LedgerKey::ephemeral("ml-audit.test/log").unwrap());
-        let sealer = Sealer::new(store.clone(), key.clone(), None).await.unwrap();
-        let flags = FilterFlags { model_name: Some("a".into()), ..FilterFlags::default() };
-        let request = PackageRequest {
-            dir: dir.path(),
-            format: FormatArg::Jsonl,
-            with_proofs: true,
-            filters: flags.as_json(),
-            exported_by: json!({"operator": "test"}),
-        };
-        let handed = Arc::new(Mutex::new(Handed::default()));
-        let sink = Box::new(Collecting(handed.clone()));
-        let filter = flags.filter(&crate::settings::Settings::default()).unwrap();
-        let summary = write_package(store.clone(), &sealer, filter, request, sink, &Progress::new()).await.unwrap();
-
-        // 12 predictions and the erasure's leaf.
-        assert_eq!(summary, PackageSummary { rows: 6, tree_size: 13, not_covered: 0, erased_v1: 0 });
-        let listed = store
-            .list_predictions(&Visibility::AllTenants, &PredictionFilter::default(), &Default::default())
-            .await
-            .unwrap();
-        let handed = handed.lock().unwrap();
-        let (paths, checkpoint, ledger, filters) = handed.finished.as_ref().unwrap();
-        assert_eq!(filters, &json!({"model_name": "a"}));
-        assert_eq!((ledger.tree_size, ledger.root_hash), (checkpoint.tree_size, checkpoint.root_hash));
-        assert_eq!(ledger.vkey, key.verifier().vkey());
-        key.verify(&checkpoint.note).expect("the checkpoint is signed by the ledger's key");
-        for ((row, line), path) in handed.rows.iter().zip(paths) {
-            let stored = listed.items.iter().find(|event| event.id == line.id).unwrap();
-            let entry = stored.ledger.unwrap();
-            assert_eq!((line.leaf_index, leaf_hash(&line.leaf_data)), (entry.seq, entry.leaf_hash));
-            verify_inclusion(&entry.leaf_hash, entry.seq, checkpoint.tree_size, path, &checkpoint.root_hash)
-                .expect("the proof reaches the checkpoint");
-            assert_eq!(line.version, SALTED_RECORD_VERSION);
-            assert_eq!(row, &export::prediction_json(stored.clone()), "the row is the GET shape");
-            if stored.erased.is_some() {
-                assert_eq!((line.salt, line.prediction_id.as_deref()), (None, None), "nothing of the content");
-            } else {
-                assert_eq!(
-                    (line.salt, line.prediction_id.as_deref()),
-                    (stored.salt, Some(stored.prediction_id.as_str()))
-                );
-            }
-        }
-        assert!(handed.rows.iter().any(|(row, _)| !row["erased"].is_null()), "the erased one is in");
     }
 }

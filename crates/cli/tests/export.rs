@@ -174,11 +174,110 @@ async fn parquet_holds_a_row_per_prediction_with_the_csv_cells() {
     }
 }
 
+/// `ml-audit verify --package DIR` (pinned to the log's key) and the standard-library verifier.
+fn verify_both(filled: &Filled, dir: &std::path::Path) -> (std::process::Output, std::process::Output) {
+    let vkey = ml_audit(&["verify", "--db", &filled.db], filled.dir.path());
+    assert!(vkey.status.success(), "{}", String::from_utf8_lossy(&vkey.stdout));
+    let key = std::fs::read(filled.dir.path().join("ledger.key")).unwrap();
+    assert!(!key.is_empty());
+    let manifest: Value = serde_json::from_slice(&std::fs::read(dir.join("manifest.json")).unwrap()).unwrap();
+    let vkey = manifest["ledger"]["vkey"].as_str().unwrap().to_owned();
+    let rust = ml_audit(&["verify", "--package", dir.to_str().unwrap(), "--public-key", &vkey], filled.dir.path());
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/verify_package.py");
+    let python = std::process::Command::new("python3")
+        .args([script, dir.to_str().unwrap(), "--vkey", &vkey])
+        .output()
+        .expect("python3 runs");
+    (rust, python)
+}
+
 #[tokio::test]
-async fn an_evidence_package_is_refused_until_its_writer_is_merged() {
+async fn an_evidence_package_verifies_offline_and_one_changed_byte_is_named() {
     let filled = filled(&[]).await;
-    let out = filled.dir.path().join("package");
-    let output = export(&filled, &["--out", out.to_str().unwrap(), "--with-proofs"]);
+    for (format, data) in [("jsonl", "predictions.jsonl"), ("csv", "predictions.csv")] {
+        let out = filled.dir.path().join(format!("package-{format}"));
+        let output = export(
+            &filled,
+            &["--format", format, "--model-name", "fraud", "--out", out.to_str().unwrap(), "--with-proofs"],
+        );
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        assert!(
+            String::from_utf8_lossy(&output.stderr).contains("exported 15 predictions"),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        for file in ["manifest.json", data, "records.jsonl", "proofs.jsonl", "checkpoint.txt"] {
+            assert!(out.join(file).is_file(), "{file}");
+        }
+        let manifest: Value = serde_json::from_slice(&std::fs::read(out.join("manifest.json")).unwrap()).unwrap();
+        assert_eq!(manifest["row_count"], 15);
+        assert_eq!(manifest["erased_count"], 1, "p-4 is a fraud prediction, erased");
+        assert_eq!(manifest["filters"], json!({"model_name": "fraud"}));
+        let (rust, python) = verify_both(&filled, &out);
+        assert!(rust.status.success(), "{}", String::from_utf8_lossy(&rust.stdout));
+        assert!(String::from_utf8_lossy(&rust.stdout).contains("package verified: 15 rows"));
+        assert!(
+            python.status.success(),
+            "{}{}",
+            String::from_utf8_lossy(&python.stdout),
+            String::from_utf8_lossy(&python.stderr)
+        );
+
+        // One changed byte in the data file: both verifiers fail, naming it.
+        let path = out.join(data);
+        let mut bytes = std::fs::read(&path).unwrap();
+        let at = bytes.windows(5).position(|w| w == b"fraud").unwrap();
+        bytes[at] = b'F';
+        std::fs::write(&path, bytes).unwrap();
+        let (rust, python) = verify_both(&filled, &out);
+        assert_eq!(rust.status.code(), Some(1));
+        assert!(String::from_utf8_lossy(&rust.stdout).contains(data), "{}", String::from_utf8_lossy(&rust.stdout));
+        assert_eq!(python.status.code(), Some(1));
+        assert!(
+            String::from_utf8_lossy(&python.stderr).contains(data)
+                || String::from_utf8_lossy(&python.stdout).contains(data)
+        );
+    }
+}
+
+#[tokio::test]
+async fn out_refuses_a_folder_that_holds_anything_and_the_export_is_in_the_access_log() {
+    let filled = filled(&[]).await;
+    let out = filled.dir.path().join("taken");
+    std::fs::create_dir(&out).unwrap();
+    std::fs::write(out.join("keep.txt"), "mine").unwrap();
+    let output = export(&filled, &["--out", out.to_str().unwrap()]);
     assert_eq!(output.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&output.stderr).contains("evidence packages"));
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("not an empty folder"),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(std::fs::read_to_string(out.join("keep.txt")).unwrap(), "mine", "nothing overwritten");
+    assert_eq!(std::fs::read_dir(&out).unwrap().count(), 1);
+
+    // An export to stdout is on record: who, the filters, every prediction written.
+    let written = stdout(&export(&filled, &["--tenant-id", "acme"]));
+    let rows = written.lines().count();
+    let verified = ml_audit(&["verify", "--db", &filled.db], filled.dir.path());
+    let line = String::from_utf8_lossy(&verified.stdout).to_string();
+    assert!(verified.status.success() && !line.contains(" 0 access entries"), "{line}");
+    let server = Server::start(filled.dir.path(), &filled.db);
+    let key = ml_audit(&["keys", "create", "--scope", "admin", "--db", &filled.db], filled.dir.path());
+    let key = String::from_utf8_lossy(&key.stdout).lines().last().unwrap().to_owned();
+    let log: Value = reqwest::Client::new()
+        .get(format!("{}/api/v1/access-log", server.url))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let entry = log["items"].as_array().unwrap().iter().find(|e| e["action"] == "export").cloned();
+    let entry = entry.unwrap_or_else(|| panic!("the export is logged: {log}"));
+    assert_eq!(entry["channel"], "cli");
+    assert_eq!(entry["filters"], json!({"tenant_id": "acme"}));
+    assert_eq!(entry["predictions"].as_array().unwrap().len(), rows);
+    assert!(server.terminate().success());
 }

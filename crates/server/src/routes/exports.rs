@@ -12,6 +12,8 @@ use ml_audit_core::model::PredictionEvent;
 use ml_audit_storage::StorageError;
 use tokio::sync::mpsc;
 
+use ml_audit_core::access::AccessAction;
+
 use crate::auth::{Authorized, Read};
 use crate::error::{ApiError, ErrorBody};
 use crate::export::{ExportFormat, ExportPages};
@@ -83,16 +85,21 @@ async fn export_predictions(
     caller: Authorized<Read, ExportQuery>,
     State(state): State<AppState>,
 ) -> Result<Response, ApiError> {
-    let ExportQuery { mut filter, format } = caller.query;
+    let mut filter = caller.query.filter.clone();
+    let format = caller.query.format;
     subject_to_token(&state.redaction, &mut filter)?;
-    // Access log (SPEC part 2, "Who read what"): record here that this key exported with these
-    // filters, before the first byte goes out.
     let pages = ExportPages::new(state.predictions.clone(), caller.visibility, filter, state.limits.export_page_rows);
     let mut pages = pages.prefetch();
     // The first page is read before the answer starts, so that a database that cannot answer
     // is a normal JSON error (503), not a broken download.
     let first = pages.recv().await.unwrap_or(Ok(Vec::new()))?;
-    let body = stream(format, first, pages);
+    // Each page sent is an access entry naming its predictions (the first one even when empty:
+    // the export itself is on record).
+    let (access, context) = (state.access.clone(), caller.access);
+    let logged = move |events: &[PredictionEvent]| {
+        access.record(context.entry(AccessAction::Export, events.iter().map(|event| event.id).collect()));
+    };
+    let body = stream(format, first, pages, logged);
     let disposition = format!("attachment; filename=\"{}\"", format.file_name());
     Ok(([(CONTENT_TYPE, format.media_type().to_owned()), (CONTENT_DISPOSITION, disposition)], body).into_response())
 }
@@ -105,6 +112,7 @@ fn stream(
     format: ExportFormat,
     first: Vec<PredictionEvent>,
     mut pages: mpsc::Receiver<Result<Vec<PredictionEvent>, StorageError>>,
+    logged: impl Fn(&[PredictionEvent]) + Send + 'static,
 ) -> Body {
     let (chunks, received) = mpsc::channel::<Result<Bytes, std::io::Error>>(CHUNKS_AHEAD);
     tokio::task::spawn_blocking(move || {
@@ -113,7 +121,10 @@ fn stream(
         let mut page = Some(Ok(first));
         while let Some(next) = page {
             match next {
-                Ok(events) => format.write_rows(events, &mut out),
+                Ok(events) => {
+                    logged(&events);
+                    format.write_rows(events, &mut out)
+                }
                 Err(error) => {
                     tracing::error!(%error, "an export failed after it started; its transfer is cut short");
                     let _ = chunks.blocking_send(Err(std::io::Error::other("the export failed")));

@@ -24,6 +24,7 @@ on_both_backends!(
     access_entries_page_newest_first,
     the_subject_report_lists_every_prediction_about_the_person_with_reasons_and_viewers,
     the_subject_report_refuses_unclear_questions_and_keeps_tenants_apart,
+    an_export_over_http_is_logged_with_every_prediction_it_sent,
 );
 
 const HASH_KEY: &str = "access-test-pseudonym-key-0123456789";
@@ -331,4 +332,22 @@ async fn the_subject_report_refuses_unclear_questions_and_keeps_tenants_apart(ba
     assert_eq!(report["count"], 0, "another tenant's predictions are not shown");
     let ingest = app.key(KeyScope::Ingest, None).await;
     expect_error(app.get("/api/v1/subjects/report?actor_id=u0", &ingest).await, StatusCode::FORBIDDEN).await;
+}
+
+async fn an_export_over_http_is_logged_with_every_prediction_it_sent(backend: Backend) {
+    let app = spawn(backend).await;
+    let stored = filled(&app, 3).await;
+    let reader = app.key(KeyScope::Read, None).await;
+    let response = app.get("/api/v1/exports/predictions?format=jsonl&tenant_id=acme", &reader).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.text().await.unwrap().lines().count(), 3);
+    let logged = entries(&app, 1).await;
+    let export = logged.iter().find(|e| e.action.as_str() == "export").expect("the export is logged");
+    assert_eq!(export.route, "GET /api/v1/exports/predictions");
+    assert_eq!(export.filters.get("tenant_id").map(String::as_str), Some("acme"));
+    let mut sent = uuids(export);
+    let mut expected = ids(&stored);
+    sent.sort();
+    expected.sort();
+    assert_eq!(sent, expected);
 }
