@@ -61,7 +61,7 @@ async fn measure(bin: &Path, backend: Backend, db: &Database, preload: usize) ->
     wait_until_healthy(&client).await?;
 
     // The shell's export, beside the idle server.
-    let (took, peak) = cli_export(bin, db).await?;
+    let (took, peak) = cli_export(bin, db, &["export", "--format", "jsonl"]).await?;
     let rows = preload as u64;
     report.row(
         "`ml-audit export --format jsonl > /dev/null`",
@@ -141,6 +141,39 @@ async fn measure(bin: &Path, backend: Backend, db: &Database, preload: usize) ->
         NO_TARGET,
     );
     server.stop().await?;
+
+    // Evidence packages of every row, and their offline check: without proofs, then with them.
+    for (name, proofs) in [("package", false), ("package-with-proofs", true)] {
+        let dir = db.path(name);
+        let dir_text = dir.to_str().context("a UTF-8 temporary path")?;
+        let mut args = vec!["export", "--format", "jsonl", "--out", dir_text];
+        if proofs {
+            args.push("--with-proofs");
+        }
+        let (took, peak) = cli_export(bin, db, &args).await?;
+        report.row(
+            format!("`ml-audit export --out DIR{}`", if proofs { " --with-proofs" } else { "" }),
+            format!(
+                "{} rows/s ({:.1} s), peak RSS {}",
+                thousands(rows as f64 / took.as_secs_f64()),
+                took.as_secs_f64(),
+                mb(peak)
+            ),
+            RATE_TARGET,
+        );
+        let (took, peak) = cli_export(bin, db, &["verify", "--package", dir_text]).await?;
+        report.row(
+            format!("`ml-audit verify --package DIR` ({})", if proofs { "with proofs" } else { "no proofs" }),
+            format!(
+                "{} records/s ({:.1} s), peak RSS {}",
+                thousands(rows as f64 / took.as_secs_f64()),
+                took.as_secs_f64(),
+                mb(peak)
+            ),
+            "≥ 100,000 records/s",
+        );
+        std::fs::remove_dir_all(&dir)?;
+    }
     Ok(report.titled(format!(
         "ml-audit export benchmark — {} backend, {} predictions",
         backend.name(),
@@ -160,13 +193,13 @@ fn next_cursor(body: &[u8]) -> anyhow::Result<Option<String>> {
     })
 }
 
-/// Runs `ml-audit export --format jsonl > /dev/null`: the wall time and the process's peak RSS
-/// (VmHWM), sampled from /proc while it runs (the last sample is at most 50 ms before the end).
-/// Its rows are not counted here (that would cost this process a pass over every byte on the
-/// same cores); the CLI's tests hold its output to the API's.
-async fn cli_export(bin: &Path, db: &Database) -> anyhow::Result<(Duration, u64)> {
+/// Runs `ml-audit <args> > /dev/null` (an export, or a package's check): the wall time and the
+/// process's peak RSS (VmHWM), sampled from /proc while it runs (the last sample is at most
+/// 50 ms before the end). An export's rows are not counted here (that would cost this process a
+/// pass over every byte on the same cores); the CLI's tests hold its output to the API's.
+async fn cli_export(bin: &Path, db: &Database, args: &[&str]) -> anyhow::Result<(Duration, u64)> {
     let started = Instant::now();
-    let mut child = server::command(bin, db, &["export", "--format", "jsonl"])
+    let mut child = server::command(bin, db, args)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .kill_on_drop(true)
@@ -190,7 +223,7 @@ async fn cli_export(bin: &Path, db: &Database) -> anyhow::Result<(Duration, u64)
             use tokio::io::AsyncReadExt as _;
             err.read_to_string(&mut stderr).await?;
         }
-        bail!("`ml-audit export` failed ({status}): {stderr}");
+        bail!("`ml-audit {}` failed ({status}): {stderr}", args.join(" "));
     }
     Ok((took, peak))
 }

@@ -192,7 +192,7 @@ impl Database {
         Ok(())
     }
 
-    fn path(&self, file: &str) -> PathBuf {
+    pub fn path(&self, file: &str) -> PathBuf {
         self.dir.path().join(file)
     }
 }
