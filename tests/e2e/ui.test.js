@@ -240,6 +240,43 @@ describe('the admin UI, as an admin', () => {
     await shot(page, '06-prediction-detail');
   });
 
+  test('each prediction says who has seen it, the access log lists the views, the subject report prints', async () => {
+    await page.goto(`${BASE}/predictions?model_name=fraud_detector&limit=5`);
+    const id = (await column(page, 'Prediction'))[0];
+    await page.getByRole('link', { name: id }).click();
+    await page.waitForLoadState();
+    const url = page.url();
+    // Entries are written just after the answer: the second view's panel lists the first.
+    let rows = 0;
+    for (let tries = 0; tries < 20 && rows === 0; tries++) {
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      await page.goto(url);
+      rows = await page.locator('#seen-by tbody tr').count();
+    }
+    assert.match(await page.locator('#seen h2').innerText(), /Who has seen this/);
+    assert.ok(rows >= 1, 'the first view is listed');
+    assert.match(await page.locator('#seen-by tbody tr').first().innerText(), /GET \/predictions\/\{reference\}/);
+    await shot(page, '06b-who-has-seen-this');
+
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Access log' }).click();
+    await page.waitForLoadState();
+    assert.match(await page.locator('h1').innerText(), /Access log/);
+    assert.ok((await page.locator('#access-log tbody tr').count()) >= 2, 'the views above are in the log');
+    await shot(page, '06c-access-log');
+
+    const users = await api('GET', '/api/v1/predictions?actor_type=user&limit=1');
+    const actorId = users.json.items[0].actor.actor_id;
+    await page.goto(`${BASE}/subjects?actor_id=${encodeURIComponent(actorId)}`);
+    assert.match(await page.locator('#report h2').innerText(), new RegExp(`user ${actorId}`));
+    assert.ok((await page.locator('article.report-item').count()) >= 1);
+    assert.ok((await page.locator('article.report-item h4', { hasText: 'Seen by' }).count()) >= 1);
+    await page.emulateMedia({ media: 'print' });
+    assert.equal(await page.locator('header.top').isVisible(), false, 'the navigation is left off the printout');
+    assert.equal(await page.locator('form.filters').isVisible(), false);
+    await shot(page, '06d-subject-report-print');
+    await page.emulateMedia({ media: 'screen' });
+  });
+
   test('a re-explained prediction lists its earlier revision', async () => {
     // Revisions are rare in the demo data: look through the newest explained credit predictions.
     await page.goto(`${BASE}/predictions?model_name=credit_risk&has_explanation=true&limit=200`);

@@ -470,6 +470,9 @@ impl PackageSummary {
     }
 }
 
+/// Leaf hashes read at once for the proofs of a package.
+const LEAVES_READ: usize = 65_536;
+
 /// `--out`: seals everything recorded so far and signs a checkpoint now (as
 /// `POST /api/v1/ledger/checkpoint` does), then hands each matching prediction the checkpoint
 /// covers to the package writer with its record line, and finally the checkpoint, the ledger's
@@ -526,7 +529,12 @@ pub async fn export_package(
     }
     let tree = match request.with_proofs {
         true => {
-            let leaves = store.ledger_leaf_hashes(0, tree_size).await?;
+            // Read in slices: one read of a million rows would hold every row's driver copy at once.
+            let mut leaves = Vec::with_capacity(tree_size as usize);
+            for from in (0..tree_size).step_by(LEAVES_READ) {
+                let to = tree_size.min(from + LEAVES_READ as u64);
+                leaves.extend(store.ledger_leaf_hashes(from, to).await?);
+            }
             if leaves.len() as u64 != tree_size {
                 bail!("the log has {} entries below seq {tree_size}: run `ml-audit verify`", leaves.len());
             }

@@ -459,13 +459,11 @@ async fn verify_database(
 
 /// `verify --package DIR`: exit 0 when the package verifies; else the first bad file or record.
 fn verify_package(dir: &Path, public_key: Option<&str>) -> anyhow::Result<bool> {
-    let pinned = match public_key {
-        Some(text) => Some(match std::fs::read_to_string(text) {
-            Ok(contents) => contents.trim().to_owned(),
-            Err(_) => text.trim().to_owned(),
-        }),
-        None => None,
-    };
+    // A vkey given as the string itself or as a file holding it, as `--public-key` elsewhere.
+    let pinned = public_key.map(|text| match std::fs::read_to_string(text) {
+        Ok(contents) => contents.trim().to_owned(),
+        Err(_) => text.trim().to_owned(),
+    });
     match ml_audit_ledger::package::verify_package(dir, pinned.as_deref()) {
         Ok(report) => {
             println!("{report}");

@@ -88,36 +88,9 @@ impl ExportFormat {
     }
 }
 
-/// The top-level fields of `PredictionOut`, in order: the CSV columns (a test holds them to
-/// the serialised struct).
-pub const COLUMNS: [&str; 26] = [
-    "id",
-    "prediction_id",
-    "timestamp",
-    "trace_id",
-    "environment",
-    "tenant_id",
-    "model",
-    "actor",
-    "features",
-    "redactions",
-    "metadata_redactions",
-    "redaction_log",
-    "input_fingerprint",
-    "output",
-    "confidence",
-    "decision_outcome",
-    "status",
-    "latency_ms",
-    "metadata",
-    "explanation",
-    "ledger",
-    "erased",
-    "outcome",
-    "reviews",
-    "final_decision",
-    "review_state",
-];
+/// The top-level fields of `PredictionOut`, in order: the CSV columns, as an evidence package
+/// names them (a test holds them to the serialised struct).
+pub use ml_audit_ledger::package::DATA_COLUMNS as COLUMNS;
 
 /// The prediction as `GET /api/v1/predictions/{ref}` shows it, as a JSON value.
 pub fn prediction_json(event: PredictionEvent) -> Value {

@@ -65,32 +65,16 @@ pub struct ListQuery {
     pub page: PageRequest,
 }
 
+/// `&[$before…, every list filter, $after…]`: the list's filters, once for every route that
+/// takes them.
+macro_rules! with_list_filters {
+    ($($before:literal),* ; $($after:literal),*) => {
+        &[$($before,)* "model_name", "model_version", "actor_type", "actor_id", "tenant_id", "time_from", "time_to", "decision_outcome", "environment", "has_explanation", "status", "min_confidence", "max_confidence", "trace_id", "subject", "has_outcome", "outcome_label", "reviewed", "overridden", "final_decision", "review_state" $(, $after)*]
+    };
+}
+
 impl QueryParams for ListQuery {
-    const NAMES: &'static [&'static str] = &[
-        "model_name",
-        "model_version",
-        "actor_type",
-        "actor_id",
-        "tenant_id",
-        "time_from",
-        "time_to",
-        "decision_outcome",
-        "environment",
-        "has_explanation",
-        "status",
-        "min_confidence",
-        "max_confidence",
-        "trace_id",
-        "subject",
-        "has_outcome",
-        "outcome_label",
-        "reviewed",
-        "overridden",
-        "final_decision",
-        "review_state",
-        "limit",
-        "cursor",
-    ];
+    const NAMES: &'static [&'static str] = with_list_filters!(; "limit", "cursor");
 
     fn parse(pairs: Vec<(String, String)>) -> Result<Self, ApiError> {
         let (filter, page) =
@@ -108,30 +92,7 @@ pub struct ExportQuery {
 }
 
 impl QueryParams for ExportQuery {
-    const NAMES: &'static [&'static str] = &[
-        "format",
-        "model_name",
-        "model_version",
-        "actor_type",
-        "actor_id",
-        "tenant_id",
-        "time_from",
-        "time_to",
-        "decision_outcome",
-        "environment",
-        "has_explanation",
-        "status",
-        "min_confidence",
-        "max_confidence",
-        "trace_id",
-        "subject",
-        "has_outcome",
-        "outcome_label",
-        "reviewed",
-        "overridden",
-        "final_decision",
-        "review_state",
-    ];
+    const NAMES: &'static [&'static str] = with_list_filters!("format";);
 
     fn parse(pairs: Vec<(String, String)>) -> Result<Self, ApiError> {
         let mut format = crate::export::ExportFormat::Jsonl;

@@ -43,7 +43,7 @@ pub use manifest::{FileEntry, Manifest, ManifestLedger};
 pub use paths::{InclusionPaths, LeafTree};
 pub use records::RecordLine;
 pub use verify::{PackageFailure, PackageReport, verify_package};
-pub use writer::{LedgerInfo, PackageSummary, PackageWriter};
+pub use writer::{DATA_COLUMNS, LedgerInfo, PackageSummary, PackageWriter};
 
 /// `manifest.json`'s `format`: what the folder is.
 pub const FORMAT: &str = "ml-audit-evidence-package";

@@ -169,7 +169,7 @@ impl ParquetOut {
 
     pub fn finish(mut self) -> Result<(Digested, u64), PackageError> {
         if self.writer.is_none() {
-            self.start(super::writer::DEFAULT_COLUMNS.iter().map(|name| (*name).to_owned()).collect())?;
+            self.start(super::writer::DATA_COLUMNS.iter().map(|name| (*name).to_owned()).collect())?;
         }
         self.flush_row_group()?;
         let writer = self.writer.take().ok_or_else(|| PackageError::Usage("no Parquet writer".into()))?;

@@ -478,8 +478,10 @@ impl OutFile {
     }
 }
 
-/// The columns of an export without rows: the members of `GET /api/v1/predictions/{ref}`.
-pub(crate) const DEFAULT_COLUMNS: [&str; 26] = [
+/// The members of a data row, in order: those of `GET /api/v1/predictions/{ref}`, the columns of a
+/// CSV or Parquet data file (and of one without rows). The server's export writes them from this
+/// list, and its tests hold the list to the serialised response.
+pub const DATA_COLUMNS: [&str; 26] = [
     "id",
     "prediction_id",
     "timestamp",
@@ -551,7 +553,7 @@ impl CsvOut {
     fn finish(mut self) -> Result<(Digested, u64), PackageError> {
         // An export without rows still has a header, so its file reads as a table.
         if self.header.is_none() {
-            self.writer.write_record(DEFAULT_COLUMNS).map_err(|e| csv_error(&self.path, e))?;
+            self.writer.write_record(DATA_COLUMNS).map_err(|e| csv_error(&self.path, e))?;
         }
         let path = self.path;
         let buffered =
