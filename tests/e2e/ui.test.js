@@ -534,7 +534,8 @@ describe('the admin UI, as an admin', () => {
     assert.equal(await row.count(), 1);
     assert.equal(await page.locator('#erasures tbody tr').first().getAttribute('data-erasure'), erasureId, 'newest first');
     const cells = await row.locator('td').allInnerTexts();
-    assert.deepEqual(cells.slice(2, 7), ['e2e', '1', String(erased.json.erased.explanations), '0', '0']);
+    const counts = erased.json.erased;
+    assert.deepEqual(cells.slice(2, 7), ['e2e', '1', String(counts.explanations), String(counts.outcomes), String(counts.reviews)]);
     assert.equal(cells[7], 'any', 'asked for by an unbound admin key');
     assert.equal(cells[8], String(erased.json.ledger.seq));
     assert.match(await page.locator('.how-to').innerText(), /POST[\s\S]*\/api\/v1\/erasures/);
