@@ -223,8 +223,9 @@ pub async fn run(args: ExportArgs, mut settings: Settings) -> anyhow::Result<()>
             log.finish(store.as_ref()).await?;
             progress.finish();
             eprintln!(
-                "exported {} predictions to {} (checkpoint of {} leaves){}",
+                "exported {} predictions ({} erased) to {} (checkpoint of {} leaves){}",
                 summary.rows,
+                summary.erased,
                 dir.display(),
                 summary.tree_size,
                 summary.describe_left_out()

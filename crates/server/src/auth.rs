@@ -83,14 +83,9 @@ where
 }
 
 impl<S, Q> Authorized<S, Q> {
-    /// Records that this request showed (or acted on) `predictions`.
-    pub fn record(&self, state: &AppState, action: AccessAction, predictions: Vec<Uuid>) {
-        state.access.record(self.access.entry(action, predictions));
-    }
-
     /// Records that this request showed `predictions`.
     pub fn shown(&self, state: &AppState, predictions: Vec<Uuid>) {
-        self.record(state, AccessAction::Read, predictions);
+        state.access.record(self.access.entry(AccessAction::Read, predictions));
     }
 
     /// Records that this request showed what belongs to the prediction `reference` (its
