@@ -133,7 +133,7 @@ async fn serve_demo(
     println!("ml-audit listening on {address} ({} backend)", store.backend());
 
     let state = AppState::new(store, sealer, server_settings);
-    ml_audit_server::serve(listener, state, crate::shutdown_signal()).await?;
+    ml_audit_server::serve(listener, state, crate::shutdown_signal()?).await?;
     Ok(())
 }
 

@@ -362,7 +362,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     // Scripts (and the tests) read this line to find the port when binding to port 0.
     println!("ml-audit listening on {url} ({} backend)", store.backend());
     let state = AppState::new(store.clone(), sealer, server_settings);
-    ml_audit_server::serve(listener, state, shutdown_signal()).await?;
+    ml_audit_server::serve(listener, state, shutdown_signal()?).await?;
     // SQLite: fold the WAL back into the file and empty it, so that nothing an erasure removed
     // lingers in the WAL's older frames between runs.
     // Best effort: on a full disk the checkpoint cannot run, and the next start retries it.
@@ -373,21 +373,23 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn shutdown_signal() {
-    let interrupt = tokio::signal::ctrl_c();
+/// Resolves on SIGINT or SIGTERM. The SIGTERM handler is installed here, before the server
+/// answers anything (a future that installs it when first polled could leave a request answered
+/// while SIGTERM still kills the process outright).
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
     #[cfg(unix)]
-    let terminate = async {
-        if let Ok(mut signal) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            signal.recv().await;
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    Ok(async move {
+        #[cfg(unix)]
+        let terminate = terminate.recv();
+        #[cfg(not(unix))]
+        let terminate = std::future::pending::<Option<()>>();
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {},
+            _ = terminate => {},
         }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        _ = interrupt => {},
-        _ = terminate => {},
-    }
-    tracing::info!("shutdown requested");
+        tracing::info!("shutdown requested");
+    })
 }
 
 /// The public key to verify with: given on the command line (or in a file), else derived from
